@@ -1,0 +1,115 @@
+# RedlockTest.cmake: redlock_add_test(), one cmocka test program registered
+# with ctest (after libssh's add_cmocka_test).
+#
+#   redlock_add_test(NAME test_quorum
+#                    SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_quorum.c
+#                    LABELS unit
+#                    TIMEOUT 60)
+#
+# Each test is its own executable and so its own process (libuv runs every
+# test in a child for the same reason: a crash or hang stays in one test).
+# It links the static library, so internal redlock__ functions are callable,
+# plus the Redis fixture in tests/support, and has src/ on its include path.
+#
+# TIMEOUT is in seconds and is multiplied by REDLOCK_TEST_TIMEOUT_MULTIPLIER
+# (by default 1, or 3 in sanitizer builds, where everything is slower), as
+# libuv scales its runner with UV_TEST_TIMEOUT_MULTIPLIER.
+#
+# Expects these to exist before it is called: the targets redlock_static,
+# redlock_testsupport, PkgConfig::CMOCKA, PkgConfig::HIREDIS,
+# PkgConfig::SODIUM and Threads::Threads, and the variables set by
+# Sanitizers.cmake.
+
+# Empty means "automatic": 3 in sanitizer builds, 1 otherwise.
+set(REDLOCK_TEST_TIMEOUT_MULTIPLIER "" CACHE STRING
+    "Factor applied to every test's TIMEOUT (positive integer; empty: 3 with REDLOCK_SANITIZE, else 1)")
+if(REDLOCK_TEST_TIMEOUT_MULTIPLIER STREQUAL "")
+    if(REDLOCK_SANITIZE)
+        set(REDLOCK_TEST_TIMEOUT_FACTOR 3)
+    else()
+        set(REDLOCK_TEST_TIMEOUT_FACTOR 1)
+    endif()
+elseif(REDLOCK_TEST_TIMEOUT_MULTIPLIER MATCHES "^[1-9][0-9]*$")
+    set(REDLOCK_TEST_TIMEOUT_FACTOR ${REDLOCK_TEST_TIMEOUT_MULTIPLIER})
+else()
+    message(FATAL_ERROR "REDLOCK_TEST_TIMEOUT_MULTIPLIER must be a positive "
+                        "integer, not '${REDLOCK_TEST_TIMEOUT_MULTIPLIER}'")
+endif()
+
+# Environment for every test. Sanitizer runtimes read their options from
+# here; the options make the first report fail the test loudly.
+set(REDLOCK_TEST_ENVIRONMENT "")
+if(REDLOCK_SANITIZE_ADDRESS)
+    list(APPEND REDLOCK_TEST_ENVIRONMENT
+         "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1")
+    if(EXISTS "${PROJECT_SOURCE_DIR}/tests/lsan.supp")
+        list(APPEND REDLOCK_TEST_ENVIRONMENT
+             "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/lsan.supp:print_suppressions=0")
+    endif()
+endif()
+if(REDLOCK_SANITIZE_UNDEFINED)
+    list(APPEND REDLOCK_TEST_ENVIRONMENT
+         "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+endif()
+if(REDLOCK_SANITIZE_THREAD)
+    set(_redlock_tsan "halt_on_error=1:second_deadlock_stack=1")
+    if(EXISTS "${PROJECT_SOURCE_DIR}/tests/tsan.supp")
+        string(APPEND _redlock_tsan
+               ":suppressions=${PROJECT_SOURCE_DIR}/tests/tsan.supp")
+    endif()
+    list(APPEND REDLOCK_TEST_ENVIRONMENT "TSAN_OPTIONS=${_redlock_tsan}")
+    unset(_redlock_tsan)
+endif()
+# The Redis fixture honours $REDIS_SERVER; point it at the binary configure
+# found, so tests do not depend on PATH under ctest.
+if(REDLOCK_REDIS_SERVER)
+    list(APPEND REDLOCK_TEST_ENVIRONMENT "REDIS_SERVER=${REDLOCK_REDIS_SERVER}")
+endif()
+
+# redlock_add_test(NAME <name> SOURCES <file>... [LABELS <label>...]
+#                  [TIMEOUT <seconds>])
+#
+# Builds executable <name> from SOURCES into ${PROJECT_BINARY_DIR}/tests and
+# registers it as ctest test <name> with the given labels and the scaled
+# timeout (default 60 s).
+function(redlock_add_test)
+    cmake_parse_arguments(PARSE_ARGV 0 ARG "" "NAME;TIMEOUT" "SOURCES;LABELS")
+    if(ARG_UNPARSED_ARGUMENTS)
+        message(FATAL_ERROR
+            "redlock_add_test: unexpected arguments: ${ARG_UNPARSED_ARGUMENTS}")
+    endif()
+    if(NOT ARG_NAME OR NOT ARG_SOURCES)
+        message(FATAL_ERROR "redlock_add_test: NAME and SOURCES are required")
+    endif()
+    if(TARGET ${ARG_NAME})
+        message(FATAL_ERROR "redlock_add_test: a target named '${ARG_NAME}' "
+                            "already exists (two test files with one name?)")
+    endif()
+    if(NOT ARG_TIMEOUT)
+        set(ARG_TIMEOUT 60)
+    endif()
+    math(EXPR _timeout "${ARG_TIMEOUT} * ${REDLOCK_TEST_TIMEOUT_FACTOR}")
+
+    add_executable(${ARG_NAME} ${ARG_SOURCES})
+    target_include_directories(${ARG_NAME} PRIVATE
+        "${PROJECT_SOURCE_DIR}/src"
+        "${PROJECT_SOURCE_DIR}/tests")
+    target_link_libraries(${ARG_NAME} PRIVATE
+        redlock_static
+        redlock_testsupport
+        PkgConfig::CMOCKA
+        PkgConfig::HIREDIS
+        PkgConfig::SODIUM
+        Threads::Threads)
+    set_target_properties(${ARG_NAME} PROPERTIES
+        RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests")
+
+    add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME})
+    set_tests_properties(${ARG_NAME} PROPERTIES
+        TIMEOUT ${_timeout}
+        LABELS "${ARG_LABELS}")
+    if(REDLOCK_TEST_ENVIRONMENT)
+        set_tests_properties(${ARG_NAME} PROPERTIES
+            ENVIRONMENT "${REDLOCK_TEST_ENVIRONMENT}")
+    endif()
+endfunction()

@@ -1,0 +1,437 @@
+/*
+ * redlock.h: Redlock distributed locks over independent Redis nodes.
+ *
+ * This is the whole public API of libredlock, and its reference manual.
+ *
+ * A redlock_manager talks to N independent Redis masters (N = 1, 3, 5, ...).
+ * It owns one worker thread per node; every acquire, extend and release is
+ * sent to all nodes at once and decided as soon as a quorum (N/2 + 1) of
+ * answers makes the outcome certain. Any number of application threads may
+ * share one manager.
+ *
+ * Conventions used throughout:
+ *   - Every function returns a redlock_status; REDLOCK_OK (0) is success and
+ *     redlock_strerror() turns any status into a static message.
+ *   - Durations carry their unit in their name (ttl_ms, deadline_us).
+ *   - Strings passed in are copied; strings handed out are borrowed from the
+ *     object that returned them and stay valid until that object is freed.
+ *   - Time is measured on CLOCK_BOOTTIME (monotonic, and it keeps counting
+ *     while the machine is suspended, as Redis keeps expiring keys then).
+ *     redlock_clock_us() reads that clock.
+ *
+ * See docs/design.md for the threading model and docs/safety.md for exactly
+ * what the library does and does not promise.
+ */
+#ifndef REDLOCK_H
+#define REDLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "redlock_version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && !defined(REDLOCK_STATIC_BUILD)
+#define REDLOCK_API __attribute__((visibility("default")))
+#else
+#define REDLOCK_API
+#endif
+
+/* ------------------------------------------------------------------------
+ * Limits
+ * ------------------------------------------------------------------------ */
+
+/* Longest resource name accepted, in bytes, not counting the key prefix. */
+#define REDLOCK_RESOURCE_MAX 4096
+/* Longest key prefix accepted, in bytes. */
+#define REDLOCK_KEY_PREFIX_MAX 256
+/* Largest TTL accepted by acquire and extend: 7 days, in milliseconds. */
+#define REDLOCK_TTL_MAX_MS (7u * 24u * 3600u * 1000u)
+/* Most nodes one manager may use. */
+#define REDLOCK_NODES_MAX 64
+/* Most resources one redlock_acquire_multi() call may lock. */
+#define REDLOCK_MULTI_MAX 64
+/* Token length in characters (hex of 16 random bytes), without the NUL. */
+#define REDLOCK_TOKEN_LEN 32
+/* Attempts whose per-node tallies redlock_acquire_info records one by one. */
+#define REDLOCK_INFO_ATTEMPTS_MAX 32
+
+/* ------------------------------------------------------------------------
+ * Status codes
+ *
+ * One list generates the enum, redlock_strerror() and redlock_status_name().
+ * Numbers are stable and never reused; new codes are added at the end.
+ * ------------------------------------------------------------------------ */
+
+#define REDLOCK_STATUS_MAP(X)                                                 \
+    X(OK, 0, "success")                                                       \
+    X(ETAKEN, 1, "resource is held by another owner")                         \
+    X(ENOQUORUM, 2,                                                           \
+      "quorum unreachable: too few nodes answered (down or timed out)")       \
+    X(ETIMEDOUT, 3, "deadline passed before the operation could complete")    \
+    X(EEXPIRED, 4, "lock validity ran out before a quorum answered")          \
+    X(ENOTHELD, 5, "lock expired or is no longer owned by this holder")       \
+    X(ELOST, 6, "lease could not be extended and was lost")                   \
+    X(EINVAL, 7, "invalid argument")                                          \
+    X(ENOMEM, 8, "out of memory")                                             \
+    X(EIO, 9, "network or system error talking to a node")                   \
+    X(EPROTO, 10, "unexpected reply from a node")                             \
+    X(ECLOSED, 11, "manager is shutting down")                                \
+    X(EMISUSE, 12, "API misuse: bad handle")                                  \
+    X(ECRYPTO, 13, "random number generator failed to initialize")          \
+    X(EURI, 14, "node URI could not be parsed")                               \
+    X(ERANGE, 15, "value out of its documented range")                        \
+    X(ENONODES, 16, "no nodes given")                                         \
+    X(ERELEASED, 17, "lock handle was already released")                      \
+    X(EAUTH, 18, "node refused authentication or database selection")
+
+/* Status of every call. 0 is success; the others are listed above. */
+typedef enum redlock_status {
+#define REDLOCK__STATUS_ENUM(name, num, msg) REDLOCK_##name = num,
+    REDLOCK_STATUS_MAP(REDLOCK__STATUS_ENUM)
+#undef REDLOCK__STATUS_ENUM
+} redlock_status;
+
+/* A static, human-readable message for st; never NULL, never allocates.
+ * Unknown values give "unknown status". Thread-safe. */
+REDLOCK_API const char *redlock_strerror(redlock_status st);
+
+/* The enum name of st, such as "REDLOCK_ETAKEN"; static, never NULL.
+ * Unknown values give "REDLOCK_UNKNOWN". Thread-safe. */
+REDLOCK_API const char *redlock_status_name(redlock_status st);
+
+/* ------------------------------------------------------------------------
+ * Version
+ * ------------------------------------------------------------------------ */
+
+/* The library's version as "MAJOR.MINOR.PATCH"; static. Compare it with
+ * REDLOCK_VERSION_STRING to detect a header/library mismatch. */
+REDLOCK_API const char *redlock_version(void);
+
+/* The library's version as REDLOCK_VERSION_NUMBER computes it:
+ * (major << 16) | (minor << 8) | patch. */
+REDLOCK_API unsigned redlock_version_number(void);
+
+/* ------------------------------------------------------------------------
+ * Clock
+ * ------------------------------------------------------------------------ */
+
+/* Microseconds on the clock the library uses for validity and deadlines
+ * (CLOCK_BOOTTIME on Linux). Use it to compute absolute deadlines for
+ * redlock_acquire_opts.deadline_us. Thread-safe. */
+REDLOCK_API uint64_t redlock_clock_us(void);
+
+/* ------------------------------------------------------------------------
+ * Opaque handles
+ * ------------------------------------------------------------------------ */
+
+/* One manager, usually one per process, shared by all threads. */
+typedef struct redlock_manager redlock_manager;
+/* One held lock (over one or several resources). */
+typedef struct redlock_lock redlock_lock;
+
+/* ------------------------------------------------------------------------
+ * Manager options
+ * ------------------------------------------------------------------------ */
+
+/* Severity of a log message. */
+typedef enum redlock_log_level {
+    REDLOCK_LOG_ERROR = 0,
+    REDLOCK_LOG_WARN = 1,
+    REDLOCK_LOG_INFO = 2,
+    REDLOCK_LOG_DEBUG = 3
+} redlock_log_level;
+
+/*
+ * Called when a node's connection fails, times out, is refused, or recovers
+ * (st == REDLOCK_OK then). node is the node's address without credentials,
+ * such as "127.0.0.1:6379" or "unix:/run/redis.sock"; message says what
+ * happened and never contains a password. Both strings are borrowed for the
+ * duration of the call.
+ *
+ * Runs on that node's worker thread: keep it short, do not block, and do not
+ * call redlock_manager_destroy() from it.
+ */
+typedef void (*redlock_node_error_fn)(const char *node, redlock_status st,
+                                      const char *message, void *userdata);
+
+/*
+ * Receives the library's log lines at or below the configured level.
+ * message is borrowed for the call and never contains a password. May run
+ * on any thread, including the worker threads: keep it short.
+ */
+typedef void (*redlock_log_fn)(redlock_log_level level, const char *message,
+                               void *userdata);
+
+/*
+ * Options for redlock_manager_create(). Always fill it with
+ * redlock_options_init() first, then set the fields you need: new fields are
+ * added at the end and get their defaults from init.
+ */
+typedef struct redlock_options {
+    size_t struct_size;          /* set by redlock_options_init() */
+    double drift_factor;         /* clock drift per ms of TTL; default 0.01,
+                                    must be in [0, 0.5) */
+    uint32_t retry_count;        /* retries after the first attempt; 10 */
+    uint32_t retry_delay_ms;     /* base delay between attempts; 200 */
+    uint32_t retry_jitter_ms;    /* random extra delay in [0, jitter]; 100 */
+    uint32_t connect_timeout_ms; /* TCP/unix connect plus AUTH/SELECT; 1000 */
+    uint32_t command_timeout_ms; /* a node that has not answered a command in
+                                    this long is treated as failed and
+                                    reconnected; 1000 */
+    const char *key_prefix;      /* prepended to every resource; copied;
+                                    default "" (none) */
+    uint32_t node_queue_max;     /* commands waiting per node before new
+                                    ones fail fast for that node; 65536 */
+    uint32_t reconnect_min_ms;   /* first reconnect delay; 50 */
+    uint32_t reconnect_max_ms;   /* cap of the doubling delay; 2000 */
+    uint32_t shutdown_timeout_ms; /* how long destroy lets queued releases
+                                     finish; 1000 */
+    redlock_node_error_fn node_error_fn; /* may be NULL */
+    void *node_error_userdata;
+    redlock_log_fn log_fn;       /* may be NULL: no logging */
+    void *log_userdata;
+    redlock_log_level log_level; /* most verbose level passed on; WARN */
+    /* New fields go at the end. */
+} redlock_options;
+
+/* Fill opts with the defaults documented in redlock_options. */
+REDLOCK_API void redlock_options_init(redlock_options *opts);
+
+/* ------------------------------------------------------------------------
+ * Manager
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Create a manager for the n nodes given as URIs:
+ *   redis://[[user]:password@]host[:port][/db]     (port 6379, db 0 default)
+ *   unix:///path/to.sock[?db=N][&password=P][&user=U]
+ * IPv6 hosts go in brackets: redis://[::1]:6379. Percent-escapes (%40 ...)
+ * are decoded in user and password.
+ *
+ * Connections are made in the background: a node that is down does not fail
+ * create; the manager works while a quorum is reachable and reports node
+ * errors through opts->node_error_fn. AUTH and SELECT are sent on every
+ * (re)connect.
+ *
+ * On success stores a new manager in *out, which the caller must pass to
+ * redlock_manager_destroy(). On failure stores NULL, returns the reason
+ * (REDLOCK_ENONODES, REDLOCK_EURI, REDLOCK_ERANGE, REDLOCK_EINVAL,
+ * REDLOCK_ENOMEM, REDLOCK_ECRYPTO, REDLOCK_EIO) and leaves no thread or fd
+ * behind. If err_buf is not NULL, a one-line explanation (without
+ * passwords) is written to it. uris and opts are read during the call only.
+ * opts may be NULL for all defaults.
+ *
+ * Thread-safety: any thread.
+ */
+REDLOCK_API redlock_status redlock_manager_create_ex(
+    const char *const *uris, size_t n, const redlock_options *opts,
+    redlock_manager **out, char *err_buf, size_t err_buf_len);
+
+/* redlock_manager_create_ex() without the error buffer. */
+REDLOCK_API redlock_status redlock_manager_create(const char *const *uris,
+                                                  size_t n,
+                                                  const redlock_options *opts,
+                                                  redlock_manager **out);
+
+/*
+ * Stop the manager: calls blocked in acquire, extend or release return
+ * REDLOCK_ECLOSED; releases already queued get up to shutdown_timeout_ms to
+ * reach their nodes; every worker thread is joined and every connection
+ * closed. NULL is ignored. Locks still owned by the caller stay valid
+ * handles (their operations return REDLOCK_ECLOSED) and must still be freed
+ * with redlock_lock_free() or redlock_release(); the manager's memory goes
+ * when the last of them does. Must not be called from a redlock callback.
+ */
+REDLOCK_API void redlock_manager_destroy(redlock_manager *m);
+
+/* Number of nodes the manager was created with, and its quorum (n/2 + 1). */
+REDLOCK_API size_t redlock_manager_node_count(const redlock_manager *m);
+REDLOCK_API size_t redlock_manager_quorum(const redlock_manager *m);
+
+/* The address of node i without credentials ("host:port" or
+ * "unix:/path"), borrowed from the manager; NULL if i is out of range. */
+REDLOCK_API const char *redlock_manager_node_name(const redlock_manager *m,
+                                                  size_t i);
+
+/* ------------------------------------------------------------------------
+ * Acquire
+ * ------------------------------------------------------------------------ */
+
+/* What each node said in one attempt. */
+typedef struct redlock_attempt_tally {
+    uint16_t yes;   /* granted */
+    uint16_t no;    /* refused: held by someone else */
+    uint16_t error; /* failed, timed out, or did not answer in time */
+} redlock_attempt_tally;
+
+/*
+ * Statistics of one acquire call, filled in whether it succeeded or not.
+ * Owned by the caller, so it is safe with any number of threads.
+ */
+typedef struct redlock_acquire_info {
+    uint32_t attempts;             /* attempts made */
+    redlock_attempt_tally last;    /* the last attempt */
+    redlock_attempt_tally total;   /* summed over all attempts */
+    redlock_attempt_tally per_attempt[REDLOCK_INFO_ATTEMPTS_MAX];
+    uint64_t elapsed_us;           /* whole call, retries included */
+    int64_t validity_ms;           /* of the lock granted; <= 0 if none */
+    redlock_status last_status;    /* outcome of the last attempt */
+    char detail[160];              /* first node error of the last attempt,
+                                      "host:port: reason", or "" */
+} redlock_acquire_info;
+
+/*
+ * Per-call options for redlock_acquire_ex() and redlock_acquire_multi().
+ * Fill with redlock_acquire_opts_init(): fields left at their init value
+ * use the manager's defaults.
+ */
+typedef struct redlock_acquire_opts {
+    size_t struct_size;       /* set by redlock_acquire_opts_init() */
+    int64_t retry_count;      /* -1: the manager's; 0: a single attempt */
+    int64_t retry_delay_ms;   /* -1: the manager's */
+    int64_t retry_jitter_ms;  /* -1: the manager's */
+    uint64_t deadline_us;     /* absolute, on redlock_clock_us(); 0: none.
+                                 No attempt starts after it, and the call
+                                 returns REDLOCK_ETIMEDOUT once it passes. */
+    redlock_acquire_info *info; /* may be NULL; filled on return */
+} redlock_acquire_opts;
+
+/* Fill o with "use the manager's defaults". */
+REDLOCK_API void redlock_acquire_opts_init(redlock_acquire_opts *o);
+
+/*
+ * Acquire resource (a NUL-terminated string) for ttl_ms milliseconds,
+ * retrying per the manager's retry options with random jitter.
+ *
+ * Returns REDLOCK_OK and stores a lock in *out, owned by the caller until it
+ * is passed to redlock_release() or redlock_lock_free(). Otherwise *out is
+ * NULL and the status says why:
+ *   REDLOCK_ETAKEN      someone else holds it (on enough nodes);
+ *   REDLOCK_ENOQUORUM   too few nodes answered (down, stopped, timed out);
+ *   REDLOCK_EEXPIRED    a quorum said yes but the validity was used up;
+ *   REDLOCK_ETIMEDOUT   the deadline passed;
+ *   REDLOCK_EINVAL, REDLOCK_ERANGE  bad arguments (nothing was sent);
+ *   REDLOCK_ECLOSED     the manager is being destroyed.
+ * After a failed attempt, the keys this attempt may have set are released
+ * on every node before the next attempt or the return.
+ *
+ * Thread-safety: any number of threads at once. Blocks for up to
+ * (retry_count + 1) attempts of at most command_timeout_ms each, plus the
+ * delays between them.
+ */
+REDLOCK_API redlock_status redlock_acquire(redlock_manager *m,
+                                           const char *resource,
+                                           uint32_t ttl_ms,
+                                           redlock_lock **out);
+
+/* redlock_acquire() with a single attempt (no retries). */
+REDLOCK_API redlock_status redlock_try_acquire(redlock_manager *m,
+                                               const char *resource,
+                                               uint32_t ttl_ms,
+                                               redlock_lock **out);
+
+/*
+ * redlock_acquire() for a resource of resource_len bytes, which may hold
+ * any bytes including NUL, with per-call options (opts may be NULL).
+ */
+REDLOCK_API redlock_status redlock_acquire_ex(redlock_manager *m,
+                                              const void *resource,
+                                              size_t resource_len,
+                                              uint32_t ttl_ms,
+                                              const redlock_acquire_opts *opts,
+                                              redlock_lock **out);
+
+/*
+ * Acquire count resources as one lock: on each node, one Lua script sets all
+ * of them or none (if any is taken there). lens may be NULL when every
+ * resource is a NUL-terminated string. Duplicates are rejected with
+ * REDLOCK_EINVAL. The lock's extend and release act on all resources.
+ * Otherwise as redlock_acquire_ex().
+ */
+REDLOCK_API redlock_status redlock_acquire_multi(
+    redlock_manager *m, const void *const *resources, const size_t *lens,
+    size_t count, uint32_t ttl_ms, const redlock_acquire_opts *opts,
+    redlock_lock **out);
+
+/* ------------------------------------------------------------------------
+ * Held locks
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Set the lock's TTL to ttl_ms from now on every node that still stores our
+ * token (compare-and-PEXPIRE in Lua). Succeeds only on a quorum, and then
+ * recomputes the validity from the start of this call.
+ *
+ * Returns REDLOCK_OK; REDLOCK_ENOTHELD if the lock expired or is owned by
+ * someone else on enough nodes that a quorum cannot be reached (free it);
+ * REDLOCK_ENOQUORUM if too few nodes answered (the lock may still be held
+ * until its previous validity ends); REDLOCK_EEXPIRED if a quorum answered
+ * only after the new validity was used up; REDLOCK_ERANGE for a bad ttl;
+ * REDLOCK_ERELEASED after redlock_release_keep(). Never re-acquires a lock
+ * that has lapsed. The lock stays owned by the caller whatever the result.
+ *
+ * Thread-safety: one thread at a time per lock. Blocks for at most
+ * command_timeout_ms.
+ */
+REDLOCK_API redlock_status redlock_extend(redlock_lock *lock,
+                                          uint32_t ttl_ms);
+
+/*
+ * Delete the lock's keys on ALL nodes, including those that did not grant
+ * it, where they still hold our token, then free the handle (whatever the
+ * result: do not use lock afterwards). NULL gives REDLOCK_EINVAL.
+ *
+ * Returns REDLOCK_OK when a quorum confirmed the delete; REDLOCK_ENOTHELD
+ * when a quorum answered but too few still held our token (it had expired
+ * or been taken over); REDLOCK_ENOQUORUM when too few nodes answered (the
+ * release stays queued for them until the keys would have expired anyway,
+ * so nothing is left behind); REDLOCK_ECLOSED after the manager was
+ * destroyed. Waits for at most command_timeout_ms.
+ */
+REDLOCK_API redlock_status redlock_release(redlock_lock *lock);
+
+/*
+ * As redlock_release(), but keep the handle: afterwards extend and release
+ * on it return REDLOCK_ERELEASED, the accessors keep working, and the caller
+ * still frees it with redlock_lock_free().
+ */
+REDLOCK_API redlock_status redlock_release_keep(redlock_lock *lock);
+
+/* Free the handle without releasing the lock (the keys expire by TTL).
+ * NULL is ignored. */
+REDLOCK_API void redlock_lock_free(redlock_lock *lock);
+
+/* The lock's first resource (without the key prefix) and its length in
+ * *len (may be NULL); borrowed until the lock is freed. The bytes are
+ * followed by a NUL, so a string resource reads as a C string. */
+REDLOCK_API const char *redlock_lock_resource(const redlock_lock *lock,
+                                              size_t *len);
+
+/* Number of resources the lock holds (1 unless from acquire_multi). */
+REDLOCK_API size_t redlock_lock_resource_count(const redlock_lock *lock);
+
+/* The ownership token: REDLOCK_TOKEN_LEN lowercase hex characters from
+ * libsodium's CSPRNG, unique per acquire; borrowed until the lock is
+ * freed. */
+REDLOCK_API const char *redlock_lock_token(const redlock_lock *lock);
+
+/* Milliseconds of validity left now: how long the holder may still assume
+ * it is the only one (the TTL minus the time the last acquire or extend
+ * took, minus the drift allowance, minus the time since). <= 0 once it
+ * has run out, and 0 after a release. Thread-safe. */
+REDLOCK_API int64_t redlock_lock_validity_ms(const redlock_lock *lock);
+
+/* The absolute end of the validity, on redlock_clock_us(). */
+REDLOCK_API uint64_t redlock_lock_validity_end_us(const redlock_lock *lock);
+
+/* How many nodes granted the last acquire or extend. */
+REDLOCK_API size_t redlock_lock_nodes_granted(const redlock_lock *lock);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* REDLOCK_H */

@@ -1,0 +1,311 @@
+/*
+ * internal.h: types and helpers shared by the library's source files.
+ *
+ * Nothing here is public API. Names that cross files start with redlock__.
+ *
+ * Lock ranks (take mutexes only in increasing rank; never call a user
+ * callback while holding any of them):
+ *   1. redlock__node.queue_mu  (a node's request queue)
+ *   2. redlock__op.mu          (one fan-out operation's tallies)
+ * No code path holds two node queue locks at once, and no code holds a node
+ * queue lock while taking an op lock or the reverse: the worker completes
+ * requests after dropping its queue lock.
+ */
+#ifndef REDLOCK_INTERNAL_H
+#define REDLOCK_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "redlock.h"
+#include "uri.h"
+
+/* Magic numbers checked on entry to catch bad or freed handles. */
+#define REDLOCK__MANAGER_MAGIC 0x524c4d47u /* "RLMG" */
+#define REDLOCK__LOCK_MAGIC 0x524c4c4bu    /* "RLLK" */
+#define REDLOCK__DEAD_MAGIC 0xdeadbeefu
+
+/* ------------------------------------------------------------------------
+ * Clock (clock.c)
+ * ------------------------------------------------------------------------ */
+
+/* Microseconds on CLOCK_BOOTTIME. Replaceable by unit tests. */
+typedef uint64_t (*redlock__clock_fn)(void);
+extern redlock__clock_fn redlock__clock_now_us;
+
+/* Microseconds on CLOCK_MONOTONIC: the clock pthread condition variables
+ * wait on (they cannot wait on CLOCK_BOOTTIME). */
+uint64_t redlock__mono_now_us(void);
+
+/* Initialise cond to wait on CLOCK_MONOTONIC. Returns 0 or an errno. */
+int redlock__cond_init(pthread_cond_t *cond);
+
+/* Wait on cond (mu held) until signalled or timeout_us elapsed; returns
+ * ETIMEDOUT when the time is up. */
+int redlock__cond_wait_us(pthread_cond_t *cond, pthread_mutex_t *mu,
+                          uint64_t timeout_us);
+
+/* Sleep for us microseconds (restarting after signals). */
+void redlock__sleep_us(uint64_t us);
+
+/* ------------------------------------------------------------------------
+ * Randomness and tokens (token.c)
+ * ------------------------------------------------------------------------ */
+
+/* Initialise libsodium once, thread-safely. REDLOCK_OK or ECRYPTO. */
+redlock_status redlock__crypto_init(void);
+
+/* Write REDLOCK_TOKEN_LEN hex characters plus a NUL into out, from
+ * randombytes_buf(). Requires redlock__crypto_init() to have succeeded. */
+void redlock__token_new(char out[REDLOCK_TOKEN_LEN + 1]);
+
+/* Uniform random integer in [0, upper] (inclusive), from the CSPRNG. */
+uint32_t redlock__random_upto(uint32_t upper);
+
+/* ------------------------------------------------------------------------
+ * Quorum and validity math (quorum.c): pure functions
+ * ------------------------------------------------------------------------ */
+
+/* n/2 + 1, the number of nodes that must agree. */
+size_t redlock__quorum(size_t n);
+
+/* Outcome of counting node answers. */
+typedef enum redlock__verdict {
+    REDLOCK__PENDING = 0, /* more answers could still change the outcome */
+    REDLOCK__WON = 1,     /* yes >= quorum */
+    REDLOCK__LOST = 2     /* no + error > n - quorum: quorum impossible */
+} redlock__verdict;
+
+/* Decide from yes/no/error counts out of n nodes. */
+redlock__verdict redlock__verdict_of(size_t n, size_t yes, size_t no,
+                                     size_t error);
+
+/* The status a lost acquire reports: ENOQUORUM when errors alone rule out
+ * a quorum or no node refused, else ETAKEN (someone else holds it). */
+redlock_status redlock__acquire_failure_status(size_t n, size_t yes,
+                                               size_t no, size_t error);
+
+/* The drift allowance of the spec, in microseconds:
+ * ttl_ms * drift_factor + 2 ms. */
+uint64_t redlock__drift_us(uint32_t ttl_ms, double drift_factor);
+
+/* Validity left at the end of an attempt, in microseconds:
+ * ttl - (end - start) - drift. May be negative. */
+int64_t redlock__validity_us(uint32_t ttl_ms, double drift_factor,
+                             uint64_t start_us, uint64_t end_us);
+
+/* Delay before retry number `retry` (1-based): delay + uniform jitter in
+ * [0, jitter], with the random part supplied by rnd (for tests). */
+uint64_t redlock__retry_delay_us(uint32_t delay_ms, uint32_t jitter_ms,
+                                 uint32_t rnd_ms);
+
+/* ------------------------------------------------------------------------
+ * Scripts (scripts.c)
+ * ------------------------------------------------------------------------ */
+
+typedef enum redlock__script_id {
+    REDLOCK__SCRIPT_ACQUIRE_MULTI = 0,
+    REDLOCK__SCRIPT_EXTEND = 1,
+    REDLOCK__SCRIPT_RELEASE = 2,
+    REDLOCK__SCRIPT_COUNT = 3
+} redlock__script_id;
+
+/* Lua source of a script; static. */
+const char *redlock__script_source(redlock__script_id id);
+
+/* Lowercase hex SHA1 of a script (40 characters); static, computed once. */
+const char *redlock__script_sha(redlock__script_id id);
+
+/* ------------------------------------------------------------------------
+ * Logging (log.c)
+ * ------------------------------------------------------------------------ */
+
+struct redlock_manager;
+
+/* Format and pass a line to the manager's log callback if its level is
+ * enabled. Never call with an internal lock held. */
+void redlock__log(const struct redlock_manager *m, redlock_log_level level,
+                  const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* ------------------------------------------------------------------------
+ * Fan-out operations (op.c)
+ *
+ * An op is one command sent to every node. It holds one slot per node
+ * (the per-node request, linked into that node's queue) and the tallies
+ * the calling thread waits on. It is reference-counted: the caller holds
+ * one reference and every slot queued at a node holds one, so the memory
+ * outlives a caller that stopped waiting.
+ * ------------------------------------------------------------------------ */
+
+typedef enum redlock__op_kind {
+    REDLOCK__OP_ACQUIRE = 0,       /* SET key token NX PX ttl */
+    REDLOCK__OP_ACQUIRE_MULTI = 1, /* script: all keys or none */
+    REDLOCK__OP_EXTEND = 2,        /* script: compare token, PEXPIRE */
+    REDLOCK__OP_RELEASE = 3,       /* script: compare token, DEL */
+    REDLOCK__OP_RAW = 4            /* any command; replies are kept */
+} redlock__op_kind;
+
+/* What one node said. */
+typedef enum redlock__answer {
+    REDLOCK__ANS_NONE = 0, /* not yet */
+    REDLOCK__ANS_YES = 1,
+    REDLOCK__ANS_NO = 2,
+    REDLOCK__ANS_ERROR = 3
+} redlock__answer;
+
+struct redlock__op;
+
+/* The per-node part of an op. Owned by the op; linked into one node's
+ * queue while waiting there. */
+typedef struct redlock__slot {
+    struct redlock__slot *next; /* queue link, owned by the node's lists */
+    struct redlock__op *op;     /* back pointer */
+    uint32_t node;              /* index of the node */
+    uint8_t answer;             /* redlock__answer; written under op->mu */
+    uint8_t eval_fallback;      /* resent as EVAL after NOSCRIPT */
+    redlock_status error;       /* when answer is ERROR */
+    void *reply;                /* redisReply* for OP_RAW; owned by the op */
+    uint64_t sent_us;           /* when written to the socket */
+} redlock__slot;
+
+typedef struct redlock__op {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_int refs;          /* caller + slots still at nodes */
+    atomic_bool abandoned;    /* caller decided; unsent slots may be dropped
+                                 (never for releases). Written by the caller
+                                 (release order), read by workers (acquire). */
+    redlock__op_kind kind;
+    size_t n;                 /* nodes */
+    size_t yes, no, error;    /* tallies, under mu */
+    size_t answered;          /* yes + no + error */
+    uint64_t deadline_us;     /* unsent slots are failed after it (not
+                                 releases); 0 = none */
+    uint64_t keep_until_us;   /* releases: give up after it (the keys have
+                                 expired by then anyway) */
+    char first_error[160];    /* "node: reason" of the first error */
+    int argc;
+    const char **argv;        /* command; points into the op's block */
+    size_t *argvlen;
+    redlock__script_id script; /* for script kinds: which one */
+    redlock__slot slots[];    /* n of them */
+} redlock__op;
+
+/* Allocate an op for n nodes with a command of argc arguments (copied).
+ * For script kinds argv[0] must be "EVALSHA" and argv[1] the SHA; the
+ * worker swaps in EVAL and the source on NOSCRIPT. Returns NULL on OOM.
+ * The caller holds the only reference. */
+redlock__op *redlock__op_new(redlock__op_kind kind, size_t n, int argc,
+                             const char *const *argv, const size_t *argvlen,
+                             redlock__script_id script);
+
+/* Drop one reference; frees the op (and kept replies) at zero. */
+void redlock__op_unref(redlock__op *op);
+
+/* Record a node's answer for slot s, wake the waiter if the outcome is now
+ * certain or every node answered, and drop the slot's reference. Called by
+ * workers, or by the submitter when a node refuses the slot. detail may be
+ * NULL. */
+void redlock__op_complete(redlock__slot *s, redlock__answer ans,
+                          redlock_status err, const char *node_name,
+                          const char *detail);
+
+/* Record a node's answer without dropping the slot's reference (the slot
+ * stays in the node's in-flight list until its reply or the connection's
+ * end). Later answers for the same slot are ignored. */
+void redlock__op_answer(redlock__slot *s, redlock__answer ans,
+                        redlock_status err, const char *node_name,
+                        const char *detail);
+
+/* Wait until the op is decided (won, lost) or all answered, or until
+ * deadline_us on redlock__clock_now_us(). If wait_all, wait for every
+ * node instead of the first certain outcome. Returns the verdict (PENDING
+ * if the deadline passed first). */
+redlock__verdict redlock__op_wait(redlock__op *op, uint64_t deadline_us,
+                                  bool wait_all);
+
+/* Post the op to every node of m (one reference per slot). */
+void redlock__op_submit(struct redlock_manager *m, redlock__op *op);
+
+/* Take a consistent copy of the tallies. */
+void redlock__op_tally(redlock__op *op, size_t *yes, size_t *no,
+                       size_t *error, char *first_error, size_t errlen);
+
+/* ------------------------------------------------------------------------
+ * Node workers (node.c)
+ * ------------------------------------------------------------------------ */
+
+typedef struct redlock__node redlock__node;
+
+/* Create the worker for node index idx (does not start its thread).
+ * Returns NULL on OOM or when no eventfd could be made. Takes ownership of
+ * *uri's strings (uri is zeroed). */
+redlock__node *redlock__node_new(struct redlock_manager *m, size_t idx,
+                                 redlock__uri *uri);
+
+/* Start the worker thread. Returns 0 or an errno. */
+int redlock__node_start(redlock__node *node);
+
+/* Queue slot s at the node and wake its worker; fails the slot at once
+ * when the node's queue is full (non-release) or the node is stopped. */
+void redlock__node_submit(redlock__node *node, redlock__slot *s);
+
+/* Ask the worker to stop (failing queued non-release work with ECLOSED,
+ * flushing releases until shutdown_deadline_us) and join it. */
+void redlock__node_stop(redlock__node *node, uint64_t shutdown_deadline_us);
+
+/* Free a stopped node. */
+void redlock__node_free(redlock__node *node);
+
+/* The node's address without credentials; owned by the node. */
+const char *redlock__node_name(const redlock__node *node);
+
+/* ------------------------------------------------------------------------
+ * Manager (manager.c)
+ * ------------------------------------------------------------------------ */
+
+struct redlock_manager {
+    uint32_t magic;
+    atomic_int refs;         /* creator + live locks + calls in progress */
+    atomic_bool closing;     /* set by destroy (release); read anywhere */
+    size_t n;
+    size_t quorum;
+    redlock__node **nodes;
+    redlock_options opts;    /* copy; key_prefix points at prefix below */
+    char *prefix;
+    size_t prefix_len;
+};
+
+/* Take / drop a reference on the manager (memory is freed at zero). */
+void redlock__manager_ref(struct redlock_manager *m);
+void redlock__manager_unref(struct redlock_manager *m);
+
+/* Report a node state change through the node-error callback and log. */
+void redlock__manager_node_event(struct redlock_manager *m, const char *node,
+                                 redlock_status st, const char *message);
+
+/* ------------------------------------------------------------------------
+ * Locks (lock.c)
+ * ------------------------------------------------------------------------ */
+
+struct redlock_lock {
+    uint32_t magic;
+    struct redlock_manager *m; /* referenced */
+    size_t count;              /* resources */
+    char **keys;               /* prefix + resource, count of them */
+    size_t *key_lens;
+    char token[REDLOCK_TOKEN_LEN + 1];
+    uint32_t ttl_ms;           /* of the last acquire/extend */
+    _Atomic uint64_t validity_end_us; /* read by any thread */
+    size_t nodes_granted;
+    bool released;
+};
+
+#endif /* REDLOCK_INTERNAL_H */

@@ -1,0 +1,640 @@
+/*
+ * lock.c: acquire, extend and release: the Redlock algorithm.
+ *
+ * DESIGN (the life of an acquire; see docs/design.md for the picture)
+ *   1. Check arguments; nothing is sent for bad input.
+ *   2. Draw a fresh token from the CSPRNG.
+ *   3. Each attempt: note the start time t0 on CLOCK_BOOTTIME, post
+ *      SET key token NX PX ttl (or the multi-key script) to every node at
+ *      once, and sleep until the outcome is certain: a quorum said yes, or
+ *      so many said no or failed that a quorum is impossible, or the wait
+ *      limit min(t0 + command timeout, t0 + ttl - drift) passed.
+ *   4. validity = ttl - (now - t0) - (ttl * drift_factor + 2 ms), measured
+ *      from the start of THIS attempt. Won only with a quorum and
+ *      validity > 0.
+ *   5. Otherwise release on every node that might have set the key (not
+ *      those that answered "no"), wait for the nodes that said yes to
+ *      confirm, then sleep delay + jitter and try again. Per-node FIFO
+ *      order means the next attempt's SET reaches each node after this
+ *      release, so we are never blocked by our own stale keys.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "options.h"
+
+/* ------------------------------------------------------------------------
+ * Helpers
+ * ------------------------------------------------------------------------ */
+
+/* True if m looks like a live manager. */
+static bool manager_ok(const redlock_manager *m)
+{
+    return m != NULL && m->magic == REDLOCK__MANAGER_MAGIC;
+}
+
+/* True if lock looks like a live lock handle. */
+static bool lock_ok(const redlock_lock *lock)
+{
+    return lock != NULL && lock->magic == REDLOCK__LOCK_MAGIC;
+}
+
+/* True once destroy has begun. */
+static bool closing(const redlock_manager *m)
+{
+    return atomic_load_explicit(&m->closing, memory_order_acquire);
+}
+
+/* Check a TTL against its documented range. */
+static redlock_status check_ttl(uint32_t ttl_ms)
+{
+    return ttl_ms == 0 || ttl_ms > REDLOCK_TTL_MAX_MS ? REDLOCK_ERANGE
+                                                      : REDLOCK_OK;
+}
+
+/* Free a lock's memory (not the manager reference). */
+static void lock_free_memory(redlock_lock *lock)
+{
+    if (lock->keys != NULL)
+        for (size_t i = 0; i < lock->count; i++)
+            free(lock->keys[i]);
+    free(lock->keys);
+    free(lock->key_lens);
+    lock->magic = REDLOCK__DEAD_MAGIC;
+    free(lock);
+}
+
+/* Build a lock handle (not yet acquired) with prefixed copies of the
+ * resources. Returns NULL on OOM. */
+static redlock_lock *lock_new(redlock_manager *m, const void *const *res,
+                              const size_t *lens, size_t count)
+{
+    redlock_lock *lock = calloc(1, sizeof(*lock));
+    if (lock == NULL)
+        return NULL;
+    lock->magic = REDLOCK__LOCK_MAGIC;
+    lock->m = m;
+    lock->count = count;
+    lock->keys = calloc(count, sizeof(*lock->keys));
+    lock->key_lens = calloc(count, sizeof(*lock->key_lens));
+    if (lock->keys == NULL || lock->key_lens == NULL) {
+        lock_free_memory(lock);
+        return NULL;
+    }
+    for (size_t i = 0; i < count; i++) {
+        size_t len = m->prefix_len + lens[i];
+        lock->keys[i] = malloc(len + 1);
+        if (lock->keys[i] == NULL) {
+            lock_free_memory(lock);
+            return NULL;
+        }
+        memcpy(lock->keys[i], m->prefix, m->prefix_len);
+        memcpy(lock->keys[i] + m->prefix_len, res[i], lens[i]);
+        lock->keys[i][len] = '\0';
+        lock->key_lens[i] = len;
+    }
+    atomic_init(&lock->validity_end_us, 0);
+    return lock;
+}
+
+/* Build a script op: EVALSHA sha numkeys keys... token [ttl]. */
+static redlock__op *script_op(const redlock_lock *lock,
+                              redlock__op_kind kind, redlock__script_id id,
+                              uint32_t ttl_ms, bool with_ttl)
+{
+    const char *argv[3 + REDLOCK_MULTI_MAX + 2];
+    size_t lens[3 + REDLOCK_MULTI_MAX + 2];
+    char numkeys[16], ttl[16];
+    int argc = 0;
+    snprintf(numkeys, sizeof(numkeys), "%zu", lock->count);
+    snprintf(ttl, sizeof(ttl), "%u", (unsigned)ttl_ms);
+    argv[argc] = "EVALSHA";
+    lens[argc++] = 7;
+    argv[argc] = redlock__script_sha(id);
+    lens[argc++] = 40;
+    argv[argc] = numkeys;
+    lens[argc++] = strlen(numkeys);
+    for (size_t i = 0; i < lock->count; i++) {
+        argv[argc] = lock->keys[i];
+        lens[argc++] = lock->key_lens[i];
+    }
+    argv[argc] = lock->token;
+    lens[argc++] = REDLOCK_TOKEN_LEN;
+    if (with_ttl) {
+        argv[argc] = ttl;
+        lens[argc++] = strlen(ttl);
+    }
+    return redlock__op_new(kind, lock->m->n, argc, argv, lens, id);
+}
+
+/* Build the acquire op for one attempt. */
+static redlock__op *acquire_op(const redlock_lock *lock, uint32_t ttl_ms)
+{
+    if (lock->count > 1)
+        return script_op(lock, REDLOCK__OP_ACQUIRE_MULTI,
+                         REDLOCK__SCRIPT_ACQUIRE_MULTI, ttl_ms, true);
+    char ttl[16];
+    snprintf(ttl, sizeof(ttl), "%u", (unsigned)ttl_ms);
+    const char *argv[6] = {"SET", lock->keys[0], lock->token, "NX", "PX",
+                           ttl};
+    size_t lens[6] = {3, lock->key_lens[0], REDLOCK_TOKEN_LEN, 2, 2,
+                      strlen(ttl)};
+    return redlock__op_new(REDLOCK__OP_ACQUIRE, lock->m->n, 6, argv, lens,
+                           REDLOCK__SCRIPT_COUNT);
+}
+
+/* Microseconds after which a key we set or extended by `now` with ttl_ms
+ * has surely expired on its node (allowing for clock drift). */
+static uint64_t keys_gone_by(const redlock_manager *m, uint32_t ttl_ms,
+                             uint64_t now)
+{
+    return now + (uint64_t)ttl_ms * 1000u +
+           redlock__drift_us(ttl_ms, m->opts.drift_factor);
+}
+
+/* Post a release of lock's keys to every node. It stays queued for nodes
+ * that cannot take it now until the keys have surely expired. Returns the
+ * op (caller's reference) or NULL on OOM. */
+static redlock__op *post_release(redlock_lock *lock)
+{
+    redlock__op *op = script_op(lock, REDLOCK__OP_RELEASE,
+                                REDLOCK__SCRIPT_RELEASE, 0, false);
+    if (op == NULL)
+        return NULL;
+    uint64_t now = redlock__clock_now_us();
+    op->keep_until_us = keys_gone_by(lock->m, lock->ttl_ms, now);
+    redlock__op_submit(lock->m, op);
+    return op;
+}
+
+/* Wait until every node in `which` has answered op, or deadline_us. */
+static void wait_nodes(redlock__op *op, const bool *which,
+                       uint64_t deadline_us)
+{
+    pthread_mutex_lock(&op->mu);
+    for (;;) {
+        bool all = true;
+        for (size_t i = 0; i < op->n; i++)
+            if (which[i] && op->slots[i].answer == REDLOCK__ANS_NONE)
+                all = false;
+        uint64_t now = redlock__clock_now_us();
+        if (all || now >= deadline_us)
+            break;
+        redlock__cond_wait_us(&op->cv, &op->mu, deadline_us - now);
+    }
+    pthread_mutex_unlock(&op->mu);
+}
+
+/* Mark the op as no longer waited on, so queued slots can be skipped. */
+static void abandon(redlock__op *op)
+{
+    /* release: pairs with the worker's acquire load in droppable(). */
+    atomic_store_explicit(&op->abandoned, true, memory_order_release);
+}
+
+/* After a failed attempt, undo whatever it may have set: release on every
+ * node that did not answer "no", and wait (bounded by the command timeout)
+ * for the nodes that said "yes" to confirm. */
+static void undo_attempt(redlock_lock *lock, redlock__op *acq)
+{
+    redlock_manager *m = lock->m;
+    bool granted[REDLOCK_NODES_MAX];
+    bool any_maybe = false;
+    bool any_granted = false;
+    pthread_mutex_lock(&acq->mu);
+    for (size_t i = 0; i < m->n; i++) {
+        granted[i] = acq->slots[i].answer == REDLOCK__ANS_YES;
+        any_granted |= granted[i];
+        any_maybe |= acq->slots[i].answer != REDLOCK__ANS_NO;
+    }
+    pthread_mutex_unlock(&acq->mu);
+    if (!any_maybe)
+        return;
+    redlock__op *rel = post_release(lock);
+    if (rel == NULL)
+        return; /* out of memory: the keys expire by TTL */
+    if (any_granted)
+        wait_nodes(rel, granted,
+                   redlock__clock_now_us() +
+                       (uint64_t)m->opts.command_timeout_ms * 1000u);
+    abandon(rel); /* releases are never dropped, whatever this says */
+    redlock__op_unref(rel);
+}
+
+/* Record one attempt's tallies in the caller's info struct. */
+static void note_attempt(redlock_acquire_info *info, size_t yes, size_t no,
+                         size_t error)
+{
+    if (info == NULL)
+        return;
+    redlock_attempt_tally t = {(uint16_t)yes, (uint16_t)no, (uint16_t)error};
+    if (info->attempts < REDLOCK_INFO_ATTEMPTS_MAX)
+        info->per_attempt[info->attempts] = t;
+    info->attempts++;
+    info->last = t;
+    info->total.yes = (uint16_t)(info->total.yes + yes);
+    info->total.no = (uint16_t)(info->total.no + no);
+    info->total.error = (uint16_t)(info->total.error + error);
+}
+
+/* One attempt to take the lock. On success fills the lock's validity. */
+static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
+                              uint64_t user_deadline,
+                              redlock_acquire_info *info)
+{
+    redlock_manager *m = lock->m;
+    redlock__op *op = acquire_op(lock, ttl_ms);
+    if (op == NULL)
+        return REDLOCK_ENOMEM;
+    uint64_t t0 = redlock__clock_now_us();
+    uint64_t drift = redlock__drift_us(ttl_ms, m->opts.drift_factor);
+    uint64_t limit = t0 + (uint64_t)m->opts.command_timeout_ms * 1000u;
+    uint64_t validity_limit = t0 + (uint64_t)ttl_ms * 1000u - drift;
+    if ((uint64_t)ttl_ms * 1000u <= drift)
+        validity_limit = t0;
+    if (validity_limit < limit)
+        limit = validity_limit;
+    if (user_deadline != 0 && user_deadline < limit)
+        limit = user_deadline;
+    op->deadline_us = limit;
+    lock->ttl_ms = ttl_ms;
+    redlock__op_submit(m, op);
+    redlock__verdict v = redlock__op_wait(op, limit, false);
+    uint64_t t1 = redlock__clock_now_us();
+    abandon(op);
+
+    size_t yes, no, error;
+    char detail[160];
+    redlock__op_tally(op, &yes, &no, &error, detail, sizeof(detail));
+    size_t unanswered = m->n - yes - no - error;
+    note_attempt(info, yes, no, error + unanswered);
+    if (info != NULL)
+        snprintf(info->detail, sizeof(info->detail), "%s", detail);
+
+    int64_t validity = redlock__validity_us(ttl_ms, m->opts.drift_factor,
+                                            t0, t1);
+    redlock_status st;
+    if (v == REDLOCK__WON && validity > 0) {
+        atomic_store_explicit(&lock->validity_end_us,
+                              t1 + (uint64_t)validity, memory_order_relaxed);
+        lock->nodes_granted = yes;
+        if (info != NULL)
+            info->validity_ms = validity / 1000;
+        redlock__op_unref(op);
+        return REDLOCK_OK;
+    }
+    if (closing(m))
+        st = REDLOCK_ECLOSED;
+    else if (v == REDLOCK__WON)
+        st = REDLOCK_EEXPIRED;
+    else if (v == REDLOCK__PENDING && user_deadline != 0 &&
+             t1 >= user_deadline)
+        st = REDLOCK_ETIMEDOUT;
+    else
+        st = redlock__acquire_failure_status(m->n, yes, no,
+                                             error + unanswered);
+    undo_attempt(lock, op);
+    redlock__op_unref(op);
+    return st;
+}
+
+/* Check and normalise the resources of an acquire call. */
+static redlock_status check_resources(const void *const *res,
+                                      const size_t *lens, size_t count,
+                                      size_t *out_lens)
+{
+    if (res == NULL || count == 0)
+        return REDLOCK_EINVAL;
+    if (count > REDLOCK_MULTI_MAX)
+        return REDLOCK_ERANGE;
+    for (size_t i = 0; i < count; i++) {
+        if (res[i] == NULL)
+            return REDLOCK_EINVAL;
+        out_lens[i] = lens != NULL ? lens[i] : strlen(res[i]);
+        if (out_lens[i] == 0)
+            return REDLOCK_EINVAL;
+        if (out_lens[i] > REDLOCK_RESOURCE_MAX)
+            return REDLOCK_ERANGE;
+        for (size_t j = 0; j < i; j++)
+            if (out_lens[j] == out_lens[i] &&
+                memcmp(res[j], res[i], out_lens[i]) == 0)
+                return REDLOCK_EINVAL;
+    }
+    return REDLOCK_OK;
+}
+
+/* The acquire loop shared by every acquire entry point. */
+static redlock_status acquire_core(redlock_manager *m,
+                                   const void *const *res,
+                                   const size_t *lens_in, size_t count,
+                                   uint32_t ttl_ms,
+                                   const redlock_acquire_opts *opts,
+                                   bool single_attempt, redlock_lock **out)
+{
+    if (out == NULL)
+        return REDLOCK_EINVAL;
+    *out = NULL;
+    if (m == NULL)
+        return REDLOCK_EINVAL;
+    if (!manager_ok(m))
+        return REDLOCK_EMISUSE;
+    redlock__policy p;
+    redlock_status st = redlock__acquire_policy(&m->opts, opts, &p);
+    if (p.info != NULL) {
+        memset(p.info, 0, sizeof(*p.info));
+        p.info->last_status = REDLOCK_EINVAL;
+    }
+    if (st != REDLOCK_OK)
+        return st;
+    if (single_attempt)
+        p.retry_count = 0;
+    size_t lens[REDLOCK_MULTI_MAX];
+    st = check_resources(res, lens_in, count, lens);
+    if (st == REDLOCK_OK)
+        st = check_ttl(ttl_ms);
+    if (st != REDLOCK_OK) {
+        if (p.info != NULL)
+            p.info->last_status = st;
+        return st;
+    }
+    if (closing(m))
+        return REDLOCK_ECLOSED;
+
+    redlock__manager_ref(m);
+    redlock_lock *lock = lock_new(m, res, lens, count);
+    if (lock == NULL) {
+        redlock__manager_unref(m);
+        return REDLOCK_ENOMEM;
+    }
+    redlock__token_new(lock->token);
+    uint64_t started = redlock__clock_now_us();
+    for (uint32_t i = 0;; i++) {
+        if (closing(m)) {
+            st = REDLOCK_ECLOSED;
+            break;
+        }
+        if (p.deadline_us != 0 && redlock__clock_now_us() >= p.deadline_us) {
+            st = REDLOCK_ETIMEDOUT;
+            break;
+        }
+        st = attempt(lock, ttl_ms, p.deadline_us, p.info);
+        if (st == REDLOCK_OK || st == REDLOCK_ECLOSED ||
+            st == REDLOCK_ENOMEM || st == REDLOCK_ETIMEDOUT ||
+            i >= p.retry_count)
+            break;
+        uint64_t delay = redlock__retry_delay_us(
+            p.retry_delay_ms, p.retry_jitter_ms,
+            redlock__random_upto(p.retry_jitter_ms));
+        uint64_t now = redlock__clock_now_us();
+        if (p.deadline_us != 0 && now + delay >= p.deadline_us) {
+            /* No attempt could start before the deadline. */
+            if (p.deadline_us > now)
+                redlock__sleep_us(p.deadline_us - now);
+            st = REDLOCK_ETIMEDOUT;
+            break;
+        }
+        redlock__sleep_us(delay);
+    }
+    if (p.info != NULL) {
+        p.info->elapsed_us = redlock__clock_now_us() - started;
+        p.info->last_status = st;
+    }
+    if (st != REDLOCK_OK) {
+        lock_free_memory(lock);
+        redlock__manager_unref(m);
+        return st;
+    }
+    redlock__log(m, REDLOCK_LOG_DEBUG, "acquired %zu resource(s), %zu nodes",
+                 count, lock->nodes_granted);
+    *out = lock;
+    return REDLOCK_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Public API: acquire
+ * ------------------------------------------------------------------------ */
+
+/* Acquire a NUL-terminated resource with the manager's retry policy. */
+redlock_status redlock_acquire(redlock_manager *m, const char *resource,
+                               uint32_t ttl_ms, redlock_lock **out)
+{
+    const void *res[1] = {resource};
+    return acquire_core(m, resource != NULL ? res : NULL, NULL, 1, ttl_ms,
+                        NULL, false, out);
+}
+
+/* A single attempt. */
+redlock_status redlock_try_acquire(redlock_manager *m, const char *resource,
+                                   uint32_t ttl_ms, redlock_lock **out)
+{
+    const void *res[1] = {resource};
+    return acquire_core(m, resource != NULL ? res : NULL, NULL, 1, ttl_ms,
+                        NULL, true, out);
+}
+
+/* Binary-safe resource, per-call options. */
+redlock_status redlock_acquire_ex(redlock_manager *m, const void *resource,
+                                  size_t resource_len, uint32_t ttl_ms,
+                                  const redlock_acquire_opts *opts,
+                                  redlock_lock **out)
+{
+    const void *res[1] = {resource};
+    size_t lens[1] = {resource_len};
+    return acquire_core(m, resource != NULL ? res : NULL, lens, 1, ttl_ms,
+                        opts, false, out);
+}
+
+/* Several resources, all or nothing on each node. */
+redlock_status redlock_acquire_multi(redlock_manager *m,
+                                     const void *const *resources,
+                                     const size_t *lens, size_t count,
+                                     uint32_t ttl_ms,
+                                     const redlock_acquire_opts *opts,
+                                     redlock_lock **out)
+{
+    return acquire_core(m, resources, lens, count, ttl_ms, opts, false, out);
+}
+
+/* ------------------------------------------------------------------------
+ * Public API: extend and release
+ * ------------------------------------------------------------------------ */
+
+/* Compare-and-PEXPIRE on every node; OK on a quorum. */
+redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
+{
+    if (lock == NULL)
+        return REDLOCK_EINVAL;
+    if (!lock_ok(lock))
+        return REDLOCK_EMISUSE;
+    if (lock->released)
+        return REDLOCK_ERELEASED;
+    redlock_status st = check_ttl(ttl_ms);
+    if (st != REDLOCK_OK)
+        return st;
+    redlock_manager *m = lock->m;
+    if (closing(m))
+        return REDLOCK_ECLOSED;
+    redlock__op *op = script_op(lock, REDLOCK__OP_EXTEND,
+                                REDLOCK__SCRIPT_EXTEND, ttl_ms, true);
+    if (op == NULL)
+        return REDLOCK_ENOMEM;
+    uint64_t t0 = redlock__clock_now_us();
+    uint64_t drift = redlock__drift_us(ttl_ms, m->opts.drift_factor);
+    uint64_t limit = t0 + (uint64_t)m->opts.command_timeout_ms * 1000u;
+    uint64_t validity_limit =
+        (uint64_t)ttl_ms * 1000u > drift ? t0 + ttl_ms * 1000ull - drift
+                                         : t0;
+    if (validity_limit < limit)
+        limit = validity_limit;
+    op->deadline_us = limit;
+    redlock__op_submit(m, op);
+    redlock__verdict v = redlock__op_wait(op, limit, false);
+    uint64_t t1 = redlock__clock_now_us();
+    abandon(op);
+    size_t yes, no, error;
+    redlock__op_tally(op, &yes, &no, &error, NULL, 0);
+    redlock__op_unref(op);
+
+    int64_t validity = redlock__validity_us(ttl_ms, m->opts.drift_factor,
+                                            t0, t1);
+    if (v == REDLOCK__WON && validity > 0) {
+        lock->ttl_ms = ttl_ms;
+        lock->nodes_granted = yes;
+        atomic_store_explicit(&lock->validity_end_us,
+                              t1 + (uint64_t)validity, memory_order_relaxed);
+        return REDLOCK_OK;
+    }
+    /* Nodes that extended keep the key longer than the old TTL: remember
+     * the larger TTL so a later release is kept long enough. */
+    if (ttl_ms > lock->ttl_ms)
+        lock->ttl_ms = ttl_ms;
+    if (closing(m))
+        return REDLOCK_ECLOSED;
+    if (v == REDLOCK__WON)
+        return REDLOCK_EEXPIRED;
+    if (no > m->n - m->quorum)
+        return REDLOCK_ENOTHELD;
+    return REDLOCK_ENOQUORUM;
+}
+
+/* Release on all nodes and mark the handle released. */
+static redlock_status release_keys(redlock_lock *lock)
+{
+    redlock_manager *m = lock->m;
+    atomic_store_explicit(&lock->validity_end_us, 0, memory_order_relaxed);
+    lock->released = true;
+    if (closing(m))
+        return REDLOCK_ECLOSED;
+    redlock__op *op = post_release(lock);
+    if (op == NULL)
+        return REDLOCK_ENOMEM;
+    uint64_t limit = redlock__clock_now_us() +
+                     (uint64_t)m->opts.command_timeout_ms * 1000u;
+    redlock__verdict v = redlock__op_wait(op, limit, false);
+    size_t no = 0;
+    redlock__op_tally(op, NULL, &no, NULL, NULL, 0);
+    abandon(op); /* releases still reach every node */
+    redlock__op_unref(op);
+    if (v == REDLOCK__WON)
+        return REDLOCK_OK;
+    if (closing(m))
+        return REDLOCK_ECLOSED;
+    if (no > m->n - m->quorum)
+        return REDLOCK_ENOTHELD;
+    return REDLOCK_ENOQUORUM;
+}
+
+/* Release and free. */
+redlock_status redlock_release(redlock_lock *lock)
+{
+    if (lock == NULL)
+        return REDLOCK_EINVAL;
+    if (!lock_ok(lock))
+        return REDLOCK_EMISUSE;
+    redlock_status st =
+        lock->released ? REDLOCK_ERELEASED : release_keys(lock);
+    redlock_lock_free(lock);
+    return st;
+}
+
+/* Release but keep the handle. */
+redlock_status redlock_release_keep(redlock_lock *lock)
+{
+    if (lock == NULL)
+        return REDLOCK_EINVAL;
+    if (!lock_ok(lock))
+        return REDLOCK_EMISUSE;
+    if (lock->released)
+        return REDLOCK_ERELEASED;
+    return release_keys(lock);
+}
+
+/* Forget the handle; the keys expire by TTL. */
+void redlock_lock_free(redlock_lock *lock)
+{
+    if (!lock_ok(lock))
+        return;
+    redlock_manager *m = lock->m;
+    lock_free_memory(lock);
+    redlock__manager_unref(m);
+}
+
+/* ------------------------------------------------------------------------
+ * Public API: accessors
+ * ------------------------------------------------------------------------ */
+
+/* First resource without the prefix. */
+const char *redlock_lock_resource(const redlock_lock *lock, size_t *len)
+{
+    if (!lock_ok(lock)) {
+        if (len != NULL)
+            *len = 0;
+        return NULL;
+    }
+    size_t prefix = lock->m->prefix_len;
+    if (len != NULL)
+        *len = lock->key_lens[0] - prefix;
+    return lock->keys[0] + prefix;
+}
+
+/* Resource count. */
+size_t redlock_lock_resource_count(const redlock_lock *lock)
+{
+    return lock_ok(lock) ? lock->count : 0;
+}
+
+/* The hex token. */
+const char *redlock_lock_token(const redlock_lock *lock)
+{
+    return lock_ok(lock) ? lock->token : NULL;
+}
+
+/* Remaining validity in ms (negative once expired). */
+int64_t redlock_lock_validity_ms(const redlock_lock *lock)
+{
+    if (!lock_ok(lock))
+        return 0;
+    uint64_t end = atomic_load_explicit(&lock->validity_end_us,
+                                        memory_order_relaxed);
+    if (end == 0)
+        return 0;
+    int64_t left = (int64_t)(end - redlock__clock_now_us());
+    /* Round toward -inf so a positive result is never an overstatement. */
+    return left >= 0 ? left / 1000 : (left - 999) / 1000;
+}
+
+/* Absolute validity end on redlock_clock_us(). */
+uint64_t redlock_lock_validity_end_us(const redlock_lock *lock)
+{
+    return lock_ok(lock) ? atomic_load_explicit(&lock->validity_end_us,
+                                                memory_order_relaxed)
+                         : 0;
+}
+
+/* Nodes that granted the last acquire or extend. */
+size_t redlock_lock_nodes_granted(const redlock_lock *lock)
+{
+    return lock_ok(lock) ? lock->nodes_granted : 0;
+}

@@ -1,0 +1,210 @@
+/*
+ * manager.c: creating and destroying a manager.
+ *
+ * THREADS AND OWNERSHIP (see also docs/design.md)
+ *   application threads  call acquire/extend/release; each call builds an
+ *                        op (op.c), posts it to every node and sleeps on
+ *                        the op's condition variable until it is decided.
+ *   one worker per node  owns that node's hiredis connection (node.c); it
+ *                        is the only thread that ever touches it.
+ * The manager itself is read-only after create, except for `closing` and
+ * the reference count. It is reference-counted: the creator, every live
+ * lock and every call in progress hold a reference, so destroy can return
+ * while callers still hold locks; their later calls answer
+ * REDLOCK_ECLOSED, and the memory goes with the last reference.
+ *
+ * FORK: a child of fork() has none of the worker threads. It must not use
+ * an inherited manager or lock at all (not even destroy: mutexes may be
+ * held by threads that no longer exist); it creates its own manager if it
+ * needs one. All our fds are close-on-exec, so exec() leaves nothing open.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "options.h"
+
+/* Write a message into the caller's optional error buffer. */
+static void set_err(char *buf, size_t len, const char *msg)
+{
+    if (buf != NULL && len > 0)
+        snprintf(buf, len, "%s", msg);
+}
+
+/* Free a manager's memory: stopped nodes, prefix, the struct. */
+static void manager_free(struct redlock_manager *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        redlock__node_free(m->nodes[i]);
+    free(m->nodes);
+    free(m->prefix);
+    m->magic = REDLOCK__DEAD_MAGIC;
+    free(m);
+}
+
+/* Take a reference. */
+void redlock__manager_ref(struct redlock_manager *m)
+{
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+}
+
+/* Drop a reference; the last one frees the manager. */
+void redlock__manager_unref(struct redlock_manager *m)
+{
+    if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+        manager_free(m);
+}
+
+/* Stop every started worker. */
+static void stop_nodes(struct redlock_manager *m, uint64_t deadline_us)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (m->nodes[i] != NULL)
+            redlock__node_stop(m->nodes[i], deadline_us);
+}
+
+/* Create a manager; see redlock.h. */
+redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
+                                         const redlock_options *opts,
+                                         redlock_manager **out, char *err_buf,
+                                         size_t err_buf_len)
+{
+    char err[256] = "";
+    if (out == NULL) {
+        set_err(err_buf, err_buf_len, "out must not be NULL");
+        return REDLOCK_EINVAL;
+    }
+    *out = NULL;
+    if (uris == NULL || n == 0) {
+        set_err(err_buf, err_buf_len, "no nodes given");
+        return REDLOCK_ENONODES;
+    }
+    if (n > REDLOCK_NODES_MAX) {
+        snprintf(err, sizeof(err), "%zu nodes given; at most %d", n,
+                 REDLOCK_NODES_MAX);
+        set_err(err_buf, err_buf_len, err);
+        return REDLOCK_ERANGE;
+    }
+    redlock_options o;
+    redlock_status st = redlock__options_copy(opts, &o, err, sizeof(err));
+    if (st == REDLOCK_OK)
+        st = redlock__options_validate(&o, err, sizeof(err));
+    if (st != REDLOCK_OK) {
+        set_err(err_buf, err_buf_len, err);
+        return st;
+    }
+    st = redlock__crypto_init();
+    if (st != REDLOCK_OK) {
+        set_err(err_buf, err_buf_len, "sodium_init() failed");
+        return st;
+    }
+
+    /* Parse every URI before allocating anything else. */
+    redlock__uri *parsed = calloc(n, sizeof(*parsed));
+    if (parsed == NULL) {
+        set_err(err_buf, err_buf_len, "out of memory");
+        return REDLOCK_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char why[200] = "";
+        st = redlock__uri_parse(uris[i], &parsed[i], why, sizeof(why));
+        if (st != REDLOCK_OK) {
+            snprintf(err, sizeof(err), "node %zu: %s", i + 1, why);
+            set_err(err_buf, err_buf_len, err);
+            goto fail_parsed;
+        }
+    }
+
+    struct redlock_manager *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        goto fail_oom;
+    m->magic = REDLOCK__MANAGER_MAGIC;
+    atomic_init(&m->refs, 1);
+    atomic_init(&m->closing, false);
+    m->opts = o;
+    m->prefix = strdup(o.key_prefix);
+    m->nodes = calloc(n, sizeof(*m->nodes));
+    if (m->prefix == NULL || m->nodes == NULL) {
+        manager_free(m);
+        goto fail_oom;
+    }
+    m->prefix_len = strlen(m->prefix);
+    m->opts.key_prefix = m->prefix;
+    m->n = n;
+    m->quorum = redlock__quorum(n);
+    for (size_t i = 0; i < n; i++) {
+        m->nodes[i] = redlock__node_new(m, i, &parsed[i]);
+        if (m->nodes[i] == NULL) {
+            manager_free(m);
+            goto fail_oom;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (redlock__node_start(m->nodes[i]) != 0) {
+            stop_nodes(m, 0);
+            manager_free(m);
+            set_err(err_buf, err_buf_len, "could not start worker thread");
+            st = REDLOCK_EIO;
+            goto fail_parsed;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        redlock__uri_clear(&parsed[i]);
+    free(parsed);
+    redlock__log(m, REDLOCK_LOG_INFO, "manager started with %zu nodes", n);
+    *out = m;
+    return REDLOCK_OK;
+
+fail_oom:
+    set_err(err_buf, err_buf_len, "out of memory");
+    st = REDLOCK_ENOMEM;
+fail_parsed:
+    for (size_t i = 0; i < n; i++)
+        redlock__uri_clear(&parsed[i]);
+    free(parsed);
+    return st;
+}
+
+/* Create a manager without an error buffer. */
+redlock_status redlock_manager_create(const char *const *uris, size_t n,
+                                      const redlock_options *opts,
+                                      redlock_manager **out)
+{
+    return redlock_manager_create_ex(uris, n, opts, out, NULL, 0);
+}
+
+/* Stop workers, then drop the creator's reference. */
+void redlock_manager_destroy(redlock_manager *m)
+{
+    if (m == NULL || m->magic != REDLOCK__MANAGER_MAGIC)
+        return;
+    /* release: pairs with acquire loads in calls that check closing. */
+    if (atomic_exchange_explicit(&m->closing, true, memory_order_acq_rel))
+        return; /* destroyed twice: the second call does nothing */
+    uint64_t deadline = redlock__clock_now_us() +
+                        (uint64_t)m->opts.shutdown_timeout_ms * 1000u;
+    stop_nodes(m, deadline);
+    redlock__manager_unref(m);
+}
+
+/* Node count. */
+size_t redlock_manager_node_count(const redlock_manager *m)
+{
+    return m != NULL && m->magic == REDLOCK__MANAGER_MAGIC ? m->n : 0;
+}
+
+/* Quorum size. */
+size_t redlock_manager_quorum(const redlock_manager *m)
+{
+    return m != NULL && m->magic == REDLOCK__MANAGER_MAGIC ? m->quorum : 0;
+}
+
+/* Redacted address of node i. */
+const char *redlock_manager_node_name(const redlock_manager *m, size_t i)
+{
+    if (m == NULL || m->magic != REDLOCK__MANAGER_MAGIC || i >= m->n)
+        return NULL;
+    return redlock__node_name(m->nodes[i]);
+}

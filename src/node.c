@@ -1,0 +1,864 @@
+/*
+ * node.c: one worker thread per Redis node.
+ *
+ * DESIGN
+ * The worker owns the node's hiredis context alone; no other thread ever
+ * touches it (hiredis contexts are not thread-safe). Application threads
+ * hand it requests (op slots) through a mutex-protected queue and wake it
+ * with an eventfd. The context is used in non-blocking mode: the worker
+ * polls the socket and the eventfd together, appends every queued command
+ * to the output buffer and writes them in one go, then reads every reply
+ * that has arrived (pipelining). Replies come back in the order commands
+ * were written, so the in-flight list is a FIFO matched against replies.
+ *
+ * Lists a slot moves through (all but `queue` are the worker's alone):
+ *   queue     submitted by any thread, under queue_mu
+ *   pending   accepted, waiting for the connection to become ready
+ *   inflight  written to the socket, waiting for a reply
+ *
+ * Connection states: DOWN (waiting out a reconnect backoff), CONNECTING
+ * (non-blocking connect in progress), HANDSHAKE (AUTH / SELECT sent),
+ * READY. While DOWN, new work other than releases fails at once, so a dead
+ * node costs callers nothing; while CONNECTING or HANDSHAKE it waits in
+ * `pending` until its deadline.
+ *
+ * Guarantees:
+ *   - Per-node FIFO: commands reach a node in submission order, so a
+ *     release always follows the acquire it undoes. (One exception: after a
+ *     NOSCRIPT reply the script is re-sent as EVAL behind commands already
+ *     in flight; see docs/design.md. A release can then arrive after a
+ *     later acquire of the same key by us, which only delays that acquire.)
+ *   - A node that has not answered its oldest command within
+ *     command_timeout_ms is failed and reconnected (this is how a SIGSTOPped
+ *     or hung node is detected).
+ *   - Releases are never dropped while the key might still exist: they wait
+ *     in `pending` across reconnects until op->keep_until_us, after which
+ *     the key has expired by TTL anyway.
+ *   - Work whose caller has stopped waiting is skipped before it is written
+ *     (except releases).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ------------------------------------------------------------------------
+ * Types
+ * ------------------------------------------------------------------------ */
+
+typedef enum conn_state {
+    CONN_DOWN = 0,
+    CONN_CONNECTING = 1,
+    CONN_HANDSHAKE = 2,
+    CONN_READY = 3
+} conn_state;
+
+/* A singly linked FIFO of slots. */
+typedef struct slot_list {
+    redlock__slot *head, *tail;
+    size_t len;
+} slot_list;
+
+struct redlock__node {
+    struct redlock_manager *m; /* not referenced: outlives its nodes */
+    size_t idx;
+    redlock__uri uri;
+    pthread_t thread;
+    bool started;
+    int wake_fd;               /* eventfd, written by submitters */
+
+    /* Shared with submitters, under queue_mu. */
+    pthread_mutex_t queue_mu;
+    slot_list queue;
+    bool stopping;             /* destroy has begun */
+    bool worker_gone;          /* the worker exited: fail new work at once */
+    uint64_t shutdown_deadline_us;
+    atomic_size_t load;        /* slots owned by this node (queue + worker) */
+
+    /* The worker's alone. */
+    redisContext *ctx;
+    conn_state state;
+    uint64_t connect_started_us;
+    uint64_t next_connect_us;
+    uint32_t backoff_ms;
+    int handshake_replies;     /* AUTH/SELECT replies still expected */
+    bool is_down_reported;     /* last event reported was "down" */
+    bool ever_connected;
+    bool stop_seen;
+    slot_list pending;
+    slot_list inflight;
+};
+
+/* ------------------------------------------------------------------------
+ * Slot lists
+ * ------------------------------------------------------------------------ */
+
+/* Append s to l. */
+static void list_push(slot_list *l, redlock__slot *s)
+{
+    s->next = NULL;
+    if (l->tail != NULL)
+        l->tail->next = s;
+    else
+        l->head = s;
+    l->tail = s;
+    l->len++;
+}
+
+/* Remove and return the head of l, or NULL. */
+static redlock__slot *list_pop(slot_list *l)
+{
+    redlock__slot *s = l->head;
+    if (s == NULL)
+        return NULL;
+    l->head = s->next;
+    if (l->head == NULL)
+        l->tail = NULL;
+    l->len--;
+    s->next = NULL;
+    return s;
+}
+
+/* Move all of src to the end of dst; src becomes empty. */
+static void list_append_all(slot_list *dst, slot_list *src)
+{
+    if (src->head == NULL)
+        return;
+    if (dst->tail != NULL)
+        dst->tail->next = src->head;
+    else
+        dst->head = src->head;
+    dst->tail = src->tail;
+    dst->len += src->len;
+    src->head = src->tail = NULL;
+    src->len = 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Completing slots
+ * ------------------------------------------------------------------------ */
+
+/* True for slots that must never be dropped while their key may exist. */
+static bool is_release(const redlock__slot *s)
+{
+    return s->op->kind == REDLOCK__OP_RELEASE;
+}
+
+/* Finish a slot: record the answer, drop its reference, and count it out
+ * of the node's load. */
+static void finish(redlock__node *nd, redlock__slot *s, redlock__answer ans,
+                   redlock_status err, const char *detail)
+{
+    atomic_fetch_sub_explicit(&nd->load, 1, memory_order_relaxed);
+    redlock__op_complete(s, ans, err, nd->uri.display, detail);
+}
+
+/* Drop a slot whose caller no longer waits, without an answer. */
+static void drop(redlock__node *nd, redlock__slot *s)
+{
+    atomic_fetch_sub_explicit(&nd->load, 1, memory_order_relaxed);
+    redlock__op_unref(s->op);
+}
+
+/* True if the slot's caller has stopped waiting and it may be skipped. */
+static bool droppable(const redlock__slot *s)
+{
+    /* acquire pairs with the caller's release store of abandoned. */
+    return !is_release(s) &&
+           atomic_load_explicit(&s->op->abandoned, memory_order_acquire);
+}
+
+/* True if the slot has outlived its purpose at time now. */
+static bool expired(const redlock__slot *s, uint64_t now)
+{
+    if (is_release(s))
+        return now >= s->op->keep_until_us;
+    return s->op->deadline_us != 0 && now >= s->op->deadline_us;
+}
+
+/* ------------------------------------------------------------------------
+ * Sending and interpreting replies
+ * ------------------------------------------------------------------------ */
+
+/* Append s's command to the output buffer and move it to inflight. Returns
+ * false if hiredis could not buffer it (out of memory). */
+static bool send_slot(redlock__node *nd, redlock__slot *s, uint64_t now)
+{
+    redlock__op *op = s->op;
+    int rc;
+    if (s->eval_fallback) {
+        /* Same arguments, but EVAL with the source instead of EVALSHA. */
+        const char *argv[3 + 2 * REDLOCK_MULTI_MAX + 2];
+        size_t lens[3 + 2 * REDLOCK_MULTI_MAX + 2];
+        int argc = op->argc;
+        if ((size_t)argc > sizeof(argv) / sizeof(argv[0]))
+            argc = (int)(sizeof(argv) / sizeof(argv[0]));
+        for (int i = 0; i < argc; i++) {
+            argv[i] = op->argv[i];
+            lens[i] = op->argvlen[i];
+        }
+        argv[0] = "EVAL";
+        lens[0] = 4;
+        argv[1] = redlock__script_source(op->script);
+        lens[1] = strlen(argv[1]);
+        rc = redisAppendCommandArgv(nd->ctx, argc, argv, lens);
+    } else {
+        rc = redisAppendCommandArgv(nd->ctx, op->argc, op->argv,
+                                    op->argvlen);
+    }
+    if (rc != REDIS_OK) {
+        finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ENOMEM,
+               "could not buffer command");
+        return false;
+    }
+    s->sent_us = now;
+    list_push(&nd->inflight, s);
+    return true;
+}
+
+/* Map one reply to an answer for slot s. For OP_RAW the reply is kept in
+ * the slot (*keep set). */
+static redlock__answer interpret(const redlock__slot *s,
+                                 const redisReply *r, redlock_status *err,
+                                 const char **detail, bool *keep)
+{
+    *err = REDLOCK_OK;
+    *detail = NULL;
+    *keep = false;
+    if (s->op->kind == REDLOCK__OP_RAW) {
+        *keep = true;
+        if (r->type == REDIS_REPLY_ERROR) {
+            *err = REDLOCK_EPROTO;
+            *detail = r->str;
+            return REDLOCK__ANS_ERROR;
+        }
+        return REDLOCK__ANS_YES;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        *err = REDLOCK_EIO;
+        *detail = r->str;
+        return REDLOCK__ANS_ERROR;
+    }
+    switch (s->op->kind) {
+    case REDLOCK__OP_ACQUIRE:
+        if (r->type == REDIS_REPLY_STATUS && r->len == 2 &&
+            memcmp(r->str, "OK", 2) == 0)
+            return REDLOCK__ANS_YES;
+        if (r->type == REDIS_REPLY_NIL)
+            return REDLOCK__ANS_NO;
+        break;
+    case REDLOCK__OP_ACQUIRE_MULTI:
+    case REDLOCK__OP_EXTEND:
+    case REDLOCK__OP_RELEASE:
+        if (r->type == REDIS_REPLY_INTEGER)
+            return r->integer > 0 ? REDLOCK__ANS_YES : REDLOCK__ANS_NO;
+        break;
+    case REDLOCK__OP_RAW:
+        break;
+    }
+    *err = REDLOCK_EPROTO;
+    *detail = "unexpected reply type";
+    return REDLOCK__ANS_ERROR;
+}
+
+/* ------------------------------------------------------------------------
+ * Connection management
+ * ------------------------------------------------------------------------ */
+
+/* Report an up/down transition once, through the manager's callback. */
+static void report(redlock__node *nd, bool down, redlock_status st,
+                   const char *message)
+{
+    if (down == nd->is_down_reported)
+        return;
+    nd->is_down_reported = down;
+    redlock__manager_node_event(nd->m, nd->uri.display, st, message);
+}
+
+/* Close the connection after a failure: in-flight and pending work fails
+ * (releases are kept for the next connection), and a reconnect is scheduled
+ * after a jittered, doubling backoff. */
+static void conn_fail(redlock__node *nd, redlock_status st, const char *why,
+                      uint64_t now)
+{
+    char msg[200];
+    snprintf(msg, sizeof(msg), "%s", why);
+    if (nd->ctx != NULL) {
+        redisFree(nd->ctx);
+        nd->ctx = NULL;
+    }
+    nd->state = CONN_DOWN;
+    nd->handshake_replies = 0;
+
+    /* Releases are retried on the next connection, in their original
+     * order: in-flight ones first, then those still pending. */
+    slot_list keep = {0};
+    redlock__slot *s;
+    while ((s = list_pop(&nd->inflight)) != NULL) {
+        if (is_release(s) && !expired(s, now) && !nd->stopping)
+            list_push(&keep, s);
+        else
+            finish(nd, s, REDLOCK__ANS_ERROR, st, msg);
+    }
+    while ((s = list_pop(&nd->pending)) != NULL) {
+        if (is_release(s) && !expired(s, now))
+            list_push(&keep, s);
+        else if (droppable(s))
+            drop(nd, s);
+        else
+            finish(nd, s, REDLOCK__ANS_ERROR, st, msg);
+    }
+    nd->pending = keep;
+
+    uint32_t max = nd->m->opts.reconnect_max_ms;
+    uint32_t delay = nd->backoff_ms;
+    /* Jitter in [delay/2, delay], so many clients do not reconnect in
+     * step after a node restart. */
+    uint32_t jittered = delay / 2 + redlock__random_upto(delay - delay / 2);
+    nd->next_connect_us = now + (uint64_t)jittered * 1000u;
+    nd->backoff_ms = delay >= max / 2 ? max : delay * 2;
+    report(nd, true, st, msg);
+}
+
+/* The connection is usable: send what waited for it. */
+static void conn_ready(redlock__node *nd, uint64_t now)
+{
+    nd->state = CONN_READY;
+    nd->backoff_ms = nd->m->opts.reconnect_min_ms;
+    nd->ever_connected = true;
+    report(nd, false, REDLOCK_OK, "connected");
+    slot_list waiting = nd->pending;
+    nd->pending = (slot_list){0};
+    redlock__slot *s;
+    while ((s = list_pop(&waiting)) != NULL) {
+        if (droppable(s))
+            drop(nd, s);
+        else
+            send_slot(nd, s, now);
+    }
+}
+
+/* Send AUTH and SELECT as configured; go READY if there is nothing to
+ * send. */
+static void conn_handshake(redlock__node *nd, uint64_t now)
+{
+    nd->handshake_replies = 0;
+    const redlock__uri *u = &nd->uri;
+    if (u->password != NULL) {
+        const char *argv[3];
+        size_t lens[3];
+        int argc = 0;
+        argv[argc] = "AUTH";
+        lens[argc++] = 4;
+        if (u->user != NULL) {
+            argv[argc] = u->user;
+            lens[argc++] = strlen(u->user);
+        }
+        argv[argc] = u->password;
+        lens[argc++] = strlen(u->password);
+        if (redisAppendCommandArgv(nd->ctx, argc, argv, lens) == REDIS_OK)
+            nd->handshake_replies++;
+    }
+    if (u->db != 0) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", u->db);
+        const char *argv[2] = {"SELECT", db};
+        size_t lens[2] = {6, strlen(db)};
+        if (redisAppendCommandArgv(nd->ctx, 2, argv, lens) == REDIS_OK)
+            nd->handshake_replies++;
+    }
+    if (nd->handshake_replies == 0)
+        conn_ready(nd, now);
+    else
+        nd->state = CONN_HANDSHAKE;
+}
+
+/* Begin a non-blocking connect. */
+static void conn_start(redlock__node *nd, uint64_t now)
+{
+    const redlock__uri *u = &nd->uri;
+    nd->ctx = u->is_unix ? redisConnectUnixNonBlock(u->path)
+                         : redisConnectNonBlock(u->host, u->port);
+    nd->connect_started_us = now;
+    if (nd->ctx == NULL) {
+        conn_fail(nd, REDLOCK_ENOMEM, "out of memory creating context", now);
+        return;
+    }
+    if (nd->ctx->err != 0) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "connect failed: %s", nd->ctx->errstr);
+        conn_fail(nd, REDLOCK_EIO, msg, now);
+        return;
+    }
+    /* Our sockets must not leak into children a user fork()+exec()s. */
+    int flags = fcntl(nd->ctx->fd, F_GETFD);
+    if (flags >= 0)
+        fcntl(nd->ctx->fd, F_SETFD, flags | FD_CLOEXEC);
+    if (!u->is_unix) {
+        int one = 1;
+        setsockopt(nd->ctx->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    nd->state = CONN_CONNECTING;
+}
+
+/* The socket became writable while connecting: did the connect work? */
+static void conn_check(redlock__node *nd, uint64_t now)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(nd->ctx->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err != 0) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "connect failed: %s", strerror(err));
+        conn_fail(nd, REDLOCK_EIO, msg, now);
+        return;
+    }
+    conn_handshake(nd, now);
+}
+
+/* Handle one reply that arrived on the connection. */
+static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
+{
+    if (nd->state == CONN_HANDSHAKE) {
+        bool bad = r->type == REDIS_REPLY_ERROR;
+        char msg[200];
+        if (bad)
+            snprintf(msg, sizeof(msg), "handshake refused: %.150s",
+                     r->str != NULL ? r->str : "error");
+        freeReplyObject(r);
+        if (bad) {
+            conn_fail(nd, REDLOCK_EAUTH, msg, now);
+            return;
+        }
+        if (--nd->handshake_replies == 0)
+            conn_ready(nd, now);
+        return;
+    }
+    redlock__slot *s = list_pop(&nd->inflight);
+    if (s == NULL) {
+        freeReplyObject(r);
+        conn_fail(nd, REDLOCK_EPROTO, "reply without a request", now);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR && s->op->kind != REDLOCK__OP_RAW &&
+        s->op->kind != REDLOCK__OP_ACQUIRE && !s->eval_fallback &&
+        r->len >= 8 && memcmp(r->str, "NOSCRIPT", 8) == 0) {
+        /* The node lost its script cache: run the source instead. */
+        freeReplyObject(r);
+        s->eval_fallback = 1;
+        send_slot(nd, s, now);
+        return;
+    }
+    redlock_status err;
+    const char *detail;
+    bool keep;
+    redlock__answer ans = interpret(s, r, &err, &detail, &keep);
+    char msg[160] = "";
+    if (detail != NULL)
+        snprintf(msg, sizeof(msg), "%s", detail);
+    if (keep)
+        s->reply = r; /* owned by the op from now on */
+    else
+        freeReplyObject(r);
+    finish(nd, s, ans, err, detail != NULL ? msg : NULL);
+}
+
+/* Write as much of the output buffer as the socket takes. */
+static void flush_output(redlock__node *nd, uint64_t now)
+{
+    if (nd->ctx == NULL || nd->state < CONN_HANDSHAKE)
+        return;
+    int done = 0;
+    if (redisBufferWrite(nd->ctx, &done) != REDIS_OK) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "write failed: %s", nd->ctx->errstr);
+        conn_fail(nd, REDLOCK_EIO, msg, now);
+    }
+}
+
+/* Read what arrived and handle every complete reply. */
+static void read_input(redlock__node *nd, uint64_t now)
+{
+    if (redisBufferRead(nd->ctx) != REDIS_OK) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "read failed: %s", nd->ctx->errstr);
+        conn_fail(nd, REDLOCK_EIO, msg, now);
+        return;
+    }
+    while (nd->ctx != NULL) {
+        void *reply = NULL;
+        if (redisGetReplyFromReader(nd->ctx, &reply) != REDIS_OK) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "protocol error: %s",
+                     nd->ctx->errstr);
+            conn_fail(nd, REDLOCK_EPROTO, msg, now);
+            return;
+        }
+        if (reply == NULL)
+            return;
+        on_reply(nd, reply, now);
+    }
+}
+
+/* True while output is waiting to be written. */
+static bool has_output(const redlock__node *nd)
+{
+    return nd->ctx != NULL && nd->ctx->obuf != NULL &&
+           nd->ctx->obuf[0] != '\0';
+}
+
+/* ------------------------------------------------------------------------
+ * The worker loop
+ * ------------------------------------------------------------------------ */
+
+/* Route newly submitted slots: send, park, or fail them. */
+static void accept_incoming(redlock__node *nd, slot_list *in, uint64_t now)
+{
+    redlock__slot *s;
+    while ((s = list_pop(in)) != NULL) {
+        if (droppable(s))
+            drop(nd, s);
+        else if (nd->stopping && !is_release(s))
+            finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ECLOSED,
+                   "manager is shutting down");
+        else if (nd->state == CONN_READY)
+            send_slot(nd, s, now);
+        else if (nd->state == CONN_DOWN && !is_release(s))
+            finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_EIO,
+                   "node is down (reconnecting)");
+        else
+            list_push(&nd->pending, s);
+    }
+}
+
+/* Fail or drop pending slots whose time has passed. */
+static void expire_pending(redlock__node *nd, uint64_t now)
+{
+    slot_list keep = {0};
+    redlock__slot *s;
+    while ((s = list_pop(&nd->pending)) != NULL) {
+        if (droppable(s))
+            drop(nd, s);
+        else if (expired(s, now))
+            finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ETIMEDOUT,
+                   "timed out waiting for the connection");
+        else
+            list_push(&keep, s);
+    }
+    nd->pending = keep;
+}
+
+/* On shutdown: answer every non-release slot (so blocked callers return
+ * at once); releases keep going until the shutdown deadline. */
+static void begin_stop(redlock__node *nd)
+{
+    slot_list keep = {0};
+    redlock__slot *s;
+    while ((s = list_pop(&nd->pending)) != NULL) {
+        if (is_release(s))
+            list_push(&keep, s);
+        else
+            finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ECLOSED,
+                   "manager is shutting down");
+    }
+    nd->pending = keep;
+    for (s = nd->inflight.head; s != NULL; s = s->next)
+        if (!is_release(s))
+            redlock__op_answer(s, REDLOCK__ANS_ERROR, REDLOCK_ECLOSED,
+                               nd->uri.display, "manager is shutting down");
+}
+
+/* True if a release is still waiting or in flight. */
+static bool releases_outstanding(const redlock__node *nd)
+{
+    for (const redlock__slot *s = nd->pending.head; s != NULL; s = s->next)
+        if (is_release(s))
+            return true;
+    for (const redlock__slot *s = nd->inflight.head; s != NULL; s = s->next)
+        if (is_release(s))
+            return true;
+    return false;
+}
+
+/* Fail everything still owned, close the connection, and refuse new work.
+ * Called once, as the worker exits. */
+static void shut_down(redlock__node *nd)
+{
+    slot_list rest = {0};
+    pthread_mutex_lock(&nd->queue_mu);
+    nd->worker_gone = true;
+    rest = nd->queue;
+    nd->queue = (slot_list){0};
+    pthread_mutex_unlock(&nd->queue_mu);
+    list_append_all(&rest, &nd->pending);
+    list_append_all(&rest, &nd->inflight);
+    redlock__slot *s;
+    while ((s = list_pop(&rest)) != NULL)
+        finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ECLOSED,
+               "manager is shutting down");
+    if (nd->ctx != NULL) {
+        redisFree(nd->ctx);
+        nd->ctx = NULL;
+    }
+}
+
+/* Milliseconds poll() may sleep before the next timer is due. */
+static int poll_timeout_ms(const redlock__node *nd, uint64_t now)
+{
+    const redlock_options *o = &nd->m->opts;
+    uint64_t due = now + 1000000u; /* housekeeping at least every second */
+    if (nd->state == CONN_DOWN && nd->next_connect_us < due)
+        due = nd->next_connect_us;
+    if (nd->state == CONN_CONNECTING || nd->state == CONN_HANDSHAKE) {
+        uint64_t t = nd->connect_started_us +
+                     (uint64_t)o->connect_timeout_ms * 1000u;
+        if (t < due)
+            due = t;
+    }
+    if (nd->inflight.head != NULL) {
+        uint64_t t = nd->inflight.head->sent_us +
+                     (uint64_t)o->command_timeout_ms * 1000u;
+        if (t < due)
+            due = t;
+    }
+    for (const redlock__slot *s = nd->pending.head; s != NULL; s = s->next) {
+        uint64_t t = is_release(s) ? s->op->keep_until_us : s->op->deadline_us;
+        if (t != 0 && t < due)
+            due = t;
+    }
+    if (nd->stopping && nd->shutdown_deadline_us < due)
+        due = nd->shutdown_deadline_us;
+    if (due <= now)
+        return 0;
+    return (int)((due - now + 999u) / 1000u);
+}
+
+/* Check connect and command timeouts. */
+static void check_timeouts(redlock__node *nd, uint64_t now)
+{
+    const redlock_options *o = &nd->m->opts;
+    if ((nd->state == CONN_CONNECTING || nd->state == CONN_HANDSHAKE) &&
+        now >= nd->connect_started_us +
+                   (uint64_t)o->connect_timeout_ms * 1000u) {
+        conn_fail(nd, REDLOCK_ETIMEDOUT, "connect timed out", now);
+        return;
+    }
+    if (nd->state == CONN_READY && nd->inflight.head != NULL &&
+        now >= nd->inflight.head->sent_us +
+                   (uint64_t)o->command_timeout_ms * 1000u) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "no reply within %u ms",
+                 (unsigned)o->command_timeout_ms);
+        conn_fail(nd, REDLOCK_ETIMEDOUT, msg, now);
+    }
+}
+
+/* Empty the eventfd counter. */
+static void drain_wake(redlock__node *nd)
+{
+    uint64_t v;
+    while (read(nd->wake_fd, &v, sizeof(v)) == (ssize_t)sizeof(v)) {
+    }
+}
+
+/* The worker thread. */
+static void *worker_main(void *arg)
+{
+    redlock__node *nd = arg;
+    for (;;) {
+        uint64_t now = redlock__clock_now_us();
+
+        /* Read the eventfd before taking the queue: a submitter that finds
+         * the queue empty after our splice writes the eventfd again. */
+        drain_wake(nd);
+        pthread_mutex_lock(&nd->queue_mu);
+        slot_list in = nd->queue;
+        nd->queue = (slot_list){0};
+        bool stopping = nd->stopping;
+        uint64_t shutdown_deadline = nd->shutdown_deadline_us;
+        pthread_mutex_unlock(&nd->queue_mu);
+
+        if (stopping && !nd->stop_seen) {
+            nd->stop_seen = true;
+            begin_stop(nd);
+        }
+        accept_incoming(nd, &in, now);
+        /* Shutting down: stay only to deliver releases, and only while
+         * connected (a node that is down would just eat the timeout; the
+         * keys expire by TTL). */
+        if (stopping && (!releases_outstanding(nd) ||
+                         now >= shutdown_deadline || nd->state == CONN_DOWN))
+            break;
+
+        if (nd->state == CONN_DOWN && now >= nd->next_connect_us)
+            conn_start(nd, now);
+        expire_pending(nd, now);
+        check_timeouts(nd, now);
+        flush_output(nd, now);
+
+        struct pollfd pfd[2];
+        int nfds = 1;
+        pfd[0].fd = nd->wake_fd;
+        pfd[0].events = POLLIN;
+        pfd[0].revents = 0;
+        if (nd->ctx != NULL && nd->state != CONN_DOWN) {
+            pfd[1].fd = nd->ctx->fd;
+            pfd[1].revents = 0;
+            if (nd->state == CONN_CONNECTING)
+                pfd[1].events = POLLOUT;
+            else
+                pfd[1].events = POLLIN | (has_output(nd) ? POLLOUT : 0);
+            nfds = 2;
+        }
+        int rc = poll(pfd, (nfds_t)nfds, poll_timeout_ms(nd, now));
+        if (rc < 0 && errno != EINTR) {
+            redlock__log(nd->m, REDLOCK_LOG_ERROR, "node %s: poll: %s",
+                         nd->uri.display, strerror(errno));
+            redlock__sleep_us(10000);
+        }
+        now = redlock__clock_now_us();
+        if (nfds == 2 && pfd[1].revents != 0) {
+            if (nd->state == CONN_CONNECTING)
+                conn_check(nd, now);
+            else {
+                if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))
+                    read_input(nd, now);
+                if (nd->ctx != NULL && (pfd[1].revents & POLLOUT))
+                    flush_output(nd, now);
+            }
+        }
+    }
+    shut_down(nd);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Public (library-internal) interface
+ * ------------------------------------------------------------------------ */
+
+/* Allocate a node; takes over uri's strings. */
+redlock__node *redlock__node_new(struct redlock_manager *m, size_t idx,
+                                 redlock__uri *uri)
+{
+    redlock__node *nd = calloc(1, sizeof(*nd));
+    if (nd == NULL)
+        return NULL;
+    nd->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (nd->wake_fd < 0) {
+        free(nd);
+        return NULL;
+    }
+    if (pthread_mutex_init(&nd->queue_mu, NULL) != 0) {
+        close(nd->wake_fd);
+        free(nd);
+        return NULL;
+    }
+    nd->m = m;
+    nd->idx = idx;
+    nd->uri = *uri;
+    memset(uri, 0, sizeof(*uri));
+    atomic_init(&nd->load, 0);
+    nd->state = CONN_DOWN;
+    nd->backoff_ms = m->opts.reconnect_min_ms;
+    nd->next_connect_us = 0; /* connect at once */
+    return nd;
+}
+
+/* Start the worker thread with signals blocked, so that process signals
+ * go to application threads. */
+int redlock__node_start(redlock__node *nd)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&nd->thread, NULL, worker_main, nd);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0)
+        nd->started = true;
+    return rc;
+}
+
+/* Queue a slot for the worker (any thread). */
+void redlock__node_submit(redlock__node *nd, redlock__slot *s)
+{
+    bool release = is_release(s);
+    const char *refuse = NULL;
+    redlock_status st = REDLOCK_OK;
+    pthread_mutex_lock(&nd->queue_mu);
+    if (nd->worker_gone || (nd->stopping && !release)) {
+        refuse = "manager is shutting down";
+        st = REDLOCK_ECLOSED;
+    } else if (!release && atomic_load_explicit(&nd->load,
+                                                memory_order_relaxed) >=
+                               nd->m->opts.node_queue_max) {
+        refuse = "node queue is full";
+        st = REDLOCK_EIO;
+    } else {
+        bool wake = nd->queue.head == NULL;
+        atomic_fetch_add_explicit(&nd->load, 1, memory_order_relaxed);
+        list_push(&nd->queue, s);
+        /* Written under queue_mu, so the fd cannot be closed by
+         * redlock__node_stop() between our push and this write. */
+        if (wake) {
+            uint64_t one = 1;
+            ssize_t w = write(nd->wake_fd, &one, sizeof(one));
+            (void)w; /* EAGAIN: the counter is already non-zero */
+        }
+    }
+    pthread_mutex_unlock(&nd->queue_mu);
+    if (refuse != NULL)
+        redlock__op_complete(s, REDLOCK__ANS_ERROR, st, nd->uri.display,
+                             refuse);
+}
+
+/* Tell the worker to stop and wait for it. */
+void redlock__node_stop(redlock__node *nd, uint64_t shutdown_deadline_us)
+{
+    if (nd == NULL || !nd->started)
+        return;
+    pthread_mutex_lock(&nd->queue_mu);
+    nd->stopping = true;
+    nd->shutdown_deadline_us = shutdown_deadline_us;
+    pthread_mutex_unlock(&nd->queue_mu);
+    uint64_t one = 1;
+    ssize_t w = write(nd->wake_fd, &one, sizeof(one));
+    (void)w;
+    pthread_join(nd->thread, NULL);
+    nd->started = false;
+    /* No one writes the eventfd once worker_gone is set. */
+    close(nd->wake_fd);
+    nd->wake_fd = -1;
+}
+
+/* Free a node whose worker has stopped (or never started). */
+void redlock__node_free(redlock__node *nd)
+{
+    if (nd == NULL)
+        return;
+    if (nd->ctx != NULL)
+        redisFree(nd->ctx);
+    if (nd->wake_fd >= 0)
+        close(nd->wake_fd);
+    pthread_mutex_destroy(&nd->queue_mu);
+    redlock__uri_clear(&nd->uri);
+    free(nd);
+}
+
+/* The redacted address. */
+const char *redlock__node_name(const redlock__node *nd)
+{
+    return nd->uri.display;
+}

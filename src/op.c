@@ -1,0 +1,185 @@
+/*
+ * op.c: fan-out operations: one command sent to every node, decided on a
+ * quorum.
+ *
+ * DESIGN
+ * An op carries the command (argv, copied once into the op's own block and
+ * shared read-only by every worker), one slot per node, and the tallies.
+ * The calling thread submits the op to every node's queue at once, then
+ * sleeps on op->cv. Each worker, as its node answers, records the answer
+ * under op->mu and signals the caller as soon as the verdict is certain
+ * (a quorum said yes, or too many said no or failed for a quorum to be
+ * possible), or when every node has answered. The caller therefore never
+ * waits for the slowest node once the outcome is known.
+ *
+ * Lifetime: one reference for the caller, one per slot still held by a
+ * node. The caller may stop waiting (deadline, decision) and drop its
+ * reference; late answers then land in memory that is still valid and the
+ * last worker to finish frees it. When the caller stops waiting it sets
+ * `abandoned`, which lets workers skip slots not yet sent (except
+ * releases, which are never skipped while the key may still exist).
+ */
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Allocate one block holding the op, its slots, argv and the bytes. */
+redlock__op *redlock__op_new(redlock__op_kind kind, size_t n, int argc,
+                             const char *const *argv, const size_t *argvlen,
+                             redlock__script_id script)
+{
+    size_t bytes = 0;
+    for (int i = 0; i < argc; i++)
+        bytes += argvlen[i] + 1;
+    size_t head = sizeof(redlock__op) + n * sizeof(redlock__slot);
+    head = (head + 15) & ~(size_t)15;
+    size_t vec = (size_t)argc * (sizeof(char *) + sizeof(size_t));
+    redlock__op *op = calloc(1, head + vec + bytes);
+    if (op == NULL)
+        return NULL;
+    if (pthread_mutex_init(&op->mu, NULL) != 0) {
+        free(op);
+        return NULL;
+    }
+    if (redlock__cond_init(&op->cv) != 0) {
+        pthread_mutex_destroy(&op->mu);
+        free(op);
+        return NULL;
+    }
+    atomic_init(&op->refs, 1);
+    atomic_init(&op->abandoned, false);
+    op->kind = kind;
+    op->n = n;
+    op->script = script;
+    op->argc = argc;
+    char *base = (char *)op + head;
+    op->argv = (const char **)(void *)base;
+    op->argvlen = (size_t *)(void *)(base + (size_t)argc * sizeof(char *));
+    char *p = base + vec;
+    for (int i = 0; i < argc; i++) {
+        memcpy(p, argv[i], argvlen[i]);
+        p[argvlen[i]] = '\0';
+        op->argv[i] = p;
+        op->argvlen[i] = argvlen[i];
+        p += argvlen[i] + 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        op->slots[i].op = op;
+        op->slots[i].node = (uint32_t)i;
+    }
+    return op;
+}
+
+/* Drop a reference; the last one frees the op and any kept replies. */
+void redlock__op_unref(redlock__op *op)
+{
+    if (op == NULL)
+        return;
+    /* acq_rel: the freeing thread must see every write made by the other
+     * holders before they dropped their references. */
+    if (atomic_fetch_sub_explicit(&op->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (size_t i = 0; i < op->n; i++)
+        if (op->slots[i].reply != NULL)
+            freeReplyObject(op->slots[i].reply);
+    pthread_cond_destroy(&op->cv);
+    pthread_mutex_destroy(&op->mu);
+    free(op);
+}
+
+/* True when the waiter has something to act on. */
+static bool op_ready(const redlock__op *op, bool wait_all)
+{
+    if (op->answered >= op->n)
+        return true;
+    if (wait_all)
+        return false;
+    return redlock__verdict_of(op->n, op->yes, op->no, op->error) !=
+           REDLOCK__PENDING;
+}
+
+/* Record one node's answer (first answer wins) and wake the waiter. */
+void redlock__op_answer(redlock__slot *s, redlock__answer ans,
+                        redlock_status err, const char *node_name,
+                        const char *detail)
+{
+    redlock__op *op = s->op;
+    pthread_mutex_lock(&op->mu);
+    if (s->answer == REDLOCK__ANS_NONE) {
+        s->answer = (uint8_t)ans;
+        s->error = err;
+        if (ans == REDLOCK__ANS_YES)
+            op->yes++;
+        else if (ans == REDLOCK__ANS_NO)
+            op->no++;
+        else {
+            op->error++;
+            if (op->first_error[0] == '\0')
+                snprintf(op->first_error, sizeof(op->first_error), "%s: %s",
+                         node_name != NULL ? node_name : "?",
+                         detail != NULL ? detail : redlock_strerror(err));
+        }
+        op->answered++;
+        /* Wake the waiter on every answer: it re-checks its own condition
+         * (verdict or all answered), which differs per caller. */
+        pthread_cond_broadcast(&op->cv);
+    }
+    pthread_mutex_unlock(&op->mu);
+}
+
+/* Record one node's answer and drop the slot's reference. */
+void redlock__op_complete(redlock__slot *s, redlock__answer ans,
+                          redlock_status err, const char *node_name,
+                          const char *detail)
+{
+    redlock__op *op = s->op;
+    redlock__op_answer(s, ans, err, node_name, detail);
+    redlock__op_unref(op);
+}
+
+/* Wait for a certain outcome (or all answers) until deadline_us. */
+redlock__verdict redlock__op_wait(redlock__op *op, uint64_t deadline_us,
+                                  bool wait_all)
+{
+    pthread_mutex_lock(&op->mu);
+    while (!op_ready(op, wait_all)) {
+        uint64_t now = redlock__clock_now_us();
+        if (deadline_us != 0 && now >= deadline_us)
+            break;
+        uint64_t wait = deadline_us != 0 ? deadline_us - now : 1000000u;
+        redlock__cond_wait_us(&op->cv, &op->mu, wait);
+    }
+    redlock__verdict v =
+        redlock__verdict_of(op->n, op->yes, op->no, op->error);
+    pthread_mutex_unlock(&op->mu);
+    return v;
+}
+
+/* Post every slot to its node. */
+void redlock__op_submit(struct redlock_manager *m, redlock__op *op)
+{
+    /* One reference per slot, taken before any node can complete one. */
+    atomic_fetch_add_explicit(&op->refs, (int)op->n, memory_order_relaxed);
+    for (size_t i = 0; i < op->n; i++)
+        redlock__node_submit(m->nodes[i], &op->slots[i]);
+}
+
+/* Copy out the tallies under the op's lock. */
+void redlock__op_tally(redlock__op *op, size_t *yes, size_t *no,
+                       size_t *error, char *first_error, size_t errlen)
+{
+    pthread_mutex_lock(&op->mu);
+    if (yes != NULL)
+        *yes = op->yes;
+    if (no != NULL)
+        *no = op->no;
+    if (error != NULL)
+        *error = op->error;
+    if (first_error != NULL && errlen > 0)
+        snprintf(first_error, errlen, "%s", op->first_error);
+    pthread_mutex_unlock(&op->mu);
+}

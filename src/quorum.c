@@ -1,0 +1,70 @@
+/*
+ * quorum.c: the Redlock arithmetic, as pure functions.
+ *
+ * Quorum, early decisions, validity with the drift allowance, and retry
+ * delays. No I/O, no clock, no randomness: unit tests drive these with
+ * tables (tests/unit/test_quorum.c).
+ */
+#include "internal.h"
+
+/* N/2 + 1 nodes must agree. */
+size_t redlock__quorum(size_t n)
+{
+    return n / 2 + 1;
+}
+
+/* Won once yes reaches quorum; lost once so many refused or failed that
+ * the remaining nodes cannot make up a quorum. */
+redlock__verdict redlock__verdict_of(size_t n, size_t yes, size_t no,
+                                     size_t error)
+{
+    size_t q = redlock__quorum(n);
+    if (yes >= q)
+        return REDLOCK__WON;
+    if (no + error > n - q)
+        return REDLOCK__LOST;
+    return REDLOCK__PENDING;
+}
+
+/* Why an acquire failed. ENOQUORUM when failures alone rule out a quorum
+ * (too many nodes down or timed out to decide anything) or when nobody
+ * refused; otherwise ETAKEN: at least one node said the resource is held
+ * by someone else. This keeps "held by someone else" apart from "the
+ * cluster is unreachable". */
+redlock_status redlock__acquire_failure_status(size_t n, size_t yes,
+                                               size_t no, size_t error)
+{
+    (void)yes;
+    if (error > n - redlock__quorum(n) || no == 0)
+        return REDLOCK_ENOQUORUM;
+    return REDLOCK_ETAKEN;
+}
+
+/* ttl * drift_factor + 2 ms, in microseconds, rounded up. */
+uint64_t redlock__drift_us(uint32_t ttl_ms, double drift_factor)
+{
+    double d = (double)ttl_ms * 1000.0 * drift_factor;
+    uint64_t us = (uint64_t)d;
+    if ((double)us < d)
+        us++;
+    return us + 2000u;
+}
+
+/* validity = ttl - elapsed - drift, where elapsed is measured from the
+ * start of this attempt. */
+int64_t redlock__validity_us(uint32_t ttl_ms, double drift_factor,
+                             uint64_t start_us, uint64_t end_us)
+{
+    int64_t elapsed = end_us > start_us ? (int64_t)(end_us - start_us) : 0;
+    return (int64_t)ttl_ms * 1000 - elapsed -
+           (int64_t)redlock__drift_us(ttl_ms, drift_factor);
+}
+
+/* delay + random part; rnd_ms is clamped to jitter_ms. */
+uint64_t redlock__retry_delay_us(uint32_t delay_ms, uint32_t jitter_ms,
+                                 uint32_t rnd_ms)
+{
+    if (rnd_ms > jitter_ms)
+        rnd_ms = jitter_ms;
+    return ((uint64_t)delay_ms + rnd_ms) * 1000u;
+}

@@ -1,0 +1,768 @@
+/*
+ * uri.c: parsing of node URIs into redlock__uri (see uri.h).
+ *
+ * Pure logic: no I/O and no global state, so any thread may call it.
+ *
+ * DESIGN. The parser walks byte ranges of the caller's string; it never
+ * modifies the input and never tokenises in place. Every field is checked
+ * before anything is copied, and all output goes into a local struct that
+ * is moved into *out only once everything succeeded, so a failure needs a
+ * single cleanup (redlock__uri_clear on the local copy).
+ *
+ * In redis:// URIs the credentials end at the LAST '@' of the URI, not the
+ * first. No host, port or db may contain '@', so this is never ambiguous,
+ * and it has two benefits: passwords with unescaped '@', '/', '?' or '#'
+ * still parse, and everything that could be part of a password lies before
+ * that '@' and is therefore never echoed. (Splitting the authority at the
+ * first '/' as RFC 3986 does would turn "pa/ss@host" into a db of
+ * "ss@host" and put half a password into the error message.)
+ *
+ * Invariants:
+ *   - Error messages never contain bytes of the userinfo or of a unix query
+ *     value. Ports and dbs are echoed only when they are all digits (then
+ *     they are out of range), unix query keys only when the query has no
+ *     password parameter at all, and the socket path never.
+ *   - Every buffer that held password bytes is wiped with sodium_memzero()
+ *     before it is freed.
+ *   - On failure *out is all zero bytes and nothing stays allocated.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strncasecmp in <strings.h> under -std=c11 */
+#endif
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+
+#include <sodium.h>
+
+#include "uri.h"
+
+/* Port used when a redis:// URI gives none. */
+#define URI_DEFAULT_PORT 6379
+/* Longest host accepted, in characters, brackets excluded (DNS limit). */
+#define URI_HOST_MAX 255
+/* Longest socket path accepted, in bytes, after percent-decoding. */
+#define URI_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+/* Most characters of a port, db or query key echoed in an error. */
+#define URI_ECHO_MAX 32
+/* Longest scheme echoed in an "unknown scheme" error. */
+#define URI_SCHEME_ECHO_MAX 16
+
+/* Where error messages go: the caller's buffer, possibly NULL or empty. */
+typedef struct uri_err {
+    char *buf;
+    size_t len;
+} uri_err;
+
+/* ------------------------------------------------------------------------
+ * Small helpers
+ * ------------------------------------------------------------------------ */
+
+/* Format a one-line reason into e's buffer, if there is one. */
+static void uri_set_err(uri_err *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Format a one-line reason into e's buffer, if there is one. */
+static void uri_set_err(uri_err *e, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (e->buf == NULL || e->len == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(e->buf, e->len, fmt, ap);
+    va_end(ap);
+}
+
+/* Record an allocation failure in e; returns REDLOCK_ENOMEM. */
+static redlock_status uri_oom(uri_err *e)
+{
+    uri_set_err(e, "out of memory while parsing URI");
+    return REDLOCK_ENOMEM;
+}
+
+/* Wipe the n bytes at p, then free p. NULL is ignored. Used for every
+ * buffer that may hold password bytes. */
+static void uri_wipe_free(char *p, size_t n)
+{
+    if (p == NULL)
+        return;
+    sodium_memzero(p, n);
+    free(p);
+}
+
+/* A new NUL-terminated copy of the n bytes at s, or NULL if out of memory.
+ * The caller owns the copy. */
+static char *uri_dup_range(const char *s, size_t n)
+{
+    char *copy = malloc(n + 1);
+
+    if (copy == NULL)
+        return NULL;
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    return copy;
+}
+
+/* 1 if the n bytes at s are exactly the NUL-terminated word, else 0. */
+static int uri_range_is(const char *s, size_t n, const char *word)
+{
+    return strlen(word) == n && memcmp(s, word, n) == 0;
+}
+
+/* 1 if s starts with prefix, ignoring ASCII case (schemes are
+ * case-insensitive, RFC 3986 section 3.1), else 0. */
+static int uri_has_prefix_ci(const char *s, const char *prefix)
+{
+    return strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* 1 if c is a space or a control character (including DEL), else 0. */
+static int uri_is_space_or_ctl(unsigned char c)
+{
+    return c <= 0x20 || c == 0x7f;
+}
+
+/* 1 if c is an ASCII decimal digit, else 0. */
+static int uri_is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* 1 if c is an ASCII letter or digit, else 0. */
+static int uri_is_alnum(unsigned char c)
+{
+    return uri_is_digit(c) || (c >= 'a' && c <= 'z') ||
+           (c >= 'A' && c <= 'Z');
+}
+
+/* The value 0..15 of hex digit c, or -1 if c is not one. */
+static int uri_hex_value(unsigned char c)
+{
+    if (uri_is_digit(c))
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* 1 if the n bytes at s are all ASCII digits and n > 0, else 0. */
+static int uri_all_digits(const char *s, size_t n)
+{
+    size_t i;
+
+    if (n == 0)
+        return 0;
+    for (i = 0; i < n; i++) {
+        if (!uri_is_digit((unsigned char)s[i]))
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * Parse the n bytes at s as a decimal number in [min, max] and store it in
+ * *value. Only digits are accepted: no sign, no spaces, no "0x". Returns 0
+ * on success, -1 otherwise (*value untouched). strtol does the conversion
+ * with errno and end-pointer checks; the copy gives it a terminated string.
+ */
+static int uri_parse_decimal(const char *s, size_t n, long min, long max,
+                             long *value)
+{
+    char buf[32];
+    char *end = NULL;
+    long v;
+
+    if (!uri_all_digits(s, n) || n >= sizeof buf)
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    errno = 0;
+    v = strtol(buf, &end, 10);
+    if (errno != 0 || end != buf + n || v < min || v > max)
+        return -1;
+    *value = v;
+    return 0;
+}
+
+/*
+ * Percent-decode the n bytes at s into a new NUL-terminated string stored
+ * in *out, which the caller owns (and must wipe if it is secret). what
+ * names the field in error messages; its bytes are never echoed. Rejects
+ * bad or truncated escapes, %00, and, if reject_ctl, decoded control
+ * characters. Returns REDLOCK_OK, REDLOCK_EURI or REDLOCK_ENOMEM; on
+ * failure *out is NULL and the partial buffer has been wiped.
+ */
+static redlock_status uri_pct_decode(const char *s, size_t n,
+                                     const char *what, int reject_ctl,
+                                     char **out, uri_err *e)
+{
+    char *buf;
+    size_t i;
+    size_t j = 0;
+
+    *out = NULL;
+    buf = malloc(n + 1);
+    if (buf == NULL)
+        return uri_oom(e);
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c == '%') {
+            int hi;
+            int lo;
+
+            if (n - i < 3) {
+                uri_set_err(e, "truncated percent escape in %s "
+                               "(expected %%XX)", what);
+                goto fail;
+            }
+            hi = uri_hex_value((unsigned char)s[i + 1]);
+            lo = uri_hex_value((unsigned char)s[i + 2]);
+            if (hi < 0 || lo < 0) {
+                uri_set_err(e, "bad percent escape in %s "
+                               "(expected %%XX with two hex digits)", what);
+                goto fail;
+            }
+            c = (unsigned char)(hi * 16 + lo);
+            i += 2;
+            if (c == 0) {
+                uri_set_err(e, "%%00 (NUL byte) is not allowed in %s", what);
+                goto fail;
+            }
+        }
+        if (reject_ctl && uri_is_space_or_ctl(c) && c != ' ') {
+            uri_set_err(e, "control character is not allowed in %s", what);
+            goto fail;
+        }
+        buf[j++] = (char)c;
+    }
+    buf[j] = '\0';
+    *out = buf;
+    return REDLOCK_OK;
+
+fail:
+    uri_wipe_free(buf, n + 1);
+    return REDLOCK_EURI;
+}
+
+/* ------------------------------------------------------------------------
+ * redis://[[user]:password@]host[:port][/db]
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Split the n bytes of userinfo at s ("user:password" or ":password") at
+ * the first ':' and percent-decode both halves into u->user and
+ * u->password; an empty half stays NULL. Nothing of s is ever echoed.
+ */
+static redlock_status uri_parse_userinfo(const char *s, size_t n,
+                                         redlock__uri *u, uri_err *e)
+{
+    const char *colon = memchr(s, ':', n);
+    size_t user_len;
+    size_t pass_len;
+    redlock_status st;
+
+    if (colon == NULL) {
+        uri_set_err(e, "credentials before '@' must be \"user:password\" or "
+                       "\":password\" (no ':' found)");
+        return REDLOCK_EURI;
+    }
+    user_len = (size_t)(colon - s);
+    pass_len = n - user_len - 1;
+    if (user_len > 0) {
+        st = uri_pct_decode(s, user_len, "user", 0, &u->user, e);
+        if (st != REDLOCK_OK)
+            return st;
+    }
+    if (pass_len > 0) {
+        st = uri_pct_decode(colon + 1, pass_len, "password", 0, &u->password,
+                            e);
+        if (st != REDLOCK_OK)
+            return st;
+    }
+    return REDLOCK_OK;
+}
+
+/* 1 if c may appear in a host name or IPv4 address, else 0. '_' is not
+ * valid DNS but is common in container host names, so it is accepted. */
+static int uri_is_name_char(unsigned char c)
+{
+    return uri_is_alnum(c) || c == '.' || c == '-' || c == '_';
+}
+
+/* 1 if c may appear inside the brackets of an IPv6 address (hex digits,
+ * ':' and '.' for the embedded IPv4 form), else 0. Zone ids are not
+ * supported. */
+static int uri_is_v6_char(unsigned char c)
+{
+    return uri_hex_value(c) >= 0 || c == ':' || c == '.';
+}
+
+/* Write "bad character ... in host" into e, showing c itself when it is
+ * printable ASCII and its hex value otherwise. Returns REDLOCK_EURI. */
+static redlock_status uri_bad_host_char(unsigned char c, uri_err *e)
+{
+    if (c > 0x20 && c < 0x7f)
+        uri_set_err(e, "bad character '%c' in host", c);
+    else
+        uri_set_err(e, "bad byte 0x%02x in host", (unsigned)c);
+    return REDLOCK_EURI;
+}
+
+/*
+ * Parse "host[:port][/db]" at s (the part after the credentials) into
+ * u->host, u->port and u->db. The host is echoed in errors only after it
+ * has passed its character checks; ports and dbs only when all digits.
+ */
+static redlock_status uri_parse_hostport(const char *s, redlock__uri *u,
+                                         uri_err *e)
+{
+    const char *p = s;
+    const char *host;
+    size_t host_len;
+    size_t i;
+    long value;
+
+    if (*p == '[') {
+        const char *close = strchr(p, ']');
+        int colons = 0;
+
+        if (close == NULL) {
+            uri_set_err(e, "unterminated IPv6 address: missing ']'");
+            return REDLOCK_EURI;
+        }
+        host = p + 1;
+        host_len = (size_t)(close - host);
+        if (host_len == 0) {
+            uri_set_err(e, "empty host");
+            return REDLOCK_EURI;
+        }
+        if (host_len > URI_HOST_MAX) {
+            uri_set_err(e, "host too long (%zu characters, at most %d)",
+                        host_len, URI_HOST_MAX);
+            return REDLOCK_EURI;
+        }
+        for (i = 0; i < host_len; i++) {
+            unsigned char c = (unsigned char)host[i];
+
+            if (!uri_is_v6_char(c)) {
+                uri_set_err(e, "bad IPv6 address in brackets "
+                               "(only hex digits, ':' and '.' allowed)");
+                return REDLOCK_EURI;
+            }
+            colons += c == ':';
+        }
+        if (colons < 2) {
+            uri_set_err(e, "bad IPv6 address in brackets: \"%.*s\"",
+                        (int)host_len, host);
+            return REDLOCK_EURI;
+        }
+        p = close + 1;
+        if (*p != '\0' && *p != ':' && *p != '/') {
+            uri_set_err(e, "unexpected characters after ']' "
+                           "(expected \":port\", \"/db\" or the end)");
+            return REDLOCK_EURI;
+        }
+    } else {
+        size_t colons = 0;
+
+        host = p;
+        while (*p != '\0' && *p != ':' && *p != '/')
+            p++;
+        host_len = (size_t)(p - host);
+        for (i = 0; host[i] != '\0' && host[i] != '/'; i++)
+            colons += host[i] == ':';
+        if (colons >= 2) {
+            uri_set_err(e, "IPv6 addresses must be in brackets, as in "
+                           "redis://[::1]:6379");
+            return REDLOCK_EURI;
+        }
+        if (host_len == 0) {
+            uri_set_err(e, "empty host");
+            return REDLOCK_EURI;
+        }
+        if (host_len > URI_HOST_MAX) {
+            uri_set_err(e, "host too long (%zu characters, at most %d)",
+                        host_len, URI_HOST_MAX);
+            return REDLOCK_EURI;
+        }
+        for (i = 0; i < host_len; i++) {
+            if (!uri_is_name_char((unsigned char)host[i]))
+                return uri_bad_host_char((unsigned char)host[i], e);
+        }
+    }
+
+    u->port = URI_DEFAULT_PORT;
+    if (*p == ':') {
+        const char *port = ++p;
+        size_t port_len;
+
+        while (*p != '\0' && *p != '/')
+            p++;
+        port_len = (size_t)(p - port);
+        if (port_len == 0) {
+            uri_set_err(e, "empty port after ':' (expected 1..65535)");
+            return REDLOCK_EURI;
+        }
+        if (!uri_all_digits(port, port_len)) {
+            uri_set_err(e, "bad port: not a decimal number "
+                           "(expected 1..65535)");
+            return REDLOCK_EURI;
+        }
+        if (uri_parse_decimal(port, port_len, 1, 65535, &value) != 0) {
+            uri_set_err(e, "bad port \"%.*s%s\" (expected 1..65535)",
+                        (int)(port_len < URI_ECHO_MAX ? port_len
+                                                      : URI_ECHO_MAX),
+                        port, port_len > URI_ECHO_MAX ? "..." : "");
+            return REDLOCK_EURI;
+        }
+        u->port = (int)value;
+    }
+
+    if (*p == '/') {
+        const char *db = ++p;
+        size_t db_len = strlen(db);
+
+        /* "redis://host/" is accepted as db 0, like an absent db. */
+        if (db_len > 0) {
+            if (!uri_all_digits(db, db_len)) {
+                uri_set_err(e, "bad db after '/': not a decimal number "
+                               "(expected 0..%d)", INT_MAX);
+                return REDLOCK_EURI;
+            }
+            if (uri_parse_decimal(db, db_len, 0, INT_MAX, &value) != 0) {
+                uri_set_err(e, "bad db \"%.*s%s\" (expected 0..%d)",
+                            (int)(db_len < URI_ECHO_MAX ? db_len
+                                                        : URI_ECHO_MAX),
+                            db, db_len > URI_ECHO_MAX ? "..." : "",
+                            INT_MAX);
+                return REDLOCK_EURI;
+            }
+            u->db = (int)value;
+        }
+    }
+
+    u->host = uri_dup_range(host, host_len);
+    if (u->host == NULL)
+        return uri_oom(e);
+    return REDLOCK_OK;
+}
+
+/* Parse the part of a redis:// URI after "redis://" into u. */
+static redlock_status uri_parse_redis(const char *rest, redlock__uri *u,
+                                      uri_err *e)
+{
+    const char *at = strrchr(rest, '@');
+    redlock_status st;
+
+    if (at != NULL) {
+        st = uri_parse_userinfo(rest, (size_t)(at - rest), u, e);
+        if (st != REDLOCK_OK)
+            return st;
+        rest = at + 1;
+    }
+    return uri_parse_hostport(rest, u, e);
+}
+
+/* ------------------------------------------------------------------------
+ * unix:///path/to.sock[?db=N][&password=P][&user=U]
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Parse the query string q (after '?') of a unix URI into u: '&'-separated
+ * key=value pairs with keys db, password and user, each at most once,
+ * values percent-decoded. Unknown keys are named in the error only when no
+ * password parameter is present, since an unescaped '&' inside a password
+ * would otherwise make part of it look like a key.
+ */
+static redlock_status uri_parse_query(const char *q, redlock__uri *u,
+                                      uri_err *e)
+{
+    int may_echo = strstr(q, "password") == NULL;
+    int seen_db = 0;
+    int seen_password = 0;
+    int seen_user = 0;
+    const char *p = q;
+    redlock_status st;
+
+    for (;;) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp != NULL ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        const char *val;
+        size_t key_len;
+        size_t val_len;
+
+        if (len == 0) {
+            uri_set_err(e, "empty query parameter (stray '?' or '&')");
+            return REDLOCK_EURI;
+        }
+        if (eq == NULL) {
+            uri_set_err(e, "query parameter without '=' "
+                           "(expected db=N, password=P or user=U)");
+            return REDLOCK_EURI;
+        }
+        key_len = (size_t)(eq - p);
+        val = eq + 1;
+        val_len = len - key_len - 1;
+
+        if (uri_range_is(p, key_len, "db")) {
+            char *text = NULL;
+            long value = 0;
+            int ok;
+
+            if (seen_db) {
+                uri_set_err(e, "query parameter db given twice");
+                return REDLOCK_EURI;
+            }
+            seen_db = 1;
+            st = uri_pct_decode(val, val_len, "db", 1, &text, e);
+            if (st != REDLOCK_OK)
+                return st;
+            ok = uri_parse_decimal(text, strlen(text), 0, INT_MAX,
+                                   &value) == 0;
+            if (!ok && uri_all_digits(text, strlen(text)))
+                uri_set_err(e, "bad db \"%.*s%s\" (expected 0..%d)",
+                            (int)(strlen(text) < URI_ECHO_MAX
+                                      ? strlen(text)
+                                      : URI_ECHO_MAX),
+                            text, strlen(text) > URI_ECHO_MAX ? "..." : "",
+                            INT_MAX);
+            else if (!ok)
+                uri_set_err(e, "bad db: not a decimal number "
+                               "(expected 0..%d)", INT_MAX);
+            free(text);
+            if (!ok)
+                return REDLOCK_EURI;
+            u->db = (int)value;
+        } else if (uri_range_is(p, key_len, "password")) {
+            if (seen_password) {
+                uri_set_err(e, "query parameter password given twice");
+                return REDLOCK_EURI;
+            }
+            seen_password = 1;
+            if (val_len > 0) {
+                st = uri_pct_decode(val, val_len, "password", 0,
+                                    &u->password, e);
+                if (st != REDLOCK_OK)
+                    return st;
+            }
+        } else if (uri_range_is(p, key_len, "user")) {
+            if (seen_user) {
+                uri_set_err(e, "query parameter user given twice");
+                return REDLOCK_EURI;
+            }
+            seen_user = 1;
+            if (val_len > 0) {
+                st = uri_pct_decode(val, val_len, "user", 0, &u->user, e);
+                if (st != REDLOCK_OK)
+                    return st;
+            }
+        } else {
+            size_t i;
+            int plain = key_len > 0 && key_len <= URI_ECHO_MAX;
+
+            for (i = 0; plain && i < key_len; i++) {
+                unsigned char c = (unsigned char)p[i];
+
+                plain = uri_is_alnum(c) || c == '_' || c == '-';
+            }
+            if (may_echo && plain)
+                uri_set_err(e, "unknown query parameter \"%.*s\" "
+                               "(expected db, password or user)",
+                            (int)key_len, p);
+            else
+                uri_set_err(e, "unknown query parameter "
+                               "(expected db, password or user)");
+            return REDLOCK_EURI;
+        }
+
+        if (amp == NULL)
+            break;
+        p = amp + 1;
+    }
+    return REDLOCK_OK;
+}
+
+/* Parse the part of a unix URI after "unix://" (an absolute path and an
+ * optional query) into u. The path is never echoed in errors. */
+static redlock_status uri_parse_unix(const char *rest, redlock__uri *u,
+                                     uri_err *e)
+{
+    const char *q;
+    size_t path_len;
+    size_t decoded_len;
+    redlock_status st;
+
+    if (rest[0] != '/') {
+        uri_set_err(e, "unix socket path must be absolute, as in "
+                       "unix:///path/to.sock");
+        return REDLOCK_EURI;
+    }
+    q = strchr(rest, '?');
+    path_len = q != NULL ? (size_t)(q - rest) : strlen(rest);
+    st = uri_pct_decode(rest, path_len, "socket path", 1, &u->path, e);
+    if (st != REDLOCK_OK)
+        return st;
+    decoded_len = strlen(u->path);
+    if (decoded_len > URI_PATH_MAX) {
+        uri_set_err(e, "unix socket path too long (%zu bytes, at most %zu)",
+                    decoded_len, (size_t)URI_PATH_MAX);
+        return REDLOCK_EURI;
+    }
+    if (q != NULL)
+        return uri_parse_query(q + 1, u, e);
+    return REDLOCK_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Display string and entry points
+ * ------------------------------------------------------------------------ */
+
+/* Build u->display from the parsed fields: "host:port", "[v6]:port" or
+ * "unix:/path", plus "/db" when db != 0. Never uses user or password. */
+static redlock_status uri_build_display(redlock__uri *u, uri_err *e)
+{
+    char db[16] = "";
+    int n;
+
+    if (u->db != 0)
+        snprintf(db, sizeof db, "/%d", u->db);
+    if (u->is_unix)
+        n = snprintf(NULL, 0, "unix:%s%s", u->path, db);
+    else if (strchr(u->host, ':') != NULL)
+        n = snprintf(NULL, 0, "[%s]:%d%s", u->host, u->port, db);
+    else
+        n = snprintf(NULL, 0, "%s:%d%s", u->host, u->port, db);
+    if (n < 0) {
+        uri_set_err(e, "could not format node name");
+        return REDLOCK_EURI;
+    }
+    u->display = malloc((size_t)n + 1);
+    if (u->display == NULL)
+        return uri_oom(e);
+    if (u->is_unix)
+        snprintf(u->display, (size_t)n + 1, "unix:%s%s", u->path, db);
+    else if (strchr(u->host, ':') != NULL)
+        snprintf(u->display, (size_t)n + 1, "[%s]:%d%s", u->host, u->port,
+                 db);
+    else
+        snprintf(u->display, (size_t)n + 1, "%s:%d%s", u->host, u->port, db);
+    return REDLOCK_OK;
+}
+
+/* Explain why text has no usable scheme, echoing the scheme only when it
+ * is a plain word before "://" (so it cannot hold credentials). Returns
+ * REDLOCK_EURI. */
+static redlock_status uri_unknown_scheme(const char *text, uri_err *e)
+{
+    const char *sep = strstr(text, "://");
+    size_t len;
+    size_t i;
+    int plain;
+
+    if (uri_has_prefix_ci(text, "unix:")) {
+        uri_set_err(e, "unix socket URIs are written unix:///path/to.sock");
+        return REDLOCK_EURI;
+    }
+    if (uri_has_prefix_ci(text, "redis:")) {
+        uri_set_err(e, "redis URIs are written redis://host[:port][/db]");
+        return REDLOCK_EURI;
+    }
+    if (sep == NULL) {
+        uri_set_err(e, "missing scheme (expected redis:// or unix://)");
+        return REDLOCK_EURI;
+    }
+    len = (size_t)(sep - text);
+    plain = len > 0 && len <= URI_SCHEME_ECHO_MAX;
+    for (i = 0; plain && i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+
+        plain = uri_is_alnum(c) || c == '+' || c == '-' || c == '.';
+    }
+    if (plain)
+        uri_set_err(e, "unknown scheme \"%.*s\" (expected redis:// or "
+                       "unix://)", (int)len, text);
+    else
+        uri_set_err(e, "unknown scheme (expected redis:// or unix://)");
+    return REDLOCK_EURI;
+}
+
+/* Parse text into *out; see uri.h. *out need not be initialised. */
+redlock_status redlock__uri_parse(const char *text, redlock__uri *out,
+                                  char *err, size_t errlen)
+{
+    uri_err e = {err, errlen};
+    redlock__uri tmp;
+    redlock_status st;
+    size_t i;
+
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (out == NULL) {
+        uri_set_err(&e, "no output struct given");
+        return REDLOCK_EINVAL;
+    }
+    memset(out, 0, sizeof *out);
+    memset(&tmp, 0, sizeof tmp);
+
+    if (text == NULL) {
+        uri_set_err(&e, "URI is NULL");
+        return REDLOCK_EURI;
+    }
+    if (text[0] == '\0') {
+        uri_set_err(&e, "URI is empty");
+        return REDLOCK_EURI;
+    }
+    for (i = 0; text[i] != '\0'; i++) {
+        if (uri_is_space_or_ctl((unsigned char)text[i])) {
+            uri_set_err(&e, "URI contains whitespace or a control character "
+                            "at offset %zu", i);
+            return REDLOCK_EURI;
+        }
+    }
+
+    if (uri_has_prefix_ci(text, "redis://")) {
+        st = uri_parse_redis(text + strlen("redis://"), &tmp, &e);
+    } else if (uri_has_prefix_ci(text, "unix://")) {
+        tmp.is_unix = 1;
+        st = uri_parse_unix(text + strlen("unix://"), &tmp, &e);
+    } else if (uri_has_prefix_ci(text, "rediss://")) {
+        uri_set_err(&e, "rediss:// (TLS) is not supported: hiredis 0.14.1 "
+                        "has no TLS; use redis:// or unix://");
+        st = REDLOCK_EURI;
+    } else {
+        st = uri_unknown_scheme(text, &e);
+    }
+    if (st == REDLOCK_OK)
+        st = uri_build_display(&tmp, &e);
+    if (st != REDLOCK_OK) {
+        redlock__uri_clear(&tmp);
+        return st;
+    }
+    *out = tmp;
+    return REDLOCK_OK;
+}
+
+/* Wipe the password, free every string of u and zero it; NULL is ignored. */
+void redlock__uri_clear(redlock__uri *u)
+{
+    if (u == NULL)
+        return;
+    if (u->password != NULL)
+        uri_wipe_free(u->password, strlen(u->password));
+    free(u->host);
+    free(u->path);
+    free(u->user);
+    free(u->display);
+    memset(u, 0, sizeof *u);
+}

@@ -1,0 +1,44 @@
+/*
+ * uri.h: parsing of node URIs (internal).
+ *
+ * Accepted forms:
+ *   redis://[[user]:password@]host[:port][/db]
+ *   unix:///path/to.sock[?db=N][&password=P][&user=U]
+ * A host may be a name, an IPv4 address or an IPv6 address in brackets.
+ * user and password are percent-decoded. This file is pure logic: no I/O.
+ */
+#ifndef REDLOCK_URI_H
+#define REDLOCK_URI_H
+
+#include <stddef.h>
+
+#include "redlock.h"
+
+/* A parsed node address. All strings are heap-allocated and owned by the
+ * struct; free them with redlock__uri_clear(). */
+typedef struct redlock__uri {
+    int is_unix;     /* 1 for unix://, 0 for redis:// */
+    char *host;      /* host name or address, brackets removed; NULL if unix */
+    int port;        /* 1..65535; 6379 by default; 0 if unix */
+    char *path;      /* socket path; NULL unless unix */
+    char *user;      /* ACL user; NULL if none */
+    char *password;  /* NULL if none; never logged */
+    int db;          /* 0 by default; 0..(INT_MAX) */
+    char *display;   /* "host:port", "[v6]:port" or "unix:/path", plus "/db"
+                        when db != 0; never contains credentials */
+} redlock__uri;
+
+/*
+ * Parse text into *out. On success returns REDLOCK_OK and out owns its
+ * strings. On failure returns REDLOCK_EURI (or REDLOCK_ENOMEM), leaves *out
+ * zeroed, and if err/errlen are given writes a one-line reason that never
+ * repeats the password.
+ */
+redlock_status redlock__uri_parse(const char *text, redlock__uri *out,
+                                  char *err, size_t errlen);
+
+/* Free the strings of u and zero it (the password is wiped first). NULL is
+ * ignored. */
+void redlock__uri_clear(redlock__uri *u);
+
+#endif /* REDLOCK_URI_H */

@@ -1,0 +1,84 @@
+/*
+ * redis_spawn.h: start and stop local redis-server processes for tests,
+ * examples and the bench.
+ *
+ * Every server listens on 127.0.0.1 only, on a free port found at start,
+ * with --save '' --appendonly no (unless asked for AOF), in its own temp
+ * directory. Only PIDs started here are ever signalled. Readiness is a
+ * condition (PING answers) awaited with a deadline, not a fixed sleep.
+ */
+#ifndef REDLOCK_REDIS_SPAWN_H
+#define REDLOCK_REDIS_SPAWN_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One spawned server. Treat the fields as read-only. */
+typedef struct rs_server {
+    pid_t pid;           /* 0 when not running */
+    int port;            /* loopback TCP port */
+    char dir[256];       /* its temp working directory */
+    char uri[128];       /* "redis://127.0.0.1:PORT" (plus credentials if
+                            requirepass was set) */
+    char password[64];   /* "" unless started with a password */
+    int appendonly;      /* started with appendonly yes + fsync always */
+    int paused;          /* SIGSTOPped by rs_pause() */
+} rs_server;
+
+/* Options for rs_start_ex(). Zero-initialised means defaults. */
+typedef struct rs_options {
+    const char *password;  /* requirepass; NULL for none */
+    int appendonly;        /* 1: --appendonly yes --appendfsync always */
+    int port;              /* 0: pick a free port */
+    const char *redis_server; /* path; NULL: $REDIS_SERVER or "redis-server" */
+} rs_options;
+
+/* Start one server with default options; returns 0 on success, -1 on
+ * failure with a message on stderr. */
+int rs_start(rs_server *s);
+
+/* Start one server with options (o may be NULL). */
+int rs_start_ex(rs_server *s, const rs_options *o);
+
+/* Start n servers (defaults); on failure stops those already started. */
+int rs_start_many(rs_server *s, size_t n);
+
+/* SIGKILL the server (resuming it first if paused), reap it, and remove its
+ * temp directory unless keep_dir is set. Safe on a stopped server. */
+void rs_kill(rs_server *s, int keep_dir);
+
+/* rs_kill() with keep_dir = 0. */
+void rs_stop(rs_server *s);
+
+/* Stop n servers. */
+void rs_stop_many(rs_server *s, size_t n);
+
+/* Start again on the same port and directory after rs_kill(s, 1): with
+ * appendonly, the data is reloaded from the AOF. Returns 0 on success. */
+int rs_restart(rs_server *s);
+
+/* SIGSTOP / SIGCONT the server. Return 0 on success. */
+int rs_pause(rs_server *s);
+int rs_resume(rs_server *s);
+
+/* Run one command (argv style) on the server over a fresh connection with a
+ * 2 s timeout; writes a textual rendering of the reply (integers as
+ * decimal, nil as "(nil)", strings as is, errors as "ERR ...") into out.
+ * Returns 0 if a reply came, -1 otherwise. */
+int rs_command(const rs_server *s, char *out, size_t outlen, int argc,
+               const char **argv);
+
+/* Number of keys in db 0 (DBSIZE), or -1 on error. */
+long long rs_dbsize(const rs_server *s);
+
+/* Fill uris[i] with pointers to s[i].uri, for redlock_manager_create(). */
+void rs_uris(rs_server *s, size_t n, const char **uris);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* REDLOCK_REDIS_SPAWN_H */

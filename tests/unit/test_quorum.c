@@ -1,0 +1,149 @@
+/*
+ * test_quorum.c: the Redlock arithmetic (quorum.c) driven by tables:
+ * quorum sizes, early verdicts for N = 1..7, failure classification,
+ * validity with drift, and retry delay bounds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+
+/* N/2 + 1 for N = 1..7. */
+static void test_quorum_sizes(void **state)
+{
+    (void)state;
+    const size_t expect[8] = {1, 1, 2, 2, 3, 3, 4, 4};
+    for (size_t n = 1; n <= 7; n++)
+        assert_int_equal(redlock__quorum(n), expect[n]);
+}
+
+/* Every split of N answers into yes/no/error (and unanswered) gives the
+ * verdict the definition demands. */
+static void test_verdict_exhaustive(void **state)
+{
+    (void)state;
+    for (size_t n = 1; n <= 7; n++) {
+        size_t q = n / 2 + 1;
+        for (size_t yes = 0; yes <= n; yes++)
+            for (size_t no = 0; yes + no <= n; no++)
+                for (size_t err = 0; yes + no + err <= n; err++) {
+                    redlock__verdict v =
+                        redlock__verdict_of(n, yes, no, err);
+                    size_t open = n - yes - no - err;
+                    if (yes >= q)
+                        assert_int_equal(v, REDLOCK__WON);
+                    else if (yes + open < q)
+                        assert_int_equal(v, REDLOCK__LOST);
+                    else
+                        assert_int_equal(v, REDLOCK__PENDING);
+                }
+    }
+}
+
+/* The decision is made as early as possible: with 5 nodes, 3 yes wins
+ * without waiting for the other 2; 3 failures lose at once. */
+static void test_verdict_early(void **state)
+{
+    (void)state;
+    assert_int_equal(redlock__verdict_of(5, 3, 0, 0), REDLOCK__WON);
+    assert_int_equal(redlock__verdict_of(5, 0, 2, 1), REDLOCK__LOST);
+    assert_int_equal(redlock__verdict_of(5, 2, 2, 0), REDLOCK__PENDING);
+    assert_int_equal(redlock__verdict_of(1, 1, 0, 0), REDLOCK__WON);
+    assert_int_equal(redlock__verdict_of(1, 0, 0, 1), REDLOCK__LOST);
+}
+
+/* "Held by someone else" and "unreachable" are told apart. */
+static void test_failure_status(void **state)
+{
+    (void)state;
+    /* 3 nodes: two refusals: taken. */
+    assert_int_equal(redlock__acquire_failure_status(3, 0, 2, 0),
+                     REDLOCK_ETAKEN);
+    /* one refusal, one down: still a refusal we can trust. */
+    assert_int_equal(redlock__acquire_failure_status(3, 0, 1, 1),
+                     REDLOCK_ETAKEN);
+    /* two down: unreachable, whatever the third said. */
+    assert_int_equal(redlock__acquire_failure_status(3, 0, 1, 2),
+                     REDLOCK_ENOQUORUM);
+    assert_int_equal(redlock__acquire_failure_status(3, 0, 0, 3),
+                     REDLOCK_ENOQUORUM);
+    /* nobody refused, and not enough answers: unreachable. */
+    assert_int_equal(redlock__acquire_failure_status(5, 2, 0, 3),
+                     REDLOCK_ENOQUORUM);
+    assert_int_equal(redlock__acquire_failure_status(1, 0, 1, 0),
+                     REDLOCK_ETAKEN);
+    assert_int_equal(redlock__acquire_failure_status(1, 0, 0, 1),
+                     REDLOCK_ENOQUORUM);
+}
+
+/* drift = ttl * factor + 2 ms, rounded up to the microsecond. */
+static void test_drift(void **state)
+{
+    (void)state;
+    assert_int_equal(redlock__drift_us(10000, 0.01), 100000 + 2000);
+    assert_int_equal(redlock__drift_us(10000, 0.0), 2000);
+    assert_int_equal(redlock__drift_us(1, 0.01), 10 + 2000);
+    assert_int_equal(redlock__drift_us(3, 0.0001), 1 + 2000); /* 0.3 up */
+}
+
+/* validity = ttl - elapsed - drift, with elapsed from this attempt. */
+static void test_validity(void **state)
+{
+    (void)state;
+    /* 10 s TTL, 50 ms elapsed, 1 % drift: 10000 - 50 - 102 = 9848 ms. */
+    assert_int_equal(
+        redlock__validity_us(10000, 0.01, 1000000, 1000000 + 50000),
+        9848000);
+    /* The attempt took longer than the TTL allows: negative. */
+    assert_true(redlock__validity_us(100, 0.01, 0, 99000) <= 0);
+    /* Exactly used up: 0, which callers must treat as failure. */
+    assert_int_equal(redlock__validity_us(1000, 0.0, 0, 998000), 0);
+    /* A clock that went backwards is treated as no time elapsed. */
+    assert_int_equal(redlock__validity_us(1000, 0.0, 5000, 4000), 998000);
+}
+
+/* Retry delay stays within [delay, delay + jitter]. */
+static void test_retry_delay(void **state)
+{
+    (void)state;
+    assert_int_equal(redlock__retry_delay_us(200, 100, 0), 200000);
+    assert_int_equal(redlock__retry_delay_us(200, 100, 100), 300000);
+    assert_int_equal(redlock__retry_delay_us(200, 100, 5000), 300000);
+    assert_int_equal(redlock__retry_delay_us(0, 0, 7), 0);
+}
+
+/* The CSPRNG jitter source stays within its bound and uses its range. */
+static void test_random_upto(void **state)
+{
+    (void)state;
+    assert_int_equal(redlock__crypto_init(), REDLOCK_OK);
+    int seen_low = 0, seen_high = 0;
+    for (int i = 0; i < 20000; i++) {
+        uint32_t r = redlock__random_upto(100);
+        assert_true(r <= 100);
+        seen_low |= r < 10;
+        seen_high |= r > 90;
+    }
+    assert_true(seen_low && seen_high);
+    assert_int_equal(redlock__random_upto(0), 0);
+}
+
+/* Run the group. */
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_quorum_sizes),
+        cmocka_unit_test(test_verdict_exhaustive),
+        cmocka_unit_test(test_verdict_early),
+        cmocka_unit_test(test_failure_status),
+        cmocka_unit_test(test_drift),
+        cmocka_unit_test(test_validity),
+        cmocka_unit_test(test_retry_delay),
+        cmocka_unit_test(test_random_upto),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

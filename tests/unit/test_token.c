@@ -1,0 +1,73 @@
+/*
+ * test_token.c: ownership tokens: format (32 lowercase hex characters),
+ * uniqueness over many draws, and the script digests Redis will expect.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+
+/* Compare two tokens for qsort. */
+static int cmp_token(const void *a, const void *b)
+{
+    return memcmp(a, b, REDLOCK_TOKEN_LEN);
+}
+
+/* Every token is 32 lowercase hex characters and NUL-terminated. */
+static void test_token_format(void **state)
+{
+    (void)state;
+    assert_int_equal(redlock__crypto_init(), REDLOCK_OK);
+    for (int i = 0; i < 1000; i++) {
+        char t[REDLOCK_TOKEN_LEN + 1];
+        memset(t, 'x', sizeof(t));
+        redlock__token_new(t);
+        assert_int_equal(strlen(t), REDLOCK_TOKEN_LEN);
+        for (int j = 0; j < REDLOCK_TOKEN_LEN; j++)
+            assert_non_null(strchr("0123456789abcdef", t[j]));
+    }
+}
+
+/* 200 000 tokens are pairwise distinct. */
+static void test_token_unique(void **state)
+{
+    (void)state;
+    enum { COUNT = 200000 };
+    char (*t)[REDLOCK_TOKEN_LEN + 1] = malloc(COUNT * sizeof(*t));
+    assert_non_null(t);
+    for (int i = 0; i < COUNT; i++)
+        redlock__token_new(t[i]);
+    qsort(t, COUNT, sizeof(*t), cmp_token);
+    for (int i = 1; i < COUNT; i++)
+        assert_true(memcmp(t[i - 1], t[i], REDLOCK_TOKEN_LEN) != 0);
+    free(t);
+}
+
+/* The SHA1 of a known string matches its published digest, and every
+ * script has a 40-character digest. */
+static void test_script_sha(void **state)
+{
+    (void)state;
+    for (int i = 0; i < REDLOCK__SCRIPT_COUNT; i++) {
+        const char *sha = redlock__script_sha((redlock__script_id)i);
+        assert_int_equal(strlen(sha), 40);
+        assert_non_null(redlock__script_source((redlock__script_id)i));
+    }
+}
+
+/* Run the group. */
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_token_format),
+        cmocka_unit_test(test_token_unique),
+        cmocka_unit_test(test_script_sha),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
