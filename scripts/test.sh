@@ -42,7 +42,9 @@ export CC=${CC:-gcc}
 total_passed=0
 total_failed=0
 failed_steps=()
-# Set by fix_sanitizer_aslr when it changed vm.mmap_rnd_bits.
+# Set by fix_sanitizer_aslr: the command prefix sanitized tests need, and
+# the old vm.mmap_rnd_bits if it had to lower it.
+SAN_WRAPPER=()
 saved_rnd_bits=""
 
 # log MESSAGE: print a visible step header.
@@ -100,6 +102,16 @@ cache_value() {
     sed -n "s/^$2:[A-Z]*=//p" "$1/CMakeCache.txt" | head -n 1
 }
 
+# probe_runs LOG COMMAND...: run COMMAND (the sanitizer probe, possibly
+# wrapped) 5 times with its output in LOG; succeed only if every run does.
+probe_runs() {
+    local log=$1 n
+    shift
+    for ((n = 0; n < 5; n++)); do
+        "$@" >"$log" 2>&1 || return 1
+    done
+}
+
 # fix_sanitizer_aslr DIR FLAGS: check that a program built with
 # -fsanitize=FLAGS runs here. Sets SAN_WRAPPER to the command prefix the
 # tests need (empty, or setarch -R), possibly lowering vm.mmap_rnd_bits.
@@ -140,13 +152,15 @@ PROBE
         echo "test.sh: cannot build a -fsanitize=$flags program" >&2
         return 1
     fi
-    if "$probe" >"$probe.log" 2>&1; then
+    # A randomised layout is only sometimes incompatible, so try a few
+    # times before trusting that the plain run works.
+    if probe_runs "$probe.log" "$probe"; then
         return 0
     fi
     echo "test.sh: -fsanitize=$flags probe failed:" >&2
     head -n 5 "$probe.log" >&2
     if command -v setarch >/dev/null 2>&1 &&
-        setarch "$arch" -R "$probe" >"$probe.log" 2>&1; then
+        probe_runs "$probe.log" setarch "$arch" -R "$probe"; then
         echo "test.sh: running $flags tests under 'setarch $arch -R'" \
              "(ASLR off)" >&2
         SAN_WRAPPER=(setarch "$arch" -R)
@@ -157,7 +171,7 @@ PROBE
         old=$(cat /proc/sys/vm/mmap_rnd_bits)
         if ((old > 28)) && echo 28 >/proc/sys/vm/mmap_rnd_bits 2>/dev/null; then
             [[ -n "$saved_rnd_bits" ]] || saved_rnd_bits=$old
-            if "$probe" >"$probe.log" 2>&1; then
+            if probe_runs "$probe.log" "$probe"; then
                 echo "test.sh: lowered vm.mmap_rnd_bits $old -> 28 for the" \
                      "$flags tests (restored on exit)" >&2
                 return 0
@@ -186,16 +200,17 @@ check_consumer() {
     "$out/redlock-consumer-static" || return 1
 
     log "consumer via pkg-config redlock"
-    local pc pcdir flags libdir
+    local pc pcpath flags libdir
     pc=$(find "$prefix" -name redlock.pc -print -quit)
     if [[ -z "$pc" ]]; then
         echo "test.sh: redlock.pc was not installed" >&2
         return 1
     fi
-    pcdir=$(dirname "$pc")
-    export PKG_CONFIG_PATH="$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-    flags=$(pkg-config --cflags --libs redlock) || return 1
-    libdir=$(pkg-config --variable=libdir redlock) || return 1
+    pcpath="$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+    flags=$(PKG_CONFIG_PATH="$pcpath" pkg-config --cflags --libs redlock) ||
+        return 1
+    libdir=$(PKG_CONFIG_PATH="$pcpath" pkg-config --variable=libdir redlock) ||
+        return 1
     echo "pkg-config --cflags --libs redlock: $flags"
     # shellcheck disable=SC2086 # flags must split into words
     cc -std=c11 -Wall -Wextra -Werror "$ROOT/tests/consumer/consumer.c" \

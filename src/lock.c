@@ -195,19 +195,27 @@ static void abandon(redlock__op *op)
 }
 
 /* After a failed attempt, undo whatever it may have set: release on every
- * node that did not answer "no", and wait (bounded by the command timeout)
- * for the nodes that said "yes" to confirm. */
-static void undo_attempt(redlock_lock *lock, redlock__op *acq)
+ * node that did not answer "no". Before returning, wait (bounded by the
+ * command timeout) for the nodes that said "yes" to confirm, and give the
+ * nodes that had not answered yet a short grace (twice the time the
+ * attempt took) to confirm too, so that a healthy but slower node does not
+ * keep our key after we return, while a stalled node costs only that
+ * grace. attempt_us is how long the attempt took. */
+static void undo_attempt(redlock_lock *lock, redlock__op *acq,
+                         uint64_t attempt_us)
 {
     redlock_manager *m = lock->m;
     bool granted[REDLOCK_NODES_MAX];
+    bool maybe[REDLOCK_NODES_MAX];
     bool any_maybe = false;
     bool any_granted = false;
     pthread_mutex_lock(&acq->mu);
     for (size_t i = 0; i < m->n; i++) {
-        granted[i] = acq->slots[i].answer == REDLOCK__ANS_YES;
+        uint8_t a = acq->slots[i].answer;
+        granted[i] = a == REDLOCK__ANS_YES;
+        maybe[i] = a == REDLOCK__ANS_YES || a == REDLOCK__ANS_NONE;
         any_granted |= granted[i];
-        any_maybe |= acq->slots[i].answer != REDLOCK__ANS_NO;
+        any_maybe |= a != REDLOCK__ANS_NO;
     }
     pthread_mutex_unlock(&acq->mu);
     if (!any_maybe)
@@ -215,10 +223,12 @@ static void undo_attempt(redlock_lock *lock, redlock__op *acq)
     redlock__op *rel = post_release(lock);
     if (rel == NULL)
         return; /* out of memory: the keys expire by TTL */
+    uint64_t now = redlock__clock_now_us();
+    uint64_t grace = 2 * attempt_us > 1000 ? 2 * attempt_us : 1000;
+    wait_nodes(rel, maybe, now + grace);
     if (any_granted)
         wait_nodes(rel, granted,
-                   redlock__clock_now_us() +
-                       (uint64_t)m->opts.command_timeout_ms * 1000u);
+                   now + (uint64_t)m->opts.command_timeout_ms * 1000u);
     abandon(rel); /* releases are never dropped, whatever this says */
     redlock__op_unref(rel);
 }
@@ -263,7 +273,6 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
     redlock__op_submit(m, op);
     redlock__verdict v = redlock__op_wait(op, limit, false);
     uint64_t t1 = redlock__clock_now_us();
-    abandon(op);
 
     size_t yes, no, error;
     char detail[160];
@@ -285,6 +294,9 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
         redlock__op_unref(op);
         return REDLOCK_OK;
     }
+    /* Failed: SETs not yet written to slow nodes may be skipped (a win
+     * keeps them, so every reachable node ends up holding the lock). */
+    abandon(op);
     if (closing(m))
         st = REDLOCK_ECLOSED;
     else if (v == REDLOCK__WON)
@@ -295,7 +307,7 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
     else
         st = redlock__acquire_failure_status(m->n, yes, no,
                                              error + unanswered);
-    undo_attempt(lock, op);
+    undo_attempt(lock, op, t1 - t0);
     redlock__op_unref(op);
     return st;
 }
@@ -492,9 +504,12 @@ redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
     redlock__op_submit(m, op);
     redlock__verdict v = redlock__op_wait(op, limit, false);
     uint64_t t1 = redlock__clock_now_us();
-    abandon(op);
     size_t yes, no, error;
     redlock__op_tally(op, &yes, &no, &error, NULL, 0);
+    /* On failure, extensions not yet written may be skipped; on success
+     * they still go out so every reachable node keeps the key. */
+    if (!(v == REDLOCK__WON))
+        abandon(op);
     redlock__op_unref(op);
 
     int64_t validity = redlock__validity_us(ttl_ms, m->opts.drift_factor,

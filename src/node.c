@@ -695,6 +695,11 @@ static void *worker_main(void *arg)
             nd->stop_seen = true;
             begin_stop(nd);
         }
+        /* Start a due (re)connect before routing new work, so that work
+         * arriving as the backoff ends waits for the connection instead of
+         * failing. */
+        if (nd->state == CONN_DOWN && now >= nd->next_connect_us && !stopping)
+            conn_start(nd, now);
         accept_incoming(nd, &in, now);
         /* Shutting down: stay only to deliver releases, and only while
          * connected (a node that is down would just eat the timeout; the
@@ -703,8 +708,6 @@ static void *worker_main(void *arg)
                          now >= shutdown_deadline || nd->state == CONN_DOWN))
             break;
 
-        if (nd->state == CONN_DOWN && now >= nd->next_connect_us)
-            conn_start(nd, now);
         expire_pending(nd, now);
         check_timeouts(nd, now);
         flush_output(nd, now);

@@ -27,6 +27,7 @@ typedef struct rs_server {
     char password[64];   /* "" unless started with a password */
     int appendonly;      /* started with appendonly yes + fsync always */
     int paused;          /* SIGSTOPped by rs_pause() */
+    char redis_server[256]; /* binary started (reused by rs_restart()) */
 } rs_server;
 
 /* Options for rs_start_ex(). Zero-initialised means defaults. */
@@ -67,8 +68,11 @@ int rs_resume(rs_server *s);
 
 /* Run one command (argv style) on the server over a fresh connection with a
  * 2 s timeout; writes a textual rendering of the reply (integers as
- * decimal, nil as "(nil)", strings as is, errors as "ERR ...") into out.
- * Returns 0 if a reply came, -1 otherwise. */
+ * decimal, nil as "(nil)", strings and status replies as is, errors as
+ * Redis sent them, e.g. "ERR ..." or "NOAUTH ...", arrays as their rendered
+ * elements separated by '\n', an empty array as "(empty array)") into out,
+ * truncated to outlen. Authenticates first when s has a password.
+ * Returns 0 if a reply came, -1 otherwise (then out holds the reason). */
 int rs_command(const rs_server *s, char *out, size_t outlen, int argc,
                const char **argv);
 

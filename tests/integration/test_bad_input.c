@@ -1,0 +1,218 @@
+/*
+ * test_bad_input.c: every kind of bad input gets its own clear status and
+ * leaves nothing behind: no key on any node, no thread, no fd.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "rl_test.h"
+
+/* Count entries in a /proc directory (fds or threads of this process). */
+static int count_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* Start one cluster for the whole group. */
+static int setup(void **state)
+{
+    rl_cluster *c = test_malloc(sizeof(*c));
+    if (rl_cluster_start(c, 3, NULL) != 0) {
+        test_free(c);
+        return -1;
+    }
+    *state = c;
+    return 0;
+}
+
+/* Stop it. */
+static int teardown(void **state)
+{
+    rl_cluster *c = *state;
+    rl_cluster_stop(c);
+    test_free(c);
+    return 0;
+}
+
+/* Bad arguments to acquire: each its own status, nothing sent. */
+static void test_bad_acquire_args(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_lock *l = (redlock_lock *)0x1;
+    static char long_name[REDLOCK_RESOURCE_MAX + 2];
+    memset(long_name, 'x', REDLOCK_RESOURCE_MAX + 1);
+
+    assert_int_equal(redlock_acquire(c->m, NULL, 1000, &l), REDLOCK_EINVAL);
+    assert_null(l);
+    assert_int_equal(redlock_acquire(c->m, "", 1000, &l), REDLOCK_EINVAL);
+    assert_int_equal(redlock_acquire(c->m, long_name, 1000, &l),
+                     REDLOCK_ERANGE);
+    long_name[REDLOCK_RESOURCE_MAX] = '\0'; /* exactly the limit is fine */
+    assert_int_equal(redlock_try_acquire(c->m, long_name, 1000, &l),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    assert_int_equal(redlock_acquire(c->m, "r", 0, &l), REDLOCK_ERANGE);
+    assert_int_equal(redlock_acquire(c->m, "r", REDLOCK_TTL_MAX_MS + 1, &l),
+                     REDLOCK_ERANGE);
+    assert_int_equal(redlock_acquire(NULL, "r", 1000, &l), REDLOCK_EINVAL);
+    assert_int_equal(redlock_acquire(c->m, "r", 1000, NULL), REDLOCK_EINVAL);
+    assert_int_equal(redlock_acquire_ex(c->m, NULL, 3, 1000, NULL, &l),
+                     REDLOCK_EINVAL);
+    assert_int_equal(redlock_acquire_ex(c->m, "abc", 0, 1000, NULL, &l),
+                     REDLOCK_EINVAL);
+    assert_int_equal(redlock_acquire_multi(c->m, NULL, NULL, 2, 1000, NULL,
+                                           &l),
+                     REDLOCK_EINVAL);
+    const void *many[REDLOCK_MULTI_MAX + 1];
+    for (int i = 0; i <= REDLOCK_MULTI_MAX; i++)
+        many[i] = "k";
+    assert_int_equal(redlock_acquire_multi(c->m, many, NULL,
+                                           REDLOCK_MULTI_MAX + 1, 1000, NULL,
+                                           &l),
+                     REDLOCK_ERANGE);
+    redlock_acquire_opts o;
+    redlock_acquire_opts_init(&o);
+    o.retry_count = -5;
+    assert_int_equal(redlock_acquire_ex(c->m, "r", 1, 1000, &o, &l),
+                     REDLOCK_ERANGE);
+    o.retry_count = -1;
+    o.struct_size = 3;
+    assert_int_equal(redlock_acquire_ex(c->m, "r", 1, 1000, &o, &l),
+                     REDLOCK_EINVAL);
+    assert_true(rl_await_keys(c, 0, 5000));
+}
+
+/* Extending or releasing a released lock, NULL handles, bad TTLs. */
+static void test_bad_lock_use(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c->m, "used", 5000, &l), REDLOCK_OK);
+    assert_int_equal(redlock_extend(l, 0), REDLOCK_ERANGE);
+    assert_int_equal(redlock_extend(l, REDLOCK_TTL_MAX_MS + 1),
+                     REDLOCK_ERANGE);
+    assert_int_equal(redlock_release_keep(l), REDLOCK_OK);
+    assert_int_equal(redlock_extend(l, 5000), REDLOCK_ERELEASED);
+    assert_int_equal(redlock_release_keep(l), REDLOCK_ERELEASED);
+    assert_int_equal(redlock_lock_validity_ms(l), 0);
+    assert_string_equal(redlock_lock_resource(l, NULL), "used");
+    assert_int_equal(redlock_release(l), REDLOCK_ERELEASED); /* frees */
+    assert_int_equal(redlock_extend(NULL, 1000), REDLOCK_EINVAL);
+    assert_int_equal(redlock_release(NULL), REDLOCK_EINVAL);
+    assert_int_equal(redlock_release_keep(NULL), REDLOCK_EINVAL);
+    redlock_lock_free(NULL);
+    assert_null(redlock_lock_token(NULL));
+    assert_true(rl_await_keys(c, 0, 5000));
+}
+
+/* Bad manager configurations: clear status and message, no thread or fd
+ * left behind. */
+static void test_bad_manager_config(void **state)
+{
+    rl_cluster *c = *state;
+    int fds = count_dir("/proc/self/fd");
+    int threads = count_dir("/proc/self/task");
+    redlock_manager *m = (redlock_manager *)0x1;
+    char err[256];
+    redlock_options o;
+
+    assert_int_equal(redlock_manager_create_ex(c->uris, 0, NULL, &m, err,
+                                               sizeof(err)),
+                     REDLOCK_ENONODES);
+    assert_null(m);
+    assert_true(strlen(err) > 0);
+    assert_int_equal(redlock_manager_create(NULL, 3, NULL, &m),
+                     REDLOCK_ENONODES);
+
+    const char *bad[3] = {c->uris[0], "redis://:hunter2@host:99999",
+                          c->uris[2]};
+    assert_int_equal(redlock_manager_create_ex(bad, 3, NULL, &m, err,
+                                               sizeof(err)),
+                     REDLOCK_EURI);
+    assert_null(strstr(err, "hunter2"));
+    assert_non_null(strstr(err, "node 2"));
+    const char *garbage[1] = {"not a uri"};
+    assert_int_equal(redlock_manager_create(garbage, 1, NULL, &m),
+                     REDLOCK_EURI);
+
+    redlock_options_init(&o);
+    o.drift_factor = 0.5;
+    assert_int_equal(redlock_manager_create_ex(c->uris, 3, &o, &m, err,
+                                               sizeof(err)),
+                     REDLOCK_ERANGE);
+    assert_non_null(strstr(err, "drift"));
+    o.drift_factor = -0.1;
+    assert_int_equal(redlock_manager_create(c->uris, 3, &o, &m),
+                     REDLOCK_ERANGE);
+    redlock_options_init(&o);
+    o.command_timeout_ms = 0;
+    assert_int_equal(redlock_manager_create(c->uris, 3, &o, &m),
+                     REDLOCK_ERANGE);
+    redlock_options_init(&o);
+    char prefix[REDLOCK_KEY_PREFIX_MAX + 2];
+    memset(prefix, 'p', sizeof(prefix) - 1);
+    prefix[sizeof(prefix) - 1] = '\0';
+    o.key_prefix = prefix;
+    assert_int_equal(redlock_manager_create(c->uris, 3, &o, &m),
+                     REDLOCK_ERANGE);
+    redlock_options_init(&o);
+    o.struct_size = 0;
+    assert_int_equal(redlock_manager_create(c->uris, 3, &o, &m),
+                     REDLOCK_EINVAL);
+    assert_int_equal(redlock_manager_create(c->uris, 3, NULL, NULL),
+                     REDLOCK_EINVAL);
+    assert_null(m);
+
+    assert_int_equal(count_dir("/proc/self/fd"), fds);
+    assert_int_equal(count_dir("/proc/self/task"), threads);
+    assert_true(rl_await_keys(c, 0, 5000));
+}
+
+/* A good manager, once destroyed, leaves no thread or fd behind, and a
+ * lock outliving it answers ECLOSED. */
+static void test_destroy_leaves_nothing(void **state)
+{
+    rl_cluster *c = *state;
+    int fds = count_dir("/proc/self/fd");
+    int threads = count_dir("/proc/self/task");
+    redlock_manager *m = rl_manager_new(c, NULL);
+    assert_non_null(m);
+    assert_int_equal(count_dir("/proc/self/task"), threads + 3);
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(m, "outlive", 5000, &l), REDLOCK_OK);
+    redlock_manager_destroy(m);
+    assert_int_equal(count_dir("/proc/self/task"), threads);
+    assert_int_equal(redlock_extend(l, 5000), REDLOCK_ECLOSED);
+    assert_int_equal(redlock_release(l), REDLOCK_ECLOSED);
+    assert_int_equal(count_dir("/proc/self/fd"), fds);
+    redlock_manager_destroy(NULL);
+}
+
+/* Run the group. */
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_acquire_args),
+        cmocka_unit_test(test_bad_lock_use),
+        cmocka_unit_test(test_bad_manager_config),
+        cmocka_unit_test(test_destroy_leaves_nothing),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

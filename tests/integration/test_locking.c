@@ -1,0 +1,347 @@
+/*
+ * test_locking.c: the Redlock operations against real redis-server
+ * processes (1, 3 and 5 nodes): acquire, extend, release, contention
+ * between managers, partial holds by others, wrong tokens, expiry,
+ * multi-resource locks, binary resource names and the acquire statistics.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+#include "rl_test.h"
+
+/* Start a cluster of (size_t)*state nodes. */
+static int setup_n(void **state, size_t n)
+{
+    rl_cluster *c = test_malloc(sizeof(*c));
+    if (rl_cluster_start(c, n, NULL) != 0) {
+        test_free(c);
+        return -1;
+    }
+    *state = c;
+    return 0;
+}
+
+/* Setups for 1, 3 and 5 nodes. */
+static int setup1(void **state) { return setup_n(state, 1); }
+static int setup3(void **state) { return setup_n(state, 3); }
+static int setup5(void **state) { return setup_n(state, 5); }
+
+/* Stop everything the test started. */
+static int teardown(void **state)
+{
+    rl_cluster *c = *state;
+    rl_cluster_stop(c);
+    test_free(c);
+    return 0;
+}
+
+/* Wait until the nodes hold `want` keys: a call returns once a quorum
+ * answered, so the slowest node may still be applying it. */
+static void await_keys(rl_cluster *c, long long want)
+{
+    if (!rl_await_keys(c, want, 5000))
+        print_message("keys: want %lld, have %lld\n", want,
+                      rl_total_keys(c));
+    assert_true(rl_await_keys(c, want, 0));
+}
+
+/* Acquire sets our token on every node, extend pushes the validity out,
+ * release removes every key. */
+static void test_acquire_extend_release(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c->m, "res", 10000, &l), REDLOCK_OK);
+    assert_non_null(l);
+    const char *tok = redlock_lock_token(l);
+    assert_int_equal(strlen(tok), REDLOCK_TOKEN_LEN);
+    size_t len = 0;
+    assert_string_equal(redlock_lock_resource(l, &len), "res");
+    assert_int_equal(len, 3);
+    int64_t v = redlock_lock_validity_ms(l);
+    assert_true(v > 0 && v <= 10000 - 102);
+    assert_true(redlock_lock_nodes_granted(l) >= redlock_manager_quorum(c->m));
+    assert_true(redlock_lock_nodes_granted(l) <= c->n);
+    await_keys(c, (long long)c->n);
+    for (size_t i = 0; i < c->n; i++) {
+        char got[64];
+        assert_int_equal(rl_get(c, i, "res", got, sizeof(got)), 0);
+        assert_string_equal(got, tok);
+    }
+    assert_int_equal(redlock_extend(l, 30000), REDLOCK_OK);
+    int64_t v2 = redlock_lock_validity_ms(l);
+    assert_true(v2 > 10000 && v2 <= 30000 - 302);
+    /* A quorum applied the new TTL before extend returned. */
+    size_t extended = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        char out[64];
+        const char *pttl[2] = {"PTTL", "res"};
+        assert_int_equal(rs_command(&c->srv[i], out, sizeof(out), 2, pttl),
+                         0);
+        extended += atoi(out) > 10000;
+    }
+    assert_true(extended >= redlock_manager_quorum(c->m));
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    await_keys(c, 0);
+}
+
+/* A second manager is refused while the first holds the lock, and gets it
+ * once released. */
+static void test_two_managers_contend(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_manager *m2 = rl_manager_new(c, NULL);
+    assert_non_null(m2);
+    redlock_lock *a = NULL, *b = NULL;
+    assert_int_equal(redlock_acquire(c->m, "shared", 10000, &a), REDLOCK_OK);
+    redlock_acquire_info info;
+    redlock_acquire_opts o;
+    redlock_acquire_opts_init(&o);
+    o.retry_count = 2;
+    o.info = &info;
+    assert_int_equal(redlock_acquire_ex(m2, "shared", 6, 10000, &o, &b),
+                     REDLOCK_ETAKEN);
+    assert_null(b);
+    assert_int_equal(info.attempts, 3);
+    assert_int_equal(info.last_status, REDLOCK_ETAKEN);
+    /* The holder's SET may still be on its way to the slowest node, so
+     * that node may have said yes to us; never a quorum. */
+    assert_true(info.last.yes < redlock_manager_quorum(m2));
+    assert_true(info.last.no >= 1);
+    assert_int_equal(redlock_release(a), REDLOCK_OK);
+    assert_int_equal(redlock_try_acquire(m2, "shared", 10000, &b),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_release(b), REDLOCK_OK);
+    redlock_manager_destroy(m2);
+    await_keys(c, 0);
+}
+
+/* 5 nodes: held by another owner on a minority (2), we still win on the
+ * other 3; on a majority (3), we are refused with ETAKEN and leave no key
+ * of ours behind. */
+static void test_minority_and_majority_held(void **state)
+{
+    rl_cluster *c = *state;
+    rl_set(c, 0, "part", "someone-else", 20000);
+    rl_set(c, 1, "part", "someone-else", 20000);
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_try_acquire(c->m, "part", 10000, &l),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_lock_nodes_granted(l), 3);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    /* The others' keys survived our release. */
+    char got[64];
+    rl_get(c, 0, "part", got, sizeof(got));
+    assert_string_equal(got, "someone-else");
+
+    rl_set(c, 2, "part", "someone-else", 20000);
+    redlock_acquire_info info;
+    redlock_acquire_opts o;
+    redlock_acquire_opts_init(&o);
+    o.retry_count = 0;
+    o.info = &info;
+    assert_int_equal(redlock_acquire_ex(c->m, "part", 4, 10000, &o, &l),
+                     REDLOCK_ETAKEN);
+    assert_int_equal(info.attempts, 1);
+    assert_true(info.last.no >= 3);
+    /* Our partial keys on nodes 3 and 4 were undone before return. */
+    rl_get(c, 3, "part", got, sizeof(got));
+    assert_string_equal(got, "(nil)");
+    rl_get(c, 4, "part", got, sizeof(got));
+    assert_string_equal(got, "(nil)");
+    assert_int_equal(rl_total_keys(c), 3);
+}
+
+/* A lock whose keys were replaced by someone else's token cannot be
+ * extended or released by us, and their keys survive; a lock handle with a
+ * forged token cannot touch the real holder's keys. */
+static void test_wrong_token(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c->m, "tok", 10000, &l), REDLOCK_OK);
+    await_keys(c, (long long)c->n);
+    char real[REDLOCK_TOKEN_LEN + 1];
+    memcpy(real, redlock_lock_token(l), sizeof(real));
+    /* Forge: same key, different token (internal struct). */
+    l->token[0] = l->token[0] == 'a' ? 'b' : 'a';
+    assert_int_equal(redlock_extend(l, 10000), REDLOCK_ENOTHELD);
+    assert_int_equal(redlock_release_keep(l), REDLOCK_ENOTHELD);
+    for (size_t i = 0; i < c->n; i++) {
+        char got[64];
+        rl_get(c, i, "tok", got, sizeof(got));
+        assert_string_equal(got, real);
+    }
+    /* The handle is spent: extend and release say so. */
+    assert_int_equal(redlock_extend(l, 10000), REDLOCK_ERELEASED);
+    assert_int_equal(redlock_release_keep(l), REDLOCK_ERELEASED);
+    assert_int_equal(redlock_release(l), REDLOCK_ERELEASED);
+
+    /* Keys changed behind the holder: SET by another client. */
+    for (size_t i = 0; i < c->n; i++)
+        rl_set(c, i, "tok", "intruder", 0);
+    rl_set(c, 0, "tok2", "x", 0);
+    assert_int_equal(rl_total_keys(c), (long long)c->n + 1);
+}
+
+/* Condition for rl_await: no keys left on any node. */
+static bool no_keys(void *arg)
+{
+    return rl_total_keys(arg) == 0;
+}
+
+/* Once a lock's keys expired, extend fails with ENOTHELD (it never
+ * re-acquires), and validity is reported as run out. */
+static void test_expired_cannot_extend(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c->m, "short", 150, &l), REDLOCK_OK);
+    assert_true(rl_await(no_keys, c, 5000));
+    assert_true(redlock_lock_validity_ms(l) <= 0);
+    assert_int_equal(redlock_extend(l, 10000), REDLOCK_ENOTHELD);
+    await_keys(c, 0);
+    assert_int_equal(redlock_release(l), REDLOCK_ENOTHELD);
+}
+
+/* acquire_multi takes every resource or none, on each node. */
+static void test_multi(void **state)
+{
+    rl_cluster *c = *state;
+    const void *res[3] = {"m-a", "m-b", "m-c"};
+    redlock_lock *l = NULL, *x = NULL;
+    assert_int_equal(redlock_acquire_multi(c->m, res, NULL, 3, 10000, NULL,
+                                           &l),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_lock_resource_count(l), 3);
+    await_keys(c, 3 * (long long)c->n);
+    assert_int_equal(redlock_try_acquire(c->m, "m-b", 10000, &x),
+                     REDLOCK_ETAKEN);
+    assert_int_equal(redlock_extend(l, 20000), REDLOCK_OK);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    await_keys(c, 0);
+
+    /* One resource held elsewhere on every node: nothing is set. */
+    for (size_t i = 0; i < c->n; i++)
+        rl_set(c, i, "m-c", "other", 20000);
+    redlock_acquire_opts o;
+    redlock_acquire_opts_init(&o);
+    o.retry_count = 1;
+    assert_int_equal(redlock_acquire_multi(c->m, res, NULL, 3, 10000, &o,
+                                           &l),
+                     REDLOCK_ETAKEN);
+    assert_int_equal(rl_total_keys(c), (long long)c->n);
+
+    /* Duplicates are refused before anything is sent. */
+    const void *dup[2] = {"d", "d"};
+    assert_int_equal(redlock_acquire_multi(c->m, dup, NULL, 2, 1000, NULL,
+                                           &l),
+                     REDLOCK_EINVAL);
+}
+
+/* Resource names may hold any bytes: NUL, space, newline. */
+static void test_binary_resource(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_lock *a = NULL, *b = NULL, *d = NULL;
+    assert_int_equal(redlock_acquire_ex(c->m, "a\0b c\n", 6, 10000, NULL,
+                                        &a),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_acquire_ex(c->m, "a\0c", 3, 10000, NULL, &b),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_acquire(c->m, "a", 10000, &d), REDLOCK_OK);
+    await_keys(c, 3 * (long long)c->n);
+    size_t len = 0;
+    const char *r = redlock_lock_resource(a, &len);
+    assert_int_equal(len, 6);
+    assert_memory_equal(r, "a\0b c\n", 6);
+    assert_int_equal(redlock_release(a), REDLOCK_OK);
+    assert_int_equal(redlock_release(b), REDLOCK_OK);
+    assert_int_equal(redlock_release(d), REDLOCK_OK);
+    await_keys(c, 0);
+}
+
+/* Options that change the key prefix. */
+static void prefix_tweak(redlock_options *o)
+{
+    o->key_prefix = "app:lock:";
+}
+
+/* The key prefix is prepended on the nodes but not in the accessor. */
+static void test_key_prefix(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 1, prefix_tweak), 0);
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c.m, "job", 5000, &l), REDLOCK_OK);
+    char got[64];
+    rl_get(&c, 0, "app:lock:job", got, sizeof(got));
+    assert_string_equal(got, redlock_lock_token(l));
+    assert_string_equal(redlock_lock_resource(l, NULL), "job");
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    rl_cluster_stop(&c);
+}
+
+/* An absolute deadline ends a blocked acquire with ETIMEDOUT close to the
+ * deadline (generous bound), and no attempt starts after it. */
+static void test_deadline(void **state)
+{
+    rl_cluster *c = *state;
+    for (size_t i = 0; i < c->n; i++)
+        rl_set(c, i, "busy", "other", 30000);
+    redlock_acquire_opts o;
+    redlock_acquire_opts_init(&o);
+    redlock_acquire_info info;
+    o.retry_count = 1000000;
+    o.retry_delay_ms = 20;
+    o.retry_jitter_ms = 5;
+    o.info = &info;
+    uint64_t t0 = rl_now_us();
+    o.deadline_us = t0 + 300000;
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire_ex(c->m, "busy", 4, 10000, &o, &l),
+                     REDLOCK_ETIMEDOUT);
+    uint64_t took = rl_now_us() - t0;
+    assert_true(took >= 290000);
+    assert_true(took < 3000000);
+    assert_true(info.attempts >= 2);
+    assert_int_equal(rl_total_keys(c), (long long)c->n);
+}
+
+/* Run the group: basic operations on 1, 3 and 5 nodes. */
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_acquire_extend_release, setup1,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_acquire_extend_release, setup3,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_acquire_extend_release, setup5,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_two_managers_contend, setup1,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_two_managers_contend, setup3,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_minority_and_majority_held,
+                                        setup5, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_token, setup3, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_cannot_extend, setup3,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_multi, setup3, teardown),
+        cmocka_unit_test_setup_teardown(test_binary_resource, setup3,
+                                        teardown),
+        cmocka_unit_test(test_key_prefix),
+        cmocka_unit_test_setup_teardown(test_deadline, setup3, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,318 @@
+/*
+ * test_node_failures.c: the manager against nodes that are down, killed,
+ * restarted, paused (SIGSTOP), flushed of their scripts, password
+ * protected, or on another database; and destroy while callers wait.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "rl_test.h"
+
+/* A node that is down when the manager starts does not fail create; locks
+ * still work on the quorum and the outage is reported. */
+static void test_node_down_at_startup(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    memset(&c, 0, sizeof(c));
+    c.n = 3;
+    assert_int_equal(rs_start_many(c.srv, 3), 0);
+    rs_uris(c.srv, 3, c.uris);
+    rs_stop(&c.srv[2]); /* its port is now closed */
+    rl_events_init(&c.ev, &c);
+    c.m = rl_manager_new(&c, &c.ev);
+    assert_non_null(c.m);
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c.m, "r", 10000, &l), REDLOCK_OK);
+    assert_int_equal(redlock_lock_nodes_granted(l), 2);
+    assert_true(rl_wait_down(&c.ev, 2, 1, 5000));
+    assert_int_equal(c.ev.last_status[2], REDLOCK_EIO);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    rl_cluster_stop(&c);
+}
+
+/* A node killed mid-run and restarted (empty, same port) is reconnected
+ * and used again: with it back, a second node can fail and locks still
+ * work. */
+static void test_node_killed_and_restarted(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 3, NULL), 0);
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c.m, "a", 10000, &l), REDLOCK_OK);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+
+    rs_kill(&c.srv[0], 1);
+    assert_int_equal(redlock_acquire(c.m, "b", 10000, &l), REDLOCK_OK);
+    assert_true(redlock_lock_nodes_granted(l) == 2);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    assert_true(rl_wait_down(&c.ev, 0, 1, 5000));
+
+    assert_int_equal(rs_restart(&c.srv[0]), 0);
+    assert_true(rl_wait_up(&c.ev, 0, 1, 10000));
+    rs_kill(&c.srv[1], 1);
+    assert_int_equal(redlock_acquire(c.m, "c", 10000, &l), REDLOCK_OK);
+    assert_int_equal(redlock_lock_nodes_granted(l), 2);
+    char got[64];
+    rl_get(&c, 0, "c", got, sizeof(got));
+    assert_string_equal(got, redlock_lock_token(l));
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    rl_cluster_stop(&c);
+}
+
+/* After SCRIPT FLUSH on every node, extend and release still work (the
+ * scripts are re-sent with EVAL on NOSCRIPT). */
+static void test_script_flush(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 3, NULL), 0);
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c.m, "s", 10000, &l), REDLOCK_OK);
+    assert_int_equal(redlock_extend(l, 10000), REDLOCK_OK); /* loads it */
+    const char *flush[2] = {"SCRIPT", "FLUSH"};
+    char out[64];
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(rs_command(&c.srv[i], out, sizeof(out), 2, flush),
+                         0);
+    assert_int_equal(redlock_extend(l, 10000), REDLOCK_OK);
+    for (size_t i = 0; i < 3; i++)
+        rs_command(&c.srv[i], out, sizeof(out), 2, flush);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    assert_true(rl_await_keys(&c, 0, 5000));
+    rl_cluster_stop(&c);
+}
+
+/* Options with a long command timeout, so that "decided without waiting
+ * for the stopped nodes" is visible. */
+static void slow_timeout(redlock_options *o)
+{
+    o->command_timeout_ms = 8000;
+}
+
+/* With a minority of nodes SIGSTOPped, acquire, extend and release are
+ * decided by the others, long before the command timeout. */
+static void test_minority_paused(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 5, slow_timeout), 0);
+    redlock_lock *warm = NULL;
+    assert_int_equal(redlock_acquire(c.m, "warm", 10000, &warm), REDLOCK_OK);
+    assert_int_equal(redlock_release(warm), REDLOCK_OK);
+    assert_int_equal(rs_pause(&c.srv[3]), 0);
+    assert_int_equal(rs_pause(&c.srv[4]), 0);
+    for (int i = 0; i < 5; i++) {
+        uint64_t t0 = rl_now_us();
+        redlock_lock *l = NULL;
+        assert_int_equal(redlock_acquire(c.m, "p", 10000, &l), REDLOCK_OK);
+        assert_int_equal(redlock_extend(l, 10000), REDLOCK_OK);
+        assert_int_equal(redlock_release(l), REDLOCK_OK);
+        uint64_t took = rl_now_us() - t0;
+        /* Three round trips on loopback; the timeout is 8 s. */
+        assert_true(took < 2000000);
+    }
+    assert_int_equal(rs_resume(&c.srv[3]), 0);
+    assert_int_equal(rs_resume(&c.srv[4]), 0);
+    rl_cluster_stop(&c);
+}
+
+/* Short command timeout for the majority test. */
+static void short_timeout(redlock_options *o)
+{
+    o->command_timeout_ms = 300;
+}
+
+/* With a majority paused, acquire fails as "quorum unreachable", not as
+ * "taken", within a bounded time, and succeeds again once they resume. */
+static void test_majority_paused(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 3, short_timeout), 0);
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c.m, "warm", 10000, &l), REDLOCK_OK);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    rs_pause(&c.srv[0]);
+    rs_pause(&c.srv[1]);
+    redlock_acquire_opts o;
+    redlock_acquire_opts_init(&o);
+    redlock_acquire_info info;
+    o.retry_count = 1;
+    o.info = &info;
+    uint64_t t0 = rl_now_us();
+    assert_int_equal(redlock_acquire_ex(c.m, "q", 1, 10000, &o, &l),
+                     REDLOCK_ENOQUORUM);
+    assert_true(rl_now_us() - t0 < 5000000);
+    assert_true(info.last.error >= 2);
+    assert_int_equal(info.attempts, 2);
+    rs_resume(&c.srv[0]);
+    rs_resume(&c.srv[1]);
+    o.retry_count = 50;
+    o.retry_delay_ms = 50;
+    assert_int_equal(redlock_acquire_ex(c.m, "q", 1, 10000, &o, &l),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    rl_cluster_stop(&c);
+}
+
+/* A password-protected node: the right password works; a wrong one gives
+ * a clear error through the callback that never shows the password. */
+static void test_auth(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    memset(&c, 0, sizeof(c));
+    c.n = 1;
+    rs_options so = {0};
+    so.password = "s3cret-pw";
+    assert_int_equal(rs_start_ex(&c.srv[0], &so), 0);
+    rs_uris(c.srv, 1, c.uris);
+    rl_events_init(&c.ev, &c);
+    c.m = rl_manager_new(&c, &c.ev);
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c.m, "auth", 5000, &l), REDLOCK_OK);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    redlock_manager_destroy(c.m);
+
+    char uri[160];
+    snprintf(uri, sizeof(uri), "redis://:wrong-pw@127.0.0.1:%d",
+             c.srv[0].port);
+    const char *uris[1] = {uri};
+    rl_events ev;
+    rl_events_init(&ev, &c);
+    redlock_options o;
+    rl_test_options(&o, &ev);
+    assert_int_equal(redlock_manager_create(uris, 1, &o, &c.m), REDLOCK_OK);
+    redlock_acquire_info info;
+    redlock_acquire_opts ao;
+    redlock_acquire_opts_init(&ao);
+    ao.retry_count = 0;
+    ao.info = &info;
+    assert_true(rl_wait_down(&ev, 0, 1, 5000));
+    assert_int_equal(ev.last_status[0], REDLOCK_EAUTH);
+    assert_null(strstr(ev.last_message[0], "wrong-pw"));
+    assert_int_equal(redlock_acquire_ex(c.m, "auth", 4, 5000, &ao, &l),
+                     REDLOCK_ENOQUORUM);
+    assert_null(strstr(info.detail, "wrong-pw"));
+    redlock_manager_destroy(c.m);
+    c.m = NULL;
+    rl_events_destroy(&ev);
+    rl_cluster_stop(&c);
+}
+
+/* A /db suffix makes every key land in that database. */
+static void test_select_db(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    memset(&c, 0, sizeof(c));
+    c.n = 1;
+    assert_int_equal(rs_start(&c.srv[0]), 0);
+    char uri[128];
+    snprintf(uri, sizeof(uri), "redis://127.0.0.1:%d/3", c.srv[0].port);
+    c.uris[0] = uri;
+    rl_events_init(&c.ev, &c);
+    c.m = rl_manager_new(&c, NULL);
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c.m, "db3", 5000, &l), REDLOCK_OK);
+    assert_int_equal(rs_dbsize(&c.srv[0]), 0); /* db 0 untouched */
+    const char *eval[3] = {"EVAL",
+                           "redis.call('select', 3) "
+                           "return redis.call('dbsize')",
+                           "0"};
+    char out[32];
+    assert_int_equal(rs_command(&c.srv[0], out, sizeof(out), 3, eval), 0);
+    assert_string_equal(out, "1");
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    rl_cluster_stop(&c);
+}
+
+/* Argument of a thread blocked in acquire. */
+typedef struct blocked_call {
+    redlock_manager *m;
+    redlock_status st;
+} blocked_call;
+
+/* Try for a long time to take a resource someone else holds. */
+static void *blocked_acquire(void *arg)
+{
+    blocked_call *b = arg;
+    redlock_acquire_opts o;
+    redlock_acquire_opts_init(&o);
+    o.retry_count = 100000;
+    o.retry_delay_ms = 5;
+    redlock_lock *l = NULL;
+    b->st = redlock_acquire_ex(b->m, "held", 4, 10000, &o, &l);
+    return NULL;
+}
+
+/* Condition: the server has run SET at least 20 times. */
+static bool many_sets(void *arg)
+{
+    char out[8192];
+    const char *argv[2] = {"INFO", "commandstats"};
+    if (rs_command(arg, out, sizeof(out), 2, argv) != 0)
+        return false;
+    const char *p = strstr(out, "cmdstat_set:calls=");
+    return p != NULL && atoi(p + strlen("cmdstat_set:calls=")) >= 20;
+}
+
+/* destroy while threads are blocked in acquire: they return ECLOSED and
+ * destroy returns. */
+static void test_destroy_while_blocked(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 3, NULL), 0);
+    for (size_t i = 0; i < 3; i++)
+        rl_set(&c, i, "held", "other", 60000);
+    redlock_manager *m2 = rl_manager_new(&c, NULL);
+    /* A lock from m2 keeps its memory alive past destroy, so threads that
+     * call in late still touch a valid (closed) manager. */
+    redlock_lock *keep = NULL;
+    assert_int_equal(redlock_acquire(m2, "keepalive", 30000, &keep),
+                     REDLOCK_OK);
+    pthread_t t[4];
+    blocked_call b[4];
+    for (int i = 0; i < 4; i++) {
+        b[i].m = m2;
+        b[i].st = REDLOCK_OK;
+        pthread_create(&t[i], NULL, blocked_acquire, &b[i]);
+    }
+    /* Wait until they are really retrying: node 0 has seen many SETs. */
+    assert_true(rl_await(many_sets, &c.srv[0], 10000));
+    redlock_manager_destroy(m2);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(b[i].st, REDLOCK_ECLOSED);
+    }
+    assert_int_equal(redlock_release(keep), REDLOCK_ECLOSED);
+    rl_cluster_stop(&c);
+}
+
+/* Run the group. */
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_node_down_at_startup),
+        cmocka_unit_test(test_node_killed_and_restarted),
+        cmocka_unit_test(test_script_flush),
+        cmocka_unit_test(test_minority_paused),
+        cmocka_unit_test(test_majority_paused),
+        cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_select_db),
+        cmocka_unit_test(test_destroy_while_blocked),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,230 @@
+/*
+ * rl_test.c: shared integration-test helpers (see rl_test.h).
+ */
+#define _GNU_SOURCE
+#include "rl_test.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* Record a node event and wake waiters. Runs on a worker thread. */
+static void on_node_event(const char *node, redlock_status st,
+                          const char *message, void *userdata)
+{
+    rl_events *ev = userdata;
+    pthread_mutex_lock(&ev->mu);
+    for (size_t i = 0; i < ev->n; i++) {
+        if (strcmp(ev->node_names[i], node) != 0)
+            continue;
+        if (st == REDLOCK_OK)
+            ev->up[i]++;
+        else
+            ev->down[i]++;
+        ev->last_status[i] = st;
+        snprintf(ev->last_message[i], sizeof(ev->last_message[i]), "%s",
+                 message);
+    }
+    ev->count++;
+    pthread_cond_broadcast(&ev->cv);
+    pthread_mutex_unlock(&ev->mu);
+}
+
+/* Test options: quick retries and timeouts that still tolerate a loaded
+ * machine under sanitizers. */
+void rl_test_options(redlock_options *o, rl_events *ev)
+{
+    redlock_options_init(o);
+    o->retry_count = 3;
+    o->retry_delay_ms = 20;
+    o->retry_jitter_ms = 10;
+    o->command_timeout_ms = 2000;
+    o->connect_timeout_ms = 2000;
+    o->reconnect_min_ms = 10;
+    o->reconnect_max_ms = 200;
+    if (ev != NULL) {
+        o->node_error_fn = on_node_event;
+        o->node_error_userdata = ev;
+    }
+}
+
+/* Start the event recorder for c's nodes. */
+void rl_events_init(rl_events *ev, const rl_cluster *c)
+{
+    memset(ev, 0, sizeof(*ev));
+    pthread_mutex_init(&ev->mu, NULL);
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&ev->cv, &a);
+    pthread_condattr_destroy(&a);
+    ev->n = c->n;
+    for (size_t i = 0; i < c->n; i++)
+        snprintf(ev->node_names[i], sizeof(ev->node_names[i]),
+                 "127.0.0.1:%d", c->srv[i].port);
+}
+
+/* Free the recorder. */
+void rl_events_destroy(rl_events *ev)
+{
+    pthread_cond_destroy(&ev->cv);
+    pthread_mutex_destroy(&ev->mu);
+}
+
+/* Wait for a per-node counter to reach count. */
+static bool wait_counter(rl_events *ev, const int *counter, int count,
+                         int timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&ev->mu);
+    int rc = 0;
+    while (*counter < count && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&ev->cv, &ev->mu, &until);
+    bool ok = *counter >= count;
+    pthread_mutex_unlock(&ev->mu);
+    return ok;
+}
+
+/* Wait for node i's down events to reach count. */
+bool rl_wait_down(rl_events *ev, size_t i, int count, int timeout_ms)
+{
+    return wait_counter(ev, &ev->down[i], count, timeout_ms);
+}
+
+/* Wait for node i's up events to reach count. */
+bool rl_wait_up(rl_events *ev, size_t i, int count, int timeout_ms)
+{
+    return wait_counter(ev, &ev->up[i], count, timeout_ms);
+}
+
+/* A manager on c's servers with test options. */
+redlock_manager *rl_manager_new(rl_cluster *c, rl_events *ev)
+{
+    redlock_options o;
+    rl_test_options(&o, ev);
+    redlock_manager *m = NULL;
+    char err[256];
+    redlock_status st =
+        redlock_manager_create_ex(c->uris, c->n, &o, &m, err, sizeof(err));
+    if (st != REDLOCK_OK)
+        fprintf(stderr, "manager_create: %s: %s\n", redlock_strerror(st),
+                err);
+    return m;
+}
+
+/* Start n servers and a manager. */
+int rl_cluster_start(rl_cluster *c, size_t n,
+                     void (*tweak)(redlock_options *o))
+{
+    memset(c, 0, sizeof(*c));
+    c->n = n;
+    if (rs_start_many(c->srv, n) != 0)
+        return -1;
+    rs_uris(c->srv, n, c->uris);
+    rl_events_init(&c->ev, c);
+    redlock_options o;
+    rl_test_options(&o, &c->ev);
+    if (tweak != NULL)
+        tweak(&o);
+    char err[256];
+    redlock_status st =
+        redlock_manager_create_ex(c->uris, n, &o, &c->m, err, sizeof(err));
+    if (st != REDLOCK_OK) {
+        fprintf(stderr, "manager_create: %s: %s\n", redlock_strerror(st),
+                err);
+        rs_stop_many(c->srv, n);
+        rl_events_destroy(&c->ev);
+        return -1;
+    }
+    return 0;
+}
+
+/* Destroy the manager and stop the servers. */
+void rl_cluster_stop(rl_cluster *c)
+{
+    redlock_manager_destroy(c->m);
+    c->m = NULL;
+    rs_stop_many(c->srv, c->n);
+    rl_events_destroy(&c->ev);
+}
+
+/* Sum of DBSIZE over the servers. */
+long long rl_total_keys(rl_cluster *c)
+{
+    long long total = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->srv[i].pid == 0)
+            continue;
+        long long k = rs_dbsize(&c->srv[i]);
+        if (k < 0)
+            return -1;
+        total += k;
+    }
+    return total;
+}
+
+/* GET on server i. */
+int rl_get(rl_cluster *c, size_t i, const char *key, char *out, size_t len)
+{
+    const char *argv[2] = {"GET", key};
+    return rs_command(&c->srv[i], out, len, 2, argv);
+}
+
+/* SET on server i. */
+int rl_set(rl_cluster *c, size_t i, const char *key, const char *value,
+           int ttl_ms)
+{
+    char out[64], ttl[16];
+    snprintf(ttl, sizeof(ttl), "%d", ttl_ms);
+    const char *argv[5] = {"SET", key, value, "PX", ttl};
+    return rs_command(&c->srv[i], out, sizeof(out), ttl_ms > 0 ? 5 : 3,
+                      argv);
+}
+
+/* Poll a condition with a deadline. */
+bool rl_await(bool (*cond)(void *arg), void *arg, int timeout_ms)
+{
+    uint64_t until = rl_now_us() + (uint64_t)timeout_ms * 1000u;
+    for (;;) {
+        if (cond(arg))
+            return true;
+        if (rl_now_us() >= until)
+            return cond(arg);
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* The library's clock. */
+uint64_t rl_now_us(void)
+{
+    return redlock_clock_us();
+}
+
+/* Argument of keys_equal(). */
+typedef struct key_count {
+    rl_cluster *c;
+    long long want;
+} key_count;
+
+/* Condition: the servers hold exactly `want` keys. */
+static bool keys_equal(void *arg)
+{
+    key_count *k = arg;
+    return rl_total_keys(k->c) == k->want;
+}
+
+/* Wait for the servers' total key count to reach want. */
+bool rl_await_keys(rl_cluster *c, long long want, int timeout_ms)
+{
+    key_count k = {c, want};
+    return rl_await(keys_equal, &k, timeout_ms);
+}

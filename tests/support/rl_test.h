@@ -1,0 +1,88 @@
+/*
+ * rl_test.h: helpers shared by the integration tests: a cluster of spawned
+ * redis-servers with a manager on top, options tuned for tests, and a
+ * recorder of node events that tests can wait on (a condition with a
+ * deadline, never a fixed sleep).
+ */
+#ifndef REDLOCK_RL_TEST_H
+#define REDLOCK_RL_TEST_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "redis_spawn.h"
+#include "redlock.h"
+
+#define RL_MAX_NODES 7
+
+/* Node events seen through node_error_fn. */
+typedef struct rl_events {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int count;
+    int down[RL_MAX_NODES];   /* events with st != OK, per node */
+    int up[RL_MAX_NODES];     /* events with st == OK, per node */
+    redlock_status last_status[RL_MAX_NODES];
+    char last_message[RL_MAX_NODES][200];
+    char node_names[RL_MAX_NODES][64];
+    size_t n;
+} rl_events;
+
+/* A test cluster: servers, their URIs, a manager, and its events. */
+typedef struct rl_cluster {
+    size_t n;
+    rs_server srv[RL_MAX_NODES];
+    const char *uris[RL_MAX_NODES];
+    redlock_manager *m;
+    rl_events ev;
+} rl_cluster;
+
+/* Options for tests: fast retries, modest timeouts, node events recorded
+ * into ev. */
+void rl_test_options(redlock_options *o, rl_events *ev);
+
+/* Start n servers and a manager on them with rl_test_options() (then
+ * `tweak` may change options before create, if not NULL). Returns 0. */
+int rl_cluster_start(rl_cluster *c, size_t n,
+                     void (*tweak)(redlock_options *o));
+
+/* Create (another) manager on c's servers with test options; its events go
+ * to ev (may be NULL). */
+redlock_manager *rl_manager_new(rl_cluster *c, rl_events *ev);
+
+/* Destroy the manager (if any) and stop every server. */
+void rl_cluster_stop(rl_cluster *c);
+
+/* Initialise / destroy an event recorder for the nodes of c. */
+void rl_events_init(rl_events *ev, const rl_cluster *c);
+void rl_events_destroy(rl_events *ev);
+
+/* Wait until node i has reported at least `count` down (or up) events,
+ * or timeout_ms passed. Returns true if it happened. */
+bool rl_wait_down(rl_events *ev, size_t i, int count, int timeout_ms);
+bool rl_wait_up(rl_events *ev, size_t i, int count, int timeout_ms);
+
+/* Total keys across all servers (DBSIZE summed; -1 on error). */
+long long rl_total_keys(rl_cluster *c);
+
+/* Wait until the servers hold exactly `want` keys in total, or
+ * timeout_ms passed. Returns whether they do. */
+bool rl_await_keys(rl_cluster *c, long long want, int timeout_ms);
+
+/* GET key on server i into out ("(nil)" if missing); key is a C string. */
+int rl_get(rl_cluster *c, size_t i, const char *key, char *out, size_t len);
+
+/* SET key value on server i, with PX ttl_ms if ttl_ms > 0. */
+int rl_set(rl_cluster *c, size_t i, const char *key, const char *value,
+           int ttl_ms);
+
+/* Poll `cond(arg)` every millisecond until true or timeout_ms; returns its
+ * last value. For awaiting state on servers, which offer no notification. */
+bool rl_await(bool (*cond)(void *arg), void *arg, int timeout_ms);
+
+/* Microseconds on the library's clock. */
+uint64_t rl_now_us(void);
+
+#endif /* REDLOCK_RL_TEST_H */
