@@ -90,6 +90,9 @@ int main(void)
     int rc = 1;
     size_t i;
 
+    /* Line-buffered even into a pipe, so our steps and redis-server's own
+     * start-up lines appear in the order they happen. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     printf("redlock %s example\n", redlock_version());
 
     printf("starting %d redis-server processes...\n", NODES);

@@ -43,7 +43,7 @@ fi
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-    if [[ "$status" != "install ok installed" ]]; then
+    if [[ "$status" != *" ok installed" ]]; then
         missing+=("$pkg")
     fi
 done

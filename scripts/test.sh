@@ -18,8 +18,9 @@
 #
 # Before running a sanitizer build's tests, a tiny instrumented program is
 # run as a probe. Some kernels randomise mmap addresses with more bits than
-# the sanitizer runtime expects (TSan then dies with "unexpected memory
-# mapping"); if the probe fails that way, the tests run under
+# the sanitizer runtime expects (vm.mmap_rnd_bits = 32: gcc 12's TSan dies
+# with "unexpected memory mapping", its ASan can hang at start-up); if the
+# probe fails or hangs, the tests run under
 # `setarch $(uname -m) -R` (ASLR off for ctest and its children), and as a
 # last resort, as root, with vm.mmap_rnd_bits lowered to 28 for the run and
 # restored on exit.
@@ -104,11 +105,13 @@ cache_value() {
 
 # probe_runs LOG COMMAND...: run COMMAND (the sanitizer probe, possibly
 # wrapped) 5 times with its output in LOG; succeed only if every run does.
+# Each run gets 30 s: on an incompatible layout, TSan aborts but ASan can
+# spin forever instead.
 probe_runs() {
     local log=$1 n
     shift
     for ((n = 0; n < 5; n++)); do
-        "$@" >"$log" 2>&1 || return 1
+        timeout 30 "$@" >"$log" 2>&1 || return 1
     done
 }
 

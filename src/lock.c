@@ -197,10 +197,11 @@ static void abandon(redlock__op *op)
 /* After a failed attempt, undo whatever it may have set: release on every
  * node that did not answer "no". Before returning, wait (bounded by the
  * command timeout) for the nodes that said "yes" to confirm, and give the
- * nodes that had not answered yet a short grace (twice the time the
- * attempt took) to confirm too, so that a healthy but slower node does not
+ * nodes that had not answered yet a short grace to confirm too, so that a healthy but slower node does not
  * keep our key after we return, while a stalled node costs only that
- * grace. attempt_us is how long the attempt took. */
+ * grace (twice the attempt, at least 50 ms, at most the command timeout).
+ * Whatever is still unconfirmed stays queued behind our SET on that node.
+ * attempt_us is how long the attempt took. */
 static void undo_attempt(redlock_lock *lock, redlock__op *acq,
                          uint64_t attempt_us)
 {
@@ -224,7 +225,10 @@ static void undo_attempt(redlock_lock *lock, redlock__op *acq,
     if (rel == NULL)
         return; /* out of memory: the keys expire by TTL */
     uint64_t now = redlock__clock_now_us();
-    uint64_t grace = 2 * attempt_us > 1000 ? 2 * attempt_us : 1000;
+    uint64_t grace = 2 * attempt_us > 50000 ? 2 * attempt_us : 50000;
+    uint64_t cap = (uint64_t)m->opts.command_timeout_ms * 1000u;
+    if (grace > cap)
+        grace = cap;
     wait_nodes(rel, maybe, now + grace);
     if (any_granted)
         wait_nodes(rel, granted,

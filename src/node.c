@@ -96,7 +96,8 @@ struct redlock__node {
     int handshake_replies;     /* AUTH/SELECT replies still expected */
     bool is_down_reported;     /* last event reported was "down" */
     bool ever_connected;
-    bool stop_seen;
+    bool stop_seen;            /* worker's copy of `stopping` */
+    uint64_t stop_deadline_us; /* worker's copy of shutdown_deadline_us */
     slot_list pending;
     slot_list inflight;
 };
@@ -307,7 +308,7 @@ static void conn_fail(redlock__node *nd, redlock_status st, const char *why,
     slot_list keep = {0};
     redlock__slot *s;
     while ((s = list_pop(&nd->inflight)) != NULL) {
-        if (is_release(s) && !expired(s, now) && !nd->stopping)
+        if (is_release(s) && !expired(s, now) && !nd->stop_seen)
             list_push(&keep, s);
         else
             finish(nd, s, REDLOCK__ANS_ERROR, st, msg);
@@ -531,7 +532,7 @@ static void accept_incoming(redlock__node *nd, slot_list *in, uint64_t now)
     while ((s = list_pop(in)) != NULL) {
         if (droppable(s))
             drop(nd, s);
-        else if (nd->stopping && !is_release(s))
+        else if (nd->stop_seen && !is_release(s))
             finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ECLOSED,
                    "manager is shutting down");
         else if (nd->state == CONN_READY)
@@ -639,8 +640,8 @@ static int poll_timeout_ms(const redlock__node *nd, uint64_t now)
         if (t != 0 && t < due)
             due = t;
     }
-    if (nd->stopping && nd->shutdown_deadline_us < due)
-        due = nd->shutdown_deadline_us;
+    if (nd->stop_seen && nd->stop_deadline_us < due)
+        due = nd->stop_deadline_us;
     if (due <= now)
         return 0;
     return (int)((due - now + 999u) / 1000u);
@@ -693,6 +694,7 @@ static void *worker_main(void *arg)
 
         if (stopping && !nd->stop_seen) {
             nd->stop_seen = true;
+            nd->stop_deadline_us = shutdown_deadline;
             begin_stop(nd);
         }
         /* Start a due (re)connect before routing new work, so that work

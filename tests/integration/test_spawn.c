@@ -3,6 +3,9 @@
  * distinct ports, commands, DBSIZE, pause/resume, kill/restart on the same
  * port with AOF reload, password protection and directory cleanup.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

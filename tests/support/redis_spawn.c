@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -655,11 +656,32 @@ static int launch(rs_server *s)
     close(pipefd[1]);
     registry_add(pid, s->dir);
 
-    /* The pipe closes on a successful exec, or carries the errno. */
-    do {
-        n = read(pipefd[0], &err, sizeof(err));
-    } while (n == -1 && errno == EINTR);
+    /* The pipe closes on a successful exec, or carries the errno. Wait for
+     * either with the readiness deadline, so a child stuck before exec
+     * cannot hang the caller. */
+    deadline = now_ms() + RS_READY_TIMEOUT_MS;
+    n = -1;
+    for (;;) {
+        struct pollfd pfd = { pipefd[0], POLLIN, 0 };
+        long long left = deadline - now_ms();
+        int pr = poll(&pfd, 1, left > 0 ? (int)left : 0);
+        if (pr > 0) {
+            n = read(pipefd[0], &err, sizeof(err));
+            if (n == -1 && errno == EINTR)
+                continue;
+            break;
+        }
+        if (pr == 0 || errno != EINTR)
+            break;
+    }
     close(pipefd[0]);
+    if (n < 0) {
+        fprintf(stderr, "redis_spawn: child %d did not exec %s within %d "
+                        "ms\n", (int)pid, s->redis_server,
+                RS_READY_TIMEOUT_MS);
+        discard_child(pid);
+        return RS_LAUNCH_FATAL;
+    }
     if (n == (ssize_t)sizeof(err)) {
         fprintf(stderr, "redis_spawn: cannot exec %s: %s\n", s->redis_server,
                 strerror(err));
@@ -668,7 +690,6 @@ static int launch(rs_server *s)
         return RS_LAUNCH_FATAL;
     }
 
-    deadline = now_ms() + RS_READY_TIMEOUT_MS;
     for (;;) {
         if (wait_child(pid, &status, WNOHANG) == pid) {
             registry_remove(pid);
