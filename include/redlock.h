@@ -263,9 +263,9 @@ REDLOCK_API const char *redlock_manager_node_name(const redlock_manager *m,
 
 /* What each node said in one attempt. */
 typedef struct redlock_attempt_tally {
-    uint16_t yes;   /* granted */
-    uint16_t no;    /* refused: held by someone else */
-    uint16_t error; /* failed, timed out, or did not answer in time */
+    uint32_t yes;   /* granted */
+    uint32_t no;    /* refused: held by someone else */
+    uint32_t error; /* failed, timed out, or did not answer in time */
 } redlock_attempt_tally;
 
 /*

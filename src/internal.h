@@ -264,6 +264,9 @@ void redlock__node_stop(redlock__node *node, uint64_t shutdown_deadline_us);
 /* Free a stopped node. */
 void redlock__node_free(redlock__node *node);
 
+/* True when called on one of m's worker threads (inside a callback). */
+bool redlock__on_worker_of(const struct redlock_manager *m);
+
 /* The node's address without credentials; owned by the node. */
 const char *redlock__node_name(const redlock__node *node);
 
@@ -303,6 +306,7 @@ struct redlock_lock {
     size_t *key_lens;
     char token[REDLOCK_TOKEN_LEN + 1];
     uint32_t ttl_ms;           /* of the last acquire/extend */
+    uint32_t max_ttl_ms;       /* largest TTL ever sent for these keys */
     _Atomic uint64_t validity_end_us; /* read by any thread */
     size_t nodes_granted;
     bool released;

@@ -164,7 +164,7 @@ static redlock__op *post_release(redlock_lock *lock)
     if (op == NULL)
         return NULL;
     uint64_t now = redlock__clock_now_us();
-    op->keep_until_us = keys_gone_by(lock->m, lock->ttl_ms, now);
+    op->keep_until_us = keys_gone_by(lock->m, lock->max_ttl_ms, now);
     redlock__op_submit(lock->m, op);
     return op;
 }
@@ -243,14 +243,14 @@ static void note_attempt(redlock_acquire_info *info, size_t yes, size_t no,
 {
     if (info == NULL)
         return;
-    redlock_attempt_tally t = {(uint16_t)yes, (uint16_t)no, (uint16_t)error};
+    redlock_attempt_tally t = {(uint32_t)yes, (uint32_t)no, (uint32_t)error};
     if (info->attempts < REDLOCK_INFO_ATTEMPTS_MAX)
         info->per_attempt[info->attempts] = t;
     info->attempts++;
     info->last = t;
-    info->total.yes = (uint16_t)(info->total.yes + yes);
-    info->total.no = (uint16_t)(info->total.no + no);
-    info->total.error = (uint16_t)(info->total.error + error);
+    info->total.yes += (uint32_t)yes;
+    info->total.no += (uint32_t)no;
+    info->total.error += (uint32_t)error;
 }
 
 /* One attempt to take the lock. On success fills the lock's validity. */
@@ -274,6 +274,8 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
         limit = user_deadline;
     op->deadline_us = limit;
     lock->ttl_ms = ttl_ms;
+    if (ttl_ms > lock->max_ttl_ms)
+        lock->max_ttl_ms = ttl_ms;
     redlock__op_submit(m, op);
     redlock__verdict v = redlock__op_wait(op, limit, false);
     uint64_t t1 = redlock__clock_now_us();
@@ -349,21 +351,26 @@ static redlock_status acquire_core(redlock_manager *m,
                                    const redlock_acquire_opts *opts,
                                    bool single_attempt, redlock_lock **out)
 {
-    if (out == NULL)
-        return REDLOCK_EINVAL;
-    *out = NULL;
-    if (m == NULL)
-        return REDLOCK_EINVAL;
-    if (!manager_ok(m))
-        return REDLOCK_EMISUSE;
+    redlock_acquire_info *info =
+        opts != NULL && opts->struct_size == sizeof(*opts) ? opts->info
+                                                           : NULL;
+    if (info != NULL)
+        memset(info, 0, sizeof(*info));
+    redlock_status st = REDLOCK_OK;
+    if (out == NULL || m == NULL)
+        st = REDLOCK_EINVAL;
+    else if (!manager_ok(m))
+        st = REDLOCK_EMISUSE;
+    if (out != NULL)
+        *out = NULL;
     redlock__policy p;
-    redlock_status st = redlock__acquire_policy(&m->opts, opts, &p);
-    if (p.info != NULL) {
-        memset(p.info, 0, sizeof(*p.info));
-        p.info->last_status = REDLOCK_EINVAL;
-    }
-    if (st != REDLOCK_OK)
+    if (st == REDLOCK_OK)
+        st = redlock__acquire_policy(&m->opts, opts, &p);
+    if (st != REDLOCK_OK) {
+        if (info != NULL)
+            info->last_status = st;
         return st;
+    }
     if (single_attempt)
         p.retry_count = 0;
     size_t lens[REDLOCK_MULTI_MAX];
@@ -375,16 +382,20 @@ static redlock_status acquire_core(redlock_manager *m,
             p.info->last_status = st;
         return st;
     }
-    if (closing(m))
+    if (closing(m)) {
+        if (p.info != NULL)
+            p.info->last_status = REDLOCK_ECLOSED;
         return REDLOCK_ECLOSED;
+    }
 
     redlock__manager_ref(m);
     redlock_lock *lock = lock_new(m, res, lens, count);
     if (lock == NULL) {
         redlock__manager_unref(m);
+        if (p.info != NULL)
+            p.info->last_status = REDLOCK_ENOMEM;
         return REDLOCK_ENOMEM;
     }
-    redlock__token_new(lock->token);
     uint64_t started = redlock__clock_now_us();
     for (uint32_t i = 0;; i++) {
         if (closing(m)) {
@@ -395,6 +406,10 @@ static redlock_status acquire_core(redlock_manager *m,
             st = REDLOCK_ETIMEDOUT;
             break;
         }
+        /* A fresh token per attempt: a late release from an earlier
+         * attempt (re-sent after NOSCRIPT, or left running on a closed
+         * connection) can then never delete this attempt's keys. */
+        redlock__token_new(lock->token);
         st = attempt(lock, ttl_ms, p.deadline_us, p.info);
         if (st == REDLOCK_OK || st == REDLOCK_ECLOSED ||
             st == REDLOCK_ENOMEM || st == REDLOCK_ETIMEDOUT ||
@@ -505,6 +520,10 @@ redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
     if (validity_limit < limit)
         limit = validity_limit;
     op->deadline_us = limit;
+    /* Any node may apply this TTL, whatever the outcome: a later release
+     * must stay queued long enough to outlive it. */
+    if (ttl_ms > lock->max_ttl_ms)
+        lock->max_ttl_ms = ttl_ms;
     redlock__op_submit(m, op);
     redlock__verdict v = redlock__op_wait(op, limit, false);
     uint64_t t1 = redlock__clock_now_us();
@@ -525,10 +544,6 @@ redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
                               t1 + (uint64_t)validity, memory_order_relaxed);
         return REDLOCK_OK;
     }
-    /* Nodes that extended keep the key longer than the old TTL: remember
-     * the larger TTL so a later release is kept long enough. */
-    if (ttl_ms > lock->ttl_ms)
-        lock->ttl_ms = ttl_ms;
     if (closing(m))
         return REDLOCK_ECLOSED;
     if (v == REDLOCK__WON)

@@ -180,6 +180,13 @@ void redlock_manager_destroy(redlock_manager *m)
 {
     if (m == NULL || m->magic != REDLOCK__MANAGER_MAGIC)
         return;
+    if (redlock__on_worker_of(m)) {
+        /* A worker cannot join itself: refuse, loudly. */
+        redlock__log(m, REDLOCK_LOG_ERROR,
+                     "redlock_manager_destroy() called from a redlock "
+                     "callback: ignored");
+        return;
+    }
     /* release: pairs with acquire loads in calls that check closing. */
     if (atomic_exchange_explicit(&m->closing, true, memory_order_acq_rel))
         return; /* destroyed twice: the second call does nothing */

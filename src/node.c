@@ -93,7 +93,9 @@ struct redlock__node {
     uint64_t connect_started_us;
     uint64_t next_connect_us;
     uint32_t backoff_ms;
-    int handshake_replies;     /* AUTH/SELECT replies still expected */
+    int handshake_replies;     /* handshake replies still expected */
+    int handshake_total;       /* handshake commands sent */
+    bool handshake_fatal[8];   /* per handshake command: error is fatal */
     bool is_down_reported;     /* last event reported was "down" */
     bool ever_connected;
     bool stop_seen;            /* worker's copy of `stopping` */
@@ -351,11 +353,26 @@ static void conn_ready(redlock__node *nd, uint64_t now)
     }
 }
 
-/* Send AUTH and SELECT as configured; go READY if there is nothing to
- * send. */
+/* Queue one handshake command; fatal says whether an error reply fails
+ * the connection. */
+static void handshake_cmd(redlock__node *nd, int argc, const char **argv,
+                          const size_t *lens, bool fatal)
+{
+    if (redisAppendCommandArgv(nd->ctx, argc, argv, lens) != REDIS_OK)
+        return;
+    nd->handshake_fatal[nd->handshake_total++] = fatal;
+    nd->handshake_replies++;
+}
+
+/* Send AUTH and SELECT as configured, then SCRIPT LOAD our scripts (so a
+ * node restarted empty has them before any EVALSHA: NOSCRIPT then only
+ * follows a SCRIPT FLUSH mid-connection). Replies are read in
+ * on_reply(). */
 static void conn_handshake(redlock__node *nd, uint64_t now)
 {
+    (void)now;
     nd->handshake_replies = 0;
+    nd->handshake_total = 0;
     const redlock__uri *u = &nd->uri;
     if (u->password != NULL) {
         const char *argv[3];
@@ -369,21 +386,23 @@ static void conn_handshake(redlock__node *nd, uint64_t now)
         }
         argv[argc] = u->password;
         lens[argc++] = strlen(u->password);
-        if (redisAppendCommandArgv(nd->ctx, argc, argv, lens) == REDIS_OK)
-            nd->handshake_replies++;
+        handshake_cmd(nd, argc, argv, lens, true);
     }
     if (u->db != 0) {
         char db[16];
         snprintf(db, sizeof(db), "%d", u->db);
         const char *argv[2] = {"SELECT", db};
         size_t lens[2] = {6, strlen(db)};
-        if (redisAppendCommandArgv(nd->ctx, 2, argv, lens) == REDIS_OK)
-            nd->handshake_replies++;
+        handshake_cmd(nd, 2, argv, lens, true);
     }
-    if (nd->handshake_replies == 0)
-        conn_ready(nd, now);
-    else
-        nd->state = CONN_HANDSHAKE;
+    for (int i = 0; i < REDLOCK__SCRIPT_COUNT; i++) {
+        const char *src = redlock__script_source((redlock__script_id)i);
+        const char *argv[3] = {"SCRIPT", "LOAD", src};
+        size_t lens[3] = {6, 4, strlen(src)};
+        /* Not fatal: an ACL may forbid SCRIPT; EVAL fallback covers it. */
+        handshake_cmd(nd, 3, argv, lens, false);
+    }
+    nd->state = CONN_HANDSHAKE;
 }
 
 /* Begin a non-blocking connect. */
@@ -434,7 +453,9 @@ static void conn_check(redlock__node *nd, uint64_t now)
 static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
 {
     if (nd->state == CONN_HANDSHAKE) {
-        bool bad = r->type == REDIS_REPLY_ERROR;
+        int which = nd->handshake_total - nd->handshake_replies;
+        bool bad = r->type == REDIS_REPLY_ERROR && which >= 0 &&
+                   nd->handshake_fatal[which];
         char msg[200];
         if (bad)
             snprintf(msg, sizeof(msg), "handshake refused: %.150s",
@@ -457,8 +478,14 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
     if (r->type == REDIS_REPLY_ERROR && s->op->kind != REDLOCK__OP_RAW &&
         s->op->kind != REDLOCK__OP_ACQUIRE && !s->eval_fallback &&
         r->len >= 8 && memcmp(r->str, "NOSCRIPT", 8) == 0) {
-        /* The node lost its script cache: run the source instead. */
+        /* The node lost its script cache: run the source instead, unless
+         * the caller has given up (an acquire re-sent now could land
+         * after its own undo and leave keys behind). */
         freeReplyObject(r);
+        if (droppable(s)) {
+            finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_EIO, "NOSCRIPT");
+            return;
+        }
         s->eval_fallback = 1;
         send_slot(nd, s, now);
         return;
@@ -675,10 +702,21 @@ static void drain_wake(redlock__node *nd)
     }
 }
 
+/* The manager whose worker runs on this thread (NULL elsewhere): lets
+ * redlock_manager_destroy() refuse to run from a callback. */
+static _Thread_local const struct redlock_manager *current_manager;
+
+/* True when called on one of m's worker threads. */
+bool redlock__on_worker_of(const struct redlock_manager *m)
+{
+    return current_manager == m;
+}
+
 /* The worker thread. */
 static void *worker_main(void *arg)
 {
     redlock__node *nd = arg;
+    current_manager = nd->m;
     for (;;) {
         uint64_t now = redlock__clock_now_us();
 
