@@ -146,8 +146,10 @@ typedef enum redlock_log_level {
 } redlock_log_level;
 
 /*
- * Called when a node's connection fails, times out, is refused, or recovers
- * (st == REDLOCK_OK then). node is the node's address without credentials,
+ * Called when a node goes down (its connection fails, times out, or is
+ * refused, or the node rejects AUTH/SELECT) and when it comes back
+ * (st == REDLOCK_OK then): once per transition, not once per failed
+ * command. The first successful connect is not reported. node is the node's address without credentials,
  * such as "127.0.0.1:6379" or "unix:/run/redis.sock"; message says what
  * happened and never contains a password. Both strings are borrowed for the
  * duration of the call.
@@ -244,7 +246,10 @@ REDLOCK_API redlock_status redlock_manager_create(const char *const *uris,
  * closed. NULL is ignored. Locks still owned by the caller stay valid
  * handles (their operations return REDLOCK_ECLOSED) and must still be freed
  * with redlock_lock_free() or redlock_release(); the manager's memory goes
- * when the last of them does. Must not be called from a redlock callback.
+ * when the last of them does. Called from a redlock callback it does
+ * nothing (and logs an error). Calls already in progress are safe, but no
+ * new call on m may start once destroy has begun, and destroy must be
+ * called once.
  */
 REDLOCK_API void redlock_manager_destroy(redlock_manager *m);
 
@@ -310,18 +315,25 @@ REDLOCK_API void redlock_acquire_opts_init(redlock_acquire_opts *o);
  * Returns REDLOCK_OK and stores a lock in *out, owned by the caller until it
  * is passed to redlock_release() or redlock_lock_free(). Otherwise *out is
  * NULL and the status says why:
- *   REDLOCK_ETAKEN      someone else holds it (on enough nodes);
- *   REDLOCK_ENOQUORUM   too few nodes answered (down, stopped, timed out);
+ *   REDLOCK_ETAKEN      at least one node said it is held by someone else,
+ *                       and failures alone do not rule out a quorum;
+ *   REDLOCK_ENOQUORUM   too many nodes down, stopped or timed out to
+ *                       decide, or none refused but too few said yes;
  *   REDLOCK_EEXPIRED    a quorum said yes but the validity was used up;
  *   REDLOCK_ETIMEDOUT   the deadline passed;
  *   REDLOCK_EINVAL, REDLOCK_ERANGE  bad arguments (nothing was sent);
+ *   REDLOCK_ENOMEM      out of memory;
+ *   REDLOCK_EMISUSE     m is not a live manager handle;
  *   REDLOCK_ECLOSED     the manager is being destroyed.
- * After a failed attempt, the keys this attempt may have set are released
- * on every node before the next attempt or the return.
+ * Each attempt uses a fresh token. After a failed attempt, a release is
+ * posted to every node that did not refuse; nodes that granted are waited
+ * for (up to command_timeout_ms), nodes that had not answered get a short
+ * grace, and on every node the release is queued behind our SET, so the
+ * next attempt is never blocked by our own keys.
  *
  * Thread-safety: any number of threads at once. Blocks for up to
  * (retry_count + 1) attempts of at most command_timeout_ms each, plus the
- * delays between them.
+ * undo waits after failed attempts and the delays between attempts.
  */
 REDLOCK_API redlock_status redlock_acquire(redlock_manager *m,
                                            const char *resource,
@@ -428,7 +440,9 @@ REDLOCK_API int64_t redlock_lock_validity_ms(const redlock_lock *lock);
 /* The absolute end of the validity, on redlock_clock_us(). */
 REDLOCK_API uint64_t redlock_lock_validity_end_us(const redlock_lock *lock);
 
-/* How many nodes granted the last acquire or extend. */
+/* How many nodes had granted the last acquire or extend when its outcome
+ * was decided (usually the quorum: the call does not wait for the rest,
+ * which still receive the command). */
 REDLOCK_API size_t redlock_lock_nodes_granted(const redlock_lock *lock);
 
 #ifdef __cplusplus
