@@ -413,6 +413,25 @@ REDLOCK_API redlock_status redlock_release(redlock_lock *lock);
  */
 REDLOCK_API redlock_status redlock_release_keep(redlock_lock *lock);
 
+/*
+ * Build a handle for a lock held elsewhere (another process, an earlier
+ * run) whose token is known, so that it can be extended or released:
+ * redlock_extend() and redlock_release() act only where the nodes still
+ * store that token. resource is resource_len bytes; token must be
+ * REDLOCK_TOKEN_LEN lowercase hex characters as printed by this library;
+ * ttl_ms is the TTL the lock was last set with (it bounds how long a
+ * release stays queued for unreachable nodes). The handle's validity is
+ * unknown, reported as 0, until a successful extend. Nothing is sent.
+ * Returns EINVAL (bad token or resource), ERANGE, ENOMEM, EMISUSE,
+ * ECLOSED. The caller owns *out.
+ */
+REDLOCK_API redlock_status redlock_lock_adopt(redlock_manager *m,
+                                              const void *resource,
+                                              size_t resource_len,
+                                              const char *token,
+                                              uint32_t ttl_ms,
+                                              redlock_lock **out);
+
 /* Free the handle without releasing the lock (the keys expire by TTL).
  * NULL is ignored. */
 REDLOCK_API void redlock_lock_free(redlock_lock *lock);
@@ -444,6 +463,236 @@ REDLOCK_API uint64_t redlock_lock_validity_end_us(const redlock_lock *lock);
  * was decided (usually the quorum: the call does not wait for the rest,
  * which still receive the command). */
 REDLOCK_API size_t redlock_lock_nodes_granted(const redlock_lock *lock);
+
+/* ------------------------------------------------------------------------
+ * Inspecting a resource (for tools and monitoring)
+ * ------------------------------------------------------------------------ */
+
+/* What one node says about a resource. */
+typedef struct redlock_node_view {
+    int reachable;                     /* 1 if the node answered */
+    int held;                          /* 1 if the key exists */
+    char holder[REDLOCK_TOKEN_LEN + 1]; /* the stored value, truncated to
+                                           REDLOCK_TOKEN_LEN; "" if none */
+    int64_t ttl_ms;                    /* remaining TTL; -1 if no expiry,
+                                          -2 if no key or unreachable */
+    redlock_status error;              /* why unreachable; OK otherwise */
+} redlock_node_view;
+
+/*
+ * Ask every node who holds resource (resource_len bytes) and for how long.
+ * views must have room for redlock_manager_node_count(m) entries; entry i
+ * describes node i. Waits for every node, up to command_timeout_ms.
+ * Read-only: changes nothing on any node. Returns REDLOCK_OK (even when
+ * some nodes are unreachable; see views[i].reachable), or EINVAL / ERANGE /
+ * ENOMEM / ECLOSED / EMISUSE. Thread-safety: any thread.
+ */
+REDLOCK_API redlock_status redlock_inspect(redlock_manager *m,
+                                           const void *resource,
+                                           size_t resource_len,
+                                           redlock_node_view *views,
+                                           size_t views_len);
+
+/* ------------------------------------------------------------------------
+ * Fencing tokens
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Draw the next fencing number for the lock's first resource: a number
+ * strictly greater than every fencing number drawn before for the same
+ * resource (and key prefix) by anyone, as long as no node lost its data
+ * (see docs/safety.md). Hand it to the systems you write to, so that they
+ * can reject writes from a holder whose lock has lapsed.
+ *
+ * How: the counter "<prefix><resource>:fence" is read from a quorum, and
+ * max + 1 is then written to the nodes with "set if greater", succeeding
+ * once a quorum stored it (two round trips). Any later draw reads a quorum
+ * that overlaps ours, so it sees our number and goes above it.
+ *
+ * Returns REDLOCK_OK and *fence; REDLOCK_ENOQUORUM if a quorum did not
+ * answer; REDLOCK_ERELEASED, EINVAL, ECLOSED, EMISUSE. Thread-safety: one
+ * thread at a time per lock. Blocks for up to 2 x command_timeout_ms.
+ */
+REDLOCK_API redlock_status redlock_fence_next(redlock_lock *lock,
+                                              uint64_t *fence);
+
+/* ------------------------------------------------------------------------
+ * Leases: locks kept alive by the manager's lease thread
+ * ------------------------------------------------------------------------ */
+
+/* A lock that the lease thread keeps extending. */
+typedef struct redlock_lease redlock_lease;
+
+/*
+ * Called once when a lease is lost. why is REDLOCK_ENOTHELD (the token is
+ * gone or belongs to someone else on enough nodes), REDLOCK_EEXPIRED (the
+ * validity ran out before a quorum confirmed an extension),
+ * REDLOCK_ERANGE (max_hold_ms or max_renewals reached) or REDLOCK_ECLOSED
+ * (the manager is being destroyed).
+ *
+ * Runs on the manager's lease thread, without internal locks held: keep it
+ * short. It may call redlock_lease_lost(), _status(), _fd() and _lock()
+ * on any lease, but must not call redlock_lease_stop() or destroy the
+ * manager (those wait for callbacks to finish).
+ */
+typedef void (*redlock_lease_lost_fn)(redlock_lease *lease,
+                                      redlock_status why, void *userdata);
+
+/* Options of one lease. Fill with redlock_lease_options_init(). */
+typedef struct redlock_lease_options {
+    size_t struct_size;          /* set by redlock_lease_options_init() */
+    uint32_t ttl_ms;             /* TTL of each extension; 0: the lock's
+                                    TTL at start */
+    uint32_t renew_threshold_ms; /* extend when less validity than this
+                                    remains; 0: one third of ttl_ms */
+    uint64_t max_hold_ms;        /* lose the lease after holding it this
+                                    long; 0: no limit */
+    uint32_t max_renewals;       /* lose it after this many extensions;
+                                    0: no limit */
+    redlock_lease_lost_fn on_lost; /* may be NULL */
+    void *userdata;
+} redlock_lease_options;
+
+/* Fill o with defaults (ttl from the lock, threshold ttl/3, no limits). */
+REDLOCK_API void redlock_lease_options_init(redlock_lease_options *o);
+
+/*
+ * Hand a held lock to the lease thread, which extends it whenever less
+ * than the threshold of validity remains, retrying failed extensions with
+ * jitter while validity remains. It never re-acquires a lapsed lock.
+ *
+ * On success the lease owns lock (get it back with redlock_lease_stop());
+ * do not call redlock_extend/redlock_release on it meanwhile. On failure
+ * (EINVAL, ERANGE, ERELEASED, EEXPIRED if no validity is left, ENOMEM,
+ * ECLOSED) the lock stays with the caller. opts may be NULL. The loss is
+ * signalled in every form at once: on_lost, the flag read by
+ * redlock_lease_lost(), the fd of redlock_lease_fd(), and
+ * redlock_lease_wait(); never later than the end of the validity last
+ * granted. Thread-safety: any thread.
+ */
+REDLOCK_API redlock_status redlock_lease_start(redlock_lock *lock,
+                                               const redlock_lease_options *opts,
+                                               redlock_lease **out);
+
+/*
+ * Acquire resource (a C string) and start a lease on it in one call:
+ * redlock_acquire() then redlock_lease_start().
+ */
+REDLOCK_API redlock_status redlock_lease_acquire(
+    redlock_manager *m, const char *resource, uint32_t ttl_ms,
+    const redlock_acquire_opts *aopts, const redlock_lease_options *lopts,
+    redlock_lease **out);
+
+/*
+ * Stop renewing and free the lease. No on_lost callback runs after this
+ * returns. If lock_out is not NULL the lock is handed back there (still
+ * held until its validity ends, unless the lease was lost); otherwise the
+ * lock is released on all nodes and freed. Returns REDLOCK_OK, the
+ * release's status, or the loss reason if the lease had been lost.
+ * NULL gives REDLOCK_EINVAL. Must not be called from an on_lost callback.
+ */
+REDLOCK_API redlock_status redlock_lease_stop(redlock_lease *lease,
+                                              redlock_lock **lock_out);
+
+/* 1 once the lease is lost (or its validity has run out), else 0. Reads an
+ * atomic flag and the clock: no lock, callable from any thread, cheap
+ * enough for a hot loop. */
+REDLOCK_API int redlock_lease_lost(const redlock_lease *lease);
+
+/* REDLOCK_OK while held, else the loss reason (see redlock_lease_lost_fn).
+ * Any thread. */
+REDLOCK_API redlock_status redlock_lease_status(const redlock_lease *lease);
+
+/* A file descriptor (eventfd) that becomes readable when the lease is
+ * lost, for poll/epoll/libuv/libevent loops. Owned by the lease: do not
+ * read or close it. Any thread. */
+REDLOCK_API int redlock_lease_fd(const redlock_lease *lease);
+
+/* Block until the lease is lost or timeout_ms passes (-1: no limit).
+ * Returns the loss reason, or REDLOCK_ETIMEDOUT if still held. */
+REDLOCK_API redlock_status redlock_lease_wait(redlock_lease *lease,
+                                              int64_t timeout_ms);
+
+/* The leased lock, borrowed (for its token, resource and validity
+ * accessors, which are safe from any thread). */
+REDLOCK_API const redlock_lock *redlock_lease_lock(const redlock_lease *lease);
+
+/* Number of successful extensions so far. Any thread. */
+REDLOCK_API uint32_t redlock_lease_renewals(const redlock_lease *lease);
+
+/* ------------------------------------------------------------------------
+ * Scoped locking
+ * ------------------------------------------------------------------------ */
+
+/* Work run under a lease. Poll redlock_lease_lost(lease), or watch
+ * redlock_lease_fd(lease), and stop when it says so. Its return value is
+ * passed back through redlock_with_lock()'s fn_result. */
+typedef int (*redlock_scoped_fn)(redlock_lease *lease, void *userdata);
+
+/*
+ * Acquire resource, start a lease, run fn(lease, userdata) on the calling
+ * thread, then stop the lease and release the lock, whatever fn returned.
+ * Returns the acquire's status if it failed (fn does not run);
+ * REDLOCK_ELOST if the lease was lost while fn ran; otherwise the status
+ * of the release (REDLOCK_OK). fn_result (may be NULL) gets fn's return
+ * value when fn ran. aopts and lopts may be NULL.
+ */
+REDLOCK_API redlock_status redlock_with_lock(
+    redlock_manager *m, const char *resource, uint32_t ttl_ms,
+    const redlock_acquire_opts *aopts, const redlock_lease_options *lopts,
+    redlock_scoped_fn fn, void *userdata, int *fn_result);
+
+/* ------------------------------------------------------------------------
+ * Leader election
+ * ------------------------------------------------------------------------ */
+
+/* One candidate in an election. */
+typedef struct redlock_election redlock_election;
+
+/* Callbacks of an election; each runs on the election's own thread (not a
+ * worker or the lease thread), one at a time, never concurrently for one
+ * election. fence is the new term's fencing number (see
+ * redlock_fence_next()). why is the loss reason, or REDLOCK_OK after
+ * redlock_election_resign(). */
+typedef struct redlock_election_callbacks {
+    void (*on_elected)(redlock_election *e, uint64_t fence, void *userdata);
+    void (*on_demoted)(redlock_election *e, redlock_status why,
+                       void *userdata);
+} redlock_election_callbacks;
+
+/*
+ * Start campaigning for leadership of `name` with leases of ttl_ms. The
+ * candidate retries (manager retry delay plus jitter) until it holds the
+ * lock "<prefix>election:<name>", then keeps it with a lease and draws a
+ * fencing number for the term. on_elected fires when it wins, on_demoted
+ * when it loses the lease or resigns; after a loss it campaigns again
+ * unless it resigned. cb and its functions may be NULL.
+ * Thread-safety: any thread. The election must be destroyed before the
+ * manager.
+ */
+REDLOCK_API redlock_status redlock_election_start(
+    redlock_manager *m, const char *name, uint32_t ttl_ms,
+    const redlock_election_callbacks *cb, void *userdata,
+    redlock_election **out);
+
+/* Step down (releasing the lock, so another candidate wins within one
+ * retry delay) and stop campaigning. on_demoted(REDLOCK_OK) fires if it
+ * was leader. Blocks until done. Not from an election callback. */
+REDLOCK_API redlock_status redlock_election_resign(redlock_election *e);
+
+/* 1 while this candidate holds the leadership lock with validity left. Any
+ * thread, lock-free. */
+REDLOCK_API int redlock_election_is_leader(const redlock_election *e);
+
+/* While leader, copy the term's lock token (REDLOCK_TOKEN_LEN + 1 bytes
+ * needed) into buf and its fencing number into *fence (may be NULL).
+ * REDLOCK_ENOTHELD when not leader. */
+REDLOCK_API redlock_status redlock_election_leader_token(
+    const redlock_election *e, char *buf, size_t buf_len, uint64_t *fence);
+
+/* Resign if needed, stop the election's thread and free it. NULL is
+ * ignored. Not from an election callback. */
+REDLOCK_API void redlock_election_destroy(redlock_election *e);
 
 #ifdef __cplusplus
 }

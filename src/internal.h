@@ -149,7 +149,9 @@ typedef enum redlock__op_kind {
     REDLOCK__OP_ACQUIRE_MULTI = 1, /* script: all keys or none */
     REDLOCK__OP_EXTEND = 2,        /* script: compare token, PEXPIRE */
     REDLOCK__OP_RELEASE = 3,       /* script: compare token, DEL */
-    REDLOCK__OP_RAW = 4            /* any command; replies are kept */
+    REDLOCK__OP_RAW = 4,           /* any command; replies are kept */
+    REDLOCK__OP_INT = 5            /* a script answering an integer:
+                                      > 0 is yes, 0 is no; replies kept */
 } redlock__op_kind;
 
 /* What one node said. */
@@ -195,6 +197,13 @@ typedef struct redlock__op {
     const char **argv;        /* command; points into the op's block */
     size_t *argvlen;
     redlock__script_id script; /* for script kinds: which one */
+    /* Optional hook called once, on the thread that made the outcome
+     * certain (or gave the last answer), after op->mu is released. It must
+     * not block or take locks a submitter may hold: the lease thread uses
+     * it only to write an eventfd. */
+    void (*on_done)(void *arg);
+    void *on_done_arg;
+    bool done_notified;       /* under mu */
     redlock__slot slots[];    /* n of them */
 } redlock__op;
 
@@ -284,6 +293,7 @@ struct redlock_manager {
     redlock_options opts;    /* copy; key_prefix points at prefix below */
     char *prefix;
     size_t prefix_len;
+    struct redlock__leases *leases; /* lease thread and its heap */
 };
 
 /* Take / drop a reference on the manager (memory is freed at zero). */
@@ -308,8 +318,34 @@ struct redlock_lock {
     uint32_t ttl_ms;           /* of the last acquire/extend */
     uint32_t max_ttl_ms;       /* largest TTL ever sent for these keys */
     _Atomic uint64_t validity_end_us; /* read by any thread */
-    size_t nodes_granted;
+    _Atomic size_t nodes_granted; /* read by any thread */
     bool released;
 };
+
+/* An extend op for lock (not submitted); NULL on OOM. */
+redlock__op *redlock__extend_op_new(struct redlock_lock *lock,
+                                    uint32_t ttl_ms);
+
+/* Store the result of a successful extension made by the lease thread. */
+void redlock__lock_extended(struct redlock_lock *lock, uint32_t ttl_ms,
+                            uint64_t validity_end_us, size_t yes);
+
+/* ------------------------------------------------------------------------
+ * Leases (lease.c)
+ * ------------------------------------------------------------------------ */
+
+typedef struct redlock__leases redlock__leases;
+
+/* Create the manager's lease subsystem (its thread starts with the first
+ * lease). NULL on failure. */
+redlock__leases *redlock__leases_new(struct redlock_manager *m);
+
+/* Stop the lease thread: every running lease is lost with ECLOSED (all
+ * signals fire), then the thread is joined. Lease handles stay valid for
+ * redlock_lease_stop(). */
+void redlock__leases_shutdown(redlock__leases *ls);
+
+/* Free the subsystem (after shutdown). */
+void redlock__leases_free(redlock__leases *ls);
 
 #endif /* REDLOCK_INTERNAL_H */

@@ -96,6 +96,7 @@ static redlock_lock *lock_new(redlock_manager *m, const void *const *res,
         lock->key_lens[i] = len;
     }
     atomic_init(&lock->validity_end_us, 0);
+    atomic_init(&lock->nodes_granted, 0);
     return lock;
 }
 
@@ -294,7 +295,8 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
     if (v == REDLOCK__WON && validity > 0) {
         atomic_store_explicit(&lock->validity_end_us,
                               t1 + (uint64_t)validity, memory_order_relaxed);
-        lock->nodes_granted = yes;
+        atomic_store_explicit(&lock->nodes_granted, yes,
+                              memory_order_relaxed);
         if (info != NULL)
             info->validity_ms = validity / 1000;
         redlock__op_unref(op);
@@ -437,8 +439,7 @@ static redlock_status acquire_core(redlock_manager *m,
         redlock__manager_unref(m);
         return st;
     }
-    redlock__log(m, REDLOCK_LOG_DEBUG, "acquired %zu resource(s), %zu nodes",
-                 count, lock->nodes_granted);
+    redlock__log(m, REDLOCK_LOG_DEBUG, "acquired %zu resource(s)", count);
     *out = lock;
     return REDLOCK_OK;
 }
@@ -492,6 +493,27 @@ redlock_status redlock_acquire_multi(redlock_manager *m,
  * Public API: extend and release
  * ------------------------------------------------------------------------ */
 
+/* An extend op for lock with ttl_ms, not yet submitted (for the lease
+ * thread, which waits for it asynchronously). Records ttl_ms as possibly
+ * applied. NULL on OOM. */
+redlock__op *redlock__extend_op_new(redlock_lock *lock, uint32_t ttl_ms)
+{
+    if (ttl_ms > lock->max_ttl_ms)
+        lock->max_ttl_ms = ttl_ms;
+    return script_op(lock, REDLOCK__OP_EXTEND, REDLOCK__SCRIPT_EXTEND, ttl_ms,
+                     true);
+}
+
+/* Record a successful extension measured from t0 (for the lease thread). */
+void redlock__lock_extended(redlock_lock *lock, uint32_t ttl_ms,
+                            uint64_t validity_end_us, size_t yes)
+{
+    lock->ttl_ms = ttl_ms;
+    atomic_store_explicit(&lock->nodes_granted, yes, memory_order_relaxed);
+    atomic_store_explicit(&lock->validity_end_us, validity_end_us,
+                          memory_order_relaxed);
+}
+
 /* Compare-and-PEXPIRE on every node; OK on a quorum. */
 redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
 {
@@ -539,7 +561,8 @@ redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
                                             t0, t1);
     if (v == REDLOCK__WON && validity > 0) {
         lock->ttl_ms = ttl_ms;
-        lock->nodes_granted = yes;
+        atomic_store_explicit(&lock->nodes_granted, yes,
+                              memory_order_relaxed);
         atomic_store_explicit(&lock->validity_end_us,
                               t1 + (uint64_t)validity, memory_order_relaxed);
         return REDLOCK_OK;
@@ -603,6 +626,44 @@ redlock_status redlock_release_keep(redlock_lock *lock)
     if (lock->released)
         return REDLOCK_ERELEASED;
     return release_keys(lock);
+}
+
+/* A handle for a lock held elsewhere, identified by its token. */
+redlock_status redlock_lock_adopt(redlock_manager *m, const void *resource,
+                                  size_t resource_len, const char *token,
+                                  uint32_t ttl_ms, redlock_lock **out)
+{
+    if (out == NULL || m == NULL)
+        return REDLOCK_EINVAL;
+    *out = NULL;
+    if (!manager_ok(m))
+        return REDLOCK_EMISUSE;
+    const void *res[1] = {resource};
+    size_t lens_in[1] = {resource_len};
+    size_t lens[1];
+    redlock_status st =
+        check_resources(resource != NULL ? res : NULL, lens_in, 1, lens);
+    if (st != REDLOCK_OK)
+        return st;
+    st = check_ttl(ttl_ms);
+    if (st != REDLOCK_OK)
+        return st;
+    if (token == NULL || strlen(token) != REDLOCK_TOKEN_LEN ||
+        strspn(token, "0123456789abcdef") != REDLOCK_TOKEN_LEN)
+        return REDLOCK_EINVAL;
+    if (closing(m))
+        return REDLOCK_ECLOSED;
+    redlock__manager_ref(m);
+    redlock_lock *lock = lock_new(m, res, lens, 1);
+    if (lock == NULL) {
+        redlock__manager_unref(m);
+        return REDLOCK_ENOMEM;
+    }
+    memcpy(lock->token, token, REDLOCK_TOKEN_LEN + 1);
+    lock->ttl_ms = ttl_ms;
+    lock->max_ttl_ms = ttl_ms;
+    *out = lock;
+    return REDLOCK_OK;
 }
 
 /* Forget the handle; the keys expire by TTL. */
@@ -670,5 +731,7 @@ uint64_t redlock_lock_validity_end_us(const redlock_lock *lock)
 /* Nodes that granted the last acquire or extend. */
 size_t redlock_lock_nodes_granted(const redlock_lock *lock)
 {
-    return lock_ok(lock) ? lock->nodes_granted : 0;
+    return lock_ok(lock) ? atomic_load_explicit(&lock->nodes_granted,
+                                                memory_order_relaxed)
+                         : 0;
 }

@@ -36,6 +36,8 @@ static void set_err(char *buf, size_t len, const char *msg)
 /* Free a manager's memory: stopped nodes, prefix, the struct. */
 static void manager_free(struct redlock_manager *m)
 {
+    if (m->leases != NULL)
+        redlock__leases_free(m->leases);
     for (size_t i = 0; i < m->n; i++)
         redlock__node_free(m->nodes[i]);
     free(m->nodes);
@@ -130,6 +132,11 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
         manager_free(m);
         goto fail_oom;
     }
+    m->leases = redlock__leases_new(m);
+    if (m->leases == NULL) {
+        manager_free(m);
+        goto fail_oom;
+    }
     m->prefix_len = strlen(m->prefix);
     m->opts.key_prefix = m->prefix;
     m->n = n;
@@ -192,6 +199,8 @@ void redlock_manager_destroy(redlock_manager *m)
         return; /* destroyed twice: the second call does nothing */
     uint64_t deadline = redlock__clock_now_us() +
                         (uint64_t)m->opts.shutdown_timeout_ms * 1000u;
+    /* Leases first: no extension may start once the workers stop. */
+    redlock__leases_shutdown(m->leases);
     stop_nodes(m, deadline);
     redlock__manager_unref(m);
 }

@@ -240,6 +240,10 @@ static redlock__answer interpret(const redlock__slot *s,
     *err = REDLOCK_OK;
     *detail = NULL;
     *keep = false;
+    if (s->op->kind == REDLOCK__OP_INT && r->type == REDIS_REPLY_INTEGER) {
+        *keep = true;
+        return r->integer > 0 ? REDLOCK__ANS_YES : REDLOCK__ANS_NO;
+    }
     if (s->op->kind == REDLOCK__OP_RAW) {
         *keep = true;
         if (r->type == REDIS_REPLY_ERROR) {
@@ -269,6 +273,7 @@ static redlock__answer interpret(const redlock__slot *s,
             return r->integer > 0 ? REDLOCK__ANS_YES : REDLOCK__ANS_NO;
         break;
     case REDLOCK__OP_RAW:
+    case REDLOCK__OP_INT:
         break;
     }
     *err = REDLOCK_EPROTO;
@@ -476,6 +481,7 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
         return;
     }
     if (r->type == REDIS_REPLY_ERROR && s->op->kind != REDLOCK__OP_RAW &&
+        s->op->kind != REDLOCK__OP_INT &&
         s->op->kind != REDLOCK__OP_ACQUIRE && !s->eval_fallback &&
         r->len >= 8 && memcmp(r->str, "NOSCRIPT", 8) == 0) {
         /* The node lost its script cache: run the source instead, unless

@@ -128,7 +128,13 @@ void redlock__op_answer(redlock__slot *s, redlock__answer ans,
          * (verdict or all answered), which differs per caller. */
         pthread_cond_broadcast(&op->cv);
     }
+    bool notify = op->on_done != NULL && !op->done_notified &&
+                  op_ready(op, false);
+    if (notify)
+        op->done_notified = true;
     pthread_mutex_unlock(&op->mu);
+    if (notify)
+        op->on_done(op->on_done_arg);
 }
 
 /* Record one node's answer and drop the slot's reference. */

@@ -1,0 +1,151 @@
+/*
+ * fence.c: fencing numbers, strictly increasing per resource.
+ *
+ * DESIGN
+ * The counter "<key>:fence" lives on every node (no TTL). A draw is a
+ * quorum read followed by a quorum conditional write, the way an
+ * ABD-style register works:
+ *   1. read the counter from every node; once a quorum answered, take the
+ *      largest value v;
+ *   2. send "set to v+1 if the stored value is smaller" to every node; the
+ *      draw succeeds once a quorum reports that OUR write was the one that
+ *      raised the counter.
+ * A later draw reads a quorum, which overlaps the quorum that stored v+1,
+ * so it sees at least v+1 and writes at least v+2: numbers increase with
+ * real time. Two concurrent draws cannot both succeed with the same
+ * number: each needs to be first on a majority, and two majorities share a
+ * node. A draw that loses such a race reads again (a few times, with
+ * jitter).
+ *
+ * Where it breaks: a node restarted without its data forgets the counter.
+ * With a quorum of nodes still holding it, draws stay monotonic; if a
+ * majority lost it at once, numbers can repeat. docs/safety.md says so.
+ */
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* KEYS[1]: counter. Returns its value (0 if unset). */
+static const char read_lua[] =
+    "return tonumber(redis.call('get', KEYS[1]) or '0')\n";
+
+/* KEYS[1]: counter, ARGV[1]: proposed value. Sets it if larger than the
+ * stored one and returns 1, else returns 0. */
+static const char write_lua[] =
+    "local c = tonumber(redis.call('get', KEYS[1]) or '0')\n"
+    "if c < tonumber(ARGV[1]) then\n"
+    "  redis.call('set', KEYS[1], ARGV[1])\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n";
+
+/* Run one script on every node and wait until a quorum decided it (or the
+ * command timeout). Returns the op (caller's reference) or NULL on OOM. */
+static redlock__op *run(redlock_manager *m, redlock__op_kind kind,
+                        const char *script, const char *key, size_t keylen,
+                        const char *arg)
+{
+    const char *argv[5] = {"EVAL", script, "1", key, arg};
+    size_t lens[5] = {4, strlen(script), 1, keylen,
+                      arg != NULL ? strlen(arg) : 0};
+    redlock__op *op = redlock__op_new(kind, m->n, arg != NULL ? 5 : 4, argv,
+                                      lens, REDLOCK__SCRIPT_COUNT);
+    if (op == NULL)
+        return NULL;
+    uint64_t limit = redlock__clock_now_us() +
+                     (uint64_t)m->opts.command_timeout_ms * 1000u;
+    op->deadline_us = limit;
+    redlock__op_submit(m, op);
+    redlock__op_wait(op, limit, false);
+    return op;
+}
+
+/* Largest counter value among the answers of a read (op->mu held).
+ * Returns false if an answer was not an integer. */
+static bool max_read(const redlock__op *op, long long *max)
+{
+    *max = 0;
+    for (size_t i = 0; i < op->n; i++) {
+        const redlock__slot *s = &op->slots[i];
+        if (s->answer != REDLOCK__ANS_YES)
+            continue;
+        const redisReply *r = s->reply;
+        if (r == NULL || r->type != REDIS_REPLY_INTEGER)
+            return false;
+        if (r->integer > *max)
+            *max = r->integer;
+    }
+    return true;
+}
+
+/* One read-then-write round. */
+static redlock_status draw_once(redlock_manager *m, const char *key,
+                                size_t keylen, uint64_t *fence)
+{
+    redlock__op *rd = run(m, REDLOCK__OP_RAW, read_lua, key, keylen, NULL);
+    if (rd == NULL)
+        return REDLOCK_ENOMEM;
+    long long max = 0;
+    pthread_mutex_lock(&rd->mu);
+    bool won = redlock__verdict_of(rd->n, rd->yes, rd->no, rd->error) ==
+               REDLOCK__WON;
+    bool ok = won && max_read(rd, &max);
+    pthread_mutex_unlock(&rd->mu);
+    atomic_store_explicit(&rd->abandoned, true, memory_order_release);
+    redlock__op_unref(rd);
+    if (!won)
+        return REDLOCK_ENOQUORUM;
+    if (!ok || max < 0 || max >= (1LL << 53) - 1)
+        return REDLOCK_EPROTO;
+
+    char next[32];
+    snprintf(next, sizeof(next), "%lld", max + 1);
+    redlock__op *wr = run(m, REDLOCK__OP_INT, write_lua, key, keylen, next);
+    if (wr == NULL)
+        return REDLOCK_ENOMEM;
+    size_t yes, no, error;
+    redlock__op_tally(wr, &yes, &no, &error, NULL, 0);
+    redlock__verdict v = redlock__verdict_of(wr->n, yes, no, error);
+    redlock__op_unref(wr); /* not abandoned: every node should store it */
+    if (v == REDLOCK__WON) {
+        *fence = (uint64_t)(max + 1);
+        return REDLOCK_OK;
+    }
+    if (no > 0 && error <= m->n - m->quorum)
+        return REDLOCK_ETAKEN; /* lost a race with another draw: retry */
+    return REDLOCK_ENOQUORUM;
+}
+
+/* Draw the next fencing number for the lock's first resource. */
+redlock_status redlock_fence_next(redlock_lock *lock, uint64_t *fence)
+{
+    if (lock == NULL || fence == NULL)
+        return REDLOCK_EINVAL;
+    if (lock->magic != REDLOCK__LOCK_MAGIC)
+        return REDLOCK_EMISUSE;
+    if (lock->released)
+        return REDLOCK_ERELEASED;
+    redlock_manager *m = lock->m;
+    if (atomic_load_explicit(&m->closing, memory_order_acquire))
+        return REDLOCK_ECLOSED;
+    size_t keylen = lock->key_lens[0] + 6;
+    char *key = malloc(keylen);
+    if (key == NULL)
+        return REDLOCK_ENOMEM;
+    memcpy(key, lock->keys[0], lock->key_lens[0]);
+    memcpy(key + lock->key_lens[0], ":fence", 6);
+    redlock_status st = REDLOCK_ENOQUORUM;
+    for (int round = 0; round < 8; round++) {
+        st = draw_once(m, key, keylen, fence);
+        if (st != REDLOCK_ETAKEN)
+            break;
+        redlock__sleep_us(1000u + redlock__random_upto(4000u));
+    }
+    free(key);
+    if (st == REDLOCK_ETAKEN)
+        st = REDLOCK_ENOQUORUM;
+    return st;
+}

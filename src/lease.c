@@ -1,0 +1,847 @@
+/*
+ * lease.c: the lease thread, which keeps leased locks alive, and loss
+ * signalling.
+ *
+ * DESIGN
+ * Each manager has one lease thread (started with the first lease) that
+ * keeps any number of leases in a binary min-heap ordered by the time
+ * each next needs attention ("due"). For a lease, due is the earlier of:
+ *   renew_at  = validity_end - renew_threshold   (or a retry time), and
+ *   loss_at   = validity_end - loss_margin       (declare it lost).
+ * The thread never blocks on Redis: an extension is an op posted to every
+ * node (op.c), whose completion wakes the thread through an eventfd
+ * (op->on_done). So one slow node never delays other leases' renewals,
+ * and renewals due at about the same time (within batch_window) are
+ * posted back to back, which each node worker pipelines into one write.
+ *
+ * A failed extension (no quorum in time) is retried with jitter while
+ * validity remains. A quorum of "not ours" (token gone or replaced) loses
+ * the lease at once: we never re-acquire a lapsed lock, since that would
+ * hide a gap in exclusivity. Reaching loss_at without a confirmed
+ * extension loses it too. loss_margin is small (at most 5 ms) so that the
+ * holder hears of a loss before its validity ends, even if this thread is
+ * woken a little late; redlock_lease_lost() also compares the clock with
+ * the validity end itself, so the flag can never be late.
+ *
+ * On loss, in this order: the status (an atomic) is set, the lease's
+ * eventfd is written, waiters in redlock_lease_wait() are woken, and the
+ * on_lost callback runs on this thread without any lock held.
+ *
+ * Locks: ls->mu guards the heap, the in-flight list and every lease's
+ * scheduling fields. It is never held while posting ops (a refused post
+ * completes synchronously) or calling user callbacks. Rank: ls->mu before
+ * op->mu; the op's on_done hook takes no lock.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define LEASE_MAGIC 0x524c4c53u /* "RLLS" */
+#define NOT_IN_HEAP ((size_t)-1)
+
+struct redlock_lease {
+    uint32_t magic;
+    redlock__leases *ls;
+    redlock_lock *lock;            /* owned while the lease runs */
+    redlock_lease_options opts;    /* ttl_ms and threshold resolved */
+    uint64_t started_us;
+    atomic_int status;             /* REDLOCK_OK while held */
+    atomic_uint renewals;
+    int efd;                       /* eventfd, readable once lost */
+
+    /* Under ls->mu. */
+    size_t heap_index;
+    uint64_t due_us;
+    uint64_t renew_at_us;
+    redlock__op *inflight;         /* extension in flight, or NULL */
+    uint64_t inflight_t0;
+    size_t inflight_index;         /* position in ls->inflight */
+    bool finished;                 /* lost or stopped: no more work */
+    bool callback_pending;         /* on_lost queued, not yet run */
+    bool skip_callback;            /* stopped: do not run it */
+};
+
+struct redlock__leases {
+    struct redlock_manager *m;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;             /* loss and callback-finished events */
+    int wake_fd;                   /* eventfd: op done, new lease, stop */
+    pthread_t thread;
+    bool started;
+    bool stopping;
+    redlock_lease **heap;
+    size_t heap_len, heap_cap;
+    redlock_lease **inflight;      /* leases with an extension in flight */
+    size_t inflight_len, inflight_cap;
+    redlock_lease *calling;        /* lease whose callback is running */
+};
+
+/* ------------------------------------------------------------------------
+ * Heap of leases by due time
+ * ------------------------------------------------------------------------ */
+
+/* Swap heap entries i and j, keeping their indexes right. */
+static void heap_swap(redlock__leases *ls, size_t i, size_t j)
+{
+    redlock_lease *t = ls->heap[i];
+    ls->heap[i] = ls->heap[j];
+    ls->heap[j] = t;
+    ls->heap[i]->heap_index = i;
+    ls->heap[j]->heap_index = j;
+}
+
+/* Move entry i up while it is due before its parent. */
+static void heap_up(redlock__leases *ls, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (ls->heap[p]->due_us <= ls->heap[i]->due_us)
+            break;
+        heap_swap(ls, i, p);
+        i = p;
+    }
+}
+
+/* Move entry i down while a child is due before it. */
+static void heap_down(redlock__leases *ls, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, min = i;
+        if (l < ls->heap_len && ls->heap[l]->due_us < ls->heap[min]->due_us)
+            min = l;
+        if (r < ls->heap_len && ls->heap[r]->due_us < ls->heap[min]->due_us)
+            min = r;
+        if (min == i)
+            return;
+        heap_swap(ls, i, min);
+        i = min;
+    }
+}
+
+/* Remove a lease from the heap if it is there. */
+static void heap_remove(redlock__leases *ls, redlock_lease *l)
+{
+    size_t i = l->heap_index;
+    if (i == NOT_IN_HEAP)
+        return;
+    ls->heap_len--;
+    if (i != ls->heap_len) {
+        ls->heap[i] = ls->heap[ls->heap_len];
+        ls->heap[i]->heap_index = i;
+        heap_down(ls, i);
+        heap_up(ls, i);
+    }
+    l->heap_index = NOT_IN_HEAP;
+}
+
+/* Insert or move a lease to due time `due`. Returns false on OOM. */
+static bool heap_set(redlock__leases *ls, redlock_lease *l, uint64_t due)
+{
+    l->due_us = due;
+    if (l->heap_index != NOT_IN_HEAP) {
+        heap_down(ls, l->heap_index);
+        heap_up(ls, l->heap_index);
+        return true;
+    }
+    if (ls->heap_len == ls->heap_cap) {
+        size_t cap = ls->heap_cap ? ls->heap_cap * 2 : 64;
+        redlock_lease **h = realloc(ls->heap, cap * sizeof(*h));
+        if (h == NULL)
+            return false;
+        ls->heap = h;
+        ls->heap_cap = cap;
+    }
+    l->heap_index = ls->heap_len;
+    ls->heap[ls->heap_len++] = l;
+    heap_up(ls, l->heap_index);
+    return true;
+}
+
+/* ------------------------------------------------------------------------
+ * In-flight list
+ * ------------------------------------------------------------------------ */
+
+/* Remember that l has an extension in flight. Returns false on OOM. */
+static bool inflight_add(redlock__leases *ls, redlock_lease *l)
+{
+    if (ls->inflight_len == ls->inflight_cap) {
+        size_t cap = ls->inflight_cap ? ls->inflight_cap * 2 : 64;
+        redlock_lease **a = realloc(ls->inflight, cap * sizeof(*a));
+        if (a == NULL)
+            return false;
+        ls->inflight = a;
+        ls->inflight_cap = cap;
+    }
+    l->inflight_index = ls->inflight_len;
+    ls->inflight[ls->inflight_len++] = l;
+    return true;
+}
+
+/* Forget l's extension: drop our op reference (abandoning it first if
+ * asked) and take l off the in-flight list. */
+static void inflight_drop(redlock__leases *ls, redlock_lease *l,
+                          bool abandon)
+{
+    if (l->inflight == NULL)
+        return;
+    if (abandon)
+        atomic_store_explicit(&l->inflight->abandoned, true,
+                              memory_order_release);
+    redlock__op_unref(l->inflight);
+    l->inflight = NULL;
+    size_t i = l->inflight_index;
+    ls->inflight_len--;
+    if (i != ls->inflight_len) {
+        ls->inflight[i] = ls->inflight[ls->inflight_len];
+        ls->inflight[i]->inflight_index = i;
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Timing
+ * ------------------------------------------------------------------------ */
+
+/* The lock's current validity end. */
+static uint64_t validity_end(const redlock_lease *l)
+{
+    return atomic_load_explicit(&l->lock->validity_end_us,
+                                memory_order_relaxed);
+}
+
+/* How long before the validity end a lease is declared lost: 2 % of the
+ * TTL, between 1 and 5 ms. Covers a late wake-up of this thread. */
+static uint64_t loss_margin_us(const redlock_lease *l)
+{
+    uint64_t m = (uint64_t)l->opts.ttl_ms * 20u; /* 2 % in us */
+    if (m < 1000u)
+        m = 1000u;
+    if (m > 5000u)
+        m = 5000u;
+    return m;
+}
+
+/* When l must be declared lost if no extension has been confirmed. */
+static uint64_t loss_at(const redlock_lease *l)
+{
+    uint64_t end = validity_end(l);
+    uint64_t margin = loss_margin_us(l);
+    return end > margin ? end - margin : 0;
+}
+
+/* Reschedule l for the earlier of its renewal and its loss time. */
+static void schedule(redlock__leases *ls, redlock_lease *l)
+{
+    uint64_t due = loss_at(l);
+    if (l->inflight == NULL && l->renew_at_us < due)
+        due = l->renew_at_us;
+    heap_set(ls, l, due);
+}
+
+/* ------------------------------------------------------------------------
+ * Loss
+ * ------------------------------------------------------------------------ */
+
+/* A callback to run once ls->mu is released. */
+typedef struct pending_call {
+    redlock_lease *lease;
+    redlock_status why;
+} pending_call;
+
+/* Calls collected during one pass of the thread. */
+typedef struct call_list {
+    pending_call *v;
+    size_t len, cap;
+} call_list;
+
+/* Mark l lost (with ls->mu held): status, fd and waiters now; the
+ * callback is queued on calls (if not NULL) to run without the lock. */
+static void mark_lost(redlock__leases *ls, redlock_lease *l,
+                      redlock_status why, call_list *calls)
+{
+    if (l->finished)
+        return;
+    l->finished = true;
+    heap_remove(ls, l);
+    inflight_drop(ls, l, true);
+    /* release: readers of the flag see a complete reason. */
+    atomic_store_explicit(&l->status, (int)why, memory_order_release);
+    uint64_t one = 1;
+    ssize_t w = write(l->efd, &one, sizeof(one));
+    (void)w;
+    pthread_cond_broadcast(&ls->cv);
+    redlock__log(ls->m, REDLOCK_LOG_WARN, "lease lost: %s",
+                 redlock_strerror(why));
+    if (calls == NULL || l->opts.on_lost == NULL)
+        return;
+    if (calls->len == calls->cap) {
+        size_t cap = calls->cap ? calls->cap * 2 : 16;
+        pending_call *v = realloc(calls->v, cap * sizeof(*v));
+        if (v == NULL)
+            return; /* the flag, fd and waiters were still signalled */
+        calls->v = v;
+        calls->cap = cap;
+    }
+    calls->v[calls->len].lease = l;
+    calls->v[calls->len].why = why;
+    calls->len++;
+    l->callback_pending = true;
+}
+
+/* Run collected callbacks, one at a time, without ls->mu held across the
+ * call. `calling` lets redlock_lease_stop() wait for a running one; a
+ * lease stopped before its queued callback ran is skipped (its memory
+ * stays until this pass clears callback_pending). */
+static void run_calls(redlock__leases *ls, call_list *calls)
+{
+    for (size_t i = 0; i < calls->len; i++) {
+        redlock_lease *l = calls->v[i].lease;
+        pthread_mutex_lock(&ls->mu);
+        bool run = !l->skip_callback;
+        if (run)
+            ls->calling = l;
+        else
+            l->callback_pending = false;
+        pthread_cond_broadcast(&ls->cv);
+        pthread_mutex_unlock(&ls->mu);
+        if (!run)
+            continue;
+        l->opts.on_lost(l, calls->v[i].why, l->opts.userdata);
+        pthread_mutex_lock(&ls->mu);
+        ls->calling = NULL;
+        l->callback_pending = false;
+        pthread_cond_broadcast(&ls->cv);
+        pthread_mutex_unlock(&ls->mu);
+    }
+    calls->len = 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The lease thread
+ * ------------------------------------------------------------------------ */
+
+/* op->on_done hook: wake the lease thread. Runs on a worker thread. */
+static void wake(void *arg)
+{
+    redlock__leases *ls = arg;
+    uint64_t one = 1;
+    ssize_t w = write(ls->wake_fd, &one, sizeof(one));
+    (void)w;
+}
+
+/* Ops to post once ls->mu is released. */
+typedef struct op_list {
+    redlock__op **v;
+    size_t len, cap;
+} op_list;
+
+/* Start an extension for l (ls->mu held); the op is posted later. */
+static void start_extend(redlock__leases *ls, redlock_lease *l,
+                         op_list *posts, uint64_t now)
+{
+    redlock__op *op = redlock__extend_op_new(l->lock, l->opts.ttl_ms);
+    if (op != NULL && posts->len == posts->cap) {
+        size_t cap = posts->cap ? posts->cap * 2 : 64;
+        redlock__op **v = realloc(posts->v, cap * sizeof(*v));
+        if (v == NULL) {
+            redlock__op_unref(op);
+            op = NULL;
+        } else {
+            posts->v = v;
+            posts->cap = cap;
+        }
+    }
+    if (op == NULL) {
+        /* Out of memory: try again shortly; loss_at still bounds it. */
+        l->renew_at_us = now + 10000u;
+        schedule(ls, l);
+        return;
+    }
+    uint64_t limit = now + (uint64_t)ls->m->opts.command_timeout_ms * 1000u;
+    if (loss_at(l) < limit)
+        limit = loss_at(l);
+    op->deadline_us = limit;
+    op->on_done = wake;
+    op->on_done_arg = ls;
+    atomic_fetch_add_explicit(&op->refs, 1, memory_order_relaxed);
+    posts->v[posts->len++] = op; /* the posting reference */
+    l->inflight = op;
+    l->inflight_t0 = now;
+    if (!inflight_add(ls, l)) {
+        l->inflight = NULL;
+        redlock__op_unref(op);
+    }
+    schedule(ls, l);
+}
+
+/* Delay before retrying a failed extension: the manager's retry delay
+ * plus jitter, but at most a quarter of the validity left, so several
+ * tries fit before the loss time. */
+static uint64_t retry_after_us(redlock__leases *ls, redlock_lease *l,
+                               uint64_t now)
+{
+    uint64_t left = loss_at(l) > now ? loss_at(l) - now : 0;
+    uint64_t d = redlock__retry_delay_us(
+        ls->m->opts.retry_delay_ms, ls->m->opts.retry_jitter_ms,
+        redlock__random_upto(ls->m->opts.retry_jitter_ms));
+    if (d > left / 4)
+        d = left / 4;
+    return d;
+}
+
+/* Handle l's extension if it is decided or has timed out (ls->mu held). */
+static void check_extend(redlock__leases *ls, redlock_lease *l, uint64_t now,
+                         call_list *calls)
+{
+    redlock__op *op = l->inflight;
+    redlock_manager *m = ls->m;
+    pthread_mutex_lock(&op->mu);
+    redlock__verdict v = redlock__verdict_of(op->n, op->yes, op->no,
+                                             op->error);
+    bool all = op->answered >= op->n;
+    size_t yes = op->yes, no = op->no;
+    pthread_mutex_unlock(&op->mu);
+    if (v == REDLOCK__PENDING && !all && now < op->deadline_us)
+        return;
+    uint64_t t0 = l->inflight_t0;
+    int64_t validity = redlock__validity_us(l->opts.ttl_ms,
+                                            m->opts.drift_factor, t0, now);
+    if (v == REDLOCK__WON && validity > 0) {
+        inflight_drop(ls, l, false); /* the rest still get it */
+        uint64_t end = now + (uint64_t)validity;
+        redlock__lock_extended(l->lock, l->opts.ttl_ms, end, yes);
+        unsigned n = atomic_fetch_add_explicit(&l->renewals, 1,
+                                               memory_order_relaxed) + 1;
+        uint64_t threshold = (uint64_t)l->opts.renew_threshold_ms * 1000u;
+        l->renew_at_us = end > threshold ? end - threshold : now;
+        redlock__log(m, REDLOCK_LOG_DEBUG, "lease renewed (%u), %lld ms left",
+                     n, (long long)(validity / 1000));
+        if (l->opts.max_renewals != 0 && n >= l->opts.max_renewals)
+            l->renew_at_us = UINT64_MAX; /* hold to the end, then lose */
+        schedule(ls, l);
+        return;
+    }
+    inflight_drop(ls, l, true);
+    if (no > m->n - m->quorum) {
+        mark_lost(ls, l, REDLOCK_ENOTHELD, calls);
+        return;
+    }
+    /* No quorum in time: retry while validity remains. */
+    l->renew_at_us = now + retry_after_us(ls, l, now);
+    schedule(ls, l);
+}
+
+/* Act on a lease whose due time has come (ls->mu held). */
+static void on_due(redlock__leases *ls, redlock_lease *l, uint64_t now,
+                   op_list *posts, call_list *calls)
+{
+    if (now >= loss_at(l)) {
+        bool limits = (l->opts.max_renewals != 0 &&
+                       atomic_load(&l->renewals) >= l->opts.max_renewals) ||
+                      (l->opts.max_hold_ms != 0 &&
+                       now >= l->started_us + l->opts.max_hold_ms * 1000u);
+        mark_lost(ls, l, limits ? REDLOCK_ERANGE : REDLOCK_EEXPIRED, calls);
+        return;
+    }
+    if (l->opts.max_hold_ms != 0 &&
+        now >= l->started_us + l->opts.max_hold_ms * 1000u) {
+        mark_lost(ls, l, REDLOCK_ERANGE, calls);
+        return;
+    }
+    if (l->inflight == NULL && now >= l->renew_at_us) {
+        start_extend(ls, l, posts, now);
+        return;
+    }
+    schedule(ls, l);
+}
+
+/* Empty an eventfd. */
+static void drain(int fd)
+{
+    uint64_t v;
+    while (read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v)) {
+    }
+}
+
+/* Renewals due within this window of now are started together, so that
+ * they reach each node in one pipelined batch. */
+#define BATCH_WINDOW_US 10000u
+
+/* The lease thread. */
+static void *lease_main(void *arg)
+{
+    redlock__leases *ls = arg;
+    op_list posts = {0};
+    call_list calls = {0};
+    for (;;) {
+        drain(ls->wake_fd);
+        pthread_mutex_lock(&ls->mu);
+        uint64_t now = redlock__clock_now_us();
+        if (ls->stopping) {
+            while (ls->heap_len > 0)
+                mark_lost(ls, ls->heap[0], REDLOCK_ECLOSED, &calls);
+            pthread_mutex_unlock(&ls->mu);
+            run_calls(ls, &calls);
+            break;
+        }
+        /* Finished or timed-out extensions. */
+        for (size_t i = 0; i < ls->inflight_len;) {
+            redlock_lease *l = ls->inflight[i];
+            check_extend(ls, l, now, &calls);
+            if (i < ls->inflight_len && ls->inflight[i] == l)
+                i++;
+        }
+        /* Due leases. A renewal slightly early is harmless; a loss is
+         * only declared at its time. */
+        while (ls->heap_len > 0) {
+            redlock_lease *l = ls->heap[0];
+            bool renewal = l->inflight == NULL && l->renew_at_us <= l->due_us;
+            uint64_t window = renewal ? BATCH_WINDOW_US : 0;
+            if (l->due_us > now + window)
+                break;
+            on_due(ls, l, now, &posts, &calls);
+            if (ls->heap_len > 0 && ls->heap[0] == l &&
+                l->due_us <= now + window)
+                break; /* could not make progress (OOM): avoid spinning */
+        }
+        int timeout = -1;
+        if (ls->heap_len > 0) {
+            uint64_t due = ls->heap[0]->due_us;
+            timeout = due <= now ? 0 : (int)((due - now + 999u) / 1000u);
+        }
+        for (size_t i = 0; i < ls->inflight_len; i++) {
+            uint64_t d = ls->inflight[i]->inflight->deadline_us;
+            int t = d <= now ? 0 : (int)((d - now + 999u) / 1000u);
+            if (timeout < 0 || t < timeout)
+                timeout = t;
+        }
+        pthread_mutex_unlock(&ls->mu);
+
+        for (size_t i = 0; i < posts.len; i++) {
+            redlock__op_submit(ls->m, posts.v[i]);
+            redlock__op_unref(posts.v[i]);
+        }
+        posts.len = 0;
+        run_calls(ls, &calls);
+        if (timeout != 0) {
+            struct pollfd p = {ls->wake_fd, POLLIN, 0};
+            poll(&p, 1, timeout);
+        }
+    }
+    free(posts.v);
+    free(calls.v);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Subsystem lifetime
+ * ------------------------------------------------------------------------ */
+
+/* Allocate the subsystem; the thread starts with the first lease. */
+redlock__leases *redlock__leases_new(struct redlock_manager *m)
+{
+    redlock__leases *ls = calloc(1, sizeof(*ls));
+    if (ls == NULL)
+        return NULL;
+    ls->m = m;
+    ls->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ls->wake_fd < 0) {
+        free(ls);
+        return NULL;
+    }
+    if (pthread_mutex_init(&ls->mu, NULL) != 0) {
+        close(ls->wake_fd);
+        free(ls);
+        return NULL;
+    }
+    if (redlock__cond_init(&ls->cv) != 0) {
+        pthread_mutex_destroy(&ls->mu);
+        close(ls->wake_fd);
+        free(ls);
+        return NULL;
+    }
+    return ls;
+}
+
+/* Start the thread if needed (ls->mu held). Returns 0 or an errno. */
+static int ensure_thread(redlock__leases *ls)
+{
+    if (ls->started)
+        return 0;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&ls->thread, NULL, lease_main, ls);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0)
+        ls->started = true;
+    return rc;
+}
+
+/* Lose every lease with ECLOSED and join the thread. */
+void redlock__leases_shutdown(redlock__leases *ls)
+{
+    pthread_mutex_lock(&ls->mu);
+    ls->stopping = true;
+    bool started = ls->started;
+    if (!started) {
+        /* No thread: nothing can be leased (starting one needs it). */
+        pthread_mutex_unlock(&ls->mu);
+        return;
+    }
+    pthread_mutex_unlock(&ls->mu);
+    wake(ls);
+    pthread_join(ls->thread, NULL);
+    pthread_mutex_lock(&ls->mu);
+    ls->started = false;
+    pthread_mutex_unlock(&ls->mu);
+}
+
+/* Free the subsystem. */
+void redlock__leases_free(redlock__leases *ls)
+{
+    free(ls->heap);
+    free(ls->inflight);
+    pthread_cond_destroy(&ls->cv);
+    pthread_mutex_destroy(&ls->mu);
+    close(ls->wake_fd);
+    free(ls);
+}
+
+/* ------------------------------------------------------------------------
+ * Public API
+ * ------------------------------------------------------------------------ */
+
+/* Defaults: TTL from the lock, threshold a third of it, no limits. */
+void redlock_lease_options_init(redlock_lease_options *o)
+{
+    if (o == NULL)
+        return;
+    memset(o, 0, sizeof(*o));
+    o->struct_size = sizeof(*o);
+}
+
+/* Hand a held lock to the lease thread. */
+redlock_status redlock_lease_start(redlock_lock *lock,
+                                   const redlock_lease_options *opts,
+                                   redlock_lease **out)
+{
+    if (out == NULL || lock == NULL)
+        return REDLOCK_EINVAL;
+    *out = NULL;
+    if (lock->magic != REDLOCK__LOCK_MAGIC)
+        return REDLOCK_EMISUSE;
+    if (lock->released)
+        return REDLOCK_ERELEASED;
+    redlock_lease_options o;
+    redlock_lease_options_init(&o);
+    if (opts != NULL) {
+        if (opts->struct_size != sizeof(*opts))
+            return REDLOCK_EINVAL;
+        o = *opts;
+    }
+    if (o.ttl_ms == 0)
+        o.ttl_ms = lock->ttl_ms;
+    if (o.ttl_ms == 0 || o.ttl_ms > REDLOCK_TTL_MAX_MS)
+        return REDLOCK_ERANGE;
+    if (o.renew_threshold_ms == 0)
+        o.renew_threshold_ms = o.ttl_ms / 3;
+    if (o.renew_threshold_ms >= o.ttl_ms)
+        return REDLOCK_ERANGE;
+    redlock_manager *m = lock->m;
+    redlock__leases *ls = m->leases;
+    if (atomic_load_explicit(&m->closing, memory_order_acquire))
+        return REDLOCK_ECLOSED;
+
+    redlock_lease *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return REDLOCK_ENOMEM;
+    l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (l->efd < 0) {
+        free(l);
+        return REDLOCK_EIO;
+    }
+    l->magic = LEASE_MAGIC;
+    l->ls = ls;
+    l->lock = lock;
+    l->opts = o;
+    l->started_us = redlock__clock_now_us();
+    atomic_init(&l->status, REDLOCK_OK);
+    atomic_init(&l->renewals, 0);
+    l->heap_index = NOT_IN_HEAP;
+
+    pthread_mutex_lock(&ls->mu);
+    redlock_status st = REDLOCK_OK;
+    uint64_t now = redlock__clock_now_us();
+    if (ls->stopping)
+        st = REDLOCK_ECLOSED;
+    else if (loss_at(l) <= now)
+        st = REDLOCK_EEXPIRED;
+    else if (ensure_thread(ls) != 0)
+        st = REDLOCK_EIO;
+    if (st == REDLOCK_OK) {
+        uint64_t end = validity_end(l);
+        uint64_t threshold = (uint64_t)o.renew_threshold_ms * 1000u;
+        l->renew_at_us = end > threshold ? end - threshold : now;
+        if (!heap_set(ls, l, l->renew_at_us))
+            st = REDLOCK_ENOMEM;
+        else
+            schedule(ls, l);
+    }
+    pthread_mutex_unlock(&ls->mu);
+    if (st != REDLOCK_OK) {
+        close(l->efd);
+        l->magic = REDLOCK__DEAD_MAGIC;
+        free(l);
+        return st;
+    }
+    wake(ls);
+    *out = l;
+    return REDLOCK_OK;
+}
+
+/* Acquire, then lease. */
+redlock_status redlock_lease_acquire(redlock_manager *m, const char *resource,
+                                     uint32_t ttl_ms,
+                                     const redlock_acquire_opts *aopts,
+                                     const redlock_lease_options *lopts,
+                                     redlock_lease **out)
+{
+    if (out == NULL)
+        return REDLOCK_EINVAL;
+    *out = NULL;
+    redlock_lock *lock = NULL;
+    redlock_status st = redlock_acquire_ex(
+        m, resource, resource != NULL ? strlen(resource) : 0, ttl_ms, aopts,
+        &lock);
+    if (st != REDLOCK_OK)
+        return st;
+    st = redlock_lease_start(lock, lopts, out);
+    if (st != REDLOCK_OK)
+        redlock_release(lock);
+    return st;
+}
+
+/* True if l is a live lease handle. */
+static bool lease_ok(const redlock_lease *l)
+{
+    return l != NULL && l->magic == LEASE_MAGIC;
+}
+
+/* Stop renewing; hand back or release the lock; free the lease. */
+redlock_status redlock_lease_stop(redlock_lease *lease,
+                                  redlock_lock **lock_out)
+{
+    if (lease == NULL)
+        return REDLOCK_EINVAL;
+    if (!lease_ok(lease))
+        return REDLOCK_EMISUSE;
+    redlock__leases *ls = lease->ls;
+    pthread_mutex_lock(&ls->mu);
+    if (ls->started && pthread_equal(pthread_self(), ls->thread)) {
+        pthread_mutex_unlock(&ls->mu);
+        return REDLOCK_EMISUSE; /* from an on_lost callback */
+    }
+    lease->finished = true;
+    heap_remove(ls, lease);
+    /* An extension in flight still reaches the nodes; it is only our
+     * interest in its answer that ends here. */
+    inflight_drop(ls, lease, false);
+    /* No callback may run after we return: skip a queued one, wait for a
+     * running one, and keep the memory until the thread is done with it.
+     * Without a thread (manager destroyed) nothing is pending. */
+    lease->skip_callback = true;
+    while (ls->started && (ls->calling == lease || lease->callback_pending))
+        pthread_cond_wait(&ls->cv, &ls->mu);
+    lease->magic = REDLOCK__DEAD_MAGIC;
+    pthread_mutex_unlock(&ls->mu);
+
+    redlock_status lost = (redlock_status)atomic_load_explicit(
+        &lease->status, memory_order_acquire);
+    redlock_lock *lock = lease->lock;
+    close(lease->efd);
+    free(lease);
+    if (lock_out != NULL) {
+        *lock_out = lock;
+        return lost;
+    }
+    redlock_status st = redlock_release(lock);
+    return lost != REDLOCK_OK ? lost : st;
+}
+
+/* Lock-free loss check: the flag, or the clock past the validity end. */
+int redlock_lease_lost(const redlock_lease *lease)
+{
+    if (!lease_ok(lease))
+        return 1;
+    if (atomic_load_explicit(&lease->status, memory_order_acquire) !=
+        REDLOCK_OK)
+        return 1;
+    return redlock__clock_now_us() >= validity_end(lease);
+}
+
+/* OK while held, else the reason. */
+redlock_status redlock_lease_status(const redlock_lease *lease)
+{
+    if (!lease_ok(lease))
+        return REDLOCK_EMISUSE;
+    redlock_status st = (redlock_status)atomic_load_explicit(
+        &lease->status, memory_order_acquire);
+    if (st == REDLOCK_OK && redlock__clock_now_us() >= validity_end(lease))
+        st = REDLOCK_EEXPIRED;
+    return st;
+}
+
+/* The loss eventfd. */
+int redlock_lease_fd(const redlock_lease *lease)
+{
+    return lease_ok(lease) ? lease->efd : -1;
+}
+
+/* Block until lost or timeout. */
+redlock_status redlock_lease_wait(redlock_lease *lease, int64_t timeout_ms)
+{
+    if (!lease_ok(lease))
+        return lease == NULL ? REDLOCK_EINVAL : REDLOCK_EMISUSE;
+    redlock__leases *ls = lease->ls;
+    uint64_t start = redlock__clock_now_us();
+    uint64_t until = timeout_ms < 0 ? UINT64_MAX
+                                    : start + (uint64_t)timeout_ms * 1000u;
+    pthread_mutex_lock(&ls->mu);
+    redlock_status st;
+    for (;;) {
+        st = redlock_lease_status(lease);
+        uint64_t now = redlock__clock_now_us();
+        if (st != REDLOCK_OK || now >= until)
+            break;
+        uint64_t wake_at = validity_end(lease);
+        if (until < wake_at)
+            wake_at = until;
+        uint64_t wait = wake_at > now ? wake_at - now : 0;
+        if (wait > 1000000u)
+            wait = 1000000u; /* re-read the validity now and then */
+        redlock__cond_wait_us(&ls->cv, &ls->mu, wait > 0 ? wait : 1);
+    }
+    pthread_mutex_unlock(&ls->mu);
+    return st == REDLOCK_OK ? REDLOCK_ETIMEDOUT : st;
+}
+
+/* The leased lock (borrowed). */
+const redlock_lock *redlock_lease_lock(const redlock_lease *lease)
+{
+    return lease_ok(lease) ? lease->lock : NULL;
+}
+
+/* Successful extensions so far. */
+uint32_t redlock_lease_renewals(const redlock_lease *lease)
+{
+    return lease_ok(lease) ? atomic_load_explicit(&lease->renewals,
+                                                  memory_order_relaxed)
+                           : 0;
+}
