@@ -1,0 +1,403 @@
+/*
+ * test_lease.c: leases against real redis-server processes: long holds
+ * with short TTLs, a thousand leases on one thread, paused minorities,
+ * losses (majority paused, key deleted) signalled in every form before the
+ * validity ends, limits, stop and destroy hygiene, and scoped locking.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "rl_test.h"
+
+/* Count entries of a /proc directory. */
+static int count_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* What an on_lost callback saw. */
+typedef struct lost_record {
+    pthread_mutex_t mu;
+    int calls;
+    redlock_status why;
+    uint64_t at_us;            /* when the callback ran */
+    uint64_t validity_end_us;  /* the lock's validity end at that moment */
+} lost_record;
+
+/* on_lost: record the call. */
+static void record_lost(redlock_lease *lease, redlock_status why, void *ud)
+{
+    lost_record *r = ud;
+    pthread_mutex_lock(&r->mu);
+    r->calls++;
+    r->why = why;
+    r->at_us = rl_now_us();
+    r->validity_end_us =
+        redlock_lock_validity_end_us(redlock_lease_lock(lease));
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Fresh record. */
+static void record_init(lost_record *r)
+{
+    memset(r, 0, sizeof(*r));
+    pthread_mutex_init(&r->mu, NULL);
+}
+
+/* Options whose lease loses a paused node's vote quickly. */
+static void fast_timeout(redlock_options *o)
+{
+    o->command_timeout_ms = 200;
+    o->retry_delay_ms = 20;
+    o->retry_jitter_ms = 10;
+}
+
+/* A lease keeps a 300 ms lock alive for 10 s. */
+static void test_lease_keeps_short_lock(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 3, NULL), 0);
+    lost_record r;
+    record_init(&r);
+    redlock_lease_options lo;
+    redlock_lease_options_init(&lo);
+    lo.on_lost = record_lost;
+    lo.userdata = &r;
+    redlock_lease *lease = NULL;
+    assert_int_equal(redlock_lease_acquire(c.m, "long-job", 300, NULL, &lo,
+                                           &lease),
+                     REDLOCK_OK);
+    /* Wait out 10 s on the loss signal itself: it must not fire. */
+    assert_int_equal(redlock_lease_wait(lease, 10000), REDLOCK_ETIMEDOUT);
+    assert_int_equal(redlock_lease_lost(lease), 0);
+    assert_int_equal(redlock_lease_status(lease), REDLOCK_OK);
+    assert_true(redlock_lease_renewals(lease) >= 20);
+    assert_int_equal(r.calls, 0);
+    /* Someone else cannot get it meanwhile. */
+    redlock_lock *other = NULL;
+    assert_int_equal(redlock_try_acquire(c.m, "long-job", 1000, &other),
+                     REDLOCK_ETAKEN);
+    assert_int_equal(redlock_lease_stop(lease, NULL), REDLOCK_OK);
+    assert_true(rl_await_keys(&c, 0, 5000));
+    assert_int_equal(r.calls, 0);
+    rl_cluster_stop(&c);
+}
+
+/* 1000 leases on one manager: none lost over 5 s. */
+static void test_thousand_leases(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 3, NULL), 0);
+    redlock_lease **leases = calloc(N, sizeof(*leases));
+    assert_non_null(leases);
+    int threads = count_dir("/proc/self/task");
+    for (int i = 0; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "lease-%d", i);
+        assert_int_equal(redlock_lease_acquire(c.m, name, 1000, NULL, NULL,
+                                               &leases[i]),
+                         REDLOCK_OK);
+    }
+    /* One lease thread for all of them (at most one more thread). */
+    assert_true(count_dir("/proc/self/task") <= threads + 1);
+    uint64_t until = rl_now_us() + 5000000u;
+    for (int i = 0; i < N; i++) {
+        uint64_t now = rl_now_us();
+        int64_t left = now < until ? (int64_t)(until - now) / 1000 : 0;
+        assert_int_equal(redlock_lease_wait(leases[i], left),
+                         REDLOCK_ETIMEDOUT);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(redlock_lease_lost(leases[i]), 0);
+        assert_true(redlock_lease_renewals(leases[i]) >= 5);
+    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(redlock_lease_stop(leases[i], NULL), REDLOCK_OK);
+    free(leases);
+    assert_true(rl_await_keys(&c, 0, 5000));
+    rl_cluster_stop(&c);
+}
+
+/* A minority of nodes SIGSTOPped for 2 s: no lease lost. */
+static void test_minority_paused_no_loss(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 5, fast_timeout), 0);
+    redlock_lease *lease[10];
+    for (int i = 0; i < 10; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "mp-%d", i);
+        assert_int_equal(redlock_lease_acquire(c.m, name, 500, NULL, NULL,
+                                               &lease[i]),
+                         REDLOCK_OK);
+    }
+    assert_int_equal(rs_pause(&c.srv[0]), 0);
+    assert_int_equal(rs_pause(&c.srv[1]), 0);
+    assert_int_equal(redlock_lease_wait(lease[0], 2000), REDLOCK_ETIMEDOUT);
+    assert_int_equal(rs_resume(&c.srv[0]), 0);
+    assert_int_equal(rs_resume(&c.srv[1]), 0);
+    assert_int_equal(redlock_lease_wait(lease[0], 500), REDLOCK_ETIMEDOUT);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(redlock_lease_status(lease[i]), REDLOCK_OK);
+        assert_int_equal(redlock_lease_stop(lease[i], NULL), REDLOCK_OK);
+    }
+    rl_cluster_stop(&c);
+}
+
+/* A majority paused: the lease is lost, and the holder learns it in every
+ * form no later than the end of the validity it was last granted. */
+static void test_majority_paused_loss_signalled(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 3, fast_timeout), 0);
+    lost_record r;
+    record_init(&r);
+    redlock_lease_options lo;
+    redlock_lease_options_init(&lo);
+    lo.on_lost = record_lost;
+    lo.userdata = &r;
+    redlock_lease *lease = NULL;
+    assert_int_equal(redlock_lease_acquire(c.m, "doomed", 600, NULL, &lo,
+                                           &lease),
+                     REDLOCK_OK);
+    assert_int_equal(rs_pause(&c.srv[0]), 0);
+    assert_int_equal(rs_pause(&c.srv[1]), 0);
+    /* The fd becomes readable. */
+    struct pollfd p = {redlock_lease_fd(lease), POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 5000), 1);
+    uint64_t seen = rl_now_us();
+    uint64_t end = redlock_lock_validity_end_us(redlock_lease_lock(lease));
+    assert_true(seen <= end + 1000); /* fd: by the validity end (1 ms slack
+                                        for this thread's own wake-up) */
+    assert_int_equal(redlock_lease_lost(lease), 1);
+    redlock_status why = redlock_lease_wait(lease, 0);
+    assert_true(why == REDLOCK_EEXPIRED || why == REDLOCK_ENOTHELD);
+    /* The callback ran once, before the validity ended. */
+    pthread_mutex_lock(&r.mu);
+    int calls = r.calls;
+    pthread_mutex_unlock(&r.mu);
+    for (int i = 0; i < 2000 && calls == 0; i++) {
+        usleep(1000);
+        pthread_mutex_lock(&r.mu);
+        calls = r.calls;
+        pthread_mutex_unlock(&r.mu);
+    }
+    assert_int_equal(calls, 1);
+    assert_true(r.at_us <= r.validity_end_us);
+    assert_int_equal(r.why, why);
+    rs_resume(&c.srv[0]);
+    rs_resume(&c.srv[1]);
+    assert_int_equal(redlock_lease_stop(lease, NULL), why);
+    rl_cluster_stop(&c);
+}
+
+/* The key deleted (or replaced) behind the holder: the lease reports the
+ * loss and does not re-acquire the lock. */
+static void test_key_deleted_behind_holder(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 3, NULL), 0);
+    redlock_lease *lease = NULL;
+    assert_int_equal(redlock_lease_acquire(c.m, "stolen", 600, NULL, NULL,
+                                           &lease),
+                     REDLOCK_OK);
+    char out[32];
+    const char *del[2] = {"DEL", "stolen"};
+    for (size_t i = 0; i < 3; i++)
+        rs_command(&c.srv[i], out, sizeof(out), 2, del);
+    assert_int_equal(redlock_lease_wait(lease, 5000), REDLOCK_ENOTHELD);
+    /* Never re-acquired: the key stays absent. */
+    assert_int_equal(rl_total_keys(&c), 0);
+    assert_int_equal(redlock_lease_stop(lease, NULL), REDLOCK_ENOTHELD);
+    rl_cluster_stop(&c);
+}
+
+/* max_renewals and max_hold_ms end a lease with ERANGE. */
+static void test_lease_limits(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 1, NULL), 0);
+    redlock_lease_options lo;
+    redlock_lease_options_init(&lo);
+    lo.max_renewals = 2;
+    redlock_lease *lease = NULL;
+    assert_int_equal(redlock_lease_acquire(c.m, "lim", 300, NULL, &lo,
+                                           &lease),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_lease_wait(lease, 5000), REDLOCK_ERANGE);
+    assert_int_equal(redlock_lease_renewals(lease), 2);
+    redlock_lease_stop(lease, NULL);
+    redlock_lease_options_init(&lo);
+    lo.max_hold_ms = 400;
+    uint64_t t0 = rl_now_us();
+    assert_int_equal(redlock_lease_acquire(c.m, "lim2", 300, NULL, &lo,
+                                           &lease),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_lease_wait(lease, 5000), REDLOCK_ERANGE);
+    assert_true(rl_now_us() - t0 >= 400000);
+    redlock_lease_stop(lease, NULL);
+    rl_cluster_stop(&c);
+}
+
+/* on_lost that counts calls, for the stop test. */
+static void count_lost(redlock_lease *lease, redlock_status why, void *ud)
+{
+    (void)lease;
+    (void)why;
+    lost_record *r = ud;
+    pthread_mutex_lock(&r->mu);
+    r->calls++;
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Stopping hands the lock back (still held), leaks no fd, and no callback
+ * runs after stop returns; destroy with leases running loses them with
+ * ECLOSED and leaves no thread. */
+static void test_stop_and_destroy_clean(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 3, NULL), 0);
+    /* Let every node's connection come up before counting fds. */
+    redlock_lock *warm = NULL;
+    assert_int_equal(redlock_acquire(c.m, "warm", 2000, &warm), REDLOCK_OK);
+    assert_true(rl_await_keys(&c, 3, 5000));
+    assert_int_equal(redlock_release(warm), REDLOCK_OK);
+    int fds = count_dir("/proc/self/fd");
+    lost_record r;
+    record_init(&r);
+    redlock_lease_options lo;
+    redlock_lease_options_init(&lo);
+    lo.on_lost = count_lost;
+    lo.userdata = &r;
+    redlock_lease *lease = NULL;
+    assert_int_equal(redlock_lease_acquire(c.m, "back", 2000, NULL, &lo,
+                                           &lease),
+                     REDLOCK_OK);
+    redlock_lock *lock = NULL;
+    assert_int_equal(redlock_lease_stop(lease, &lock), REDLOCK_OK);
+    assert_non_null(lock);
+    assert_true(redlock_lock_validity_ms(lock) > 0);
+    assert_int_equal(redlock_extend(lock, 2000), REDLOCK_OK);
+    assert_int_equal(redlock_release(lock), REDLOCK_OK);
+    assert_int_equal(count_dir("/proc/self/fd"), fds);
+    assert_int_equal(r.calls, 0);
+
+    int threads = count_dir("/proc/self/task");
+    redlock_manager *m2 = rl_manager_new(&c, NULL);
+    redlock_lease *l2 = NULL;
+    assert_int_equal(redlock_lease_acquire(m2, "closing", 2000, NULL, &lo,
+                                           &l2),
+                     REDLOCK_OK);
+    redlock_manager_destroy(m2);
+    assert_int_equal(redlock_lease_status(l2), REDLOCK_ECLOSED);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(redlock_lease_stop(l2, NULL), REDLOCK_ECLOSED);
+    assert_int_equal(count_dir("/proc/self/task"), threads);
+    rl_cluster_stop(&c);
+}
+
+/* Work for the scoped-lock test: check the lease, then optionally wait for
+ * it to be lost. */
+static int scoped_work(redlock_lease *lease, void *ud)
+{
+    int *mode = ud;
+    if (redlock_lease_lost(lease))
+        return -1;
+    if (*mode == 1)
+        redlock_lease_wait(lease, 5000);
+    return 42;
+}
+
+/* Argument for delete_soon. */
+typedef struct deleter {
+    rl_cluster *c;
+} deleter;
+
+/* Delete the scoped key on every node once it exists. */
+static void *delete_soon(void *arg)
+{
+    deleter *d = arg;
+    char out[32];
+    const char *ex[2] = {"EXISTS", "scoped2"};
+    for (int i = 0; i < 5000; i++) {
+        rs_command(&d->c->srv[0], out, sizeof(out), 2, ex);
+        if (strcmp(out, "1") == 0)
+            break;
+        usleep(1000);
+    }
+    const char *del[2] = {"DEL", "scoped2"};
+    for (size_t i = 0; i < d->c->n; i++)
+        rs_command(&d->c->srv[i], out, sizeof(out), 2, del);
+    return NULL;
+}
+
+/* redlock_with_lock() runs fn under a lease and releases; it reports a
+ * loss during fn as ELOST. */
+static void test_with_lock(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 3, NULL), 0);
+    int mode = 0, result = 0;
+    assert_int_equal(redlock_with_lock(c.m, "scoped", 1000, NULL, NULL,
+                                       scoped_work, &mode, &result),
+                     REDLOCK_OK);
+    assert_int_equal(result, 42);
+    assert_true(rl_await_keys(&c, 0, 5000));
+
+    pthread_t t;
+    deleter d = {&c};
+    pthread_create(&t, NULL, delete_soon, &d);
+    mode = 1;
+    assert_int_equal(redlock_with_lock(c.m, "scoped2", 600, NULL, NULL,
+                                       scoped_work, &mode, &result),
+                     REDLOCK_ELOST);
+    pthread_join(t, NULL);
+    assert_int_equal(result, 42);
+    rl_cluster_stop(&c);
+}
+
+/* Run the group. */
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lease_keeps_short_lock),
+        cmocka_unit_test(test_thousand_leases),
+        cmocka_unit_test(test_minority_paused_no_loss),
+        cmocka_unit_test(test_majority_paused_loss_signalled),
+        cmocka_unit_test(test_key_deleted_behind_holder),
+        cmocka_unit_test(test_lease_limits),
+        cmocka_unit_test(test_stop_and_destroy_clean),
+        cmocka_unit_test(test_with_lock),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
