@@ -603,19 +603,6 @@ static redlock_status release_keys(redlock_lock *lock)
     return REDLOCK_ENOQUORUM;
 }
 
-/* Release and free. */
-redlock_status redlock_release(redlock_lock *lock)
-{
-    if (lock == NULL)
-        return REDLOCK_EINVAL;
-    if (!lock_ok(lock))
-        return REDLOCK_EMISUSE;
-    redlock_status st =
-        lock->released ? REDLOCK_ERELEASED : release_keys(lock);
-    redlock_lock_free(lock);
-    return st;
-}
-
 /* Release but keep the handle. */
 redlock_status redlock_release_keep(redlock_lock *lock)
 {
@@ -626,6 +613,15 @@ redlock_status redlock_release_keep(redlock_lock *lock)
     if (lock->released)
         return REDLOCK_ERELEASED;
     return release_keys(lock);
+}
+
+/* Release and free. */
+redlock_status redlock_release(redlock_lock *lock)
+{
+    redlock_status st = redlock_release_keep(lock);
+    if (st != REDLOCK_EINVAL && st != REDLOCK_EMISUSE)
+        redlock_lock_free(lock);
+    return st;
 }
 
 /* A handle for a lock held elsewhere, identified by its token. */

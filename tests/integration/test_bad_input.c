@@ -3,7 +3,6 @@
  * leaves nothing behind: no key on any node, no thread, no fd.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,21 +13,6 @@
 #include <cmocka.h>
 
 #include "rl_test.h"
-
-/* Count entries in a /proc directory (fds or threads of this process). */
-static int count_dir(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d == NULL)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 /* Start one cluster for the whole group. */
 static int setup(void **state)
@@ -127,8 +111,8 @@ static void test_bad_lock_use(void **state)
 static void test_bad_manager_config(void **state)
 {
     rl_cluster *c = *state;
-    int fds = count_dir("/proc/self/fd");
-    int threads = count_dir("/proc/self/task");
+    int fds = rl_count_fds();
+    int threads = rl_count_threads();
     redlock_manager *m = (redlock_manager *)0x1;
     char err[256];
     redlock_options o;
@@ -180,8 +164,8 @@ static void test_bad_manager_config(void **state)
                      REDLOCK_EINVAL);
     assert_null(m);
 
-    assert_int_equal(count_dir("/proc/self/fd"), fds);
-    assert_int_equal(count_dir("/proc/self/task"), threads);
+    assert_int_equal(rl_count_fds(), fds);
+    assert_int_equal(rl_count_threads(), threads);
     assert_true(rl_await_keys(c, 0, 5000));
 }
 
@@ -190,18 +174,18 @@ static void test_bad_manager_config(void **state)
 static void test_destroy_leaves_nothing(void **state)
 {
     rl_cluster *c = *state;
-    int fds = count_dir("/proc/self/fd");
-    int threads = count_dir("/proc/self/task");
+    int fds = rl_count_fds();
+    int threads = rl_count_threads();
     redlock_manager *m = rl_manager_new(c, NULL);
     assert_non_null(m);
-    assert_int_equal(count_dir("/proc/self/task"), threads + 3);
+    assert_int_equal(rl_count_threads(), threads + 3);
     redlock_lock *l = NULL;
     assert_int_equal(redlock_acquire(m, "outlive", 5000, &l), REDLOCK_OK);
     redlock_manager_destroy(m);
-    assert_int_equal(count_dir("/proc/self/task"), threads);
+    assert_int_equal(rl_count_threads(), threads);
     assert_int_equal(redlock_extend(l, 5000), REDLOCK_ECLOSED);
     assert_int_equal(redlock_release(l), REDLOCK_ECLOSED);
-    assert_int_equal(count_dir("/proc/self/fd"), fds);
+    assert_int_equal(rl_count_fds(), fds);
     redlock_manager_destroy(NULL);
 }
 

@@ -204,6 +204,8 @@ static void test_election_across_processes(void **state)
     assert_true(next_event(&cs, &e, 10000));
     assert_int_equal(e.kind, 'E');
     assert_true(e.id != leader);
+    /* The dead leader's term ended when it died: no overlap. */
+    assert_true(e.at_us >= killed_at);
     uint64_t takeover = e.at_us - killed_at;
     assert_true(takeover <= (TTL_MS + DELAY_MS + JITTER_MS + 1500) * 1000ull);
     assert_true(e.fence > fence);

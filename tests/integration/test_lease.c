@@ -5,7 +5,6 @@
  * validity ends, limits, stop and destroy hygiene, and scoped locking.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -20,21 +19,6 @@
 #include <cmocka.h>
 
 #include "rl_test.h"
-
-/* Count entries of a /proc directory. */
-static int count_dir(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d == NULL)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 /* What an on_lost callback saw. */
 typedef struct lost_record {
@@ -114,7 +98,7 @@ static void test_thousand_leases(void **state)
     assert_int_equal(rl_cluster_start(&c, 3, NULL), 0);
     redlock_lease **leases = calloc(N, sizeof(*leases));
     assert_non_null(leases);
-    int threads = count_dir("/proc/self/task");
+    int threads = rl_count_threads();
     for (int i = 0; i < N; i++) {
         char name[32];
         snprintf(name, sizeof(name), "lease-%d", i);
@@ -123,7 +107,7 @@ static void test_thousand_leases(void **state)
                          REDLOCK_OK);
     }
     /* One lease thread for all of them (at most one more thread). */
-    assert_true(count_dir("/proc/self/task") <= threads + 1);
+    assert_true(rl_count_threads() <= threads + 1);
     uint64_t until = rl_now_us() + 5000000u;
     for (int i = 0; i < N; i++) {
         uint64_t now = rl_now_us();
@@ -291,7 +275,7 @@ static void test_stop_and_destroy_clean(void **state)
     assert_int_equal(redlock_acquire(c.m, "warm", 2000, &warm), REDLOCK_OK);
     assert_true(rl_await_keys(&c, 3, 5000));
     assert_int_equal(redlock_release(warm), REDLOCK_OK);
-    int fds = count_dir("/proc/self/fd");
+    int fds = rl_count_fds();
     lost_record r;
     record_init(&r);
     redlock_lease_options lo;
@@ -308,10 +292,10 @@ static void test_stop_and_destroy_clean(void **state)
     assert_true(redlock_lock_validity_ms(lock) > 0);
     assert_int_equal(redlock_extend(lock, 2000), REDLOCK_OK);
     assert_int_equal(redlock_release(lock), REDLOCK_OK);
-    assert_int_equal(count_dir("/proc/self/fd"), fds);
+    assert_int_equal(rl_count_fds(), fds);
     assert_int_equal(r.calls, 0);
 
-    int threads = count_dir("/proc/self/task");
+    int threads = rl_count_threads();
     redlock_manager *m2 = rl_manager_new(&c, NULL);
     redlock_lease *l2 = NULL;
     assert_int_equal(redlock_lease_acquire(m2, "closing", 2000, NULL, &lo,
@@ -321,7 +305,7 @@ static void test_stop_and_destroy_clean(void **state)
     assert_int_equal(redlock_lease_status(l2), REDLOCK_ECLOSED);
     assert_int_equal(r.calls, 1);
     assert_int_equal(redlock_lease_stop(l2, NULL), REDLOCK_ECLOSED);
-    assert_int_equal(count_dir("/proc/self/task"), threads);
+    assert_int_equal(rl_count_threads(), threads);
     rl_cluster_stop(&c);
 }
 

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "rl_test.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -227,4 +228,32 @@ bool rl_await_keys(rl_cluster *c, long long want, int timeout_ms)
 {
     key_count k = {c, want};
     return rl_await(keys_equal, &k, timeout_ms);
+}
+
+/* Count the entries of a /proc directory. */
+static int count_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* Open fds of this process, not counting the one used to count. */
+int rl_count_fds(void)
+{
+    int n = count_dir("/proc/self/fd");
+    return n < 0 ? n : n - 1; /* opendir's own fd */
+}
+
+/* Threads of this process. */
+int rl_count_threads(void)
+{
+    return count_dir("/proc/self/task");
 }

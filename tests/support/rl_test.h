@@ -82,6 +82,11 @@ int rl_set(rl_cluster *c, size_t i, const char *key, const char *value,
  * last value. For awaiting state on servers, which offer no notification. */
 bool rl_await(bool (*cond)(void *arg), void *arg, int timeout_ms);
 
+/* Open fds / threads of this process (entries of /proc/self/fd, task),
+ * to check that nothing leaked. -1 on error. */
+int rl_count_fds(void);
+int rl_count_threads(void);
+
 /* Microseconds on the library's clock. */
 uint64_t rl_now_us(void);
 

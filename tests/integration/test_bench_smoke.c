@@ -1,0 +1,366 @@
+/*
+ * test_bench_smoke.c: run the real redlock-bench briefly on one spawned
+ * node and read its --json output back with the bench's own JSON checker
+ * (no python needed): every line must parse, carry the spec's fields, and
+ * report 0 mutual-exclusion violations and 0 lost leases. Also checks that
+ * SIGINT stops a run early with status 130 and leaves no redis-server of
+ * the bench running.
+ *
+ * The bench binary's path comes from CMake (REDLOCK_BENCH_BIN). Runs are
+ * kept short (1 s per workload, 2 s for W4 with 200 leases, a 300 ms
+ * election TTL for W5) for a 2-core CI machine.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sys/wait.h>
+
+#include "json.h"
+
+#ifndef REDLOCK_BENCH_BIN
+#error "REDLOCK_BENCH_BIN must give the path of redlock-bench"
+#endif
+
+/* Longest a bench run may take here before the test kills it. */
+#define RUN_TIMEOUT_MS 240000
+/* Most stdout kept from one run. */
+#define OUT_MAX (256 * 1024)
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A running bench: its pid and the read end of its stdout. */
+typedef struct bench_proc {
+    pid_t pid;
+    int out_fd;
+} bench_proc;
+
+/* Start the bench with args (NULL-terminated, without argv[0]); its stdout
+ * goes to a pipe, stderr to ours. */
+static void bench_start(bench_proc *p, const char *const *args)
+{
+    const char *argv[32];
+    int fds[2];
+    size_t n = 0;
+
+    argv[n++] = REDLOCK_BENCH_BIN;
+    while (args[n - 1] != NULL && n < 31) {
+        argv[n] = args[n - 1];
+        n++;
+    }
+    argv[n] = NULL;
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    p->pid = fork();
+    assert_true(p->pid >= 0);
+    if (p->pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execv(REDLOCK_BENCH_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    p->out_fd = fds[0];
+}
+
+/* Read the bench's stdout to EOF into out (NUL-terminated), then reap it.
+ * Kills it if it outlives RUN_TIMEOUT_MS. Returns the exit status, or -1
+ * if it did not exit normally. */
+static int bench_finish(bench_proc *p, char *out, size_t cap)
+{
+    long long deadline = now_ms() + RUN_TIMEOUT_MS;
+    size_t len = 0;
+    int status;
+
+    for (;;) {
+        struct pollfd pfd = {p->out_fd, POLLIN, 0};
+        long long left = deadline - now_ms();
+        ssize_t n;
+        if (left <= 0) {
+            fprintf(stderr, "bench did not finish in time; killing it\n");
+            kill(p->pid, SIGKILL);
+            break;
+        }
+        if (poll(&pfd, 1, (int)(left > 1000 ? 1000 : left)) <= 0)
+            continue;
+        n = read(p->out_fd, out + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len == cap - 1)
+            break;
+    }
+    out[len] = '\0';
+    close(p->out_fd);
+    while (waitpid(p->pid, &status, 0) < 0)
+        assert_int_equal(errno, EINTR);
+    if (!WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+/* Check every line of out: valid JSON with the spec's fields, no
+ * violations, nothing lost, no error. Marks each workload id seen in
+ * seen[] (indexed like `ids`). Returns the number of lines. */
+static int check_lines(char *out, const char *const *ids, int *seen,
+                       size_t nids)
+{
+    int lines = 0;
+    char *save = NULL;
+
+    for (char *line = strtok_r(out, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        char err[96], wl[16];
+        double v;
+        const char *val;
+        size_t len;
+        if (bench_json_check(line, err, sizeof(err)) != 0) {
+            fprintf(stderr, "not JSON (%s): %s\n", err, line);
+            fail();
+        }
+        lines++;
+        assert_int_equal(bench_json_string(line, "workload", wl, sizeof(wl)),
+                         0);
+        assert_int_equal(bench_json_string(line, "tool", err, sizeof(err)),
+                         0);
+        assert_string_equal(err, "redlock-bench");
+        assert_int_equal(bench_json_number(line, "nodes", &v), 0);
+        assert_true(v == 1.0);
+        assert_int_equal(bench_json_number(line, "violations", &v), 0);
+        if (v != 0.0)
+            fprintf(stderr, "violations in: %s\n", line);
+        assert_true(v == 0.0);
+        assert_int_equal(bench_json_number(line, "lost", &v), 0);
+        assert_true(v == 0.0);
+        assert_int_equal(bench_json_number(line, "cycles", &v), 0);
+        if (v <= 0.0)
+            fprintf(stderr, "no cycles in: %s\n", line);
+        assert_true(v > 0.0);
+        assert_int_equal(bench_json_number(line, "limits.ping_us_p50", &v),
+                         0);
+        assert_true(v > 0.0);
+        assert_int_equal(
+            bench_json_number(line, "limits.capacity_ops_s", &v), 0);
+        assert_true(v > 0.0);
+        assert_int_equal(bench_json_find(line, "failures.taken", &val, &len),
+                         0);
+        if (bench_json_find(line, "error", &val, &len) == 0) {
+            fprintf(stderr, "error in: %s\n", line);
+            fail();
+        }
+        for (size_t i = 0; i < nids; i++)
+            if (strcmp(wl, ids[i]) == 0)
+                seen[i]++;
+    }
+    return lines;
+}
+
+/* W1, W2, W3, W3P and W5 for 1 s each on one node. */
+static void test_smoke_workloads(void **state)
+{
+    static const char *const args[] = {
+        "--spawn", "1", "--workloads", "W1,W2,W3,W3P,W5", "--duration", "1",
+        "--threads", "4", "--election-ttl", "300", "--json", NULL};
+    static const char *const ids[] = {"W1", "W2", "W3", "W3P", "W5"};
+    int seen[5] = {0};
+    char *out = malloc(OUT_MAX);
+    bench_proc p;
+    double v;
+    (void)state;
+
+    assert_non_null(out);
+    bench_start(&p, args);
+    assert_int_equal(bench_finish(&p, out, OUT_MAX), 0);
+    /* W1 must carry its latency figures and its ratio to L1. */
+    {
+        char *w1 = strstr(out, "{\"tool\":\"redlock-bench\"");
+        assert_non_null(w1);
+        char *nl = strchr(w1, '\n');
+        assert_non_null(nl);
+        *nl = '\0';
+        assert_int_equal(bench_json_number(w1, "acquire_us.p50", &v), 0);
+        assert_true(v > 0.0);
+        assert_int_equal(bench_json_number(w1, "release_us.p99", &v), 0);
+        assert_int_equal(bench_json_number(w1, "limit_ratio", &v), 0);
+        *nl = '\n';
+    }
+    assert_int_equal(check_lines(out, ids, seen, 5), 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(seen[i], 1);
+    free(out);
+}
+
+/* W4 with 200 leases held for 2 s: none lost. */
+static void test_smoke_leases(void **state)
+{
+    static const char *const args[] = {"--spawn",    "1",   "--workloads",
+                                       "W4",         "--duration", "2",
+                                       "--leases",   "200", "--json",
+                                       NULL};
+    static const char *const ids[] = {"W4"};
+    int seen[1] = {0};
+    char *out = malloc(OUT_MAX);
+    bench_proc p;
+    double v;
+    (void)state;
+
+    assert_non_null(out);
+    bench_start(&p, args);
+    assert_int_equal(bench_finish(&p, out, OUT_MAX), 0);
+    assert_int_equal(bench_json_number(out, "leases", &v), 0);
+    assert_true(v == 200.0);
+    assert_int_equal(bench_json_number(out, "extensions_per_s", &v), 0);
+    assert_true(v > 0.0);
+    assert_int_equal(check_lines(out, ids, seen, 1), 1);
+    assert_int_equal(seen[0], 1);
+    free(out);
+}
+
+/* The pids of the redis-server processes whose parent is ppid. */
+static size_t child_servers(pid_t ppid, pid_t *pids, size_t cap)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    size_t n = 0;
+
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL && n < cap) {
+        char path[64], buf[512], *close_paren;
+        long pid, parent;
+        FILE *f;
+        char *end;
+        pid = strtol(e->d_name, &end, 10);
+        if (*end != '\0' || pid <= 0)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+        f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        if (fgets(buf, sizeof(buf), f) == NULL) {
+            fclose(f);
+            continue;
+        }
+        fclose(f);
+        /* "pid (comm) S ppid ..." */
+        close_paren = strrchr(buf, ')');
+        if (close_paren == NULL || strstr(buf, "(redis-server)") == NULL)
+            continue;
+        parent = strtol(close_paren + 4, &end, 10);
+        if (parent == (long)ppid)
+            pids[n++] = (pid_t)pid;
+    }
+    closedir(d);
+    return n;
+}
+
+/* 1 if pid still exists as a live (non-zombie) process. */
+static int alive(pid_t pid)
+{
+    char path[64], buf[512], *p;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    p = fgets(buf, sizeof(buf), f);
+    fclose(f);
+    if (p == NULL)
+        return 0;
+    p = strrchr(buf, ')');
+    return p != NULL && p[2] != 'Z';
+}
+
+/* SIGINT during a long W2 run: exit 130 soon, servers gone. */
+static void test_smoke_interrupt(void **state)
+{
+    static const char *const args[] = {"--spawn", "2", "--workloads", "W2",
+                                       "--duration", "60", "--threads", "2",
+                                       "--json", NULL};
+    char *out = malloc(OUT_MAX);
+    pid_t servers[8];
+    size_t n = 0;
+    long long t0, deadline = now_ms() + 60000;
+    bench_proc p;
+    (void)state;
+
+    assert_non_null(out);
+    bench_start(&p, args);
+    /* Wait until both servers are up (the bench is then past spawning). */
+    while (now_ms() < deadline) {
+        n = child_servers(p.pid, servers, 8);
+        if (n == 2)
+            break;
+        usleep(20000);
+    }
+    assert_int_equal(n, 2);
+    usleep(1500000); /* into the limits or W2 */
+    t0 = now_ms();
+    assert_int_equal(kill(p.pid, SIGINT), 0);
+    assert_int_equal(bench_finish(&p, out, OUT_MAX), 130);
+    assert_true(now_ms() - t0 < 30000);
+    for (size_t i = 0; i < n; i++)
+        assert_false(alive(servers[i]));
+    free(out);
+}
+
+/* Bad usage exits with status 2 and prints nothing on stdout. */
+static void test_usage_errors(void **state)
+{
+    static const char *const bad1[] = {"--duration", "abc", NULL};
+    static const char *const bad2[] = {"--workloads", "W9", NULL};
+    static const char *const bad3[] = {"--json", "--csv", NULL};
+    static const char *const help[] = {"--help", NULL};
+    const char *const *bad[] = {bad1, bad2, bad3};
+    char out[8192];
+    bench_proc p;
+    (void)state;
+
+    for (size_t i = 0; i < 3; i++) {
+        bench_start(&p, bad[i]);
+        assert_int_equal(bench_finish(&p, out, sizeof(out)), 2);
+        assert_string_equal(out, "");
+    }
+    bench_start(&p, help);
+    assert_int_equal(bench_finish(&p, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "--nodes-count"));
+    assert_non_null(strstr(out, "--plot"));
+}
+
+/* Run the group. */
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_smoke_workloads),
+        cmocka_unit_test(test_smoke_leases),
+        cmocka_unit_test(test_smoke_interrupt),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1090 @@
+/*
+ * test_cli.c: the `redlock` command-line tool end to end: the real binary
+ * (REDLOCK_CLI_PATH) against real redis-server processes, with
+ * tests/support/cli_child.c (REDLOCK_CLI_CHILD_PATH) as the command run
+ * under `exec` and `elect`. Both paths come from CMakeLists.txt.
+ *
+ * Covered: acquire then release with the printed token; a wrong token
+ * exits 1 and leaves the lock held; extend; status with and without
+ * --json and --show-token; --wait 0 and --conflict-exit-code; usage errors
+ * (bad durations, unknown command, missing "--") exit 64 with one clear
+ * line; two execs on one resource never overlap; a child running 5x the
+ * TTL keeps its lock; a paused majority makes exec stop its child before
+ * the validity ends and exit 3 (with SIGKILL after --grace for a child
+ * that ignores SIGTERM); signals are forwarded; passwords from the
+ * environment and a file; elect with three candidates where the leader is
+ * killed and another takes over; and every flag of the flag table appears
+ * in the man page and in --help.
+ *
+ * Processes: the test makes itself a child subreaper, so the commands run
+ * by a `redlock` that it killed are reparented to it and can be reaped
+ * and checked. Timing: checks are conditions with deadlines; the only
+ * fixed bounds are the ones the tool promises (validity, --grace).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "redis_spawn.h"
+#include "redlock.h"
+
+/* The flag and command tables, to check the man page and --help against
+ * (flags.c needs the duration parser). */
+#include "../../tools/redlock/duration.c"
+#include "../../tools/redlock/flags.c"
+
+#ifndef REDLOCK_CLI_PATH
+#error "REDLOCK_CLI_PATH must name the redlock binary (see CMakeLists.txt)"
+#endif
+#ifndef REDLOCK_CLI_CHILD_PATH
+#error "REDLOCK_CLI_CHILD_PATH must name cli_child (see CMakeLists.txt)"
+#endif
+#ifndef REDLOCK_SOURCE_DIR
+#error "REDLOCK_SOURCE_DIR must name the source tree (see CMakeLists.txt)"
+#endif
+
+#define NODES 3
+/* Generous upper bound for one quick CLI run, in ms. */
+#define RUN_TIMEOUT_MS 20000
+
+/* Servers and a scratch directory shared by a test. */
+typedef struct fixture {
+    rs_server srv[NODES];
+    char dir[256];
+    char nodes[512]; /* REDLOCK_NODES */
+} fixture;
+
+/* ------------------------------------------------------------------------
+ * Helpers: time, files, processes
+ * ------------------------------------------------------------------------ */
+
+/* CLOCK_MONOTONIC in ns: the clock cli_child writes, in every process. */
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Sleep ms milliseconds. */
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Path of name inside the fixture's directory. */
+static void path_in(const fixture *f, const char *name, char *out,
+                    size_t len)
+{
+    snprintf(out, len, "%s/%s", f->dir, name);
+}
+
+/* Read the whole file (up to len - 1 bytes) into buf; "" if missing. */
+static void read_file(const char *path, char *buf, size_t len)
+{
+    FILE *fp = fopen(path, "r");
+    size_t n = 0;
+
+    buf[0] = '\0';
+    if (fp == NULL)
+        return;
+    n = fread(buf, 1, len - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+}
+
+/* Read name from the fixture's directory. */
+static void read_named(const fixture *f, const char *name, char *buf,
+                       size_t len)
+{
+    char path[512];
+
+    path_in(f, name, path, sizeof(path));
+    read_file(path, buf, len);
+}
+
+/* Start the CLI with args (NULL-terminated, without argv[0]); its stdout
+ * and stderr go to <dir>/<tag>.out and <tag>.err. Returns the pid. */
+static pid_t cli_spawn(const fixture *f, const char *tag,
+                       const char *const *args)
+{
+    const char *argv[64];
+    char out[512];
+    char err[512];
+    size_t n = 0;
+    pid_t pid;
+
+    argv[n++] = REDLOCK_CLI_PATH;
+    for (size_t i = 0; args[i] != NULL && n < 63; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    snprintf(out, sizeof(out), "%s/%s.out", f->dir, tag);
+    snprintf(err, sizeof(err), "%s/%s.err", f->dir, tag);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int nul = open("/dev/null", O_RDONLY);
+
+        if (o < 0 || e < 0 || nul < 0)
+            _exit(120);
+        dup2(nul, 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        /* Not the test's process group: a signal sent to the tool's own
+         * group reaches nothing of the test. */
+        setpgid(0, 0);
+        execv(argv[0], (char *const *)argv);
+        _exit(121);
+    }
+    return pid;
+}
+
+/* Wait for pid up to timeout_ms; returns its exit status (128+N if killed
+ * by signal N), or -1 on timeout (then it is killed and reaped). */
+static int cli_wait(pid_t pid, int timeout_ms)
+{
+    uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000u;
+
+    for (;;) {
+        int st = 0;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+
+        if (r == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st)
+                                 : 128 + WTERMSIG(st);
+        if (r < 0 && errno != EINTR)
+            return -2;
+        if (mono_ns() >= deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return -1;
+        }
+        sleep_ms(5);
+    }
+}
+
+/* Run the CLI to completion; returns its exit status. */
+static int cli_run(const fixture *f, const char *tag,
+                   const char *const *args)
+{
+    return cli_wait(cli_spawn(f, tag, args), RUN_TIMEOUT_MS);
+}
+
+/* Macro form: cli(f, "tag", "acquire", "res", NULL). */
+#define CLI(f, tag, ...)                                                     \
+    cli_run((f), (tag), (const char *const[]){__VA_ARGS__, NULL})
+#define CLI_SPAWN(f, tag, ...)                                               \
+    cli_spawn((f), (tag), (const char *const[]){__VA_ARGS__, NULL})
+
+/* The value of key on server i ("(nil)" when missing). */
+static void get_key(const fixture *f, size_t i, const char *key, char *out,
+                    size_t len)
+{
+    const char *argv[] = {"GET", key};
+
+    assert_int_equal(rs_command(&f->srv[i], out, len, 2, argv), 0);
+}
+
+/* How many servers store value under key. */
+static int nodes_with(const fixture *f, const char *key, const char *value)
+{
+    int n = 0;
+
+    for (size_t i = 0; i < NODES; i++) {
+        char got[128];
+
+        get_key(f, i, key, got, sizeof(got));
+        n += strcmp(got, value) == 0;
+    }
+    return n;
+}
+
+/* Wait until a line starting with prefix appears in the file, or
+ * timeout_ms passes. Returns whether it did. */
+static int await_line(const char *path, const char *prefix, int timeout_ms)
+{
+    uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    char buf[8192];
+
+    for (;;) {
+        read_file(path, buf, sizeof(buf));
+        for (char *line = buf; line != NULL && *line != '\0';) {
+            if (strncmp(line, prefix, strlen(prefix)) == 0)
+                return 1;
+            line = strchr(line, '\n');
+            if (line != NULL)
+                line++;
+        }
+        if (mono_ns() >= deadline)
+            return 0;
+        sleep_ms(10);
+    }
+}
+
+/* One line of a cli_child log. */
+typedef struct child_line {
+    char what[8];     /* start, end, term */
+    uint64_t ns;
+    long pid;
+    char token[40];   /* start lines only */
+    char fence[24];
+} child_line;
+
+/* Parse a cli_child log into lines (at most max); returns the count. */
+static size_t parse_log(const char *path, child_line *lines, size_t max)
+{
+    char buf[16384];
+    size_t n = 0;
+
+    read_file(path, buf, sizeof(buf));
+    for (char *p = buf; *p != '\0' && n < max;) {
+        char *nl = strchr(p, '\n');
+        unsigned long long ns = 0;
+
+        if (nl != NULL)
+            *nl = '\0';
+        memset(&lines[n], 0, sizeof(lines[n]));
+        if (sscanf(p, "%7s %llu %ld %39s %23s", lines[n].what, &ns,
+                   &lines[n].pid, lines[n].token, lines[n].fence) >= 3) {
+            lines[n].ns = ns;
+            n++;
+        }
+        if (nl == NULL)
+            break;
+        p = nl + 1;
+    }
+    return n;
+}
+
+/* 1 if the string is a token: REDLOCK_TOKEN_LEN lowercase hex digits. */
+static int is_token(const char *s)
+{
+    size_t i;
+
+    for (i = 0; s[i] != '\0'; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return i == REDLOCK_TOKEN_LEN;
+}
+
+/* Strip a trailing newline. */
+static void chomp(char *s)
+{
+    s[strcspn(s, "\n")] = '\0';
+}
+
+/* ------------------------------------------------------------------------
+ * Fixture
+ * ------------------------------------------------------------------------ */
+
+/* Start three servers, a scratch directory, and REDLOCK_NODES. */
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    size_t used = 0;
+
+    if (f == NULL)
+        return -1;
+    if (rs_start_many(f->srv, NODES) != 0) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->dir, sizeof(f->dir), "/tmp/redlock-cli-test-XXXXXX");
+    if (mkdtemp(f->dir) == NULL) {
+        rs_stop_many(f->srv, NODES);
+        free(f);
+        return -1;
+    }
+    for (size_t i = 0; i < NODES; i++)
+        used += (size_t)snprintf(f->nodes + used, sizeof(f->nodes) - used,
+                                 "%s%s", i > 0 ? "," : "", f->srv[i].uri);
+    setenv("REDLOCK_NODES", f->nodes, 1);
+    unsetenv("REDLOCK_PASSWORD");
+    *state = f;
+    return 0;
+}
+
+/* Stop the servers and remove the scratch directory. */
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    DIR *d = opendir(f->dir);
+
+    for (size_t i = 0; i < NODES; i++)
+        if (f->srv[i].paused)
+            rs_resume(&f->srv[i]);
+    rs_stop_many(f->srv, NODES);
+    if (d != NULL) {
+        struct dirent *de;
+        char path[600];
+
+        while ((de = readdir(d)) != NULL) {
+            if (de->d_name[0] == '.')
+                continue;
+            snprintf(path, sizeof(path), "%s/%s", f->dir, de->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(f->dir);
+    /* Reap anything orphaned to us (we are a subreaper). */
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
+    free(f);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * acquire, release, extend, status
+ * ------------------------------------------------------------------------ */
+
+/* acquire prints a token and leaves the lock held after it exits;
+ * release with that token deletes it everywhere. */
+static void test_acquire_then_release(void **state)
+{
+    fixture *f = *state;
+    char token[256];
+
+    assert_int_equal(CLI(f, "acq", "acquire", "job-a", "--ttl", "30s"), 0);
+    read_named(f, "acq.out", token, sizeof(token));
+    chomp(token);
+    assert_true(is_token(token));
+    /* The process has exited; the lock is still there on a quorum. */
+    assert_true(nodes_with(f, "job-a", token) >= 2);
+
+    assert_int_equal(CLI(f, "again", "acquire", "job-a", "--wait", "0"), 1);
+    assert_int_equal(CLI(f, "rel", "release", "job-a", token), 0);
+    assert_int_equal(nodes_with(f, "job-a", "(nil)"), NODES);
+    assert_int_equal(CLI(f, "acq2", "acquire", "job-a", "--wait", "0"), 0);
+}
+
+/* release with a wrong token exits 1, and the lock stays held. */
+static void test_release_wrong_token(void **state)
+{
+    fixture *f = *state;
+    char token[256];
+    char wrong[REDLOCK_TOKEN_LEN + 1];
+    char err[1024];
+
+    assert_int_equal(CLI(f, "acq", "acquire", "job-b"), 0);
+    read_named(f, "acq.out", token, sizeof(token));
+    chomp(token);
+    assert_true(is_token(token));
+    memcpy(wrong, token, sizeof(wrong));
+    wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
+
+    assert_int_equal(CLI(f, "rel", "release", "job-b", wrong), 1);
+    read_named(f, "rel.err", err, sizeof(err));
+    assert_non_null(strstr(err, "not held with this token"));
+    assert_true(nodes_with(f, "job-b", token) >= 2);
+    /* Still held: another acquire fails, with -E's status if asked. */
+    assert_int_equal(CLI(f, "a2", "acquire", "job-b", "--wait", "0"), 1);
+    assert_int_equal(CLI(f, "a3", "acquire", "job-b", "-w", "0", "-E", "75"),
+                     75);
+    /* -q: the expected outcome is not printed. */
+    assert_int_equal(CLI(f, "a4", "acquire", "job-b", "-w0", "-q"), 1);
+    read_named(f, "a4.err", err, sizeof(err));
+    assert_string_equal(err, "");
+    /* extend with the wrong token: 1 too; with the right one: 0. */
+    assert_int_equal(CLI(f, "ext", "extend", "job-b", wrong), 1);
+    assert_int_equal(CLI(f, "ext2", "extend", "job-b", token, "-t", "90s"),
+                     0);
+    {
+        const char *argv[] = {"PTTL", "job-b"};
+        char out[64];
+
+        assert_int_equal(rs_command(&f->srv[0], out, sizeof(out), 2, argv),
+                         0);
+        assert_true(atol(out) > 60000);
+    }
+    assert_int_equal(CLI(f, "rel2", "release", "job-b", token), 0);
+    /* Released: now it is "not owned". */
+    assert_int_equal(CLI(f, "rel3", "release", "job-b", token), 1);
+    assert_int_equal(CLI(f, "ext3", "extend", "job-b", token), 1);
+}
+
+/* --wait gives up after about that long when the lock stays held. */
+static void test_acquire_wait_gives_up(void **state)
+{
+    fixture *f = *state;
+    uint64_t t0;
+    uint64_t took_ms;
+
+    assert_int_equal(CLI(f, "acq", "acquire", "job-w", "--ttl", "60s"), 0);
+    t0 = mono_ns();
+    assert_int_equal(CLI(f, "w", "acquire", "job-w", "--wait", "1500ms"), 1);
+    took_ms = (mono_ns() - t0) / 1000000u;
+    assert_true(took_ms >= 1400);
+    assert_true(took_ms < 10000);
+}
+
+/* --wait lets a waiter in once the holder releases. */
+static void test_acquire_waits_for_release(void **state)
+{
+    fixture *f = *state;
+    char token[256];
+    pid_t waiter;
+
+    assert_int_equal(CLI(f, "acq", "acquire", "job-q", "--ttl", "60s"), 0);
+    read_named(f, "acq.out", token, sizeof(token));
+    chomp(token);
+    waiter = CLI_SPAWN(f, "waiter", "acquire", "job-q", "--wait", "15s");
+    sleep_ms(500);
+    assert_int_equal(CLI(f, "rel", "release", "job-q", token), 0);
+    assert_int_equal(cli_wait(waiter, RUN_TIMEOUT_MS), 0);
+    read_named(f, "waiter.out", token, sizeof(token));
+    chomp(token);
+    assert_true(is_token(token));
+}
+
+/* status: a table, or JSON; tokens redacted unless --show-token. */
+static void test_status(void **state)
+{
+    fixture *f = *state;
+    char token[256];
+    char out[4096];
+    char prefix[16];
+
+    assert_int_equal(CLI(f, "st0", "status", "job-s", "--json"), 0);
+    read_named(f, "st0.out", out, sizeof(out));
+    assert_non_null(strstr(out, "\"state\":\"free\""));
+    assert_non_null(strstr(out, "\"reachable\":3"));
+
+    assert_int_equal(CLI(f, "acq", "acquire", "job-s", "--json"), 0);
+    read_named(f, "acq.out", out, sizeof(out));
+    assert_non_null(strstr(out, "\"resource\":\"job-s\""));
+    assert_non_null(strstr(out, "\"validity_ms\":"));
+    assert_non_null(strstr(out, "\"quorum\":2"));
+    {
+        const char *t = strstr(out, "\"token\":\"");
+        assert_non_null(t);
+        snprintf(token, REDLOCK_TOKEN_LEN + 1, "%s", t + 9);
+        assert_true(is_token(token));
+    }
+    snprintf(prefix, sizeof(prefix), "%.8s", token);
+
+    assert_int_equal(CLI(f, "st1", "status", "job-s"), 0);
+    read_named(f, "st1.out", out, sizeof(out));
+    assert_non_null(strstr(out, prefix));
+    assert_null(strstr(out, token));
+    assert_non_null(strstr(out, "state: held"));
+
+    assert_int_equal(CLI(f, "st2", "status", "job-s", "--json"), 0);
+    read_named(f, "st2.out", out, sizeof(out));
+    assert_non_null(strstr(out, "\"state\":\"held\""));
+    assert_non_null(strstr(out, "\"token_redacted\":true"));
+    assert_non_null(strstr(out, prefix));
+    assert_null(strstr(out, token));
+
+    assert_int_equal(CLI(f, "st3", "status", "job-s", "--show-token"), 0);
+    read_named(f, "st3.out", out, sizeof(out));
+    assert_non_null(strstr(out, token));
+
+    /* A paused node shows as unreachable; status still exits 0. */
+    assert_int_equal(rs_pause(&f->srv[2]), 0);
+    assert_int_equal(CLI(f, "st4", "status", "job-s", "--json", "--timeout",
+                         "300ms"),
+                     0);
+    assert_int_equal(rs_resume(&f->srv[2]), 0);
+    read_named(f, "st4.out", out, sizeof(out));
+    assert_non_null(strstr(out, "\"reachable\":false"));
+    assert_non_null(strstr(out, "\"state\":\"held\""));
+}
+
+/* Nodes from repeated --node flags instead of REDLOCK_NODES. */
+static void test_node_flags(void **state)
+{
+    fixture *f = *state;
+
+    unsetenv("REDLOCK_NODES");
+    assert_int_equal(CLI(f, "none", "acquire", "job-n"), 64);
+    assert_int_equal(CLI(f, "acq", "acquire", "job-n", "--node",
+                         f->srv[0].uri, "--node", f->srv[1].uri,
+                         "--node=", "x"),
+                     64); /* an empty --node= is a usage error */
+    assert_int_equal(CLI(f, "acq2", "acquire", "job-n", "--node",
+                         f->srv[0].uri, "--node", f->srv[1].uri, "--node",
+                         f->srv[2].uri),
+                     0);
+    assert_int_equal(CLI(f, "bad", "acquire", "job-n", "--node",
+                         "redis://host:99999"),
+                     64);
+    setenv("REDLOCK_NODES", f->nodes, 1);
+    assert_int_equal(CLI(f, "held", "acquire", "job-n", "--wait", "0"), 1);
+}
+
+/* ------------------------------------------------------------------------
+ * Usage errors
+ * ------------------------------------------------------------------------ */
+
+/* Bad durations, an unknown command, a missing "--" and the like: exit 64
+ * with exactly one line on stderr that names the problem. */
+static void test_usage_errors(void **state)
+{
+    static const struct {
+        const char *args[8];
+        const char *phrase;
+    } cases[] = {
+        {{"acquire", "r", "--ttl", "10x"}, "--ttl: bad duration '10x'"},
+        {{"acquire", "r", "--ttl", "-5s"}, "negative"},
+        {{"acquire", "r", "--ttl", "1.5s"}, "fractions"},
+        {{"acquire", "r", "--wait", ""}, "empty duration"},
+        {{"acquire", "r", "--ttl", "99999999999999999999ms"}, "too large"},
+        {{"acquire", "r", "--ttl", "0"}, "too short"},
+        {{"acquire", "r", "--ttl", "8d"}, "unknown unit"},
+        {{"acquire", "r", "--ttl", "169h"}, "too long"},
+        {{"exec", "r", "--grace", "soon", "--", "true"}, "bad duration"},
+        {{"frobnicate", "r"}, "unknown command 'frobnicate'"},
+        {{"exec", "r", "true"}, "missing '--'"},
+        {{"exec", "r"}, "missing '-- CMD'"},
+        {{"exec", "r", "--"}, "missing the command to run after '--'"},
+        {{"elect", "n", "/bin/true", "x"}, "missing '--'"},
+        {{"release", "r"}, "missing TOKEN"},
+        {{"release", "r", "not-a-token"}, "bad TOKEN"},
+        {{"extend", "r", "abc"}, "bad TOKEN"},
+        {{"status"}, "missing RESOURCE"},
+        {{"status", "a", "b"}, "unexpected argument 'b'"},
+        {{"status", "r", "--ttl", "1s"}, "'--ttl' is not an option"},
+        {{"acquire", "r", "-E", "256"}, "bad exit status '256'"},
+        {{"acquire", "r", "--bogus=1"}, "unknown option '--bogus'"},
+        {{"acquire", "r", "-Z"}, "unknown option '-Z'"},
+        {{"acquire", "r", "--ttl"}, "needs an argument"},
+        {{"acquire", "r", "--json=yes"}, "takes no argument"},
+        {{"acquire", "r", "-q", "-v"}, "cannot be combined"},
+        {{"acquire", ""}, "must not be empty"},
+        {{NULL}, "missing command"},
+    };
+    fixture *f = *state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char err[2048];
+        const char *nl;
+        int rc = cli_run(f, "usage", cases[i].args);
+
+        read_named(f, "usage.err", err, sizeof(err));
+        if (rc != 64)
+            fail_msg("case %zu (%s): exit %d, stderr: %s", i,
+                     cases[i].phrase, rc, err);
+        if (strstr(err, cases[i].phrase) == NULL)
+            fail_msg("case %zu: stderr lacks \"%s\": %s", i, cases[i].phrase,
+                     err);
+        nl = strchr(err, '\n');
+        if (strncmp(err, "redlock: ", 9) != 0 || nl == NULL || nl[1] != '\0')
+            fail_msg("case %zu: not one 'redlock: ' line: %s", i, err);
+    }
+}
+
+/* Every flag in the table appears in the man page and in --help (the
+ * general help, and the help of each command that accepts it, and not in
+ * the help of the others); every command and environment variable is in
+ * the man page. */
+static void test_flags_documented(void **state)
+{
+    fixture *f = *state;
+    static char man[65536];
+    static char helps[CLI_CMD_COUNT][16384];
+    char general[16384];
+    char path[512];
+
+    snprintf(path, sizeof(path), "%s/docs/redlock.1", REDLOCK_SOURCE_DIR);
+    read_file(path, man, sizeof(man));
+    assert_true(strlen(man) > 1000);
+
+    assert_int_equal(CLI(f, "help", "--help"), 0);
+    read_named(f, "help.out", general, sizeof(general));
+    for (size_t c = 0; c < cli_command_count; c++) {
+        char tag[32];
+
+        snprintf(tag, sizeof(tag), "help-%s", cli_commands[c].name);
+        assert_int_equal(cli_run(f, tag,
+                                 (const char *const[]){cli_commands[c].name,
+                                                       "--help", NULL}),
+                         0);
+        read_named(f, strcat(tag, ".out"), helps[c], sizeof(helps[c]));
+    }
+
+    for (size_t i = 0; i < cli_flag_count; i++) {
+        const cli_flag *fl = &cli_flags[i];
+        char want[96];
+        char man_form[128];
+        size_t k = 0;
+
+        /* groff writes "-" as "\-": "--ttl" is "\-\-ttl" in the source. */
+        snprintf(want, sizeof(want), "--%s", fl->name);
+        for (const char *p = want; *p != '\0' && k + 3 < sizeof(man_form);
+             p++) {
+            if (*p == '-')
+                man_form[k++] = '\\';
+            man_form[k++] = *p;
+        }
+        man_form[k] = '\0';
+        if (strstr(man, man_form) == NULL)
+            fail_msg("docs/redlock.1 lacks %s (as %s)", want, man_form);
+        if (fl->short_name != 0) {
+            char s[8];
+            snprintf(s, sizeof(s), "\\-%c", fl->short_name);
+            if (strstr(man, s) == NULL)
+                fail_msg("docs/redlock.1 lacks -%c", fl->short_name);
+        }
+        if (strstr(general, want) == NULL)
+            fail_msg("'redlock --help' lacks %s", want);
+
+        for (size_t c = 0; c < cli_command_count; c++) {
+            int accepted =
+                (fl->commands & CLI_BIT(cli_commands[c].cmd)) != 0;
+            int present = 0;
+
+            /* "--ttl D" or "--json" followed by a space or a newline, so
+             * that "--ttl" does not match inside another word. */
+            for (char *at = strstr(helps[c], want); at != NULL && !present;
+                 at = strstr(at + 1, want)) {
+                char next = at[strlen(want)];
+                present = next == ' ' || next == '\n';
+            }
+            if (present != accepted)
+                fail_msg("'redlock %s --help' %s %s", cli_commands[c].name,
+                         present ? "shows" : "lacks", want);
+        }
+    }
+    for (size_t c = 0; c < cli_command_count; c++) {
+        char want[64];
+        snprintf(want, sizeof(want), ".BI \"%s ", cli_commands[c].name);
+        if (strstr(man, want) == NULL)
+            fail_msg("docs/redlock.1 does not document '%s'",
+                     cli_commands[c].name);
+    }
+    {
+        static const char *const words[] = {
+            "REDLOCK_NODES", "REDLOCK_PASSWORD", "REDLOCK_TOKEN",
+            "REDLOCK_FENCE", ".SH EXIT STATUS", ".B 64", ".B 126",
+            ".B 127", ".B 3\n"};
+        for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+            if (strstr(man, words[i]) == NULL)
+                fail_msg("docs/redlock.1 lacks %s", words[i]);
+    }
+    /* --version prints the library's version. */
+    assert_int_equal(CLI(f, "ver", "--version"), 0);
+    read_named(f, "ver.out", general, sizeof(general));
+    assert_non_null(strstr(general, redlock_version()));
+}
+
+/* ------------------------------------------------------------------------
+ * exec
+ * ------------------------------------------------------------------------ */
+
+/* Two execs on one resource run their children one after the other:
+ * the start/end intervals the children wrote never overlap, and each run
+ * got its own token and a larger fencing number. */
+static void test_exec_no_overlap(void **state)
+{
+    fixture *f = *state;
+    char log[512];
+    child_line lines[16];
+    pid_t p[3];
+    size_t n;
+
+    path_in(f, "overlap.log", log, sizeof(log));
+    for (int i = 0; i < 3; i++) {
+        char tag[16];
+        snprintf(tag, sizeof(tag), "ex%d", i);
+        p[i] = CLI_SPAWN(f, tag, "exec", "shared", "--ttl", "2s", "--wait",
+                         "30s", "--", REDLOCK_CLI_CHILD_PATH, log, "700");
+    }
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(cli_wait(p[i], 60000), 0);
+
+    n = parse_log(log, lines, 16);
+    assert_int_equal(n, 6);
+    /* In file order: start, end, start, end, ... from one pid each. */
+    for (size_t i = 0; i < n; i += 2) {
+        assert_string_equal(lines[i].what, "start");
+        assert_string_equal(lines[i + 1].what, "end");
+        assert_int_equal(lines[i].pid, lines[i + 1].pid);
+        assert_true(lines[i + 1].ns - lines[i].ns >= 700000000ull);
+        assert_true(is_token(lines[i].token));
+        if (i > 0) {
+            assert_true(lines[i].ns >= lines[i - 1].ns); /* no overlap */
+            assert_string_not_equal(lines[i].token, lines[i - 2].token);
+            assert_true(strtoull(lines[i].fence, NULL, 10) >
+                        strtoull(lines[i - 2].fence, NULL, 10));
+        }
+    }
+    /* Every run released its lock. */
+    assert_int_equal(nodes_with(f, "shared", "(nil)"), NODES);
+}
+
+/* A child that runs 5x the TTL keeps its lock all along: others are
+ * refused meanwhile, and the child's exit status comes back. */
+static void test_exec_outlives_ttl(void **state)
+{
+    fixture *f = *state;
+    char log[512];
+    child_line lines[4];
+    pid_t p;
+
+    path_in(f, "long.log", log, sizeof(log));
+    p = CLI_SPAWN(f, "long", "exec", "long-job", "--ttl", "1s", "-v", "--",
+                  REDLOCK_CLI_CHILD_PATH, log, "5000", "5");
+    assert_true(await_line(log, "start", 10000));
+    for (int i = 0; i < 4; i++) {
+        sleep_ms(1000);
+        assert_int_equal(CLI(f, "probe", "acquire", "long-job", "--wait",
+                             "0"),
+                         1);
+    }
+    assert_int_equal(cli_wait(p, 30000), 5);
+    assert_int_equal(parse_log(log, lines, 4), 2);
+    assert_string_equal(lines[1].what, "end");
+    assert_true(lines[1].ns - lines[0].ns >= 5000000000ull);
+    {
+        char err[16384];
+        read_named(f, "long.err", err, sizeof(err));
+        assert_non_null(strstr(err, "renewed long-job"));
+    }
+    assert_int_equal(nodes_with(f, "long-job", "(nil)"), NODES);
+}
+
+/* A majority of nodes SIGSTOPped: exec stops its child before the lock's
+ * validity ends (every validity granted before the pause ends by
+ * pause + TTL) and exits 3. */
+static void test_exec_majority_paused(void **state)
+{
+    fixture *f = *state;
+    char log[512];
+    char err[8192];
+    child_line lines[4];
+    uint64_t paused_at;
+    pid_t p;
+    size_t n;
+
+    path_in(f, "paused.log", log, sizeof(log));
+    p = CLI_SPAWN(f, "paused", "exec", "paused-job", "--ttl", "3s", "--",
+                  REDLOCK_CLI_CHILD_PATH, log, "60000");
+    assert_true(await_line(log, "start", 10000));
+    sleep_ms(1200);
+    paused_at = mono_ns();
+    assert_int_equal(rs_pause(&f->srv[0]), 0);
+    assert_int_equal(rs_pause(&f->srv[1]), 0);
+
+    assert_int_equal(cli_wait(p, 30000), 3);
+    n = parse_log(log, lines, 4);
+    assert_int_equal(n, 2);
+    assert_string_equal(lines[1].what, "term");
+    assert_true(lines[1].ns > paused_at);
+    if (lines[1].ns >= paused_at + 3000000000ull)
+        fail_msg("SIGTERM %.3f s after the pause, TTL 3 s",
+                 (double)(lines[1].ns - paused_at) / 1e9);
+    read_named(f, "paused.err", err, sizeof(err));
+    assert_non_null(strstr(err, "lost the lock on paused-job"));
+    assert_int_equal(rs_resume(&f->srv[0]), 0);
+    assert_int_equal(rs_resume(&f->srv[1]), 0);
+}
+
+/* A child that ignores SIGTERM gets SIGKILL after --grace when the lease
+ * is lost. */
+static void test_exec_grace_then_kill(void **state)
+{
+    fixture *f = *state;
+    char log[512];
+    child_line lines[4];
+    uint64_t t0;
+    pid_t p;
+
+    path_in(f, "stubborn.log", log, sizeof(log));
+    p = CLI_SPAWN(f, "stubborn", "exec", "stubborn-job", "--ttl", "3s",
+                  "--grace", "700ms", "--", REDLOCK_CLI_CHILD_PATH, log,
+                  "60000", "0", "ignore-term");
+    assert_true(await_line(log, "start", 10000));
+    assert_int_equal(rs_pause(&f->srv[0]), 0);
+    assert_int_equal(rs_pause(&f->srv[2]), 0);
+    assert_true(await_line(log, "term", 10000));
+    t0 = mono_ns();
+    assert_int_equal(cli_wait(p, 30000), 3);
+    /* It was killed: no "end" line, and it took about --grace. */
+    assert_int_equal(parse_log(log, lines, 4), 2);
+    assert_true(mono_ns() - t0 >= 500000000ull);
+    assert_int_equal(rs_resume(&f->srv[0]), 0);
+    assert_int_equal(rs_resume(&f->srv[2]), 0);
+}
+
+/* SIGTERM to redlock is forwarded to the child; redlock then releases
+ * and exits with the child's status (128 + SIGTERM). */
+static void test_exec_forwards_signals(void **state)
+{
+    fixture *f = *state;
+    char log[512];
+    child_line lines[4];
+    pid_t p;
+
+    path_in(f, "fwd.log", log, sizeof(log));
+    p = CLI_SPAWN(f, "fwd", "exec", "fwd-job", "--", REDLOCK_CLI_CHILD_PATH,
+                  log, "60000");
+    assert_true(await_line(log, "start", 10000));
+    assert_int_equal(kill(p, SIGTERM), 0);
+    assert_int_equal(cli_wait(p, 20000), 128 + SIGTERM);
+    assert_int_equal(parse_log(log, lines, 4), 2);
+    assert_string_equal(lines[1].what, "term");
+    assert_int_equal(nodes_with(f, "fwd-job", "(nil)"), NODES);
+}
+
+/* A command that cannot run costs no lock: 127 / 126 before acquiring. */
+static void test_exec_bad_command(void **state)
+{
+    fixture *f = *state;
+
+    assert_int_equal(CLI(f, "nf", "exec", "bad-job", "--",
+                         "no-such-command-redlock-test"),
+                     127);
+    assert_int_equal(CLI(f, "na", "exec", "bad-job", "--", "/"), 126);
+    assert_int_equal(nodes_with(f, "bad-job", "(nil)"), NODES);
+    /* Not through a shell: shell syntax is just a (missing) file name. */
+    assert_int_equal(CLI(f, "sh", "exec", "bad-job", "--", "true;false"),
+                     127);
+}
+
+/* ------------------------------------------------------------------------
+ * Passwords
+ * ------------------------------------------------------------------------ */
+
+/* Nodes with requirepass: the password comes from REDLOCK_PASSWORD or
+ * --password-file, never argv, and never shows up in -v logs. */
+static void test_password(void **state)
+{
+    fixture *f = *state;
+    rs_server srv[NODES];
+    rs_options o;
+    char nodes[512];
+    char pwfile[512];
+    char err[16384];
+    size_t used = 0;
+    const char *password = "s3cr:t@p/ss";
+    FILE *fp;
+
+    memset(&o, 0, sizeof(o));
+    o.password = password;
+    for (size_t i = 0; i < NODES; i++) {
+        assert_int_equal(rs_start_ex(&srv[i], &o), 0);
+        used += (size_t)snprintf(nodes + used, sizeof(nodes) - used,
+                                 "%sredis://127.0.0.1:%d", i > 0 ? "," : "",
+                                 srv[i].port);
+    }
+    setenv("REDLOCK_NODES", nodes, 1);
+    assert_int_equal(CLI(f, "nopw", "acquire", "pw-job", "--wait", "0",
+                         "--timeout", "500ms"),
+                     2);
+    setenv("REDLOCK_PASSWORD", password, 1);
+    assert_int_equal(CLI(f, "envpw", "acquire", "pw-job", "-v"), 0);
+    read_named(f, "envpw.err", err, sizeof(err));
+    assert_null(strstr(err, password));
+    unsetenv("REDLOCK_PASSWORD");
+
+    path_in(f, "pw.txt", pwfile, sizeof(pwfile));
+    fp = fopen(pwfile, "w");
+    assert_non_null(fp);
+    fprintf(fp, "%s\nsecond line ignored\n", password);
+    fclose(fp);
+    assert_int_equal(CLI(f, "filepw", "status", "pw-job", "--json",
+                         "--password-file", pwfile),
+                     0);
+    read_named(f, "filepw.out", err, sizeof(err));
+    assert_non_null(strstr(err, "\"state\":\"held\""));
+    assert_int_equal(CLI(f, "nofile", "status", "pw-job", "--password-file",
+                         "/nonexistent/pw"),
+                     64);
+
+    rs_stop_many(srv, NODES);
+    setenv("REDLOCK_NODES", f->nodes, 1);
+}
+
+/* ------------------------------------------------------------------------
+ * elect
+ * ------------------------------------------------------------------------ */
+
+/* Index of the one candidate whose log has a start line after `after`
+ * lines, waiting up to timeout_ms; -1 if none, -2 if several. */
+static int await_leader(char logs[][512], int n, const size_t *seen,
+                        int timeout_ms)
+{
+    uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000u;
+
+    for (;;) {
+        int leader = -1;
+
+        for (int i = 0; i < n; i++) {
+            child_line lines[16];
+            size_t k = parse_log(logs[i], lines, 16);
+
+            for (size_t j = seen[i]; j < k; j++) {
+                if (strcmp(lines[j].what, "start") != 0)
+                    continue;
+                if (leader >= 0 && leader != i)
+                    return -2;
+                leader = i;
+            }
+        }
+        if (leader >= 0 || mono_ns() >= deadline)
+            return leader;
+        sleep_ms(20);
+    }
+}
+
+/* Three candidates: one leads; when it is killed (SIGKILL, so it cannot
+ * step down), its command dies with it and another candidate takes over
+ * once the lock expires, with a larger fencing number. */
+static void test_elect_takeover(void **state)
+{
+    fixture *f = *state;
+    char logs[3][512];
+    size_t seen[3] = {0, 0, 0};
+    child_line lines[16];
+    pid_t p[3];
+    uint64_t killed_at;
+    int first;
+    int second;
+    long old_child;
+    char old_fence[24];
+
+    for (int i = 0; i < 3; i++) {
+        char tag[16];
+        char name[32];
+        snprintf(tag, sizeof(tag), "cand%d", i);
+        snprintf(name, sizeof(name), "cand%d.log", i);
+        path_in(f, name, logs[i], sizeof(logs[i]));
+        p[i] = CLI_SPAWN(f, tag, "elect", "leader-grp", "--ttl", "2s", "--",
+                         REDLOCK_CLI_CHILD_PATH, logs[i], "600000");
+    }
+    first = await_leader(logs, 3, seen, 15000);
+    assert_true(first >= 0);
+    /* Only one leader, for a while. */
+    sleep_ms(1500);
+    assert_int_equal(await_leader(logs, 3, seen, 0), first);
+    assert_int_equal(parse_log(logs[first], lines, 16), 1);
+    old_child = lines[0].pid;
+    snprintf(old_fence, sizeof(old_fence), "%s", lines[0].fence);
+    for (int i = 0; i < 3; i++)
+        seen[i] = parse_log(logs[i], lines, 16);
+
+    killed_at = mono_ns();
+    assert_int_equal(kill(p[first], SIGKILL), 0);
+    assert_int_equal(cli_wait(p[first], 5000), 128 + SIGKILL);
+    p[first] = 0;
+    /* Its command dies with it (parent-death signal); as a subreaper we
+     * are now its parent and reap it. */
+    {
+        uint64_t deadline = mono_ns() + 5000000000ull;
+        int st = 0;
+        pid_t r;
+
+        while ((r = waitpid((pid_t)old_child, &st, WNOHANG)) <= 0 &&
+               mono_ns() < deadline)
+            sleep_ms(10);
+        assert_int_equal(r, (pid_t)old_child);
+        assert_true(WIFSIGNALED(st));
+        assert_int_equal(WTERMSIG(st), SIGKILL);
+    }
+
+    second = await_leader(logs, 3, seen, 15000);
+    assert_true(second >= 0);
+    assert_int_not_equal(second, first);
+    {
+        size_t k = parse_log(logs[second], lines, 16);
+        assert_true(k > seen[second]);
+        assert_true(lines[k - 1].ns > killed_at);
+        assert_true(strtoull(lines[k - 1].fence, NULL, 10) >
+                    strtoull(old_fence, NULL, 10));
+    }
+
+    /* SIGTERM stops the others: the leader's command exits on the
+     * forwarded signal and the leader steps down; the follower just
+     * leaves. */
+    for (int i = 0; i < 3; i++)
+        if (p[i] > 0)
+            assert_int_equal(kill(p[i], SIGTERM), 0);
+    for (int i = 0; i < 3; i++)
+        if (p[i] > 0)
+            assert_int_equal(cli_wait(p[i], 20000), 128 + SIGTERM);
+}
+
+/* When CMD exits by itself, elect steps down (the lock is released, not
+ * left to expire) and exits with CMD's status. */
+static void test_elect_cmd_exits(void **state)
+{
+    fixture *f = *state;
+    char log[512];
+
+    path_in(f, "lone.log", log, sizeof(log));
+    assert_int_equal(CLI(f, "lone", "elect", "lone-grp", "--ttl", "60s",
+                         "--", REDLOCK_CLI_CHILD_PATH, log, "300", "4"),
+                     4);
+    assert_int_equal(nodes_with(f, "election:lone-grp", "(nil)"), NODES);
+}
+
+/* ------------------------------------------------------------------------
+ * main
+ * ------------------------------------------------------------------------ */
+
+/* Run the tests. Optional argv[1]: run only tests whose name contains
+ * it. */
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_flags_documented, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acquire_then_release, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_release_wrong_token, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_acquire_wait_gives_up, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_acquire_waits_for_release,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_flags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_no_overlap, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_exec_outlives_ttl, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_exec_majority_paused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_exec_grace_then_kill, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_exec_forwards_signals, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_exec_bad_command, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_elect_takeover, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_elect_cmd_exits, setup,
+                                        teardown),
+    };
+
+    /* Orphans of a killed `redlock` come to us, so we can reap them. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
