@@ -94,6 +94,8 @@ function(redlock_add_test)
     target_include_directories(${ARG_NAME} PRIVATE
         "${PROJECT_SOURCE_DIR}/src"
         "${PROJECT_SOURCE_DIR}/tests")
+    # The source tree, for tests that read files from it (test_docs).
+    target_compile_definitions(${ARG_NAME} PRIVATE REDLOCK_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
     target_link_libraries(${ARG_NAME} PRIVATE
         redlock_static
         redlock_testsupport
