@@ -246,8 +246,9 @@ REDLOCK_API redlock_status redlock_manager_create(const char *const *uris,
  * closed. NULL is ignored. Locks still owned by the caller stay valid
  * handles (their operations return REDLOCK_ECLOSED) and must still be freed
  * with redlock_lock_free() or redlock_release(); the manager's memory goes
- * when the last of them does. Called from a redlock callback it does
- * nothing (and logs an error). Calls already in progress are safe, but no
+ * when the last of them does. Called from any redlock callback (on a
+ * worker, the lease thread or an election thread) it does nothing and
+ * logs an error. Calls already in progress are safe, but no
  * new call on m may start once destroy has begun, and destroy must be
  * called once.
  */
@@ -510,8 +511,13 @@ REDLOCK_API redlock_status redlock_inspect(redlock_manager *m,
  * that overlaps ours, so it sees our number and goes above it.
  *
  * Returns REDLOCK_OK and *fence; REDLOCK_ENOQUORUM if a quorum did not
- * answer; REDLOCK_ERELEASED, EINVAL, ECLOSED, EMISUSE. Thread-safety: one
- * thread at a time per lock. Blocks for up to 2 x command_timeout_ms.
+ * answer (or 8 rounds lost races with concurrent draws); REDLOCK_EEXPIRED
+ * if the lock's validity has run out; REDLOCK_EPROTO if a node's counter
+ * is not a number; ERELEASED, EINVAL, ENOMEM, ECLOSED, EMISUSE.
+ * Thread-safety: one thread at a time per lock. One round blocks for up to
+ * 2 x command_timeout_ms; a round lost to a concurrent draw is retried
+ * after 1-5 ms, at most 8 rounds. The counter key has no TTL and stays on
+ * the nodes; a resource whose name ends in ":fence" shares its key space.
  */
 REDLOCK_API redlock_status redlock_fence_next(redlock_lock *lock,
                                               uint64_t *fence);
@@ -563,7 +569,9 @@ REDLOCK_API void redlock_lease_options_init(redlock_lease_options *o);
  *
  * On success the lease owns lock (get it back with redlock_lease_stop());
  * do not call redlock_extend/redlock_release on it meanwhile. On failure
- * (EINVAL, ERANGE, ERELEASED, EEXPIRED if no validity is left, ENOMEM,
+ * (EINVAL, EMISUSE, ERANGE (also for a renew_threshold_ms not above the
+ * loss margin of 5 % of the TTL, 2..50 ms), ERELEASED, EEXPIRED if no
+ * validity is left, ENOMEM, EIO if no eventfd or thread could be made,
  * ECLOSED) the lock stays with the caller. opts may be NULL. The loss is
  * signalled in every form at once: on_lost, the flag read by
  * redlock_lease_lost(), the fd of redlock_lease_fd(), and
@@ -632,9 +640,10 @@ typedef int (*redlock_scoped_fn)(redlock_lease *lease, void *userdata);
 /*
  * Acquire resource, start a lease, run fn(lease, userdata) on the calling
  * thread, then stop the lease and release the lock, whatever fn returned.
- * Returns the acquire's status if it failed (fn does not run);
- * REDLOCK_ELOST if the lease was lost while fn ran; otherwise the status
- * of the release (REDLOCK_OK). fn_result (may be NULL) gets fn's return
+ * Returns the acquire's or lease start's status if either failed (fn does
+ * not run, nothing is left held); REDLOCK_ELOST if the lease was lost while
+ * fn ran (also when the manager was destroyed meanwhile); otherwise the
+ * status of the release (REDLOCK_OK). fn_result (may be NULL) gets fn's return
  * value when fn ran. aopts and lopts may be NULL.
  */
 REDLOCK_API redlock_status redlock_with_lock(
@@ -680,8 +689,10 @@ REDLOCK_API redlock_status redlock_election_start(
  * was leader. Blocks until done. Not from an election callback. */
 REDLOCK_API redlock_status redlock_election_resign(redlock_election *e);
 
-/* 1 while this candidate holds the leadership lock with validity left. Any
- * thread, lock-free. */
+/* 1 while this candidate holds the leadership lock with validity left:
+ * a flag cleared as soon as the lease thread sees a loss, and the term's
+ * validity end compared with the clock, so it turns 0 no later than the
+ * validity ends even if the lease thread is late. Any thread, lock-free. */
 REDLOCK_API int redlock_election_is_leader(const redlock_election *e);
 
 /* While leader, copy the term's lock token (REDLOCK_TOKEN_LEN + 1 bytes

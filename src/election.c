@@ -46,6 +46,8 @@ struct redlock_election {
     char token[REDLOCK_TOKEN_LEN + 1];
     uint64_t fence;
     atomic_bool leader;            /* lock-free reads by is_leader() */
+    _Atomic uint64_t valid_until;  /* the term's validity end, kept by the
+                                      lease thread; 0 when not leading */
 };
 
 /* Lease on_lost hook: clear the flag at once and wake the thread. Runs on
@@ -103,27 +105,28 @@ static redlock_lease *try_win(redlock_election *e, uint64_t *fence)
     pthread_mutex_lock(&e->mu);
     e->lost = false;
     pthread_mutex_unlock(&e->mu);
-    if (redlock_lease_start(lock, &lo, &lease) != REDLOCK_OK) {
+    if (redlock__lease_start_mirrored(lock, &lo, &e->valid_until, &lease) !=
+        REDLOCK_OK) {
         redlock_release(lock);
         return NULL;
     }
     return lease;
 }
 
-/* Hold the leadership until the lease is lost or we resign. Returns the
- * demotion reason (REDLOCK_OK for a resignation). */
-static redlock_status lead(redlock_election *e, redlock_lease *lease,
-                           uint64_t fence)
+/* Hold the leadership until the lease is lost or we resign, then step
+ * down. on_elected and on_demoted fire as a pair, or not at all (a lease
+ * lost, or a resignation asked for, before the term began). */
+static void lead(redlock_election *e, redlock_lease *lease, uint64_t fence)
 {
     pthread_mutex_lock(&e->mu);
     memcpy(e->token, redlock_lock_token(redlock_lease_lock(lease)),
            REDLOCK_TOKEN_LEN + 1);
     e->fence = fence;
-    bool lost_already = e->lost;
-    if (!lost_already)
+    bool begin = !e->lost && !e->resign_requested;
+    if (begin)
         atomic_store_explicit(&e->leader, true, memory_order_release);
     pthread_mutex_unlock(&e->mu);
-    if (!lost_already && e->cb.on_elected != NULL)
+    if (begin && e->cb.on_elected != NULL)
         e->cb.on_elected(e, fence, e->userdata);
 
     pthread_mutex_lock(&e->mu);
@@ -136,19 +139,20 @@ static redlock_status lead(redlock_election *e, redlock_lease *lease,
     redlock_status why = redlock_lease_status(lease);
     /* Releases the lock on all nodes (a no-op where it is already gone). */
     redlock_lease_stop(lease, NULL);
+    atomic_store_explicit(&e->valid_until, 0, memory_order_release);
     if (resigned)
         why = REDLOCK_OK;
     else if (why == REDLOCK_OK)
         why = REDLOCK_ELOST;
-    if (e->cb.on_demoted != NULL)
+    if (begin && e->cb.on_demoted != NULL)
         e->cb.on_demoted(e, why, e->userdata);
-    return why;
 }
 
 /* The candidate's thread. */
 static void *election_main(void *arg)
 {
     redlock_election *e = arg;
+    redlock__mark_callback_thread(e->m);
     for (;;) {
         if (pause_or_stop(e, 0))
             break;
@@ -156,10 +160,10 @@ static void *election_main(void *arg)
             break;
         uint64_t fence = 0;
         redlock_lease *lease = try_win(e, &fence);
-        if (lease != NULL) {
+        if (lease != NULL)
             lead(e, lease, fence);
-            continue; /* campaign again unless resigned */
-        }
+        /* Campaign again after a delay (also after a demotion, which gives
+         * the other candidates their turn), unless resigned. */
         uint64_t delay = redlock__retry_delay_us(
             e->m->opts.retry_delay_ms, e->m->opts.retry_jitter_ms,
             redlock__random_upto(e->m->opts.retry_jitter_ms));
@@ -203,6 +207,7 @@ redlock_status redlock_election_start(redlock_manager *m, const char *name,
         e->cb = *cb;
     e->userdata = userdata;
     atomic_init(&e->leader, false);
+    atomic_init(&e->valid_until, 0);
     pthread_mutex_init(&e->mu, NULL);
     redlock__cond_init(&e->cv);
     redlock__manager_ref(m);
@@ -251,11 +256,16 @@ redlock_status redlock_election_resign(redlock_election *e)
     return REDLOCK_OK;
 }
 
-/* Lock-free leader check. */
+/* Lock-free leader check: the flag, and the term's validity on the
+ * clock, so a late lease thread cannot leave it true past the validity. */
 int redlock_election_is_leader(const redlock_election *e)
 {
-    return election_ok(e) &&
-           atomic_load_explicit(&e->leader, memory_order_acquire);
+    if (!election_ok(e) ||
+        !atomic_load_explicit(&e->leader, memory_order_acquire))
+        return 0;
+    uint64_t until =
+        atomic_load_explicit(&e->valid_until, memory_order_acquire);
+    return redlock__clock_now_us() < until;
 }
 
 /* Copy the term's token and fence while leader. */
@@ -269,7 +279,7 @@ redlock_status redlock_election_leader_token(const redlock_election *e,
         return REDLOCK_ERANGE;
     redlock_election *me = (redlock_election *)e;
     pthread_mutex_lock(&me->mu);
-    bool leader = atomic_load_explicit(&me->leader, memory_order_acquire);
+    bool leader = redlock_election_is_leader(me) != 0;
     if (leader) {
         memcpy(buf, me->token, REDLOCK_TOKEN_LEN + 1);
         if (fence != NULL)

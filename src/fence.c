@@ -131,6 +131,10 @@ redlock_status redlock_fence_next(redlock_lock *lock, uint64_t *fence)
     redlock_manager *m = lock->m;
     if (atomic_load_explicit(&m->closing, memory_order_acquire))
         return REDLOCK_ECLOSED;
+    /* A holder whose validity ran out must not get a number above the
+     * next holder's. */
+    if (redlock_lock_validity_ms(lock) <= 0)
+        return REDLOCK_EEXPIRED;
     size_t keylen = lock->key_lens[0] + 6;
     char *key = malloc(keylen);
     if (key == NULL)

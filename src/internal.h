@@ -273,8 +273,12 @@ void redlock__node_stop(redlock__node *node, uint64_t shutdown_deadline_us);
 /* Free a stopped node. */
 void redlock__node_free(redlock__node *node);
 
-/* True when called on one of m's worker threads (inside a callback). */
+/* True when called on one of m's internal threads: a worker, the lease
+ * thread or an election thread (that is, inside a redlock callback). */
 bool redlock__on_worker_of(const struct redlock_manager *m);
+
+/* Mark the calling thread as one of m's internal threads. */
+void redlock__mark_callback_thread(const struct redlock_manager *m);
 
 /* The node's address without credentials; owned by the node. */
 const char *redlock__node_name(const redlock__node *node);
@@ -347,5 +351,12 @@ void redlock__leases_shutdown(redlock__leases *ls);
 
 /* Free the subsystem (after shutdown). */
 void redlock__leases_free(redlock__leases *ls);
+
+/* redlock_lease_start() that also keeps *mirror equal to the lease's
+ * validity end (0 once lost), for the election's lock-free is_leader. */
+redlock_status redlock__lease_start_mirrored(struct redlock_lock *lock,
+                                             const redlock_lease_options *o,
+                                             _Atomic uint64_t *mirror,
+                                             redlock_lease **out);
 
 #endif /* REDLOCK_INTERNAL_H */

@@ -44,6 +44,9 @@
 #include "internal.h"
 
 #define LEASE_MAGIC 0x524c4c53u /* "RLLS" */
+/* Renewals due within this window of each other are started together, so
+ * that they reach each node in one pipelined batch. */
+#define BATCH_WINDOW_US 10000u
 #define NOT_IN_HEAP ((size_t)-1)
 
 struct redlock_lease {
@@ -55,6 +58,7 @@ struct redlock_lease {
     atomic_int status;             /* REDLOCK_OK while held */
     atomic_uint renewals;
     int efd;                       /* eventfd, readable once lost */
+    _Atomic uint64_t *mirror;      /* optional copy of the validity end */
 
     /* Under ls->mu. */
     size_t heap_index;
@@ -215,15 +219,17 @@ static uint64_t validity_end(const redlock_lease *l)
                                 memory_order_relaxed);
 }
 
-/* How long before the validity end a lease is declared lost: 2 % of the
- * TTL, between 1 and 5 ms. Covers a late wake-up of this thread. */
-static uint64_t loss_margin_us(const redlock_lease *l)
+/* How long before the validity end a lease is declared lost: 5 % of the
+ * TTL, between 2 and 50 ms. It covers a late wake-up of this thread, so
+ * that the fd and the callback come before the validity ends; declaring
+ * a loss that early is only pessimistic, never unsafe. */
+static uint64_t loss_margin_us(uint32_t ttl_ms)
 {
-    uint64_t m = (uint64_t)l->opts.ttl_ms * 20u; /* 2 % in us */
-    if (m < 1000u)
-        m = 1000u;
-    if (m > 5000u)
-        m = 5000u;
+    uint64_t m = (uint64_t)ttl_ms * 50u; /* 5 % in us */
+    if (m < 2000u)
+        m = 2000u;
+    if (m > 50000u)
+        m = 50000u;
     return m;
 }
 
@@ -231,7 +237,7 @@ static uint64_t loss_margin_us(const redlock_lease *l)
 static uint64_t loss_at(const redlock_lease *l)
 {
     uint64_t end = validity_end(l);
-    uint64_t margin = loss_margin_us(l);
+    uint64_t margin = loss_margin_us(l->opts.ttl_ms);
     return end > margin ? end - margin : 0;
 }
 
@@ -275,23 +281,27 @@ static void mark_lost(redlock__leases *ls, redlock_lease *l,
     uint64_t one = 1;
     ssize_t w = write(l->efd, &one, sizeof(one));
     (void)w;
+    if (l->mirror != NULL)
+        atomic_store_explicit(l->mirror, 0, memory_order_release);
     pthread_cond_broadcast(&ls->cv);
-    redlock__log(ls->m, REDLOCK_LOG_WARN, "lease lost: %s",
-                 redlock_strerror(why));
-    if (calls == NULL || l->opts.on_lost == NULL)
+    if (calls == NULL)
         return;
     if (calls->len == calls->cap) {
         size_t cap = calls->cap ? calls->cap * 2 : 16;
         pending_call *v = realloc(calls->v, cap * sizeof(*v));
-        if (v == NULL)
-            return; /* the flag, fd and waiters were still signalled */
+        if (v == NULL) {
+            /* The flag, fd and waiters were still signalled. */
+            pthread_cond_broadcast(&ls->cv);
+            return;
+        }
         calls->v = v;
         calls->cap = cap;
     }
-    calls->v[calls->len].lease = l;
+    bool cb = l->opts.on_lost != NULL;
+    calls->v[calls->len].lease = cb ? l : NULL;
     calls->v[calls->len].why = why;
     calls->len++;
-    l->callback_pending = true;
+    l->callback_pending = cb;
 }
 
 /* Run collected callbacks, one at a time, without ls->mu held across the
@@ -301,7 +311,12 @@ static void mark_lost(redlock__leases *ls, redlock_lease *l,
 static void run_calls(redlock__leases *ls, call_list *calls)
 {
     for (size_t i = 0; i < calls->len; i++) {
+        /* Logged here, not under ls->mu: log_fn is user code. */
+        redlock__log(ls->m, REDLOCK_LOG_WARN, "lease lost: %s",
+                     redlock_strerror(calls->v[i].why));
         redlock_lease *l = calls->v[i].lease;
+        if (l == NULL)
+            continue; /* no callback registered */
         pthread_mutex_lock(&ls->mu);
         bool run = !l->skip_callback;
         if (run)
@@ -416,12 +431,12 @@ static void check_extend(redlock__leases *ls, redlock_lease *l, uint64_t now,
         inflight_drop(ls, l, false); /* the rest still get it */
         uint64_t end = now + (uint64_t)validity;
         redlock__lock_extended(l->lock, l->opts.ttl_ms, end, yes);
+        if (l->mirror != NULL)
+            atomic_store_explicit(l->mirror, end, memory_order_release);
         unsigned n = atomic_fetch_add_explicit(&l->renewals, 1,
                                                memory_order_relaxed) + 1;
         uint64_t threshold = (uint64_t)l->opts.renew_threshold_ms * 1000u;
         l->renew_at_us = end > threshold ? end - threshold : now;
-        redlock__log(m, REDLOCK_LOG_DEBUG, "lease renewed (%u), %lld ms left",
-                     n, (long long)(validity / 1000));
         if (l->opts.max_renewals != 0 && n >= l->opts.max_renewals)
             l->renew_at_us = UINT64_MAX; /* hold to the end, then lose */
         schedule(ls, l);
@@ -437,16 +452,24 @@ static void check_extend(redlock__leases *ls, redlock_lease *l, uint64_t now,
     schedule(ls, l);
 }
 
+/* True once a lease has used up its renewals or its hold time. */
+static bool limit_reached(const redlock_lease *l, uint64_t now)
+{
+    return (l->opts.max_renewals != 0 &&
+            atomic_load_explicit(&l->renewals, memory_order_relaxed) >=
+                l->opts.max_renewals) ||
+           (l->opts.max_hold_ms != 0 &&
+            now >= l->started_us + l->opts.max_hold_ms * 1000u);
+}
+
 /* Act on a lease whose due time has come (ls->mu held). */
 static void on_due(redlock__leases *ls, redlock_lease *l, uint64_t now,
                    op_list *posts, call_list *calls)
 {
     if (now >= loss_at(l)) {
-        bool limits = (l->opts.max_renewals != 0 &&
-                       atomic_load(&l->renewals) >= l->opts.max_renewals) ||
-                      (l->opts.max_hold_ms != 0 &&
-                       now >= l->started_us + l->opts.max_hold_ms * 1000u);
-        mark_lost(ls, l, limits ? REDLOCK_ERANGE : REDLOCK_EEXPIRED, calls);
+        mark_lost(ls, l,
+                  limit_reached(l, now) ? REDLOCK_ERANGE : REDLOCK_EEXPIRED,
+                  calls);
         return;
     }
     if (l->opts.max_hold_ms != 0 &&
@@ -454,7 +477,9 @@ static void on_due(redlock__leases *ls, redlock_lease *l, uint64_t now,
         mark_lost(ls, l, REDLOCK_ERANGE, calls);
         return;
     }
-    if (l->inflight == NULL && now >= l->renew_at_us) {
+    /* Renewals due within the batch window start now, together with the
+     * ones already due, so they share one pipelined write per node. */
+    if (l->inflight == NULL && now + BATCH_WINDOW_US >= l->renew_at_us) {
         start_extend(ls, l, posts, now);
         return;
     }
@@ -469,14 +494,11 @@ static void drain(int fd)
     }
 }
 
-/* Renewals due within this window of now are started together, so that
- * they reach each node in one pipelined batch. */
-#define BATCH_WINDOW_US 10000u
-
 /* The lease thread. */
 static void *lease_main(void *arg)
 {
     redlock__leases *ls = arg;
+    redlock__mark_callback_thread(ls->m);
     op_list posts = {0};
     call_list calls = {0};
     for (;;) {
@@ -627,10 +649,11 @@ void redlock_lease_options_init(redlock_lease_options *o)
     o->struct_size = sizeof(*o);
 }
 
-/* Hand a held lock to the lease thread. */
-redlock_status redlock_lease_start(redlock_lock *lock,
-                                   const redlock_lease_options *opts,
-                                   redlock_lease **out)
+/* Hand a held lock to the lease thread, mirroring its validity end. */
+redlock_status redlock__lease_start_mirrored(redlock_lock *lock,
+                                             const redlock_lease_options *opts,
+                                             _Atomic uint64_t *mirror,
+                                             redlock_lease **out)
 {
     if (out == NULL || lock == NULL)
         return REDLOCK_EINVAL;
@@ -652,7 +675,8 @@ redlock_status redlock_lease_start(redlock_lock *lock,
         return REDLOCK_ERANGE;
     if (o.renew_threshold_ms == 0)
         o.renew_threshold_ms = o.ttl_ms / 3;
-    if (o.renew_threshold_ms >= o.ttl_ms)
+    if (o.renew_threshold_ms >= o.ttl_ms ||
+        (uint64_t)o.renew_threshold_ms * 1000u <= loss_margin_us(o.ttl_ms))
         return REDLOCK_ERANGE;
     redlock_manager *m = lock->m;
     redlock__leases *ls = m->leases;
@@ -670,6 +694,9 @@ redlock_status redlock_lease_start(redlock_lock *lock,
     l->magic = LEASE_MAGIC;
     l->ls = ls;
     l->lock = lock;
+    l->mirror = mirror;
+    if (mirror != NULL)
+        atomic_store_explicit(mirror, validity_end(l), memory_order_release);
     l->opts = o;
     l->started_us = redlock__clock_now_us();
     atomic_init(&l->status, REDLOCK_OK);
@@ -706,6 +733,14 @@ redlock_status redlock_lease_start(redlock_lock *lock,
     return REDLOCK_OK;
 }
 
+/* Hand a held lock to the lease thread. */
+redlock_status redlock_lease_start(redlock_lock *lock,
+                                   const redlock_lease_options *opts,
+                                   redlock_lease **out)
+{
+    return redlock__lease_start_mirrored(lock, opts, NULL, out);
+}
+
 /* Acquire, then lease. */
 redlock_status redlock_lease_acquire(redlock_manager *m, const char *resource,
                                      uint32_t ttl_ms,
@@ -732,6 +767,18 @@ redlock_status redlock_lease_acquire(redlock_manager *m, const char *resource,
 static bool lease_ok(const redlock_lease *l)
 {
     return l != NULL && l->magic == LEASE_MAGIC;
+}
+
+/* The loss reason, or EEXPIRED once the clock passed the validity end
+ * before the thread declared it, or OK. */
+static redlock_status status_now(const redlock_lease *lease)
+{
+    redlock_status st = (redlock_status)atomic_load_explicit(
+        &lease->status, memory_order_acquire);
+    uint64_t now = redlock__clock_now_us();
+    if (st == REDLOCK_OK && now >= validity_end(lease))
+        st = limit_reached(lease, now) ? REDLOCK_ERANGE : REDLOCK_EEXPIRED;
+    return st;
 }
 
 /* Stop renewing; hand back or release the lock; free the lease. */
@@ -762,8 +809,7 @@ redlock_status redlock_lease_stop(redlock_lease *lease,
     lease->magic = REDLOCK__DEAD_MAGIC;
     pthread_mutex_unlock(&ls->mu);
 
-    redlock_status lost = (redlock_status)atomic_load_explicit(
-        &lease->status, memory_order_acquire);
+    redlock_status lost = status_now(lease);
     redlock_lock *lock = lease->lock;
     close(lease->efd);
     free(lease);
@@ -791,11 +837,7 @@ redlock_status redlock_lease_status(const redlock_lease *lease)
 {
     if (!lease_ok(lease))
         return REDLOCK_EMISUSE;
-    redlock_status st = (redlock_status)atomic_load_explicit(
-        &lease->status, memory_order_acquire);
-    if (st == REDLOCK_OK && redlock__clock_now_us() >= validity_end(lease))
-        st = REDLOCK_EEXPIRED;
-    return st;
+    return status_now(lease);
 }
 
 /* The loss eventfd. */

@@ -26,6 +26,23 @@
 #include "internal.h"
 #include "options.h"
 
+/* The manager whose internal thread (worker, lease or election thread)
+ * runs on this thread, or NULL: lets redlock_manager_destroy() refuse to
+ * run from a callback, where it would join its own thread. */
+static _Thread_local const struct redlock_manager *callback_thread_of;
+
+/* Mark the calling thread as one of m's internal threads. */
+void redlock__mark_callback_thread(const struct redlock_manager *m)
+{
+    callback_thread_of = m;
+}
+
+/* True when called on one of m's internal threads (inside a callback). */
+bool redlock__on_worker_of(const struct redlock_manager *m)
+{
+    return callback_thread_of == m;
+}
+
 /* Write a message into the caller's optional error buffer. */
 static void set_err(char *buf, size_t len, const char *msg)
 {

@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "reply.h"
 
 /* ------------------------------------------------------------------------
  * Types
@@ -102,6 +103,7 @@ struct redlock__node {
     uint64_t stop_deadline_us; /* worker's copy of shutdown_deadline_us */
     slot_list pending;
     slot_list inflight;
+    redlock__reply_guard reply_guard; /* the reader's limits (reply.h) */
 };
 
 /* ------------------------------------------------------------------------
@@ -229,56 +231,6 @@ static bool send_slot(redlock__node *nd, redlock__slot *s, uint64_t now)
     s->sent_us = now;
     list_push(&nd->inflight, s);
     return true;
-}
-
-/* Map one reply to an answer for slot s. For OP_RAW the reply is kept in
- * the slot (*keep set). */
-static redlock__answer interpret(const redlock__slot *s,
-                                 const redisReply *r, redlock_status *err,
-                                 const char **detail, bool *keep)
-{
-    *err = REDLOCK_OK;
-    *detail = NULL;
-    *keep = false;
-    if (s->op->kind == REDLOCK__OP_INT && r->type == REDIS_REPLY_INTEGER) {
-        *keep = true;
-        return r->integer > 0 ? REDLOCK__ANS_YES : REDLOCK__ANS_NO;
-    }
-    if (s->op->kind == REDLOCK__OP_RAW) {
-        *keep = true;
-        if (r->type == REDIS_REPLY_ERROR) {
-            *err = REDLOCK_EPROTO;
-            *detail = r->str;
-            return REDLOCK__ANS_ERROR;
-        }
-        return REDLOCK__ANS_YES;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        *err = REDLOCK_EIO;
-        *detail = r->str;
-        return REDLOCK__ANS_ERROR;
-    }
-    switch (s->op->kind) {
-    case REDLOCK__OP_ACQUIRE:
-        if (r->type == REDIS_REPLY_STATUS && r->len == 2 &&
-            memcmp(r->str, "OK", 2) == 0)
-            return REDLOCK__ANS_YES;
-        if (r->type == REDIS_REPLY_NIL)
-            return REDLOCK__ANS_NO;
-        break;
-    case REDLOCK__OP_ACQUIRE_MULTI:
-    case REDLOCK__OP_EXTEND:
-    case REDLOCK__OP_RELEASE:
-        if (r->type == REDIS_REPLY_INTEGER)
-            return r->integer > 0 ? REDLOCK__ANS_YES : REDLOCK__ANS_NO;
-        break;
-    case REDLOCK__OP_RAW:
-    case REDLOCK__OP_INT:
-        break;
-    }
-    *err = REDLOCK_EPROTO;
-    *detail = "unexpected reply type";
-    return REDLOCK__ANS_ERROR;
 }
 
 /* ------------------------------------------------------------------------
@@ -427,6 +379,9 @@ static void conn_start(redlock__node *nd, uint64_t now)
         conn_fail(nd, REDLOCK_EIO, msg, now);
         return;
     }
+    /* Replies are built within limits, so a hostile node cannot make us
+     * allocate without bound (reply.h). */
+    redlock__reply_reader_init(nd->ctx->reader, &nd->reply_guard);
     /* Our sockets must not leak into children a user fork()+exec()s. */
     int flags = fcntl(nd->ctx->fd, F_GETFD);
     if (flags >= 0)
@@ -499,7 +454,8 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
     redlock_status err;
     const char *detail;
     bool keep;
-    redlock__answer ans = interpret(s, r, &err, &detail, &keep);
+    redlock__answer ans =
+        redlock__reply_interpret(s->op->kind, r, &err, &detail, &keep);
     char msg[160] = "";
     if (detail != NULL)
         snprintf(msg, sizeof(msg), "%s", detail);
@@ -532,12 +488,21 @@ static void read_input(redlock__node *nd, uint64_t now)
         conn_fail(nd, REDLOCK_EIO, msg, now);
         return;
     }
+    if (redlock__reply_buffer_over_limit(nd->ctx->reader)) {
+        conn_fail(nd, REDLOCK_EPROTO, "protocol error: incomplete reply "
+                  "over the buffer limit", now);
+        return;
+    }
     while (nd->ctx != NULL) {
         void *reply = NULL;
         if (redisGetReplyFromReader(nd->ctx, &reply) != REDIS_OK) {
             char msg[160];
-            snprintf(msg, sizeof(msg), "protocol error: %s",
-                     nd->ctx->errstr);
+            /* hiredis reports a value our builder refused as OOM; the
+             * guard knows the real reason. */
+            const char *why = nd->reply_guard.refused != NULL
+                                  ? nd->reply_guard.refused
+                                  : nd->ctx->errstr;
+            snprintf(msg, sizeof(msg), "protocol error: %s", why);
             conn_fail(nd, REDLOCK_EPROTO, msg, now);
             return;
         }
@@ -708,21 +673,11 @@ static void drain_wake(redlock__node *nd)
     }
 }
 
-/* The manager whose worker runs on this thread (NULL elsewhere): lets
- * redlock_manager_destroy() refuse to run from a callback. */
-static _Thread_local const struct redlock_manager *current_manager;
-
-/* True when called on one of m's worker threads. */
-bool redlock__on_worker_of(const struct redlock_manager *m)
-{
-    return current_manager == m;
-}
-
 /* The worker thread. */
 static void *worker_main(void *arg)
 {
     redlock__node *nd = arg;
-    current_manager = nd->m;
+    redlock__mark_callback_thread(nd->m);
     for (;;) {
         uint64_t now = redlock__clock_now_us();
 

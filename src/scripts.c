@@ -4,7 +4,8 @@
  * Every script is sent as EVALSHA; a node that answers NOSCRIPT (restarted,
  * or SCRIPT FLUSH) gets the same call again as EVAL with the source, which
  * also loads it into that node's cache (node.c). The SHA1 is computed here
- * once, so no SCRIPT LOAD round trip is needed on connect.
+ * once; workers also SCRIPT LOAD every script on each (re)connect, so a
+ * node restarted empty never answers NOSCRIPT to our first commands.
  *
  * A single-resource acquire is a plain SET NX PX (no script needed); the
  * scripts below all take any number of KEYS, so single and multi-resource

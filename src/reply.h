@@ -1,0 +1,103 @@
+/*
+ * reply.h: building and judging node replies with bounded memory
+ * (internal).
+ *
+ * hiredis 0.14.1's default reply builder allocates whatever a reply
+ * declares: "*N" gets an array of N pointers at once, a bulk string of any
+ * length is buffered until it has arrived, and nothing limits the size of
+ * a whole reply tree. A hostile or broken node could make the client
+ * allocate without limit. The functions here replace that builder: they
+ * make ordinary redisReply objects (freeReplyObject() frees them), but
+ * refuse anything over the limits below, which makes the reader fail with
+ * an error and the node worker drop the connection. See docs/safety.md,
+ * "Hostile or broken nodes".
+ *
+ * Everything here is pure logic on one reader: no I/O, no globals. A
+ * reader and its guard belong to one thread at a time, like the hiredis
+ * context that holds them.
+ */
+#ifndef REDLOCK_REPLY_H
+#define REDLOCK_REPLY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <hiredis/hiredis.h>
+
+#include "internal.h"
+
+/* Most elements one array reply may declare. Our own commands get at most
+ * 2 back (redlock_inspect()); error and status replies are strings. */
+#define REDLOCK_REPLY_MAX_ELEMENTS 1024
+
+/* Longest string (bulk, status or error) accepted, in bytes. */
+#define REDLOCK_REPLY_MAX_STRING (1024u * 1024u)
+
+/* Deepest array nesting accepted: an array may sit inside at most this
+ * many arrays (hiredis 0.14.1 refuses deeper ones itself; we check too, so
+ * the limit holds whatever the reader does). Scalars may sit one level
+ * deeper, inside the innermost array. */
+#define REDLOCK_REPLY_MAX_DEPTH 7
+
+/* Most bytes one reply tree may be charged: sizeof(redisReply) per object,
+ * plus sizeof(redisReply *) per declared array element, plus len + 1 per
+ * string. Bounds nested arrays, which each stay under the element limit
+ * but could multiply. */
+#define REDLOCK_REPLY_MAX_TOTAL (4u * 1024u * 1024u)
+
+/* Most unparsed bytes the reader may hold (an incomplete reply, such as a
+ * bulk string that declared a huge length and keeps arriving). Checked by
+ * the node worker after every read; redisBufferRead() adds at most 16 KiB
+ * at a time, so the reader never holds much more than this. */
+#define REDLOCK_REPLY_MAX_BUFFER (4u * 1024u * 1024u)
+
+/* Per-reader state of the bounded builder. Owned by whoever owns the
+ * reader (the node worker embeds one per node); must outlive the reader's
+ * use of it. */
+typedef struct redlock__reply_guard {
+    size_t used;         /* bytes charged to the reply being built */
+    const char *refused; /* why the last object was refused (static
+                            text), or NULL if none was */
+} redlock__reply_guard;
+
+/*
+ * Make reader r build replies with the bounded functions, charging them to
+ * *guard (zeroed here). Sets r->fn and r->privdata; call it before the
+ * first byte is fed (for a context: right after connecting, on
+ * ctx->reader). guard may be NULL: then the per-object limits still hold,
+ * but the total per reply is not tracked and no reason is recorded.
+ */
+void redlock__reply_reader_init(redisReader *r, redlock__reply_guard *guard);
+
+/*
+ * True if the reader holds more than REDLOCK_REPLY_MAX_BUFFER bytes not yet
+ * parsed. The caller should then give up on the connection
+ * (REDLOCK_EPROTO). NULL gives false.
+ */
+bool redlock__reply_buffer_over_limit(const redisReader *r);
+
+/*
+ * Map one reply to a node's answer for an operation of the given kind.
+ *
+ *   ACQUIRE            status "OK" is yes, nil is no
+ *   ACQUIRE_MULTI, EXTEND, RELEASE
+ *                      an integer: > 0 is yes, otherwise no
+ *   INT                an integer: > 0 is yes, otherwise no; kept
+ *   RAW                anything but an error is yes; kept (errors too)
+ * For every kind an error reply is an error: REDLOCK_EPROTO for RAW,
+ * REDLOCK_EIO otherwise, with *detail pointing at the reply's text.
+ * Anything else is REDLOCK_EPROTO, "unexpected reply type". (NOSCRIPT
+ * errors are not special here: the node worker catches them first, to
+ * resend the script as EVAL.)
+ *
+ * Sets *err (REDLOCK_OK unless the answer is an error), *detail (NULL, or
+ * text borrowed from r or static: copy it before freeing r) and *keep
+ * (true if the caller should keep r for the op instead of freeing it).
+ * A NULL r is an error (REDLOCK_EPROTO). Pure: any thread may call it.
+ */
+redlock__answer redlock__reply_interpret(redlock__op_kind kind,
+                                         const redisReply *r,
+                                         redlock_status *err,
+                                         const char **detail, bool *keep);
+
+#endif /* REDLOCK_REPLY_H */
