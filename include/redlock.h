@@ -301,8 +301,11 @@ typedef struct redlock_acquire_opts {
     int64_t retry_delay_ms;   /* -1: the manager's */
     int64_t retry_jitter_ms;  /* -1: the manager's */
     uint64_t deadline_us;     /* absolute, on redlock_clock_us(); 0: none.
-                                 No attempt starts after it, and the call
-                                 returns REDLOCK_ETIMEDOUT once it passes. */
+                                 A hard bound: no attempt starts after it,
+                                 waits (including the undo of a failed
+                                 attempt) end at it, and the call returns
+                                 REDLOCK_ETIMEDOUT once it passes, give or
+                                 take scheduling delays. */
     redlock_acquire_info *info; /* may be NULL; filled on return */
 } redlock_acquire_opts;
 

@@ -19,6 +19,8 @@ PACKAGES=(
     libcmocka-dev   # tests only
     redis-server    # tests, example and bench start their own servers
     redis-tools     # redis-cli, redis-benchmark
+    clang           # scripts/fuzz.sh: the libFuzzer harnesses
+    libclang-rt-14-dev # libFuzzer and sanitizer runtimes for clang 14
 )
 
 # die MESSAGE: print MESSAGE to stderr and exit 1.

@@ -204,7 +204,7 @@ static void abandon(redlock__op *op)
  * Whatever is still unconfirmed stays queued behind our SET on that node.
  * attempt_us is how long the attempt took. */
 static void undo_attempt(redlock_lock *lock, redlock__op *acq,
-                         uint64_t attempt_us)
+                         uint64_t attempt_us, uint64_t user_deadline)
 {
     redlock_manager *m = lock->m;
     bool granted[REDLOCK_NODES_MAX];
@@ -230,10 +230,20 @@ static void undo_attempt(redlock_lock *lock, redlock__op *acq,
     uint64_t cap = (uint64_t)m->opts.command_timeout_ms * 1000u;
     if (grace > cap)
         grace = cap;
-    wait_nodes(rel, maybe, now + grace);
+    uint64_t grace_end = now + grace;
+    uint64_t granted_end = now + cap;
+    /* The caller's deadline is a hard bound: past it, the release stays
+     * queued behind our SETs but is no longer waited for. */
+    if (user_deadline != 0) {
+        uint64_t d = user_deadline > now ? user_deadline : now;
+        if (grace_end > d)
+            grace_end = d;
+        if (granted_end > d)
+            granted_end = d;
+    }
+    wait_nodes(rel, maybe, grace_end);
     if (any_granted)
-        wait_nodes(rel, granted,
-                   now + (uint64_t)m->opts.command_timeout_ms * 1000u);
+        wait_nodes(rel, granted, granted_end);
     abandon(rel); /* releases are never dropped, whatever this says */
     redlock__op_unref(rel);
 }
@@ -315,7 +325,7 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
     else
         st = redlock__acquire_failure_status(m->n, yes, no,
                                              error + unanswered);
-    undo_attempt(lock, op, t1 - t0);
+    undo_attempt(lock, op, t1 - t0, user_deadline);
     redlock__op_unref(op);
     return st;
 }

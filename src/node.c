@@ -98,6 +98,8 @@ struct redlock__node {
     int handshake_total;       /* handshake commands sent */
     bool handshake_fatal[8];   /* per handshake command: error is fatal */
     bool is_down_reported;     /* last event reported was "down" */
+    redlock_status last_error_status; /* of the last "down" report */
+    char last_error[200];      /* its message, for fail-fast details */
     bool ever_connected;
     bool stop_seen;            /* worker's copy of `stopping` */
     uint64_t stop_deadline_us; /* worker's copy of shutdown_deadline_us */
@@ -237,13 +239,22 @@ static bool send_slot(redlock__node *nd, redlock__slot *s, uint64_t now)
  * Connection management
  * ------------------------------------------------------------------------ */
 
-/* Report an up/down transition once, through the manager's callback. */
+/* Report an up/down transition through the manager's callback: once per
+ * transition, and again while down only when the reason changes (so a
+ * node that went down on a reset and is now refusing us for being full
+ * says so, without repeating every failed reconnect). */
 static void report(redlock__node *nd, bool down, redlock_status st,
                    const char *message)
 {
-    if (down == nd->is_down_reported)
+    if (down == nd->is_down_reported &&
+        (!down || (st == nd->last_error_status &&
+                   strcmp(message, nd->last_error) == 0)))
         return;
     nd->is_down_reported = down;
+    if (down) {
+        nd->last_error_status = st;
+        snprintf(nd->last_error, sizeof(nd->last_error), "%s", message);
+    }
     redlock__manager_node_event(nd->m, nd->uri.display, st, message);
 }
 
@@ -414,15 +425,20 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
 {
     if (nd->state == CONN_HANDSHAKE) {
         int which = nd->handshake_total - nd->handshake_replies;
-        bool bad = r->type == REDIS_REPLY_ERROR && which >= 0 &&
-                   nd->handshake_fatal[which];
+        bool is_error = r->type == REDIS_REPLY_ERROR && r->str != NULL;
+        /* A server at its client limit answers the first command with
+         * this error and hangs up: say so, whichever command it was. */
+        bool full = is_error && strstr(r->str, "max number of clients") != NULL;
+        bool bad = is_error && which >= 0 && nd->handshake_fatal[which];
         char msg[200];
-        if (bad)
-            snprintf(msg, sizeof(msg), "handshake refused: %.150s",
-                     r->str != NULL ? r->str : "error");
+        if (full)
+            snprintf(msg, sizeof(msg),
+                     "node refused the connection: %.150s", r->str);
+        else if (bad)
+            snprintf(msg, sizeof(msg), "handshake refused: %.150s", r->str);
         freeReplyObject(r);
-        if (bad) {
-            conn_fail(nd, REDLOCK_EAUTH, msg, now);
+        if (full || bad) {
+            conn_fail(nd, full ? REDLOCK_EIO : REDLOCK_EAUTH, msg, now);
             return;
         }
         if (--nd->handshake_replies == 0)
@@ -535,9 +551,12 @@ static void accept_incoming(redlock__node *nd, slot_list *in, uint64_t now)
                    "manager is shutting down");
         else if (nd->state == CONN_READY)
             send_slot(nd, s, now);
-        else if (nd->state == CONN_DOWN && !is_release(s))
-            finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_EIO,
-                   "node is down (reconnecting)");
+        else if (nd->state == CONN_DOWN && !is_release(s)) {
+            char msg[240];
+            snprintf(msg, sizeof(msg), "node is down (reconnecting): %s",
+                     nd->last_error);
+            finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_EIO, msg);
+        }
         else
             list_push(&nd->pending, s);
     }

@@ -94,9 +94,9 @@ static bool attach(const redisReadTask *task, redisReply *r)
     if (task->parent == NULL)
         return true;
     redisReply *parent = task->parent->obj;
-    if (parent == NULL || parent->type != REDIS_REPLY_ARRAY ||
-        task->idx < 0 || (size_t)task->idx >= parent->elements ||
-        parent->element == NULL || parent->element[task->idx] != NULL)
+    if (parent == NULL || parent->type != REDIS_REPLY_ARRAY || task->idx < 0 ||
+        (size_t)task->idx >= parent->elements || parent->element == NULL ||
+        parent->element[task->idx] != NULL)
         return false;
     parent->element[task->idx] = r;
     return true;

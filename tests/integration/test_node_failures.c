@@ -227,10 +227,9 @@ static void test_select_db(void **state)
     redlock_lock *l = NULL;
     assert_int_equal(redlock_acquire(c.m, "db3", 5000, &l), REDLOCK_OK);
     assert_int_equal(rs_dbsize(&c.srv[0]), 0); /* db 0 untouched */
-    const char *eval[3] = {"EVAL",
-                           "redis.call('select', 3) "
-                           "return redis.call('dbsize')",
-                           "0"};
+    static const char count_db3[] =
+        "redis.call('select', 3) return redis.call('dbsize')";
+    const char *eval[3] = {"EVAL", count_db3, "0"};
     char out[32];
     assert_int_equal(rs_command(&c.srv[0], out, sizeof(out), 3, eval), 0);
     assert_string_equal(out, "1");

@@ -24,9 +24,9 @@
 
 /* What feeding one input gave. */
 typedef enum outcome {
-    GOT_REPLY = 0,  /* a complete reply came out */
+    GOT_REPLY = 0,   /* a complete reply came out */
     GOT_NOTHING = 1, /* no error, but the reply is incomplete */
-    GOT_ERROR = 2   /* the reader failed */
+    GOT_ERROR = 2    /* the reader failed */
 } outcome;
 
 /* Feed len bytes at in to a fresh bounded reader and take one reply.
@@ -129,9 +129,9 @@ static void test_normal_replies(void **state)
     static const struct {
         const char *in;
         int type;
-        long long integer;  /* INTEGER */
-        const char *str;    /* STATUS, ERROR, STRING */
-        size_t elements;    /* ARRAY */
+        long long integer; /* INTEGER */
+        const char *str;   /* STATUS, ERROR, STRING */
+        size_t elements;   /* ARRAY */
     } cases[] = {
         {"+OK\r\n", REDIS_REPLY_STATUS, 0, "OK", 0},
         {"$-1\r\n", REDIS_REPLY_NIL, 0, NULL, 0},
@@ -199,9 +199,20 @@ static void test_nested_tree(void **state)
 static void test_limits(void **state)
 {
     (void)state;
-    enum { ARRAY_AT, ARRAY_OVER, ARRAY_HUGE, BULK_AT, BULK_OVER, STATUS_OVER,
-           ERROR_OVER, DEPTH_AT, DEPTH_OVER, TOTAL_OVER, CHILD_OVER,
-           CASES };
+    enum {
+        ARRAY_AT,
+        ARRAY_OVER,
+        ARRAY_HUGE,
+        BULK_AT,
+        BULK_OVER,
+        STATUS_OVER,
+        ERROR_OVER,
+        DEPTH_AT,
+        DEPTH_OVER,
+        TOTAL_OVER,
+        CHILD_OVER,
+        CASES
+    };
     static const struct {
         const char *name;
         bool accepted;
@@ -330,12 +341,11 @@ static void test_no_guard(void **state)
     static const char huge[] = "*99999999\r\n";
     redisReply *r;
     char err[128];
-    assert_int_equal(parse_one(huge, sizeof(huge) - 1, &r, NULL, err,
-                               sizeof(err)),
-                     GOT_ERROR);
+    assert_int_equal(
+        parse_one(huge, sizeof(huge) - 1, &r, NULL, err, sizeof(err)),
+        GOT_ERROR);
     static const char ok[] = "*1\r\n+OK\r\n";
-    assert_int_equal(parse_one(ok, sizeof(ok) - 1, &r, NULL, err,
-                               sizeof(err)),
+    assert_int_equal(parse_one(ok, sizeof(ok) - 1, &r, NULL, err, sizeof(err)),
                      GOT_REPLY);
     assert_string_equal(r->element[0]->str, "OK");
     freeReplyObject(r);

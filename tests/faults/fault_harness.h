@@ -1,0 +1,245 @@
+/*
+ * fault_harness.h: the common frame of every fault-injection scenario.
+ *
+ * A scenario:
+ *   1. fh_start(): starts its own redis-servers (5 by default) on free
+ *      loopback ports, then forks the client processes (2 by default).
+ *      Each client process creates its own manager and runs several worker
+ *      threads (4 by default) that contend for a few shared resources from
+ *      start_us to end_us, both on redlock_clock_us(): they acquire (with
+ *      a per-call deadline), hold (plain locks: sleep, optionally extend
+ *      half way; leases: redlock_lease_wait), and release, writing one
+ *      hold-log line per operation (format in checker.h) and counting
+ *      statuses, node events and calls slower than their bound into a
+ *      shared-memory slot of their own.
+ *   2. The scenario injects its fault from the parent (fh_at() to wait for
+ *      a point of the run, fh_fault() to count and print each injection,
+ *      fh_window() to name a time window for later questions such as "how
+ *      many grants during the pause").
+ *   3. fh_finish(): waits for the clients (SIGKILLing any that hangs past
+ *      its deadline: reported as hung), runs the checker over their logs,
+ *      sums the statistics and prints one summary line:
+ *        FAULT-SUMMARY scenario=NAME ops=N holds=H faults=F overlaps=X
+ *        late_losses=L ...
+ *   4. The scenario asserts what must hold; fh_cleanup() (cmocka teardown)
+ *      stops every process it started: clients by PID, then servers.
+ *
+ * Only PIDs started here (clients) or by redis_spawn (servers) are ever
+ * signalled. Every wait has a deadline.
+ */
+#ifndef REDLOCK_FAULT_HARNESS_H
+#define REDLOCK_FAULT_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "checker.h"
+#include "redis_spawn.h"
+#include "redlock.h"
+
+#define FH_MAX_NODES 7
+#define FH_MAX_PROCS 4
+#define FH_MAX_THREADS 8
+#define FH_MAX_WINDOWS 16
+/* Statuses counted one by one (larger ones share the last slot). */
+#define FH_STATUS_MAX 24
+
+/* What a scenario runs. Fill with fh_config_init(), then change fields. */
+typedef struct fh_config {
+    const char *name;            /* scenario name for the summary line */
+    size_t nodes;                /* redis-servers; 5 */
+    int appendonly;              /* start them with appendfsync always */
+    int procs;                   /* client processes; 2 */
+    int threads;                 /* worker threads per process; 4 */
+    int lease_threads;           /* of those, how many hold with leases
+                                    (the others with plain locks); 1 */
+    int resources;               /* shared resource names fr-0 ...; 4 */
+    uint32_t ttl_ms;             /* TTL of every lock and lease; 1000 */
+    uint32_t hold_min_ms;        /* plain hold, uniform in [min, max]; */
+    uint32_t hold_max_ms;        /*   5 .. 40 */
+    uint32_t lease_hold_min_ms;  /* lease hold; 300 .. 1500 (up to */
+    uint32_t lease_hold_max_ms;  /*   three renewals) */
+    int extend;                  /* plain holders extend half way; 0 */
+    uint32_t run_ms;             /* how long clients start new holds;
+                                    5000 */
+    uint32_t acquire_deadline_ms; /* deadline_us of each acquire; 1000 */
+    uint32_t command_timeout_ms; /* manager option; 500 */
+    uint32_t slack_ms;           /* scheduling allowance: a call is "slow"
+                                    if it returns later than its bound plus
+                                    this; 200, or
+                                    $REDLOCK_FAULT_SLACK_MS */
+    const char *watch_text;      /* if set, count node-event messages and
+                                    acquire details containing it */
+} fh_config;
+
+/* Counters of one client process (in shared memory; the parent reads
+ * them after the process exited). */
+typedef struct fh_stats {
+    uint64_t acquires;         /* acquire calls */
+    uint64_t grants;           /* ... that returned OK */
+    uint64_t taken;            /* ETAKEN */
+    uint64_t noquorum;         /* ENOQUORUM */
+    uint64_t timedout;         /* ETIMEDOUT */
+    uint64_t acq_other;        /* any other failure */
+    uint64_t extends;          /* extend calls */
+    uint64_t extend_fail;      /* ... that did not return OK */
+    uint64_t releases;         /* release / lease stop calls */
+    uint64_t release_fail;     /* ... that did not return OK */
+    uint64_t extend_st[FH_STATUS_MAX];  /* extend failures by status */
+    uint64_t release_st[FH_STATUS_MAX]; /* release failures by status */
+    uint64_t lease_holds;      /* holds made with a lease */
+    uint64_t lease_renewals;   /* extensions done by lease threads */
+    uint64_t lease_lost;       /* leases that reported a loss */
+    uint64_t lease_lost_expired;  /* ... with EEXPIRED */
+    uint64_t lease_lost_notheld;  /* ... with ENOTHELD */
+    uint64_t lease_silent;     /* leases whose validity ran out while they
+                                  still read as held (never told) */
+    uint64_t slow_calls;       /* calls past their documented bound +
+                                  slack: extend and release
+                                  command_timeout_ms, lease wait its
+                                  timeout, acquire its deadline plus one
+                                  command_timeout_ms (the undo wait of
+                                  its last attempt, see redlock.h) */
+    int64_t max_overrun_us;    /* worst lateness past a bound (may be < 0:
+                                  the smallest margin) */
+    char slow_what[128];       /* the worst call */
+    uint64_t acquire_late;     /* acquires that returned more than the
+                                  slack after their deadline_us */
+    int64_t max_acquire_late_us; /* worst return past deadline_us */
+    char late_what[160];       /* that acquire's status and tallies */
+    uint64_t node_down;        /* node_error_fn with st != OK */
+    uint64_t node_up;          /* node_error_fn with st == OK */
+    uint64_t watch_hits;       /* messages containing cfg.watch_text */
+    char last_node_msg[200];   /* "node: STATUS: message" */
+    char last_down_msg[200];   /* the same, of the last down event */
+    char last_detail[160];     /* last non-empty acquire detail */
+    char watch_sample[200];    /* first message that matched watch_text */
+    uint64_t last_grant_us;    /* time of the last grant */
+    int setup_failed;          /* manager create or log open failed */
+    int finished;              /* the process ran to its end */
+} fh_stats;
+
+/* A named time window of the run, on redlock_clock_us(). */
+typedef struct fh_window_t {
+    char label[32];
+    uint64_t from_us;
+    uint64_t to_us;
+} fh_window_t;
+
+/* One scenario run. */
+typedef struct fh_run {
+    fh_config cfg;
+    rs_server srv[FH_MAX_NODES];
+    const char *uris[FH_MAX_NODES];
+    char dir[256];               /* hold logs: dir/client-N.log */
+    pid_t pids[FH_MAX_PROCS];    /* 0 once reaped */
+    fh_stats *stats;             /* cfg.procs slots, shared memory */
+    uint64_t start_us;           /* clients start holding */
+    uint64_t end_us;             /* clients start no hold after this */
+    int faults;                  /* injections counted by fh_fault() */
+    fh_window_t windows[FH_MAX_WINDOWS];
+    size_t nwindows;
+    /* Observer leases held by the parent (fh_observe_start()). */
+    void *obs;                   /* private state; NULL when none */
+    size_t obs_leases;           /* leases started */
+    size_t obs_lost;             /* ... that reported a loss */
+    size_t obs_lost_expired;     /* ... with EEXPIRED */
+    size_t obs_lost_notheld;     /* ... with ENOTHELD */
+    uint64_t obs_renewals;       /* their extensions */
+    /* Filled by fh_finish(). */
+    int hung;                    /* clients killed for missing their
+                                    deadline */
+    int failed_procs;            /* clients that exited abnormally */
+    mc_log log;                  /* every client's lines (sorted) */
+    mc_report rep;               /* the checker's findings */
+    fh_stats total;              /* counters summed over processes */
+    bool finished;
+    bool started;
+} fh_run;
+
+/* Defaults described in fh_config. */
+void fh_config_init(fh_config *cfg, const char *name);
+
+/* Start the servers and the clients (which begin holding about 0.5 s
+ * later, at r->start_us). Returns 0, or -1 with a message on stderr (then
+ * everything started is stopped again). */
+int fh_start(fh_run *r, const fh_config *cfg);
+
+/* Microseconds on redlock_clock_us(). */
+uint64_t fh_now(void);
+
+/* Sleep for ms milliseconds. */
+void fh_sleep_ms(uint32_t ms);
+
+/* Sleep until t_us on redlock_clock_us() (returns at once if past). */
+void fh_sleep_until(uint64_t t_us);
+
+/* Sleep until ms milliseconds after r->start_us. */
+void fh_at(const fh_run *r, uint32_t ms);
+
+/* Count one fault injection and print "fault +MS ms: WHAT". */
+void fh_fault(fh_run *r, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Record a named window [from_us, to_us]. */
+void fh_window(fh_run *r, const char *label, uint64_t from_us,
+               uint64_t to_us);
+
+/* Run a command on node i (rs_command()). Returns 0 if a reply came. */
+int fh_cmd(fh_run *r, size_t i, char *out, size_t outlen, int argc,
+           const char **argv);
+
+/*
+ * Observer leases: after fh_start(), create a manager in the parent and
+ * take n leases (TTL cfg.ttl_ms) on resources nobody else uses
+ * ("obs-0" ...), so that the scenario knows leases are held when it
+ * injects its fault. fh_observe_stop() stops them (releasing), counts
+ * their losses into r->obs_*, and writes their holds to the log the
+ * checker reads (a loss told after the validity ended is a late loss).
+ * Returns 0 or -1.
+ */
+int fh_observe_start(fh_run *r, size_t n);
+
+/* Stop the observer leases (see fh_observe_start()); call before
+ * fh_finish(). Safe without observers. */
+void fh_observe_stop(fh_run *r);
+
+/* Wait for the clients (killing hung ones), check the logs (printing
+ * the checker's findings) and sum the counters. Returns 0, or -1 if the
+ * logs could not be read. */
+int fh_finish(fh_run *r);
+
+/* Print the FAULT-SUMMARY line, with the printf-style fmt (may be NULL)
+ * appended for the scenario's own figures, and the detailed counters. */
+void fh_summary(const fh_run *r, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Holds granted in [from_us, to_us] (after fh_finish()). */
+size_t fh_grants_between(const fh_run *r, uint64_t from_us, uint64_t to_us);
+
+/* Holds granted in the named window (after fh_finish()); 0 if unknown. */
+size_t fh_grants_in(const fh_run *r, const char *label);
+
+/* The named window, or NULL. */
+const fh_window_t *fh_window_get(const fh_run *r, const char *label);
+
+/* Stop everything fh_start() started (clients by PID, servers), free the
+ * log, and remove the log directory unless $REDLOCK_FAULT_KEEP_LOGS is
+ * set. Safe to call twice and on a run that failed to start. */
+void fh_cleanup(fh_run *r);
+
+/* A cmocka teardown calling fh_cleanup(*state) and freeing it. */
+int fh_teardown(void **state);
+
+/* A cmocka setup that allocates a zeroed fh_run into *state. */
+int fh_setup(void **state);
+
+#endif /* REDLOCK_FAULT_HARNESS_H */

@@ -1,0 +1,97 @@
+/*
+ * test_fault_restart_empty.c: fault scenario "node killed and restarted
+ * empty, immediately" -- the documented hazard of docs/safety.md section 5.
+ *
+ * Nodes are killed with SIGKILL and restarted at once on the same port
+ * without persistence, so they come back without the keys they held.
+ * Two runs:
+ *   - one node at a time, twice (keys live on all five nodes, so one empty
+ *     node cannot hand a second holder a quorum);
+ *   - a rolling restart of three nodes within one TTL, twice (a lock whose
+ *     keys sat on those three loses its majority, and a second client can
+ *     take it while the first still holds it).
+ * The overlaps are measured and REPORTED, not failed on (the checker's
+ * --allow-overlap): this is the hazard that delayed restarts and AOF with
+ * appendfsync always remove (see test_fault_restart_delayed.c and
+ * test_fault_restart_aof.c). What must hold regardless: no late loss, no
+ * hang, and the clients carry on with the restarted nodes.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include "fault_harness.h"
+
+/* SIGKILL node i and start it again, empty, on its port. */
+static void kill_restart(fh_run *r, size_t i)
+{
+    rs_kill(&r->srv[i], 1);
+    assert_int_equal(rs_restart(&r->srv[i]), 0);
+    fh_fault(r, "kill -9 node %zu (%d), restarted empty", i,
+             r->srv[i].port);
+}
+
+/* Checks common to both runs. */
+static void common_checks(const fh_run *r)
+{
+    assert_int_equal(r->hung, 0);
+    assert_int_equal(r->failed_procs, 0);
+    assert_int_equal(r->rep.late_losses, 0);
+    assert_int_equal(r->total.lease_silent, 0);
+    assert_true(fh_grants_in(r, "after") > 0);
+}
+
+/* One node at a time. */
+static void test_restart_one_empty(void **state)
+{
+    fh_run *r = *state;
+    fh_config cfg;
+    fh_config_init(&cfg, "restart_one_empty");
+    cfg.lease_threads = 2; /* long holds that span the restarts */
+    assert_int_equal(fh_start(r, &cfg), 0);
+    fh_at(r, 1500);
+    kill_restart(r, 0);
+    fh_at(r, 3000);
+    kill_restart(r, 1);
+    fh_window(r, "after", fh_now() + 500000u, r->end_us);
+    assert_int_equal(fh_finish(r), 0);
+    fh_summary(r, "overlaps_reported_not_failed=%zu", r->rep.overlaps);
+    common_checks(r);
+}
+
+/* Three nodes within one TTL (a majority of the keys' nodes). */
+static void test_restart_rolling_empty(void **state)
+{
+    fh_run *r = *state;
+    fh_config cfg;
+    fh_config_init(&cfg, "restart_rolling_empty");
+    cfg.lease_threads = 2; /* long holds that span the restarts */
+    assert_int_equal(fh_start(r, &cfg), 0);
+    fh_at(r, 1500);
+    for (size_t i = 0; i < 3; i++)
+        kill_restart(r, i);
+    fh_at(r, 3000);
+    for (size_t i = 2; i < 5; i++)
+        kill_restart(r, i);
+    fh_window(r, "after", fh_now() + 500000u, r->end_us);
+    assert_int_equal(fh_finish(r), 0);
+    fh_summary(r, "overlaps_reported_not_failed=%zu", r->rep.overlaps);
+    common_checks(r);
+}
+
+/* Run both. */
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_restart_one_empty, fh_setup,
+                                        fh_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_rolling_empty,
+                                        fh_setup, fh_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
