@@ -285,7 +285,10 @@ typedef struct redlock_acquire_info {
     redlock_attempt_tally per_attempt[REDLOCK_INFO_ATTEMPTS_MAX];
     uint64_t elapsed_us;           /* whole call, retries included */
     int64_t validity_ms;           /* of the lock granted; <= 0 if none */
-    redlock_status last_status;    /* outcome of the last attempt */
+    redlock_status last_status;    /* outcome of the last attempt (the
+                                      call's own status, which may be
+                                      ETIMEDOUT, is its return value); the
+                                      call's status if no attempt ran */
     char detail[160];              /* first node error of the last attempt,
                                       "host:port: reason", or "" */
 } redlock_acquire_info;

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# run.sh: the main job. Installs missing dependencies, builds redlock in
-# Release mode into build/, and runs it:
-#   - build/bench/redlock-bench "$@" once the bench exists,
-#   - otherwise build/redlock-example, which starts three local
-#     redis-server processes and walks one lock through acquire, extend and
-#     release.
+# run.sh: the main job. Installs missing dependencies, builds redlock and
+# its benchmark in Release mode into build/, and runs
+# build/bench/redlock-bench "$@": with no arguments, the embedded default
+# (three redis-servers spawned on loopback and stopped at the end, every
+# workload W1-W5 beside the limits L1 and L2, about 45 s; see
+# docs/bench.md). If the bench was not built (no bench/ directory), it runs
+# build/redlock-example instead, which starts three local redis-server
+# processes and walks one lock through acquire, extend and release.
 #
 #   ./scripts/run.sh [bench arguments...]     # from any directory
+#   ./scripts/run.sh --nodes-count 1,3,5 --json
 #
 # Environment: REDLOCK_JOBS (parallel build jobs, default: nproc).
 set -euo pipefail

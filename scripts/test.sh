@@ -15,6 +15,14 @@
 #                         `pkg-config --cflags --libs redlock`
 #   asan    build-asan/   REDLOCK_SANITIZE=address,undefined, Debug
 #   tsan    build-tsan/   REDLOCK_SANITIZE=thread, RelWithDebInfo
+# and then one extra step:
+#   fuzz    build-fuzz/   scripts/fuzz.sh: clang, the libFuzzer harnesses
+#                         of tests/fuzz, each run for REDLOCK_FUZZ_SECONDS
+#                         (20 here unless set); not a ctest run, so it
+#                         adds no test counts, only a failed step
+# The fault-injection suite (ctest label "fault", tests/faults) runs in the
+# normal build only: it is timing-based, and sanitizers slow every process
+# down by 2-20x (run it there by hand with `ctest -L fault` if wanted).
 #
 # Before running a sanitizer build's tests, a tiny instrumented program is
 # run as a probe. Some kernels randomise mmap addresses with more bits than
@@ -26,7 +34,9 @@
 # restored on exit.
 #
 # Environment:
-#   REDLOCK_TEST_BUILDS  which builds to run, default "normal asan tsan"
+#   REDLOCK_TEST_BUILDS  which builds to run, default
+#                        "normal asan tsan fuzz"
+#   REDLOCK_FUZZ_SECONDS seconds per fuzz harness, default 20 here
 #   REDLOCK_JOBS         parallel build and test jobs, default 2
 #   CC                   compiler for a fresh build directory, default gcc
 #
@@ -36,8 +46,10 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 JOBS=${REDLOCK_JOBS:-2}
-BUILDS=${REDLOCK_TEST_BUILDS:-normal asan tsan}
+BUILDS=${REDLOCK_TEST_BUILDS:-normal asan tsan fuzz}
 CTEST_ARGS=("$@")
+# Extra ctest arguments of the build being tested (set per build).
+CTEST_EXTRA=()
 export CC=${CC:-gcc}
 
 total_passed=0
@@ -85,7 +97,8 @@ run_ctest() {
     shift
     local rc=0 counts
     (cd "$dir" &&
-        "$@" ctest --output-on-failure -j "$JOBS" "${CTEST_ARGS[@]}") 2>&1 |
+        "$@" ctest --output-on-failure -j "$JOBS" "${CTEST_EXTRA[@]}" \
+            "${CTEST_ARGS[@]}") 2>&1 |
         tee "$dir/ctest.log" || rc=$?
     # "100% tests passed, 0 tests failed out of 12"
     counts=$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/\1 \2/p' \
@@ -250,8 +263,17 @@ build_sanitized() {
         failed_steps+=("$name: sanitizer runtime")
         return
     fi
-    log "$name: ctest${SAN_WRAPPER[*]:+ (under ${SAN_WRAPPER[*]})}"
+    log "$name: ctest -LE fault${SAN_WRAPPER[*]:+ (under ${SAN_WRAPPER[*]})}"
+    CTEST_EXTRA=(-LE fault)
     run_ctest "$dir" "${SAN_WRAPPER[@]}" || failed_steps+=("$name: tests")
+    CTEST_EXTRA=()
+}
+
+# build_fuzz: the libFuzzer harnesses, briefly (scripts/fuzz.sh).
+build_fuzz() {
+    log "fuzz: scripts/fuzz.sh, ${REDLOCK_FUZZ_SECONDS:-20}s per harness"
+    REDLOCK_FUZZ_SECONDS=${REDLOCK_FUZZ_SECONDS:-20} \
+        "$ROOT/scripts/fuzz.sh" || failed_steps+=("fuzz")
 }
 
 "$ROOT/scripts/deps.sh"
@@ -261,9 +283,10 @@ for build in $BUILDS; do
     normal) build_normal ;;
     asan) build_sanitized asan "$ROOT/build-asan" Debug address,undefined ;;
     tsan) build_sanitized tsan "$ROOT/build-tsan" RelWithDebInfo thread ;;
+    fuzz) build_fuzz ;;
     *)
         echo "test.sh: unknown build '$build' in REDLOCK_TEST_BUILDS" \
-             "(use normal, asan, tsan)" >&2
+             "(use normal, asan, tsan, fuzz)" >&2
         failed_steps+=("$build: unknown")
         ;;
     esac

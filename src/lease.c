@@ -254,10 +254,12 @@ static void schedule(redlock__leases *ls, redlock_lease *l)
  * Loss
  * ------------------------------------------------------------------------ */
 
-/* A callback to run once ls->mu is released. */
+/* A callback (or a log line) to run once ls->mu is released. */
 typedef struct pending_call {
-    redlock_lease *lease;
-    redlock_status why;
+    redlock_lease *lease;   /* NULL: nothing to call */
+    redlock_status why;     /* REDLOCK_OK: a renewal, logged at DEBUG */
+    uint32_t renewals;      /* for a renewal */
+    int64_t left_ms;        /* validity left after a renewal */
 } pending_call;
 
 /* Calls collected during one pass of the thread. */
@@ -265,6 +267,21 @@ typedef struct call_list {
     pending_call *v;
     size_t len, cap;
 } call_list;
+
+/* Append an entry to calls; false on OOM (the entry is dropped). */
+static bool calls_push(call_list *calls, pending_call c)
+{
+    if (calls->len == calls->cap) {
+        size_t cap = calls->cap ? calls->cap * 2 : 16;
+        pending_call *v = realloc(calls->v, cap * sizeof(*v));
+        if (v == NULL)
+            return false;
+        calls->v = v;
+        calls->cap = cap;
+    }
+    calls->v[calls->len++] = c;
+    return true;
+}
 
 /* Mark l lost (with ls->mu held): status, fd and waiters now; the
  * callback is queued on calls (if not NULL) to run without the lock. */
@@ -286,21 +303,10 @@ static void mark_lost(redlock__leases *ls, redlock_lease *l,
     pthread_cond_broadcast(&ls->cv);
     if (calls == NULL)
         return;
-    if (calls->len == calls->cap) {
-        size_t cap = calls->cap ? calls->cap * 2 : 16;
-        pending_call *v = realloc(calls->v, cap * sizeof(*v));
-        if (v == NULL) {
-            /* The flag, fd and waiters were still signalled. */
-            pthread_cond_broadcast(&ls->cv);
-            return;
-        }
-        calls->v = v;
-        calls->cap = cap;
-    }
     bool cb = l->opts.on_lost != NULL;
-    calls->v[calls->len].lease = cb ? l : NULL;
-    calls->v[calls->len].why = why;
-    calls->len++;
+    pending_call c = {cb ? l : NULL, why, 0, 0};
+    if (!calls_push(calls, c))
+        return; /* the flag, fd and waiters were still signalled */
     l->callback_pending = cb;
 }
 
@@ -312,6 +318,13 @@ static void run_calls(redlock__leases *ls, call_list *calls)
 {
     for (size_t i = 0; i < calls->len; i++) {
         /* Logged here, not under ls->mu: log_fn is user code. */
+        if (calls->v[i].why == REDLOCK_OK) {
+            redlock__log(ls->m, REDLOCK_LOG_DEBUG,
+                         "lease renewed (%u), %lld ms left",
+                         (unsigned)calls->v[i].renewals,
+                         (long long)calls->v[i].left_ms);
+            continue;
+        }
         redlock__log(ls->m, REDLOCK_LOG_WARN, "lease lost: %s",
                      redlock_strerror(calls->v[i].why));
         redlock_lease *l = calls->v[i].lease;
@@ -435,6 +448,10 @@ static void check_extend(redlock__leases *ls, redlock_lease *l, uint64_t now,
             atomic_store_explicit(l->mirror, end, memory_order_release);
         unsigned n = atomic_fetch_add_explicit(&l->renewals, 1,
                                                memory_order_relaxed) + 1;
+        if (m->opts.log_fn != NULL && m->opts.log_level >= REDLOCK_LOG_DEBUG) {
+            pending_call c = {NULL, REDLOCK_OK, n, validity / 1000};
+            calls_push(calls, c);
+        }
         uint64_t threshold = (uint64_t)l->opts.renew_threshold_ms * 1000u;
         l->renew_at_us = end > threshold ? end - threshold : now;
         if (l->opts.max_renewals != 0 && n >= l->opts.max_renewals)

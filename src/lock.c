@@ -303,6 +303,8 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
                                             t0, t1);
     redlock_status st;
     if (v == REDLOCK__WON && validity > 0) {
+        if (info != NULL)
+            info->last_status = REDLOCK_OK;
         atomic_store_explicit(&lock->validity_end_us,
                               t1 + (uint64_t)validity, memory_order_relaxed);
         atomic_store_explicit(&lock->nodes_granted, yes,
@@ -325,6 +327,8 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
     else
         st = redlock__acquire_failure_status(m->n, yes, no,
                                              error + unanswered);
+    if (info != NULL)
+        info->last_status = st;
     undo_attempt(lock, op, t1 - t0, user_deadline);
     redlock__op_unref(op);
     return st;
@@ -442,7 +446,8 @@ static redlock_status acquire_core(redlock_manager *m,
     }
     if (p.info != NULL) {
         p.info->elapsed_us = redlock__clock_now_us() - started;
-        p.info->last_status = st;
+        if (p.info->attempts == 0)
+            p.info->last_status = st; /* no attempt was made */
     }
     if (st != REDLOCK_OK) {
         lock_free_memory(lock);

@@ -60,6 +60,13 @@
 #endif
 
 #define NODES 3
+/* Sanitizers slow every process several times: lock TTLs that the tests
+ * expect to be renewed in time scale with this. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TIME_SCALE 2
+#else
+#define TIME_SCALE 1
+#endif
 /* Generous upper bound for one quick CLI run, in ms. */
 #define RUN_TIMEOUT_MS 20000
 
@@ -93,8 +100,7 @@ static void sleep_ms(int ms)
 }
 
 /* Path of name inside the fixture's directory. */
-static void path_in(const fixture *f, const char *name, char *out,
-                    size_t len)
+static void path_in(const fixture *f, const char *name, char *out, size_t len)
 {
     snprintf(out, len, "%s/%s", f->dir, name);
 }
@@ -172,8 +178,7 @@ static int cli_wait(pid_t pid, int timeout_ms)
         pid_t r = waitpid(pid, &st, WNOHANG);
 
         if (r == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st)
-                                 : 128 + WTERMSIG(st);
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         if (r < 0 && errno != EINTR)
             return -2;
         if (mono_ns() >= deadline) {
@@ -186,16 +191,15 @@ static int cli_wait(pid_t pid, int timeout_ms)
 }
 
 /* Run the CLI to completion; returns its exit status. */
-static int cli_run(const fixture *f, const char *tag,
-                   const char *const *args)
+static int cli_run(const fixture *f, const char *tag, const char *const *args)
 {
     return cli_wait(cli_spawn(f, tag, args), RUN_TIMEOUT_MS);
 }
 
 /* Macro form: cli(f, "tag", "acquire", "res", NULL). */
-#define CLI(f, tag, ...)                                                     \
+#define CLI(f, tag, ...)                                                       \
     cli_run((f), (tag), (const char *const[]){__VA_ARGS__, NULL})
-#define CLI_SPAWN(f, tag, ...)                                               \
+#define CLI_SPAWN(f, tag, ...)                                                 \
     cli_spawn((f), (tag), (const char *const[]){__VA_ARGS__, NULL})
 
 /* The value of key on server i ("(nil)" when missing). */
@@ -221,6 +225,26 @@ static int nodes_with(const fixture *f, const char *key, const char *value)
     return n;
 }
 
+/* Wait until exactly want servers store value under key, or timeout_ms
+ * passes; returns whether they do. A release returns once a quorum
+ * confirmed it, so the last node may apply it a moment later. */
+static int await_nodes_with(const fixture *f, const char *key,
+                            const char *value, int want, int timeout_ms)
+{
+    uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000u;
+
+    while (nodes_with(f, key, value) != want) {
+        if (mono_ns() >= deadline)
+            return 0;
+        sleep_ms(10);
+    }
+    return 1;
+}
+
+/* Wait until key is gone from every server (5 s at most). */
+#define ASSERT_KEY_GONE(f, key)                                                \
+    assert_true(await_nodes_with((f), (key), "(nil)", NODES, 5000))
+
 /* Wait until a line starting with prefix appears in the file, or
  * timeout_ms passes. Returns whether it did. */
 static int await_line(const char *path, const char *prefix, int timeout_ms)
@@ -245,10 +269,10 @@ static int await_line(const char *path, const char *prefix, int timeout_ms)
 
 /* One line of a cli_child log. */
 typedef struct child_line {
-    char what[8];     /* start, end, term */
+    char what[8]; /* start, end, term */
     uint64_t ns;
     long pid;
-    char token[40];   /* start lines only */
+    char token[40]; /* start lines only */
     char fence[24];
 } child_line;
 
@@ -293,6 +317,26 @@ static int is_token(const char *s)
 static void chomp(char *s)
 {
     s[strcspn(s, "\n")] = '\0';
+}
+
+/* Check a CLI run's exit status; on a mismatch, show its stderr and the
+ * child log (if any) before failing. */
+static void expect_exit(const fixture *f, const char *tag, const char *log,
+                        int got, int want)
+{
+    char buf[8192];
+    char name[64];
+
+    if (got == want)
+        return;
+    snprintf(name, sizeof(name), "%s.err", tag);
+    read_named(f, name, buf, sizeof(buf));
+    print_message("%s: exit %d, want %d; stderr:\n%s\n", tag, got, want, buf);
+    if (log != NULL) {
+        read_file(log, buf, sizeof(buf));
+        print_message("child log:\n%s\n", buf);
+    }
+    assert_int_equal(got, want);
 }
 
 /* ------------------------------------------------------------------------
@@ -376,7 +420,7 @@ static void test_acquire_then_release(void **state)
 
     assert_int_equal(CLI(f, "again", "acquire", "job-a", "--wait", "0"), 1);
     assert_int_equal(CLI(f, "rel", "release", "job-a", token), 0);
-    assert_int_equal(nodes_with(f, "job-a", "(nil)"), NODES);
+    ASSERT_KEY_GONE(f, "job-a");
     assert_int_equal(CLI(f, "acq2", "acquire", "job-a", "--wait", "0"), 0);
 }
 
@@ -409,15 +453,22 @@ static void test_release_wrong_token(void **state)
     assert_string_equal(err, "");
     /* extend with the wrong token: 1 too; with the right one: 0. */
     assert_int_equal(CLI(f, "ext", "extend", "job-b", wrong), 1);
-    assert_int_equal(CLI(f, "ext2", "extend", "job-b", token, "-t", "90s"),
-                     0);
+    assert_int_equal(CLI(f, "ext2", "extend", "job-b", token, "-t", "90s"), 0);
+    /* extend returned once a quorum had confirmed it: those nodes have
+     * the new TTL. (The last node may never get it: the process exits
+     * right away, and only releases are always delivered.) */
     {
-        const char *argv[] = {"PTTL", "job-b"};
-        char out[64];
+        int extended = 0;
 
-        assert_int_equal(rs_command(&f->srv[0], out, sizeof(out), 2, argv),
-                         0);
-        assert_true(atol(out) > 60000);
+        for (size_t i = 0; i < NODES; i++) {
+            const char *argv[] = {"PTTL", "job-b"};
+            char out[64];
+
+            assert_int_equal(rs_command(&f->srv[i], out, sizeof(out), 2, argv),
+                             0);
+            extended += strtol(out, NULL, 10) > 60000;
+        }
+        assert_true(extended >= 2);
     }
     assert_int_equal(CLI(f, "rel2", "release", "job-b", token), 0);
     /* Released: now it is "not owned". */
@@ -502,12 +553,24 @@ static void test_status(void **state)
     read_named(f, "st3.out", out, sizeof(out));
     assert_non_null(strstr(out, token));
 
-    /* A paused node shows as unreachable; status still exits 0. */
-    assert_int_equal(rs_pause(&f->srv[2]), 0);
-    assert_int_equal(CLI(f, "st4", "status", "job-s", "--json", "--timeout",
-                         "300ms"),
-                     0);
-    assert_int_equal(rs_resume(&f->srv[2]), 0);
+    /* A paused node shows as unreachable; status still exits 0. Pause a
+     * node whose peers both store the lock: acquire returned once any two
+     * had granted it, and the third may never have received it. */
+    {
+        size_t pause = NODES - 1;
+
+        for (size_t i = 0; i < NODES; i++) {
+            char got[128];
+
+            get_key(f, i, "job-s", got, sizeof(got));
+            if (strcmp(got, token) != 0)
+                pause = i;
+        }
+        assert_int_equal(rs_pause(&f->srv[pause]), 0);
+        assert_int_equal(
+            CLI(f, "st4", "status", "job-s", "--json", "--timeout", "1s"), 0);
+        assert_int_equal(rs_resume(&f->srv[pause]), 0);
+    }
     read_named(f, "st4.out", out, sizeof(out));
     assert_non_null(strstr(out, "\"reachable\":false"));
     assert_non_null(strstr(out, "\"state\":\"held\""));
@@ -520,17 +583,14 @@ static void test_node_flags(void **state)
 
     unsetenv("REDLOCK_NODES");
     assert_int_equal(CLI(f, "none", "acquire", "job-n"), 64);
-    assert_int_equal(CLI(f, "acq", "acquire", "job-n", "--node",
-                         f->srv[0].uri, "--node", f->srv[1].uri,
-                         "--node=", "x"),
+    assert_int_equal(CLI(f, "acq", "acquire", "job-n", "--node", f->srv[0].uri,
+                         "--node", f->srv[1].uri, "--node=", "x"),
                      64); /* an empty --node= is a usage error */
-    assert_int_equal(CLI(f, "acq2", "acquire", "job-n", "--node",
-                         f->srv[0].uri, "--node", f->srv[1].uri, "--node",
-                         f->srv[2].uri),
+    assert_int_equal(CLI(f, "acq2", "acquire", "job-n", "--node", f->srv[0].uri,
+                         "--node", f->srv[1].uri, "--node", f->srv[2].uri),
                      0);
-    assert_int_equal(CLI(f, "bad", "acquire", "job-n", "--node",
-                         "redis://host:99999"),
-                     64);
+    assert_int_equal(
+        CLI(f, "bad", "acquire", "job-n", "--node", "redis://host:99999"), 64);
     setenv("REDLOCK_NODES", f->nodes, 1);
     assert_int_equal(CLI(f, "held", "acquire", "job-n", "--wait", "0"), 1);
 }
@@ -585,8 +645,8 @@ static void test_usage_errors(void **state)
 
         read_named(f, "usage.err", err, sizeof(err));
         if (rc != 64)
-            fail_msg("case %zu (%s): exit %d, stderr: %s", i,
-                     cases[i].phrase, rc, err);
+            fail_msg("case %zu (%s): exit %d, stderr: %s", i, cases[i].phrase,
+                     rc, err);
         if (strstr(err, cases[i].phrase) == NULL)
             fail_msg("case %zu: stderr lacks \"%s\": %s", i, cases[i].phrase,
                      err);
@@ -616,13 +676,15 @@ static void test_flags_documented(void **state)
     read_named(f, "help.out", general, sizeof(general));
     for (size_t c = 0; c < cli_command_count; c++) {
         char tag[32];
+        char out[40];
 
         snprintf(tag, sizeof(tag), "help-%s", cli_commands[c].name);
+        snprintf(out, sizeof(out), "%s.out", tag);
         assert_int_equal(cli_run(f, tag,
                                  (const char *const[]){cli_commands[c].name,
                                                        "--help", NULL}),
                          0);
-        read_named(f, strcat(tag, ".out"), helps[c], sizeof(helps[c]));
+        read_named(f, out, helps[c], sizeof(helps[c]));
     }
 
     for (size_t i = 0; i < cli_flag_count; i++) {
@@ -652,8 +714,7 @@ static void test_flags_documented(void **state)
             fail_msg("'redlock --help' lacks %s", want);
 
         for (size_t c = 0; c < cli_command_count; c++) {
-            int accepted =
-                (fl->commands & CLI_BIT(cli_commands[c].cmd)) != 0;
+            int accepted = (fl->commands & CLI_BIT(cli_commands[c].cmd)) != 0;
             int present = 0;
 
             /* "--ttl D" or "--json" followed by a space or a newline, so
@@ -678,8 +739,8 @@ static void test_flags_documented(void **state)
     {
         static const char *const words[] = {
             "REDLOCK_NODES", "REDLOCK_PASSWORD", "REDLOCK_TOKEN",
-            "REDLOCK_FENCE", ".SH EXIT STATUS", ".B 64", ".B 126",
-            ".B 127", ".B 3\n"};
+            "REDLOCK_FENCE", ".SH EXIT STATUS",  ".B 64",
+            ".B 126",        ".B 127",           ".B 3\n"};
         for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
             if (strstr(man, words[i]) == NULL)
                 fail_msg("docs/redlock.1 lacks %s", words[i]);
@@ -732,43 +793,72 @@ static void test_exec_no_overlap(void **state)
         }
     }
     /* Every run released its lock. */
-    assert_int_equal(nodes_with(f, "shared", "(nil)"), NODES);
+    ASSERT_KEY_GONE(f, "shared");
 }
 
-/* A child that runs 5x the TTL keeps its lock all along: others are
- * refused meanwhile, and the child's exit status comes back. */
+/* A child that runs 5x the TTL keeps its lock all along: the nodes store
+ * its token throughout, others are refused meanwhile, and the child's exit
+ * status comes back. */
 static void test_exec_outlives_ttl(void **state)
 {
     fixture *f = *state;
     char log[512];
+    char ttl[16];
+    char run_ms[16];
     child_line lines[4];
+    uint64_t until;
+    int checks = 0;
+    int probes = 0;
     pid_t p;
 
+    snprintf(ttl, sizeof(ttl), "%dms", 1000 * TIME_SCALE);
+    snprintf(run_ms, sizeof(run_ms), "%d", 5000 * TIME_SCALE);
     path_in(f, "long.log", log, sizeof(log));
-    p = CLI_SPAWN(f, "long", "exec", "long-job", "--ttl", "1s", "-v", "--",
-                  REDLOCK_CLI_CHILD_PATH, log, "5000", "5");
+    p = CLI_SPAWN(f, "long", "exec", "long-job", "--ttl", ttl, "-v", "--",
+                  REDLOCK_CLI_CHILD_PATH, log, run_ms, "5");
     assert_true(await_line(log, "start", 10000));
-    for (int i = 0; i < 4; i++) {
-        sleep_ms(1000);
-        assert_int_equal(CLI(f, "probe", "acquire", "long-job", "--wait",
-                             "0"),
-                         1);
+    assert_int_equal(parse_log(log, lines, 4), 1);
+    assert_true(is_token(lines[0].token));
+    /* Check while the child surely still runs: until 1.5 TTL before its
+     * end, so that even a slow probe finishes before it. */
+    until = lines[0].ns + 3500000000ull * TIME_SCALE;
+    while (mono_ns() < until) {
+        if (nodes_with(f, "long-job", lines[0].token) < 2)
+            fail_msg("the child's lock is gone %.3f s into its run",
+                     (double)(mono_ns() - lines[0].ns) / 1e9);
+        checks++;
+        if (mono_ns() >
+            lines[0].ns + (uint64_t)probes * 1500000000ull * TIME_SCALE) {
+            int rc = CLI(f, "probe", "acquire", "long-job", "--wait", "0");
+            if (rc != 1)
+                fail_msg("probe %d acquired the lock under exec: exit %d",
+                         probes, rc);
+            probes++;
+        }
+        sleep_ms(100);
     }
-    assert_int_equal(cli_wait(p, 30000), 5);
+    assert_true(probes >= 2);
+    assert_true(checks >= 10);
+    expect_exit(f, "long", log, cli_wait(p, 30000 * TIME_SCALE), 5);
     assert_int_equal(parse_log(log, lines, 4), 2);
     assert_string_equal(lines[1].what, "end");
-    assert_true(lines[1].ns - lines[0].ns >= 5000000000ull);
+    assert_true(lines[1].ns - lines[0].ns >= 5000000000ull * TIME_SCALE);
     {
         char err[16384];
         read_named(f, "long.err", err, sizeof(err));
         assert_non_null(strstr(err, "renewed long-job"));
     }
-    assert_int_equal(nodes_with(f, "long-job", "(nil)"), NODES);
+    ASSERT_KEY_GONE(f, "long-job");
 }
 
 /* A majority of nodes SIGSTOPped: exec stops its child before the lock's
- * validity ends (every validity granted before the pause ends by
- * pause + TTL) and exits 3. */
+ * validity ends, and exits 3.
+ *
+ * The bound: any extension that succeeded reached a quorum, so one of the
+ * paused nodes, before the pause; the unpaused node received it no
+ * earlier, so the key's expiry there (read after the pause) is at or
+ * after the end of every validity granted, which is TTL minus elapsed
+ * time and drift from the start of that extension. */
 static void test_exec_majority_paused(void **state)
 {
     fixture *f = *state;
@@ -776,6 +866,7 @@ static void test_exec_majority_paused(void **state)
     char err[8192];
     child_line lines[4];
     uint64_t paused_at;
+    uint64_t validity_bound = 0;
     pid_t p;
     size_t n;
 
@@ -787,15 +878,30 @@ static void test_exec_majority_paused(void **state)
     paused_at = mono_ns();
     assert_int_equal(rs_pause(&f->srv[0]), 0);
     assert_int_equal(rs_pause(&f->srv[1]), 0);
+    {
+        const char *argv[] = {"PTTL", "paused-job"};
+        char out[64];
+        uint64_t asked = mono_ns();
+
+        assert_int_equal(rs_command(&f->srv[2], out, sizeof(out), 2, argv), 0);
+        long pttl = strtol(out, NULL, 10);
+
+        assert_true(pttl > 0);
+        validity_bound = asked + (uint64_t)pttl * 1000000u;
+    }
 
     assert_int_equal(cli_wait(p, 30000), 3);
     n = parse_log(log, lines, 4);
     assert_int_equal(n, 2);
     assert_string_equal(lines[1].what, "term");
     assert_true(lines[1].ns > paused_at);
-    if (lines[1].ns >= paused_at + 3000000000ull)
-        fail_msg("SIGTERM %.3f s after the pause, TTL 3 s",
-                 (double)(lines[1].ns - paused_at) / 1e9);
+    if (lines[1].ns >= validity_bound)
+        fail_msg("SIGTERM %.3f s after the pause, %.3f s after the lock's "
+                 "validity had ended",
+                 (double)(lines[1].ns - paused_at) / 1e9,
+                 (double)(lines[1].ns - validity_bound) / 1e9);
+    print_message("SIGTERM %.3f s before the validity ended\n",
+                  (double)(validity_bound - lines[1].ns) / 1e9);
     read_named(f, "paused.err", err, sizeof(err));
     assert_non_null(strstr(err, "lost the lock on paused-job"));
     assert_int_equal(rs_resume(&f->srv[0]), 0);
@@ -839,14 +945,14 @@ static void test_exec_forwards_signals(void **state)
     pid_t p;
 
     path_in(f, "fwd.log", log, sizeof(log));
-    p = CLI_SPAWN(f, "fwd", "exec", "fwd-job", "--", REDLOCK_CLI_CHILD_PATH,
-                  log, "60000");
+    p = CLI_SPAWN(f, "fwd", "exec", "fwd-job", "-v", "--",
+                  REDLOCK_CLI_CHILD_PATH, log, "60000");
     assert_true(await_line(log, "start", 10000));
     assert_int_equal(kill(p, SIGTERM), 0);
-    assert_int_equal(cli_wait(p, 20000), 128 + SIGTERM);
+    expect_exit(f, "fwd", log, cli_wait(p, 20000), 128 + SIGTERM);
     assert_int_equal(parse_log(log, lines, 4), 2);
     assert_string_equal(lines[1].what, "term");
-    assert_int_equal(nodes_with(f, "fwd-job", "(nil)"), NODES);
+    ASSERT_KEY_GONE(f, "fwd-job");
 }
 
 /* A command that cannot run costs no lock: 127 / 126 before acquiring. */
@@ -854,14 +960,13 @@ static void test_exec_bad_command(void **state)
 {
     fixture *f = *state;
 
-    assert_int_equal(CLI(f, "nf", "exec", "bad-job", "--",
-                         "no-such-command-redlock-test"),
-                     127);
+    assert_int_equal(
+        CLI(f, "nf", "exec", "bad-job", "--", "no-such-command-redlock-test"),
+        127);
     assert_int_equal(CLI(f, "na", "exec", "bad-job", "--", "/"), 126);
-    assert_int_equal(nodes_with(f, "bad-job", "(nil)"), NODES);
+    ASSERT_KEY_GONE(f, "bad-job");
     /* Not through a shell: shell syntax is just a (missing) file name. */
-    assert_int_equal(CLI(f, "sh", "exec", "bad-job", "--", "true;false"),
-                     127);
+    assert_int_equal(CLI(f, "sh", "exec", "bad-job", "--", "true;false"), 127);
 }
 
 /* ------------------------------------------------------------------------
@@ -1035,23 +1140,22 @@ static void test_elect_cmd_exits(void **state)
     char log[512];
 
     path_in(f, "lone.log", log, sizeof(log));
-    assert_int_equal(CLI(f, "lone", "elect", "lone-grp", "--ttl", "60s",
-                         "--", REDLOCK_CLI_CHILD_PATH, log, "300", "4"),
+    assert_int_equal(CLI(f, "lone", "elect", "lone-grp", "--ttl", "60s", "--",
+                         REDLOCK_CLI_CHILD_PATH, log, "300", "4"),
                      4);
-    assert_int_equal(nodes_with(f, "election:lone-grp", "(nil)"), NODES);
+    ASSERT_KEY_GONE(f, "election:lone-grp");
 }
 
 /* ------------------------------------------------------------------------
  * main
  * ------------------------------------------------------------------------ */
 
-/* Run the tests. Optional argv[1]: run only tests whose name contains
- * it. */
+/* Run the tests. Optional argv[1]: a cmocka name filter (a glob, such
+ * as '*exec*'), to run only some of them. */
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_flags_documented, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_flags_documented, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acquire_then_release, setup,
                                         teardown),
@@ -1059,12 +1163,11 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_acquire_wait_gives_up, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_acquire_waits_for_release,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acquire_waits_for_release, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_flags, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_exec_no_overlap, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_exec_no_overlap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_outlives_ttl, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_exec_majority_paused, setup,
@@ -1073,13 +1176,10 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_exec_forwards_signals, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_exec_bad_command, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_exec_bad_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_password, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_elect_takeover, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_elect_cmd_exits, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_elect_takeover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_elect_cmd_exits, setup, teardown),
     };
 
     /* Orphans of a killed `redlock` come to us, so we can reap them. */

@@ -1,0 +1,356 @@
+/*
+ * bench.h: what the files of redlock-bench share: the configuration built
+ * from the flags, the result of one workload run, the limits measured on
+ * the nodes, and each file's entry points.
+ *
+ * DESIGN
+ * main.c turns flags into a bench_config and drives the run loop: for each
+ * node count it gets nodes (nodes.c: spawned redis-servers or the --node
+ * list), measures the limits L1 and L2 (nodes.c), runs the selected
+ * workloads (workloads.c), and hands each bench_result to report.c (table,
+ * progress line, --json, --csv) and, at the end, to plot.c (--plot).
+ * Parsing helpers live in parse.c and the JSON writer and checker in
+ * json.c, so the unit tests can link them without main().
+ *
+ * Threads: only workloads.c starts threads; every result is filled by the
+ * thread that runs the workload after joining its workers. A stop request
+ * (SIGINT, SIGTERM) is one atomic flag, read by every loop.
+ */
+#ifndef REDLOCK_BENCH_H
+#define REDLOCK_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "histogram.h"
+
+/* ------------------------------------------------------------------------
+ * Limits and defaults
+ * ------------------------------------------------------------------------ */
+
+/* Most nodes a run may use (spawned or given). */
+#define BENCH_NODES_MAX 16
+/* Most node counts in one --nodes-count sweep. */
+#define BENCH_SWEEP_MAX 8
+/* Longest --key-prefix, in bytes. */
+#define BENCH_PREFIX_MAX 128
+/* Default lock TTL of W1-W3 (the spec's 10 000 ms). */
+#define BENCH_DEFAULT_TTL_MS 10000u
+/* TTL of every W4 lease (fixed by the spec). */
+#define BENCH_LEASE_TTL_MS 1000u
+/* Default W5 leadership TTL. */
+#define BENCH_DEFAULT_ELECTION_TTL_MS 1000u
+/* Default duration of W1-W3, and of W4 and W5, in milliseconds. */
+#define BENCH_DEFAULT_DURATION_MS 5000u
+#define BENCH_DEFAULT_LONG_DURATION_MS 10000u
+/* Default duration of --soak. */
+#define BENCH_DEFAULT_SOAK_MS 60000u
+/* Default threads of W2 and of W3. */
+#define BENCH_DEFAULT_W2_THREADS 64u
+#define BENCH_DEFAULT_W3_THREADS 16u
+/* Most worker threads one workload may start. */
+#define BENCH_THREADS_MAX 1024u
+/* Default W3 retry policy: the same mean interval as the 10 ms polling
+ * client, with jitter so that contenders fall out of step (see
+ * docs/bench.md for the measurements behind it). */
+#define BENCH_DEFAULT_RETRY_DELAY_MS 5u
+#define BENCH_DEFAULT_RETRY_JITTER_MS 10u
+/* Retry policy of the W3P comparison client: poll every 10 ms. */
+#define BENCH_POLL_DELAY_MS 10u
+/* Default W4 lease count and W5 candidate count. */
+#define BENCH_DEFAULT_LEASES 1000u
+#define BENCH_DEFAULT_CANDIDATES 3u
+/* Default spawned node count. */
+#define BENCH_DEFAULT_NODES 3u
+/* Thread counts of the W2 throughput sweep run for --plot. */
+#define BENCH_PLOT_THREADS {1u, 4u, 16u, 64u}
+
+/* ------------------------------------------------------------------------
+ * Workloads
+ * ------------------------------------------------------------------------ */
+
+/* Workload ids, in the order they run. BENCH_SOAK is --soak. */
+typedef enum bench_wl {
+    BENCH_W1 = 0, /* serial */
+    BENCH_W2,     /* parallel */
+    BENCH_W3,     /* contended */
+    BENCH_W3P,    /* contended, 10 ms polling client for comparison */
+    BENCH_W4,     /* lease */
+    BENCH_W5,     /* failover */
+    BENCH_WL_COUNT,
+    BENCH_SOAK = BENCH_WL_COUNT
+} bench_wl;
+
+/* Bit of workload w in bench_config.workloads. */
+#define BENCH_WL_BIT(w) (1u << (unsigned)(w))
+/* Every workload. */
+#define BENCH_WL_ALL ((1u << BENCH_WL_COUNT) - 1u)
+
+/* "W1" ... "W5", "W3P", "SOAK". */
+const char *bench_wl_id(int wl);
+/* "serial", "parallel", ... */
+const char *bench_wl_name(int wl);
+
+/* ------------------------------------------------------------------------
+ * Configuration (from the flags)
+ * ------------------------------------------------------------------------ */
+
+/* Everything the flags decide. Filled by bench_config_defaults() and then
+ * by main.c's parser; read-only while workloads run. Durations are in
+ * milliseconds; 0 means "the workload's default". */
+typedef struct bench_config {
+    const char *node_uris[BENCH_NODES_MAX]; /* --node; borrowed from argv */
+    size_t node_uri_count;
+    uint32_t node_counts[BENCH_SWEEP_MAX]; /* --spawn / --nodes-count */
+    size_t node_count_n;
+    unsigned workloads;        /* BENCH_WL_BIT set */
+    int workloads_given;       /* --workloads was on the command line */
+    uint32_t threads;          /* W2 and W3; 0: 64 and 16 */
+    uint64_t duration_ms;      /* 0: 5 s (W1-W3), 10 s (W4, W5) */
+    uint32_t ttl_ms;           /* W1-W3 */
+    uint32_t retry_delay_ms;   /* W3 and the W5 candidates */
+    uint32_t retry_jitter_ms;
+    uint32_t election_ttl_ms;  /* W5 */
+    char key_prefix[BENCH_PREFIX_MAX + 1];
+    uint32_t leases;           /* W4 */
+    uint32_t candidates;       /* W5 */
+    int json;                  /* --json */
+    int csv;                   /* --csv */
+    const char *plot_dir;      /* --plot; NULL: no plots */
+    int soak;                  /* --soak */
+    uint64_t soak_ms;
+} bench_config;
+
+/* Fill c with the defaults documented in --help. */
+void bench_config_defaults(bench_config *c);
+
+/* ------------------------------------------------------------------------
+ * Results
+ * ------------------------------------------------------------------------ */
+
+/* Percentiles of one latency histogram, in microseconds. */
+typedef struct bench_pcts {
+    uint64_t count; /* samples; 0 means "not measured" (JSON null) */
+    double p50, p90, p99, p999, max;
+} bench_pcts;
+
+/* Fill p from h (nanosecond samples), converting to microseconds. */
+void bench_pcts_from_hist(bench_pcts *p, const bench_hist *h);
+
+/* Limits of one node set, measured in the same run. */
+typedef struct bench_limits {
+    size_t nodes;
+    double ping_us_p50_node[BENCH_NODES_MAX]; /* L1 per node */
+    double ping_us_p50;     /* L1: the slowest node's p50 */
+    double fanout_us_p50;   /* PING to all nodes at once through one
+                               worker thread per node (eventfd in, condvar
+                               out), until a quorum answered: p50 */
+    double capacity_ops_s;  /* L2: SET/s over all nodes at once */
+    int have_ping;          /* L1 (and the fan-out figure) measured */
+    int have_capacity;      /* L2 was measured */
+} bench_limits;
+
+/* The outcome of one workload at one node count. Numbers that do not apply
+ * to a workload stay 0 (and are left out of, or null in, the JSON). */
+typedef struct bench_result {
+    int wl;                 /* bench_wl */
+    int sweep;              /* 1: a W2 run of the --plot thread sweep */
+    size_t nodes;
+    uint32_t threads;       /* W4: leases; W5: candidates */
+    double duration_s;      /* measured wall time of the timed part */
+    uint64_t cycles;        /* acquire+release cycles (W1-W3), extensions
+                               (W4), failovers (W5) */
+    double cycles_per_s;
+    bench_pcts acquire_us;  /* W3: wait (retries included) */
+    bench_pcts release_us;
+    uint64_t fail_taken, fail_quorum, fail_other;
+    uint64_t violations;    /* W3: mutual-exclusion violations */
+    uint64_t lost;          /* W4: leases lost */
+    double cpu_s;           /* process CPU (user + system) */
+    long rss_kb;            /* resident set at the end */
+    bench_limits limits;
+    double csw_per_cycle;   /* W1-W3P: process context switches per
+                               cycle */
+    double limit_ratio;     /* W1: acquire p50 / L1; W2: cycles/s /
+                               (L2 / 2N); 0: none */
+    uint32_t ttl_ms;
+    int has_retry;          /* W3, W3P, W5 */
+    uint32_t retry_delay_ms, retry_jitter_ms;
+    /* W4 (and soak) */
+    uint32_t leases;
+    uint64_t extensions;
+    double extensions_per_s;
+    double cpu_s_per_1000_leases_per_s;
+    double rss_per_lease_b;
+    double cpu_us_per_extension;  /* process CPU per extension */
+    double csw_per_extension;     /* context switches per extension */
+    /* W5 */
+    uint32_t candidates;
+    uint64_t failovers;
+    double failover_ttl_p50, failover_ttl_max; /* in TTLs */
+    double failover_ms_p50, failover_ms_max;
+    /* soak */
+    long rss_start_kb, rss_end_kb;
+    double rss_growth_per_lease_b;
+    long *rss_samples_kb;   /* one per second, owned; may be NULL */
+    long *heap_samples_kb;  /* malloc'd bytes in use (glibc mallinfo2), at
+                               the same times; owned; may be NULL */
+    size_t rss_samples;
+    /* For --plot: the acquire latencies (ns), owned; may be NULL. */
+    bench_hist *acq_hist;
+    /* Why the workload stopped early or failed; "" if it did not. */
+    char error[160];
+} bench_result;
+
+/* Most RSS samples a soak keeps (one per second). */
+#define BENCH_RSS_SAMPLES_MAX 4096
+
+/* Zero r and set its workload and node count. */
+void bench_result_init(bench_result *r, int wl, size_t nodes);
+
+/* Free what r owns (histogram, samples); r stays valid but empty of them. */
+void bench_result_free(bench_result *r);
+
+/* ------------------------------------------------------------------------
+ * parse.c: flag values
+ * ------------------------------------------------------------------------ */
+
+/* Parse a duration: a non-negative decimal number with an optional unit
+ * ms, s, m or h (none: seconds), such as "5", "1.5s", "250ms", "2m".
+ * Stores milliseconds (rounded to nearest) in *ms. Returns 0, or -1 for
+ * anything else (empty, negative, junk after the unit, overflow). */
+int bench_parse_duration_ms(const char *s, uint64_t *ms);
+
+/* Parse an unsigned decimal integer in [min, max] with nothing after it.
+ * Returns 0 and stores it, or -1. */
+int bench_parse_u32(const char *s, uint32_t min, uint32_t max,
+                    uint32_t *out);
+
+/* Parse a comma-separated list of integers in [min, max] into out (at most
+ * cap of them). Returns the count (>= 1), or -1 on any error. */
+int bench_parse_u32_list(const char *s, uint32_t min, uint32_t max,
+                         uint32_t *out, size_t cap);
+
+/* Parse a comma-separated list of workload ids ("W1,W3", case-insensitive,
+ * or "all") into a BENCH_WL_BIT mask. Returns 0, or -1 naming nothing
+ * valid. */
+int bench_parse_workloads(const char *s, unsigned *mask);
+
+/* ------------------------------------------------------------------------
+ * report.c: output
+ * ------------------------------------------------------------------------ */
+
+/* Format r as one JSON object (no newline) into buf. run_id may be NULL.
+ * Returns the length, or -1 if buf is too small. */
+int bench_format_json(const bench_result *r, const char *run_id, char *buf,
+                      size_t len);
+
+/* The CSV header line (no newline) and r as one CSV row (no newline).
+ * Return the length, or -1 if buf is too small. */
+int bench_format_csv_header(char *buf, size_t len);
+int bench_format_csv(const bench_result *r, const char *run_id, char *buf,
+                     size_t len);
+
+/* Print the human table of n results to out. */
+void bench_report_table(FILE *out, const bench_result *r, size_t n,
+                        const bench_config *cfg);
+
+/* Print the limits of one node set (one line per set) to out. */
+void bench_report_limits(FILE *out, const bench_limits *l);
+
+/* The live progress line: redraw it on out (which the caller only passes
+ * when it is a terminal), and erase it. */
+void bench_progress(FILE *out, const char *wl, size_t nodes,
+                    double elapsed_s, double total_s, uint64_t cycles);
+void bench_progress_clear(FILE *out);
+
+/* ------------------------------------------------------------------------
+ * nodes.c: nodes and their limits
+ * ------------------------------------------------------------------------ */
+
+#include "redis_spawn.h"
+
+/* The nodes of one run: spawned servers or borrowed URIs. */
+typedef struct bench_nodes {
+    size_t n;
+    int spawned;                       /* 1: srv[] are ours to stop */
+    rs_server srv[BENCH_NODES_MAX];
+    const char *uris[BENCH_NODES_MAX]; /* point into srv[] or argv */
+} bench_nodes;
+
+/* Start n local redis-servers. Returns 0, or -1 (with a message on stderr
+ * and nothing left running). */
+int bench_nodes_spawn(bench_nodes *nd, size_t n);
+
+/* Use the given URIs (borrowed). Returns 0, or -1 if there are too many. */
+int bench_nodes_use(bench_nodes *nd, const char *const *uris, size_t n);
+
+/* Stop the servers we started (nothing for borrowed URIs). Idempotent. */
+void bench_nodes_stop(bench_nodes *nd);
+
+/* Measure L1 (serial PING p50 per node, and a quorum PING fan-out through
+ * worker threads) and L2 (pipelined SET capacity over all nodes at once)
+ * into l. Keys written by L2 are
+ * "<prefix><run_id>:l2:<n>" with a 10 s expiry. Returns 0, or -1 if a node
+ * could not be reached (with a message on stderr). */
+int bench_measure_limits(const bench_nodes *nd, const char *prefix,
+                         const char *run_id, bench_limits *l);
+
+/* ------------------------------------------------------------------------
+ * workloads.c: W1..W5 and the soak
+ * ------------------------------------------------------------------------ */
+
+/* What a workload run needs from the driver. */
+typedef struct bench_run {
+    const bench_config *cfg;
+    const bench_nodes *nodes;
+    const char *run_id;
+    FILE *progress; /* a terminal, or NULL: no progress line */
+    const char *self_exe; /* this program, re-executed for W5 candidates */
+} bench_run;
+
+/* Ask every running workload to stop soon (async-signal-safe). */
+void bench_request_stop(void);
+/* 1 once a stop was requested. */
+int bench_stop_requested(void);
+
+/* Run workload wl with `threads` workers (W2/W3; ignored otherwise) for
+ * duration_ms, filling out (initialised here). Returns 0, or -1 if the
+ * workload could not run at all (out->error says why). */
+int bench_run_workload(const bench_run *run, int wl, uint32_t threads,
+                       uint64_t duration_ms, bench_result *out);
+
+/* Run --soak: W2 and W4 together for cfg->soak_ms with RSS sampled every
+ * second. Returns 0 or -1 as bench_run_workload(). */
+int bench_run_soak(const bench_run *run, bench_result *out);
+
+/* The W5 candidate process: campaign for `name` on cfg's --node list and
+ * report "E <pid>" on fd each time it is elected, until killed, asked to
+ * stop (SIGTERM) or fd's reader goes away. Returns the exit status. */
+int bench_candidate_main(const bench_config *cfg, int fd, const char *name);
+
+/* ------------------------------------------------------------------------
+ * plot.c: --plot
+ * ------------------------------------------------------------------------ */
+
+/* 1 if gnuplot is on PATH. */
+int bench_plot_available(void);
+
+/* Write the data files, the gnuplot script and the PNGs into dir: one
+ * latency CDF per workload (a curve per node count) and W2 throughput vs
+ * threads (a curve per node count). Returns 0, or -1 with a message. */
+int bench_plot(const char *dir, const bench_result *r, size_t n);
+
+/* ------------------------------------------------------------------------
+ * Small shared helpers (report.c)
+ * ------------------------------------------------------------------------ */
+
+/* Copy src into dst (size dstlen), always NUL-terminated; returns 0, or -1
+ * if src was truncated. */
+int bench_copy(char *dst, size_t dstlen, const char *src);
+
+/* The version string printed by --version and put in the JSON. */
+const char *bench_version(void);
+
+#endif /* REDLOCK_BENCH_H */

@@ -1,0 +1,714 @@
+/*
+ * nodes.c: the nodes of a bench run and the limits measured on them.
+ *
+ * Nodes are either redis-servers started here through the test fixture
+ * (tests/support/redis_spawn.h: loopback, free ports, persistence off,
+ * killed with their temp dirs at the end, an atexit net as last resort)
+ * or the --node URIs, which are borrowed and never stopped.
+ *
+ * DESIGN of the limits, measured with hiredis directly (not through the
+ * library), so they say what the nodes can do, not what redlock does:
+ *  - L1 round trip: per node, one connection, PING serially (after a
+ *    warm-up), p50 in microseconds. A serial acquire waits for a quorum of
+ *    nodes, so it cannot beat the round trip of the slowest node it needs;
+ *    the slowest node's p50 is reported as "the" L1.
+ *  - L1 fan-out: a PING to every node at once, each sent by its own
+ *    worker thread that the measuring thread wakes through an eventfd,
+ *    answering through a mutex and condition variable; timed until a
+ *    quorum answered. This is the serial acquire of any design that, like
+ *    libredlock, keeps each connection on its own worker thread, with the
+ *    library's own work taken out: the round trip plus the thread
+ *    hand-offs plus N servers and N workers sharing the machine's cores.
+ *    Set beside W1 it says how much of W1's distance from L1 is that.
+ *  - L2 capacity: what `redis-benchmark -t set -P 16 -c 50` measures, on
+ *    every node at once: one client thread per node, 50 connections each,
+ *    16 pipelined SETs per connection per round. A round first queues and
+ *    flushes the SETs on every connection, then reads every reply, so the
+ *    50 connections are in flight together, as redis-benchmark's event
+ *    loop would keep them. Like redis-benchmark, each connection's batch
+ *    is formatted once and its keys are fixed (800 per node); they expire
+ *    after 10 s, so a run against the user's own nodes leaves nothing
+ *    behind for long.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "bench.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sys/eventfd.h>
+
+#include <hiredis/hiredis.h>
+
+/* L1: PINGs per node before and during the measurement. */
+#define L1_WARMUP 200
+#define L1_SAMPLES 2000
+/* L1 fan-out: rounds of PINGs through the worker threads. */
+#define HANDOFF_SAMPLES 1000
+/* L2: connections per node, pipeline depth, warm-up and measured time,
+ * size of the key space written. */
+#define L2_CONNS 50
+#define L2_PIPELINE 16
+#define L2_WARMUP_MS 200
+#define L2_MEASURE_MS 1500
+/* Connect and command timeout of the limit clients. */
+#define NODE_TIMEOUT_MS 2000
+
+/* ------------------------------------------------------------------------
+ * Spawned or given nodes
+ * ------------------------------------------------------------------------ */
+
+/* Start n servers on loopback. */
+int bench_nodes_spawn(bench_nodes *nd, size_t n)
+{
+    memset(nd, 0, sizeof(*nd));
+    if (n == 0 || n > BENCH_NODES_MAX) {
+        fprintf(stderr, "redlock-bench: cannot spawn %zu nodes (1..%d)\n", n,
+                BENCH_NODES_MAX);
+        return -1;
+    }
+    if (rs_start_many(nd->srv, n) != 0) {
+        fprintf(stderr, "redlock-bench: could not start %zu redis-server "
+                        "processes\n", n);
+        return -1;
+    }
+    nd->n = n;
+    nd->spawned = 1;
+    rs_uris(nd->srv, n, nd->uris);
+    return 0;
+}
+
+/* Borrow the given URIs. */
+int bench_nodes_use(bench_nodes *nd, const char *const *uris, size_t n)
+{
+    memset(nd, 0, sizeof(*nd));
+    if (n == 0 || n > BENCH_NODES_MAX)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        nd->uris[i] = uris[i];
+    nd->n = n;
+    return 0;
+}
+
+/* Stop what we started; a second call does nothing. */
+void bench_nodes_stop(bench_nodes *nd)
+{
+    if (nd->spawned)
+        rs_stop_many(nd->srv, nd->n);
+    nd->spawned = 0;
+}
+
+/* ------------------------------------------------------------------------
+ * A node address for hiredis (the library's own parser is internal)
+ * ------------------------------------------------------------------------ */
+
+/* Where and how to connect. */
+typedef struct node_addr {
+    int is_unix;
+    char host[256];  /* or the socket path */
+    int port;
+    char user[128];
+    char password[128];
+    long db;
+} node_addr;
+
+/* Value of one hex digit, or -1. */
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Copy len bytes of src into dst (size cap), decoding %XX escapes.
+ * Returns 0, or -1 if it does not fit or an escape is bad. */
+static int copy_decoded(char *dst, size_t cap, const char *src, size_t len)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = src[i];
+        if (c == '%') {
+            int hi, lo;
+            if (i + 2 >= len)
+                return -1;
+            hi = hexval(src[i + 1]);
+            lo = hexval(src[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (o + 1 >= cap)
+            return -1;
+        dst[o++] = c;
+    }
+    dst[o] = '\0';
+    return 0;
+}
+
+/* Parse a decimal in [min, max] from len bytes. */
+static int parse_long(const char *s, size_t len, long min, long max,
+                      long *out)
+{
+    char tmp[24];
+    char *end;
+    long v;
+
+    if (len == 0 || len >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    errno = 0;
+    v = strtol(tmp, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Parse "unix:///path[?db=N][&password=P][&user=U]". */
+static int parse_unix(const char *rest, node_addr *a)
+{
+    const char *q = strchr(rest, '?');
+    size_t plen = q != NULL ? (size_t)(q - rest) : strlen(rest);
+
+    a->is_unix = 1;
+    if (plen == 0 || plen >= sizeof(a->host))
+        return -1;
+    memcpy(a->host, rest, plen);
+    a->host[plen] = '\0';
+    while (q != NULL) {
+        const char *p = q + 1, *amp = strchr(p, '&');
+        size_t len = amp != NULL ? (size_t)(amp - p) : strlen(p);
+        if (len > 3 && strncmp(p, "db=", 3) == 0) {
+            if (parse_long(p + 3, len - 3, 0, 1000000, &a->db) != 0)
+                return -1;
+        } else if (len > 9 && strncmp(p, "password=", 9) == 0) {
+            if (copy_decoded(a->password, sizeof(a->password), p + 9,
+                             len - 9) != 0)
+                return -1;
+        } else if (len > 5 && strncmp(p, "user=", 5) == 0) {
+            if (copy_decoded(a->user, sizeof(a->user), p + 5, len - 5) != 0)
+                return -1;
+        } else {
+            return -1;
+        }
+        q = amp;
+    }
+    return 0;
+}
+
+/* Parse "redis://[[user]:password@]host[:port][/db]". */
+static int parse_tcp(const char *rest, node_addr *a)
+{
+    const char *slash = strchr(rest, '/');
+    size_t alen = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
+    const char *at = NULL, *host, *hend, *port = NULL;
+    long v;
+
+    for (size_t i = 0; i < alen; i++)
+        if (rest[i] == '@')
+            at = rest + i;
+    host = rest;
+    if (at != NULL) {
+        const char *colon = memchr(rest, ':', (size_t)(at - rest));
+        if (colon != NULL) {
+            if (copy_decoded(a->user, sizeof(a->user), rest,
+                             (size_t)(colon - rest)) != 0 ||
+                copy_decoded(a->password, sizeof(a->password), colon + 1,
+                             (size_t)(at - colon - 1)) != 0)
+                return -1;
+        } else if (copy_decoded(a->password, sizeof(a->password), rest,
+                                (size_t)(at - rest)) != 0) {
+            return -1;
+        }
+        host = at + 1;
+    }
+    hend = rest + alen;
+    if (*host == '[') {
+        const char *close = memchr(host, ']', (size_t)(hend - host));
+        if (close == NULL)
+            return -1;
+        if (close + 1 < hend) {
+            if (close[1] != ':')
+                return -1;
+            port = close + 2;
+        }
+        host++;
+        hend = close;
+    } else {
+        const char *colon = memchr(host, ':', (size_t)(hend - host));
+        if (colon != NULL) {
+            port = colon + 1;
+            hend = colon;
+        }
+    }
+    if (hend <= host || (size_t)(hend - host) >= sizeof(a->host))
+        return -1;
+    memcpy(a->host, host, (size_t)(hend - host));
+    a->host[hend - host] = '\0';
+    a->port = 6379;
+    if (port != NULL) {
+        const char *pend = rest + alen;
+        if (parse_long(port, (size_t)(pend - port), 1, 65535, &v) != 0)
+            return -1;
+        a->port = (int)v;
+    }
+    if (slash != NULL && slash[1] != '\0') {
+        if (parse_long(slash + 1, strlen(slash + 1), 0, 1000000, &a->db) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Parse a node URI as redlock_manager_create() accepts it. */
+static int parse_addr(const char *uri, node_addr *a)
+{
+    memset(a, 0, sizeof(*a));
+    if (strncmp(uri, "redis://", 8) == 0)
+        return parse_tcp(uri + 8, a);
+    if (strncmp(uri, "unix://", 7) == 0)
+        return parse_unix(uri + 7, a);
+    return -1;
+}
+
+/* Connect to uri with timeouts, AUTH and SELECT. Returns a context, or
+ * NULL with a message on stderr. */
+static redisContext *node_connect(const char *uri)
+{
+    node_addr a;
+    redisContext *c;
+    redisReply *r;
+    struct timeval tv = {NODE_TIMEOUT_MS / 1000,
+                         (NODE_TIMEOUT_MS % 1000) * 1000};
+
+    if (parse_addr(uri, &a) != 0) {
+        fprintf(stderr, "redlock-bench: cannot parse node URI for the "
+                        "limits (redis://host:port or unix:///path)\n");
+        return NULL;
+    }
+    if (a.is_unix)
+        c = redisConnectUnixWithTimeout(a.host, tv);
+    else
+        c = redisConnectWithTimeout(a.host, a.port, tv);
+    if (c == NULL || c->err) {
+        fprintf(stderr, "redlock-bench: connect %s: %s\n", a.host,
+                c != NULL ? c->errstr : "out of memory");
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    if (a.password[0] != '\0') {
+        if (a.user[0] != '\0')
+            r = redisCommand(c, "AUTH %s %s", a.user, a.password);
+        else
+            r = redisCommand(c, "AUTH %s", a.password);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            fprintf(stderr, "redlock-bench: %s: AUTH refused\n", a.host);
+            freeReplyObject(r);
+            redisFree(c);
+            return NULL;
+        }
+        freeReplyObject(r);
+    }
+    if (a.db != 0) {
+        r = redisCommand(c, "SELECT %ld", a.db);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            fprintf(stderr, "redlock-bench: %s: SELECT refused\n", a.host);
+            freeReplyObject(r);
+            redisFree(c);
+            return NULL;
+        }
+        freeReplyObject(r);
+    }
+    return c;
+}
+
+/* Nanoseconds on CLOCK_MONOTONIC. */
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------------
+ * L1
+ * ------------------------------------------------------------------------ */
+
+/* PING one node serially; stores the p50 in microseconds. */
+static int measure_ping(const char *uri, double *p50_us)
+{
+    redisContext *c = node_connect(uri);
+    bench_hist *h;
+    int rc = 0;
+
+    if (c == NULL)
+        return -1;
+    h = bench_hist_new();
+    if (h == NULL) {
+        redisFree(c);
+        return -1;
+    }
+    for (int i = 0; i < L1_WARMUP + L1_SAMPLES && !bench_stop_requested();
+         i++) {
+        uint64_t t0 = mono_ns();
+        redisReply *r = redisCommand(c, "PING");
+        uint64_t t1 = mono_ns();
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            fprintf(stderr, "redlock-bench: PING failed: %s\n",
+                    r == NULL ? c->errstr : r->str);
+            freeReplyObject(r);
+            rc = -1;
+            break;
+        }
+        freeReplyObject(r);
+        if (i >= L1_WARMUP)
+            bench_hist_record(h, t1 - t0);
+    }
+    *p50_us = (double)bench_hist_percentile(h, 50.0) / 1000.0;
+    if (h->count == 0)
+        rc = -1;
+    free(h);
+    redisFree(c);
+    return rc;
+}
+
+/* One worker of the fan-out: its node's connection and wake-up eventfd. */
+typedef struct fan_worker {
+    struct fanout *f;
+    redisContext *c;
+    int efd;
+    pthread_t tid;
+    int started;
+} fan_worker;
+
+/* The fan-out: one worker per node; the measuring thread wakes them all
+ * through their eventfds, they PING and count answers under mu. */
+typedef struct fanout {
+    fan_worker w[BENCH_NODES_MAX];
+    size_t n;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int ok;        /* answers of this round (under mu) */
+    int answered;  /* answers of this round, good or not (under mu) */
+    int failed;    /* a PING failed (under mu) */
+    int quit;      /* under mu */
+} fanout;
+
+/* A fan-out worker: wait on the eventfd, PING, count the answer. */
+static void *fan_worker_main(void *arg)
+{
+    fan_worker *w = arg;
+    fanout *f = w->f;
+
+    for (;;) {
+        struct pollfd p = {w->efd, POLLIN, 0};
+        uint64_t v;
+        int quit, ok;
+        redisReply *r;
+        if (poll(&p, 1, -1) < 0 && errno != EINTR)
+            break;
+        if (read(w->efd, &v, sizeof(v)) != (ssize_t)sizeof(v))
+            continue;
+        pthread_mutex_lock(&f->mu);
+        quit = f->quit;
+        pthread_mutex_unlock(&f->mu);
+        if (quit)
+            break;
+        r = redisCommand(w->c, "PING");
+        ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+        freeReplyObject(r);
+        pthread_mutex_lock(&f->mu);
+        f->answered++;
+        if (ok)
+            f->ok++;
+        else
+            f->failed = 1;
+        pthread_cond_broadcast(&f->cv);
+        pthread_mutex_unlock(&f->mu);
+    }
+    return NULL;
+}
+
+/* Wake every worker once. Returns 0 or -1. */
+static int fan_wake(fanout *f)
+{
+    uint64_t one = 1;
+    for (size_t i = 0; i < f->n; i++)
+        if (write(f->w[i].efd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+            return -1;
+    return 0;
+}
+
+/* PING every node at once, each through its own worker thread, and time
+ * until a quorum (n/2 + 1) answered; stores the p50 in microseconds. Each
+ * round then waits for the remaining answers (untimed) so that rounds do
+ * not overlap. */
+static int measure_fanout(const bench_nodes *nd, double *p50_us)
+{
+    fanout *f = calloc(1, sizeof(*f));
+    bench_hist *hist = bench_hist_new();
+    int quorum = (int)(nd->n / 2 + 1), rc = 0;
+
+    if (f == NULL || hist == NULL) {
+        free(f);
+        free(hist);
+        return -1;
+    }
+    f->n = nd->n;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv, NULL);
+    for (size_t i = 0; i < f->n; i++) {
+        fan_worker *w = &f->w[i];
+        w->f = f;
+        w->efd = -1;
+        w->c = node_connect(nd->uris[i]);
+        if (w->c != NULL)
+            w->efd = eventfd(0, EFD_CLOEXEC);
+        if (w->c == NULL || w->efd < 0 ||
+            pthread_create(&w->tid, NULL, fan_worker_main, w) != 0) {
+            rc = -1;
+            break;
+        }
+        w->started = 1;
+    }
+    for (int i = 0; rc == 0 && i < L1_WARMUP + HANDOFF_SAMPLES &&
+                    !bench_stop_requested();
+         i++) {
+        uint64_t t0, t1;
+        pthread_mutex_lock(&f->mu);
+        f->ok = f->answered = 0;
+        pthread_mutex_unlock(&f->mu);
+        t0 = mono_ns();
+        if (fan_wake(f) != 0) {
+            rc = -1;
+            break;
+        }
+        pthread_mutex_lock(&f->mu);
+        while (f->ok < quorum && !f->failed)
+            pthread_cond_wait(&f->cv, &f->mu);
+        t1 = mono_ns();
+        while (f->answered < (int)f->n)
+            pthread_cond_wait(&f->cv, &f->mu);
+        if (f->failed)
+            rc = -1;
+        pthread_mutex_unlock(&f->mu);
+        if (rc == 0 && i >= L1_WARMUP)
+            bench_hist_record(hist, t1 - t0);
+    }
+    pthread_mutex_lock(&f->mu);
+    f->quit = 1;
+    pthread_mutex_unlock(&f->mu);
+    for (size_t i = 0; i < f->n; i++) {
+        fan_worker *w = &f->w[i];
+        if (w->started) {
+            uint64_t one = 1;
+            if (write(w->efd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+                rc = -1; /* cannot happen: the counter is far from full */
+            pthread_join(w->tid, NULL);
+        }
+        if (w->efd >= 0)
+            close(w->efd);
+        redisFree(w->c);
+    }
+    *p50_us = (double)bench_hist_percentile(hist, 50.0) / 1000.0;
+    if (hist->count == 0)
+        rc = -1;
+    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->mu);
+    free(hist);
+    free(f);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * L2
+ * ------------------------------------------------------------------------ */
+
+/* One L2 client thread: its node, the shared clock window, its count. */
+typedef struct l2_client {
+    const char *uri;
+    const char *prefix;
+    const char *run_id;
+    uint64_t measure_from_ns, end_ns;
+    uint64_t ops;     /* SETs answered within the measured window */
+    int failed;
+    pthread_t tid;
+} l2_client;
+
+/* Build the batch of L2_PIPELINE SETs for connection `conn` once, as
+ * redis-benchmark formats its pipeline once: the keys are fixed per
+ * connection ("<prefix><run-id>:l2:<conn * P + k>"), so each round costs
+ * the client a memcpy, not 16 printf-style formattings. Returns a
+ * malloc'd buffer and its length in *len, or NULL. */
+static char *l2_batch(const l2_client *cl, size_t conn, size_t *len)
+{
+    char *batch = NULL;
+    size_t total = 0;
+
+    for (size_t k = 0; k < L2_PIPELINE; k++) {
+        char key[BENCH_PREFIX_MAX + 64];
+        char *cmd = NULL, *grown;
+        int n;
+        snprintf(key, sizeof(key), "%s%s:l2:%zu", cl->prefix, cl->run_id,
+                 conn * L2_PIPELINE + k);
+        n = redisFormatCommand(&cmd, "SET %s xxx PX 10000", key);
+        if (n <= 0) {
+            free(batch);
+            return NULL;
+        }
+        grown = realloc(batch, total + (size_t)n);
+        if (grown == NULL) {
+            free(cmd);
+            free(batch);
+            return NULL;
+        }
+        batch = grown;
+        memcpy(batch + total, cmd, (size_t)n);
+        total += (size_t)n;
+        free(cmd);
+    }
+    *len = total;
+    return batch;
+}
+
+/* The L2 loop for one node: rounds of (queue + flush everywhere, then read
+ * everything) until the window ends. */
+static void *l2_thread(void *arg)
+{
+    l2_client *cl = arg;
+    redisContext *conns[L2_CONNS];
+    char *batch[L2_CONNS];
+    size_t batch_len[L2_CONNS];
+    size_t nconn = 0;
+
+    for (; nconn < L2_CONNS; nconn++) {
+        batch[nconn] = l2_batch(cl, nconn, &batch_len[nconn]);
+        if (batch[nconn] == NULL) {
+            cl->failed = 1;
+            goto out;
+        }
+        conns[nconn] = node_connect(cl->uri);
+        if (conns[nconn] == NULL) {
+            free(batch[nconn]);
+            cl->failed = 1;
+            goto out;
+        }
+    }
+    while (!bench_stop_requested()) {
+        uint64_t now = mono_ns();
+        if (now >= cl->end_ns)
+            break;
+        for (size_t i = 0; i < nconn; i++) {
+            int done = 0;
+            if (redisAppendFormattedCommand(conns[i], batch[i],
+                                            batch_len[i]) != REDIS_OK)
+                goto fail;
+            while (!done)
+                if (redisBufferWrite(conns[i], &done) != REDIS_OK)
+                    goto fail;
+        }
+        for (size_t i = 0; i < nconn; i++) {
+            for (int k = 0; k < L2_PIPELINE; k++) {
+                void *rep = NULL;
+                if (redisGetReply(conns[i], &rep) != REDIS_OK || rep == NULL)
+                    goto fail;
+                if (((redisReply *)rep)->type == REDIS_REPLY_ERROR) {
+                    freeReplyObject(rep);
+                    goto fail;
+                }
+                freeReplyObject(rep);
+            }
+        }
+        now = mono_ns();
+        if (now >= cl->measure_from_ns && now <= cl->end_ns)
+            cl->ops += (uint64_t)nconn * L2_PIPELINE;
+    }
+    goto out;
+fail:
+    fprintf(stderr, "redlock-bench: L2 SET failed on %s\n", cl->uri);
+    cl->failed = 1;
+out:
+    for (size_t i = 0; i < nconn; i++) {
+        redisFree(conns[i]);
+        free(batch[i]);
+    }
+    return NULL;
+}
+
+/* Run one L2 client thread per node over the same window; ops/s summed. */
+static int measure_capacity(const bench_nodes *nd, const char *prefix,
+                            const char *run_id, double *ops_s)
+{
+    l2_client cl[BENCH_NODES_MAX];
+    uint64_t start = mono_ns();
+    uint64_t from = start + (uint64_t)L2_WARMUP_MS * 1000000u;
+    uint64_t end = from + (uint64_t)L2_MEASURE_MS * 1000000u;
+    uint64_t ops = 0;
+    size_t started = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < nd->n; i++) {
+        memset(&cl[i], 0, sizeof(cl[i]));
+        cl[i].uri = nd->uris[i];
+        cl[i].prefix = prefix;
+        cl[i].run_id = run_id;
+        cl[i].measure_from_ns = from;
+        cl[i].end_ns = end;
+        if (pthread_create(&cl[i].tid, NULL, l2_thread, &cl[i]) != 0) {
+            rc = -1;
+            break;
+        }
+        started++;
+    }
+    for (size_t i = 0; i < started; i++) {
+        pthread_join(cl[i].tid, NULL);
+        if (cl[i].failed)
+            rc = -1;
+        ops += cl[i].ops;
+    }
+    if (rc == 0 && started == nd->n && !bench_stop_requested())
+        *ops_s = (double)ops / ((double)L2_MEASURE_MS / 1000.0);
+    else
+        rc = -1;
+    return rc;
+}
+
+/* L1, the fan-out figure, then L2. */
+int bench_measure_limits(const bench_nodes *nd, const char *prefix,
+                         const char *run_id, bench_limits *l)
+{
+    memset(l, 0, sizeof(*l));
+    l->nodes = nd->n;
+    l->have_ping = 1;
+    for (size_t i = 0; i < nd->n; i++) {
+        if (measure_ping(nd->uris[i], &l->ping_us_p50_node[i]) != 0) {
+            l->have_ping = 0;
+            break;
+        }
+        if (l->ping_us_p50_node[i] > l->ping_us_p50)
+            l->ping_us_p50 = l->ping_us_p50_node[i];
+    }
+    if (l->have_ping && measure_fanout(nd, &l->fanout_us_p50) != 0)
+        l->have_ping = 0;
+    if (!l->have_ping)
+        return -1;
+    if (measure_capacity(nd, prefix, run_id, &l->capacity_ops_s) != 0)
+        return -1;
+    l->have_capacity = 1;
+    return 0;
+}

@@ -1,0 +1,209 @@
+/*
+ * parse.c: parsing of redlock-bench's flag values (durations, integers,
+ * lists, workload ids) and the configuration defaults. Pure functions, so
+ * tests/unit/test_bench_parse.c can check them alone.
+ *
+ * Every parser rejects rather than guesses: no atoi, no silent truncation,
+ * no trailing junk.
+ */
+#include "bench.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Ids and names of the workloads, indexed by bench_wl (SOAK last). */
+static const char *const wl_ids[] = {"W1", "W2", "W3", "W3P",
+                                     "W4", "W5", "SOAK"};
+static const char *const wl_names[] = {"serial", "parallel", "contended",
+                                       "poll-10ms", "lease", "failover",
+                                       "soak"};
+
+/* The id of workload wl, "?" if out of range. */
+const char *bench_wl_id(int wl)
+{
+    if (wl < 0 || wl > BENCH_SOAK)
+        return "?";
+    return wl_ids[wl];
+}
+
+/* The short name of workload wl, "?" if out of range. */
+const char *bench_wl_name(int wl)
+{
+    if (wl < 0 || wl > BENCH_SOAK)
+        return "?";
+    return wl_names[wl];
+}
+
+/* Defaults, as --help documents them. */
+void bench_config_defaults(bench_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->node_counts[0] = BENCH_DEFAULT_NODES;
+    c->node_count_n = 1;
+    c->workloads = BENCH_WL_ALL;
+    c->ttl_ms = BENCH_DEFAULT_TTL_MS;
+    c->retry_delay_ms = BENCH_DEFAULT_RETRY_DELAY_MS;
+    c->retry_jitter_ms = BENCH_DEFAULT_RETRY_JITTER_MS;
+    c->election_ttl_ms = BENCH_DEFAULT_ELECTION_TTL_MS;
+    bench_copy(c->key_prefix, sizeof(c->key_prefix), "redlock-bench:");
+    c->leases = BENCH_DEFAULT_LEASES;
+    c->candidates = BENCH_DEFAULT_CANDIDATES;
+    c->soak_ms = BENCH_DEFAULT_SOAK_MS;
+}
+
+/* Zero r and set what identifies it. */
+void bench_result_init(bench_result *r, int wl, size_t nodes)
+{
+    memset(r, 0, sizeof(*r));
+    r->wl = wl;
+    r->nodes = nodes;
+}
+
+/* Free the result's owned buffers. */
+void bench_result_free(bench_result *r)
+{
+    free(r->acq_hist);
+    free(r->rss_samples_kb);
+    free(r->heap_samples_kb);
+    r->acq_hist = NULL;
+    r->rss_samples_kb = NULL;
+    r->heap_samples_kb = NULL;
+    r->rss_samples = 0;
+}
+
+/* Percentiles of h (nanoseconds) in microseconds. */
+void bench_pcts_from_hist(bench_pcts *p, const bench_hist *h)
+{
+    p->count = h->count;
+    p->p50 = (double)bench_hist_percentile(h, 50.0) / 1000.0;
+    p->p90 = (double)bench_hist_percentile(h, 90.0) / 1000.0;
+    p->p99 = (double)bench_hist_percentile(h, 99.0) / 1000.0;
+    p->p999 = (double)bench_hist_percentile(h, 99.9) / 1000.0;
+    p->max = (double)h->max / 1000.0;
+    if (h->count == 0)
+        p->max = 0.0;
+}
+
+/* Durations: "<number>[ms|s|m|h]". strtod is used only after checking
+ * that the number is plain decimal (no sign, hex, inf or nan). */
+int bench_parse_duration_ms(const char *s, uint64_t *ms)
+{
+    const char *p = s;
+    char *end;
+    double v, scale;
+    int digits = 0;
+
+    if (s == NULL)
+        return -1;
+    while (isdigit((unsigned char)*p) || *p == '.') {
+        if (*p != '.')
+            digits++;
+        p++;
+    }
+    if (digits == 0)
+        return -1;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno != 0 || end != p || !isfinite(v) || v < 0.0)
+        return -1;
+    if (*p == '\0' || strcmp(p, "s") == 0)
+        scale = 1000.0;
+    else if (strcmp(p, "ms") == 0)
+        scale = 1.0;
+    else if (strcmp(p, "m") == 0)
+        scale = 60000.0;
+    else if (strcmp(p, "h") == 0)
+        scale = 3600000.0;
+    else
+        return -1;
+    v = v * scale + 0.5;
+    if (v >= 1e15) /* 30 000 years: a typo, not a benchmark */
+        return -1;
+    *ms = (uint64_t)v;
+    return 0;
+}
+
+/* One unsigned decimal integer within [min, max]. */
+int bench_parse_u32(const char *s, uint32_t min, uint32_t max,
+                    uint32_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (s == NULL || !isdigit((unsigned char)s[0]))
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* "1,3,5": each element through bench_parse_u32. */
+int bench_parse_u32_list(const char *s, uint32_t min, uint32_t max,
+                         uint32_t *out, size_t cap)
+{
+    char item[32];
+    size_t n = 0;
+    const char *p = s;
+
+    if (s == NULL || *s == '\0')
+        return -1;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        if (len == 0 || len >= sizeof(item) || n == cap)
+            return -1;
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (bench_parse_u32(item, min, max, &out[n]) != 0)
+            return -1;
+        n++;
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    return (int)n;
+}
+
+/* "W1,W3P" or "all" into a mask; ids are case-insensitive. */
+int bench_parse_workloads(const char *s, unsigned *mask)
+{
+    char item[16];
+    unsigned m = 0;
+    const char *p = s;
+
+    if (s == NULL || *s == '\0')
+        return -1;
+    if (strcasecmp(s, "all") == 0) {
+        *mask = BENCH_WL_ALL;
+        return 0;
+    }
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        int found = 0;
+        if (len == 0 || len >= sizeof(item))
+            return -1;
+        memcpy(item, p, len);
+        item[len] = '\0';
+        for (int w = 0; w < BENCH_WL_COUNT; w++) {
+            if (strcasecmp(item, wl_ids[w]) == 0) {
+                m |= BENCH_WL_BIT(w);
+                found = 1;
+            }
+        }
+        if (!found)
+            return -1;
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    *mask = m;
+    return 0;
+}

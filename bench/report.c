@@ -1,0 +1,540 @@
+/*
+ * report.c: everything redlock-bench prints: the human table with each
+ * figure beside its limit, the limits lines, the live progress line (only
+ * ever handed a terminal), one JSON object per result (--json) and CSV
+ * rows (--csv).
+ *
+ * The JSON field list is the one in docs/bench.md ("Output"); fields that
+ * do not apply to a workload are null (latencies not measured, limits not
+ * measured) or left out (the workload-specific extras).
+ */
+#include "bench.h"
+#include "json.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "redlock_version.h"
+
+/* Goals from the issue, shown beside the figures in the table. */
+#define GOAL_W1_RATIO_MAX 1.5  /* W1 acquire p50 <= 1.5 x L1 */
+#define GOAL_W2_RATIO_MIN 0.5  /* W2 >= 50 % of L2 / (2N) */
+#define GOAL_W4_CORE_MAX 0.02  /* 1000 leases < 2 % of one core */
+#define GOAL_RSS_PER_LEASE_MAX 1024.0 /* bytes */
+
+/* ------------------------------------------------------------------------
+ * Small helpers
+ * ------------------------------------------------------------------------ */
+
+/* Bounded copy that always terminates dst. */
+int bench_copy(char *dst, size_t dstlen, const char *src)
+{
+    size_t n;
+
+    if (dstlen == 0)
+        return -1;
+    n = strlen(src);
+    if (n >= dstlen) {
+        memcpy(dst, src, dstlen - 1);
+        dst[dstlen - 1] = '\0';
+        return -1;
+    }
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+/* The version of the tree the bench was built from (the header's, not
+ * redlock_version(), so that this file links without the library and the
+ * unit tests can use it alone). */
+const char *bench_version(void)
+{
+    return REDLOCK_VERSION_STRING;
+}
+
+/* ------------------------------------------------------------------------
+ * JSON
+ * ------------------------------------------------------------------------ */
+
+/* Write a percentile object ({"p50":..,...}) or null when not measured. */
+static void json_pcts(bench_json *j, const char *key, const bench_pcts *p)
+{
+    if (p->count == 0) {
+        bench_json_null(j, key);
+        return;
+    }
+    bench_json_object_begin(j, key);
+    bench_json_num(j, "p50", p->p50, 1);
+    bench_json_num(j, "p90", p->p90, 1);
+    bench_json_num(j, "p99", p->p99, 1);
+    bench_json_num(j, "p999", p->p999, 1);
+    bench_json_num(j, "max", p->max, 1);
+    bench_json_u64(j, "count", p->count);
+    bench_json_object_end(j);
+}
+
+/* One result as one JSON object: the spec's fields first, then the
+ * workload's own. */
+int bench_format_json(const bench_result *r, const char *run_id, char *buf,
+                      size_t len)
+{
+    bench_json j;
+    const bench_limits *l = &r->limits;
+
+    bench_json_init(&j, buf, len);
+    bench_json_object_begin(&j, NULL);
+    bench_json_str(&j, "tool", "redlock-bench");
+    bench_json_str(&j, "version", bench_version());
+    bench_json_str(&j, "workload", bench_wl_id(r->wl));
+    bench_json_str(&j, "name", bench_wl_name(r->wl));
+    if (run_id != NULL)
+        bench_json_str(&j, "run_id", run_id);
+    bench_json_u64(&j, "nodes", r->nodes);
+    bench_json_u64(&j, "threads", r->threads);
+    bench_json_num(&j, "duration_s", r->duration_s, 3);
+    bench_json_u64(&j, "cycles", r->cycles);
+    bench_json_num(&j, "cycles_per_s", r->cycles_per_s, 1);
+    json_pcts(&j, "acquire_us", &r->acquire_us);
+    json_pcts(&j, "release_us", &r->release_us);
+    bench_json_object_begin(&j, "failures");
+    bench_json_u64(&j, "taken", r->fail_taken);
+    bench_json_u64(&j, "quorum", r->fail_quorum);
+    bench_json_u64(&j, "other", r->fail_other);
+    bench_json_object_end(&j);
+    bench_json_u64(&j, "violations", r->violations);
+    bench_json_u64(&j, "lost", r->lost);
+    bench_json_num(&j, "cpu_s", r->cpu_s, 3);
+    bench_json_i64(&j, "rss_kb", r->rss_kb);
+    bench_json_object_begin(&j, "limits");
+    if (l->have_ping)
+        bench_json_num(&j, "ping_us_p50", l->ping_us_p50, 1);
+    else
+        bench_json_null(&j, "ping_us_p50");
+    if (l->have_capacity)
+        bench_json_num(&j, "capacity_ops_s", l->capacity_ops_s, 0);
+    else
+        bench_json_null(&j, "capacity_ops_s");
+    if (l->have_ping) {
+        bench_json_num(&j, "fanout_ping_us_p50", l->fanout_us_p50, 1);
+        bench_json_array_begin(&j, "ping_us_p50_per_node");
+        for (size_t i = 0; i < l->nodes && i < BENCH_NODES_MAX; i++)
+            bench_json_num(&j, NULL, l->ping_us_p50_node[i], 1);
+        bench_json_array_end(&j);
+    }
+    bench_json_object_end(&j);
+    if (r->limit_ratio > 0.0)
+        bench_json_num(&j, "limit_ratio", r->limit_ratio, 3);
+    else
+        bench_json_null(&j, "limit_ratio");
+    if (r->wl <= BENCH_W3P)
+        bench_json_num(&j, "context_switches_per_cycle", r->csw_per_cycle, 2);
+    if (r->ttl_ms > 0)
+        bench_json_u64(&j, "ttl_ms", r->ttl_ms);
+    if (r->has_retry) {
+        bench_json_object_begin(&j, "retry");
+        bench_json_u64(&j, "delay_ms", r->retry_delay_ms);
+        bench_json_u64(&j, "jitter_ms", r->retry_jitter_ms);
+        bench_json_object_end(&j);
+    }
+    if (r->wl == BENCH_W4 || r->wl == BENCH_SOAK) {
+        bench_json_u64(&j, "leases", r->leases);
+        bench_json_u64(&j, "extensions", r->extensions);
+        bench_json_num(&j, "extensions_per_s", r->extensions_per_s, 1);
+        bench_json_num(&j, "rss_per_lease_b", r->rss_per_lease_b, 0);
+        if (r->wl == BENCH_W4) {
+            /* Not for the soak: W2's threads share the process's CPU. */
+            bench_json_num(&j, "cpu_s_per_1000_leases_per_s",
+                           r->cpu_s_per_1000_leases_per_s, 5);
+            bench_json_num(&j, "cpu_us_per_extension",
+                           r->cpu_us_per_extension, 1);
+            bench_json_num(&j, "context_switches_per_extension",
+                           r->csw_per_extension, 2);
+        }
+    }
+    if (r->wl == BENCH_W5) {
+        bench_json_u64(&j, "candidates", r->candidates);
+        bench_json_u64(&j, "failovers", r->failovers);
+        bench_json_object_begin(&j, "failover_ttl");
+        bench_json_num(&j, "p50", r->failover_ttl_p50, 3);
+        bench_json_num(&j, "max", r->failover_ttl_max, 3);
+        bench_json_object_end(&j);
+        bench_json_object_begin(&j, "failover_ms");
+        bench_json_num(&j, "p50", r->failover_ms_p50, 1);
+        bench_json_num(&j, "max", r->failover_ms_max, 1);
+        bench_json_object_end(&j);
+    }
+    if (r->wl == BENCH_SOAK) {
+        bench_json_i64(&j, "rss_start_kb", r->rss_start_kb);
+        bench_json_i64(&j, "rss_end_kb", r->rss_end_kb);
+        bench_json_num(&j, "rss_growth_per_lease_b",
+                       r->rss_growth_per_lease_b, 1);
+        bench_json_array_begin(&j, "rss_kb_samples");
+        for (size_t i = 0; i < r->rss_samples; i++)
+            bench_json_i64(&j, NULL, r->rss_samples_kb[i]);
+        bench_json_array_end(&j);
+        if (r->heap_samples_kb != NULL) {
+            bench_json_array_begin(&j, "heap_in_use_kb_samples");
+            for (size_t i = 0; i < r->rss_samples; i++)
+                bench_json_i64(&j, NULL, r->heap_samples_kb[i]);
+            bench_json_array_end(&j);
+        }
+    }
+    if (r->sweep)
+        bench_json_bool(&j, "sweep", 1);
+    if (r->error[0] != '\0')
+        bench_json_str(&j, "error", r->error);
+    bench_json_object_end(&j);
+    return bench_json_finish(&j);
+}
+
+/* ------------------------------------------------------------------------
+ * CSV
+ * ------------------------------------------------------------------------ */
+
+/* Column names, in the order bench_format_csv() writes them. */
+static const char csv_header[] =
+    "tool,version,run_id,workload,nodes,threads,duration_s,cycles,"
+    "cycles_per_s,acq_p50_us,acq_p90_us,acq_p99_us,acq_p999_us,acq_max_us,"
+    "rel_p50_us,rel_p99_us,fail_taken,fail_quorum,fail_other,violations,"
+    "lost,cpu_s,rss_kb,ping_us_p50,capacity_ops_s,limit_ratio,ttl_ms,"
+    "retry_delay_ms,retry_jitter_ms,leases,extensions_per_s,"
+    "cpu_s_per_1000_leases_per_s,rss_per_lease_b,failovers,"
+    "failover_ttl_p50,failover_ttl_max,sweep,error";
+
+/* A growing CSV row in a caller's buffer. */
+typedef struct csv_row {
+    char *buf;
+    size_t cap, len;
+    int overflow, cells;
+} csv_row;
+
+/* Append one cell (already formatted, no separators inside). */
+static void csv_cell(csv_row *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void csv_cell(csv_row *c, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (c->overflow)
+        return;
+    if (c->cells++ > 0) {
+        if (c->len + 2 > c->cap) {
+            c->overflow = 1;
+            return;
+        }
+        c->buf[c->len++] = ',';
+        c->buf[c->len] = '\0';
+    }
+    va_start(ap, fmt);
+    n = vsnprintf(c->buf + c->len, c->cap - c->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= c->cap - c->len) {
+        c->overflow = 1;
+        return;
+    }
+    c->len += (size_t)n;
+}
+
+/* The header line. */
+int bench_format_csv_header(char *buf, size_t len)
+{
+    if (bench_copy(buf, len, csv_header) != 0)
+        return -1;
+    return (int)strlen(buf);
+}
+
+/* One result as one CSV row; empty cells for what does not apply. The
+ * error text has commas and quotes replaced so the row stays simple. */
+int bench_format_csv(const bench_result *r, const char *run_id, char *buf,
+                     size_t len)
+{
+    csv_row c = {buf, len, 0, 0, 0};
+    const bench_pcts *a = &r->acquire_us, *rl = &r->release_us;
+    const bench_limits *l = &r->limits;
+    char err[sizeof(r->error)];
+    int lease = (r->wl == BENCH_W4 || r->wl == BENCH_SOAK);
+
+    if (len == 0)
+        return -1;
+    buf[0] = '\0';
+    bench_copy(err, sizeof(err), r->error);
+    for (char *p = err; *p; p++)
+        if (*p == ',' || *p == '"' || *p == '\n')
+            *p = ';';
+    csv_cell(&c, "redlock-bench");
+    csv_cell(&c, "%s", bench_version());
+    csv_cell(&c, "%s", run_id != NULL ? run_id : "");
+    csv_cell(&c, "%s", bench_wl_id(r->wl));
+    csv_cell(&c, "%zu", r->nodes);
+    csv_cell(&c, "%" PRIu32, r->threads);
+    csv_cell(&c, "%.3f", r->duration_s);
+    csv_cell(&c, "%" PRIu64, r->cycles);
+    csv_cell(&c, "%.1f", r->cycles_per_s);
+    if (a->count > 0) {
+        csv_cell(&c, "%.1f", a->p50);
+        csv_cell(&c, "%.1f", a->p90);
+        csv_cell(&c, "%.1f", a->p99);
+        csv_cell(&c, "%.1f", a->p999);
+        csv_cell(&c, "%.1f", a->max);
+    } else {
+        for (int i = 0; i < 5; i++)
+            csv_cell(&c, "%s", "");
+    }
+    if (rl->count > 0) {
+        csv_cell(&c, "%.1f", rl->p50);
+        csv_cell(&c, "%.1f", rl->p99);
+    } else {
+        csv_cell(&c, "%s", "");
+        csv_cell(&c, "%s", "");
+    }
+    csv_cell(&c, "%" PRIu64, r->fail_taken);
+    csv_cell(&c, "%" PRIu64, r->fail_quorum);
+    csv_cell(&c, "%" PRIu64, r->fail_other);
+    csv_cell(&c, "%" PRIu64, r->violations);
+    csv_cell(&c, "%" PRIu64, r->lost);
+    csv_cell(&c, "%.3f", r->cpu_s);
+    csv_cell(&c, "%ld", r->rss_kb);
+    if (l->have_ping)
+        csv_cell(&c, "%.1f", l->ping_us_p50);
+    else
+        csv_cell(&c, "%s", "");
+    if (l->have_capacity)
+        csv_cell(&c, "%.0f", l->capacity_ops_s);
+    else
+        csv_cell(&c, "%s", "");
+    if (r->limit_ratio > 0.0)
+        csv_cell(&c, "%.3f", r->limit_ratio);
+    else
+        csv_cell(&c, "%s", "");
+    csv_cell(&c, "%" PRIu32, r->ttl_ms);
+    if (r->has_retry) {
+        csv_cell(&c, "%" PRIu32, r->retry_delay_ms);
+        csv_cell(&c, "%" PRIu32, r->retry_jitter_ms);
+    } else {
+        csv_cell(&c, "%s", "");
+        csv_cell(&c, "%s", "");
+    }
+    if (lease) {
+        csv_cell(&c, "%" PRIu32, r->leases);
+        csv_cell(&c, "%.1f", r->extensions_per_s);
+        if (r->wl == BENCH_W4)
+            csv_cell(&c, "%.5f", r->cpu_s_per_1000_leases_per_s);
+        else
+            csv_cell(&c, "%s", "");
+        csv_cell(&c, "%.0f", r->rss_per_lease_b);
+    } else {
+        for (int i = 0; i < 4; i++)
+            csv_cell(&c, "%s", "");
+    }
+    if (r->wl == BENCH_W5) {
+        csv_cell(&c, "%" PRIu64, r->failovers);
+        csv_cell(&c, "%.3f", r->failover_ttl_p50);
+        csv_cell(&c, "%.3f", r->failover_ttl_max);
+    } else {
+        for (int i = 0; i < 3; i++)
+            csv_cell(&c, "%s", "");
+    }
+    csv_cell(&c, "%d", r->sweep);
+    csv_cell(&c, "%s", err);
+    if (c.overflow)
+        return -1;
+    return (int)c.len;
+}
+
+/* ------------------------------------------------------------------------
+ * Human table
+ * ------------------------------------------------------------------------ */
+
+/* "met" or "MISSED" for a goal. */
+static const char *verdict(int ok)
+{
+    return ok ? "met" : "MISSED";
+}
+
+/* The result of workload wl at node count n among r[0..count), not a
+ * sweep row; NULL if none. */
+static const bench_result *find_result(const bench_result *r, size_t count,
+                                       int wl, size_t nodes)
+{
+    for (size_t i = 0; i < count; i++)
+        if (r[i].wl == wl && r[i].nodes == nodes && !r[i].sweep)
+            return &r[i];
+    return NULL;
+}
+
+/* The notes column of one row: the figure beside its limit or goal. */
+static void row_notes(const bench_result *r, const bench_result *all,
+                      size_t count, char *out, size_t len)
+{
+    const bench_result *other;
+
+    out[0] = '\0';
+    switch (r->wl) {
+    case BENCH_W1:
+        if (r->limit_ratio > 0.0)
+            snprintf(out, len, "acq p50 = %.2f x L1 (goal <= %.1f for "
+                               "N=3,5: %s); %.2f x the fan-out",
+                     r->limit_ratio, GOAL_W1_RATIO_MAX,
+                     verdict(r->limit_ratio <= GOAL_W1_RATIO_MAX),
+                     r->acquire_us.p50 / r->limits.fanout_us_p50);
+        break;
+    case BENCH_W2:
+        if (r->limit_ratio > 0.0)
+            snprintf(out, len, "%.0f%% of L2/(2N) = %.0f/s (goal >= %.0f%% "
+                               "for N=1,3: %s); bench used %.2f of %ld "
+                               "cores, %.1f context switches/cycle",
+                     100.0 * r->limit_ratio,
+                     r->limits.capacity_ops_s / (2.0 * (double)r->nodes),
+                     100.0 * GOAL_W2_RATIO_MIN,
+                     verdict(r->limit_ratio >= GOAL_W2_RATIO_MIN),
+                     r->duration_s > 0.0 ? r->cpu_s / r->duration_s : 0.0,
+                     sysconf(_SC_NPROCESSORS_ONLN), r->csw_per_cycle);
+        break;
+    case BENCH_W3:
+        other = find_result(all, count, BENCH_W3P, r->nodes);
+        if (other != NULL && other->cycles_per_s > 0.0)
+            snprintf(out, len, "retry %" PRIu32 "+%" PRIu32 " ms; %.2f x "
+                               "W3P (goal >= 1: %s); violations goal 0: %s",
+                     r->retry_delay_ms, r->retry_jitter_ms,
+                     r->cycles_per_s / other->cycles_per_s,
+                     verdict(r->cycles_per_s >= other->cycles_per_s),
+                     verdict(r->violations == 0));
+        else
+            snprintf(out, len, "retry %" PRIu32 "+%" PRIu32 " ms; "
+                               "violations goal 0: %s",
+                     r->retry_delay_ms, r->retry_jitter_ms,
+                     verdict(r->violations == 0));
+        break;
+    case BENCH_W3P:
+        snprintf(out, len, "retry %" PRIu32 "+%" PRIu32 " ms (10 ms "
+                           "polling client)",
+                 r->retry_delay_ms, r->retry_jitter_ms);
+        break;
+    case BENCH_W4:
+        snprintf(out, len, "%" PRIu32 " leases: %.0f ext/s, %.2f%% of a "
+                           "core per 1000 (goal < 2%%: %s; %.0f us CPU, "
+                           "%.1f context switches per extension), lost %"
+                           PRIu64 " (%s), %.0f B/lease (goal < 1 KiB: %s)",
+                 r->leases, r->extensions_per_s,
+                 100.0 * r->cpu_s_per_1000_leases_per_s,
+                 verdict(r->cpu_s_per_1000_leases_per_s < GOAL_W4_CORE_MAX),
+                 r->cpu_us_per_extension, r->csw_per_extension, r->lost,
+                 verdict(r->lost == 0), r->rss_per_lease_b,
+                 verdict(r->rss_per_lease_b < GOAL_RSS_PER_LEASE_MAX));
+        break;
+    case BENCH_W5:
+        snprintf(out, len, "%" PRIu64 " failovers: new leader p50 %.2f "
+                           "TTL, max %.2f TTL (TTL %" PRIu32 " ms, retry %"
+                           PRIu32 "+%" PRIu32 " ms)",
+                 r->failovers, r->failover_ttl_p50, r->failover_ttl_max,
+                 r->ttl_ms, r->retry_delay_ms, r->retry_jitter_ms);
+        break;
+    case BENCH_SOAK:
+        snprintf(out, len, "RSS %ld -> %ld kB, %.0f B/lease (goal < 1 KiB: "
+                           "%s), growth %.1f B/lease, lost %" PRIu64,
+                 r->rss_start_kb, r->rss_end_kb, r->rss_per_lease_b,
+                 verdict(r->rss_per_lease_b < GOAL_RSS_PER_LEASE_MAX),
+                 r->rss_growth_per_lease_b, r->lost);
+        break;
+    default:
+        break;
+    }
+    if (r->sweep)
+        snprintf(out, len, "thread sweep for --plot");
+}
+
+/* Print a latency cell: the value, or "-" when not measured. */
+static void lat_cell(FILE *out, const bench_pcts *p, double v)
+{
+    if (p->count == 0)
+        fprintf(out, " %9s", "-");
+    else
+        fprintf(out, " %9.1f", v);
+}
+
+/* The table: one row per result, latencies in microseconds. */
+void bench_report_table(FILE *out, const bench_result *r, size_t n,
+                        const bench_config *cfg)
+{
+    char notes[400];
+    char fails[48];
+    size_t last_nodes = 0;
+
+    (void)cfg;
+    fprintf(out, "\n%-5s %-10s %3s %5s %7s %10s %10s %9s %9s %9s %9s "
+                 "%13s %4s %4s  %s\n",
+            "WL", "NAME", "N", "THR", "DUR_S", "CYCLES", "CYCLES/S",
+            "ACQ_P50", "ACQ_P99", "ACQ_P999", "REL_P50", "FAIL_T/Q/O",
+            "VIOL", "LOST", "BESIDE ITS LIMIT / GOAL (latencies in us)");
+    for (size_t i = 0; i < n; i++) {
+        const bench_result *x = &r[i];
+        if (i > 0 && x->nodes != last_nodes)
+            fputc('\n', out);
+        last_nodes = x->nodes;
+        snprintf(fails, sizeof(fails), "%" PRIu64 "/%" PRIu64 "/%" PRIu64,
+                 x->fail_taken, x->fail_quorum, x->fail_other);
+        fprintf(out, "%-5s %-10s %3zu %5" PRIu32 " %7.2f %10" PRIu64
+                     " %10.1f",
+                bench_wl_id(x->wl), bench_wl_name(x->wl), x->nodes,
+                x->threads, x->duration_s, x->cycles, x->cycles_per_s);
+        lat_cell(out, &x->acquire_us, x->acquire_us.p50);
+        lat_cell(out, &x->acquire_us, x->acquire_us.p99);
+        lat_cell(out, &x->acquire_us, x->acquire_us.p999);
+        lat_cell(out, &x->release_us, x->release_us.p50);
+        row_notes(x, r, n, notes, sizeof(notes));
+        fprintf(out, " %13s %4" PRIu64 " %4" PRIu64 "  %s%s%s\n", fails,
+                x->violations, x->lost, notes,
+                x->error[0] != '\0' ? "  ERROR: " : "", x->error);
+    }
+}
+
+/* One line of limits per node set. */
+void bench_report_limits(FILE *out, const bench_limits *l)
+{
+    fprintf(out, "limits N=%zu: L1 PING p50 per node", l->nodes);
+    if (l->have_ping) {
+        for (size_t i = 0; i < l->nodes && i < BENCH_NODES_MAX; i++)
+            fprintf(out, " %.1f", l->ping_us_p50_node[i]);
+        fprintf(out, " us (slowest %.1f us); quorum fan-out through "
+                     "worker threads %.1f us",
+                l->ping_us_p50, l->fanout_us_p50);
+    } else {
+        fprintf(out, " not measured");
+    }
+    if (l->have_capacity)
+        fprintf(out, "; L2 SET capacity %.0f/s, L2/(2N) = %.0f cycles/s\n",
+                l->capacity_ops_s,
+                l->capacity_ops_s / (2.0 * (double)l->nodes));
+    else
+        fprintf(out, "; L2 not measured\n");
+}
+
+/* ------------------------------------------------------------------------
+ * Progress line
+ * ------------------------------------------------------------------------ */
+
+/* Redraw the progress line in place. */
+void bench_progress(FILE *out, const char *wl, size_t nodes,
+                    double elapsed_s, double total_s, uint64_t cycles)
+{
+    double rate = elapsed_s > 0.0 ? (double)cycles / elapsed_s : 0.0;
+
+    if (out == NULL)
+        return;
+    fprintf(out, "\r\033[K[%s N=%zu] %5.1f/%.1f s  %" PRIu64 " done  "
+                 "%.0f/s",
+            wl, nodes, elapsed_s, total_s, cycles, rate);
+    fflush(out);
+}
+
+/* Erase the progress line. */
+void bench_progress_clear(FILE *out)
+{
+    if (out == NULL)
+        return;
+    fputs("\r\033[K", out);
+    fflush(out);
+}

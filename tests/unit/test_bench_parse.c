@@ -1,0 +1,167 @@
+/*
+ * test_bench_parse.c: parsing of redlock-bench's flag values: durations
+ * with and without units, integers in a range, comma lists, workload ids,
+ * and the configuration defaults.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bench.h"
+
+/* Durations: plain seconds, units, fractions, rounding. */
+static void test_duration_valid(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        uint64_t ms;
+    } ok[] = {
+        {"5", 5000},     {"0", 0},           {"1.5", 1500},
+        {"1.5s", 1500},  {"250ms", 250},     {"2m", 120000},
+        {"1h", 3600000}, {"0.25", 250},      {"10s", 10000},
+        {".5", 500},     {"0.0004", 0},      {"0.0006", 1},
+        {"1.2345ms", 1}, {"60", 60000},      {"3.", 3000},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        uint64_t ms = 12345;
+        assert_int_equal(bench_parse_duration_ms(ok[i].in, &ms), 0);
+        assert_int_equal(ms, ok[i].ms);
+    }
+}
+
+/* Durations: everything else is refused and leaves the output alone. */
+static void test_duration_invalid(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",     "s",      "-1",    "+1",   "1x",    "1 s",  " 1",   "1s ",
+        "1..2", ".",      "1e3",   "0x10", "inf",   "nan",  "1sec", "ms",
+        "1mss", "1.5.5s", "99999999999999999999", "1000000000000h", NULL,
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint64_t ms = 777;
+        assert_int_equal(bench_parse_duration_ms(bad[i], &ms), -1);
+        assert_int_equal(ms, 777);
+    }
+}
+
+/* Integers: range checks, no sign, no junk. */
+static void test_u32(void **state)
+{
+    (void)state;
+    uint32_t v = 0;
+    assert_int_equal(bench_parse_u32("64", 1, 1024, &v), 0);
+    assert_int_equal(v, 64);
+    assert_int_equal(bench_parse_u32("1", 1, 1024, &v), 0);
+    assert_int_equal(bench_parse_u32("1024", 1, 1024, &v), 0);
+    assert_int_equal(v, 1024);
+    assert_int_equal(bench_parse_u32("0", 1, 1024, &v), -1);
+    assert_int_equal(bench_parse_u32("1025", 1, 1024, &v), -1);
+    assert_int_equal(bench_parse_u32("-1", 0, 10, &v), -1);
+    assert_int_equal(bench_parse_u32("+1", 0, 10, &v), -1);
+    assert_int_equal(bench_parse_u32("1x", 0, 10, &v), -1);
+    assert_int_equal(bench_parse_u32("", 0, 10, &v), -1);
+    assert_int_equal(bench_parse_u32(" 1", 0, 10, &v), -1);
+    assert_int_equal(bench_parse_u32("99999999999999999999", 0, UINT32_MAX,
+                                     &v),
+                     -1);
+    assert_int_equal(bench_parse_u32("4294967295", 0, UINT32_MAX, &v), 0);
+    assert_int_equal(v, UINT32_MAX);
+}
+
+/* Lists: "1,3,5"; empty items, junk and overflow of the array fail. */
+static void test_u32_list(void **state)
+{
+    (void)state;
+    uint32_t out[4];
+    assert_int_equal(bench_parse_u32_list("1,3,5", 1, 16, out, 4), 3);
+    assert_int_equal(out[0], 1);
+    assert_int_equal(out[1], 3);
+    assert_int_equal(out[2], 5);
+    assert_int_equal(bench_parse_u32_list("7", 1, 16, out, 4), 1);
+    assert_int_equal(out[0], 7);
+    assert_int_equal(bench_parse_u32_list("1,2,3,4,5", 1, 16, out, 4), -1);
+    assert_int_equal(bench_parse_u32_list("1,,3", 1, 16, out, 4), -1);
+    assert_int_equal(bench_parse_u32_list("1,3,", 1, 16, out, 4), -1);
+    assert_int_equal(bench_parse_u32_list(",1", 1, 16, out, 4), -1);
+    assert_int_equal(bench_parse_u32_list("1,17", 1, 16, out, 4), -1);
+    assert_int_equal(bench_parse_u32_list("", 1, 16, out, 4), -1);
+}
+
+/* Workload ids: case-insensitive, "all", unknown ids refused. */
+static void test_workloads(void **state)
+{
+    (void)state;
+    unsigned m = 0;
+    assert_int_equal(bench_parse_workloads("W1,W3", &m), 0);
+    assert_int_equal(m, BENCH_WL_BIT(BENCH_W1) | BENCH_WL_BIT(BENCH_W3));
+    assert_int_equal(bench_parse_workloads("w3p,w5", &m), 0);
+    assert_int_equal(m, BENCH_WL_BIT(BENCH_W3P) | BENCH_WL_BIT(BENCH_W5));
+    assert_int_equal(bench_parse_workloads("all", &m), 0);
+    assert_int_equal(m, BENCH_WL_ALL);
+    m = 99;
+    assert_int_equal(bench_parse_workloads("W6", &m), -1);
+    assert_int_equal(bench_parse_workloads("W1,", &m), -1);
+    assert_int_equal(bench_parse_workloads("", &m), -1);
+    assert_int_equal(bench_parse_workloads("SOAK", &m), -1);
+    assert_int_equal(m, 99);
+    for (int w = 0; w < BENCH_WL_COUNT; w++) {
+        assert_int_equal(bench_parse_workloads(bench_wl_id(w), &m), 0);
+        assert_int_equal(m, BENCH_WL_BIT(w));
+    }
+    assert_string_equal(bench_wl_id(BENCH_SOAK), "SOAK");
+    assert_string_equal(bench_wl_id(99), "?");
+}
+
+/* The defaults the --help text promises. */
+static void test_defaults(void **state)
+{
+    (void)state;
+    bench_config c;
+    bench_config_defaults(&c);
+    assert_int_equal(c.node_count_n, 1);
+    assert_int_equal(c.node_counts[0], 3);
+    assert_int_equal(c.workloads, BENCH_WL_ALL);
+    assert_int_equal(c.ttl_ms, 10000);
+    assert_int_equal(c.leases, 1000);
+    assert_int_equal(c.candidates, 3);
+    assert_int_equal(c.election_ttl_ms, 1000);
+    assert_int_equal(c.soak_ms, 60000);
+    assert_int_equal(c.duration_ms, 0);
+    assert_int_equal(c.threads, 0);
+    assert_string_equal(c.key_prefix, "redlock-bench:");
+    assert_int_equal(c.json, 0);
+    assert_null(c.plot_dir);
+}
+
+/* bench_copy truncates safely and says so. */
+static void test_copy(void **state)
+{
+    (void)state;
+    char buf[4];
+    assert_int_equal(bench_copy(buf, sizeof(buf), "abc"), 0);
+    assert_string_equal(buf, "abc");
+    assert_int_equal(bench_copy(buf, sizeof(buf), "abcd"), -1);
+    assert_string_equal(buf, "abc");
+    assert_int_equal(bench_copy(buf, 0, "x"), -1);
+}
+
+/* Run the group. */
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_duration_valid),
+        cmocka_unit_test(test_duration_invalid),
+        cmocka_unit_test(test_u32),
+        cmocka_unit_test(test_u32_list),
+        cmocka_unit_test(test_workloads),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_copy),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,59 @@
+/*
+ * cmd_acquire.c: `redlock acquire RESOURCE`: take the lock, print its
+ * token, and leave it held (until its TTL runs out or `redlock release`).
+ *
+ * The handle is freed with redlock_lock_free(), which keeps the keys on
+ * the nodes, rather than redlock_release(): the point of the command is a
+ * lock that outlives it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Print the acquired lock as one JSON object on one line. */
+static void print_json(const redlock_manager *m, const redlock_lock *lock)
+{
+    size_t len = 0;
+    const char *res = redlock_lock_resource(lock, &len);
+
+    fputs("{\"resource\":", stdout);
+    cli_json_string(stdout, res, len);
+    printf(",\"token\":\"%s\",\"validity_ms\":%lld,\"nodes_granted\":%zu,"
+           "\"node_count\":%zu,\"quorum\":%zu}\n",
+           redlock_lock_token(lock), (long long)redlock_lock_validity_ms(lock),
+           redlock_lock_nodes_granted(lock), redlock_manager_node_count(m),
+           redlock_manager_quorum(m));
+}
+
+/* Run `acquire`; returns the exit status. */
+int cli_cmd_acquire(const cli_args *a)
+{
+    redlock_manager *m = NULL;
+    redlock_lock *lock = NULL;
+    int rc = cli_check_resource("acquire", a->operands[0]);
+
+    if (rc != 0)
+        return rc;
+    rc = cli_session_open(a, &m);
+    if (rc != 0)
+        return rc;
+    rc = cli_acquire_wait(m, a, &lock);
+    if (rc == 0) {
+        if (a->json)
+            print_json(m, lock);
+        else
+            printf("%s\n", redlock_lock_token(lock));
+        if (fflush(stdout) != 0) {
+            /* Nobody learned the token: give the lock back rather than
+             * leave it held until its TTL for no one. */
+            cli_error("acquire: cannot write the token; releasing the lock");
+            redlock_release(lock);
+            lock = NULL;
+            rc = CLI_EXIT_UNAVAILABLE;
+        }
+        redlock_lock_free(lock); /* keeps the lock: it expires by TTL */
+    }
+    redlock_manager_destroy(m);
+    return rc;
+}

@@ -1,0 +1,266 @@
+/*
+ * cmd_elect.c: `redlock elect NAME -- CMD [ARGS...]`: campaign for
+ * leadership of NAME and run CMD only while leader.
+ *
+ * DESIGN. The library's election thread campaigns and keeps the
+ * leadership lock with a lease; its callbacks only post events to the
+ * pipe (events.c), and the main thread's poll() loop does the rest, so
+ * forking and waiting never happen on the election's thread:
+ *
+ *   elected            start CMD with REDLOCK_TOKEN and REDLOCK_FENCE (the
+ *                      term's token and fencing number), unless a CMD from
+ *                      the previous term is still being stopped: then it
+ *                      starts once that one is gone.
+ *   demoted            SIGTERM to CMD's process group, SIGKILL after
+ *                      --grace; the election campaigns again by itself.
+ *   CMD exits by       step down (releasing the lock, so another candidate
+ *   itself             takes over within a retry delay) and exit with
+ *                      CMD's status.
+ *   signals            forwarded to CMD while it runs (it then usually
+ *                      exits "by itself"); with no CMD running, SIGINT,
+ *                      SIGTERM, SIGHUP and SIGQUIT make us step down and
+ *                      exit with 128+N.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* State of one elect run. */
+typedef struct elect_run {
+    const cli_args *a;
+    const char *path; /* CMD, resolved */
+    redlock_election *e;
+    cli_child child;
+    int active;    /* CMD (or what is left of its group) runs */
+    int pending;   /* elected while the last CMD was stopping */
+    int exit_code; /* >= 0 once we should exit */
+} elect_run;
+
+/* on_elected: runs on the election's thread; only posts an event. */
+static void on_elected(redlock_election *e, uint64_t fence, void *userdata)
+{
+    (void)e;
+    (void)userdata;
+    cli_events_post(CLI_EV_ELECTED, 0, fence);
+}
+
+/* on_demoted: runs on the election's thread; only posts an event. */
+static void on_demoted(redlock_election *e, redlock_status why, void *userdata)
+{
+    (void)e;
+    (void)userdata;
+    cli_events_post(CLI_EV_DEMOTED, (int)why, 0);
+}
+
+/* Start CMD for the term we hold now. If we are no longer leader by the
+ * time the event is handled, do nothing: a demotion event follows. */
+static void start_term(elect_run *r)
+{
+    char token[REDLOCK_TOKEN_LEN + 1];
+    char tok[sizeof("REDLOCK_TOKEN=") + REDLOCK_TOKEN_LEN];
+    char fen[sizeof("REDLOCK_FENCE=") + 24];
+    const char *set[2] = {tok, fen};
+    uint64_t fence = 0;
+    char **env;
+    int rc;
+
+    r->pending = 0;
+    if (redlock_election_leader_token(r->e, token, sizeof(token), &fence) !=
+        REDLOCK_OK) {
+        cli_log("elected, but no longer leader of %s", r->a->operands[0]);
+        return;
+    }
+    snprintf(tok, sizeof(tok), "REDLOCK_TOKEN=%s", token);
+    snprintf(fen, sizeof(fen), "REDLOCK_FENCE=%" PRIu64, fence);
+    env = cli_env_build(set, 2, NULL, 0);
+    if (env == NULL) {
+        cli_error("elect: out of memory");
+        r->exit_code = CLI_EXIT_UNAVAILABLE;
+        return;
+    }
+    cli_notice("elect: leader of %s (fence %" PRIu64 "); starting %s",
+               r->a->operands[0], fence, r->a->program[0]);
+    fflush(NULL);
+    rc = cli_child_start(&r->child, r->path, r->a->program, env);
+    cli_env_free(env);
+    if (rc != 0) {
+        r->exit_code = rc; /* CMD cannot run: it "exited by itself" */
+        return;
+    }
+    r->active = 1;
+}
+
+/* Handle the events in the pipe. */
+static void drain_events(elect_run *r)
+{
+    cli_event ev;
+
+    while (r->exit_code < 0 && cli_events_next(&ev)) {
+        switch (ev.kind) {
+        case CLI_EV_ELECTED:
+            if (r->active)
+                r->pending = 1;
+            else
+                start_term(r);
+            break;
+        case CLI_EV_DEMOTED:
+            r->pending = 0;
+            cli_notice("elect: no longer leader of %s (%s)", r->a->operands[0],
+                       redlock_strerror((redlock_status)ev.arg));
+            if (r->active && !r->child.stopping) {
+                cli_notice("elect: stopping %s", r->a->program[0]);
+                cli_child_terminate(&r->child, r->a->grace_ms);
+            }
+            break;
+        case CLI_EV_SIGNAL:
+            if (ev.arg == SIGCHLD)
+                break;
+            if (r->active) {
+                cli_log("forwarding %s to %s", strsignal(ev.arg),
+                        r->a->program[0]);
+                cli_child_signal(&r->child, ev.arg);
+            } else if (ev.arg == SIGINT || ev.arg == SIGTERM ||
+                       ev.arg == SIGHUP || ev.arg == SIGQUIT) {
+                cli_log("%s: stepping down", strsignal(ev.arg));
+                r->exit_code = 128 + ev.arg;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* After a wake-up: reap CMD and decide what its exit means. */
+static void check_child(elect_run *r)
+{
+    if (!r->active)
+        return;
+    if (cli_child_reap(&r->child)) {
+        int status = cli_exit_for_wait_status(r->child.wstatus);
+
+        if (!r->child.stopping) {
+            cli_notice("elect: %s exited with status %d; stepping down",
+                       r->a->program[0], status);
+            r->active = 0;
+            r->exit_code = status;
+            return;
+        }
+        cli_log("%s stopped (status %d)", r->a->program[0], status);
+    }
+    cli_child_tick(&r->child, redlock_clock_us());
+    if (r->child.pid == 0 && r->child.stopping &&
+        (r->child.kill_at_us == 0 || !cli_child_group_alive(&r->child))) {
+        r->active = 0;
+        if (r->pending)
+            start_term(r);
+    }
+}
+
+/* The loop: until CMD exits by itself or a signal ends a campaign. */
+static void run_loop(elect_run *r)
+{
+    while (r->exit_code < 0) {
+        struct pollfd pfd = {cli_events_fd(), POLLIN, 0};
+        uint64_t now = redlock_clock_us();
+        int timeout = -1;
+
+        if (r->active && r->child.kill_at_us != 0) {
+            uint64_t at = r->child.kill_at_us;
+            timeout = at <= now ? 0 : (int)((at - now + 999u) / 1000u);
+        }
+        if (r->active && r->child.pid == 0 && r->child.stopping &&
+            (timeout < 0 || timeout > 50))
+            timeout = 50; /* watch the rest of the group leave */
+        if (poll(&pfd, 1, timeout) < 0 && errno != EINTR) {
+            cli_error("elect: poll: %s", strerror(errno));
+            r->exit_code = CLI_EXIT_UNAVAILABLE;
+            break;
+        }
+        drain_events(r);
+        check_child(r);
+    }
+}
+
+/* Stop what is left of CMD's group before stepping down: SIGTERM, then
+ * SIGKILL after --grace (used when leaving for another reason than CMD's
+ * own exit, such as an internal error). */
+static void stop_child(elect_run *r)
+{
+    if (!r->active)
+        return;
+    cli_child_terminate(&r->child, r->a->grace_ms);
+    while (r->active) {
+        struct pollfd pfd = {cli_events_fd(), POLLIN, 0};
+        cli_event ev;
+
+        (void)poll(&pfd, 1, 50);
+        while (cli_events_next(&ev))
+            ;
+        (void)cli_child_reap(&r->child);
+        cli_child_tick(&r->child, redlock_clock_us());
+        if (r->child.pid == 0 &&
+            (r->child.kill_at_us == 0 || !cli_child_group_alive(&r->child)))
+            r->active = 0;
+    }
+}
+
+/* Run `elect`; returns the exit status. */
+int cli_cmd_elect(const cli_args *a)
+{
+    const char *name = a->operands[0];
+    redlock_election_callbacks cb = {on_elected, on_demoted};
+    redlock_manager *m = NULL;
+    char *path = NULL;
+    elect_run r;
+    redlock_status st;
+    int rc = cli_check_resource("elect", name);
+
+    if (rc != 0)
+        return rc;
+    memset(&r, 0, sizeof(r));
+    r.a = a;
+    r.exit_code = -1;
+    path = cli_find_program(a->program[0]);
+    if (path == NULL) {
+        int e = errno;
+        cli_error("elect: %s: %s", a->program[0],
+                  e == ENOENT ? "command not found" : strerror(e));
+        return e == ENOENT ? CLI_EXIT_NOT_FOUND : CLI_EXIT_CANNOT_RUN;
+    }
+    r.path = path;
+    rc = cli_session_open(a, &m);
+    if (rc != 0)
+        goto out;
+    if (cli_events_init() != 0) {
+        cli_error("elect: cannot set up: %s", strerror(errno));
+        rc = CLI_EXIT_UNAVAILABLE;
+        goto out;
+    }
+    st = redlock_election_start(m, name, a->ttl_ms, &cb, NULL, &r.e);
+    if (st != REDLOCK_OK) {
+        cli_error("elect: cannot campaign for %s: %s", name,
+                  redlock_strerror(st));
+        rc = cli_exit_for_status(st);
+        goto out;
+    }
+    cli_log("campaigning for leadership of %s", name);
+    run_loop(&r);
+    stop_child(&r);
+    rc = r.exit_code;
+    st = redlock_election_resign(r.e);
+    if (st != REDLOCK_OK)
+        cli_log("stepping down from %s: %s", name, redlock_strerror(st));
+    redlock_election_destroy(r.e);
+out:
+    redlock_manager_destroy(m);
+    free(path);
+    return rc;
+}

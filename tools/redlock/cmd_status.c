@@ -1,0 +1,234 @@
+/*
+ * cmd_status.c: `redlock status RESOURCE`: what each node says about a
+ * resource (reachable, holder, remaining TTL) and what that adds up to.
+ * Read-only: it changes nothing on any node.
+ *
+ * Holder tokens are secrets of a kind (with a token, anyone can release
+ * the lock), so only their first CLI_TOKEN_PREFIX_LEN characters are shown
+ * unless --show-token asks for all of them: enough to tell holders apart.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* What the node views add up to. */
+typedef struct status_summary {
+    size_t reachable;    /* nodes that answered */
+    size_t free_nodes;   /* answered, and no key */
+    size_t holder_nodes; /* nodes storing the most common holder */
+    const char *holder;  /* that holder (in a view), or NULL */
+    const char *state;   /* "held", "free" or "unknown" */
+} status_summary;
+
+/* Summarise views: "held" when one holder is stored on a quorum, "free"
+ * when a quorum answered with no key (an acquire could succeed), else
+ * "unknown" (too few nodes answered, or the nodes disagree). */
+static void summarise(const redlock_node_view *views, size_t n, size_t quorum,
+                      status_summary *s)
+{
+    memset(s, 0, sizeof(*s));
+    for (size_t i = 0; i < n; i++) {
+        size_t same = 0;
+
+        if (!views[i].reachable)
+            continue;
+        s->reachable++;
+        if (!views[i].held) {
+            s->free_nodes++;
+            continue;
+        }
+        for (size_t j = 0; j < n; j++)
+            if (views[j].reachable && views[j].held &&
+                strcmp(views[j].holder, views[i].holder) == 0)
+                same++;
+        if (same > s->holder_nodes) {
+            s->holder_nodes = same;
+            s->holder = views[i].holder;
+        }
+    }
+    if (s->holder_nodes >= quorum)
+        s->state = "held";
+    else if (s->free_nodes >= quorum)
+        s->state = "free";
+    else
+        s->state = "unknown";
+}
+
+/* How many bytes of holder to show: all with --show-token, else the
+ * prefix. Sets *cut when something is left out. */
+static size_t shown_len(const cli_args *a, const char *holder, int *cut)
+{
+    size_t len = strlen(holder);
+
+    *cut = 0;
+    if (a->show_token || len <= CLI_TOKEN_PREFIX_LEN)
+        return len;
+    *cut = 1;
+    return CLI_TOKEN_PREFIX_LEN;
+}
+
+/* Print a holder for humans: escaped, redacted as asked, "..." when cut. */
+static void print_holder(const cli_args *a, const char *holder)
+{
+    int cut;
+    size_t len = shown_len(a, holder, &cut);
+
+    cli_print_escaped(stdout, holder, len);
+    if (cut)
+        fputs("...", stdout);
+}
+
+/* Print the views as one JSON object. */
+static void print_json(const cli_args *a, redlock_manager *m,
+                       const redlock_node_view *views, size_t n,
+                       const status_summary *s)
+{
+    const char *res = a->operands[0];
+    int cut = 0;
+
+    fputs("{\"resource\":", stdout);
+    cli_json_string(stdout, res, strlen(res));
+    printf(",\"state\":\"%s\",\"holder\":", s->state);
+    if (s->holder != NULL)
+        cli_json_string(stdout, s->holder, shown_len(a, s->holder, &cut));
+    else
+        fputs("null", stdout);
+    printf(",\"holder_nodes\":%zu,\"node_count\":%zu,\"quorum\":%zu,"
+           "\"reachable\":%zu,\"token_redacted\":%s,\"nodes\":[",
+           s->holder_nodes, n, redlock_manager_quorum(m), s->reachable,
+           a->show_token ? "false" : "true");
+    for (size_t i = 0; i < n; i++) {
+        const redlock_node_view *v = &views[i];
+        const char *name = redlock_manager_node_name(m, i);
+
+        printf("%s{\"node\":", i > 0 ? "," : "");
+        cli_json_string(stdout, name, strlen(name));
+        if (!v->reachable) {
+            fputs(",\"reachable\":false,\"error\":", stdout);
+            cli_json_string(stdout, redlock_strerror(v->error),
+                            strlen(redlock_strerror(v->error)));
+            fputs("}", stdout);
+            continue;
+        }
+        printf(",\"reachable\":true,\"held\":%s,\"holder\":",
+               v->held ? "true" : "false");
+        if (v->held) {
+            cli_json_string(stdout, v->holder, shown_len(a, v->holder, &cut));
+            printf(",\"ttl_ms\":%lld}", (long long)v->ttl_ms);
+        } else {
+            fputs("null,\"ttl_ms\":null}", stdout);
+        }
+    }
+    fputs("]}\n", stdout);
+}
+
+/* Print a remaining TTL for humans: "8.520s", or "no expiry" for -1. */
+static void print_ttl(int64_t ttl_ms)
+{
+    if (ttl_ms < 0)
+        fputs("no expiry", stdout);
+    else
+        printf("%lld.%03llds", (long long)(ttl_ms / 1000),
+               (long long)(ttl_ms % 1000));
+}
+
+/* Print the views as a table and a summary line. */
+static void print_table(const cli_args *a, redlock_manager *m,
+                        const redlock_node_view *views, size_t n,
+                        const status_summary *s)
+{
+    int width = 4; /* "NODE" */
+    const int holder_width =
+        a->show_token ? REDLOCK_TOKEN_LEN + 2 : CLI_TOKEN_PREFIX_LEN + 5;
+
+    for (size_t i = 0; i < n; i++) {
+        int len = (int)strlen(redlock_manager_node_name(m, i));
+        if (len > width)
+            width = len;
+    }
+    fputs("resource: ", stdout);
+    cli_print_escaped(stdout, a->operands[0], strlen(a->operands[0]));
+    printf("\n%-*s  %-11s  %-*s  %s\n", width, "NODE", "STATE", holder_width,
+           "HOLDER", "TTL");
+    for (size_t i = 0; i < n; i++) {
+        const redlock_node_view *v = &views[i];
+        int cut = 0;
+
+        printf("%-*s  ", width, redlock_manager_node_name(m, i));
+        if (!v->reachable) {
+            printf("%-11s  %-*s  -  (%s)\n", "unreachable", holder_width, "-",
+                   redlock_strerror(v->error));
+            continue;
+        }
+        if (!v->held) {
+            printf("%-11s  %-*s  -\n", "free", holder_width, "-");
+            continue;
+        }
+        int used = (int)shown_len(a, v->holder, &cut) + (cut ? 3 : 0);
+
+        printf("%-11s  ", "held");
+        print_holder(a, v->holder);
+        printf("%*s  ", used < holder_width ? holder_width - used : 0, "");
+        print_ttl(v->ttl_ms);
+        fputs("\n", stdout);
+    }
+    printf("state: %s", s->state);
+    if (s->holder != NULL) {
+        fputs(" (most nodes: ", stdout);
+        print_holder(a, s->holder);
+        printf(" on %zu", s->holder_nodes);
+        fputs(")", stdout);
+    }
+    printf("; %zu of %zu nodes reachable, quorum %zu\n", s->reachable, n,
+           redlock_manager_quorum(m));
+}
+
+/* Run `status`; returns the exit status (0 unless the nodes could not be
+ * asked at all). */
+int cli_cmd_status(const cli_args *a)
+{
+    const char *res = a->operands[0];
+    redlock_manager *m = NULL;
+    redlock_node_view *views;
+    status_summary s;
+    redlock_status st;
+    size_t n;
+    int rc = cli_check_resource("status", res);
+
+    if (rc != 0)
+        return rc;
+    rc = cli_session_open(a, &m);
+    if (rc != 0)
+        return rc;
+    n = redlock_manager_node_count(m);
+    views = calloc(n, sizeof(*views));
+    if (views == NULL) {
+        cli_error("status: out of memory");
+        redlock_manager_destroy(m);
+        return CLI_EXIT_UNAVAILABLE;
+    }
+    st = redlock_inspect(m, res, strlen(res), views, n);
+    if (st != REDLOCK_OK) {
+        cli_error("status: %s: %s", res, redlock_strerror(st));
+        rc = cli_exit_for_status(st);
+    } else {
+        summarise(views, n, redlock_manager_quorum(m), &s);
+        if (a->json)
+            print_json(a, m, views, n, &s);
+        else
+            print_table(a, m, views, n, &s);
+        for (size_t i = 0; i < n; i++)
+            if (!views[i].reachable)
+                cli_log("status: node %s: %s", redlock_manager_node_name(m, i),
+                        redlock_strerror(views[i].error));
+        if (fflush(stdout) != 0) {
+            cli_error("status: cannot write the result");
+            rc = CLI_EXIT_UNAVAILABLE;
+        }
+    }
+    free(views);
+    redlock_manager_destroy(m);
+    return rc;
+}

@@ -1,0 +1,426 @@
+/*
+ * session.c: what every command needs before it can do anything: the node
+ * list, the password, the manager, and (for acquire and exec) acquiring
+ * with --wait.
+ *
+ * DESIGN. Passwords never appear on the command line: they come from
+ * $REDLOCK_PASSWORD or the first line of --password-file, are merged into
+ * the node URIs in memory (password.c), and every copy is wiped once the
+ * manager has been created (the library keeps its own). Node URIs given
+ * with --node may carry a password of their own; that is the user's
+ * choice, and the library never prints it.
+ *
+ * The acquire loop is ours rather than the library's retry loop: each
+ * attempt is a single redlock_acquire_ex() call, so the tool knows the
+ * outcome of the last attempt exactly (held elsewhere, exit 1, or no
+ * quorum, exit 2), can log each attempt with -v, and can wait without a
+ * limit when --wait is not given.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "password.h"
+
+/* Longest password accepted from a file or the environment, in bytes. */
+#define SESSION_PASSWORD_MAX 4096
+
+/* ------------------------------------------------------------------------
+ * Nodes and password
+ * ------------------------------------------------------------------------ */
+
+/* Split $REDLOCK_NODES at commas into a heap copy (*buf) and pointers into
+ * it (uris, room for REDLOCK_NODES_MAX). Spaces around entries are
+ * ignored. Returns the count, or -1 after printing why (usage error). */
+static int nodes_from_env(const char *env, char **buf, const char **uris)
+{
+    char *copy = strdup(env);
+    int n = 0;
+
+    *buf = copy;
+    if (copy == NULL) {
+        cli_error("out of memory");
+        return -1;
+    }
+    for (char *p = copy;;) {
+        char *comma = strchr(p, ',');
+        char *end;
+
+        if (comma != NULL)
+            *comma = '\0';
+        while (*p == ' ' || *p == '\t')
+            p++;
+        end = p + strlen(p);
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+            *--end = '\0';
+        if (*p == '\0') {
+            cli_error("REDLOCK_NODES: empty entry (expected comma-separated "
+                      "node URIs)");
+            return -1;
+        }
+        if (n == REDLOCK_NODES_MAX) {
+            cli_error("REDLOCK_NODES: too many nodes (at most %d)",
+                      REDLOCK_NODES_MAX);
+            return -1;
+        }
+        uris[n++] = p;
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    return n;
+}
+
+/* Read the password: the first line of path (without its line end) into
+ * buf of len bytes. Returns 0, or -1 after printing why, with buf wiped.
+ * read() goes straight into buf: stdio would keep a copy of the bytes in
+ * its own buffer, which fclose() frees without wiping. */
+static int password_from_file(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    size_t n = 0;
+    int saved;
+
+    if (fd < 0) {
+        saved = errno;
+        cli_error("--password-file: cannot open '%s': %s", path,
+                  strerror(saved));
+        return -1;
+    }
+    while (n < len - 1 && memchr(buf, '\n', n) == NULL) {
+        ssize_t r = read(fd, buf + n, len - 1 - n);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            saved = errno;
+            close(fd);
+            cli_password_wipe(buf, len);
+            cli_error("--password-file: cannot read '%s': %s", path,
+                      strerror(saved));
+            return -1;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    buf[n] = '\0';
+    if (n == len - 1 && memchr(buf, '\n', n) == NULL) {
+        cli_password_wipe(buf, len);
+        cli_error("--password-file: the first line of '%s' is too long "
+                  "(at most %d bytes)",
+                  path, SESSION_PASSWORD_MAX - 2);
+        return -1;
+    }
+    /* Keep the first line only, and wipe what followed it. */
+    {
+        size_t line = strcspn(buf, "\r\n");
+
+        cli_password_wipe(buf + line, len - line);
+    }
+    if (buf[0] == '\0') {
+        cli_error("--password-file: the first line of '%s' is empty", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* The library's log lines, with -v: to stderr with a timestamp. Runs on
+ * any of the manager's threads. */
+static void on_library_log(redlock_log_level level, const char *message,
+                           void *userdata)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+
+    (void)userdata;
+    cli_log("%s: %s",
+            (unsigned)level < sizeof(names) / sizeof(names[0]) ? names[level]
+                                                               : "log",
+            message);
+}
+
+/* Create the manager; see cli.h. */
+int cli_session_open(const cli_args *a, redlock_manager **out)
+{
+    const char *env_uris[REDLOCK_NODES_MAX];
+    const char *const *uris = a->nodes;
+    char *env_copy = NULL;
+    char **with_pw = NULL;
+    char password[SESSION_PASSWORD_MAX];
+    char err[256] = "";
+    size_t n = a->node_count;
+    redlock_options o;
+    redlock_status st;
+    int rc = 0;
+
+    *out = NULL;
+    password[0] = '\0';
+    if (n == 0) {
+        const char *env = getenv("REDLOCK_NODES");
+        int k;
+
+        if (env == NULL || env[0] == '\0') {
+            cli_error("no nodes: give --node URI (once per node) or set "
+                      "REDLOCK_NODES");
+            return CLI_EXIT_USAGE;
+        }
+        k = nodes_from_env(env, &env_copy, env_uris);
+        if (k < 0) {
+            free(env_copy);
+            return CLI_EXIT_USAGE;
+        }
+        n = (size_t)k;
+        uris = env_uris;
+    }
+    if (n > REDLOCK_NODES_MAX) {
+        cli_error("too many nodes: %zu (at most %d)", n, REDLOCK_NODES_MAX);
+        free(env_copy);
+        return CLI_EXIT_USAGE;
+    }
+
+    if (a->password_file != NULL) {
+        if (password_from_file(a->password_file, password, sizeof(password)) !=
+            0) {
+            free(env_copy);
+            return CLI_EXIT_USAGE;
+        }
+    } else {
+        const char *env = getenv("REDLOCK_PASSWORD");
+
+        if (env != NULL && strlen(env) >= sizeof(password)) {
+            cli_error("REDLOCK_PASSWORD is too long (at most %d bytes)",
+                      SESSION_PASSWORD_MAX - 1);
+            free(env_copy);
+            return CLI_EXIT_USAGE;
+        }
+        if (env != NULL)
+            snprintf(password, sizeof(password), "%s", env);
+    }
+    if (password[0] != '\0') {
+        with_pw = calloc(n, sizeof(*with_pw));
+        for (size_t i = 0; with_pw != NULL && i < n; i++) {
+            with_pw[i] = cli_password_inject(uris[i], password);
+            if (with_pw[i] == NULL) {
+                rc = CLI_EXIT_UNAVAILABLE;
+                break;
+            }
+        }
+        if (with_pw == NULL || rc != 0) {
+            cli_error("out of memory");
+            rc = CLI_EXIT_UNAVAILABLE;
+            goto out;
+        }
+        uris = (const char *const *)with_pw;
+    }
+
+    redlock_options_init(&o);
+    if (a->timeout_ms != 0) {
+        o.connect_timeout_ms = a->timeout_ms;
+        o.command_timeout_ms = a->timeout_ms;
+    }
+    if (a->key_prefix != NULL)
+        o.key_prefix = a->key_prefix;
+    if (cli_verbosity >= 1) {
+        o.log_fn = on_library_log;
+        o.log_level = cli_verbosity >= 2 ? REDLOCK_LOG_DEBUG : REDLOCK_LOG_INFO;
+    }
+    st = redlock_manager_create_ex(uris, n, &o, out, err, sizeof(err));
+    if (st != REDLOCK_OK) {
+        /* The library's message never contains a password. */
+        if (st == REDLOCK_EURI || st == REDLOCK_ENONODES ||
+            st == REDLOCK_ERANGE || st == REDLOCK_EINVAL) {
+            cli_error("bad node list: %s",
+                      err[0] != '\0' ? err : redlock_strerror(st));
+            rc = CLI_EXIT_USAGE;
+        } else {
+            cli_error("cannot start: %s",
+                      err[0] != '\0' ? err : redlock_strerror(st));
+            rc = CLI_EXIT_UNAVAILABLE;
+        }
+    }
+out:
+    if (with_pw != NULL) {
+        for (size_t i = 0; i < n; i++)
+            cli_password_free_uri(with_pw[i]);
+        free(with_pw);
+    }
+    cli_password_wipe(password, sizeof(password));
+    free(env_copy);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Acquiring with --wait
+ * ------------------------------------------------------------------------ */
+
+/* Check an operand naming a resource; see cli.h. */
+int cli_check_resource(const char *cmd_name, const char *resource)
+{
+    size_t len = strlen(resource);
+
+    if (len == 0) {
+        cli_error("%s: the resource name must not be empty", cmd_name);
+        return CLI_EXIT_USAGE;
+    }
+    if (len > REDLOCK_RESOURCE_MAX) {
+        cli_error("%s: resource name too long (%zu bytes, at most %d)",
+                  cmd_name, len, REDLOCK_RESOURCE_MAX);
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* Check a TOKEN operand; see cli.h. */
+int cli_check_token(const char *cmd_name, const char *token)
+{
+    size_t len = strlen(token);
+
+    for (size_t i = 0; i < len; i++) {
+        char c = token[i];
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            cli_error("%s: bad TOKEN: expected %d lowercase hex characters, "
+                      "as printed by 'redlock acquire'",
+                      cmd_name, REDLOCK_TOKEN_LEN);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (len != REDLOCK_TOKEN_LEN) {
+        cli_error("%s: bad TOKEN: expected %d hex characters, got %zu",
+                  cmd_name, REDLOCK_TOKEN_LEN, len);
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* A small non-cryptographic generator for retry jitter (xorshift64*),
+ * seeded from the pid and the clock: jitter only needs to differ between
+ * processes that contend. */
+static uint32_t jitter_random(void)
+{
+    static uint64_t state;
+
+    if (state == 0)
+        state = (redlock_clock_us() << 16) ^ (uint64_t)getpid() ^
+                0x9e3779b97f4a7c15ull;
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    return (uint32_t)((state * 0x2545f4914f6cdd1dull) >> 32);
+}
+
+/* Sleep for us microseconds, restarting after signals. */
+static void sleep_us(uint64_t us)
+{
+    struct timespec ts = {(time_t)(us / 1000000u),
+                          (long)(us % 1000000u) * 1000L};
+
+    while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
+        ;
+}
+
+/* 1 if an acquire that failed with st is worth another attempt. */
+static int acquire_retryable(redlock_status st)
+{
+    switch (st) {
+    case REDLOCK_ETAKEN:
+    case REDLOCK_ENOQUORUM:
+    case REDLOCK_EEXPIRED:
+    case REDLOCK_ETIMEDOUT:
+    case REDLOCK_EIO:
+    case REDLOCK_EPROTO:
+    case REDLOCK_EAUTH:
+        return 1;
+    case REDLOCK_OK:
+    case REDLOCK_ENOTHELD:
+    case REDLOCK_ELOST:
+    case REDLOCK_EINVAL:
+    case REDLOCK_ENOMEM:
+    case REDLOCK_ECLOSED:
+    case REDLOCK_EMISUSE:
+    case REDLOCK_ECRYPTO:
+    case REDLOCK_EURI:
+    case REDLOCK_ERANGE:
+    case REDLOCK_ENONODES:
+    case REDLOCK_ERELEASED:
+        return 0;
+    }
+    return 0;
+}
+
+/* Acquire with --wait; see cli.h. */
+int cli_acquire_wait(redlock_manager *m, const cli_args *a, redlock_lock **out)
+{
+    const char *res = a->operands[0];
+    const char *cmd = cli_command_of(a->cmd)->name;
+    redlock_options defaults;
+    redlock_acquire_info info;
+    redlock_acquire_opts opts;
+    uint64_t deadline = 0;
+    uint32_t attempts = 0;
+    int told_waiting = 0;
+    redlock_status st;
+
+    *out = NULL;
+    redlock_options_init(&defaults);
+    if (a->wait_set)
+        deadline = redlock_clock_us() + a->wait_ms * 1000u;
+    for (;;) {
+        uint64_t now;
+        uint64_t delay;
+
+        redlock_acquire_opts_init(&opts);
+        opts.retry_count = 0;
+        opts.info = &info;
+        st = redlock_acquire_ex(m, res, strlen(res), a->ttl_ms, &opts, out);
+        attempts++;
+        if (st == REDLOCK_OK) {
+            cli_log("acquired %s after %u attempt(s): validity %lld ms, "
+                    "granted by %zu of %zu nodes",
+                    res, attempts, (long long)redlock_lock_validity_ms(*out),
+                    redlock_lock_nodes_granted(*out),
+                    redlock_manager_node_count(m));
+            return 0;
+        }
+        cli_log("attempt %u on %s: %s (yes %u, no %u, error %u)%s%s", attempts,
+                res, redlock_strerror(st), info.last.yes, info.last.no,
+                info.last.error, info.detail[0] != '\0' ? ": " : "",
+                info.detail);
+        if (!acquire_retryable(st))
+            break;
+        now = redlock_clock_us();
+        if (a->wait_set && now >= deadline)
+            break;
+        if (!told_waiting && st != REDLOCK_ETAKEN) {
+            cli_notice("%s: %s: %s; retrying%s", cmd, res, redlock_strerror(st),
+                       a->wait_set ? " until --wait passes" : "");
+            told_waiting = 1;
+        }
+        delay = ((uint64_t)defaults.retry_delay_ms +
+                 jitter_random() % (defaults.retry_jitter_ms + 1u)) *
+                1000u;
+        if (a->wait_set && now + delay > deadline)
+            delay = deadline - now; /* one last attempt at the deadline */
+        sleep_us(delay);
+    }
+    if (st == REDLOCK_ETAKEN) {
+        cli_notice("%s: %s is held by someone else", cmd, res);
+        return a->conflict_exit_code;
+    }
+    if (st == REDLOCK_EINVAL || st == REDLOCK_ERANGE) {
+        cli_error("%s: %s: %s", cmd, res, redlock_strerror(st));
+        return CLI_EXIT_USAGE;
+    }
+    if (info.detail[0] != '\0')
+        cli_error("%s: cannot acquire %s: %s (%s)", cmd, res,
+                  redlock_strerror(st), info.detail);
+    else
+        cli_error("%s: cannot acquire %s: %s", cmd, res, redlock_strerror(st));
+    return cli_exit_for_status(st);
+}
