@@ -233,6 +233,16 @@ int cli_session_open(const cli_args *a, redlock_manager **out);
  */
 int cli_acquire_wait(redlock_manager *m, const cli_args *a, redlock_lock **out);
 
+/*
+ * For `extend` and `release`: check the RESOURCE and TOKEN operands, open
+ * the session and adopt the lock held elsewhere under that token (nothing
+ * is sent yet). Returns 0 with *m and *lock set (the caller destroys and
+ * frees them), or the exit status after printing why (then *m and *lock
+ * are NULL).
+ */
+int cli_adopt_by_token(const cli_args *a, const char *cmd_name,
+                       redlock_manager **m, redlock_lock **lock);
+
 /* Check a resource operand: not empty, at most REDLOCK_RESOURCE_MAX
  * bytes. Returns 0, or CLI_EXIT_USAGE after printing why. */
 int cli_check_resource(const char *cmd_name, const char *resource);

@@ -16,20 +16,11 @@ int cli_cmd_extend(const cli_args *a)
     const char *res = a->operands[0];
     redlock_manager *m = NULL;
     redlock_lock *lock = NULL;
-    redlock_status st;
-    int rc = cli_check_resource("extend", res);
+    int rc = cli_adopt_by_token(a, "extend", &m, &lock);
 
-    if (rc == 0)
-        rc = cli_check_token("extend", a->operands[1]);
     if (rc != 0)
         return rc;
-    rc = cli_session_open(a, &m);
-    if (rc != 0)
-        return rc;
-    st = redlock_lock_adopt(m, res, strlen(res), a->operands[1], a->ttl_ms,
-                            &lock);
-    if (st == REDLOCK_OK)
-        st = redlock_extend(lock, a->ttl_ms);
+    redlock_status st = redlock_extend(lock, a->ttl_ms);
     if (st == REDLOCK_OK) {
         cli_log("extended %s: validity %lld ms, granted by %zu of %zu nodes",
                 res, (long long)redlock_lock_validity_ms(lock),

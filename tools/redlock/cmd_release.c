@@ -14,23 +14,11 @@ int cli_cmd_release(const cli_args *a)
     const char *res = a->operands[0];
     redlock_manager *m = NULL;
     redlock_lock *lock = NULL;
-    redlock_status st;
-    int rc = cli_check_resource("release", res);
+    int rc = cli_adopt_by_token(a, "release", &m, &lock);
 
-    if (rc == 0)
-        rc = cli_check_token("release", a->operands[1]);
     if (rc != 0)
         return rc;
-    rc = cli_session_open(a, &m);
-    if (rc != 0)
-        return rc;
-    /* The TTL only bounds how long a release stays queued for nodes that
-     * did not answer; this process exits right after, so the default
-     * TTL does. */
-    st = redlock_lock_adopt(m, res, strlen(res), a->operands[1], a->ttl_ms,
-                            &lock);
-    if (st == REDLOCK_OK)
-        st = redlock_release(lock); /* frees the handle, whatever happens */
+    redlock_status st = redlock_release(lock); /* frees the handle */
     if (st == REDLOCK_OK) {
         cli_log("released %s", res);
         rc = CLI_EXIT_OK;

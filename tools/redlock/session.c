@@ -424,3 +424,31 @@ int cli_acquire_wait(redlock_manager *m, const cli_args *a, redlock_lock **out)
         cli_error("%s: cannot acquire %s: %s", cmd, res, redlock_strerror(st));
     return cli_exit_for_status(st);
 }
+
+/* Check the operands, open the session and adopt the lock by token. */
+int cli_adopt_by_token(const cli_args *a, const char *cmd_name,
+                       redlock_manager **m, redlock_lock **lock)
+{
+    const char *res = a->operands[0];
+    int rc = cli_check_resource(cmd_name, res);
+
+    *m = NULL;
+    *lock = NULL;
+    if (rc == 0)
+        rc = cli_check_token(cmd_name, a->operands[1]);
+    if (rc == 0)
+        rc = cli_session_open(a, m);
+    if (rc != 0)
+        return rc;
+    /* The TTL also bounds how long a release stays queued for nodes that
+     * did not answer. */
+    redlock_status st = redlock_lock_adopt(*m, res, strlen(res),
+                                           a->operands[1], a->ttl_ms, lock);
+    if (st != REDLOCK_OK) {
+        cli_error("%s: %s: %s", cmd_name, res, redlock_strerror(st));
+        redlock_manager_destroy(*m);
+        *m = NULL;
+        return cli_exit_for_status(st);
+    }
+    return 0;
+}
