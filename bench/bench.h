@@ -44,8 +44,19 @@
 /* Default duration of W1-W3, and of W4 and W5, in milliseconds. */
 #define BENCH_DEFAULT_DURATION_MS 5000u
 #define BENCH_DEFAULT_LONG_DURATION_MS 10000u
-/* Default duration of --soak. */
-#define BENCH_DEFAULT_SOAK_MS 60000u
+/* Default duration of --soak (the 10 minutes). */
+#define BENCH_DEFAULT_SOAK_MS 600000u
+/* Default interval between the soak's injected faults (0: none). */
+#define BENCH_DEFAULT_SOAK_FAULT_MS 30000u
+/* Length of one soak throughput window. */
+#define BENCH_SOAK_WINDOW_MS 10000u
+/* When the soak's RSS baseline for "growth" is taken (after warm-up). */
+#define BENCH_SOAK_WARMUP_MS 20000u
+/* Largest RSS growth after warm-up that still counts as "no growth". */
+#define BENCH_SOAK_RSS_GROWTH_MAX_KB 1024
+/* Most throughput windows and faults a soak keeps. */
+#define BENCH_SOAK_WINDOWS_MAX 1024
+#define BENCH_SOAK_FAULTS_MAX 1024
 /* Default threads of W2 and of W3. */
 #define BENCH_DEFAULT_W2_THREADS 64u
 #define BENCH_DEFAULT_W3_THREADS 16u
@@ -119,7 +130,8 @@ typedef struct bench_config {
     int csv;                   /* --csv */
     const char *plot_dir;      /* --plot; NULL: no plots */
     int soak;                  /* --soak */
-    uint64_t soak_ms;
+    uint64_t soak_ms;          /* --soak-duration (or --duration) */
+    uint64_t soak_fault_ms;    /* --soak-fault-interval; 0: no faults */
 } bench_config;
 
 /* Fill c with the defaults documented in --help. */
@@ -150,6 +162,37 @@ typedef struct bench_limits {
     int have_ping;          /* L1 (and the fan-out figure) measured */
     int have_capacity;      /* L2 was measured */
 } bench_limits;
+
+/* One soak throughput window (BENCH_SOAK_WINDOW_MS long, the last one
+ * possibly shorter): its end time and what was measured over it. */
+typedef struct bench_soak_window {
+    double t_s;             /* end of the window, from the soak's start */
+    long rss_kb;            /* RSS at t_s */
+    double w2_cycles_per_s; /* W2 cycles over the window */
+    double w4_ext_per_s;    /* W4 extensions over the window */
+    uint64_t lost;          /* W4 leases lost so far */
+} bench_soak_window;
+
+/* Kinds of fault the soak injects, in rotation order. */
+typedef enum bench_fault_kind {
+    BENCH_FAULT_PAUSE = 0,  /* SIGSTOP a minority for 2 s, then SIGCONT */
+    BENCH_FAULT_CLIENT_KILL, /* CLIENT KILL TYPE normal on one node */
+    BENCH_FAULT_SCRIPT_FLUSH, /* SCRIPT FLUSH on every node */
+    BENCH_FAULT_DEBUG_SLEEP, /* DEBUG SLEEP 0.5 on one node */
+    BENCH_FAULT_KINDS
+} bench_fault_kind;
+
+/* One injected fault, as logged. */
+typedef struct bench_soak_fault {
+    double t_s;             /* when it began, from the soak's start */
+    int kind;               /* bench_fault_kind */
+    int ok;                 /* 1: every step succeeded */
+    int quorum_taken;       /* 1: it affected more nodes than N - quorum */
+    char detail[96];        /* nodes affected, replies, errors */
+} bench_soak_fault;
+
+/* "pause-minority", "client-kill", "script-flush", "debug-sleep". */
+const char *bench_fault_name(int kind);
 
 /* The outcome of one workload at one node count. Numbers that do not apply
  * to a workload stay 0 (and are left out of, or null in, the JSON). */
@@ -192,6 +235,16 @@ typedef struct bench_result {
     double failover_ms_p50, failover_ms_max;
     /* soak */
     long rss_start_kb, rss_end_kb;
+    long rss_warm_kb;       /* RSS at BENCH_SOAK_WARMUP_MS (growth base) */
+    long fds_start, fds_end;         /* /proc/self/fd entries; -1: unknown */
+    long threads_start, threads_end; /* /proc/self/task entries */
+    uint64_t soak_fault_ms; /* interval used; 0: no faults injected */
+    int faults_foreign;     /* 1: none injected because of --node */
+    int quorum_fault;       /* 1: a fault took a quorum of nodes away */
+    bench_soak_window *windows; /* owned; may be NULL */
+    size_t windows_n;
+    bench_soak_fault *faults;   /* owned; may be NULL */
+    size_t faults_n;
     double rss_growth_per_lease_b;
     long *rss_samples_kb;   /* one per second, owned; may be NULL */
     long *heap_samples_kb;  /* malloc'd bytes in use (glibc mallinfo2), at
@@ -205,6 +258,11 @@ typedef struct bench_result {
 
 /* Most RSS samples a soak keeps (one per second). */
 #define BENCH_RSS_SAMPLES_MAX 4096
+
+/* Soak growth checks: RSS end minus RSS after warm-up (kB), fds and
+ * threads end minus start. Returns 1 if they show no growth (fds and
+ * threads equal, RSS growth under BENCH_SOAK_RSS_GROWTH_MAX_KB). */
+int bench_soak_no_growth(const bench_result *r);
 
 /* Zero r and set its workload and node count. */
 void bench_result_init(bench_result *r, int wl, size_t nodes);
@@ -256,6 +314,10 @@ int bench_format_csv(const bench_result *r, const char *run_id, char *buf,
 void bench_report_table(FILE *out, const bench_result *r, size_t n,
                         const bench_config *cfg);
 
+/* Print the soak's report (windows, faults, start/end figures, growth
+ * verdict) to out. */
+void bench_report_soak(FILE *out, const bench_result *r);
+
 /* Print the limits of one node set (one line per set) to out. */
 void bench_report_limits(FILE *out, const bench_limits *l);
 
@@ -304,10 +366,11 @@ int bench_measure_limits(const bench_nodes *nd, const char *prefix,
 /* What a workload run needs from the driver. */
 typedef struct bench_run {
     const bench_config *cfg;
-    const bench_nodes *nodes;
+    bench_nodes *nodes;   /* not const: the soak pauses spawned nodes */
     const char *run_id;
     FILE *progress; /* a terminal, or NULL: no progress line */
     const char *self_exe; /* this program, re-executed for W5 candidates */
+    FILE *log;      /* where the soak logs its faults as they happen */
 } bench_run;
 
 /* Ask every running workload to stop soon (async-signal-safe). */
@@ -322,7 +385,9 @@ int bench_run_workload(const bench_run *run, int wl, uint32_t threads,
                        uint64_t duration_ms, bench_result *out);
 
 /* Run --soak: W2 and W4 together for cfg->soak_ms with RSS sampled every
- * second. Returns 0 or -1 as bench_run_workload(). */
+ * second, throughput every 10 s, and (on spawned nodes) a fault every
+ * cfg->soak_fault_ms from a separate thread. Returns 0 or -1 as
+ * bench_run_workload(). */
 int bench_run_soak(const bench_run *run, bench_result *out);
 
 /* The W5 candidate process: campaign for `name` on cfg's --node list and

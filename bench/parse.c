@@ -53,6 +53,7 @@ void bench_config_defaults(bench_config *c)
     c->leases = BENCH_DEFAULT_LEASES;
     c->candidates = BENCH_DEFAULT_CANDIDATES;
     c->soak_ms = BENCH_DEFAULT_SOAK_MS;
+    c->soak_fault_ms = BENCH_DEFAULT_SOAK_FAULT_MS;
 }
 
 /* Zero r and set what identifies it. */
@@ -73,6 +74,11 @@ void bench_result_free(bench_result *r)
     r->rss_samples_kb = NULL;
     r->heap_samples_kb = NULL;
     r->rss_samples = 0;
+    free(r->windows);
+    free(r->faults);
+    r->windows = NULL;
+    r->faults = NULL;
+    r->windows_n = r->faults_n = 0;
 }
 
 /* Percentiles of h (nanoseconds) in microseconds. */

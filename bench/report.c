@@ -75,6 +75,72 @@ static void json_pcts(bench_json *j, const char *key, const bench_pcts *p)
     bench_json_object_end(j);
 }
 
+/* The soak's fault names, by bench_fault_kind. */
+const char *bench_fault_name(int kind)
+{
+    static const char *const names[BENCH_FAULT_KINDS] = {
+        "pause-minority", "client-kill", "script-flush", "debug-sleep"};
+    return kind >= 0 && kind < BENCH_FAULT_KINDS ? names[kind] : "?";
+}
+
+/* Whether the soak showed no growth: fds and threads as at the start,
+ * RSS since the warm-up grown by less than the limit. */
+int bench_soak_no_growth(const bench_result *r)
+{
+    return r->fds_end == r->fds_start && r->threads_end == r->threads_start &&
+           r->rss_end_kb - r->rss_warm_kb < BENCH_SOAK_RSS_GROWTH_MAX_KB;
+}
+
+/* The soak's start/end figures, growth, windows and faults. */
+static void json_soak(bench_json *j, const bench_result *r)
+{
+    bench_json_num(j, "soak_duration_s", r->duration_s, 1);
+    if (r->soak_fault_ms > 0)
+        bench_json_num(j, "fault_interval_s",
+                       (double)r->soak_fault_ms / 1000.0, 1);
+    else
+        bench_json_null(j, "fault_interval_s");
+    bench_json_bool(j, "faults_skipped_foreign_nodes", r->faults_foreign);
+    bench_json_i64(j, "rss_kb_start", r->rss_start_kb);
+    bench_json_i64(j, "rss_kb_warm", r->rss_warm_kb);
+    bench_json_i64(j, "rss_kb_end", r->rss_end_kb);
+    bench_json_i64(j, "fds_start", r->fds_start);
+    bench_json_i64(j, "fds_end", r->fds_end);
+    bench_json_i64(j, "threads_start", r->threads_start);
+    bench_json_i64(j, "threads_end", r->threads_end);
+    bench_json_object_begin(j, "growth");
+    bench_json_i64(j, "rss_kb", r->rss_end_kb - r->rss_warm_kb);
+    bench_json_i64(j, "fds", r->fds_end - r->fds_start);
+    bench_json_i64(j, "threads", r->threads_end - r->threads_start);
+    bench_json_bool(j, "pass", bench_soak_no_growth(r));
+    bench_json_object_end(j);
+    bench_json_array_begin(j, "samples");
+    for (size_t i = 0; r->windows != NULL && i < r->windows_n; i++) {
+        const bench_soak_window *x = &r->windows[i];
+        bench_json_object_begin(j, NULL);
+        bench_json_num(j, "t_s", x->t_s, 1);
+        bench_json_i64(j, "rss_kb", x->rss_kb);
+        bench_json_num(j, "w2_cycles_per_s", x->w2_cycles_per_s, 1);
+        bench_json_num(j, "w4_ext_per_s", x->w4_ext_per_s, 1);
+        bench_json_u64(j, "lost", x->lost);
+        bench_json_object_end(j);
+    }
+    bench_json_array_end(j);
+    bench_json_array_begin(j, "faults");
+    for (size_t i = 0; r->faults != NULL && i < r->faults_n; i++) {
+        const bench_soak_fault *x = &r->faults[i];
+        bench_json_object_begin(j, NULL);
+        bench_json_num(j, "t_s", x->t_s, 1);
+        bench_json_str(j, "kind", bench_fault_name(x->kind));
+        bench_json_bool(j, "ok", x->ok);
+        bench_json_bool(j, "quorum_taken", x->quorum_taken);
+        bench_json_str(j, "detail", x->detail);
+        bench_json_object_end(j);
+    }
+    bench_json_array_end(j);
+    bench_json_bool(j, "lost_allowed", r->quorum_fault);
+}
+
 /* One result as one JSON object: the spec's fields first, then the
  * workload's own. */
 int bench_format_json(const bench_result *r, const char *run_id, char *buf,
@@ -181,6 +247,8 @@ int bench_format_json(const bench_result *r, const char *run_id, char *buf,
             bench_json_array_end(&j);
         }
     }
+    if (r->wl == BENCH_SOAK)
+        json_soak(&j, r);
     if (r->sweep)
         bench_json_bool(&j, "sweep", 1);
     if (r->error[0] != '\0')
@@ -434,10 +502,12 @@ static void row_notes(const bench_result *r, const bench_result *all,
         break;
     case BENCH_SOAK:
         snprintf(out, len, "RSS %ld -> %ld kB, %.0f B/lease (goal < 1 KiB: "
-                           "%s), growth %.1f B/lease, lost %" PRIu64,
+                           "%s), %zu faults, lost %" PRIu64 ", no growth: "
+                           "%s (see the soak report)",
                  r->rss_start_kb, r->rss_end_kb, r->rss_per_lease_b,
                  verdict(r->rss_per_lease_b < GOAL_RSS_PER_LEASE_MAX),
-                 r->rss_growth_per_lease_b, r->lost);
+                 r->faults_n, r->lost,
+                 bench_soak_no_growth(r) ? "PASS" : "FAIL");
         break;
     default:
         break;
@@ -489,6 +559,72 @@ void bench_report_table(FILE *out, const bench_result *r, size_t n,
                 x->violations, x->lost, notes,
                 x->error[0] != '\0' ? "  ERROR: " : "", x->error);
     }
+}
+
+/* The soak's own report: throughput windows, faults, start and end
+ * figures and the no-growth verdict. */
+void bench_report_soak(FILE *out, const bench_result *r)
+{
+    int growth_ok = bench_soak_no_growth(r);
+    int lost_ok = r->lost == 0 || r->quorum_fault;
+
+    fprintf(out, "\nsoak N=%zu: %.1f s of W2 (%" PRIu32 " threads) and W4 "
+                 "(%" PRIu32 " leases); ",
+            r->nodes, r->duration_s, r->threads, r->leases);
+    if (r->faults_foreign)
+        fprintf(out, "no faults injected: the nodes were given with --node, "
+                     "and the bench only disturbs nodes it started\n");
+    else if (r->soak_fault_ms == 0)
+        fprintf(out, "no faults injected (--soak-fault-interval 0)\n");
+    else
+        fprintf(out, "a fault every %.1f s, %zu injected\n",
+                (double)r->soak_fault_ms / 1000.0, r->faults_n);
+    fprintf(out, "  %8s %9s %12s %10s %5s\n", "T_S", "RSS_KB",
+            "W2_CYCLES/S", "W4_EXT/S", "LOST");
+    for (size_t i = 0; r->windows != NULL && i < r->windows_n; i++) {
+        const bench_soak_window *x = &r->windows[i];
+        fprintf(out, "  %8.1f %9ld %12.1f %10.1f %5" PRIu64 "\n", x->t_s,
+                x->rss_kb, x->w2_cycles_per_s, x->w4_ext_per_s, x->lost);
+    }
+    for (size_t i = 0; r->faults != NULL && i < r->faults_n; i++) {
+        const bench_soak_fault *x = &r->faults[i];
+        fprintf(out, "  fault at %6.1f s: %-14s %s%s%s\n", x->t_s,
+                bench_fault_name(x->kind), x->detail,
+                x->ok ? "" : " [FAILED]",
+                x->quorum_taken ? " [took a quorum away]" : "");
+    }
+    fprintf(out, "  start (1 s): RSS %ld kB, %ld fds, %ld threads; RSS at "
+                 "%u s: %ld kB\n",
+            r->rss_start_kb, r->fds_start, r->threads_start,
+            BENCH_SOAK_WARMUP_MS / 1000u, r->rss_warm_kb);
+    fprintf(out, "  end:         RSS %ld kB, %ld fds, %ld threads\n",
+            r->rss_end_kb, r->fds_end, r->threads_end);
+    fprintf(out, "  growth: RSS %+ld kB since %u s (limit < %d kB), fds %+ld, "
+                 "threads %+ld: %s\n",
+            r->rss_end_kb - r->rss_warm_kb, BENCH_SOAK_WARMUP_MS / 1000u,
+            BENCH_SOAK_RSS_GROWTH_MAX_KB, r->fds_end - r->fds_start,
+            r->threads_end - r->threads_start,
+            growth_ok ? "PASS (no growth)" : "FAIL");
+    if (r->heap_samples_kb != NULL && r->rss_samples > 0 &&
+        r->heap_samples_kb[0] >= 0) {
+        /* Sample i is taken at i + 1 s: tells live memory from memory the
+         * allocator kept after a peak (e.g. queues behind a paused node). */
+        size_t warm = BENCH_SOAK_WARMUP_MS / 1000u - 1u, peak = 0;
+        if (warm >= r->rss_samples)
+            warm = 0;
+        for (size_t i = 0; i < r->rss_samples; i++)
+            if (r->heap_samples_kb[i] > r->heap_samples_kb[peak])
+                peak = i;
+        fprintf(out, "  malloc'd bytes in use (glibc): %ld kB at %zu s, "
+                     "%ld kB at the end, peak %ld kB at %zu s\n",
+                r->heap_samples_kb[warm], warm + 1,
+                r->heap_samples_kb[r->rss_samples - 1],
+                r->heap_samples_kb[peak], peak + 1);
+    }
+    fprintf(out, "  W4 leases lost: %" PRIu64 ": %s\n", r->lost,
+            r->lost == 0 ? "PASS"
+            : lost_ok    ? "allowed (a fault took a quorum away)"
+                         : "FAIL");
 }
 
 /* One line of limits per node set. */

@@ -577,7 +577,7 @@ REDLOCK_API void redlock_lease_options_init(redlock_lease_options *o);
  * do not call redlock_extend/redlock_release on it meanwhile. On failure
  * (EINVAL, EMISUSE, ERANGE (also for a renew_threshold_ms not above the
  * loss margin of 5 % of the TTL, 2..50 ms), ERELEASED, EEXPIRED if no
- * validity is left, ENOMEM, EIO if no eventfd or thread could be made,
+ * validity is left, ENOMEM, EIO if the lease thread could not start,
  * ECLOSED) the lock stays with the caller. opts may be NULL. The loss is
  * signalled in every form at once: on_lost, the flag read by
  * redlock_lease_lost(), the fd of redlock_lease_fd(), and
@@ -618,8 +618,10 @@ REDLOCK_API int redlock_lease_lost(const redlock_lease *lease);
 REDLOCK_API redlock_status redlock_lease_status(const redlock_lease *lease);
 
 /* A file descriptor (eventfd) that becomes readable when the lease is
- * lost, for poll/epoll/libuv/libevent loops. Owned by the lease: do not
- * read or close it. Any thread. */
+ * lost (and is readable at once if it already was), for
+ * poll/epoll/libuv/libevent loops. Made on the first call, so leases
+ * nobody watches this way cost no fd; -1 if it could not be made (EMFILE).
+ * Owned by the lease: do not read or close it. Any thread. */
 REDLOCK_API int redlock_lease_fd(const redlock_lease *lease);
 
 /* Block until the lease is lost or timeout_ms passes (-1: no limit).

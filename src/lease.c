@@ -57,7 +57,9 @@ struct redlock_lease {
     uint64_t started_us;
     atomic_int status;             /* REDLOCK_OK while held */
     atomic_uint renewals;
-    int efd;                       /* eventfd, readable once lost */
+    atomic_int efd;                /* eventfd, readable once lost; made on
+                                      the first redlock_lease_fd() call
+                                      (under ls->mu), -1 until then */
     _Atomic uint64_t *mirror;      /* optional copy of the validity end */
 
     /* Under ls->mu. */
@@ -296,7 +298,8 @@ static void mark_lost(redlock__leases *ls, redlock_lease *l,
     /* release: readers of the flag see a complete reason. */
     atomic_store_explicit(&l->status, (int)why, memory_order_release);
     uint64_t one = 1;
-    ssize_t w = write(l->efd, &one, sizeof(one));
+    int fd = atomic_load_explicit(&l->efd, memory_order_relaxed);
+    ssize_t w = fd >= 0 ? write(fd, &one, sizeof(one)) : 0;
     (void)w;
     if (l->mirror != NULL)
         atomic_store_explicit(l->mirror, 0, memory_order_release);
@@ -703,11 +706,7 @@ redlock_status redlock__lease_start_mirrored(redlock_lock *lock,
     redlock_lease *l = calloc(1, sizeof(*l));
     if (l == NULL)
         return REDLOCK_ENOMEM;
-    l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (l->efd < 0) {
-        free(l);
-        return REDLOCK_EIO;
-    }
+    atomic_init(&l->efd, -1); /* made lazily: most holders never ask */
     l->magic = LEASE_MAGIC;
     l->ls = ls;
     l->lock = lock;
@@ -740,7 +739,6 @@ redlock_status redlock__lease_start_mirrored(redlock_lock *lock,
     }
     pthread_mutex_unlock(&ls->mu);
     if (st != REDLOCK_OK) {
-        close(l->efd);
         l->magic = REDLOCK__DEAD_MAGIC;
         free(l);
         return st;
@@ -828,7 +826,9 @@ redlock_status redlock_lease_stop(redlock_lease *lease,
 
     redlock_status lost = status_now(lease);
     redlock_lock *lock = lease->lock;
-    close(lease->efd);
+    int fd = atomic_load_explicit(&lease->efd, memory_order_relaxed);
+    if (fd >= 0)
+        close(fd);
     free(lease);
     if (lock_out != NULL) {
         *lock_out = lock;
@@ -860,7 +860,32 @@ redlock_status redlock_lease_status(const redlock_lease *lease)
 /* The loss eventfd. */
 int redlock_lease_fd(const redlock_lease *lease)
 {
-    return lease_ok(lease) ? lease->efd : -1;
+    if (!lease_ok(lease))
+        return -1;
+    /* acquire: pairs with the release store below, so a reader that sees
+     * the fd sees it fully made. */
+    int fd = atomic_load_explicit(&lease->efd, memory_order_acquire);
+    if (fd >= 0)
+        return fd;
+    redlock_lease *l = (redlock_lease *)lease; /* the fd is made once */
+    pthread_mutex_lock(&l->ls->mu);
+    fd = atomic_load_explicit(&l->efd, memory_order_relaxed);
+    if (fd < 0) {
+        fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (fd >= 0) {
+            /* Lost before anyone asked: readable from the start. Under
+             * ls->mu, so mark_lost() cannot slip in between. */
+            if (atomic_load_explicit(&l->status, memory_order_acquire) !=
+                REDLOCK_OK) {
+                uint64_t one = 1;
+                ssize_t w = write(fd, &one, sizeof(one));
+                (void)w;
+            }
+            atomic_store_explicit(&l->efd, fd, memory_order_release);
+        }
+    }
+    pthread_mutex_unlock(&l->ls->mu);
+    return fd;
 }
 
 /* Block until lost or timeout. */

@@ -131,7 +131,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.leases, 1000);
     assert_int_equal(c.candidates, 3);
     assert_int_equal(c.election_ttl_ms, 1000);
-    assert_int_equal(c.soak_ms, 60000);
+    assert_int_equal(c.soak_ms, 600000);
     assert_int_equal(c.duration_ms, 0);
     assert_int_equal(c.threads, 0);
     assert_string_equal(c.key_prefix, "redlock-bench:");
