@@ -34,6 +34,7 @@
 #define _GNU_SOURCE
 #endif
 #include "bench.h"
+#include "uri.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -106,234 +107,63 @@ void bench_nodes_stop(bench_nodes *nd)
     nd->spawned = 0;
 }
 
-/* ------------------------------------------------------------------------
- * A node address for hiredis (the library's own parser is internal)
- * ------------------------------------------------------------------------ */
-
-/* Where and how to connect. */
-typedef struct node_addr {
-    int is_unix;
-    char host[256];  /* or the socket path */
-    int port;
-    char user[128];
-    char password[128];
-    long db;
-} node_addr;
-
-/* Value of one hex digit, or -1. */
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Copy len bytes of src into dst (size cap), decoding %XX escapes.
- * Returns 0, or -1 if it does not fit or an escape is bad. */
-static int copy_decoded(char *dst, size_t cap, const char *src, size_t len)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        char c = src[i];
-        if (c == '%') {
-            int hi, lo;
-            if (i + 2 >= len)
-                return -1;
-            hi = hexval(src[i + 1]);
-            lo = hexval(src[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (o + 1 >= cap)
-            return -1;
-        dst[o++] = c;
-    }
-    dst[o] = '\0';
-    return 0;
-}
-
-/* Parse a decimal in [min, max] from len bytes. */
-static int parse_long(const char *s, size_t len, long min, long max,
-                      long *out)
-{
-    char tmp[24];
-    char *end;
-    long v;
-
-    if (len == 0 || len >= sizeof(tmp))
-        return -1;
-    memcpy(tmp, s, len);
-    tmp[len] = '\0';
-    errno = 0;
-    v = strtol(tmp, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* Parse "unix:///path[?db=N][&password=P][&user=U]". */
-static int parse_unix(const char *rest, node_addr *a)
-{
-    const char *q = strchr(rest, '?');
-    size_t plen = q != NULL ? (size_t)(q - rest) : strlen(rest);
-
-    a->is_unix = 1;
-    if (plen == 0 || plen >= sizeof(a->host))
-        return -1;
-    memcpy(a->host, rest, plen);
-    a->host[plen] = '\0';
-    while (q != NULL) {
-        const char *p = q + 1, *amp = strchr(p, '&');
-        size_t len = amp != NULL ? (size_t)(amp - p) : strlen(p);
-        if (len > 3 && strncmp(p, "db=", 3) == 0) {
-            if (parse_long(p + 3, len - 3, 0, 1000000, &a->db) != 0)
-                return -1;
-        } else if (len > 9 && strncmp(p, "password=", 9) == 0) {
-            if (copy_decoded(a->password, sizeof(a->password), p + 9,
-                             len - 9) != 0)
-                return -1;
-        } else if (len > 5 && strncmp(p, "user=", 5) == 0) {
-            if (copy_decoded(a->user, sizeof(a->user), p + 5, len - 5) != 0)
-                return -1;
-        } else {
-            return -1;
-        }
-        q = amp;
-    }
-    return 0;
-}
-
-/* Parse "redis://[[user]:password@]host[:port][/db]". */
-static int parse_tcp(const char *rest, node_addr *a)
-{
-    const char *slash = strchr(rest, '/');
-    size_t alen = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
-    const char *at = NULL, *host, *hend, *port = NULL;
-    long v;
-
-    for (size_t i = 0; i < alen; i++)
-        if (rest[i] == '@')
-            at = rest + i;
-    host = rest;
-    if (at != NULL) {
-        const char *colon = memchr(rest, ':', (size_t)(at - rest));
-        if (colon != NULL) {
-            if (copy_decoded(a->user, sizeof(a->user), rest,
-                             (size_t)(colon - rest)) != 0 ||
-                copy_decoded(a->password, sizeof(a->password), colon + 1,
-                             (size_t)(at - colon - 1)) != 0)
-                return -1;
-        } else if (copy_decoded(a->password, sizeof(a->password), rest,
-                                (size_t)(at - rest)) != 0) {
-            return -1;
-        }
-        host = at + 1;
-    }
-    hend = rest + alen;
-    if (*host == '[') {
-        const char *close = memchr(host, ']', (size_t)(hend - host));
-        if (close == NULL)
-            return -1;
-        if (close + 1 < hend) {
-            if (close[1] != ':')
-                return -1;
-            port = close + 2;
-        }
-        host++;
-        hend = close;
-    } else {
-        const char *colon = memchr(host, ':', (size_t)(hend - host));
-        if (colon != NULL) {
-            port = colon + 1;
-            hend = colon;
-        }
-    }
-    if (hend <= host || (size_t)(hend - host) >= sizeof(a->host))
-        return -1;
-    memcpy(a->host, host, (size_t)(hend - host));
-    a->host[hend - host] = '\0';
-    a->port = 6379;
-    if (port != NULL) {
-        const char *pend = rest + alen;
-        if (parse_long(port, (size_t)(pend - port), 1, 65535, &v) != 0)
-            return -1;
-        a->port = (int)v;
-    }
-    if (slash != NULL && slash[1] != '\0') {
-        if (parse_long(slash + 1, strlen(slash + 1), 0, 1000000, &a->db) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* Parse a node URI as redlock_manager_create() accepts it. */
-static int parse_addr(const char *uri, node_addr *a)
-{
-    memset(a, 0, sizeof(*a));
-    if (strncmp(uri, "redis://", 8) == 0)
-        return parse_tcp(uri + 8, a);
-    if (strncmp(uri, "unix://", 7) == 0)
-        return parse_unix(uri + 7, a);
-    return -1;
-}
-
 /* Connect to uri with timeouts, AUTH and SELECT. Returns a context, or
  * NULL with a message on stderr. */
 static redisContext *node_connect(const char *uri)
 {
-    node_addr a;
+    redlock__uri a;
     redisContext *c;
     redisReply *r;
+    char why[200];
     struct timeval tv = {NODE_TIMEOUT_MS / 1000,
                          (NODE_TIMEOUT_MS % 1000) * 1000};
 
-    if (parse_addr(uri, &a) != 0) {
-        fprintf(stderr, "redlock-bench: cannot parse node URI for the "
-                        "limits (redis://host:port or unix:///path)\n");
+    /* The library's own parser (src/uri.c, compiled into the bench), so
+     * the limits connect exactly where the manager does. */
+    if (redlock__uri_parse(uri, &a, why, sizeof(why)) != REDLOCK_OK) {
+        fprintf(stderr, "redlock-bench: node URI for the limits: %s\n",
+                why);
         return NULL;
     }
     if (a.is_unix)
-        c = redisConnectUnixWithTimeout(a.host, tv);
+        c = redisConnectUnixWithTimeout(a.path, tv);
     else
         c = redisConnectWithTimeout(a.host, a.port, tv);
     if (c == NULL || c->err) {
-        fprintf(stderr, "redlock-bench: connect %s: %s\n", a.host,
+        fprintf(stderr, "redlock-bench: connect %s: %s\n", a.display,
                 c != NULL ? c->errstr : "out of memory");
         redisFree(c);
+        redlock__uri_clear(&a);
         return NULL;
     }
     redisSetTimeout(c, tv);
-    if (a.password[0] != '\0') {
-        if (a.user[0] != '\0')
+    if (a.password != NULL) {
+        if (a.user != NULL)
             r = redisCommand(c, "AUTH %s %s", a.user, a.password);
         else
             r = redisCommand(c, "AUTH %s", a.password);
         if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            fprintf(stderr, "redlock-bench: %s: AUTH refused\n", a.host);
+            fprintf(stderr, "redlock-bench: %s: AUTH refused\n", a.display);
             freeReplyObject(r);
             redisFree(c);
+            redlock__uri_clear(&a);
             return NULL;
         }
         freeReplyObject(r);
     }
     if (a.db != 0) {
-        r = redisCommand(c, "SELECT %ld", a.db);
+        r = redisCommand(c, "SELECT %d", a.db);
         if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            fprintf(stderr, "redlock-bench: %s: SELECT refused\n", a.host);
+            fprintf(stderr, "redlock-bench: %s: SELECT refused\n",
+                    a.display);
             freeReplyObject(r);
             redisFree(c);
+            redlock__uri_clear(&a);
             return NULL;
         }
         freeReplyObject(r);
     }
+    redlock__uri_clear(&a);
     return c;
 }
 
