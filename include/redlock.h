@@ -197,6 +197,14 @@ typedef struct redlock_options {
     redlock_log_fn log_fn;       /* may be NULL: no logging */
     void *log_userdata;
     redlock_log_level log_level; /* most verbose level passed on; WARN */
+    int restore_on_extend;       /* 1 (default): when an extension wins a
+                                    quorum, re-create the key on the nodes
+                                    where it was gone (node restarted empty,
+                                    paused past the TTL, key evicted), so a
+                                    long lease does not wear down to a bare
+                                    quorum. Never where another token holds
+                                    it. 0: the spec's plain extension.
+                                    See docs/safety.md. */
     /* New fields go at the end. */
 } redlock_options;
 

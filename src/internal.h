@@ -110,7 +110,8 @@ typedef enum redlock__script_id {
     REDLOCK__SCRIPT_ACQUIRE_MULTI = 0,
     REDLOCK__SCRIPT_EXTEND = 1,
     REDLOCK__SCRIPT_RELEASE = 2,
-    REDLOCK__SCRIPT_COUNT = 3
+    REDLOCK__SCRIPT_RESTORE = 3,
+    REDLOCK__SCRIPT_COUNT = 4
 } redlock__script_id;
 
 /* Lua source of a script; static. */
@@ -147,7 +148,8 @@ void redlock__log(const struct redlock_manager *m, redlock_log_level level,
 typedef enum redlock__op_kind {
     REDLOCK__OP_ACQUIRE = 0,       /* SET key token NX PX ttl */
     REDLOCK__OP_ACQUIRE_MULTI = 1, /* script: all keys or none */
-    REDLOCK__OP_EXTEND = 2,        /* script: compare token, PEXPIRE */
+    REDLOCK__OP_EXTEND = 2,        /* script: compare token, PEXPIRE (also
+                                      the restore script: same replies) */
     REDLOCK__OP_RELEASE = 3,       /* script: compare token, DEL */
     REDLOCK__OP_RAW = 4,           /* any command; replies are kept */
     REDLOCK__OP_INT = 5            /* a script answering an integer:
@@ -172,6 +174,9 @@ typedef struct redlock__slot {
     uint32_t node;              /* index of the node */
     uint8_t answer;             /* redlock__answer; written under op->mu */
     uint8_t eval_fallback;      /* resent as EVAL after NOSCRIPT */
+    uint8_t key_missing;        /* extend answered "no" because a key is
+                                   gone, not held by another; written
+                                   before the answer, read under op->mu */
     redlock_status error;       /* when answer is ERROR */
     void *reply;                /* redisReply* for OP_RAW; owned by the op */
     uint64_t sent_us;           /* when written to the socket */
@@ -242,6 +247,10 @@ redlock__verdict redlock__op_wait(redlock__op *op, uint64_t deadline_us,
 
 /* Post the op to every node of m (one reference per slot). */
 void redlock__op_submit(struct redlock_manager *m, redlock__op *op);
+
+/* Post the op to the nodes i with which[i] only (fire-and-forget use). */
+void redlock__op_submit_some(struct redlock_manager *m, redlock__op *op,
+                             const bool *which);
 
 /* Take a consistent copy of the tallies. */
 void redlock__op_tally(redlock__op *op, size_t *yes, size_t *no,
@@ -329,6 +338,15 @@ struct redlock_lock {
 /* An extend op for lock (not submitted); NULL on OOM. */
 redlock__op *redlock__extend_op_new(struct redlock_lock *lock,
                                     uint32_t ttl_ms);
+
+/* After ext (an extension of lock with ttl_ms) won a quorum: re-create the
+ * keys, with our token, on the nodes that answered that a key was gone, if
+ * the manager's restore_on_extend is set. Fire-and-forget; the restore is
+ * queued before the call returns, so a later release follows it on every
+ * node. Takes no lock but ext->mu and the nodes' queues. */
+void redlock__lock_restore_missing(struct redlock_lock *lock,
+                                   redlock__op *ext, uint32_t ttl_ms,
+                                   uint64_t validity_end_us);
 
 /* Store the result of a successful extension made by the lease thread. */
 void redlock__lock_extended(struct redlock_lock *lock, uint32_t ttl_ms,

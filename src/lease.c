@@ -444,8 +444,12 @@ static void check_extend(redlock__leases *ls, redlock_lease *l, uint64_t now,
     int64_t validity = redlock__validity_us(l->opts.ttl_ms,
                                             m->opts.drift_factor, t0, now);
     if (v == REDLOCK__WON && validity > 0) {
-        inflight_drop(ls, l, false); /* the rest still get it */
         uint64_t end = now + (uint64_t)validity;
+        /* Queued under ls->mu, so it precedes the release of a
+         * redlock_lease_stop() that follows. The op has no on_done hook,
+         * so a synchronous refusal takes no lock of ours. */
+        redlock__lock_restore_missing(l->lock, op, l->opts.ttl_ms, end);
+        inflight_drop(ls, l, false); /* the rest still get it */
         redlock__lock_extended(l->lock, l->opts.ttl_ms, end, yes);
         if (l->mirror != NULL)
             atomic_store_explicit(l->mirror, end, memory_order_release);

@@ -519,6 +519,36 @@ redlock__op *redlock__extend_op_new(redlock_lock *lock, uint32_t ttl_ms)
                      true);
 }
 
+/* Re-create lock's keys on the nodes whose extend answer was "a key is
+ * gone", once ext has won a quorum; see internal.h. The restore is only
+ * worth sending until the new validity ends: a restore still unsent by
+ * then is dropped by the worker. */
+void redlock__lock_restore_missing(redlock_lock *lock, redlock__op *ext,
+                                   uint32_t ttl_ms, uint64_t validity_end_us)
+{
+    redlock_manager *m = lock->m;
+    if (!m->opts.restore_on_extend)
+        return;
+    bool which[REDLOCK_NODES_MAX];
+    bool any = false;
+    pthread_mutex_lock(&ext->mu);
+    for (size_t i = 0; i < ext->n; i++) {
+        which[i] = ext->slots[i].answer == REDLOCK__ANS_NO &&
+                   ext->slots[i].key_missing;
+        any |= which[i];
+    }
+    pthread_mutex_unlock(&ext->mu);
+    if (!any)
+        return;
+    redlock__op *op = script_op(lock, REDLOCK__OP_EXTEND,
+                                REDLOCK__SCRIPT_RESTORE, ttl_ms, true);
+    if (op == NULL)
+        return; /* out of memory: the next extension tries again */
+    op->deadline_us = validity_end_us;
+    redlock__op_submit_some(m, op, which);
+    redlock__op_unref(op);
+}
+
 /* Record a successful extension measured from t0 (for the lease thread). */
 void redlock__lock_extended(redlock_lock *lock, uint32_t ttl_ms,
                             uint64_t validity_end_us, size_t yes)
@@ -566,14 +596,18 @@ redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
     uint64_t t1 = redlock__clock_now_us();
     size_t yes, no, error;
     redlock__op_tally(op, &yes, &no, &error, NULL, 0);
+    int64_t validity = redlock__validity_us(ttl_ms, m->opts.drift_factor,
+                                            t0, t1);
     /* On failure, extensions not yet written may be skipped; on success
-     * they still go out so every reachable node keeps the key. */
-    if (!(v == REDLOCK__WON))
+     * they still go out so every reachable node keeps the key, and nodes
+     * that lost the key get it back. */
+    if (v == REDLOCK__WON && validity > 0)
+        redlock__lock_restore_missing(lock, op, ttl_ms,
+                                      t1 + (uint64_t)validity);
+    else
         abandon(op);
     redlock__op_unref(op);
 
-    int64_t validity = redlock__validity_us(ttl_ms, m->opts.drift_factor,
-                                            t0, t1);
     if (v == REDLOCK__WON && validity > 0) {
         lock->ttl_ms = ttl_ms;
         atomic_store_explicit(&lock->nodes_granted, yes,

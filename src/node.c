@@ -475,6 +475,8 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
     char msg[160] = "";
     if (detail != NULL)
         snprintf(msg, sizeof(msg), "%s", detail);
+    /* Published to readers by op->mu, taken in finish(). */
+    s->key_missing = redlock__reply_key_missing(s->op->kind, r);
     if (keep)
         s->reply = r; /* owned by the op from now on */
     else

@@ -174,6 +174,20 @@ void redlock__op_submit(struct redlock_manager *m, redlock__op *op)
         redlock__node_submit(m->nodes[i], &op->slots[i]);
 }
 
+/* Post only the slots marked in which[] (length op->n); the others are
+ * never sent nor answered, so nobody may wait on this op for all nodes. */
+void redlock__op_submit_some(struct redlock_manager *m, redlock__op *op,
+                             const bool *which)
+{
+    int count = 0;
+    for (size_t i = 0; i < op->n; i++)
+        count += which[i] ? 1 : 0;
+    atomic_fetch_add_explicit(&op->refs, count, memory_order_relaxed);
+    for (size_t i = 0; i < op->n; i++)
+        if (which[i])
+            redlock__node_submit(m->nodes[i], &op->slots[i]);
+}
+
 /* Copy out the tallies under the op's lock. */
 void redlock__op_tally(redlock__op *op, size_t *yes, size_t *no,
                        size_t *error, char *first_error, size_t errlen)

@@ -32,6 +32,7 @@ void redlock_options_init(redlock_options *opts)
     opts->reconnect_max_ms = 2000;
     opts->shutdown_timeout_ms = 1000;
     opts->log_level = REDLOCK_LOG_WARN;
+    opts->restore_on_extend = 1;
 }
 
 /* "Use the manager's defaults" for every field. */
@@ -82,6 +83,11 @@ redlock_status redlock__options_validate(const redlock_options *o, char *err,
     if (o->connect_timeout_ms == 0 || o->command_timeout_ms == 0) {
         snprintf(err, errlen, "connect and command timeouts must be > 0");
         return REDLOCK_ERANGE;
+    }
+    if (o->restore_on_extend != 0 && o->restore_on_extend != 1) {
+        snprintf(err, errlen, "restore_on_extend %d must be 0 or 1",
+                 o->restore_on_extend);
+        return REDLOCK_EINVAL;
     }
     if (o->node_queue_max == 0) {
         snprintf(err, errlen, "node_queue_max must be > 0");

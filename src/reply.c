@@ -231,6 +231,13 @@ bool redlock__reply_buffer_over_limit(const redisReader *r)
     return r->len - r->pos > REDLOCK_REPLY_MAX_BUFFER;
 }
 
+/* The extend script's "a key is gone" answer; see reply.h. */
+bool redlock__reply_key_missing(redlock__op_kind kind, const redisReply *r)
+{
+    return kind == REDLOCK__OP_EXTEND && r != NULL &&
+           r->type == REDIS_REPLY_INTEGER && r->integer < 0;
+}
+
 /* Map a reply to an answer; see reply.h. */
 redlock__answer redlock__reply_interpret(redlock__op_kind kind,
                                          const redisReply *r,

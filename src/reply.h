@@ -81,7 +81,9 @@ bool redlock__reply_buffer_over_limit(const redisReader *r);
  *
  *   ACQUIRE            status "OK" is yes, nil is no
  *   ACQUIRE_MULTI, EXTEND, RELEASE
- *                      an integer: > 0 is yes, otherwise no
+ *                      an integer: > 0 is yes, otherwise no (the extend
+ *                      script's -1, "a key is gone", is a no too; see
+ *                      redlock__reply_key_missing())
  *   INT                an integer: > 0 is yes, otherwise no; kept
  *   RAW                anything but an error is yes; kept (errors too)
  * For every kind an error reply is an error: REDLOCK_EPROTO for RAW,
@@ -99,5 +101,12 @@ redlock__answer redlock__reply_interpret(redlock__op_kind kind,
                                          const redisReply *r,
                                          redlock_status *err,
                                          const char **detail, bool *keep);
+
+/*
+ * True if r is the extend script's answer "no key is held by anyone else,
+ * but at least one is gone" (-1), as opposed to "held by another token"
+ * (0). Only meaningful for REDLOCK__OP_EXTEND; NULL gives false. Pure.
+ */
+bool redlock__reply_key_missing(redlock__op_kind kind, const redisReply *r);
 
 #endif /* REDLOCK_REPLY_H */

@@ -28,14 +28,35 @@ static const char acquire_multi_lua[] =
     "return 1\n";
 
 /* KEYS: resources. ARGV[1]: token, ARGV[2]: ttl in ms. Only if every key
- * still holds our token, sets their TTL. Never creates a key. Returns 1 or
- * 0. */
+ * still holds our token, sets their TTL and returns 1. Never creates a key.
+ * Otherwise changes nothing and returns 0 if a key holds another value, or
+ * -1 if none does but a key is gone (expired, evicted, node restarted
+ * empty): the caller may then restore it once a quorum confirmed the
+ * lock (restore_lua). */
 static const char extend_lua[] =
+    "local gone = false\n"
     "for i = 1, #KEYS do\n"
-    "  if redis.call('get', KEYS[i]) ~= ARGV[1] then return 0 end\n"
+    "  local v = redis.call('get', KEYS[i])\n"
+    "  if v == false then gone = true\n"
+    "  elseif v ~= ARGV[1] then return 0 end\n"
     "end\n"
+    "if gone then return -1 end\n"
     "for i = 1, #KEYS do\n"
     "  redis.call('pexpire', KEYS[i], ARGV[2])\n"
+    "end\n"
+    "return 1\n";
+
+/* KEYS: resources. ARGV[1]: token, ARGV[2]: ttl in ms. Sent only to nodes
+ * that answered extend with -1, after the extension won a quorum: unless a
+ * key holds another value, sets every key to our token with the TTL.
+ * Returns 1 or 0. */
+static const char restore_lua[] =
+    "for i = 1, #KEYS do\n"
+    "  local v = redis.call('get', KEYS[i])\n"
+    "  if v ~= false and v ~= ARGV[1] then return 0 end\n"
+    "end\n"
+    "for i = 1, #KEYS do\n"
+    "  redis.call('set', KEYS[i], ARGV[1], 'PX', ARGV[2])\n"
     "end\n"
     "return 1\n";
 
@@ -54,6 +75,7 @@ static const char *const sources[REDLOCK__SCRIPT_COUNT] = {
     acquire_multi_lua,
     extend_lua,
     release_lua,
+    restore_lua,
 };
 
 static char shas[REDLOCK__SCRIPT_COUNT][41];

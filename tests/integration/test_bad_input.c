@@ -157,6 +157,12 @@ static void test_bad_manager_config(void **state)
     assert_int_equal(redlock_manager_create(c->uris, 3, &o, &m),
                      REDLOCK_ERANGE);
     redlock_options_init(&o);
+    o.restore_on_extend = 2;
+    assert_int_equal(redlock_manager_create_ex(c->uris, 3, &o, &m, err,
+                                               sizeof(err)),
+                     REDLOCK_EINVAL);
+    assert_non_null(strstr(err, "restore_on_extend"));
+    redlock_options_init(&o);
     o.struct_size = 0;
     assert_int_equal(redlock_manager_create(c->uris, 3, &o, &m),
                      REDLOCK_EINVAL);

@@ -231,6 +231,131 @@ static void test_key_deleted_behind_holder(void **state)
     rl_cluster_stop(&c);
 }
 
+/* Where one node's copy of a key is awaited. */
+typedef struct key_on_node {
+    rl_cluster *c;
+    size_t node;
+    const char *key;
+    const char *value;  /* NULL: wait for the key to be gone */
+} key_on_node;
+
+/* rl_await condition: the node holds key = value (or no key). */
+static bool key_is(void *arg)
+{
+    key_on_node *k = arg;
+    char out[128];
+    if (rl_get(k->c, k->node, k->key, out, sizeof(out)) != 0)
+        return false;
+    return k->value != NULL ? strcmp(out, k->value) == 0
+                            : strcmp(out, "(nil)") == 0;
+}
+
+/* restore_on_extend off: the spec's plain extension. */
+static void no_restore(redlock_options *o)
+{
+    fast_timeout(o);
+    o->restore_on_extend = 0;
+}
+
+/* A node that lost the key (here: DEL, as after a restart without
+ * persistence) gets it back from the next winning extension, so the lease
+ * then survives a pause of another node: without the restore it would
+ * rest on the one remaining node and be lost. */
+static void test_lease_restores_lost_key(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 3, fast_timeout), 0);
+    redlock_lease *lease = NULL;
+    assert_int_equal(redlock_lease_acquire(c.m, "mended", 500, NULL, NULL,
+                                           &lease),
+                     REDLOCK_OK);
+    const char *token = redlock_lock_token(redlock_lease_lock(lease));
+    char out[32];
+    const char *del[2] = {"DEL", "mended"};
+    assert_int_equal(rs_command(&c.srv[0], out, sizeof(out), 2, del), 0);
+    key_on_node k = {&c, 0, "mended", token};
+    assert_true(rl_await(key_is, &k, 5000));
+    /* The restored copy has a TTL, like the others. */
+    const char *pttl[2] = {"PTTL", "mended"};
+    assert_int_equal(rs_command(&c.srv[0], out, sizeof(out), 2, pttl), 0);
+    assert_true(atoll(out) > 0 && atoll(out) <= 500);
+    /* Node 1 stops answering for longer than the TTL: nodes 0 and 2 keep
+     * the quorum. */
+    assert_int_equal(rs_pause(&c.srv[1]), 0);
+    redlock_status held = redlock_lease_wait(lease, 1500);
+    assert_int_equal(rs_resume(&c.srv[1]), 0);
+    assert_int_equal(held, REDLOCK_ETIMEDOUT);
+    assert_int_equal(redlock_lease_status(lease), REDLOCK_OK);
+    /* And node 1, whose copy expired meanwhile, is mended in turn. */
+    k.node = 1;
+    assert_true(rl_await(key_is, &k, 5000));
+    assert_int_equal(redlock_lease_stop(lease, NULL), REDLOCK_OK);
+    assert_true(rl_await_keys(&c, 0, 5000));
+    rl_cluster_stop(&c);
+}
+
+/* rl_await condition: the lease has renewed at least `want` times. */
+typedef struct renewals_at_least {
+    redlock_lease *lease;
+    unsigned want;
+} renewals_at_least;
+
+/* rl_await condition for renewals_at_least. */
+static bool renewed(void *arg)
+{
+    renewals_at_least *r = arg;
+    return redlock_lease_renewals(r->lease) >= r->want;
+}
+
+/* A copy held under another token is never overwritten by a restore: the
+ * lease renews on the other two nodes and leaves it alone. */
+static void test_lease_restore_spares_foreign(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 3, fast_timeout), 0);
+    redlock_lease *lease = NULL;
+    assert_int_equal(redlock_lease_acquire(c.m, "shared", 300, NULL, NULL,
+                                           &lease),
+                     REDLOCK_OK);
+    assert_int_equal(rl_set(&c, 0, "shared", "foreign", 0), 0);
+    renewals_at_least r = {lease, redlock_lease_renewals(lease) + 4};
+    assert_true(rl_await(renewed, &r, 5000));
+    assert_int_equal(redlock_lease_status(lease), REDLOCK_OK);
+    char out[32];
+    assert_int_equal(rl_get(&c, 0, "shared", out, sizeof(out)), 0);
+    assert_string_equal(out, "foreign");
+    assert_int_equal(redlock_lease_stop(lease, NULL), REDLOCK_OK);
+    assert_int_equal(rl_get(&c, 0, "shared", out, sizeof(out)), 0);
+    assert_string_equal(out, "foreign");
+    rl_cluster_stop(&c);
+}
+
+/* With restore_on_extend = 0 (the spec's plain extension) a lost copy
+ * stays lost while the lease goes on renewing on the other two nodes. */
+static void test_lease_no_restore_option(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 3, no_restore), 0);
+    redlock_lease *lease = NULL;
+    assert_int_equal(redlock_lease_acquire(c.m, "worn", 300, NULL, NULL,
+                                           &lease),
+                     REDLOCK_OK);
+    char out[32];
+    const char *del[2] = {"DEL", "worn"};
+    assert_int_equal(rs_command(&c.srv[0], out, sizeof(out), 2, del), 0);
+    renewals_at_least r = {lease, redlock_lease_renewals(lease) + 4};
+    assert_true(rl_await(renewed, &r, 5000));
+    assert_int_equal(redlock_lease_status(lease), REDLOCK_OK);
+    key_on_node k = {&c, 0, "worn", NULL};
+    assert_true(key_is(&k));
+    assert_int_equal(redlock_lease_stop(lease, NULL), REDLOCK_OK);
+    assert_true(rl_await_keys(&c, 0, 5000));
+    rl_cluster_stop(&c);
+}
+
 /* max_renewals and max_hold_ms end a lease with ERANGE. */
 static void test_lease_limits(void **state)
 {
@@ -387,6 +512,9 @@ int main(void)
         cmocka_unit_test(test_minority_paused_no_loss),
         cmocka_unit_test(test_majority_paused_loss_signalled),
         cmocka_unit_test(test_key_deleted_behind_holder),
+        cmocka_unit_test(test_lease_restores_lost_key),
+        cmocka_unit_test(test_lease_restore_spares_foreign),
+        cmocka_unit_test(test_lease_no_restore_option),
         cmocka_unit_test(test_lease_limits),
         cmocka_unit_test(test_stop_and_destroy_clean),
         cmocka_unit_test(test_with_lock),

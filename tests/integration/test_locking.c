@@ -214,6 +214,46 @@ static void test_expired_cannot_extend(void **state)
     assert_int_equal(redlock_release(l), REDLOCK_ENOTHELD);
 }
 
+/* rl_await condition: node 0 holds r-b again. */
+typedef struct restored_probe {
+    rl_cluster *c;
+    const char *token;
+} restored_probe;
+
+/* True once node 0's r-b holds the probe's token. */
+static bool rb_restored(void *arg)
+{
+    restored_probe *p = arg;
+    char out[64];
+    return rl_get(p->c, 0, "r-b", out, sizeof(out)) == 0 &&
+           strcmp(out, p->token) == 0;
+}
+
+/* An extension that wins a quorum re-creates the keys on a node that lost
+ * one (restore_on_extend, on by default): every key of the lock, with the
+ * new TTL. */
+static void test_extend_restores_missing(void **state)
+{
+    rl_cluster *c = *state;
+    const void *res[2] = {"r-a", "r-b"};
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire_multi(c->m, res, NULL, 2, 10000, NULL,
+                                           &l),
+                     REDLOCK_OK);
+    await_keys(c, 2 * (long long)c->n);
+    char out[64];
+    const char *del[2] = {"DEL", "r-b"};
+    assert_int_equal(rs_command(&c->srv[0], out, sizeof(out), 2, del), 0);
+    assert_int_equal(redlock_extend(l, 30000), REDLOCK_OK);
+    restored_probe p = {c, redlock_lock_token(l)};
+    assert_true(rl_await(rb_restored, &p, 5000));
+    const char *pttl[2] = {"PTTL", "r-a"};
+    assert_int_equal(rs_command(&c->srv[0], out, sizeof(out), 2, pttl), 0);
+    assert_true(atoll(out) > 10000);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    await_keys(c, 0);
+}
+
 /* acquire_multi takes every resource or none, on each node. */
 static void test_multi(void **state)
 {
@@ -339,6 +379,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expired_cannot_extend, setup3,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_multi, setup3, teardown),
+        cmocka_unit_test_setup_teardown(test_extend_restores_missing, setup3,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_binary_resource, setup3,
                                         teardown),
         cmocka_unit_test(test_key_prefix),

@@ -486,6 +486,41 @@ static void test_interpret_null(void **state)
     }
 }
 
+/* Only the extend script's -1 means "a key is gone" (restorable); 0 (held
+ * by another), other kinds, other types and NULL never do. */
+static void test_key_missing(void **state)
+{
+    (void)state;
+    static const struct {
+        redlock__op_kind kind;
+        const char *in;
+        bool missing;
+    } cases[] = {
+        {REDLOCK__OP_EXTEND, ":-1\r\n", true},
+        {REDLOCK__OP_EXTEND, ":-7\r\n", true},
+        {REDLOCK__OP_EXTEND, ":0\r\n", false},
+        {REDLOCK__OP_EXTEND, ":1\r\n", false},
+        {REDLOCK__OP_EXTEND, "$-1\r\n", false},
+        {REDLOCK__OP_EXTEND, "-ERR x\r\n", false},
+        {REDLOCK__OP_RELEASE, ":-1\r\n", false},
+        {REDLOCK__OP_ACQUIRE_MULTI, ":-1\r\n", false},
+        {REDLOCK__OP_INT, ":-1\r\n", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        redisReply *r;
+        char errstr[128];
+        redlock__reply_guard g;
+        assert_int_equal(parse_one(cases[i].in, strlen(cases[i].in), &r, &g,
+                                   errstr, sizeof(errstr)),
+                         GOT_REPLY);
+        if (redlock__reply_key_missing(cases[i].kind, r) != cases[i].missing)
+            fail_msg("kind %d, %s: want missing=%d", (int)cases[i].kind,
+                     cases[i].in, (int)cases[i].missing);
+        freeReplyObject(r);
+    }
+    assert_false(redlock__reply_key_missing(REDLOCK__OP_EXTEND, NULL));
+}
+
 /* Run the group. */
 int main(void)
 {
@@ -498,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_buffer_limit),
         cmocka_unit_test(test_interpret),
         cmocka_unit_test(test_interpret_null),
+        cmocka_unit_test(test_key_missing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
