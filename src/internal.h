@@ -166,6 +166,17 @@ typedef enum redlock__answer {
 
 struct redlock__op;
 
+/* Whether a slot's command has left this process. A slot starts QUEUED;
+ * the node's worker moves it to SENT just before writing it, unless the
+ * lock layer moved it to CANCELLED first (an acquire whose key is being
+ * released before the SET was ever written: that node then needs no
+ * release). Both moves are compare-and-swap, so exactly one wins. */
+enum {
+    REDLOCK__WIRE_QUEUED = 0,
+    REDLOCK__WIRE_SENT = 1,
+    REDLOCK__WIRE_CANCELLED = 2
+};
+
 /* The per-node part of an op. Owned by the op; linked into one node's
  * queue while waiting there. */
 typedef struct redlock__slot {
@@ -180,7 +191,28 @@ typedef struct redlock__slot {
     redlock_status error;       /* when answer is ERROR */
     void *reply;                /* redisReply* for OP_RAW; owned by the op */
     uint64_t sent_us;           /* when written to the socket */
+    atomic_uchar *wire;         /* REDLOCK__WIRE_*: see above; points at
+                                   wire_own, or for acquires into the op's
+                                   shared redlock__wires */
+    atomic_uchar wire_own;
 } redlock__slot;
+
+/* The wire states of an acquire's slots, in a small block of their own
+ * so that the lock it won can keep them after the op is freed: they say
+ * which nodes its release must reach. Reference-counted. */
+typedef struct redlock__wires {
+    atomic_int refs;
+    atomic_uchar state[];       /* one per node */
+} redlock__wires;
+
+/* Take / drop a reference (NULL is ignored by unref). */
+redlock__wires *redlock__wires_ref(redlock__wires *w);
+void redlock__wires_unref(redlock__wires *w);
+
+/* Cancel a wire state still QUEUED. Returns true if the command never
+ * reached (and never will reach) the node: cancelled now or before, or
+ * finished without being sent. Call only once the op is decided. */
+bool redlock__wire_cancel_unsent(atomic_uchar *wire);
 
 typedef struct redlock__op {
     pthread_mutex_t mu;
@@ -209,6 +241,7 @@ typedef struct redlock__op {
     void (*on_done)(void *arg);
     void *on_done_arg;
     bool done_notified;       /* under mu */
+    redlock__wires *wires;    /* acquires only: shared wire states */
     redlock__slot slots[];    /* n of them */
 } redlock__op;
 
@@ -248,9 +281,11 @@ redlock__verdict redlock__op_wait(redlock__op *op, uint64_t deadline_us,
 /* Post the op to every node of m (one reference per slot). */
 void redlock__op_submit(struct redlock_manager *m, redlock__op *op);
 
-/* Post the op to the nodes i with which[i] only (fire-and-forget use). */
+/* Post only the slots marked in which[] (length op->n). The others are
+ * never sent; they are answered at once with `skipped` unless it is
+ * REDLOCK__ANS_NONE (then nobody may wait on this op for all nodes). */
 void redlock__op_submit_some(struct redlock_manager *m, redlock__op *op,
-                             const bool *which);
+                             const bool *which, redlock__answer skipped);
 
 /* Take a consistent copy of the tallies. */
 void redlock__op_tally(redlock__op *op, size_t *yes, size_t *no,
@@ -333,6 +368,12 @@ struct redlock_lock {
     _Atomic uint64_t validity_end_us; /* read by any thread */
     _Atomic size_t nodes_granted; /* read by any thread */
     bool released;
+    /* Where a release must go: nodes the winning acquire's SET was
+     * written to (NULL: every node, e.g. an adopted lock), plus nodes a
+     * restore was sent to. Used by the thread driving the lock (the
+     * owner, or the lease thread while a lease runs). */
+    redlock__wires *acquired_wires;
+    uint64_t restored_nodes;   /* bit i: node i */
 };
 
 /* An extend op for lock (not submitted); NULL on OOM. */

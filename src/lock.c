@@ -62,6 +62,7 @@ static void lock_free_memory(redlock_lock *lock)
             free(lock->keys[i]);
     free(lock->keys);
     free(lock->key_lens);
+    redlock__wires_unref(lock->acquired_wires);
     lock->magic = REDLOCK__DEAD_MAGIC;
     free(lock);
 }
@@ -155,10 +156,11 @@ static uint64_t keys_gone_by(const redlock_manager *m, uint32_t ttl_ms,
            redlock__drift_us(ttl_ms, m->opts.drift_factor);
 }
 
-/* Post a release of lock's keys to every node. It stays queued for nodes
- * that cannot take it now until the keys have surely expired. Returns the
- * op (caller's reference) or NULL on OOM. */
-static redlock__op *post_release(redlock_lock *lock)
+/* Post a release of lock's keys to the nodes i with which[i]; the others
+ * count as "no" (nothing of ours there). It stays queued for nodes that
+ * cannot take it now until the keys have surely expired. Returns the op
+ * (caller's reference) or NULL on OOM. */
+static redlock__op *post_release(redlock_lock *lock, const bool *which)
 {
     redlock__op *op = script_op(lock, REDLOCK__OP_RELEASE,
                                 REDLOCK__SCRIPT_RELEASE, 0, false);
@@ -166,8 +168,19 @@ static redlock__op *post_release(redlock_lock *lock)
         return NULL;
     uint64_t now = redlock__clock_now_us();
     op->keep_until_us = keys_gone_by(lock->m, lock->max_ttl_ms, now);
-    redlock__op_submit(lock->m, op);
+    redlock__op_submit_some(lock->m, op, which, REDLOCK__ANS_NO);
     return op;
+}
+
+/* True if node i may hold a key of the winning acquire: its SET was
+ * written (or a restore sent there). A SET still queued is cancelled
+ * here, so that node needs no release. */
+static bool acquired_on(redlock_lock *lock, size_t i)
+{
+    if (lock->acquired_wires == NULL ||
+        (lock->restored_nodes >> i & 1u) != 0)
+        return true;
+    return !redlock__wire_cancel_unsent(&lock->acquired_wires->state[i]);
 }
 
 /* Wait until every node in `which` has answered op, or deadline_us. */
@@ -209,20 +222,26 @@ static void undo_attempt(redlock_lock *lock, redlock__op *acq,
     redlock_manager *m = lock->m;
     bool granted[REDLOCK_NODES_MAX];
     bool maybe[REDLOCK_NODES_MAX];
-    bool any_maybe = false;
     bool any_granted = false;
+    bool needed[REDLOCK_NODES_MAX];
+    bool any_needed = false;
     pthread_mutex_lock(&acq->mu);
     for (size_t i = 0; i < m->n; i++) {
         uint8_t a = acq->slots[i].answer;
         granted[i] = a == REDLOCK__ANS_YES;
         maybe[i] = a == REDLOCK__ANS_YES || a == REDLOCK__ANS_NONE;
+        /* A node that said "no" has nothing of ours; one whose SET was
+         * never written (cancelled now, or failed before sending) neither. */
+        needed[i] = a != REDLOCK__ANS_NO &&
+                    !redlock__wire_cancel_unsent(acq->slots[i].wire);
+        maybe[i] = maybe[i] && needed[i];
         any_granted |= granted[i];
-        any_maybe |= a != REDLOCK__ANS_NO;
+        any_needed |= needed[i];
     }
     pthread_mutex_unlock(&acq->mu);
-    if (!any_maybe)
+    if (!any_needed)
         return;
-    redlock__op *rel = post_release(lock);
+    redlock__op *rel = post_release(lock, needed);
     if (rel == NULL)
         return; /* out of memory: the keys expire by TTL */
     uint64_t now = redlock__clock_now_us();
@@ -311,6 +330,8 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
                               memory_order_relaxed);
         if (info != NULL)
             info->validity_ms = validity / 1000;
+        redlock__wires_unref(lock->acquired_wires);
+        lock->acquired_wires = redlock__wires_ref(op->wires);
         redlock__op_unref(op);
         return REDLOCK_OK;
     }
@@ -545,7 +566,10 @@ void redlock__lock_restore_missing(redlock_lock *lock, redlock__op *ext,
     if (op == NULL)
         return; /* out of memory: the next extension tries again */
     op->deadline_us = validity_end_us;
-    redlock__op_submit_some(m, op, which);
+    for (size_t i = 0; i < ext->n; i++)
+        if (which[i])
+            lock->restored_nodes |= (uint64_t)1 << i;
+    redlock__op_submit_some(m, op, which, REDLOCK__ANS_NONE);
     redlock__op_unref(op);
 }
 
@@ -633,7 +657,10 @@ static redlock_status release_keys(redlock_lock *lock)
     lock->released = true;
     if (closing(m))
         return REDLOCK_ECLOSED;
-    redlock__op *op = post_release(lock);
+    bool which[REDLOCK_NODES_MAX];
+    for (size_t i = 0; i < m->n; i++)
+        which[i] = acquired_on(lock, i);
+    redlock__op *op = post_release(lock, which);
     if (op == NULL)
         return REDLOCK_ENOMEM;
     uint64_t limit = redlock__clock_now_us() +

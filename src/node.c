@@ -35,7 +35,16 @@
  *     in `pending` across reconnects until op->keep_until_us, after which
  *     the key has expired by TTL anyway.
  *   - Work whose caller has stopped waiting is skipped before it is written
- *     (except releases).
+ *     (except releases), and so is an acquire cancelled by its own release
+ *     (slot->wire, internal.h): that node then gets no release either.
+ *   - At most NODE_INFLIGHT_MAX commands are written and unanswered at a
+ *     time; the rest wait in `pending`. So a node that stops answering
+ *     holds only that many written commands (each of which may need a
+ *     release); work behind them can still be skipped or cancelled.
+ *   - The pending list is scanned for expired or skippable slots at most
+ *     every PENDING_SCAN_MIN_US (longer for long lists) or when its
+ *     earliest deadline comes, never once per wake-up: a stalled node
+ *     with tens of thousands of slots waiting costs little CPU.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -54,6 +63,16 @@
 
 #include "internal.h"
 #include "reply.h"
+
+/* Most commands written to a node and not yet answered. Far above what
+ * a healthy node has in flight (a batch of a thousand lease renewals plus
+ * the callers' own), small enough to bound what a stalled node pins. */
+#define NODE_INFLIGHT_MAX 4096u
+/* Shortest interval between scans of the pending list; each slot waiting
+ * adds PENDING_SCAN_PER_SLOT_NS to it, so scanning stays a small share
+ * of the worker's time however long the list grows. */
+#define PENDING_SCAN_MIN_US 10000u
+#define PENDING_SCAN_PER_SLOT_NS 1000u
 
 /* ------------------------------------------------------------------------
  * Types
@@ -105,6 +124,7 @@ struct redlock__node {
     uint64_t stop_deadline_us; /* worker's copy of shutdown_deadline_us */
     slot_list pending;
     slot_list inflight;
+    uint64_t pending_scan_us;  /* next scan of pending (expire_pending) */
     redlock__reply_guard reply_guard; /* the reader's limits (reply.h) */
 };
 
@@ -179,12 +199,24 @@ static void drop(redlock__node *nd, redlock__slot *s)
     redlock__op_unref(s->op);
 }
 
-/* True if the slot's caller has stopped waiting and it may be skipped. */
+/* True if the slot's caller has stopped waiting, or its lock cancelled
+ * it, and it may be skipped. */
 static bool droppable(const redlock__slot *s)
 {
     /* acquire pairs with the caller's release store of abandoned. */
     return !is_release(s) &&
-           atomic_load_explicit(&s->op->abandoned, memory_order_acquire);
+           (atomic_load_explicit(&s->op->abandoned, memory_order_acquire) ||
+            atomic_load_explicit(s->wire, memory_order_acquire) ==
+                REDLOCK__WIRE_CANCELLED);
+}
+
+/* Park s at the end of pending; a list that was empty is first scanned
+ * PENDING_SCAN_MIN_US from now. */
+static void park(redlock__node *nd, redlock__slot *s, uint64_t now)
+{
+    if (nd->pending.head == NULL)
+        nd->pending_scan_us = now + PENDING_SCAN_MIN_US;
+    list_push(&nd->pending, s);
 }
 
 /* True if the slot has outlived its purpose at time now. */
@@ -205,6 +237,16 @@ static bool send_slot(redlock__node *nd, redlock__slot *s, uint64_t now)
 {
     redlock__op *op = s->op;
     int rc;
+    /* Claim the slot for the wire; a cancelled one is dropped instead. (A
+     * slot re-sent after NOSCRIPT or a reconnect is SENT already.) */
+    unsigned char expected = REDLOCK__WIRE_QUEUED;
+    if (!atomic_compare_exchange_strong_explicit(
+            s->wire, &expected, REDLOCK__WIRE_SENT, memory_order_acq_rel,
+            memory_order_acquire) &&
+        expected == REDLOCK__WIRE_CANCELLED) {
+        drop(nd, s);
+        return true;
+    }
     if (s->eval_fallback) {
         /* Same arguments, but EVAL with the source instead of EVALSHA. */
         const char *argv[3 + 2 * REDLOCK_MULTI_MAX + 2];
@@ -292,6 +334,7 @@ static void conn_fail(redlock__node *nd, redlock_status st, const char *why,
             finish(nd, s, REDLOCK__ANS_ERROR, st, msg);
     }
     nd->pending = keep;
+    nd->pending_scan_us = 0; /* scan the kept releases next pass */
 
     uint32_t max = nd->m->opts.reconnect_max_ms;
     uint32_t delay = nd->backoff_ms;
@@ -303,6 +346,21 @@ static void conn_fail(redlock__node *nd, redlock_status st, const char *why,
     report(nd, true, st, msg);
 }
 
+/* While connected, send waiting slots in order, up to the in-flight
+ * limit. */
+static void pump_pending(redlock__node *nd, uint64_t now)
+{
+    redlock__slot *s;
+    while (nd->state == CONN_READY && nd->ctx != NULL &&
+           nd->inflight.len < NODE_INFLIGHT_MAX &&
+           (s = list_pop(&nd->pending)) != NULL) {
+        if (droppable(s))
+            drop(nd, s);
+        else
+            send_slot(nd, s, now);
+    }
+}
+
 /* The connection is usable: send what waited for it. */
 static void conn_ready(redlock__node *nd, uint64_t now)
 {
@@ -310,15 +368,7 @@ static void conn_ready(redlock__node *nd, uint64_t now)
     nd->backoff_ms = nd->m->opts.reconnect_min_ms;
     nd->ever_connected = true;
     report(nd, false, REDLOCK_OK, "connected");
-    slot_list waiting = nd->pending;
-    nd->pending = (slot_list){0};
-    redlock__slot *s;
-    while ((s = list_pop(&waiting)) != NULL) {
-        if (droppable(s))
-            drop(nd, s);
-        else
-            send_slot(nd, s, now);
-    }
+    pump_pending(nd, now);
 }
 
 /* Queue one handshake command; fatal says whether an error reply fails
@@ -551,7 +601,8 @@ static void accept_incoming(redlock__node *nd, slot_list *in, uint64_t now)
         else if (nd->stop_seen && !is_release(s))
             finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ECLOSED,
                    "manager is shutting down");
-        else if (nd->state == CONN_READY)
+        else if (nd->state == CONN_READY && nd->pending.head == NULL &&
+                 nd->inflight.len < NODE_INFLIGHT_MAX)
             send_slot(nd, s, now);
         else if (nd->state == CONN_DOWN && !is_release(s)) {
             char msg[240];
@@ -560,13 +611,17 @@ static void accept_incoming(redlock__node *nd, slot_list *in, uint64_t now)
             finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_EIO, msg);
         }
         else
-            list_push(&nd->pending, s);
+            park(nd, s, now); /* behind the others, to keep FIFO order */
     }
 }
 
-/* Fail or drop pending slots whose time has passed. */
+/* Fail or drop pending slots whose time has passed, and skip those whose
+ * caller stopped waiting. Runs only when the next scan is due (see
+ * PENDING_SCAN_MIN_US), so its cost does not grow with the wake-up rate. */
 static void expire_pending(redlock__node *nd, uint64_t now)
 {
+    if (nd->pending.head == NULL || now < nd->pending_scan_us)
+        return;
     slot_list keep = {0};
     redlock__slot *s;
     while ((s = list_pop(&nd->pending)) != NULL) {
@@ -574,11 +629,17 @@ static void expire_pending(redlock__node *nd, uint64_t now)
             drop(nd, s);
         else if (expired(s, now))
             finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ETIMEDOUT,
-                   "timed out waiting for the connection");
+                   nd->state == CONN_READY
+                       ? "timed out behind the node's in-flight limit"
+                       : "timed out waiting for the connection");
         else
             list_push(&keep, s);
     }
     nd->pending = keep;
+    /* Late expiry is harmless: every caller keeps its own deadline. */
+    nd->pending_scan_us = now + PENDING_SCAN_MIN_US +
+                          (uint64_t)nd->pending.len *
+                              PENDING_SCAN_PER_SLOT_NS / 1000u;
 }
 
 /* On shutdown: answer every non-release slot (so blocked callers return
@@ -654,11 +715,8 @@ static int poll_timeout_ms(const redlock__node *nd, uint64_t now)
         if (t < due)
             due = t;
     }
-    for (const redlock__slot *s = nd->pending.head; s != NULL; s = s->next) {
-        uint64_t t = is_release(s) ? s->op->keep_until_us : s->op->deadline_us;
-        if (t != 0 && t < due)
-            due = t;
-    }
+    if (nd->pending.head != NULL && nd->pending_scan_us < due)
+        due = nd->pending_scan_us;
     if (nd->stop_seen && nd->stop_deadline_us < due)
         due = nd->stop_deadline_us;
     if (due <= now)
@@ -732,6 +790,7 @@ static void *worker_main(void *arg)
 
         expire_pending(nd, now);
         check_timeouts(nd, now);
+        pump_pending(nd, now);
         flush_output(nd, now);
 
         struct pollfd pfd[2];

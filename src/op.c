@@ -41,12 +41,24 @@ redlock__op *redlock__op_new(redlock__op_kind kind, size_t n, int argc,
     redlock__op *op = calloc(1, head + vec + bytes);
     if (op == NULL)
         return NULL;
+    bool acquire = kind == REDLOCK__OP_ACQUIRE ||
+                   kind == REDLOCK__OP_ACQUIRE_MULTI;
+    if (acquire) {
+        op->wires = calloc(1, sizeof(redlock__wires) + n);
+        if (op->wires == NULL) {
+            free(op);
+            return NULL;
+        }
+        atomic_init(&op->wires->refs, 1);
+    }
     if (pthread_mutex_init(&op->mu, NULL) != 0) {
+        redlock__wires_unref(op->wires);
         free(op);
         return NULL;
     }
     if (redlock__cond_init(&op->cv) != 0) {
         pthread_mutex_destroy(&op->mu);
+        redlock__wires_unref(op->wires);
         free(op);
         return NULL;
     }
@@ -70,6 +82,12 @@ redlock__op *redlock__op_new(redlock__op_kind kind, size_t n, int argc,
     for (size_t i = 0; i < n; i++) {
         op->slots[i].op = op;
         op->slots[i].node = (uint32_t)i;
+        atomic_init(&op->slots[i].wire_own, REDLOCK__WIRE_QUEUED);
+        op->slots[i].wire = &op->slots[i].wire_own;
+        if (acquire) {
+            atomic_init(&op->wires->state[i], REDLOCK__WIRE_QUEUED);
+            op->slots[i].wire = &op->wires->state[i];
+        }
     }
     return op;
 }
@@ -88,7 +106,24 @@ void redlock__op_unref(redlock__op *op)
             freeReplyObject(op->slots[i].reply);
     pthread_cond_destroy(&op->cv);
     pthread_mutex_destroy(&op->mu);
+    redlock__wires_unref(op->wires);
     free(op);
+}
+
+/* Take a reference on a wire-state block. */
+redlock__wires *redlock__wires_ref(redlock__wires *w)
+{
+    if (w != NULL)
+        atomic_fetch_add_explicit(&w->refs, 1, memory_order_relaxed);
+    return w;
+}
+
+/* Drop a reference; the last one frees the block. */
+void redlock__wires_unref(redlock__wires *w)
+{
+    if (w != NULL &&
+        atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) == 1)
+        free(w);
 }
 
 /* True when the waiter has something to act on. */
@@ -174,12 +209,31 @@ void redlock__op_submit(struct redlock_manager *m, redlock__op *op)
         redlock__node_submit(m->nodes[i], &op->slots[i]);
 }
 
-/* Post only the slots marked in which[] (length op->n); the others are
- * never sent nor answered, so nobody may wait on this op for all nodes. */
+/* Cancel a wire state unless it was written; see internal.h. A slot
+ * answered while still QUEUED was failed before sending (node down, queue
+ * full, expired) and will never be sent. */
+bool redlock__wire_cancel_unsent(atomic_uchar *wire)
+{
+    unsigned char expected = REDLOCK__WIRE_QUEUED;
+    if (atomic_compare_exchange_strong_explicit(
+            wire, &expected, REDLOCK__WIRE_CANCELLED,
+            memory_order_acq_rel, memory_order_acquire))
+        return true;
+    return expected == REDLOCK__WIRE_CANCELLED;
+}
+
+/* Post only the slots marked in which[] (length op->n); the others get
+ * `skipped` as their answer at once (unless it is ANS_NONE). */
 void redlock__op_submit_some(struct redlock_manager *m, redlock__op *op,
-                             const bool *which)
+                             const bool *which, redlock__answer skipped)
 {
     int count = 0;
+    if (skipped != REDLOCK__ANS_NONE)
+        for (size_t i = 0; i < op->n; i++)
+            if (!which[i])
+                redlock__op_answer(&op->slots[i], skipped, REDLOCK_OK,
+                                   redlock__node_name(m->nodes[i]),
+                                   "not needed on this node");
     for (size_t i = 0; i < op->n; i++)
         count += which[i] ? 1 : 0;
     atomic_fetch_add_explicit(&op->refs, count, memory_order_relaxed);

@@ -13,6 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include "rl_test.h"
@@ -267,6 +273,176 @@ static bool many_sets(void *arg)
     return p != NULL && atoi(p + strlen("cmdstat_set:calls=")) >= 20;
 }
 
+/* A stand-in node on loopback that accepts one connection and records
+ * every byte it receives, answering nothing until told to answer the
+ * handshake: it plays a node whose connection is being re-established. */
+typedef struct silent_node {
+    int listen_fd, conn_fd;
+    int port;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    char got[1 << 16];
+    size_t len;
+    int answer_handshake;  /* set by the test: send HANDSHAKE_REPLIES */
+    int stop;
+} silent_node;
+
+/* The manager's handshake is SCRIPT LOAD of each of its scripts. */
+#define HANDSHAKE_REPLIES 4
+
+/* Count occurrences of needle in the bytes received so far. */
+static int silent_count(silent_node *s, const char *needle)
+{
+    int n = 0;
+    size_t k = strlen(needle);
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i + k <= s->len; i++)
+        if (memcmp(s->got + i, needle, k) == 0)
+            n++;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+/* The node's thread: accept, read everything, answer when told. */
+static void *silent_main(void *arg)
+{
+    silent_node *s = arg;
+    int answered = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        int stop = s->stop, answer = s->answer_handshake;
+        pthread_mutex_unlock(&s->mu);
+        if (stop)
+            break;
+        if (s->conn_fd < 0) {
+            struct pollfd p = {s->listen_fd, POLLIN, 0};
+            if (poll(&p, 1, 20) == 1)
+                s->conn_fd = accept(s->listen_fd, NULL, NULL);
+            continue;
+        }
+        if (answer && !answered) {
+            for (int i = 0; i < HANDSHAKE_REPLIES; i++)
+                assert_true(write(s->conn_fd, "+OK\r\n", 5) == 5);
+            answered = 1;
+        }
+        struct pollfd p = {s->conn_fd, POLLIN, 0};
+        if (poll(&p, 1, 20) != 1)
+            continue;
+        char buf[4096];
+        ssize_t r = read(s->conn_fd, buf, sizeof(buf));
+        if (r <= 0) {
+            close(s->conn_fd);
+            s->conn_fd = -1;
+            continue;
+        }
+        pthread_mutex_lock(&s->mu);
+        size_t room = sizeof(s->got) - s->len;
+        size_t take = (size_t)r < room ? (size_t)r : room;
+        memcpy(s->got + s->len, buf, take);
+        s->len += take;
+        pthread_mutex_unlock(&s->mu);
+    }
+    return NULL;
+}
+
+/* Listen on a free loopback port and start the thread. */
+static void silent_start(silent_node *s)
+{
+    memset(s, 0, sizeof(*s));
+    pthread_mutex_init(&s->mu, NULL);
+    s->conn_fd = -1;
+    s->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(s->listen_fd >= 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(s->listen_fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(s->listen_fd, 4), 0);
+    socklen_t len = sizeof(a);
+    assert_int_equal(getsockname(s->listen_fd, (struct sockaddr *)&a, &len),
+                     0);
+    s->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&s->thread, NULL, silent_main, s), 0);
+}
+
+/* Stop the thread and close the sockets. */
+static void silent_stop(silent_node *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    if (s->conn_fd >= 0)
+        close(s->conn_fd);
+    close(s->listen_fd);
+    pthread_mutex_destroy(&s->mu);
+}
+
+/* rl_await condition: the whole handshake has arrived. */
+static bool handshake_seen(void *arg)
+{
+    return silent_count(arg, "LOAD") >= HANDSHAKE_REPLIES;
+}
+
+/* rl_await condition: the probe key's SET has arrived. */
+static bool probe_seen(void *arg)
+{
+    return silent_count(arg, "sn-probe") >= 1;
+}
+
+/* Locks taken and released while a node's connection is still in its
+ * handshake leave nothing for that node: when the handshake completes,
+ * neither their SETs (cancelled by the releases) nor the releases (not
+ * needed where no SET was written) are sent. The next lock's SET is. */
+static void test_release_skips_unsent_acquire(void **state)
+{
+    (void)state;
+    rs_server srv[2];
+    assert_int_equal(rs_start_many(srv, 2), 0);
+    silent_node sn;
+    silent_start(&sn);
+    const char *uris[3];
+    rs_uris(srv, 2, uris);
+    char third[64];
+    snprintf(third, sizeof(third), "redis://127.0.0.1:%d", sn.port);
+    uris[2] = third;
+    redlock_options o;
+    rl_test_options(&o, NULL);
+    o.connect_timeout_ms = 30000;
+    o.command_timeout_ms = 30000;
+    o.shutdown_timeout_ms = 100;
+    redlock_manager *m = NULL;
+    assert_int_equal(redlock_manager_create(uris, 3, &o, &m), REDLOCK_OK);
+    assert_true(rl_await(handshake_seen, &sn, 10000));
+
+    for (int i = 0; i < 10; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "sn-%d", i);
+        redlock_lock *l = NULL;
+        assert_int_equal(redlock_acquire(m, name, 10000, &l), REDLOCK_OK);
+        assert_int_equal(redlock_lock_nodes_granted(l), 2);
+        assert_int_equal(redlock_release(l), REDLOCK_OK);
+    }
+    pthread_mutex_lock(&sn.mu);
+    sn.answer_handshake = 1;
+    pthread_mutex_unlock(&sn.mu);
+    /* Per-node FIFO: once the probe's SET arrives, anything queued before
+     * it would have arrived first. */
+    redlock_lock *probe = NULL;
+    assert_int_equal(redlock_acquire(m, "sn-probe", 10000, &probe),
+                     REDLOCK_OK);
+    assert_true(rl_await(probe_seen, &sn, 10000));
+    assert_int_equal(silent_count(&sn, "sn-"), 1);  /* the probe only */
+    assert_int_equal(silent_count(&sn, "EVALSHA"), 0); /* no release */
+    assert_int_equal(redlock_release(probe), REDLOCK_OK);
+    redlock_manager_destroy(m);
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(rs_dbsize(&srv[i]), 0);
+    silent_stop(&sn);
+    rs_stop_many(srv, 2);
+}
+
 /* destroy while threads are blocked in acquire: they return ECLOSED and
  * destroy returns. */
 static void test_destroy_while_blocked(void **state)
@@ -312,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_select_db),
         cmocka_unit_test(test_destroy_while_blocked),
+        cmocka_unit_test(test_release_skips_unsent_acquire),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
