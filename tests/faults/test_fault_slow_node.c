@@ -62,8 +62,11 @@ static void test_slow_node(void **state)
     assert_int_equal(r->obs_lost, 0);
     assert_int_equal(r->total.extend_fail, 0);
     assert_int_equal(r->total.slow_calls, 0);
-    assert_true(g0 >= 5);
-    assert_true(g3 >= 5);
+    /* Locks keep being granted while each node sleeps. How many depends on
+     * the hold times and on the machine's load (seen from 3 to 33 per 1 s
+     * sleep on a loaded 2-core box), so only "some" is asserted. */
+    assert_true(g0 >= 2);
+    assert_true(g3 >= 2);
 }
 
 /* Run the scenario. */
