@@ -50,8 +50,15 @@
 #define BENCH_DEFAULT_SOAK_FAULT_MS 30000u
 /* Length of one soak throughput window. */
 #define BENCH_SOAK_WINDOW_MS 10000u
-/* When the soak's RSS baseline for "growth" is taken (after warm-up). */
+/* Earliest time the soak's RSS baseline for "growth" is taken. With
+ * faults it is later: BENCH_SOAK_SETTLE_MS after the first round of the
+ * four fault kinds (the first pass through each fault path grows the
+ * allocator's arenas once), if that still leaves at least half the run to
+ * watch; see bench_soak_base_ms(). */
 #define BENCH_SOAK_WARMUP_MS 20000u
+#define BENCH_SOAK_SETTLE_MS 10000u
+/* Fault kinds the soak rotates through. */
+#define BENCH_SOAK_FAULT_KINDS 4u
 /* Largest RSS growth after warm-up that still counts as "no growth". */
 #define BENCH_SOAK_RSS_GROWTH_MAX_KB 1024
 /* Most throughput windows and faults a soak keeps. */
@@ -235,7 +242,10 @@ typedef struct bench_result {
     double failover_ms_p50, failover_ms_max;
     /* soak */
     long rss_start_kb, rss_end_kb;
-    long rss_warm_kb;       /* RSS at BENCH_SOAK_WARMUP_MS (growth base) */
+    long rss_warm_kb;       /* RSS at rss_base_ms (growth base) */
+    long heap_warm_kb;      /* glibc bytes in use then; -1: unknown */
+    long heap_end_kb;       /* and at the end */
+    uint64_t rss_base_ms;   /* when the growth base was taken */
     long fds_start, fds_end;         /* /proc/self/fd entries; -1: unknown */
     long threads_start, threads_end; /* /proc/self/task entries */
     uint64_t soak_fault_ms; /* interval used; 0: no faults injected */
@@ -259,10 +269,15 @@ typedef struct bench_result {
 /* Most RSS samples a soak keeps (one per second). */
 #define BENCH_RSS_SAMPLES_MAX 4096
 
-/* Soak growth checks: RSS end minus RSS after warm-up (kB), fds and
+/* Soak growth checks: RSS end minus RSS at the base (kB), fds and
  * threads end minus start. Returns 1 if they show no growth (fds and
  * threads equal, RSS growth under BENCH_SOAK_RSS_GROWTH_MAX_KB). */
 int bench_soak_no_growth(const bench_result *r);
+
+/* When the soak takes its growth base, in ms from its start: after the
+ * warm-up, or with faults after the first round of every kind plus
+ * BENCH_SOAK_SETTLE_MS, when that leaves half the run to watch. */
+uint64_t bench_soak_base_ms(uint64_t soak_ms, uint64_t fault_ms);
 
 /* Zero r and set its workload and node count. */
 void bench_result_init(bench_result *r, int wl, size_t nodes);

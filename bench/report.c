@@ -83,8 +83,21 @@ const char *bench_fault_name(int kind)
     return kind >= 0 && kind < BENCH_FAULT_KINDS ? names[kind] : "?";
 }
 
+/* When the growth base is taken; see bench.h. */
+uint64_t bench_soak_base_ms(uint64_t soak_ms, uint64_t fault_ms)
+{
+    uint64_t base = BENCH_SOAK_WARMUP_MS;
+    if (fault_ms > 0) {
+        uint64_t round = fault_ms * BENCH_SOAK_FAULT_KINDS +
+                         BENCH_SOAK_SETTLE_MS;
+        if (round > base && round <= soak_ms / 2)
+            base = round;
+    }
+    return base;
+}
+
 /* Whether the soak showed no growth: fds and threads as at the start,
- * RSS since the warm-up grown by less than the limit. */
+ * RSS since the base grown by less than the limit. */
 int bench_soak_no_growth(const bench_result *r)
 {
     return r->fds_end == r->fds_start && r->threads_end == r->threads_start &&
@@ -103,6 +116,9 @@ static void json_soak(bench_json *j, const bench_result *r)
     bench_json_bool(j, "faults_skipped_foreign_nodes", r->faults_foreign);
     bench_json_i64(j, "rss_kb_start", r->rss_start_kb);
     bench_json_i64(j, "rss_kb_warm", r->rss_warm_kb);
+    bench_json_num(j, "rss_base_s", (double)r->rss_base_ms / 1000.0, 0);
+    bench_json_i64(j, "heap_in_use_kb_warm", r->heap_warm_kb);
+    bench_json_i64(j, "heap_in_use_kb_end", r->heap_end_kb);
     bench_json_i64(j, "rss_kb_end", r->rss_end_kb);
     bench_json_i64(j, "fds_start", r->fds_start);
     bench_json_i64(j, "fds_end", r->fds_end);
@@ -110,6 +126,7 @@ static void json_soak(bench_json *j, const bench_result *r)
     bench_json_i64(j, "threads_end", r->threads_end);
     bench_json_object_begin(j, "growth");
     bench_json_i64(j, "rss_kb", r->rss_end_kb - r->rss_warm_kb);
+    bench_json_i64(j, "heap_in_use_kb", r->heap_end_kb - r->heap_warm_kb);
     bench_json_i64(j, "fds", r->fds_end - r->fds_start);
     bench_json_i64(j, "threads", r->threads_end - r->threads_start);
     bench_json_bool(j, "pass", bench_soak_no_growth(r));
@@ -596,12 +613,12 @@ void bench_report_soak(FILE *out, const bench_result *r)
     fprintf(out, "  start (1 s): RSS %ld kB, %ld fds, %ld threads; RSS at "
                  "%u s: %ld kB\n",
             r->rss_start_kb, r->fds_start, r->threads_start,
-            BENCH_SOAK_WARMUP_MS / 1000u, r->rss_warm_kb);
+            (unsigned)(r->rss_base_ms / 1000u), r->rss_warm_kb);
     fprintf(out, "  end:         RSS %ld kB, %ld fds, %ld threads\n",
             r->rss_end_kb, r->fds_end, r->threads_end);
     fprintf(out, "  growth: RSS %+ld kB since %u s (limit < %d kB), fds %+ld, "
                  "threads %+ld: %s\n",
-            r->rss_end_kb - r->rss_warm_kb, BENCH_SOAK_WARMUP_MS / 1000u,
+            r->rss_end_kb - r->rss_warm_kb, (unsigned)(r->rss_base_ms / 1000u),
             BENCH_SOAK_RSS_GROWTH_MAX_KB, r->fds_end - r->fds_start,
             r->threads_end - r->threads_start,
             growth_ok ? "PASS (no growth)" : "FAIL");
@@ -609,7 +626,7 @@ void bench_report_soak(FILE *out, const bench_result *r)
         r->heap_samples_kb[0] >= 0) {
         /* Sample i is taken at i + 1 s: tells live memory from memory the
          * allocator kept after a peak (e.g. queues behind a paused node). */
-        size_t warm = BENCH_SOAK_WARMUP_MS / 1000u - 1u, peak = 0;
+        size_t warm = (size_t)(r->rss_base_ms / 1000u) - 1u, peak = 0;
         if (warm >= r->rss_samples)
             warm = 0;
         for (size_t i = 0; i < r->rss_samples; i++)

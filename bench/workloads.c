@@ -1133,7 +1133,9 @@ int bench_run_soak(const bench_run *run, bench_result *r)
         ws.cycles = atomic_load(&sh->progress);
         ws.ext = ext0;
         next_sample = t0 + 1000000000u;
-        warm_at = t0 + (uint64_t)BENCH_SOAK_WARMUP_MS * 1000000u;
+        r->rss_base_ms = bench_soak_base_ms(
+            cfg->soak_ms, r->faults_foreign ? 0 : r->soak_fault_ms);
+        warm_at = t0 + r->rss_base_ms * 1000000u;
         while (!bench_stop_requested() && mono_ns() < end) {
             uint64_t now = mono_ns();
             if (now >= next_sample) {
@@ -1152,8 +1154,10 @@ int bench_run_soak(const bench_run *run, bench_result *r)
                     r->fds_start = open_fds();
                     r->threads_start = thread_count();
                 }
-                if (r->rss_warm_kb == 0 && now >= warm_at)
+                if (r->rss_warm_kb == 0 && now >= warm_at) {
                     r->rss_warm_kb = r->rss_end_kb;
+                    r->heap_warm_kb = heap_in_use_kb();
+                }
                 next_sample += 1000000000u;
             }
             if (now - ws.t_ns >= (uint64_t)BENCH_SOAK_WINDOW_MS * 1000000u)
@@ -1169,6 +1173,7 @@ int bench_run_soak(const bench_run *run, bench_result *r)
          * still there, as they were for the start figures. */
         soak_window(r, sh, ls, t0, &ws, 1000u);
         r->rss_end_kb = rss_kb();
+        r->heap_end_kb = heap_in_use_kb();
         r->fds_end = open_fds();
         r->threads_end = thread_count();
         if (r->rss_start_kb == 0) {
@@ -1176,8 +1181,14 @@ int bench_run_soak(const bench_run *run, bench_result *r)
             r->fds_start = r->fds_end;
             r->threads_start = r->threads_end;
         }
-        if (r->rss_warm_kb == 0)
+        if (r->rss_warm_kb == 0) {
             r->rss_warm_kb = r->rss_start_kb; /* shorter than the warm-up */
+            r->heap_warm_kb = r->heap_samples_kb != NULL &&
+                                      r->rss_samples > 0
+                                  ? r->heap_samples_kb[0]
+                                  : r->heap_end_kb;
+            r->rss_base_ms = 1000u;
+        }
     }
     faults_stop(f, r);
     workers_join(sh, w, started);
