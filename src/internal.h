@@ -186,8 +186,7 @@ typedef struct redlock__slot {
     uint8_t answer;             /* redlock__answer; written under op->mu */
     uint8_t eval_fallback;      /* resent as EVAL after NOSCRIPT */
     uint8_t key_missing;        /* extend answered "no" because a key is
-                                   gone, not held by another; written
-                                   before the answer, read under op->mu */
+                                   gone, not held by another; under op->mu */
     redlock_status error;       /* when answer is ERROR */
     void *reply;                /* redisReply* for OP_RAW; owned by the op */
     uint64_t sent_us;           /* when written to the socket */

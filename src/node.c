@@ -525,8 +525,13 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
     char msg[160] = "";
     if (detail != NULL)
         snprintf(msg, sizeof(msg), "%s", detail);
-    /* Published to readers by op->mu, taken in finish(). */
-    s->key_missing = redlock__reply_key_missing(s->op->kind, r);
+    if (redlock__reply_key_missing(s->op->kind, r)) {
+        /* Under op->mu, where readers look (the slot may already carry an
+         * answer given at shutdown). */
+        pthread_mutex_lock(&s->op->mu);
+        s->key_missing = 1;
+        pthread_mutex_unlock(&s->op->mu);
+    }
     if (keep)
         s->reply = r; /* owned by the op from now on */
     else
