@@ -185,8 +185,6 @@ typedef struct redlock__slot {
     uint32_t node;              /* index of the node */
     uint8_t answer;             /* redlock__answer; written under op->mu */
     uint8_t eval_fallback;      /* resent as EVAL after NOSCRIPT */
-    uint8_t key_missing;        /* extend answered "no" because a key is
-                                   gone, not held by another; under op->mu */
     redlock_status error;       /* when answer is ERROR */
     void *reply;                /* redisReply* for OP_RAW; owned by the op */
     uint64_t sent_us;           /* when written to the socket */
@@ -196,11 +194,15 @@ typedef struct redlock__slot {
     atomic_uchar wire_own;
 } redlock__slot;
 
-/* The wire states of an acquire's slots, in a small block of their own
- * so that the lock it won can keep them after the op is freed: they say
- * which nodes its release must reach. Reference-counted. */
+/* Per-node facts about an acquire's or an extension's slots, in a small
+ * block of their own so that the lock can keep them after the op is
+ * freed. For an acquire, the wire states say which nodes its release must
+ * reach; for an extension, `missing` says which nodes answered "a key is
+ * gone" (set by the worker as the answer arrives, even after the op was
+ * decided), so a later extension can restore them. Reference-counted. */
 typedef struct redlock__wires {
     atomic_int refs;
+    _Atomic uint64_t missing;   /* bit i: node i answered extend with -1 */
     atomic_uchar state[];       /* one per node */
 } redlock__wires;
 
@@ -373,6 +375,10 @@ struct redlock_lock {
      * owner, or the lease thread while a lease runs). */
     redlock__wires *acquired_wires;
     uint64_t restored_nodes;   /* bit i: node i */
+    /* The last winning extension's per-node facts, and which of its
+     * "key gone" answers were already restored. */
+    redlock__wires *last_extend;
+    uint64_t last_extend_restored;
 };
 
 /* An extend op for lock (not submitted); NULL on OOM. */
@@ -380,10 +386,12 @@ redlock__op *redlock__extend_op_new(struct redlock_lock *lock,
                                     uint32_t ttl_ms);
 
 /* After ext (an extension of lock with ttl_ms) won a quorum: re-create the
- * keys, with our token, on the nodes that answered that a key was gone, if
- * the manager's restore_on_extend is set. Fire-and-forget; the restore is
- * queued before the call returns, so a later release follows it on every
- * node. Takes no lock but ext->mu and the nodes' queues. */
+ * keys, with our token, on the nodes that answered that a key was gone
+ * (this extension's answers so far, and the previous extension's answers
+ * that came after it was decided), if the manager's restore_on_extend is
+ * set. Fire-and-forget; the restore is queued before the call returns, so
+ * a later release follows it on every node. Takes no lock but the nodes'
+ * queues. */
 void redlock__lock_restore_missing(struct redlock_lock *lock,
                                    redlock__op *ext, uint32_t ttl_ms,
                                    uint64_t validity_end_us);

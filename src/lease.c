@@ -28,9 +28,11 @@
  * on_lost callback runs on this thread without any lock held.
  *
  * Locks: ls->mu guards the heap, the in-flight list and every lease's
- * scheduling fields. It is never held while posting ops (a refused post
- * completes synchronously) or calling user callbacks. Rank: ls->mu before
- * op->mu; the op's on_done hook takes no lock.
+ * scheduling fields. It is never held while posting extensions (a refused
+ * post completes synchronously and runs their on_done hook) or calling
+ * user callbacks. The one op posted under it is a restore (no hook), so
+ * that it precedes any release after redlock_lease_stop(). Rank: ls->mu
+ * before a node's queue_mu and before op->mu; on_done takes no lock.
  */
 #define _GNU_SOURCE
 #include <errno.h>

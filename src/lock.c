@@ -63,6 +63,7 @@ static void lock_free_memory(redlock_lock *lock)
     free(lock->keys);
     free(lock->key_lens);
     redlock__wires_unref(lock->acquired_wires);
+    redlock__wires_unref(lock->last_extend);
     lock->magic = REDLOCK__DEAD_MAGIC;
     free(lock);
 }
@@ -548,27 +549,37 @@ void redlock__lock_restore_missing(redlock_lock *lock, redlock__op *ext,
                                    uint32_t ttl_ms, uint64_t validity_end_us)
 {
     redlock_manager *m = lock->m;
-    if (!m->opts.restore_on_extend)
+    uint64_t gone = 0;
+    if (lock->last_extend != NULL)
+        gone = atomic_load_explicit(&lock->last_extend->missing,
+                                    memory_order_relaxed) &
+               ~lock->last_extend_restored;
+    uint64_t now_gone = ext->wires != NULL
+                            ? atomic_load_explicit(&ext->wires->missing,
+                                                   memory_order_relaxed)
+                            : 0;
+    gone |= now_gone;
+    redlock__wires_unref(lock->last_extend);
+    lock->last_extend = redlock__wires_ref(ext->wires);
+    lock->last_extend_restored = now_gone;
+    if (!m->opts.restore_on_extend || gone == 0)
         return;
     bool which[REDLOCK_NODES_MAX];
-    bool any = false;
-    pthread_mutex_lock(&ext->mu);
-    for (size_t i = 0; i < ext->n; i++) {
-        which[i] = ext->slots[i].answer == REDLOCK__ANS_NO &&
-                   ext->slots[i].key_missing;
-        any |= which[i];
-    }
-    pthread_mutex_unlock(&ext->mu);
-    if (!any)
-        return;
+    for (size_t i = 0; i < ext->n; i++)
+        which[i] = (gone >> i & 1u) != 0;
     redlock__op *op = script_op(lock, REDLOCK__OP_EXTEND,
                                 REDLOCK__SCRIPT_RESTORE, ttl_ms, true);
     if (op == NULL)
         return; /* out of memory: the next extension tries again */
     op->deadline_us = validity_end_us;
-    for (size_t i = 0; i < ext->n; i++)
+    for (size_t i = 0; i < ext->n; i++) {
         if (which[i])
             lock->restored_nodes |= (uint64_t)1 << i;
+        /* Sent as EVAL with the source from the start: an EVALSHA could
+         * meet NOSCRIPT and be re-sent behind a later release, and then
+         * re-create the keys after it. */
+        op->slots[i].eval_fallback = 1;
+    }
     redlock__op_submit_some(m, op, which, REDLOCK__ANS_NONE);
     redlock__op_unref(op);
 }

@@ -41,10 +41,12 @@
  *     time; the rest wait in `pending`. So a node that stops answering
  *     holds only that many written commands (each of which may need a
  *     release); work behind them can still be skipped or cancelled.
- *   - The pending list is scanned for expired or skippable slots at most
- *     every PENDING_SCAN_MIN_US (longer for long lists) or when its
- *     earliest deadline comes, never once per wake-up: a stalled node
- *     with tens of thousands of slots waiting costs little CPU.
+ *   - The pending list is scanned for expired or skippable slots on a
+ *     timer (PENDING_SCAN_MIN_US, longer for long lists), never once per
+ *     wake-up: a stalled node with tens of thousands of slots waiting
+ *     costs little CPU. Expiry found late is harmless (every caller keeps
+ *     its own deadline), and a slot is checked again just before it is
+ *     sent.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -347,7 +349,8 @@ static void conn_fail(redlock__node *nd, redlock_status st, const char *why,
 }
 
 /* While connected, send waiting slots in order, up to the in-flight
- * limit. */
+ * limit. A slot past its deadline is failed instead of sent, even if the
+ * timed scan has not reached it yet (a late restore must not land). */
 static void pump_pending(redlock__node *nd, uint64_t now)
 {
     redlock__slot *s;
@@ -356,6 +359,9 @@ static void pump_pending(redlock__node *nd, uint64_t now)
            (s = list_pop(&nd->pending)) != NULL) {
         if (droppable(s))
             drop(nd, s);
+        else if (!is_release(s) && expired(s, now))
+            finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ETIMEDOUT,
+                   "timed out before it could be sent");
         else
             send_slot(nd, s, now);
     }
@@ -525,13 +531,10 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
     char msg[160] = "";
     if (detail != NULL)
         snprintf(msg, sizeof(msg), "%s", detail);
-    if (redlock__reply_key_missing(s->op->kind, r)) {
-        /* Under op->mu, where readers look (the slot may already carry an
-         * answer given at shutdown). */
-        pthread_mutex_lock(&s->op->mu);
-        s->key_missing = 1;
-        pthread_mutex_unlock(&s->op->mu);
-    }
+    if (redlock__reply_key_missing(s->op->kind, r) && s->op->wires != NULL)
+        atomic_fetch_or_explicit(&s->op->wires->missing,
+                                 (uint64_t)1 << s->node,
+                                 memory_order_relaxed);
     if (keep)
         s->reply = r; /* owned by the op from now on */
     else

@@ -43,13 +43,14 @@ redlock__op *redlock__op_new(redlock__op_kind kind, size_t n, int argc,
         return NULL;
     bool acquire = kind == REDLOCK__OP_ACQUIRE ||
                    kind == REDLOCK__OP_ACQUIRE_MULTI;
-    if (acquire) {
+    if (acquire || kind == REDLOCK__OP_EXTEND) {
         op->wires = calloc(1, sizeof(redlock__wires) + n);
         if (op->wires == NULL) {
             free(op);
             return NULL;
         }
         atomic_init(&op->wires->refs, 1);
+        atomic_init(&op->wires->missing, 0);
     }
     if (pthread_mutex_init(&op->mu, NULL) != 0) {
         redlock__wires_unref(op->wires);
