@@ -101,7 +101,9 @@ uint64_t bench_soak_base_ms(uint64_t soak_ms, uint64_t fault_ms)
 int bench_soak_no_growth(const bench_result *r)
 {
     return r->fds_end == r->fds_start && r->threads_end == r->threads_start &&
-           r->rss_end_kb - r->rss_warm_kb < BENCH_SOAK_RSS_GROWTH_MAX_KB;
+           r->rss_end_kb - r->rss_warm_kb < BENCH_SOAK_RSS_GROWTH_MAX_KB &&
+           (r->heap_warm_kb < 0 || r->heap_end_kb < 0 ||
+            r->heap_end_kb - r->heap_warm_kb < BENCH_SOAK_HEAP_GROWTH_MAX_KB);
 }
 
 /* The soak's start/end figures, growth, windows and faults. */
@@ -120,6 +122,8 @@ static void json_soak(bench_json *j, const bench_result *r)
     bench_json_i64(j, "heap_in_use_kb_warm", r->heap_warm_kb);
     bench_json_i64(j, "heap_in_use_kb_end", r->heap_end_kb);
     bench_json_i64(j, "rss_kb_end", r->rss_end_kb);
+    bench_json_i64(j, "rss_kb_warm_untrimmed", r->rss_warm_untrimmed_kb);
+    bench_json_i64(j, "rss_kb_end_untrimmed", r->rss_end_untrimmed_kb);
     bench_json_i64(j, "fds_start", r->fds_start);
     bench_json_i64(j, "fds_end", r->fds_end);
     bench_json_i64(j, "threads_start", r->threads_start);
@@ -610,17 +614,22 @@ void bench_report_soak(FILE *out, const bench_result *r)
                 x->ok ? "" : " [FAILED]",
                 x->quorum_taken ? " [took a quorum away]" : "");
     }
-    fprintf(out, "  start (1 s): RSS %ld kB, %ld fds, %ld threads; RSS at "
-                 "%u s: %ld kB\n",
-            r->rss_start_kb, r->fds_start, r->threads_start,
-            (unsigned)(r->rss_base_ms / 1000u), r->rss_warm_kb);
-    fprintf(out, "  end:         RSS %ld kB, %ld fds, %ld threads\n",
-            r->rss_end_kb, r->fds_end, r->threads_end);
-    fprintf(out, "  growth: RSS %+ld kB since %u s (limit < %d kB), fds %+ld, "
-                 "threads %+ld: %s\n",
-            r->rss_end_kb - r->rss_warm_kb, (unsigned)(r->rss_base_ms / 1000u),
-            BENCH_SOAK_RSS_GROWTH_MAX_KB, r->fds_end - r->fds_start,
-            r->threads_end - r->threads_start,
+    fprintf(out, "  start (1 s): RSS %ld kB, %ld fds, %ld threads\n",
+            r->rss_start_kb, r->fds_start, r->threads_start);
+    fprintf(out, "  base (%u s): RSS %ld kB after malloc_trim (%ld kB "
+                 "before)\n",
+            (unsigned)(r->rss_base_ms / 1000u), r->rss_warm_kb,
+            r->rss_warm_untrimmed_kb);
+    fprintf(out, "  end:         RSS %ld kB after malloc_trim (%ld kB before), "
+                 "%ld fds, %ld threads\n",
+            r->rss_end_kb, r->rss_end_untrimmed_kb, r->fds_end,
+            r->threads_end);
+    fprintf(out, "  growth since %u s: heap in use %+ld kB (limit < %d kB), "
+                 "RSS %+ld kB (limit < %d kB), fds %+ld, threads %+ld: %s\n",
+            (unsigned)(r->rss_base_ms / 1000u),
+            r->heap_end_kb - r->heap_warm_kb, BENCH_SOAK_HEAP_GROWTH_MAX_KB,
+            r->rss_end_kb - r->rss_warm_kb, BENCH_SOAK_RSS_GROWTH_MAX_KB,
+            r->fds_end - r->fds_start, r->threads_end - r->threads_start,
             growth_ok ? "PASS (no growth)" : "FAIL");
     if (r->heap_samples_kb != NULL && r->rss_samples > 0 &&
         r->heap_samples_kb[0] >= 0) {

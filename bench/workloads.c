@@ -168,6 +168,19 @@ static long rss_kb(void)
     return (long)(resident * (unsigned long)page / 1024u);
 }
 
+/* RSS in KiB after handing the allocator's free pages back to the kernel
+ * (glibc malloc_trim), so that it counts pages in use, not pages kept
+ * after a transient peak; *untrimmed gets the RSS just before. Used for
+ * the soak's growth base and end only (the per-second samples are raw). */
+static long rss_trimmed_kb(long *untrimmed)
+{
+    *untrimmed = rss_kb();
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+    return rss_kb();
+}
+
 /* Write "what: status" into r->error. */
 static void set_error(bench_result *r, const char *what, redlock_status st)
 {
@@ -1155,7 +1168,8 @@ int bench_run_soak(const bench_run *run, bench_result *r)
                     r->threads_start = thread_count();
                 }
                 if (r->rss_warm_kb == 0 && now >= warm_at) {
-                    r->rss_warm_kb = r->rss_end_kb;
+                    r->rss_warm_kb =
+                        rss_trimmed_kb(&r->rss_warm_untrimmed_kb);
                     r->heap_warm_kb = heap_in_use_kb();
                 }
                 next_sample += 1000000000u;
@@ -1172,7 +1186,7 @@ int bench_run_soak(const bench_run *run, bench_result *r)
         /* The end figures, with the workers and the (idle) fault thread
          * still there, as they were for the start figures. */
         soak_window(r, sh, ls, t0, &ws, 1000u);
-        r->rss_end_kb = rss_kb();
+        r->rss_end_kb = rss_trimmed_kb(&r->rss_end_untrimmed_kb);
         r->heap_end_kb = heap_in_use_kb();
         r->fds_end = open_fds();
         r->threads_end = thread_count();
@@ -1183,6 +1197,7 @@ int bench_run_soak(const bench_run *run, bench_result *r)
         }
         if (r->rss_warm_kb == 0) {
             r->rss_warm_kb = r->rss_start_kb; /* shorter than the warm-up */
+            r->rss_warm_untrimmed_kb = r->rss_start_kb;
             r->heap_warm_kb = r->heap_samples_kb != NULL &&
                                       r->rss_samples > 0
                                   ? r->heap_samples_kb[0]

@@ -311,6 +311,41 @@ static void test_format_soak(void **state)
                      -1);
 }
 
+/* The soak's growth base comes after a round of every fault kind when
+ * half the run remains; the verdict holds fds, threads, live heap and RSS
+ * to their limits. */
+static void test_soak_verdict(void **state)
+{
+    (void)state;
+    assert_int_equal(bench_soak_base_ms(600000, 30000), 130000);
+    assert_int_equal(bench_soak_base_ms(100000, 10000), 50000);
+    assert_int_equal(bench_soak_base_ms(34000, 5000), BENCH_SOAK_WARMUP_MS);
+    assert_int_equal(bench_soak_base_ms(600000, 0), BENCH_SOAK_WARMUP_MS);
+    assert_int_equal(bench_soak_base_ms(600000, 1000), BENCH_SOAK_WARMUP_MS);
+
+    bench_result r;
+    bench_result_init(&r, BENCH_SOAK, 3);
+    r.fds_start = r.fds_end = 12;
+    r.threads_start = r.threads_end = 70;
+    r.heap_warm_kb = 7000;
+    r.heap_end_kb = 7100;
+    r.rss_warm_kb = 14000;
+    r.rss_end_kb = 16000;
+    assert_true(bench_soak_no_growth(&r));
+    r.heap_end_kb = 7000 + BENCH_SOAK_HEAP_GROWTH_MAX_KB;
+    assert_false(bench_soak_no_growth(&r));
+    r.heap_end_kb = r.heap_warm_kb = -1; /* unknown: RSS alone decides */
+    assert_true(bench_soak_no_growth(&r));
+    r.rss_end_kb = 14000 + BENCH_SOAK_RSS_GROWTH_MAX_KB;
+    assert_false(bench_soak_no_growth(&r));
+    r.rss_end_kb = 14000;
+    r.fds_end = 13;
+    assert_false(bench_soak_no_growth(&r));
+    r.fds_end = 12;
+    r.threads_end = 71;
+    assert_false(bench_soak_no_growth(&r));
+}
+
 /* A buffer too small for the line is an error, not a truncated line. */
 static void test_format_too_small(void **state)
 {
@@ -362,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_format_w5),
         cmocka_unit_test(test_format_w4),
         cmocka_unit_test(test_format_soak),
+        cmocka_unit_test(test_soak_verdict),
         cmocka_unit_test(test_format_too_small),
         cmocka_unit_test(test_csv),
     };
