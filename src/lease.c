@@ -81,6 +81,8 @@ struct redlock__leases {
     pthread_mutex_t mu;
     pthread_cond_t cv;             /* loss and callback-finished events */
     int wake_fd;                   /* eventfd: op done, new lease, stop */
+    atomic_bool wake_pending;      /* wake_fd written and not yet taken:
+                                      later wakes skip the syscall */
     pthread_t thread;
     bool started;
     bool stopping;
@@ -359,10 +361,17 @@ static void run_calls(redlock__leases *ls, call_list *calls)
  * The lease thread
  * ------------------------------------------------------------------------ */
 
-/* op->on_done hook: wake the lease thread. Runs on a worker thread. */
+/* op->on_done hook: wake the lease thread. Runs on a worker thread (or
+ * any thread). A batch of a thousand renewals finishing together costs
+ * one eventfd write, not a thousand: only the first wake since the lease
+ * thread last looked writes it. */
 static void wake(void *arg)
 {
     redlock__leases *ls = arg;
+    /* seq_cst: ordered after the caller's own writes (the op's answer),
+     * and against the lease thread's clearing store. */
+    if (atomic_exchange(&ls->wake_pending, true))
+        return; /* already signalled; the thread has not looked yet */
     uint64_t one = 1;
     ssize_t w = write(ls->wake_fd, &one, sizeof(one));
     (void)w;
@@ -528,6 +537,9 @@ static void *lease_main(void *arg)
     op_list posts = {0};
     call_list calls = {0};
     for (;;) {
+        /* Clear the flag before looking: a wake after this writes the fd
+         * again; one before it is seen by the pass below. */
+        atomic_store(&ls->wake_pending, false);
         drain(ls->wake_fd);
         pthread_mutex_lock(&ls->mu);
         uint64_t now = redlock__clock_now_us();
@@ -598,6 +610,7 @@ redlock__leases *redlock__leases_new(struct redlock_manager *m)
     if (ls == NULL)
         return NULL;
     ls->m = m;
+    atomic_init(&ls->wake_pending, false);
     ls->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (ls->wake_fd < 0) {
         free(ls);
