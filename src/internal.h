@@ -242,6 +242,9 @@ typedef struct redlock__op {
     void (*on_done)(void *arg);
     void *on_done_arg;
     bool done_notified;       /* under mu */
+    bool wake_each;           /* under mu: a waiter needs every answer
+                                 (wait for given nodes), not just the
+                                 verdict or the last answer */
     redlock__wires *wires;    /* acquires only: shared wire states */
     redlock__slot slots[];    /* n of them */
 } redlock__op;

@@ -189,6 +189,7 @@ static void wait_nodes(redlock__op *op, const bool *which,
                        uint64_t deadline_us)
 {
     pthread_mutex_lock(&op->mu);
+    op->wake_each = true; /* each answer may be one of ours */
     for (;;) {
         bool all = true;
         for (size_t i = 0; i < op->n; i++)

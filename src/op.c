@@ -146,6 +146,8 @@ void redlock__op_answer(redlock__slot *s, redlock__answer ans,
     redlock__op *op = s->op;
     pthread_mutex_lock(&op->mu);
     if (s->answer == REDLOCK__ANS_NONE) {
+        bool was_pending = redlock__verdict_of(op->n, op->yes, op->no,
+                                               op->error) == REDLOCK__PENDING;
         s->answer = (uint8_t)ans;
         s->error = err;
         if (ans == REDLOCK__ANS_YES)
@@ -160,9 +162,15 @@ void redlock__op_answer(redlock__slot *s, redlock__answer ans,
                          detail != NULL ? detail : redlock_strerror(err));
         }
         op->answered++;
-        /* Wake the waiter on every answer: it re-checks its own condition
-         * (verdict or all answered), which differs per caller. */
-        pthread_cond_broadcast(&op->cv);
+        /* Wake waiters only when what they wait for may have happened: the
+         * verdict became certain, or every node answered, or a waiter asked
+         * for every answer. An answer that changes neither would only cost
+         * the waiting caller a context switch. */
+        bool decided = was_pending &&
+                       redlock__verdict_of(op->n, op->yes, op->no,
+                                           op->error) != REDLOCK__PENDING;
+        if (decided || op->answered >= op->n || op->wake_each)
+            pthread_cond_broadcast(&op->cv);
     }
     bool notify = op->on_done != NULL && !op->done_notified &&
                   op_ready(op, false);
