@@ -364,7 +364,8 @@ struct redlock_lock {
     uint32_t magic;
     struct redlock_manager *m; /* referenced */
     size_t count;              /* resources */
-    char **keys;               /* prefix + resource, count of them */
+    char **keys;               /* prefix + resource, count of them; in
+                                  the lock's own block, with key_lens */
     size_t *key_lens;
     char token[REDLOCK_TOKEN_LEN + 1];
     uint32_t ttl_ms;           /* of the last acquire/extend */

@@ -54,14 +54,10 @@ static redlock_status check_ttl(uint32_t ttl_ms)
                                                       : REDLOCK_OK;
 }
 
-/* Free a lock's memory (not the manager reference). */
+/* Free a lock's memory (not the manager reference). The keys live in the
+ * lock's own block. */
 static void lock_free_memory(redlock_lock *lock)
 {
-    if (lock->keys != NULL)
-        for (size_t i = 0; i < lock->count; i++)
-            free(lock->keys[i]);
-    free(lock->keys);
-    free(lock->key_lens);
     redlock__wires_unref(lock->acquired_wires);
     redlock__wires_unref(lock->last_extend);
     lock->magic = REDLOCK__DEAD_MAGIC;
@@ -69,33 +65,40 @@ static void lock_free_memory(redlock_lock *lock)
 }
 
 /* Build a lock handle (not yet acquired) with prefixed copies of the
- * resources. Returns NULL on OOM. */
+ * resources, all in one allocation: the lock, then the key pointers and
+ * lengths, then the key bytes. Returns NULL on OOM (or a size overflow,
+ * which the resource limits already rule out). */
 static redlock_lock *lock_new(redlock_manager *m, const void *const *res,
                               const size_t *lens, size_t count)
 {
-    redlock_lock *lock = calloc(1, sizeof(*lock));
+    size_t head = sizeof(redlock_lock);
+    head = (head + 15) & ~(size_t)15;
+    size_t vec = count * (sizeof(char *) + sizeof(size_t));
+    size_t bytes = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t len = m->prefix_len + lens[i] + 1;
+        if (len < lens[i] || bytes + len < bytes)
+            return NULL;
+        bytes += len;
+    }
+    redlock_lock *lock = calloc(1, head + vec + bytes);
     if (lock == NULL)
         return NULL;
     lock->magic = REDLOCK__LOCK_MAGIC;
     lock->m = m;
     lock->count = count;
-    lock->keys = calloc(count, sizeof(*lock->keys));
-    lock->key_lens = calloc(count, sizeof(*lock->key_lens));
-    if (lock->keys == NULL || lock->key_lens == NULL) {
-        lock_free_memory(lock);
-        return NULL;
-    }
+    char *base = (char *)lock + head;
+    lock->keys = (char **)(void *)base;
+    lock->key_lens = (size_t *)(void *)(base + count * sizeof(char *));
+    char *p = base + vec;
     for (size_t i = 0; i < count; i++) {
         size_t len = m->prefix_len + lens[i];
-        lock->keys[i] = malloc(len + 1);
-        if (lock->keys[i] == NULL) {
-            lock_free_memory(lock);
-            return NULL;
-        }
-        memcpy(lock->keys[i], m->prefix, m->prefix_len);
-        memcpy(lock->keys[i] + m->prefix_len, res[i], lens[i]);
-        lock->keys[i][len] = '\0';
+        memcpy(p, m->prefix, m->prefix_len);
+        memcpy(p + m->prefix_len, res[i], lens[i]);
+        p[len] = '\0';
+        lock->keys[i] = p;
         lock->key_lens[i] = len;
+        p += len + 1;
     }
     atomic_init(&lock->validity_end_us, 0);
     atomic_init(&lock->nodes_granted, 0);
