@@ -225,9 +225,13 @@ static void test_key_deleted_behind_holder(void **state)
     for (size_t i = 0; i < 3; i++)
         rs_command(&c.srv[i], out, sizeof(out), 2, del);
     assert_int_equal(redlock_lease_wait(lease, 5000), REDLOCK_ENOTHELD);
-    /* Never re-acquired: the key stays absent. */
-    assert_int_equal(rl_total_keys(&c), 0);
+    /* Never re-acquired: the key is not back on a quorum. (The DELs are
+     * not atomic: a renewal between the first and the others may win on
+     * the two untouched nodes and restore the first one; that copy is
+     * ours and goes with the release.) */
+    assert_true(rl_total_keys(&c) <= 1);
     assert_int_equal(redlock_lease_stop(lease, NULL), REDLOCK_ENOTHELD);
+    assert_true(rl_await_keys(&c, 0, 5000));
     rl_cluster_stop(&c);
 }
 
