@@ -234,12 +234,14 @@ static void undo_attempt(redlock_lock *lock, redlock__op *acq,
     for (size_t i = 0; i < m->n; i++) {
         uint8_t a = acq->slots[i].answer;
         granted[i] = a == REDLOCK__ANS_YES;
-        maybe[i] = a == REDLOCK__ANS_YES || a == REDLOCK__ANS_NONE;
         /* A node that said "no" has nothing of ours; one whose SET was
-         * never written (cancelled now, or failed before sending) neither. */
-        needed[i] = a != REDLOCK__ANS_NO &&
-                    !redlock__wire_cancel_unsent(acq->slots[i].wire);
-        maybe[i] = maybe[i] && needed[i];
+         * never written (cancelled now, or failed before sending) neither.
+         * A "yes" was written: no need to try to cancel it. */
+        needed[i] = granted[i] ||
+                    (a != REDLOCK__ANS_NO &&
+                     !redlock__wire_cancel_unsent(acq->slots[i].wire));
+        /* Worth a short wait: nodes that may still confirm our delete. */
+        maybe[i] = needed[i] && a != REDLOCK__ANS_ERROR;
         any_granted |= granted[i];
         any_needed |= needed[i];
     }
