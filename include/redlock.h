@@ -222,6 +222,12 @@ REDLOCK_API void redlock_options_init(redlock_options *opts);
  * IPv6 hosts go in brackets: redis://[::1]:6379. Percent-escapes (%40 ...)
  * are decoded in user and password.
  *
+ * Each node must be an independent server: the same server given twice
+ * (the same unix path, or the same host and port, whatever the database
+ * or credentials; host names compared without case, IP literals as
+ * addresses) is refused with REDLOCK_EINVAL naming both entries, since its
+ * answers would count twice toward a quorum.
+ *
  * Connections are made in the background: a node that is down does not fail
  * create; the manager works while a quorum is reachable and reports node
  * errors through opts->node_error_fn. AUTH and SELECT are sent on every
@@ -249,7 +255,7 @@ REDLOCK_API redlock_status redlock_manager_create(const char *const *uris,
 
 /*
  * Stop the manager: calls blocked in acquire, extend or release return
- * REDLOCK_ECLOSED; releases already queued get up to shutdown_timeout_ms to
+ * REDLOCK_ECLOSED (also an acquire sleeping between retries, at once); releases already queued get up to shutdown_timeout_ms to
  * reach their nodes; every worker thread is joined and every connection
  * closed. NULL is ignored. Locks still owned by the caller stay valid
  * handles (their operations return REDLOCK_ECLOSED) and must still be freed
@@ -391,13 +397,25 @@ REDLOCK_API redlock_status redlock_acquire_multi(
 /*
  * Set the lock's TTL to ttl_ms from now on every node that still stores our
  * token (compare-and-PEXPIRE in Lua). Succeeds only on a quorum, and then
- * recomputes the validity from the start of this call.
+ * recomputes the validity from the start of this call. ttl_ms may be
+ * shorter than before (the lock is then held for less).
+ *
+ * The extend rule (docs/safety.md §10), whatever the outcome: with t0 the
+ * time this call started and floor the smallest TTL any extension of this
+ * lock has sent (this one included), the validity end becomes
+ * t0 + floor - drift(floor) on success, and min(previous end,
+ * t0 + floor - drift(floor)) otherwise, since any node may have applied
+ * the new TTL. So a failed shorter extend shortens the validity, and after
+ * a shortening no later extension gives more validity than the short TTL
+ * (a node may apply the short one late, after a reconnect; re-acquire to
+ * get a long validity back).
  *
  * Returns REDLOCK_OK; REDLOCK_ENOTHELD if the lock expired or is owned by
  * someone else on enough nodes that a quorum cannot be reached (free it);
  * REDLOCK_ENOQUORUM if too few nodes answered (the lock may still be held
- * until its previous validity ends); REDLOCK_EEXPIRED if a quorum answered
- * only after the new validity was used up; REDLOCK_ERANGE for a bad ttl;
+ * until its validity end as set by the rule above); REDLOCK_EEXPIRED if a
+ * quorum answered only after the new validity was used up; REDLOCK_ERANGE
+ * for a bad ttl;
  * REDLOCK_ERELEASED after redlock_release_keep(). Never re-acquires a lock
  * that has lapsed. The lock stays owned by the caller whatever the result.
  *
@@ -526,9 +544,11 @@ REDLOCK_API redlock_status redlock_inspect(redlock_manager *m,
  *
  * Returns REDLOCK_OK and *fence; REDLOCK_ENOQUORUM if a quorum did not
  * answer (or 8 rounds lost races with concurrent draws); REDLOCK_EEXPIRED
- * if the lock's validity has run out; REDLOCK_EPROTO if a node's counter
- * is not a number; ERELEASED, EINVAL, ENOMEM, ECLOSED, EMISUSE.
- * Thread-safety: one thread at a time per lock. One round blocks for up to
+ * if the lock's validity had run out before the draw or has run out by the
+ * time it was won (a number is never handed out after the validity ends:
+ * it could be above the next holder's); REDLOCK_EPROTO if a node's counter
+ * is not a number; ERELEASED, EINVAL, ENOMEM, ECLOSED, EMISUSE. *fence is
+ * 0 unless REDLOCK_OK. Thread-safety: one thread at a time per lock. One round blocks for up to
  * 2 x command_timeout_ms; a round lost to a concurrent draw is retried
  * after 1-5 ms, at most 8 rounds. The counter key has no TTL and stays on
  * the nodes; a resource whose name ends in ":fence" shares its key space.

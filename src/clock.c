@@ -63,6 +63,10 @@ int redlock__cond_init(pthread_cond_t *cond)
 int redlock__cond_wait_us(pthread_cond_t *cond, pthread_mutex_t *mu,
                           uint64_t timeout_us)
 {
+    /* Saturate: callers re-check their own condition and time in a loop,
+     * so a wait of at most a day is as good as a longer one. */
+    if (timeout_us > 86400000000u)
+        timeout_us = 86400000000u;
     uint64_t until = redlock__mono_now_us() + timeout_us;
     struct timespec ts;
     ts.tv_sec = (time_t)(until / 1000000u);

@@ -146,10 +146,22 @@ redlock_status redlock_fence_next(redlock_lock *lock, uint64_t *fence)
         st = draw_once(m, key, keylen, fence);
         if (st != REDLOCK_ETAKEN)
             break;
+        if (redlock_lock_validity_ms(lock) <= 0)
+            break; /* reported as EEXPIRED below */
         redlock__sleep_us(1000u + redlock__random_upto(4000u));
     }
     free(key);
-    if (st == REDLOCK_ETAKEN)
-        st = REDLOCK_ENOQUORUM;
+    /* The draw may take several rounds, each bounded by the command
+     * timeout: a number won after the validity ran out could be above the
+     * next holder's, so it is not handed out (it stays on the nodes, which
+     * is harmless: numbers only need to increase). */
+    if (st == REDLOCK_OK || st == REDLOCK_ETAKEN) {
+        if (redlock_lock_validity_ms(lock) <= 0)
+            st = REDLOCK_EEXPIRED;
+        else if (st == REDLOCK_ETAKEN)
+            st = REDLOCK_ENOQUORUM;
+    }
+    if (st != REDLOCK_OK)
+        *fence = 0;
     return st;
 }

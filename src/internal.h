@@ -97,6 +97,26 @@ uint64_t redlock__drift_us(uint32_t ttl_ms, double drift_factor);
 int64_t redlock__validity_us(uint32_t ttl_ms, double drift_factor,
                              uint64_t start_us, uint64_t end_us);
 
+/* The TTL an extension's validity is computed from: the smallest TTL any
+ * extension of the lock has sent, this one's (ttl_ms) included.
+ * floor_ttl_ms is the smallest before it (0: no extension yet). A node
+ * may apply an older extension after a newer one when the older one was
+ * left on a connection that was closed (docs/design.md §8), so after a
+ * shortening no later validity may count on more than the short TTL. */
+uint32_t redlock__extend_floor_ms(uint32_t floor_ttl_ms, uint32_t ttl_ms);
+
+/* The rule of docs/safety.md §10: the validity end of a lock after an
+ * extension that started at t0_us (taken before it was posted), with
+ * floor_ttl_ms from redlock__extend_floor_ms():
+ *   won:      t0 + floor - drift(floor)
+ *   not won:  min(old_end_us, t0 + floor - drift(floor))
+ * An extension that did not win may still have run on any node, so it
+ * can only shorten what the holder counts on, never lengthen it.
+ * old_end_us 0 (validity unknown, e.g. an adopted lock) stays 0 when not
+ * won. */
+uint64_t redlock__extend_end_us(bool won, uint64_t old_end_us, uint64_t t0_us,
+                                uint32_t floor_ttl_ms, double drift_factor);
+
 /* Delay before retry number `retry` (1-based): delay + uniform jitter in
  * [0, jitter], with the random part supplied by rnd (for tests). */
 uint64_t redlock__retry_delay_us(uint32_t delay_ms, uint32_t jitter_ms,
@@ -346,11 +366,17 @@ struct redlock_manager {
     char *prefix;
     size_t prefix_len;
     struct redlock__leases *leases; /* lease thread and its heap */
+    pthread_mutex_t close_mu;  /* with close_cv: wakes sleepers on destroy */
+    pthread_cond_t close_cv;
 };
 
 /* Take / drop a reference on the manager (memory is freed at zero). */
 void redlock__manager_ref(struct redlock_manager *m);
 void redlock__manager_unref(struct redlock_manager *m);
+
+/* Sleep for us microseconds, or until redlock_manager_destroy() begins.
+ * Returns false if it was cut short by destroy (or m was closing already). */
+bool redlock__manager_sleep_us(struct redlock_manager *m, uint64_t us);
 
 /* Report a node state change through the node-error callback and log. */
 void redlock__manager_node_event(struct redlock_manager *m, const char *node,
@@ -370,6 +396,9 @@ struct redlock_lock {
     char token[REDLOCK_TOKEN_LEN + 1];
     uint32_t ttl_ms;           /* of the last acquire/extend */
     uint32_t max_ttl_ms;       /* largest TTL ever sent for these keys */
+    uint32_t ext_floor_ms;     /* smallest TTL any extension sent (0: no
+                                  extension yet); see
+                                  redlock__extend_floor_ms() */
     _Atomic uint64_t validity_end_us; /* read by any thread */
     _Atomic size_t nodes_granted; /* read by any thread */
     bool released;
@@ -385,9 +414,12 @@ struct redlock_lock {
     uint64_t last_extend_restored;
 };
 
-/* An extend op for lock (not submitted); NULL on OOM. */
+/* An extend op for lock (not submitted); NULL on OOM. Records ttl_ms as
+ * possibly applied (the largest and the smallest TTL sent), and stores in
+ * *floor_ms the TTL its validity must be computed from
+ * (redlock__extend_floor_ms()). */
 redlock__op *redlock__extend_op_new(struct redlock_lock *lock,
-                                    uint32_t ttl_ms);
+                                    uint32_t ttl_ms, uint32_t *floor_ms);
 
 /* After ext (an extension of lock with ttl_ms) won a quorum: re-create the
  * keys, with our token, on the nodes that answered that a key was gone

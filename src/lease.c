@@ -69,7 +69,8 @@ struct redlock_lease {
     uint64_t due_us;
     uint64_t renew_at_us;
     redlock__op *inflight;         /* extension in flight, or NULL */
-    uint64_t inflight_t0;
+    uint64_t inflight_t0;          /* taken before it was posted */
+    uint32_t inflight_floor_ms;    /* TTL its validity is computed from */
     size_t inflight_index;         /* position in ls->inflight */
     bool finished;                 /* lost or stopped: no more work */
     bool callback_pending;         /* on_lost queued, not yet run */
@@ -387,7 +388,9 @@ typedef struct op_list {
 static void start_extend(redlock__leases *ls, redlock_lease *l,
                          op_list *posts, uint64_t now)
 {
-    redlock__op *op = redlock__extend_op_new(l->lock, l->opts.ttl_ms);
+    uint32_t floor_ms = 0;
+    redlock__op *op = redlock__extend_op_new(l->lock, l->opts.ttl_ms,
+                                             &floor_ms);
     if (op != NULL && posts->len == posts->cap) {
         size_t cap = posts->cap ? posts->cap * 2 : 64;
         redlock__op **v = realloc(posts->v, cap * sizeof(*v));
@@ -415,6 +418,7 @@ static void start_extend(redlock__leases *ls, redlock_lease *l,
     posts->v[posts->len++] = op; /* the posting reference */
     l->inflight = op;
     l->inflight_t0 = now;
+    l->inflight_floor_ms = floor_ms;
     if (!inflight_add(ls, l)) {
         l->inflight = NULL;
         redlock__op_unref(op);
@@ -452,10 +456,11 @@ static void check_extend(redlock__leases *ls, redlock_lease *l, uint64_t now,
     if (v == REDLOCK__PENDING && !all && now < op->deadline_us)
         return;
     uint64_t t0 = l->inflight_t0;
-    int64_t validity = redlock__validity_us(l->opts.ttl_ms,
-                                            m->opts.drift_factor, t0, now);
-    if (v == REDLOCK__WON && validity > 0) {
-        uint64_t end = now + (uint64_t)validity;
+    double df = m->opts.drift_factor;
+    uint64_t end = redlock__extend_end_us(true, 0, t0, l->inflight_floor_ms,
+                                          df);
+    if (v == REDLOCK__WON && end > now) {
+        int64_t validity = (int64_t)(end - now);
         /* Queued under ls->mu, so it precedes the release of a
          * redlock_lease_stop() that follows. The op has no on_done hook,
          * so a synchronous refusal takes no lock of ours. */
@@ -478,6 +483,17 @@ static void check_extend(redlock__leases *ls, redlock_lease *l, uint64_t now,
         return;
     }
     inflight_drop(ls, l, true);
+    /* The extend rule (docs/safety.md §10): a renewal that did not win
+     * (including one started early by the batch window) may still have
+     * set a shorter TTL on some nodes; the end can only come closer. */
+    end = redlock__extend_end_us(false, validity_end(l), t0,
+                                 l->inflight_floor_ms, df);
+    if (end != validity_end(l)) {
+        atomic_store_explicit(&l->lock->validity_end_us, end,
+                              memory_order_relaxed);
+        if (l->mirror != NULL)
+            atomic_store_explicit(l->mirror, end, memory_order_release);
+    }
     if (no > m->n - m->quorum) {
         mark_lost(ls, l, REDLOCK_ENOTHELD, calls);
         return;

@@ -465,12 +465,15 @@ static redlock_status acquire_core(redlock_manager *m,
         uint64_t now = redlock__clock_now_us();
         if (p.deadline_us != 0 && now + delay >= p.deadline_us) {
             /* No attempt could start before the deadline. */
-            if (p.deadline_us > now)
-                redlock__sleep_us(p.deadline_us - now);
-            st = REDLOCK_ETIMEDOUT;
+            if (p.deadline_us > now &&
+                !redlock__manager_sleep_us(m, p.deadline_us - now))
+                st = REDLOCK_ECLOSED;
+            else
+                st = REDLOCK_ETIMEDOUT;
             break;
         }
-        redlock__sleep_us(delay);
+        /* Cut short by destroy: the loop's check returns ECLOSED. */
+        (void)redlock__manager_sleep_us(m, delay);
     }
     if (p.info != NULL) {
         p.info->elapsed_us = redlock__clock_now_us() - started;
@@ -539,12 +542,22 @@ redlock_status redlock_acquire_multi(redlock_manager *m,
 /* An extend op for lock with ttl_ms, not yet submitted (for the lease
  * thread, which waits for it asynchronously). Records ttl_ms as possibly
  * applied. NULL on OOM. */
-redlock__op *redlock__extend_op_new(redlock_lock *lock, uint32_t ttl_ms)
+redlock__op *redlock__extend_op_new(redlock_lock *lock, uint32_t ttl_ms,
+                                    uint32_t *floor_ms)
 {
+    redlock__op *op = script_op(lock, REDLOCK__OP_EXTEND,
+                                REDLOCK__SCRIPT_EXTEND, ttl_ms, true);
+    if (op == NULL)
+        return NULL;
+    /* Any node may apply this TTL, whatever the outcome, and possibly
+     * after a later extension (docs/design.md §8): a later release must
+     * stay queued long enough to outlive it, and no later validity may
+     * count on more than the smallest TTL sent. */
     if (ttl_ms > lock->max_ttl_ms)
         lock->max_ttl_ms = ttl_ms;
-    return script_op(lock, REDLOCK__OP_EXTEND, REDLOCK__SCRIPT_EXTEND, ttl_ms,
-                     true);
+    lock->ext_floor_ms = redlock__extend_floor_ms(lock->ext_floor_ms, ttl_ms);
+    *floor_ms = lock->ext_floor_ms;
+    return op;
 }
 
 /* Re-create lock's keys on the nodes whose extend answer was "a key is
@@ -615,46 +628,46 @@ redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
     redlock_manager *m = lock->m;
     if (closing(m))
         return REDLOCK_ECLOSED;
-    redlock__op *op = script_op(lock, REDLOCK__OP_EXTEND,
-                                REDLOCK__SCRIPT_EXTEND, ttl_ms, true);
+    uint32_t floor_ms = 0;
+    redlock__op *op = redlock__extend_op_new(lock, ttl_ms, &floor_ms);
     if (op == NULL)
         return REDLOCK_ENOMEM;
+    /* t0 before posting: no node can apply the new TTL before it. */
     uint64_t t0 = redlock__clock_now_us();
-    uint64_t drift = redlock__drift_us(ttl_ms, m->opts.drift_factor);
+    double df = m->opts.drift_factor;
+    uint64_t end_if_won = redlock__extend_end_us(true, 0, t0, floor_ms, df);
     uint64_t limit = t0 + (uint64_t)m->opts.command_timeout_ms * 1000u;
-    uint64_t validity_limit =
-        (uint64_t)ttl_ms * 1000u > drift ? t0 + ttl_ms * 1000ull - drift
-                                         : t0;
-    if (validity_limit < limit)
-        limit = validity_limit;
+    if (end_if_won < limit)
+        limit = end_if_won;
     op->deadline_us = limit;
-    /* Any node may apply this TTL, whatever the outcome: a later release
-     * must stay queued long enough to outlive it. */
-    if (ttl_ms > lock->max_ttl_ms)
-        lock->max_ttl_ms = ttl_ms;
     redlock__op_submit(m, op);
     redlock__verdict v = redlock__op_wait(op, limit, false);
     uint64_t t1 = redlock__clock_now_us();
     size_t yes, no, error;
     redlock__op_tally(op, &yes, &no, &error, NULL, 0);
-    int64_t validity = redlock__validity_us(ttl_ms, m->opts.drift_factor,
-                                            t0, t1);
+    bool won = v == REDLOCK__WON && end_if_won > t1;
     /* On failure, extensions not yet written may be skipped; on success
      * they still go out so every reachable node keeps the key, and nodes
      * that lost the key get it back. */
-    if (v == REDLOCK__WON && validity > 0)
-        redlock__lock_restore_missing(lock, op, ttl_ms,
-                                      t1 + (uint64_t)validity);
+    if (won)
+        redlock__lock_restore_missing(lock, op, ttl_ms, end_if_won);
     else
         abandon(op);
     redlock__op_unref(op);
 
-    if (v == REDLOCK__WON && validity > 0) {
+    /* The extend rule (docs/safety.md §10): a win sets the validity end
+     * from this call's start; anything else may still have shortened the
+     * keys on some nodes, so it can only bring the end closer. */
+    uint64_t old_end = atomic_load_explicit(&lock->validity_end_us,
+                                            memory_order_relaxed);
+    atomic_store_explicit(&lock->validity_end_us,
+                          redlock__extend_end_us(won, old_end, t0, floor_ms,
+                                                 df),
+                          memory_order_relaxed);
+    if (won) {
         lock->ttl_ms = ttl_ms;
         atomic_store_explicit(&lock->nodes_granted, yes,
                               memory_order_relaxed);
-        atomic_store_explicit(&lock->validity_end_us,
-                              t1 + (uint64_t)validity, memory_order_relaxed);
         return REDLOCK_OK;
     }
     if (closing(m))

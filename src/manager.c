@@ -55,6 +55,8 @@ static void manager_free(struct redlock_manager *m)
 {
     if (m->leases != NULL)
         redlock__leases_free(m->leases);
+    pthread_cond_destroy(&m->close_cv);
+    pthread_mutex_destroy(&m->close_mu);
     for (size_t i = 0; i < m->n; i++)
         redlock__node_free(m->nodes[i]);
     free(m->nodes);
@@ -136,9 +138,32 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
         }
     }
 
+    /* The same server twice would count its answers twice: an extension
+     * could then win on fewer servers than a quorum. */
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (redlock__uri_same_server(&parsed[i], &parsed[j])) {
+                snprintf(err, sizeof(err),
+                         "node %zu and node %zu are the same server (%s); "
+                         "each node must be an independent server",
+                         i + 1, j + 1, parsed[i].display);
+                set_err(err_buf, err_buf_len, err);
+                st = REDLOCK_EINVAL;
+                goto fail_parsed;
+            }
+
     struct redlock_manager *m = calloc(1, sizeof(*m));
     if (m == NULL)
         goto fail_oom;
+    if (pthread_mutex_init(&m->close_mu, NULL) != 0) {
+        free(m);
+        goto fail_oom;
+    }
+    if (redlock__cond_init(&m->close_cv) != 0) {
+        pthread_mutex_destroy(&m->close_mu);
+        free(m);
+        goto fail_oom;
+    }
     m->magic = REDLOCK__MANAGER_MAGIC;
     atomic_init(&m->refs, 1);
     atomic_init(&m->closing, false);
@@ -214,12 +239,37 @@ void redlock_manager_destroy(redlock_manager *m)
     /* release: pairs with acquire loads in calls that check closing. */
     if (atomic_exchange_explicit(&m->closing, true, memory_order_acq_rel))
         return; /* destroyed twice: the second call does nothing */
+    /* Wake callers sleeping between retries: they see closing at once. */
+    pthread_mutex_lock(&m->close_mu);
+    pthread_cond_broadcast(&m->close_cv);
+    pthread_mutex_unlock(&m->close_mu);
     uint64_t deadline = redlock__clock_now_us() +
                         (uint64_t)m->opts.shutdown_timeout_ms * 1000u;
     /* Leases first: no extension may start once the workers stop. */
     redlock__leases_shutdown(m->leases);
     stop_nodes(m, deadline);
     redlock__manager_unref(m);
+}
+
+/* Sleep on close_cv: destroy sets closing, then broadcasts under
+ * close_mu, and we test closing under close_mu before each wait, so the
+ * wake-up cannot be missed. */
+bool redlock__manager_sleep_us(struct redlock_manager *m, uint64_t us)
+{
+    uint64_t until = redlock__clock_now_us() + us;
+    if (until < us)
+        until = UINT64_MAX;
+    pthread_mutex_lock(&m->close_mu);
+    bool open;
+    for (;;) {
+        open = !atomic_load_explicit(&m->closing, memory_order_acquire);
+        uint64_t now = redlock__clock_now_us();
+        if (!open || now >= until)
+            break;
+        redlock__cond_wait_us(&m->close_cv, &m->close_mu, until - now);
+    }
+    pthread_mutex_unlock(&m->close_mu);
+    return open;
 }
 
 /* Node count. */

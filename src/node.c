@@ -609,6 +609,12 @@ static void accept_incoming(redlock__node *nd, slot_list *in, uint64_t now)
         else if (nd->stop_seen && !is_release(s))
             finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ECLOSED,
                    "manager is shutting down");
+        else if (!is_release(s) && expired(s, now))
+            /* It waited in the queue past its deadline (this thread was
+             * busy, e.g. in a user callback): a late restore or extension
+             * must not land. */
+            finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ETIMEDOUT,
+                   "timed out before it could be sent");
         else if (nd->state == CONN_READY && nd->pending.head == NULL &&
                  nd->inflight.len < NODE_INFLIGHT_MAX)
             send_slot(nd, s, now);

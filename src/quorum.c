@@ -1,9 +1,10 @@
 /*
  * quorum.c: the Redlock arithmetic, as pure functions.
  *
- * Quorum, early decisions, validity with the drift allowance, and retry
- * delays. No I/O, no clock, no randomness: unit tests drive these with
- * tables (tests/unit/test_quorum.c).
+ * Quorum, early decisions, validity with the drift allowance, the
+ * validity end after an extension (won or not), and retry delays. No I/O,
+ * no clock, no randomness: unit tests drive these with tables
+ * (tests/unit/test_quorum.c).
  */
 #include "internal.h"
 
@@ -67,4 +68,30 @@ uint64_t redlock__retry_delay_us(uint32_t delay_ms, uint32_t jitter_ms,
     if (rnd_ms > jitter_ms)
         rnd_ms = jitter_ms;
     return ((uint64_t)delay_ms + rnd_ms) * 1000u;
+}
+
+/* The smallest TTL that keys may carry after an extension with ttl_ms, when
+ * the lock's extensions so far sent at least floor_ttl_ms (0: none yet). */
+uint32_t redlock__extend_floor_ms(uint32_t floor_ttl_ms, uint32_t ttl_ms)
+{
+    return floor_ttl_ms == 0 || ttl_ms < floor_ttl_ms ? ttl_ms
+                                                      : floor_ttl_ms;
+}
+
+/* Every node that ran the extension set its key to expire no earlier than
+ * t0 + ttl (t0 was taken before the command was posted), and a node that
+ * ran an earlier, shorter extension late (after a reconnect) no earlier
+ * than t0 + floor. So the holder may count on t0 + floor - drift(floor)
+ * after a win, and on no more than that after anything else, whatever it
+ * counted on before. A win is only a win while that end is still ahead,
+ * which the caller checks. */
+uint64_t redlock__extend_end_us(bool won, uint64_t old_end_us, uint64_t t0_us,
+                                uint32_t floor_ttl_ms, double drift_factor)
+{
+    uint64_t ttl_us = (uint64_t)floor_ttl_ms * 1000u;
+    uint64_t drift = redlock__drift_us(floor_ttl_ms, drift_factor);
+    uint64_t end = ttl_us > drift ? t0_us + (ttl_us - drift) : t0_us;
+    if (won)
+        return end;
+    return old_end_us < end ? old_end_us : end;
 }

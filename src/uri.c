@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
 #include <sys/un.h>
 
 #include <sodium.h>
@@ -765,4 +766,30 @@ void redlock__uri_clear(redlock__uri *u)
     free(u->user);
     free(u->display);
     memset(u, 0, sizeof *u);
+}
+
+/* Host names compare without case; IP literals compare as addresses, so
+ * "::1" and "0:0::1" are one host. */
+static bool same_host(const char *a, const char *b)
+{
+    unsigned char x[16], y[16];
+    if (inet_pton(AF_INET6, a, x) == 1 && inet_pton(AF_INET6, b, y) == 1)
+        return memcmp(x, y, 16) == 0;
+    if (inet_pton(AF_INET, a, x) == 1 && inet_pton(AF_INET, b, y) == 1)
+        return memcmp(x, y, 4) == 0;
+    return strcasecmp(a, b) == 0;
+}
+
+/* One server: the same unix path, or the same host and port. The
+ * database and credentials do not matter: two databases of one server
+ * fail together, so they are not independent nodes. */
+bool redlock__uri_same_server(const redlock__uri *a, const redlock__uri *b)
+{
+    if (a->is_unix != b->is_unix)
+        return false;
+    if (a->is_unix)
+        return a->path != NULL && b->path != NULL &&
+               strcmp(a->path, b->path) == 0;
+    return a->port == b->port && a->host != NULL && b->host != NULL &&
+           same_host(a->host, b->host);
 }

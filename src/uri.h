@@ -10,6 +10,7 @@
 #ifndef REDLOCK_URI_H
 #define REDLOCK_URI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "redlock.h"
@@ -36,6 +37,14 @@ typedef struct redlock__uri {
  */
 redlock_status redlock__uri_parse(const char *text, redlock__uri *out,
                                   char *err, size_t errlen);
+
+/* True if a and b name the same server: the same unix socket path, or
+ * the same port on the same host (names compared without case, IP
+ * literals as addresses). The database, user and password are ignored:
+ * two databases of one server are not independent Redlock nodes. Names
+ * that resolve to one address ("localhost" and "127.0.0.1") are not
+ * detected here. Pure. */
+bool redlock__uri_same_server(const redlock__uri *a, const redlock__uri *b);
 
 /* Free the strings of u and zero it (the password is wiped first). NULL is
  * ignored. */

@@ -132,6 +132,50 @@ static void test_random_upto(void **state)
     assert_int_equal(redlock__random_upto(0), 0);
 }
 
+/* The extend rule (safety.md §10), by table: drift is 1 % + 2 ms. */
+static void test_extend_end(void **state)
+{
+    (void)state;
+    const uint64_t t0 = 1000000000u; /* 1000 s */
+    const struct {
+        bool won;
+        uint64_t old_end;
+        uint32_t floor_ms;
+        uint64_t want;
+    } rows[] = {
+        /* won: t0 + floor - (floor / 100 + 2 ms) */
+        {true, t0 + 5000000u, 10000, t0 + 10000000u - 102000u},
+        {true, t0 + 9000000u, 1000, t0 + 1000000u - 12000u}, /* shortens */
+        /* not won, shorter: the new end */
+        {false, t0 + 9800000u, 100, t0 + 100000u - 3000u},
+        /* not won, longer: the old end stays */
+        {false, t0 + 900000u, 10000, t0 + 900000u},
+        /* not won, validity unknown (adopted): stays unknown */
+        {false, 0, 100, 0},
+        /* a TTL within the drift allowance gives no validity */
+        {true, t0 + 9000000u, 2, t0},
+        {false, t0 + 9000000u, 2, t0},
+        /* the largest TTL does not wrap */
+        {true, 0, REDLOCK_TTL_MAX_MS,
+         t0 + (uint64_t)REDLOCK_TTL_MAX_MS * 1000u -
+             redlock__drift_us(REDLOCK_TTL_MAX_MS, 0.01)},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        assert_int_equal(redlock__extend_end_us(rows[i].won, rows[i].old_end,
+                                                t0, rows[i].floor_ms, 0.01),
+                         rows[i].want);
+}
+
+/* The floor is the smallest TTL sent, this one included. */
+static void test_extend_floor(void **state)
+{
+    (void)state;
+    assert_int_equal(redlock__extend_floor_ms(0, 5000), 5000);
+    assert_int_equal(redlock__extend_floor_ms(5000, 10000), 5000);
+    assert_int_equal(redlock__extend_floor_ms(5000, 100), 100);
+    assert_int_equal(redlock__extend_floor_ms(100, 100), 100);
+}
+
 /* Run the group. */
 int main(void)
 {
@@ -144,6 +188,8 @@ int main(void)
         cmocka_unit_test(test_validity),
         cmocka_unit_test(test_retry_delay),
         cmocka_unit_test(test_random_upto),
+        cmocka_unit_test(test_extend_end),
+        cmocka_unit_test(test_extend_floor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -546,10 +546,45 @@ static void test_reuse_after_failure(void **state)
 }
 
 /* Run every test, or only those matching argv[1]. */
+/* Which pairs are one server: path, or host and port; not db or
+ * credentials. */
+static void test_same_server(void **state)
+{
+    (void)state;
+    const struct {
+        const char *a, *b;
+        bool same;
+    } rows[] = {
+        {"redis://127.0.0.1:7000", "redis://127.0.0.1:7000", true},
+        {"redis://127.0.0.1:7000", "redis://127.0.0.1:7000/3", true},
+        {"redis://u:p@127.0.0.1:7000", "redis://127.0.0.1:7000", true},
+        {"redis://Example.COM", "redis://example.com:6379", true},
+        {"redis://[::1]:7000", "redis://[0:0::1]:7000", true},
+        {"redis://127.0.0.1:7000", "redis://127.0.0.1:7001", false},
+        {"redis://127.0.0.1:7000", "redis://127.0.0.2:7000", false},
+        {"redis://localhost:7000", "redis://127.0.0.1:7000", false},
+        {"unix:///tmp/a.sock", "unix:///tmp/a.sock?db=2", true},
+        {"unix:///tmp/a.sock", "unix:///tmp/b.sock", false},
+        {"unix:///tmp/a.sock", "redis://127.0.0.1:7000", false},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        redlock__uri a, b;
+        assert_int_equal(redlock__uri_parse(rows[i].a, &a, NULL, 0),
+                         REDLOCK_OK);
+        assert_int_equal(redlock__uri_parse(rows[i].b, &b, NULL, 0),
+                         REDLOCK_OK);
+        assert_int_equal(redlock__uri_same_server(&a, &b), rows[i].same);
+        assert_int_equal(redlock__uri_same_server(&b, &a), rows[i].same);
+        redlock__uri_clear(&a);
+        redlock__uri_clear(&b);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_cases),
+        cmocka_unit_test(test_same_server),
         cmocka_unit_test(test_bad_cases),
         cmocka_unit_test(test_host_length),
         cmocka_unit_test(test_path_length),
