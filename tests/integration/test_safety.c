@@ -217,8 +217,9 @@ static void test_duplicate_nodes(void **state)
     assert_int_equal(redlock_manager_create(unix_uris, 2, NULL, &m),
                      REDLOCK_EINVAL);
     assert_null(m);
-    assert_int_equal(rl_count_threads(), threads);
-    assert_int_equal(rl_count_fds(), fds);
+    /* Nothing left behind (earlier tests' fds may still be closing). */
+    assert_true(rl_count_threads() <= threads);
+    assert_true(rl_count_fds() <= fds);
 }
 
 /* A blocked acquire and what it returned. */
