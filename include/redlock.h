@@ -570,10 +570,14 @@ typedef struct redlock_lease redlock_lease;
  * REDLOCK_ERANGE (max_hold_ms or max_renewals reached) or REDLOCK_ECLOSED
  * (the manager is being destroyed).
  *
- * Runs on the manager's lease thread, without internal locks held: keep it
- * short. It may call redlock_lease_lost(), _status(), _fd() and _lock()
- * on any lease, but must not call redlock_lease_stop() or destroy the
- * manager (those wait for callbacks to finish).
+ * Runs on the manager's lease callback thread, one callback at a time, in
+ * the order the losses were declared, without internal locks held; by then
+ * the status, the fd and redlock_lease_wait() have already told the loss
+ * (by the lease thread, which a slow callback does not hold up). Keep it
+ * short: it delays the callbacks queued behind it. It may call
+ * redlock_lease_lost(), _status(), _fd(), _lock(), redlock_lease_start()
+ * and redlock_election_resign()/_destroy(), but must not call
+ * redlock_lease_stop() (REDLOCK_EMISUSE) or destroy the manager (refused).
  */
 typedef void (*redlock_lease_lost_fn)(redlock_lease *lease,
                                       redlock_status why, void *userdata);
@@ -631,7 +635,9 @@ REDLOCK_API redlock_status redlock_lease_acquire(
  * held until its validity ends, unless the lease was lost); otherwise the
  * lock is released on all nodes and freed. Returns REDLOCK_OK, the
  * release's status, or the loss reason if the lease had been lost.
- * NULL gives REDLOCK_EINVAL. Must not be called from an on_lost callback.
+ * A callback of this lease still queued is skipped, not waited for.
+ * NULL gives REDLOCK_EINVAL. From an on_lost callback (the lease callback
+ * thread) it is refused with REDLOCK_EMISUSE.
  */
 REDLOCK_API redlock_status redlock_lease_stop(redlock_lease *lease,
                                               redlock_lock **lock_out);
@@ -722,7 +728,8 @@ REDLOCK_API redlock_status redlock_election_start(
 
 /* Step down (releasing the lock, so another candidate wins within one
  * retry delay) and stop campaigning. on_demoted(REDLOCK_OK) fires if it
- * was leader. Blocks until done. Not from an election callback. */
+ * was leader. Blocks until done. Not from this election's own callbacks
+ * (REDLOCK_EMISUSE); from a lease's on_lost it is allowed. */
 REDLOCK_API redlock_status redlock_election_resign(redlock_election *e);
 
 /* 1 while this candidate holds the leadership lock with validity left:

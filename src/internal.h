@@ -3,13 +3,22 @@
  *
  * Nothing here is public API. Names that cross files start with redlock__.
  *
- * Lock ranks (take mutexes only in increasing rank; never call a user
- * callback while holding any of them):
- *   1. redlock__node.queue_mu  (a node's request queue)
- *   2. redlock__op.mu          (one fan-out operation's tallies)
- * No code path holds two node queue locks at once, and no code holds a node
- * queue lock while taking an op lock or the reverse: the worker completes
- * requests after dropping its queue lock.
+ * LOCK ORDER: the one list of the library's mutexes, in the order they
+ * may be taken (a thread holding one may take only those below it; none
+ * is ever held while user code runs: callbacks, log_fn, node_error_fn).
+ * docs/design.md section 15 and the DESIGN comments point here.
+ *   1. redlock__leases.mu (ls->mu, lease.c): the lease heap, the in-flight
+ *      list, the callback queue, every lease's scheduling fields.
+ *   2. redlock__node.queue_mu (node.c): a node's request queue. Taken
+ *      under ls->mu only when the lease thread posts a restore.
+ *   3. redlock__op.mu (op.c): one fan-out operation's tallies. Taken under
+ *      ls->mu when the lease thread reads a renewal's tallies.
+ *   2 and 3 are never held together (a worker completes slots after
+ *   dropping its queue lock; a refused submission is completed after it
+ *   too), and no thread holds two queue locks or two op locks at once.
+ *   Leaves, never held while taking any other library mutex:
+ *   - redlock_election.mu (election.c): a term's token, fence and flags;
+ *   - redlock_manager.close_mu (manager.c): wakes retry sleeps on destroy.
  */
 #ifndef REDLOCK_INTERNAL_H
 #define REDLOCK_INTERNAL_H
@@ -262,6 +271,8 @@ typedef struct redlock__op {
     void (*on_done)(void *arg);
     void *on_done_arg;
     bool done_notified;       /* under mu */
+    uint64_t notified_us;     /* under mu: when on_done was called (ops
+                                 with on_done only) */
     bool wake_each;           /* under mu: a waiter needs every answer
                                  (wait for given nodes), not just the
                                  verdict or the last answer */
@@ -453,6 +464,17 @@ void redlock__leases_shutdown(redlock__leases *ls);
 
 /* Free the subsystem (after shutdown). */
 void redlock__leases_free(redlock__leases *ls);
+
+/* Wake the lease thread as a finished renewal does (for tests). */
+void redlock__leases_wake(redlock__leases *ls);
+
+/* How many renewals the lease thread acted on more than 250 ms after their
+ * outcome was known (a lost wake-up shows up here). */
+uint64_t redlock__leases_late_renewals(redlock__leases *ls);
+
+/* Test hook, NULL in production: called by the lease thread on each pass
+ * between taking its wake-up and looking at the ops. */
+extern void (*_Atomic redlock__lease_pass_hook)(redlock__leases *ls);
 
 /* redlock_lease_start() that also keeps *mirror equal to the lease's
  * validity end (0 once lost), for the election's lock-free is_leader. */

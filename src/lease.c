@@ -24,15 +24,35 @@
  * the validity end itself, so the flag can never be late.
  *
  * On loss, in this order: the status (an atomic) is set, the lease's
- * eventfd is written, waiters in redlock_lease_wait() are woken, and the
- * on_lost callback runs on this thread without any lock held.
+ * eventfd is written, waiters in redlock_lease_wait() are woken, all by
+ * the lease thread under ls->mu; then the on_lost callback is queued for
+ * the lease's CALLBACK thread, which runs user code (on_lost and the
+ * renewal log lines) one call at a time, in order, without any lock
+ * held. So a slow callback delays only the callbacks after it, never a
+ * renewal, a loss check or another lease's flag, fd and waiters.
+ * Rejected: running callbacks on the lease thread once every loss of the
+ * pass was marked (a slow callback still froze every renewal and every
+ * later loss); a thread per callback (unbounded threads, no order).
  *
- * Locks: ls->mu guards the heap, the in-flight list and every lease's
- * scheduling fields. It is never held while posting extensions (a refused
- * post completes synchronously and runs their on_done hook) or calling
- * user callbacks. The one op posted under it is a restore (no hook), so
- * that it precedes any release after redlock_lease_stop(). Rank: ls->mu
- * before a node's queue_mu and before op->mu; on_done takes no lock.
+ * redlock_lease_stop() waits for the lease's callback only while it is
+ * running. A callback still queued is skipped, and the callback thread
+ * frees the stopped lease's memory when it reaches it. So stopping a
+ * lease (which an election's resign or destroy does) from another lease's
+ * callback cannot wait on the callback thread it runs on.
+ *
+ * Wake-ups: an op's on_done hook writes wake_fd only if wake_pending was
+ * clear; the lease thread drains wake_fd BEFORE clearing wake_pending, so
+ * a write it drains was made before its pass looks at the ops, and a wake
+ * after the clear writes the fd again. (Clearing first let a drain eat the
+ * write of a wake that came in between, and every wake after it was
+ * skipped until the next timeout.)
+ *
+ * Locks: ls->mu guards the heap, the in-flight list, the callback queue
+ * and every lease's scheduling fields. It is never held while posting
+ * extensions (a refused post completes synchronously and runs their
+ * on_done hook) or calling user code. The one op posted under it is a
+ * restore (no hook), so that it precedes any release after
+ * redlock_lease_stop(). Its place is in the LOCK ORDER list in internal.h.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -73,26 +93,52 @@ struct redlock_lease {
     uint32_t inflight_floor_ms;    /* TTL its validity is computed from */
     size_t inflight_index;         /* position in ls->inflight */
     bool finished;                 /* lost or stopped: no more work */
-    bool callback_pending;         /* on_lost queued, not yet run */
+    bool callback_pending;         /* on_lost queued, not yet finished */
     bool skip_callback;            /* stopped: do not run it */
+    bool orphaned;                 /* stopped while its callback was queued:
+                                      the callback thread frees it */
 };
+
+/* A callback (or a log line) for the callback thread. */
+typedef struct pending_call {
+    redlock_lease *lease;   /* NULL: nothing to call */
+    redlock_status why;     /* REDLOCK_OK: a renewal, logged at DEBUG */
+    uint32_t renewals;      /* for a renewal */
+    int64_t left_ms;        /* validity left after a renewal */
+} pending_call;
 
 struct redlock__leases {
     struct redlock_manager *m;
     pthread_mutex_t mu;
     pthread_cond_t cv;             /* loss and callback-finished events */
+    pthread_cond_t cb_cv;          /* work for the callback thread */
     int wake_fd;                   /* eventfd: op done, new lease, stop */
     atomic_bool wake_pending;      /* wake_fd written and not yet taken:
                                       later wakes skip the syscall */
-    pthread_t thread;
-    bool started;
-    bool stopping;
+    pthread_t thread;              /* the lease thread */
+    pthread_t cb_thread;           /* the callback thread */
+    bool started;                  /* both threads run */
+    bool stopping;                 /* the lease thread must stop */
+    bool cb_stopping;              /* the callback thread must stop once
+                                      its queue is empty */
     redlock_lease **heap;
     size_t heap_len, heap_cap;
     redlock_lease **inflight;      /* leases with an extension in flight */
     size_t inflight_len, inflight_cap;
+    pending_call *cbq;             /* ring of calls for the callback thread */
+    size_t cbq_head, cbq_len, cbq_cap;
     redlock_lease *calling;        /* lease whose callback is running */
+    uint64_t late_renewals;        /* renewals acted on > LATE_US after
+                                      their outcome was known */
 };
+
+/* A renewal acted on later than this after its outcome was known counts
+ * as late (redlock__leases_late_renewals()). */
+#define LATE_US 250000u
+
+/* Test hook: called by the lease thread between taking its wake-up and
+ * looking at the ops (the window where a wake-up could once be lost). */
+void (*_Atomic redlock__lease_pass_hook)(redlock__leases *ls);
 
 /* ------------------------------------------------------------------------
  * Heap of leases by due time
@@ -258,42 +304,50 @@ static void schedule(redlock__leases *ls, redlock_lease *l)
 }
 
 /* ------------------------------------------------------------------------
- * Loss
+ * The callback queue (ls->mu held)
  * ------------------------------------------------------------------------ */
 
-/* A callback (or a log line) to run once ls->mu is released. */
-typedef struct pending_call {
-    redlock_lease *lease;   /* NULL: nothing to call */
-    redlock_status why;     /* REDLOCK_OK: a renewal, logged at DEBUG */
-    uint32_t renewals;      /* for a renewal */
-    int64_t left_ms;        /* validity left after a renewal */
-} pending_call;
-
-/* Calls collected during one pass of the thread. */
-typedef struct call_list {
-    pending_call *v;
-    size_t len, cap;
-} call_list;
-
-/* Append an entry to calls; false on OOM (the entry is dropped). */
-static bool calls_push(call_list *calls, pending_call c)
+/* Append a call for the callback thread and wake it; false on OOM (the
+ * entry is dropped). */
+static bool cbq_push(redlock__leases *ls, pending_call c)
 {
-    if (calls->len == calls->cap) {
-        size_t cap = calls->cap ? calls->cap * 2 : 16;
-        pending_call *v = realloc(calls->v, cap * sizeof(*v));
+    if (ls->cbq_len == ls->cbq_cap) {
+        size_t cap = ls->cbq_cap ? ls->cbq_cap * 2 : 16;
+        pending_call *v = malloc(cap * sizeof(*v));
         if (v == NULL)
             return false;
-        calls->v = v;
-        calls->cap = cap;
+        for (size_t i = 0; i < ls->cbq_len; i++)
+            v[i] = ls->cbq[(ls->cbq_head + i) % ls->cbq_cap];
+        free(ls->cbq);
+        ls->cbq = v;
+        ls->cbq_cap = cap;
+        ls->cbq_head = 0;
     }
-    calls->v[calls->len++] = c;
+    ls->cbq[(ls->cbq_head + ls->cbq_len) % ls->cbq_cap] = c;
+    ls->cbq_len++;
+    pthread_cond_signal(&ls->cb_cv);
     return true;
 }
 
+/* Take the oldest call; false if there is none. */
+static bool cbq_pop(redlock__leases *ls, pending_call *out)
+{
+    if (ls->cbq_len == 0)
+        return false;
+    *out = ls->cbq[ls->cbq_head];
+    ls->cbq_head = (ls->cbq_head + 1) % ls->cbq_cap;
+    ls->cbq_len--;
+    return true;
+}
+
+/* ------------------------------------------------------------------------
+ * Loss
+ * ------------------------------------------------------------------------ */
+
 /* Mark l lost (with ls->mu held): status, fd and waiters now; the
- * callback is queued on calls (if not NULL) to run without the lock. */
+ * callback is queued for the callback thread. */
 static void mark_lost(redlock__leases *ls, redlock_lease *l,
-                      redlock_status why, call_list *calls)
+                      redlock_status why)
 {
     if (l->finished)
         return;
@@ -309,53 +363,63 @@ static void mark_lost(redlock__leases *ls, redlock_lease *l,
     if (l->mirror != NULL)
         atomic_store_explicit(l->mirror, 0, memory_order_release);
     pthread_cond_broadcast(&ls->cv);
-    if (calls == NULL)
-        return;
     bool cb = l->opts.on_lost != NULL;
     pending_call c = {cb ? l : NULL, why, 0, 0};
-    if (!calls_push(calls, c))
+    if (!cbq_push(ls, c))
         return; /* the flag, fd and waiters were still signalled */
     l->callback_pending = cb;
 }
 
-/* Run collected callbacks, one at a time, without ls->mu held across the
- * call. `calling` lets redlock_lease_stop() wait for a running one; a
- * lease stopped before its queued callback ran is skipped (its memory
- * stays until this pass clears callback_pending). */
-static void run_calls(redlock__leases *ls, call_list *calls)
+/* The callback thread: runs queued on_lost callbacks and log lines one at
+ * a time, in order, without ls->mu held across user code. `calling` lets
+ * redlock_lease_stop() wait for a running callback; a lease stopped before
+ * its queued callback ran is skipped, and freed here if lease_stop left
+ * it to us. Stops once asked to and the queue is empty. */
+static void *callback_main(void *arg)
 {
-    for (size_t i = 0; i < calls->len; i++) {
+    redlock__leases *ls = arg;
+    redlock__mark_callback_thread(ls->m);
+    pthread_mutex_lock(&ls->mu);
+    for (;;) {
+        pending_call c;
+        if (!cbq_pop(ls, &c)) {
+            if (ls->cb_stopping)
+                break;
+            pthread_cond_wait(&ls->cb_cv, &ls->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&ls->mu);
         /* Logged here, not under ls->mu: log_fn is user code. */
-        if (calls->v[i].why == REDLOCK_OK) {
+        if (c.why == REDLOCK_OK) {
             redlock__log(ls->m, REDLOCK_LOG_DEBUG,
                          "lease renewed (%u), %lld ms left",
-                         (unsigned)calls->v[i].renewals,
-                         (long long)calls->v[i].left_ms);
+                         (unsigned)c.renewals, (long long)c.left_ms);
+            pthread_mutex_lock(&ls->mu);
             continue;
         }
         redlock__log(ls->m, REDLOCK_LOG_WARN, "lease lost: %s",
-                     redlock_strerror(calls->v[i].why));
-        redlock_lease *l = calls->v[i].lease;
+                     redlock_strerror(c.why));
+        pthread_mutex_lock(&ls->mu);
+        redlock_lease *l = c.lease;
         if (l == NULL)
             continue; /* no callback registered */
-        pthread_mutex_lock(&ls->mu);
-        bool run = !l->skip_callback;
-        if (run)
-            ls->calling = l;
-        else
+        if (l->skip_callback) {
             l->callback_pending = false;
-        pthread_cond_broadcast(&ls->cv);
-        pthread_mutex_unlock(&ls->mu);
-        if (!run)
+            pthread_cond_broadcast(&ls->cv);
+            if (l->orphaned)
+                free(l); /* stopped meanwhile: its memory is ours */
             continue;
-        l->opts.on_lost(l, calls->v[i].why, l->opts.userdata);
+        }
+        ls->calling = l;
+        pthread_mutex_unlock(&ls->mu);
+        l->opts.on_lost(l, c.why, l->opts.userdata);
         pthread_mutex_lock(&ls->mu);
         ls->calling = NULL;
         l->callback_pending = false;
         pthread_cond_broadcast(&ls->cv);
-        pthread_mutex_unlock(&ls->mu);
     }
-    calls->len = 0;
+    pthread_mutex_unlock(&ls->mu);
+    return NULL;
 }
 
 /* ------------------------------------------------------------------------
@@ -442,8 +506,7 @@ static uint64_t retry_after_us(redlock__leases *ls, redlock_lease *l,
 }
 
 /* Handle l's extension if it is decided or has timed out (ls->mu held). */
-static void check_extend(redlock__leases *ls, redlock_lease *l, uint64_t now,
-                         call_list *calls)
+static void check_extend(redlock__leases *ls, redlock_lease *l, uint64_t now)
 {
     redlock__op *op = l->inflight;
     redlock_manager *m = ls->m;
@@ -452,9 +515,12 @@ static void check_extend(redlock__leases *ls, redlock_lease *l, uint64_t now,
                                              op->error);
     bool all = op->answered >= op->n;
     size_t yes = op->yes, no = op->no;
+    uint64_t known_us = op->done_notified ? op->notified_us : 0;
     pthread_mutex_unlock(&op->mu);
     if (v == REDLOCK__PENDING && !all && now < op->deadline_us)
         return;
+    if (known_us != 0 && now > known_us + LATE_US)
+        ls->late_renewals++;
     uint64_t t0 = l->inflight_t0;
     double df = m->opts.drift_factor;
     uint64_t end = redlock__extend_end_us(true, 0, t0, l->inflight_floor_ms,
@@ -473,7 +539,7 @@ static void check_extend(redlock__leases *ls, redlock_lease *l, uint64_t now,
                                                memory_order_relaxed) + 1;
         if (m->opts.log_fn != NULL && m->opts.log_level >= REDLOCK_LOG_DEBUG) {
             pending_call c = {NULL, REDLOCK_OK, n, validity / 1000};
-            calls_push(calls, c);
+            cbq_push(ls, c);
         }
         uint64_t threshold = (uint64_t)l->opts.renew_threshold_ms * 1000u;
         l->renew_at_us = end > threshold ? end - threshold : now;
@@ -495,7 +561,7 @@ static void check_extend(redlock__leases *ls, redlock_lease *l, uint64_t now,
             atomic_store_explicit(l->mirror, end, memory_order_release);
     }
     if (no > m->n - m->quorum) {
-        mark_lost(ls, l, REDLOCK_ENOTHELD, calls);
+        mark_lost(ls, l, REDLOCK_ENOTHELD);
         return;
     }
     /* No quorum in time: retry while validity remains. */
@@ -515,17 +581,16 @@ static bool limit_reached(const redlock_lease *l, uint64_t now)
 
 /* Act on a lease whose due time has come (ls->mu held). */
 static void on_due(redlock__leases *ls, redlock_lease *l, uint64_t now,
-                   op_list *posts, call_list *calls)
+                   op_list *posts)
 {
     if (now >= loss_at(l)) {
         mark_lost(ls, l,
-                  limit_reached(l, now) ? REDLOCK_ERANGE : REDLOCK_EEXPIRED,
-                  calls);
+                  limit_reached(l, now) ? REDLOCK_ERANGE : REDLOCK_EEXPIRED);
         return;
     }
     if (l->opts.max_hold_ms != 0 &&
         now >= l->started_us + l->opts.max_hold_ms * 1000u) {
-        mark_lost(ls, l, REDLOCK_ERANGE, calls);
+        mark_lost(ls, l, REDLOCK_ERANGE);
         return;
     }
     /* Renewals due within the batch window start now, together with the
@@ -551,25 +616,28 @@ static void *lease_main(void *arg)
     redlock__leases *ls = arg;
     redlock__mark_callback_thread(ls->m);
     op_list posts = {0};
-    call_list calls = {0};
     for (;;) {
-        /* Clear the flag before looking: a wake after this writes the fd
-         * again; one before it is seen by the pass below. */
-        atomic_store(&ls->wake_pending, false);
+        /* Drain, then clear the flag (see DESIGN): a write drained here
+         * was made before the pass below looks; a wake after the clear
+         * writes the fd again, so none is lost. */
         drain(ls->wake_fd);
+        void (*hook)(redlock__leases *) = atomic_load_explicit(
+            &redlock__lease_pass_hook, memory_order_acquire);
+        if (hook != NULL)
+            hook(ls);
+        atomic_store(&ls->wake_pending, false);
         pthread_mutex_lock(&ls->mu);
         uint64_t now = redlock__clock_now_us();
         if (ls->stopping) {
             while (ls->heap_len > 0)
-                mark_lost(ls, ls->heap[0], REDLOCK_ECLOSED, &calls);
+                mark_lost(ls, ls->heap[0], REDLOCK_ECLOSED);
             pthread_mutex_unlock(&ls->mu);
-            run_calls(ls, &calls);
             break;
         }
         /* Finished or timed-out extensions. */
         for (size_t i = 0; i < ls->inflight_len;) {
             redlock_lease *l = ls->inflight[i];
-            check_extend(ls, l, now, &calls);
+            check_extend(ls, l, now);
             if (i < ls->inflight_len && ls->inflight[i] == l)
                 i++;
         }
@@ -581,7 +649,7 @@ static void *lease_main(void *arg)
             uint64_t window = renewal ? BATCH_WINDOW_US : 0;
             if (l->due_us > now + window)
                 break;
-            on_due(ls, l, now, &posts, &calls);
+            on_due(ls, l, now, &posts);
             if (ls->heap_len > 0 && ls->heap[0] == l &&
                 l->due_us <= now + window)
                 break; /* could not make progress (OOM): avoid spinning */
@@ -604,14 +672,12 @@ static void *lease_main(void *arg)
             redlock__op_unref(posts.v[i]);
         }
         posts.len = 0;
-        run_calls(ls, &calls);
         if (timeout != 0) {
             struct pollfd p = {ls->wake_fd, POLLIN, 0};
             poll(&p, 1, timeout);
         }
     }
     free(posts.v);
-    free(calls.v);
     return NULL;
 }
 
@@ -643,10 +709,18 @@ redlock__leases *redlock__leases_new(struct redlock_manager *m)
         free(ls);
         return NULL;
     }
+    if (redlock__cond_init(&ls->cb_cv) != 0) {
+        pthread_cond_destroy(&ls->cv);
+        pthread_mutex_destroy(&ls->mu);
+        close(ls->wake_fd);
+        free(ls);
+        return NULL;
+    }
     return ls;
 }
 
-/* Start the thread if needed (ls->mu held). Returns 0 or an errno. */
+/* Start the lease and callback threads if needed (ls->mu held). Returns
+ * 0 or an errno (then neither runs). */
 static int ensure_thread(redlock__leases *ls)
 {
     if (ls->started)
@@ -654,7 +728,20 @@ static int ensure_thread(redlock__leases *ls)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&ls->thread, NULL, lease_main, ls);
+    ls->cb_stopping = false;
+    int rc = pthread_create(&ls->cb_thread, NULL, callback_main, ls);
+    if (rc == 0) {
+        rc = pthread_create(&ls->thread, NULL, lease_main, ls);
+        if (rc != 0) {
+            /* The callback thread waits on cb_cv under ls->mu, which we
+             * hold: tell it to stop, then join it without the lock. */
+            ls->cb_stopping = true;
+            pthread_cond_signal(&ls->cb_cv);
+            pthread_mutex_unlock(&ls->mu);
+            pthread_join(ls->cb_thread, NULL);
+            pthread_mutex_lock(&ls->mu);
+        }
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc == 0)
         ls->started = true;
@@ -675,9 +762,31 @@ void redlock__leases_shutdown(redlock__leases *ls)
     pthread_mutex_unlock(&ls->mu);
     wake(ls);
     pthread_join(ls->thread, NULL);
+    /* Every loss is queued now: the callback thread runs what is left,
+     * then stops. */
+    pthread_mutex_lock(&ls->mu);
+    ls->cb_stopping = true;
+    pthread_cond_signal(&ls->cb_cv);
+    pthread_mutex_unlock(&ls->mu);
+    pthread_join(ls->cb_thread, NULL);
     pthread_mutex_lock(&ls->mu);
     ls->started = false;
     pthread_mutex_unlock(&ls->mu);
+}
+
+/* Wake the lease thread (as a finished op does). */
+void redlock__leases_wake(redlock__leases *ls)
+{
+    wake(ls);
+}
+
+/* Renewals acted on late so far. */
+uint64_t redlock__leases_late_renewals(redlock__leases *ls)
+{
+    pthread_mutex_lock(&ls->mu);
+    uint64_t n = ls->late_renewals;
+    pthread_mutex_unlock(&ls->mu);
+    return n;
 }
 
 /* Free the subsystem. */
@@ -685,6 +794,8 @@ void redlock__leases_free(redlock__leases *ls)
 {
     free(ls->heap);
     free(ls->inflight);
+    free(ls->cbq);
+    pthread_cond_destroy(&ls->cb_cv);
     pthread_cond_destroy(&ls->cv);
     pthread_mutex_destroy(&ls->mu);
     close(ls->wake_fd);
@@ -841,7 +952,8 @@ redlock_status redlock_lease_stop(redlock_lease *lease,
         return REDLOCK_EMISUSE;
     redlock__leases *ls = lease->ls;
     pthread_mutex_lock(&ls->mu);
-    if (ls->started && pthread_equal(pthread_self(), ls->thread)) {
+    if (ls->started && (pthread_equal(pthread_self(), ls->cb_thread) ||
+                        pthread_equal(pthread_self(), ls->thread))) {
         pthread_mutex_unlock(&ls->mu);
         return REDLOCK_EMISUSE; /* from an on_lost callback */
     }
@@ -850,21 +962,25 @@ redlock_status redlock_lease_stop(redlock_lease *lease,
     /* An extension in flight still reaches the nodes; it is only our
      * interest in its answer that ends here. */
     inflight_drop(ls, lease, false);
-    /* No callback may run after we return: skip a queued one, wait for a
-     * running one, and keep the memory until the thread is done with it.
-     * Without a thread (manager destroyed) nothing is pending. */
+    /* No callback may run after we return: wait for a running one; skip a
+     * queued one and leave the memory to the callback thread, which frees
+     * it when it reaches the entry (waiting for it here could wait on the
+     * very callback that called us, through an election's resign). */
     lease->skip_callback = true;
-    while (ls->started && (ls->calling == lease || lease->callback_pending))
+    while (ls->calling == lease)
         pthread_cond_wait(&ls->cv, &ls->mu);
     lease->magic = REDLOCK__DEAD_MAGIC;
-    pthread_mutex_unlock(&ls->mu);
-
     redlock_status lost = status_now(lease);
     redlock_lock *lock = lease->lock;
     int fd = atomic_load_explicit(&lease->efd, memory_order_relaxed);
+    bool orphan = lease->callback_pending;
+    lease->orphaned = orphan;
+    pthread_mutex_unlock(&ls->mu);
+
     if (fd >= 0)
         close(fd);
-    free(lease);
+    if (!orphan)
+        free(lease);
     if (lock_out != NULL) {
         *lock_out = lock;
         return lost;

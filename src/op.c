@@ -174,8 +174,10 @@ void redlock__op_answer(redlock__slot *s, redlock__answer ans,
     }
     bool notify = op->on_done != NULL && !op->done_notified &&
                   op_ready(op, false);
-    if (notify)
+    if (notify) {
         op->done_notified = true;
+        op->notified_us = redlock__clock_now_us();
+    }
     pthread_mutex_unlock(&op->mu);
     if (notify)
         op->on_done(op->on_done_arg);
