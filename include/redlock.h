@@ -566,7 +566,9 @@ typedef struct redlock_lease_options {
     uint32_t renew_threshold_ms; /* extend when less validity than this
                                     remains; 0: one third of ttl_ms */
     uint64_t max_hold_ms;        /* lose the lease after holding it this
-                                    long; 0: no limit */
+                                    long; 0: no limit. Any value; one whose
+                                    end does not fit the clock (up to
+                                    UINT64_MAX) saturates to no limit */
     uint32_t max_renewals;       /* lose it after this many extensions;
                                     0: no limit */
     redlock_lease_lost_fn on_lost; /* may be NULL */
@@ -632,8 +634,13 @@ REDLOCK_API redlock_status redlock_lease_status(const redlock_lease *lease);
  * Owned by the lease: do not read or close it. Any thread. */
 REDLOCK_API int redlock_lease_fd(const redlock_lease *lease);
 
-/* Block until the lease is lost or timeout_ms passes (-1: no limit).
- * Returns the loss reason, or REDLOCK_ETIMEDOUT if still held. */
+/* Block until the lease is lost or timeout_ms passes. Any negative value
+ * (-1 by convention) means no limit; 0 only checks. Any positive value is
+ * accepted and saturates: one too large for the clock (up to INT64_MAX)
+ * waits without limit, never a wrapped-around short time. Returns the
+ * loss reason, or REDLOCK_ETIMEDOUT if still held; EINVAL for a NULL
+ * lease, EMISUSE for a bad handle. Any thread; not during or after
+ * redlock_lease_stop() of the same lease. */
 REDLOCK_API redlock_status redlock_lease_wait(redlock_lease *lease,
                                               int64_t timeout_ms);
 

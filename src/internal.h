@@ -102,6 +102,10 @@ int64_t redlock__validity_us(uint32_t ttl_ms, double drift_factor,
 uint64_t redlock__retry_delay_us(uint32_t delay_ms, uint32_t jitter_ms,
                                  uint32_t rnd_ms);
 
+/* The time ms milliseconds after now_us, in microseconds, saturating at
+ * UINT64_MAX (read: never) instead of wrapping. */
+uint64_t redlock__after_ms(uint64_t now_us, uint64_t ms);
+
 /* ------------------------------------------------------------------------
  * Scripts (scripts.c)
  * ------------------------------------------------------------------------ */

@@ -1,9 +1,15 @@
 /*
  * quorum.c: the Redlock arithmetic, as pure functions.
  *
- * Quorum, early decisions, validity with the drift allowance, and retry
- * delays. No I/O, no clock, no randomness: unit tests drive these with
- * tables (tests/unit/test_quorum.c).
+ * Quorum, early decisions, validity with the drift allowance, retry
+ * delays, and deadlines from caller-given durations. No I/O, no clock, no
+ * randomness: unit tests drive these with tables (tests/unit/test_quorum.c).
+ *
+ * Durations given by callers may be as large as their type allows
+ * (uint64_t milliseconds, say); turning one into an absolute time in
+ * microseconds saturates at UINT64_MAX ("never") rather than wrapping to
+ * a time in the past. The alternative, refusing such values, would make
+ * callers invent their own "forever" below some limit of ours.
  */
 #include "internal.h"
 
@@ -67,4 +73,13 @@ uint64_t redlock__retry_delay_us(uint32_t delay_ms, uint32_t jitter_ms,
     if (rnd_ms > jitter_ms)
         rnd_ms = jitter_ms;
     return ((uint64_t)delay_ms + rnd_ms) * 1000u;
+}
+
+/* now_us + ms milliseconds, in microseconds, or UINT64_MAX (never) when
+ * that does not fit. */
+uint64_t redlock__after_ms(uint64_t now_us, uint64_t ms)
+{
+    if (ms > (UINT64_MAX - now_us) / 1000u)
+        return UINT64_MAX;
+    return now_us + ms * 1000u;
 }

@@ -116,6 +116,33 @@ static void test_retry_delay(void **state)
     assert_int_equal(redlock__retry_delay_us(0, 0, 7), 0);
 }
 
+/* Deadlines from durations saturate at UINT64_MAX ("never") instead of
+ * wrapping into the past. */
+static void test_after_ms(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t now_us, ms, want;
+    } rows[] = {
+        {0, 0, 0},
+        {5, 1, 1005},
+        {614, UINT64_MAX / 1000, UINT64_MAX - 1},
+        {615, UINT64_MAX / 1000, UINT64_MAX}, /* fits exactly */
+        {616, UINT64_MAX / 1000, UINT64_MAX}, /* saturated */
+        {0, UINT64_MAX / 1000, UINT64_MAX / 1000 * 1000},
+        {0, UINT64_MAX / 1000 + 1, UINT64_MAX},
+        {1, INT64_MAX, UINT64_MAX},
+        {1, UINT64_MAX, UINT64_MAX},
+        {UINT64_MAX - 999, 1, UINT64_MAX},
+        {UINT64_MAX - 1000, 1, UINT64_MAX},
+        {UINT64_MAX - 1001, 1, UINT64_MAX - 1},
+        {UINT64_MAX, 0, UINT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        assert_int_equal(redlock__after_ms(rows[i].now_us, rows[i].ms),
+                         rows[i].want);
+}
+
 /* The CSPRNG jitter source stays within its bound and uses its range. */
 static void test_random_upto(void **state)
 {
@@ -143,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_drift),
         cmocka_unit_test(test_validity),
         cmocka_unit_test(test_retry_delay),
+        cmocka_unit_test(test_after_ms),
         cmocka_unit_test(test_random_upto),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
