@@ -48,7 +48,11 @@ extern "C" {
 #define REDLOCK_RESOURCE_MAX 4096
 /* Longest key prefix accepted, in bytes. */
 #define REDLOCK_KEY_PREFIX_MAX 256
-/* Largest TTL accepted by acquire and extend: 7 days, in milliseconds. */
+/* Largest TTL accepted by acquire and extend: 7 days, in milliseconds.
+ * Every ttl_ms of the API is refused with REDLOCK_ERANGE when it is 0 or
+ * above this; one that is to be granted (acquire, extend, leases,
+ * elections) is also refused with REDLOCK_ETTLSHORT when it does not
+ * exceed its drift allowance, ttl_ms * drift_factor + 2 ms. */
 #define REDLOCK_TTL_MAX_MS (7u * 24u * 3600u * 1000u)
 /* Most nodes one manager may use. */
 #define REDLOCK_NODES_MAX 64
@@ -86,7 +90,9 @@ extern "C" {
     X(ERANGE, 15, "value out of its documented range")                        \
     X(ENONODES, 16, "no nodes given")                                         \
     X(ERELEASED, 17, "lock handle was already released")                      \
-    X(EAUTH, 18, "node refused authentication or database selection")
+    X(EAUTH, 18, "node refused authentication or database selection")        \
+    X(ETTLSHORT, 19,                                                          \
+      "ttl is too short: it does not exceed the clock-drift allowance")
 
 /* Status of every call. 0 is success; the others are listed above. */
 typedef enum redlock_status {
@@ -325,7 +331,10 @@ REDLOCK_API void redlock_acquire_opts_init(redlock_acquire_opts *o);
 
 /*
  * Acquire resource (a NUL-terminated string) for ttl_ms milliseconds,
- * retrying per the manager's retry options with random jitter.
+ * retrying per the manager's retry options with random jitter. ttl_ms
+ * must be in 1..REDLOCK_TTL_MAX_MS and above its drift allowance,
+ * ttl_ms * drift_factor + 2 ms (with the default drift_factor: at least
+ * 3 ms); it is never clamped.
  *
  * Returns REDLOCK_OK and stores a lock in *out, owned by the caller until it
  * is passed to redlock_release() or redlock_lock_free(). Otherwise *out is
@@ -337,6 +346,9 @@ REDLOCK_API void redlock_acquire_opts_init(redlock_acquire_opts *o);
  *   REDLOCK_EEXPIRED    a quorum said yes but the validity was used up;
  *   REDLOCK_ETIMEDOUT   the deadline passed;
  *   REDLOCK_EINVAL, REDLOCK_ERANGE  bad arguments (nothing was sent);
+ *   REDLOCK_ETTLSHORT   ttl_ms does not exceed its drift allowance, so no
+ *                       attempt could ever yield validity (nothing was
+ *                       sent);
  *   REDLOCK_ENOMEM      out of memory;
  *   REDLOCK_EMISUSE     m is not a live manager handle;
  *   REDLOCK_ECLOSED     the manager is being destroyed.
@@ -397,8 +409,10 @@ REDLOCK_API redlock_status redlock_acquire_multi(
  * someone else on enough nodes that a quorum cannot be reached (free it);
  * REDLOCK_ENOQUORUM if too few nodes answered (the lock may still be held
  * until its previous validity ends); REDLOCK_EEXPIRED if a quorum answered
- * only after the new validity was used up; REDLOCK_ERANGE for a bad ttl;
- * REDLOCK_ERELEASED after redlock_release_keep(). Never re-acquires a lock
+ * only after the new validity was used up; REDLOCK_ERANGE for a ttl_ms of
+ * 0 or above REDLOCK_TTL_MAX_MS; REDLOCK_ETTLSHORT for one that does not
+ * exceed its drift allowance (nothing is sent for either, and the lock is
+ * unchanged); REDLOCK_ERELEASED after redlock_release_keep(). Never re-acquires a lock
  * that has lapsed. The lock stays owned by the caller whatever the result.
  *
  * Thread-safety: one thread at a time per lock. Blocks for at most
@@ -435,7 +449,9 @@ REDLOCK_API redlock_status redlock_release_keep(redlock_lock *lock);
  * store that token. resource is resource_len bytes; token must be
  * REDLOCK_TOKEN_LEN lowercase hex characters as printed by this library;
  * ttl_ms is the TTL the lock was last set with (it bounds how long a
- * release stays queued for unreachable nodes). The handle's validity is
+ * release stays queued for unreachable nodes), 1..REDLOCK_TTL_MAX_MS;
+ * since nothing is granted with it, it is not held against the drift
+ * allowance (no REDLOCK_ETTLSHORT here). The handle's validity is
  * unknown, reported as 0, until a successful extend. Nothing is sent.
  * Returns EINVAL (bad token or resource), ERANGE, ENOMEM, EMISUSE,
  * ECLOSED. The caller owns *out.
@@ -562,9 +578,13 @@ typedef void (*redlock_lease_lost_fn)(redlock_lease *lease,
 typedef struct redlock_lease_options {
     size_t struct_size;          /* set by redlock_lease_options_init() */
     uint32_t ttl_ms;             /* TTL of each extension; 0: the lock's
-                                    TTL at start */
+                                    TTL at start. Then 1..REDLOCK_TTL_MAX_MS
+                                    (else ERANGE) and above its drift
+                                    allowance (else ETTLSHORT) */
     uint32_t renew_threshold_ms; /* extend when less validity than this
-                                    remains; 0: one third of ttl_ms */
+                                    remains; 0: one third of ttl_ms. Then
+                                    below ttl_ms and above the loss margin
+                                    (else ERANGE) */
     uint64_t max_hold_ms;        /* lose the lease after holding it this
                                     long; 0: no limit. Any value; one whose
                                     end does not fit the clock (up to
@@ -586,9 +606,10 @@ REDLOCK_API void redlock_lease_options_init(redlock_lease_options *o);
  * On success the lease owns lock (get it back with redlock_lease_stop());
  * do not call redlock_extend/redlock_release on it meanwhile. On failure
  * (EINVAL, EMISUSE, ERANGE (also for a renew_threshold_ms not above the
- * loss margin of 5 % of the TTL, 2..50 ms), ERELEASED, EEXPIRED if no
- * validity is left, ENOMEM, EIO if the lease thread could not start,
- * ECLOSED) the lock stays with the caller. opts may be NULL. The loss is
+ * loss margin of 5 % of the TTL, 2..50 ms), ETTLSHORT for a resolved
+ * ttl_ms that does not exceed its drift allowance, ERELEASED, EEXPIRED if
+ * no validity is left, ENOMEM, EIO if the lease thread could not start,
+ * ECLOSED) the lock stays with the caller, unchanged. opts may be NULL. The loss is
  * signalled in every form at once: on_lost, the flag read by
  * redlock_lease_lost(), the fd of redlock_lease_fd(), and
  * redlock_lease_wait(); never later than the end of the validity last
@@ -600,7 +621,9 @@ REDLOCK_API redlock_status redlock_lease_start(redlock_lock *lock,
 
 /*
  * Acquire resource (a C string) and start a lease on it in one call:
- * redlock_acquire() then redlock_lease_start().
+ * redlock_acquire_ex() then redlock_lease_start(). Returns the status of
+ * the step that failed (a bad ttl_ms, ERANGE or ETTLSHORT, before
+ * anything is sent); if the lease cannot start, the lock is released.
  */
 REDLOCK_API redlock_status redlock_lease_acquire(
     redlock_manager *m, const char *resource, uint32_t ttl_ms,
@@ -664,7 +687,8 @@ typedef int (*redlock_scoped_fn)(redlock_lease *lease, void *userdata);
  * Acquire resource, start a lease, run fn(lease, userdata) on the calling
  * thread, then stop the lease and release the lock, whatever fn returned.
  * Returns the acquire's or lease start's status if either failed (fn does
- * not run, nothing is left held); REDLOCK_ELOST if the lease was lost while
+ * not run, nothing is left held; a bad ttl_ms, ERANGE or ETTLSHORT, is
+ * refused before anything is sent); REDLOCK_ELOST if the lease was lost while
  * fn ran (also when the manager was destroyed meanwhile); otherwise the
  * status of the release (REDLOCK_OK). fn_result (may be NULL) gets fn's return
  * value when fn ran. aopts and lopts may be NULL.
@@ -699,6 +723,13 @@ typedef struct redlock_election_callbacks {
  * fencing number for the term. on_elected fires when it wins, on_demoted
  * when it loses the lease or resigns; after a loss it campaigns again
  * unless it resigned. cb and its functions may be NULL.
+ *
+ * Returns REDLOCK_OK and *out (the caller destroys it with
+ * redlock_election_destroy()); otherwise *out is NULL, nothing is sent
+ * and no thread is left: EINVAL (NULL argument, empty name), EMISUSE,
+ * ERANGE (ttl_ms 0, below 10 or above REDLOCK_TTL_MAX_MS, or the name too
+ * long), ETTLSHORT (ttl_ms does not exceed its drift allowance), ECLOSED,
+ * ENOMEM, EIO (thread).
  * Thread-safety: any thread. The election must be destroyed before the
  * manager.
  */

@@ -92,6 +92,11 @@ redlock_status redlock__acquire_failure_status(size_t n, size_t yes,
  * ttl_ms * drift_factor + 2 ms. */
 uint64_t redlock__drift_us(uint32_t ttl_ms, double drift_factor);
 
+/* True when ttl_ms does not exceed its own drift allowance, so that no
+ * attempt could ever yield validity (callers refuse it with
+ * REDLOCK_ETTLSHORT before sending anything). */
+bool redlock__ttl_too_short(uint32_t ttl_ms, double drift_factor);
+
 /* Validity left at the end of an attempt, in microseconds:
  * ttl - (end - start) - drift. May be negative. */
 int64_t redlock__validity_us(uint32_t ttl_ms, double drift_factor,

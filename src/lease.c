@@ -712,6 +712,8 @@ redlock_status redlock__lease_start_mirrored(redlock_lock *lock,
         o.ttl_ms = lock->ttl_ms;
     if (o.ttl_ms == 0 || o.ttl_ms > REDLOCK_TTL_MAX_MS)
         return REDLOCK_ERANGE;
+    if (redlock__ttl_too_short(o.ttl_ms, lock->m->opts.drift_factor))
+        return REDLOCK_ETTLSHORT; /* no renewal could ever succeed */
     if (o.renew_threshold_ms == 0)
         o.renew_threshold_ms = o.ttl_ms / 3;
     if (o.renew_threshold_ms >= o.ttl_ms ||

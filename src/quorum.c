@@ -56,6 +56,19 @@ uint64_t redlock__drift_us(uint32_t ttl_ms, double drift_factor)
     return us + 2000u;
 }
 
+/* A TTL whose drift allowance is at least the TTL itself leaves no
+ * validity however fast the nodes answer: validity = ttl - elapsed - drift
+ * <= -elapsed <= 0. Such a TTL is refused up front (REDLOCK_ETTLSHORT)
+ * instead of being tried and retried, which could only end in a status
+ * naming another cause (ENOQUORUM or EEXPIRED). The boundary is exact:
+ * a TTL one microsecond above its allowance passes, and fails (EEXPIRED)
+ * only if the round trip uses up that microsecond. */
+bool redlock__ttl_too_short(uint32_t ttl_ms, double drift_factor)
+{
+    return (uint64_t)ttl_ms * 1000u <= redlock__drift_us(ttl_ms,
+                                                          drift_factor);
+}
+
 /* validity = ttl - elapsed - drift, where elapsed is measured from the
  * start of this attempt. */
 int64_t redlock__validity_us(uint32_t ttl_ms, double drift_factor,

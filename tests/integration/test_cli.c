@@ -615,6 +615,13 @@ static void test_usage_errors(void **state)
         {{"acquire", "r", "--ttl", "0"}, "too short"},
         {{"acquire", "r", "--ttl", "8d"}, "unknown unit"},
         {{"acquire", "r", "--ttl", "169h"}, "too long"},
+        /* Within range but not above the drift allowance: the library's
+         * REDLOCK_ETTLSHORT, reported as a bad --ttl. */
+        {{"acquire", "r", "--ttl", "2ms"}, "--ttl 2ms: ttl is too short"},
+        {{"extend", "r", "0123456789abcdef0123456789abcdef", "-t", "1"},
+         "--ttl 1ms: ttl is too short"},
+        {{"exec", "r", "--ttl", "2ms", "--", "true"}, "ttl is too short"},
+        {{"elect", "n", "--ttl", "1ms", "--", "true"}, "ttl is too short"},
         {{"exec", "r", "--grace", "soon", "--", "true"}, "bad duration"},
         {{"frobnicate", "r"}, "unknown command 'frobnicate'"},
         {{"exec", "r", "true"}, "missing '--'"},

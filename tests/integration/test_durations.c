@@ -54,6 +54,45 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Commands the servers of c have processed so far (INFO stats), not
+ * counting the INFO commands this helper sends itself. */
+static long long commands_processed(rl_cluster *c)
+{
+    long long total = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        char out[8192];
+        const char *argv[2] = {"INFO", "stats"};
+        assert_int_equal(rs_command(&c->srv[i], out, sizeof(out), 2, argv),
+                         0);
+        const char *p = strstr(out, "total_commands_processed:");
+        assert_non_null(p);
+        total += strtoll(p + strlen("total_commands_processed:"), NULL, 10);
+    }
+    return total;
+}
+
+/* Marks the moment before a call that must send nothing. */
+typedef struct quiet_mark {
+    long long commands;
+} quiet_mark;
+
+/* Take a mark. */
+static quiet_mark quiet_begin(rl_cluster *c)
+{
+    quiet_mark q = {commands_processed(c)};
+    return q;
+}
+
+/* Check that the servers saw no command since the mark, but the INFO of
+ * the mark itself (one per server). */
+static void quiet_end(rl_cluster *c, quiet_mark q, const char *what)
+{
+    long long now = commands_processed(c);
+    if (now != q.commands + (long long)c->n)
+        fail_msg("%s: %lld command(s) reached the servers", what,
+                 now - q.commands - (long long)c->n);
+}
+
 /* Wait until every key is gone (a release is confirmed by a quorum; the
  * last node may apply it a moment later). */
 static void await_no_keys(rl_cluster *c)
@@ -264,6 +303,326 @@ static void test_lease_max_hold(void **state)
 }
 
 /* ------------------------------------------------------------------------
+ * ttl_ms of acquire, extend, adopt, leases and elections
+ * ------------------------------------------------------------------------ */
+
+/* Expected outcome of a row: a status, or "attempted": the TTL was
+ * accepted and a quorum asked. With a TTL just above its drift allowance
+ * the validity window is under a millisecond, so the outcome may be OK,
+ * EEXPIRED (the round trip used it up) or ENOQUORUM (the attempt stopped
+ * waiting when the window closed), but never a refusal. */
+#define ATTEMPTED ((redlock_status)-1)
+
+/* One ttl_ms and what each entry point says to it. */
+typedef struct ttl_row {
+    uint32_t ttl_ms;
+    redlock_status want;
+} ttl_row;
+
+/* The values every TTL is tried with. With drift_factor 0.01 the
+ * allowance of a TTL t is t/100 + 2 ms, so 1 and 2 ms do not exceed it
+ * and 3 ms is the shortest TTL that can yield validity. In every table
+ * the refused rows come first: an accepted row may leave a release on
+ * its way to the last node, which must not land in a refused row's
+ * "nothing sent" window. */
+static const ttl_row acquire_rows[] = {
+    {0, REDLOCK_ERANGE},
+    {1, REDLOCK_ETTLSHORT},
+    {2, REDLOCK_ETTLSHORT},
+    {REDLOCK_TTL_MAX_MS + 1, REDLOCK_ERANGE},
+    {UINT32_MAX, REDLOCK_ERANGE},
+    {3, ATTEMPTED},
+    {REDLOCK_TTL_MAX_MS, REDLOCK_OK},
+};
+
+/* Check st against a row's expectation. */
+static void expect_row(const char *what, uint32_t ttl_ms, redlock_status st,
+                       redlock_status want)
+{
+    bool ok = want == ATTEMPTED ? st == REDLOCK_OK || st == REDLOCK_EEXPIRED ||
+                                      st == REDLOCK_ENOQUORUM
+                                : st == want;
+    if (!ok)
+        fail_msg("%s(ttl_ms %lu): %s, want %s", what, (unsigned long)ttl_ms,
+                 redlock_status_name(st),
+                 want == ATTEMPTED ? "OK, EEXPIRED or ENOQUORUM"
+                                   : redlock_status_name(want));
+}
+
+/* The acquire family: a refused TTL sends nothing and leaves no key,
+ * and the per-call info says why without an attempt. */
+static void test_acquire_ttl(void **state)
+{
+    rl_cluster *c = *state;
+    enum { CALLS = 4 };
+    static const char *const names[CALLS] = {"acquire", "try_acquire",
+                                             "acquire_ex", "acquire_multi"};
+    for (size_t i = 0; i < sizeof(acquire_rows) / sizeof(acquire_rows[0]);
+         i++) {
+        const ttl_row *r = &acquire_rows[i];
+        for (int call = 0; call < CALLS; call++) {
+            redlock_lock *l = (redlock_lock *)0x1;
+            redlock_acquire_info info;
+            redlock_acquire_opts o;
+            redlock_acquire_opts_init(&o);
+            o.info = &info;
+            const void *res[2] = {"ttl-a", "ttl-b"};
+            bool refused = r->want != ATTEMPTED && r->want != REDLOCK_OK;
+            quiet_mark q = quiet_begin(c);
+            uint64_t t0 = rl_now_us();
+            redlock_status st = REDLOCK_OK;
+            switch (call) {
+            case 0:
+                st = redlock_acquire(c->m, "ttl-a", r->ttl_ms, &l);
+                break;
+            case 1:
+                st = redlock_try_acquire(c->m, "ttl-a", r->ttl_ms, &l);
+                break;
+            case 2:
+                st = redlock_acquire_ex(c->m, "ttl-a", 5, r->ttl_ms, &o, &l);
+                break;
+            case 3:
+                st = redlock_acquire_multi(c->m, res, NULL, 2, r->ttl_ms, &o,
+                                           &l);
+                break;
+            }
+            uint64_t took_us = rl_now_us() - t0;
+            expect_row(names[call], r->ttl_ms, st, r->want);
+            if (refused) {
+                quiet_end(c, q, names[call]);
+                assert_null(l);
+                /* At once: no attempt, no retry delay. */
+                assert_true(took_us < 100000);
+                if (call >= 2) {
+                    assert_int_equal(info.attempts, 0);
+                    assert_int_equal(info.last_status, r->want);
+                }
+            }
+            if (st == REDLOCK_OK)
+                redlock_release(l); /* a 3 ms lock may be gone already */
+            await_no_keys(c);
+        }
+    }
+}
+
+/* The refusal follows the manager's drift factor: with 0.49 a TTL of 3
+ * ms has an allowance of 3.47 ms (refused), 4 ms one of 3.96 ms (not). */
+static void test_acquire_ttl_drift(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_options o;
+    rl_test_options(&o, NULL);
+    o.drift_factor = 0.49;
+    redlock_manager *m = NULL;
+    assert_int_equal(redlock_manager_create(c->uris, c->n, &o, &m),
+                     REDLOCK_OK);
+    /* Warm up: every node connected, its handshake done. */
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(m, "drift", 1000, &l), REDLOCK_OK);
+    assert_true(rl_await_keys(c, 3, 5000));
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    await_no_keys(c);
+    quiet_mark q = quiet_begin(c);
+    assert_int_equal(redlock_acquire(m, "drift", 3, &l), REDLOCK_ETTLSHORT);
+    quiet_end(c, q, "acquire(3 ms, drift 0.49)");
+    redlock_status st = redlock_acquire(m, "drift", 4, &l);
+    expect_row("acquire(drift 0.49)", 4, st, ATTEMPTED);
+    if (st == REDLOCK_OK)
+        redlock_release(l);
+    redlock_manager_destroy(m);
+    await_no_keys(c);
+}
+
+/* extend: the same rows on a held lock; a refusal sends nothing and
+ * leaves the lock as it was. */
+static void test_extend_ttl(void **state)
+{
+    rl_cluster *c = *state;
+    for (size_t i = 0; i < sizeof(acquire_rows) / sizeof(acquire_rows[0]);
+         i++) {
+        const ttl_row *r = &acquire_rows[i];
+        redlock_lock *l = NULL;
+        assert_int_equal(redlock_acquire(c->m, "ttl-ext", 10000, &l),
+                         REDLOCK_OK);
+        assert_true(rl_await_keys(c, 3, 5000)); /* every SET has landed */
+        uint64_t end = redlock_lock_validity_end_us(l);
+        bool refused = r->want != ATTEMPTED && r->want != REDLOCK_OK;
+        quiet_mark q = quiet_begin(c);
+        redlock_status st = redlock_extend(l, r->ttl_ms);
+        expect_row("extend", r->ttl_ms, st, r->want);
+        if (refused) {
+            quiet_end(c, q, "extend");
+            assert_int_equal(redlock_lock_validity_end_us(l), end);
+        }
+        /* After a 3 ms extension the keys may have expired already. */
+        redlock_status rel = redlock_release(l);
+        if (r->want != ATTEMPTED)
+            assert_int_equal(rel, REDLOCK_OK);
+        await_no_keys(c);
+    }
+}
+
+/* lock_adopt: the TTL only bounds how long a release stays queued, and
+ * nothing is ever granted with it, so it is not held against the drift
+ * allowance: 1 ms is accepted; 0 and above the maximum are not. Adopt
+ * never sends anything. */
+static void test_adopt_ttl(void **state)
+{
+    rl_cluster *c = *state;
+    static const ttl_row rows[] = {
+        {0, REDLOCK_ERANGE},
+        {1, REDLOCK_OK},
+        {REDLOCK_TTL_MAX_MS, REDLOCK_OK},
+        {REDLOCK_TTL_MAX_MS + 1, REDLOCK_ERANGE},
+        {UINT32_MAX, REDLOCK_ERANGE},
+    };
+    const char *token = "0123456789abcdef0123456789abcdef";
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        redlock_lock *l = NULL;
+        quiet_mark q = quiet_begin(c);
+        redlock_status st =
+            redlock_lock_adopt(c->m, "adopt", 5, token, rows[i].ttl_ms, &l);
+        quiet_end(c, q, "lock_adopt");
+        expect_row("lock_adopt", rows[i].ttl_ms, st, rows[i].want);
+        redlock_lock_free(l);
+    }
+    /* An adopted 1 ms lock cannot be leased with its own TTL. */
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_lock_adopt(c->m, "adopt", 5, token, 1, &l),
+                     REDLOCK_OK);
+    redlock_lease *lease = NULL;
+    assert_int_equal(redlock_lease_start(l, NULL, &lease),
+                     REDLOCK_ETTLSHORT);
+    assert_null(lease);
+    redlock_lock_free(l);
+}
+
+/* lease_start's ttl_ms (0: the lock's): refused ones leave the lock with
+ * the caller, still held, and start nothing. 3 ms passes the drift test
+ * but leaves no room for a renewal threshold above the 2 ms loss margin:
+ * ERANGE, as documented. */
+static void test_lease_ttl(void **state)
+{
+    rl_cluster *c = *state;
+    static const ttl_row rows[] = {
+        {1, REDLOCK_ETTLSHORT},
+        {2, REDLOCK_ETTLSHORT},
+        {3, REDLOCK_ERANGE},
+        {REDLOCK_TTL_MAX_MS + 1, REDLOCK_ERANGE},
+        {UINT32_MAX, REDLOCK_ERANGE},
+        {0, REDLOCK_OK}, /* the lock's 10 s */
+        {REDLOCK_TTL_MAX_MS, REDLOCK_OK},
+    };
+    int threads = rl_count_threads();
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        redlock_lock *l = NULL;
+        assert_int_equal(redlock_acquire(c->m, "ttl-lease", 10000, &l),
+                         REDLOCK_OK);
+        assert_true(rl_await_keys(c, 3, 5000));
+        redlock_lease_options lo;
+        redlock_lease_options_init(&lo);
+        lo.ttl_ms = rows[i].ttl_ms;
+        redlock_lease *lease = (redlock_lease *)0x1;
+        quiet_mark q = quiet_begin(c);
+        redlock_status st = redlock_lease_start(l, &lo, &lease);
+        expect_row("lease_start", rows[i].ttl_ms, st, rows[i].want);
+        if (st != REDLOCK_OK) {
+            quiet_end(c, q, "lease_start");
+            assert_null(lease);
+            assert_true(redlock_lock_validity_ms(l) > 0);
+            assert_int_equal(redlock_release(l), REDLOCK_OK);
+        } else {
+            assert_int_equal(redlock_lease_stop(lease, NULL), REDLOCK_OK);
+        }
+        await_no_keys(c);
+    }
+    /* At most the lease thread was started. */
+    assert_true(rl_count_threads() <= threads + 1);
+}
+
+/* lease_acquire and with_lock check the TTL before acquiring. */
+static int never_run(redlock_lease *lease, void *ud)
+{
+    (void)lease;
+    *(int *)ud = 1;
+    return 0;
+}
+
+/* The combined calls refuse the same TTLs before sending anything. */
+static void test_lease_acquire_ttl(void **state)
+{
+    rl_cluster *c = *state;
+    static const ttl_row rows[] = {
+        {0, REDLOCK_ERANGE},
+        {1, REDLOCK_ETTLSHORT},
+        {2, REDLOCK_ETTLSHORT},
+        {REDLOCK_TTL_MAX_MS + 1, REDLOCK_ERANGE},
+        {UINT32_MAX, REDLOCK_ERANGE},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        redlock_lease *lease = (redlock_lease *)0x1;
+        quiet_mark q = quiet_begin(c);
+        redlock_status st = redlock_lease_acquire(c->m, "ttl-la",
+                                                  rows[i].ttl_ms, NULL, NULL,
+                                                  &lease);
+        quiet_end(c, q, "lease_acquire");
+        expect_row("lease_acquire", rows[i].ttl_ms, st, rows[i].want);
+        assert_null(lease);
+        int ran = 0, result = -1;
+        q = quiet_begin(c);
+        st = redlock_with_lock(c->m, "ttl-wl", rows[i].ttl_ms, NULL, NULL,
+                               never_run, &ran, &result);
+        quiet_end(c, q, "with_lock");
+        expect_row("with_lock", rows[i].ttl_ms, st, rows[i].want);
+        assert_int_equal(ran, 0);
+        assert_int_equal(rl_total_keys(c), 0);
+    }
+}
+
+/* election_start: too short for the drift allowance is ETTLSHORT; below
+ * 10 ms (no room for its lease) or above the maximum ERANGE. Refused
+ * calls start no thread and send nothing. */
+static void test_election_ttl(void **state)
+{
+    rl_cluster *c = *state;
+    static const ttl_row rows[] = {
+        {0, REDLOCK_ERANGE},
+        {1, REDLOCK_ETTLSHORT},
+        {2, REDLOCK_ETTLSHORT},
+        {3, REDLOCK_ERANGE},
+        {9, REDLOCK_ERANGE},
+        {REDLOCK_TTL_MAX_MS + 1, REDLOCK_ERANGE},
+        {UINT32_MAX, REDLOCK_ERANGE},
+        {10, REDLOCK_OK},
+        {REDLOCK_TTL_MAX_MS, REDLOCK_OK},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        int threads = rl_count_threads();
+        redlock_election *e = (redlock_election *)0x1;
+        quiet_mark q = quiet_begin(c);
+        redlock_status st = redlock_election_start(c->m, "ttl-edge",
+                                                   rows[i].ttl_ms, NULL, NULL,
+                                                   &e);
+        expect_row("election_start", rows[i].ttl_ms, st, rows[i].want);
+        if (st != REDLOCK_OK) {
+            quiet_end(c, q, "election_start");
+            assert_null(e);
+            assert_int_equal(rl_count_threads(), threads);
+            continue;
+        }
+        redlock_election_destroy(e);
+        /* The term's fencing counter has no TTL: remove it. */
+        for (size_t k = 0; k < c->n; k++) {
+            char out[64];
+            const char *argv[1] = {"FLUSHALL"};
+            assert_int_equal(rs_command(&c->srv[k], out, sizeof(out), 1,
+                                        argv),
+                             0);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------
  * main
  * ------------------------------------------------------------------------ */
 
@@ -273,6 +632,13 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lease_wait_timeout),
         cmocka_unit_test(test_lease_max_hold),
+        cmocka_unit_test(test_acquire_ttl),
+        cmocka_unit_test(test_acquire_ttl_drift),
+        cmocka_unit_test(test_extend_ttl),
+        cmocka_unit_test(test_adopt_ttl),
+        cmocka_unit_test(test_lease_ttl),
+        cmocka_unit_test(test_lease_acquire_ttl),
+        cmocka_unit_test(test_election_ttl),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);

@@ -203,6 +203,11 @@ void cli_json_string(FILE *out, const char *s, size_t len);
  * "\xNN". */
 void cli_print_escaped(FILE *out, const char *s, size_t len);
 
+/* Report that the library refused --ttl (ttl_ms) with REDLOCK_ETTLSHORT:
+ * one error line naming the flag, the value and the rule. The caller
+ * exits with CLI_EXIT_USAGE, as for any other bad flag value. */
+void cli_ttl_too_short(const char *cmd_name, uint32_t ttl_ms);
+
 /* The exit status for a library status (see EXIT STATUS in redlock.1). */
 int cli_exit_for_status(redlock_status st);
 

@@ -349,6 +349,7 @@ static int acquire_retryable(redlock_status st)
     case REDLOCK_ERANGE:
     case REDLOCK_ENONODES:
     case REDLOCK_ERELEASED:
+    case REDLOCK_ETTLSHORT:
         return 0;
     }
     return 0;
@@ -412,6 +413,10 @@ int cli_acquire_wait(redlock_manager *m, const cli_args *a, redlock_lock **out)
     if (st == REDLOCK_ETAKEN) {
         cli_notice("%s: %s is held by someone else", cmd, res);
         return a->conflict_exit_code;
+    }
+    if (st == REDLOCK_ETTLSHORT) {
+        cli_ttl_too_short(cmd, a->ttl_ms);
+        return CLI_EXIT_USAGE;
     }
     if (st == REDLOCK_EINVAL || st == REDLOCK_ERANGE) {
         cli_error("%s: %s: %s", cmd, res, redlock_strerror(st));
