@@ -184,20 +184,26 @@ typedef struct redlock_options {
     double drift_factor;         /* clock drift per ms of TTL; default 0.01,
                                     must be in [0, 0.5) */
     uint32_t retry_count;        /* retries after the first attempt; 10 */
+    /* Durations below are in milliseconds. Each accepts every value of
+     * its type unless a range is given (values outside it are refused
+     * with REDLOCK_ERANGE, never clamped); the library computes with them
+     * in 64 bits, so UINT32_MAX means what it says and never wraps. */
     uint32_t retry_delay_ms;     /* base delay between attempts; 200 */
     uint32_t retry_jitter_ms;    /* random extra delay in [0, jitter]; 100 */
-    uint32_t connect_timeout_ms; /* TCP/unix connect plus AUTH/SELECT; 1000 */
+    uint32_t connect_timeout_ms; /* TCP/unix connect plus AUTH/SELECT; 1000;
+                                    > 0 */
     uint32_t command_timeout_ms; /* a node that has not answered a command in
                                     this long is treated as failed and
-                                    reconnected; 1000 */
+                                    reconnected; 1000; > 0 */
     const char *key_prefix;      /* prepended to every resource; copied;
                                     default "" (none) */
     uint32_t node_queue_max;     /* commands waiting per node before new
                                     ones fail fast for that node; 65536 */
-    uint32_t reconnect_min_ms;   /* first reconnect delay; 50 */
-    uint32_t reconnect_max_ms;   /* cap of the doubling delay; 2000 */
+    uint32_t reconnect_min_ms;   /* first reconnect delay; 50; > 0 */
+    uint32_t reconnect_max_ms;   /* cap of the doubling delay; 2000;
+                                    >= reconnect_min_ms */
     uint32_t shutdown_timeout_ms; /* how long destroy lets queued releases
-                                     finish; 1000 */
+                                     finish; 1000; 0: do not wait */
     redlock_node_error_fn node_error_fn; /* may be NULL */
     void *node_error_userdata;
     redlock_log_fn log_fn;       /* may be NULL: no logging */
@@ -314,10 +320,17 @@ typedef struct redlock_acquire_info {
  */
 typedef struct redlock_acquire_opts {
     size_t struct_size;       /* set by redlock_acquire_opts_init() */
+    /* The three retry fields take -1 or 0..UINT32_MAX; any other value
+     * (below -1, or up to INT64_MAX) is refused with REDLOCK_ERANGE
+     * before anything is sent, never clamped. */
     int64_t retry_count;      /* -1: the manager's; 0: a single attempt */
     int64_t retry_delay_ms;   /* -1: the manager's */
     int64_t retry_jitter_ms;  /* -1: the manager's */
     uint64_t deadline_us;     /* absolute, on redlock_clock_us(); 0: none.
+                                 One already passed (even 1) gives
+                                 REDLOCK_ETIMEDOUT before anything is
+                                 sent; any later one, up to UINT64_MAX, is
+                                 used as is (in effect no deadline).
                                  A hard bound: no attempt starts after it,
                                  waits (including the undo of a failed
                                  attempt) end at it, and the call returns

@@ -623,6 +623,253 @@ static void test_election_ttl(void **state)
 }
 
 /* ------------------------------------------------------------------------
+ * redlock_acquire_opts: retry_count, retry_delay_ms, retry_jitter_ms,
+ * deadline_us
+ * ------------------------------------------------------------------------ */
+
+/* Which per-call field a row sets. */
+enum { F_COUNT, F_DELAY, F_JITTER };
+
+/* The retry fields take -1 (the manager's) or 0..UINT32_MAX, used as
+ * given; anything else is refused with ERANGE before anything is sent.
+ * An accepted UINT32_MAX never wraps into a short wait: on a held
+ * resource with a 300 ms deadline the call ends at the deadline. */
+static void test_acquire_opts_retry(void **state)
+{
+    rl_cluster *c = *state;
+    static const struct {
+        int64_t value;
+        redlock_status want;
+    } rows[] = {
+        {-2, REDLOCK_ERANGE},
+        {INT64_MIN, REDLOCK_ERANGE},
+        {(int64_t)UINT32_MAX + 1, REDLOCK_ERANGE},
+        {INT64_MAX, REDLOCK_ERANGE},
+        {-1, REDLOCK_OK},
+        {0, REDLOCK_OK},
+        {1, REDLOCK_OK},
+        {UINT32_MAX, REDLOCK_OK},
+    };
+    static const char *const fields[] = {"retry_count", "retry_delay_ms",
+                                         "retry_jitter_ms"};
+    for (int f = F_COUNT; f <= F_JITTER; f++) {
+        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+            redlock_acquire_info info;
+            redlock_acquire_opts o;
+            redlock_acquire_opts_init(&o);
+            o.info = &info;
+            int64_t *field = f == F_COUNT   ? &o.retry_count
+                             : f == F_DELAY ? &o.retry_delay_ms
+                                            : &o.retry_jitter_ms;
+            *field = rows[i].value;
+            redlock_lock *l = (redlock_lock *)0x1;
+            quiet_mark q = quiet_begin(c);
+            redlock_status st =
+                redlock_acquire_ex(c->m, "opts", 4, 10000, &o, &l);
+            if (st != rows[i].want)
+                fail_msg("%s %lld: %s, want %s", fields[f],
+                         (long long)rows[i].value, redlock_status_name(st),
+                         redlock_status_name(rows[i].want));
+            if (st != REDLOCK_OK) {
+                quiet_end(c, q, fields[f]);
+                assert_null(l);
+                assert_int_equal(info.attempts, 0);
+                assert_int_equal(info.last_status, st);
+                continue;
+            }
+            /* Accepted: and on a held resource the value is honoured
+             * without wrapping (retry_count 1 unless it is the field). */
+            assert_true(rl_await_keys(c, 3, 5000));
+            redlock_acquire_opts_init(&o);
+            o.retry_count = 1;
+            *field = rows[i].value;
+            o.deadline_us = rl_now_us() + 300000u;
+            redlock_lock *l2 = NULL;
+            uint64_t t0 = rl_now_us();
+            st = redlock_acquire_ex(c->m, "opts", 4, 10000, &o, &l2);
+            uint64_t took_ms = (rl_now_us() - t0) / 1000u;
+            /* ETAKEN: the retries ran out before the deadline (count 0
+             * or 1 with short delays); ETIMEDOUT: the deadline came
+             * first (a huge count, delay or jitter). */
+            if (st != REDLOCK_ETAKEN && st != REDLOCK_ETIMEDOUT)
+                fail_msg("%s %lld on a held lock: %s", fields[f],
+                         (long long)rows[i].value, redlock_status_name(st));
+            assert_true(took_ms < 5000);
+            assert_int_equal(redlock_release(l), REDLOCK_OK);
+            await_no_keys(c);
+        }
+    }
+}
+
+/* deadline_us: 0 is none; any time already passed (1, a moment ago) is
+ * ETIMEDOUT before anything is sent; INT64_MAX and UINT64_MAX are far
+ * future deadlines (in effect none). */
+static void test_acquire_opts_deadline(void **state)
+{
+    rl_cluster *c = *state;
+    uint64_t now = rl_now_us();
+    const struct {
+        uint64_t deadline_us;
+        redlock_status want;
+    } rows[] = {
+        {1, REDLOCK_ETIMEDOUT},
+        {now - 1, REDLOCK_ETIMEDOUT},
+        {0, REDLOCK_OK},
+        {INT64_MAX, REDLOCK_OK},
+        {UINT64_MAX, REDLOCK_OK},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        redlock_acquire_info info;
+        redlock_acquire_opts o;
+        redlock_acquire_opts_init(&o);
+        o.info = &info;
+        o.deadline_us = rows[i].deadline_us;
+        redlock_lock *l = NULL;
+        quiet_mark q = quiet_begin(c);
+        redlock_status st = redlock_acquire_ex(c->m, "dl", 2, 10000, &o, &l);
+        if (st != rows[i].want)
+            fail_msg("deadline_us %llu: %s, want %s",
+                     (unsigned long long)rows[i].deadline_us,
+                     redlock_status_name(st),
+                     redlock_status_name(rows[i].want));
+        if (st != REDLOCK_OK) {
+            quiet_end(c, q, "deadline_us");
+            assert_int_equal(info.attempts, 0);
+            continue;
+        }
+        assert_int_equal(redlock_release(l), REDLOCK_OK);
+        await_no_keys(c);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * redlock_options: every *_ms field
+ * ------------------------------------------------------------------------ */
+
+/* The manager's duration options at 0, 1 and UINT32_MAX (their type's
+ * maximum; none has a smaller documented maximum). Each is refused with
+ * ERANGE where the header says so, or accepted as given: the library
+ * computes with them in 64 bits, so even UINT32_MAX does not wrap. A
+ * manager that takes UINT32_MAX for a field locks and unlocks normally,
+ * and every manager leaves no thread behind. */
+static void test_manager_options(void **state)
+{
+    rl_cluster *c = *state;
+    static const struct {
+        const char *field;
+        size_t offset;
+        uint32_t value;
+        redlock_status want;
+    } rows[] = {
+#define ROW(f, v, st) {#f, offsetof(redlock_options, f), v, st}
+        ROW(retry_delay_ms, 0, REDLOCK_OK),
+        ROW(retry_delay_ms, 1, REDLOCK_OK),
+        ROW(retry_delay_ms, UINT32_MAX, REDLOCK_OK),
+        ROW(retry_jitter_ms, 0, REDLOCK_OK),
+        ROW(retry_jitter_ms, 1, REDLOCK_OK),
+        ROW(retry_jitter_ms, UINT32_MAX, REDLOCK_OK),
+        ROW(connect_timeout_ms, 0, REDLOCK_ERANGE),
+        ROW(connect_timeout_ms, 1, REDLOCK_OK),
+        ROW(connect_timeout_ms, UINT32_MAX, REDLOCK_OK),
+        ROW(command_timeout_ms, 0, REDLOCK_ERANGE),
+        ROW(command_timeout_ms, 1, REDLOCK_OK),
+        ROW(command_timeout_ms, UINT32_MAX, REDLOCK_OK),
+        ROW(reconnect_min_ms, 0, REDLOCK_ERANGE),
+        ROW(reconnect_min_ms, 1, REDLOCK_OK),
+        ROW(reconnect_min_ms, UINT32_MAX, REDLOCK_ERANGE), /* > max */
+        ROW(reconnect_max_ms, 0, REDLOCK_ERANGE),          /* < min */
+        ROW(reconnect_max_ms, 1, REDLOCK_ERANGE),          /* < min */
+        ROW(reconnect_max_ms, UINT32_MAX, REDLOCK_OK),
+        ROW(shutdown_timeout_ms, 0, REDLOCK_OK),
+        ROW(shutdown_timeout_ms, 1, REDLOCK_OK),
+        ROW(shutdown_timeout_ms, UINT32_MAX, REDLOCK_OK),
+#undef ROW
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        int threads = rl_count_threads();
+        int fds = rl_count_fds();
+        redlock_options o;
+        rl_test_options(&o, NULL);
+        memcpy((char *)&o + rows[i].offset, &rows[i].value,
+               sizeof(uint32_t));
+        redlock_manager *m = (redlock_manager *)0x1;
+        char err[256] = "";
+        redlock_status st =
+            redlock_manager_create_ex(c->uris, c->n, &o, &m, err,
+                                      sizeof(err));
+        if (st != rows[i].want)
+            fail_msg("%s %lu: %s (%s), want %s", rows[i].field,
+                     (unsigned long)rows[i].value, redlock_status_name(st),
+                     err, redlock_status_name(rows[i].want));
+        if (st != REDLOCK_OK) {
+            assert_null(m);
+            assert_non_null(strstr(err, rows[i].field[0] == 'r' &&
+                                            rows[i].field[2] == 'c'
+                                        ? "reconnect"
+                                        : "timeout"));
+        } else if (rows[i].value == UINT32_MAX) {
+            redlock_lock *l = NULL;
+            assert_int_equal(redlock_acquire(m, "mopt", 10000, &l),
+                             REDLOCK_OK);
+            assert_int_equal(redlock_release(l), REDLOCK_OK);
+        }
+        redlock_manager_destroy(m == (redlock_manager *)0x1 ? NULL : m);
+        assert_int_equal(rl_count_threads(), threads);
+        assert_int_equal(rl_count_fds(), fds);
+        await_no_keys(c);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * redlock_lease_options.renew_threshold_ms
+ * ------------------------------------------------------------------------ */
+
+/* With a 10 s lease the loss margin is 50 ms: the threshold must be above
+ * it and below the TTL; 0 means a third. Refused ones leave the lock with
+ * the caller; nothing is clamped. */
+static void test_lease_threshold(void **state)
+{
+    rl_cluster *c = *state;
+    static const struct {
+        uint32_t threshold_ms;
+        redlock_status want;
+    } rows[] = {
+        {1, REDLOCK_ERANGE},
+        {50, REDLOCK_ERANGE},
+        {10000, REDLOCK_ERANGE},
+        {UINT32_MAX, REDLOCK_ERANGE},
+        {0, REDLOCK_OK},
+        {51, REDLOCK_OK},
+        {9999, REDLOCK_OK},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        redlock_lock *l = NULL;
+        assert_int_equal(redlock_acquire(c->m, "thr", 10000, &l),
+                         REDLOCK_OK);
+        assert_true(rl_await_keys(c, 3, 5000));
+        redlock_lease_options lo;
+        redlock_lease_options_init(&lo);
+        lo.ttl_ms = 10000;
+        lo.renew_threshold_ms = rows[i].threshold_ms;
+        redlock_lease *lease = NULL;
+        quiet_mark q = quiet_begin(c);
+        redlock_status st = redlock_lease_start(l, &lo, &lease);
+        if (st != rows[i].want)
+            fail_msg("renew_threshold_ms %lu: %s, want %s",
+                     (unsigned long)rows[i].threshold_ms,
+                     redlock_status_name(st),
+                     redlock_status_name(rows[i].want));
+        if (st != REDLOCK_OK) {
+            quiet_end(c, q, "renew_threshold_ms");
+            assert_int_equal(redlock_release(l), REDLOCK_OK);
+        } else {
+            assert_int_equal(redlock_lease_stop(lease, NULL), REDLOCK_OK);
+        }
+        await_no_keys(c);
+    }
+}
+
+/* ------------------------------------------------------------------------
  * main
  * ------------------------------------------------------------------------ */
 
@@ -639,6 +886,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_lease_ttl),
         cmocka_unit_test(test_lease_acquire_ttl),
         cmocka_unit_test(test_election_ttl),
+        cmocka_unit_test(test_acquire_opts_retry),
+        cmocka_unit_test(test_acquire_opts_deadline),
+        cmocka_unit_test(test_manager_options),
+        cmocka_unit_test(test_lease_threshold),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
