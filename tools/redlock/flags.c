@@ -48,15 +48,16 @@ const cli_flag cli_flags[] = {
     {CLI_F_KEY_PREFIX, "key-prefix", 0, "PREFIX", CLI_NODES,
      "prepend PREFIX to every key the tool reads or writes (default: none)"},
     {CLI_F_TIMEOUT, "timeout", 0, "D", CLI_NODES,
-     "per-node connect and command timeout (default 1s)"},
+     "per-node connect and command timeout, 1ms to 10m (default 1s)"},
     {CLI_F_TTL, "ttl", 't', "D", B_ACQ | B_EXT | B_EXE | B_ELE,
-     "time to live of the lock; exec and elect renew it (default 30s)"},
+     "time to live of the lock, 3ms (above the clock-drift allowance) to "
+     "168h; exec and elect renew it (default 30s)"},
     {CLI_F_WAIT, "wait", 'w', "D", B_ACQ | B_EXE,
-     "give up if the lock is not acquired within D; 0 makes a single "
-     "attempt (default: no limit)"},
+     "give up if the lock is not acquired within D, at most 8784h; 0 makes "
+     "a single attempt (default: no limit)"},
     {CLI_F_GRACE, "grace", 'g', "D", B_EXE | B_ELE,
      "when CMD must stop, time between SIGTERM and SIGKILL to its process "
-     "group (default 5s)"},
+     "group, at most 24h (default 5s)"},
     {CLI_F_CONFLICT_EXIT_CODE, "conflict-exit-code", 'E', "N", B_ACQ | B_EXE,
      "exit with status N (0-255) instead of 1 when the lock is held by "
      "someone else"},
