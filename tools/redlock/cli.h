@@ -228,15 +228,29 @@ int cli_exit_for_wait_status(int wstatus);
  */
 int cli_session_open(const cli_args *a, redlock_manager **out);
 
+/* How cli_acquire_wait() ended. The outcome, not the exit status, says
+ * whether a lock was taken: --conflict-exit-code may make "held by
+ * someone else" exit with 0 (flock's "-n -E 0" cron idiom), and that must
+ * never read as "acquired". */
+typedef enum cli_acquire_outcome {
+    CLI_ACQUIRED = 0,   /* *out holds the lock */
+    CLI_HELD_ELSEWHERE, /* the last attempt found it held by someone else */
+    CLI_NOT_ACQUIRED    /* any other failure (no quorum, bad --ttl, ...) */
+} cli_acquire_outcome;
+
 /*
  * Acquire a->operands[0] for a->ttl_ms, retrying while it is held
  * elsewhere or the quorum is unreachable until --wait has passed (no
  * attempt starts after it; --wait 0 makes one attempt; no --wait: no
- * limit). Returns 0 and *out, or the exit status after printing why:
- * a->conflict_exit_code when the last attempt found it held elsewhere,
- * CLI_EXIT_UNAVAILABLE when it could not reach a quorum.
+ * limit). Returns the outcome. With CLI_ACQUIRED, *out holds the lock and
+ * *exit_code is 0. Otherwise *out is NULL, why was printed, and
+ * *exit_code is the status to exit with: a->conflict_exit_code for
+ * CLI_HELD_ELSEWHERE (any of 0..255, 0 included), and for
+ * CLI_NOT_ACQUIRED a non-zero one (CLI_EXIT_UNAVAILABLE when no quorum
+ * could be reached, CLI_EXIT_USAGE for a bad argument).
  */
-int cli_acquire_wait(redlock_manager *m, const cli_args *a, redlock_lock **out);
+cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
+                                     redlock_lock **out, int *exit_code);
 
 /*
  * For `extend` and `release`: check the RESOURCE and TOKEN operands, open

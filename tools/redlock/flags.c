@@ -60,7 +60,8 @@ const cli_flag cli_flags[] = {
      "group, at most 24h (default 5s)"},
     {CLI_F_CONFLICT_EXIT_CODE, "conflict-exit-code", 'E', "N", B_ACQ | B_EXE,
      "exit with status N (0-255) instead of 1 when the lock is held by "
-     "someone else"},
+     "someone else; -E 0 skips quietly, like flock -n -E 0: nothing is "
+     "acquired or run (add -q to print nothing)"},
     {CLI_F_JSON, "json", 0, NULL, B_ACQ | B_STA,
      "print the result as one JSON object on one line"},
     {CLI_F_SHOW_TOKEN, "show-token", 0, NULL, B_STA,
@@ -85,7 +86,8 @@ const cli_command cli_commands[] = {
      "The lock outlives this command: it stays held until its TTL runs out,\n"
      "or until `redlock release RESOURCE TOKEN`.\n"
      "Exit status: 0 acquired; 1 (or --conflict-exit-code) held by someone\n"
-     "else past --wait; 2 quorum unreachable."},
+     "else past --wait (with -E 0 also 0, but no token is printed and\n"
+     "nothing is held); 2 quorum unreachable."},
     {CLI_CMD_EXTEND, "extend", "RESOURCE TOKEN", 2, 0,
      "extend a lock held with TOKEN to --ttl from now",
      "Set the TTL of the lock on RESOURCE held with TOKEN to --ttl from now,\n"
@@ -114,8 +116,9 @@ const cli_command cli_commands[] = {
      "gets SIGTERM early enough to stop before the lock's validity ends\n"
      "(SIGKILL after --grace), and redlock exits with status 3.\n"
      "Exit status: CMD's (128+N if killed by signal N); 1 (or\n"
-     "--conflict-exit-code) not acquired within --wait; 2 quorum\n"
-     "unreachable; 3 lease lost; 126/127 CMD could not be run."},
+     "--conflict-exit-code) not acquired within --wait (with -E 0 also 0,\n"
+     "and CMD is not run); 2 quorum unreachable; 3 lease lost; 126/127\n"
+     "CMD could not be run."},
     {CLI_CMD_ELECT, "elect", "NAME", 1, 1,
      "campaign for leadership of NAME; run CMD while leader",
      "Campaign for leadership of NAME. While leader, run CMD (as exec does;\n"
