@@ -36,25 +36,34 @@ typedef struct flag_row {
     uint64_t ms;
 } flag_row;
 
-/* Parse "redlock exec r --<flag> <value> -- true" (exec accepts all four
- * flags) with stderr silenced; fills *a on success. */
-static int parse_one(const char *flag, const char *value, cli_args *a)
+/* Parse "redlock <cmd> r --<flag> <value> -- true" with stderr silenced;
+ * fills *a on success. */
+static int parse_cmd(const char *command, const char *flag, const char *value,
+                     cli_args *a)
 {
-    char prog[] = "redlock", cmd[] = "exec", res[] = "r", dashdash[] = "--",
-         child[] = "true";
-    char *argv[] = {prog,         cmd,      res,   (char *)flag,
-                    (char *)value, dashdash, child, NULL};
+    char prog[] = "redlock", res[] = "r", dashdash[] = "--", child[] = "true";
+    char *argv[] = {prog,          (char *)command, res,   (char *)flag,
+                    (char *)value, dashdash,        child, NULL};
+    int argc = strcmp(command, "exec") == 0 || strcmp(command, "elect") == 0
+                   ? 7
+                   : 5;
     int saved = dup(2);
     int null = open("/dev/null", O_WRONLY);
     assert_true(saved >= 0 && null >= 0);
     fflush(stderr);
     dup2(null, 2);
-    int rc = cli_parse_args(7, argv, a);
+    int rc = cli_parse_args(argc, argv, a);
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
     close(null);
     return rc;
+}
+
+/* exec accepts all four flags. */
+static int parse_one(const char *flag, const char *value, cli_args *a)
+{
+    return parse_cmd("exec", flag, value, a);
 }
 
 /* Every row of the table. */
@@ -67,10 +76,11 @@ static void test_duration_flags(void **state)
 #define UINT64_MAX_S "18446744073709551615"
 #define UINT64_OVER_S "18446744073709551616"
     static const flag_row rows[] = {
-        /* --ttl: 1 ms .. REDLOCK_TTL_MAX_MS. 1 and 2 ms pass the parser
-         * and are refused by the library (REDLOCK_ETTLSHORT, also 64). */
+        /* --ttl: for exec (and elect) 10 ms .. REDLOCK_TTL_MAX_MS. */
         {T_TTL, "0", CLI_EXIT_USAGE, 0},
-        {T_TTL, "1", 0, 1},
+        {T_TTL, "1", CLI_EXIT_USAGE, 0},
+        {T_TTL, "9", CLI_EXIT_USAGE, 0},
+        {T_TTL, "10", 0, 10},
         {T_TTL, "604800000", 0, REDLOCK_TTL_MAX_MS},
         {T_TTL, "168h", 0, REDLOCK_TTL_MAX_MS},
         {T_TTL, "604800001", CLI_EXIT_USAGE, 0},
@@ -141,6 +151,38 @@ static void test_duration_flags(void **state)
     }
 }
 
+/* --ttl for the commands that do not renew: 1 ms .. REDLOCK_TTL_MAX_MS
+ * in the parser; 1 and 2 ms are then refused by the library
+ * (REDLOCK_ETTLSHORT, also status 64, tested in test_cli). For elect,
+ * as for exec, at least 10 ms. */
+static void test_ttl_per_command(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *cmd, *value;
+        int rc;
+    } rows[] = {
+        {"acquire", "0", CLI_EXIT_USAGE},
+        {"acquire", "1", 0},
+        {"acquire", "9", 0},
+        {"acquire", "604800000", 0},
+        {"acquire", "604800001", CLI_EXIT_USAGE},
+        {"elect", "1", CLI_EXIT_USAGE},
+        {"elect", "9", CLI_EXIT_USAGE},
+        {"elect", "10", 0},
+        {"elect", "604800001", CLI_EXIT_USAGE},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        cli_args a;
+        int rc = parse_cmd(rows[i].cmd, "--ttl", rows[i].value, &a);
+        if (rc != rows[i].rc)
+            fail_msg("%s --ttl %s: %d, want %d", rows[i].cmd, rows[i].value,
+                     rc, rows[i].rc);
+        if (rc == 0)
+            cli_args_free(&a);
+    }
+}
+
 /* The limits fit the fields and the arithmetic done with them: --ttl in
  * uint32_t, and every limit in microseconds in 64 bits with room to add a
  * clock reading. */
@@ -158,6 +200,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duration_flags),
+        cmocka_unit_test(test_ttl_per_command),
         cmocka_unit_test(test_limits_fit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

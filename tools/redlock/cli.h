@@ -51,6 +51,12 @@
 /* Longest --wait and --grace accepted: one year and one day. */
 #define CLI_MAX_WAIT_MS (366ull * 24u * 3600u * 1000u)
 #define CLI_MAX_GRACE_MS (24ull * 3600u * 1000u)
+/* Shortest --ttl of exec and elect, which renew the lock with a lease:
+ * the lease renews when a third of the TTL is left, which must exceed
+ * its loss margin of 2 ms (the library refuses less with
+ * REDLOCK_ERANGE, elect's election below 10 ms too). Checked with the
+ * other flags, so exec never acquires a lock it cannot keep. */
+#define CLI_MIN_LEASE_TTL_MS 10u
 /* Longest --timeout accepted: ten minutes. */
 #define CLI_MAX_TIMEOUT_MS (10u * 60u * 1000u)
 /* Characters of a holder token that `status` shows without --show-token. */

@@ -50,8 +50,8 @@ const cli_flag cli_flags[] = {
     {CLI_F_TIMEOUT, "timeout", 0, "D", CLI_NODES,
      "per-node connect and command timeout, 1ms to 10m (default 1s)"},
     {CLI_F_TTL, "ttl", 't', "D", B_ACQ | B_EXT | B_EXE | B_ELE,
-     "time to live of the lock, 3ms (above the clock-drift allowance) to "
-     "168h; exec and elect renew it (default 30s)"},
+     "time to live of the lock, 3ms (above the clock-drift allowance; "
+     "10ms for exec and elect, which renew it) to 168h (default 30s)"},
     {CLI_F_WAIT, "wait", 'w', "D", B_ACQ | B_EXE,
      "give up if the lock is not acquired within D, at most 8784h; 0 makes "
      "a single attempt (default: no limit)"},
@@ -438,6 +438,15 @@ static int check_parsed(parse_state *ps, int dashdash, int have_program)
                                cli_flags[i].name, c->name);
     if (a->quiet && a->verbose)
         return usage_error(ps, "-q and -v cannot be combined");
+    if (c->takes_program && a->ttl_ms < CLI_MIN_LEASE_TTL_MS) {
+        char ttl[32];
+
+        cli_format_duration(a->ttl_ms, ttl, sizeof(ttl));
+        return usage_error(ps,
+                           "--ttl: %s is too short for %s (at least %ums: "
+                           "the lock is renewed when a third of it is left)",
+                           ttl, c->name, CLI_MIN_LEASE_TTL_MS);
+    }
     if (c->takes_program) {
         if (!dashdash && a->operand_count > c->operand_count)
             return usage_error(ps,
