@@ -540,15 +540,16 @@ static void test_lease_ttl(void **state)
     assert_true(rl_count_threads() <= threads + 1);
 }
 
-/* lease_acquire and with_lock check the TTL before acquiring. */
-static int never_run(redlock_lease *lease, void *ud)
+/* Work for with_lock: records that it ran. */
+static int mark_ran(redlock_lease *lease, void *ud)
 {
     (void)lease;
     *(int *)ud = 1;
     return 0;
 }
 
-/* The combined calls refuse the same TTLs before sending anything. */
+/* The combined calls refuse the same TTLs before sending anything (the
+ * work never runs), and take the maximum. */
 static void test_lease_acquire_ttl(void **state)
 {
     rl_cluster *c = *state;
@@ -571,12 +572,26 @@ static void test_lease_acquire_ttl(void **state)
         int ran = 0, result = -1;
         q = quiet_begin(c);
         st = redlock_with_lock(c->m, "ttl-wl", rows[i].ttl_ms, NULL, NULL,
-                               never_run, &ran, &result);
+                               mark_ran, &ran, &result);
         quiet_end(c, q, "with_lock");
         expect_row("with_lock", rows[i].ttl_ms, st, rows[i].want);
         assert_int_equal(ran, 0);
         assert_int_equal(rl_total_keys(c), 0);
     }
+    /* The maximum is accepted by both, and the work runs. */
+    redlock_lease *lease = NULL;
+    assert_int_equal(redlock_lease_acquire(c->m, "ttl-la", REDLOCK_TTL_MAX_MS,
+                                           NULL, NULL, &lease),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_lease_stop(lease, NULL), REDLOCK_OK);
+    await_no_keys(c);
+    int ran = 0, result = -1;
+    assert_int_equal(redlock_with_lock(c->m, "ttl-wl", REDLOCK_TTL_MAX_MS,
+                                       NULL, NULL, mark_ran, &ran, &result),
+                     REDLOCK_OK);
+    assert_int_equal(ran, 1);
+    assert_int_equal(result, 0);
+    await_no_keys(c);
 }
 
 /* election_start: too short for the drift allowance is ETTLSHORT; below
