@@ -37,6 +37,16 @@
 #define BENCH_PREFIX_MAX 128
 /* Default lock TTL of W1-W3 (the spec's 10 000 ms). */
 #define BENCH_DEFAULT_TTL_MS 10000u
+/* Longest --duration, --soak-duration and --soak-fault-interval: 366
+ * days. Longer ones are refused (exit 2), never wrapped: the workloads
+ * keep time in nanoseconds, which 64 bits hold for 584 years. */
+#define BENCH_DURATION_MAX_MS (366ull * 24u * 3600u * 1000u)
+/* Shortest --ttl and --election-ttl, in ms: shorter ones leave no room for
+ * a round trip (and 1 or 2 ms do not even exceed the library's drift
+ * allowance: REDLOCK_ETTLSHORT); they are refused (exit 2). */
+#define BENCH_TTL_MIN_MS 10u
+/* Longest --retry-delay and --retry-jitter, in ms: one hour. */
+#define BENCH_RETRY_MAX_MS 3600000u
 /* TTL of every W4 lease (fixed by the spec). */
 #define BENCH_LEASE_TTL_MS 1000u
 /* Default W5 leadership TTL. */
@@ -302,8 +312,9 @@ void bench_result_free(bench_result *r);
 
 /* Parse a duration: a non-negative decimal number with an optional unit
  * ms, s, m or h (none: seconds), such as "5", "1.5s", "250ms", "2m".
- * Stores milliseconds (rounded to nearest) in *ms. Returns 0, or -1 for
- * anything else (empty, negative, junk after the unit, overflow). */
+ * Stores milliseconds (rounded to nearest) in *ms, at most
+ * BENCH_DURATION_MAX_MS. Returns 0, or -1 for anything else (empty,
+ * negative, junk after the unit, above the maximum). */
 int bench_parse_duration_ms(const char *s, uint64_t *ms);
 
 /* Parse an unsigned decimal integer in [min, max] with nothing after it.

@@ -105,12 +105,15 @@ static const flag flags[] = {
      "threads of W2 and W3/W3P (default 64 for W2, 16 for W3)"},
     {"duration", F_DURATION, "TIME",
      "time per workload: 5, 1.5s, 500ms, 2m (default 5 s; W4, W5 10 s; "
-     "also the soak's unless --soak-duration)"},
-    {"ttl", F_TTL, "MS", "lock TTL of W1-W3 in ms (default 10000)"},
+     "also the soak's unless --soak-duration; at most 366 days)"},
+    {"ttl", F_TTL, "MS",
+     "lock TTL of W1-W3 in ms, 10..604800000 (default 10000)"},
     {"retry-delay", F_RETRY_DELAY, "MS",
-     "retry delay of W3 and of the W5 candidates in ms (default 5)"},
+     "retry delay of W3 and of the W5 candidates in ms, 0..3600000 "
+     "(default 5)"},
     {"retry-jitter", F_RETRY_JITTER, "MS",
-     "retry jitter of W3 and of the W5 candidates in ms (default 10)"},
+     "retry jitter of W3 and of the W5 candidates in ms, 0..3600000 "
+     "(default 10)"},
     {"election-ttl", F_ELECTION_TTL, "MS",
      "leadership TTL of W5 in ms (default 1000)"},
     {"key-prefix", F_KEY_PREFIX, "STR",
@@ -288,27 +291,29 @@ static int parse_flags(int argc, char **argv, bench_config *cfg, cli *c)
             if (bench_parse_duration_ms(optarg, &cfg->duration_ms) != 0 ||
                 cfg->duration_ms == 0)
                 return bad_value(name, optarg,
-                                 "a positive time such as 5, 1.5s, 500ms");
+                                 "a positive time such as 5, 1.5s, 500ms, "
+                                 "at most 366 days");
             c->duration_given = 1;
             break;
         case F_TTL:
-            if (bench_parse_u32(optarg, 1, REDLOCK_TTL_MAX_MS,
+            if (bench_parse_u32(optarg, BENCH_TTL_MIN_MS, REDLOCK_TTL_MAX_MS,
                                 &cfg->ttl_ms) != 0)
-                return bad_value(name, optarg, "milliseconds, >= 1");
+                return bad_value(name, optarg, "milliseconds, 10..604800000");
             break;
         case F_RETRY_DELAY:
-            if (bench_parse_u32(optarg, 0, 3600000, &cfg->retry_delay_ms) != 0)
-                return bad_value(name, optarg, "milliseconds");
+            if (bench_parse_u32(optarg, 0, BENCH_RETRY_MAX_MS,
+                                &cfg->retry_delay_ms) != 0)
+                return bad_value(name, optarg, "milliseconds, 0..3600000");
             break;
         case F_RETRY_JITTER:
-            if (bench_parse_u32(optarg, 0, 3600000, &cfg->retry_jitter_ms) !=
-                0)
-                return bad_value(name, optarg, "milliseconds");
+            if (bench_parse_u32(optarg, 0, BENCH_RETRY_MAX_MS,
+                                &cfg->retry_jitter_ms) != 0)
+                return bad_value(name, optarg, "milliseconds, 0..3600000");
             break;
         case F_ELECTION_TTL:
-            if (bench_parse_u32(optarg, 10, REDLOCK_TTL_MAX_MS,
+            if (bench_parse_u32(optarg, BENCH_TTL_MIN_MS, REDLOCK_TTL_MAX_MS,
                                 &cfg->election_ttl_ms) != 0)
-                return bad_value(name, optarg, "milliseconds, >= 10");
+                return bad_value(name, optarg, "milliseconds, 10..604800000");
             break;
         case F_KEY_PREFIX:
             if (bench_copy(cfg->key_prefix, sizeof(cfg->key_prefix),
@@ -339,13 +344,15 @@ static int parse_flags(int argc, char **argv, bench_config *cfg, cli *c)
             if (bench_parse_duration_ms(optarg, &cfg->soak_ms) != 0 ||
                 cfg->soak_ms == 0)
                 return bad_value(name, optarg,
-                                 "a positive time such as 120s, 10m");
+                                 "a positive time such as 120s, 10m, at "
+                                 "most 366 days");
             c->soak_duration_given = 1;
             break;
         case F_SOAK_FAULT_INTERVAL:
             if (bench_parse_duration_ms(optarg, &cfg->soak_fault_ms) != 0)
                 return bad_value(name, optarg,
-                                 "a time such as 30s, 1m, or 0 for none");
+                                 "a time such as 30s, 1m, or 0 for none; "
+                                 "at most 366 days");
             break;
         case F_CANDIDATE_FD:
             if (bench_parse_u32(optarg, 0, INT_MAX, &v) != 0)

@@ -127,7 +127,9 @@ int bench_parse_duration_ms(const char *s, uint64_t *ms)
     else
         return -1;
     v = v * scale + 0.5;
-    if (v >= 1e15) /* 30 000 years: a typo, not a benchmark */
+    /* Compared as a double before any conversion: a value beyond
+     * UINT64_MAX must not reach the cast. */
+    if (v >= (double)BENCH_DURATION_MAX_MS + 1.0)
         return -1;
     *ms = (uint64_t)v;
     return 0;

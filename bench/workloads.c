@@ -269,6 +269,7 @@ static void count_failure(worker *w, redlock_status st)
     case REDLOCK_ENONODES:
     case REDLOCK_ERELEASED:
     case REDLOCK_EAUTH:
+    case REDLOCK_ETTLSHORT:
         w->other++;
         break;
     }

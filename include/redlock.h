@@ -48,7 +48,11 @@ extern "C" {
 #define REDLOCK_RESOURCE_MAX 4096
 /* Longest key prefix accepted, in bytes. */
 #define REDLOCK_KEY_PREFIX_MAX 256
-/* Largest TTL accepted by acquire and extend: 7 days, in milliseconds. */
+/* Largest TTL accepted by acquire and extend: 7 days, in milliseconds.
+ * Every ttl_ms of the API is refused with REDLOCK_ERANGE when it is 0 or
+ * above this; one that is to be granted (acquire, extend, leases,
+ * elections) is also refused with REDLOCK_ETTLSHORT when it does not
+ * exceed its drift allowance, ttl_ms * drift_factor + 2 ms. */
 #define REDLOCK_TTL_MAX_MS (7u * 24u * 3600u * 1000u)
 /* Most nodes one manager may use. */
 #define REDLOCK_NODES_MAX 64
@@ -86,7 +90,9 @@ extern "C" {
     X(ERANGE, 15, "value out of its documented range")                        \
     X(ENONODES, 16, "no nodes given")                                         \
     X(ERELEASED, 17, "lock handle was already released")                      \
-    X(EAUTH, 18, "node refused authentication or database selection")
+    X(EAUTH, 18, "node refused authentication or database selection")        \
+    X(ETTLSHORT, 19,                                                          \
+      "ttl is too short: it does not exceed the clock-drift allowance")
 
 /* Status of every call. 0 is success; the others are listed above. */
 typedef enum redlock_status {
@@ -178,20 +184,26 @@ typedef struct redlock_options {
     double drift_factor;         /* clock drift per ms of TTL; default 0.01,
                                     must be in [0, 0.5) */
     uint32_t retry_count;        /* retries after the first attempt; 10 */
+    /* Durations below are in milliseconds. Each accepts every value of
+     * its type unless a range is given (values outside it are refused
+     * with REDLOCK_ERANGE, never clamped); the library computes with them
+     * in 64 bits, so UINT32_MAX means what it says and never wraps. */
     uint32_t retry_delay_ms;     /* base delay between attempts; 200 */
     uint32_t retry_jitter_ms;    /* random extra delay in [0, jitter]; 100 */
-    uint32_t connect_timeout_ms; /* TCP/unix connect plus AUTH/SELECT; 1000 */
+    uint32_t connect_timeout_ms; /* TCP/unix connect plus AUTH/SELECT; 1000;
+                                    > 0 */
     uint32_t command_timeout_ms; /* a node that has not answered a command in
                                     this long is treated as failed and
-                                    reconnected; 1000 */
+                                    reconnected; 1000; > 0 */
     const char *key_prefix;      /* prepended to every resource; copied;
                                     default "" (none) */
     uint32_t node_queue_max;     /* commands waiting per node before new
                                     ones fail fast for that node; 65536 */
-    uint32_t reconnect_min_ms;   /* first reconnect delay; 50 */
-    uint32_t reconnect_max_ms;   /* cap of the doubling delay; 2000 */
+    uint32_t reconnect_min_ms;   /* first reconnect delay; 50; > 0 */
+    uint32_t reconnect_max_ms;   /* cap of the doubling delay; 2000;
+                                    >= reconnect_min_ms */
     uint32_t shutdown_timeout_ms; /* how long destroy lets queued releases
-                                     finish; 1000 */
+                                     finish; 1000; 0: do not wait */
     redlock_node_error_fn node_error_fn; /* may be NULL */
     void *node_error_userdata;
     redlock_log_fn log_fn;       /* may be NULL: no logging */
@@ -314,10 +326,17 @@ typedef struct redlock_acquire_info {
  */
 typedef struct redlock_acquire_opts {
     size_t struct_size;       /* set by redlock_acquire_opts_init() */
+    /* The three retry fields take -1 or 0..UINT32_MAX; any other value
+     * (below -1, or up to INT64_MAX) is refused with REDLOCK_ERANGE
+     * before anything is sent, never clamped. */
     int64_t retry_count;      /* -1: the manager's; 0: a single attempt */
     int64_t retry_delay_ms;   /* -1: the manager's */
     int64_t retry_jitter_ms;  /* -1: the manager's */
     uint64_t deadline_us;     /* absolute, on redlock_clock_us(); 0: none.
+                                 One already passed (even 1) gives
+                                 REDLOCK_ETIMEDOUT before anything is
+                                 sent; any later one, up to UINT64_MAX, is
+                                 used as is (in effect no deadline).
                                  A hard bound: no attempt starts after it,
                                  waits (including the undo of a failed
                                  attempt) end at it, and the call returns
@@ -331,7 +350,10 @@ REDLOCK_API void redlock_acquire_opts_init(redlock_acquire_opts *o);
 
 /*
  * Acquire resource (a NUL-terminated string) for ttl_ms milliseconds,
- * retrying per the manager's retry options with random jitter.
+ * retrying per the manager's retry options with random jitter. ttl_ms
+ * must be in 1..REDLOCK_TTL_MAX_MS and above its drift allowance,
+ * ttl_ms * drift_factor + 2 ms (with the default drift_factor: at least
+ * 3 ms); it is never clamped.
  *
  * Returns REDLOCK_OK and stores a lock in *out, owned by the caller until it
  * is passed to redlock_release() or redlock_lock_free(). Otherwise *out is
@@ -343,6 +365,9 @@ REDLOCK_API void redlock_acquire_opts_init(redlock_acquire_opts *o);
  *   REDLOCK_EEXPIRED    a quorum said yes but the validity was used up;
  *   REDLOCK_ETIMEDOUT   the deadline passed;
  *   REDLOCK_EINVAL, REDLOCK_ERANGE  bad arguments (nothing was sent);
+ *   REDLOCK_ETTLSHORT   ttl_ms does not exceed its drift allowance, so no
+ *                       attempt could ever yield validity (nothing was
+ *                       sent);
  *   REDLOCK_ENOMEM      out of memory;
  *   REDLOCK_EMISUSE     m is not a live manager handle;
  *   REDLOCK_ECLOSED     the manager is being destroyed.
@@ -415,8 +440,10 @@ REDLOCK_API redlock_status redlock_acquire_multi(
  * REDLOCK_ENOQUORUM if too few nodes answered (the lock may still be held
  * until its validity end as set by the rule above); REDLOCK_EEXPIRED if a
  * quorum answered only after the new validity was used up; REDLOCK_ERANGE
- * for a bad ttl;
- * REDLOCK_ERELEASED after redlock_release_keep(). Never re-acquires a lock
+ * for a ttl_ms of 0 or above REDLOCK_TTL_MAX_MS; REDLOCK_ETTLSHORT for one
+ * that does not exceed its drift allowance (nothing is sent for either,
+ * and the lock is unchanged); REDLOCK_ERELEASED after
+ * redlock_release_keep(). Never re-acquires a lock
  * that has lapsed. The lock stays owned by the caller whatever the result.
  *
  * Thread-safety: one thread at a time per lock. Blocks for at most
@@ -453,7 +480,9 @@ REDLOCK_API redlock_status redlock_release_keep(redlock_lock *lock);
  * store that token. resource is resource_len bytes; token must be
  * REDLOCK_TOKEN_LEN lowercase hex characters as printed by this library;
  * ttl_ms is the TTL the lock was last set with (it bounds how long a
- * release stays queued for unreachable nodes). The handle's validity is
+ * release stays queued for unreachable nodes), 1..REDLOCK_TTL_MAX_MS;
+ * since nothing is granted with it, it is not held against the drift
+ * allowance (no REDLOCK_ETTLSHORT here). The handle's validity is
  * unknown, reported as 0, until a successful extend. Nothing is sent.
  * Returns EINVAL (bad token or resource), ERANGE, ENOMEM, EMISUSE,
  * ECLOSED. The caller owns *out.
@@ -586,11 +615,17 @@ typedef void (*redlock_lease_lost_fn)(redlock_lease *lease,
 typedef struct redlock_lease_options {
     size_t struct_size;          /* set by redlock_lease_options_init() */
     uint32_t ttl_ms;             /* TTL of each extension; 0: the lock's
-                                    TTL at start */
+                                    TTL at start. Then 1..REDLOCK_TTL_MAX_MS
+                                    (else ERANGE) and above its drift
+                                    allowance (else ETTLSHORT) */
     uint32_t renew_threshold_ms; /* extend when less validity than this
-                                    remains; 0: one third of ttl_ms */
+                                    remains; 0: one third of ttl_ms. Then
+                                    below ttl_ms and above the loss margin
+                                    (else ERANGE) */
     uint64_t max_hold_ms;        /* lose the lease after holding it this
-                                    long; 0: no limit */
+                                    long; 0: no limit. Any value; one whose
+                                    end does not fit the clock (up to
+                                    UINT64_MAX) saturates to no limit */
     uint32_t max_renewals;       /* lose it after this many extensions;
                                     0: no limit */
     redlock_lease_lost_fn on_lost; /* may be NULL */
@@ -608,9 +643,10 @@ REDLOCK_API void redlock_lease_options_init(redlock_lease_options *o);
  * On success the lease owns lock (get it back with redlock_lease_stop());
  * do not call redlock_extend/redlock_release on it meanwhile. On failure
  * (EINVAL, EMISUSE, ERANGE (also for a renew_threshold_ms not above the
- * loss margin of 5 % of the TTL, 2..50 ms), ERELEASED, EEXPIRED if no
- * validity is left, ENOMEM, EIO if the lease thread could not start,
- * ECLOSED) the lock stays with the caller. opts may be NULL. The loss is
+ * loss margin of 5 % of the TTL, 2..50 ms), ETTLSHORT for a resolved
+ * ttl_ms that does not exceed its drift allowance, ERELEASED, EEXPIRED if
+ * no validity is left, ENOMEM, EIO if the lease thread could not start,
+ * ECLOSED) the lock stays with the caller, unchanged. opts may be NULL. The loss is
  * signalled in every form at once: on_lost, the flag read by
  * redlock_lease_lost(), the fd of redlock_lease_fd(), and
  * redlock_lease_wait(); never later than the end of the validity last
@@ -622,7 +658,9 @@ REDLOCK_API redlock_status redlock_lease_start(redlock_lock *lock,
 
 /*
  * Acquire resource (a C string) and start a lease on it in one call:
- * redlock_acquire() then redlock_lease_start().
+ * redlock_acquire_ex() then redlock_lease_start(). Returns the status of
+ * the step that failed (a bad ttl_ms, ERANGE or ETTLSHORT, before
+ * anything is sent); if the lease cannot start, the lock is released.
  */
 REDLOCK_API redlock_status redlock_lease_acquire(
     redlock_manager *m, const char *resource, uint32_t ttl_ms,
@@ -658,8 +696,13 @@ REDLOCK_API redlock_status redlock_lease_status(const redlock_lease *lease);
  * Owned by the lease: do not read or close it. Any thread. */
 REDLOCK_API int redlock_lease_fd(const redlock_lease *lease);
 
-/* Block until the lease is lost or timeout_ms passes (-1: no limit).
- * Returns the loss reason, or REDLOCK_ETIMEDOUT if still held. */
+/* Block until the lease is lost or timeout_ms passes. Any negative value
+ * (-1 by convention) means no limit; 0 only checks. Any positive value is
+ * accepted and saturates: one too large for the clock (up to INT64_MAX)
+ * waits without limit, never a wrapped-around short time. Returns the
+ * loss reason, or REDLOCK_ETIMEDOUT if still held; EINVAL for a NULL
+ * lease, EMISUSE for a bad handle. Any thread; not during or after
+ * redlock_lease_stop() of the same lease. */
 REDLOCK_API redlock_status redlock_lease_wait(redlock_lease *lease,
                                               int64_t timeout_ms);
 
@@ -683,7 +726,8 @@ typedef int (*redlock_scoped_fn)(redlock_lease *lease, void *userdata);
  * Acquire resource, start a lease, run fn(lease, userdata) on the calling
  * thread, then stop the lease and release the lock, whatever fn returned.
  * Returns the acquire's or lease start's status if either failed (fn does
- * not run, nothing is left held); REDLOCK_ELOST if the lease was lost while
+ * not run, nothing is left held; a bad ttl_ms, ERANGE or ETTLSHORT, is
+ * refused before anything is sent); REDLOCK_ELOST if the lease was lost while
  * fn ran (also when the manager was destroyed meanwhile); otherwise the
  * status of the release (REDLOCK_OK). fn_result (may be NULL) gets fn's return
  * value when fn ran. aopts and lopts may be NULL.
@@ -718,6 +762,13 @@ typedef struct redlock_election_callbacks {
  * fencing number for the term. on_elected fires when it wins, on_demoted
  * when it loses the lease or resigns; after a loss it campaigns again
  * unless it resigned. cb and its functions may be NULL.
+ *
+ * Returns REDLOCK_OK and *out (the caller destroys it with
+ * redlock_election_destroy()); otherwise *out is NULL, nothing is sent
+ * and no thread is left: EINVAL (NULL argument, empty name), EMISUSE,
+ * ERANGE (ttl_ms 0, below 10 or above REDLOCK_TTL_MAX_MS, or the name too
+ * long), ETTLSHORT (ttl_ms does not exceed its drift allowance), ECLOSED,
+ * ENOMEM, EIO (thread).
  * Thread-safety: any thread. The election must be destroyed before the
  * manager.
  */

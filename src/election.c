@@ -186,7 +186,14 @@ redlock_status redlock_election_start(redlock_manager *m, const char *name,
         return REDLOCK_EMISUSE;
     size_t name_len = strlen(name);
     if (name_len + 9 > REDLOCK_RESOURCE_MAX || ttl_ms == 0 ||
-        ttl_ms > REDLOCK_TTL_MAX_MS || ttl_ms < 10)
+        ttl_ms > REDLOCK_TTL_MAX_MS)
+        return REDLOCK_ERANGE;
+    if (redlock__ttl_too_short(ttl_ms, m->opts.drift_factor))
+        return REDLOCK_ETTLSHORT;
+    /* Its lease renews when ttl/3 of validity is left, which must exceed
+     * the lease's loss margin (at least 2 ms, lease.c): 10 ms is the
+     * documented floor that leaves room for it. */
+    if (ttl_ms < 10)
         return REDLOCK_ERANGE;
     if (atomic_load_explicit(&m->closing, memory_order_acquire))
         return REDLOCK_ECLOSED;

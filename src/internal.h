@@ -101,6 +101,11 @@ redlock_status redlock__acquire_failure_status(size_t n, size_t yes,
  * ttl_ms * drift_factor + 2 ms. */
 uint64_t redlock__drift_us(uint32_t ttl_ms, double drift_factor);
 
+/* True when ttl_ms does not exceed its own drift allowance, so that no
+ * attempt could ever yield validity (callers refuse it with
+ * REDLOCK_ETTLSHORT before sending anything). */
+bool redlock__ttl_too_short(uint32_t ttl_ms, double drift_factor);
+
 /* Validity left at the end of an attempt, in microseconds:
  * ttl - (end - start) - drift. May be negative. */
 int64_t redlock__validity_us(uint32_t ttl_ms, double drift_factor,
@@ -130,6 +135,10 @@ uint64_t redlock__extend_end_us(bool won, uint64_t old_end_us, uint64_t t0_us,
  * [0, jitter], with the random part supplied by rnd (for tests). */
 uint64_t redlock__retry_delay_us(uint32_t delay_ms, uint32_t jitter_ms,
                                  uint32_t rnd_ms);
+
+/* The time ms milliseconds after now_us, in microseconds, saturating at
+ * UINT64_MAX (read: never) instead of wrapping. */
+uint64_t redlock__after_ms(uint64_t now_us, uint64_t ms);
 
 /* ------------------------------------------------------------------------
  * Scripts (scripts.c)

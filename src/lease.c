@@ -77,6 +77,8 @@ struct redlock_lease {
     redlock_lock *lock;            /* owned while the lease runs */
     redlock_lease_options opts;    /* ttl_ms and threshold resolved */
     uint64_t started_us;
+    uint64_t hold_end_us;          /* started_us + max_hold_ms, saturated;
+                                      UINT64_MAX: no limit */
     atomic_int status;             /* REDLOCK_OK while held */
     atomic_uint renewals;
     atomic_int efd;                /* eventfd, readable once lost; made on
@@ -575,8 +577,7 @@ static bool limit_reached(const redlock_lease *l, uint64_t now)
     return (l->opts.max_renewals != 0 &&
             atomic_load_explicit(&l->renewals, memory_order_relaxed) >=
                 l->opts.max_renewals) ||
-           (l->opts.max_hold_ms != 0 &&
-            now >= l->started_us + l->opts.max_hold_ms * 1000u);
+           now >= l->hold_end_us;
 }
 
 /* Act on a lease whose due time has come (ls->mu held). */
@@ -588,8 +589,7 @@ static void on_due(redlock__leases *ls, redlock_lease *l, uint64_t now,
                   limit_reached(l, now) ? REDLOCK_ERANGE : REDLOCK_EEXPIRED);
         return;
     }
-    if (l->opts.max_hold_ms != 0 &&
-        now >= l->started_us + l->opts.max_hold_ms * 1000u) {
+    if (now >= l->hold_end_us) {
         mark_lost(ls, l, REDLOCK_ERANGE);
         return;
     }
@@ -839,6 +839,8 @@ redlock_status redlock__lease_start_mirrored(redlock_lock *lock,
         o.ttl_ms = lock->ttl_ms;
     if (o.ttl_ms == 0 || o.ttl_ms > REDLOCK_TTL_MAX_MS)
         return REDLOCK_ERANGE;
+    if (redlock__ttl_too_short(o.ttl_ms, lock->m->opts.drift_factor))
+        return REDLOCK_ETTLSHORT; /* no renewal could ever succeed */
     if (o.renew_threshold_ms == 0)
         o.renew_threshold_ms = o.ttl_ms / 3;
     if (o.renew_threshold_ms >= o.ttl_ms ||
@@ -861,6 +863,10 @@ redlock_status redlock__lease_start_mirrored(redlock_lock *lock,
         atomic_store_explicit(mirror, validity_end(l), memory_order_release);
     l->opts = o;
     l->started_us = redlock__clock_now_us();
+    /* Saturates: a max_hold_ms too large for the clock is no limit. */
+    l->hold_end_us = o.max_hold_ms == 0
+                         ? UINT64_MAX
+                         : redlock__after_ms(l->started_us, o.max_hold_ms);
     atomic_init(&l->status, REDLOCK_OK);
     atomic_init(&l->renewals, 0);
     l->heap_index = NOT_IN_HEAP;
@@ -1046,8 +1052,11 @@ redlock_status redlock_lease_wait(redlock_lease *lease, int64_t timeout_ms)
         return lease == NULL ? REDLOCK_EINVAL : REDLOCK_EMISUSE;
     redlock__leases *ls = lease->ls;
     uint64_t start = redlock__clock_now_us();
-    uint64_t until = timeout_ms < 0 ? UINT64_MAX
-                                    : start + (uint64_t)timeout_ms * 1000u;
+    /* Negative: no limit. A positive timeout too large for the clock
+     * saturates to no limit too, rather than wrapping into the past. */
+    uint64_t until = timeout_ms < 0
+                         ? UINT64_MAX
+                         : redlock__after_ms(start, (uint64_t)timeout_ms);
     pthread_mutex_lock(&ls->mu);
     redlock_status st;
     for (;;) {

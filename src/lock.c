@@ -54,6 +54,19 @@ static redlock_status check_ttl(uint32_t ttl_ms)
                                                       : REDLOCK_OK;
 }
 
+/* Check a TTL that is to be granted (acquire, extend): in range, and
+ * above the drift allowance of m, without which it could never yield
+ * validity. */
+static redlock_status check_grant_ttl(const redlock_manager *m,
+                                      uint32_t ttl_ms)
+{
+    redlock_status st = check_ttl(ttl_ms);
+    if (st == REDLOCK_OK &&
+        redlock__ttl_too_short(ttl_ms, m->opts.drift_factor))
+        st = REDLOCK_ETTLSHORT;
+    return st;
+}
+
 /* Free a lock's memory (not the manager reference). The keys live in the
  * lock's own block. */
 static void lock_free_memory(redlock_lock *lock)
@@ -420,7 +433,7 @@ static redlock_status acquire_core(redlock_manager *m,
     size_t lens[REDLOCK_MULTI_MAX];
     st = check_resources(res, lens_in, count, lens);
     if (st == REDLOCK_OK)
-        st = check_ttl(ttl_ms);
+        st = check_grant_ttl(m, ttl_ms);
     if (st != REDLOCK_OK) {
         if (p.info != NULL)
             p.info->last_status = st;
@@ -622,10 +635,10 @@ redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
         return REDLOCK_EMISUSE;
     if (lock->released)
         return REDLOCK_ERELEASED;
-    redlock_status st = check_ttl(ttl_ms);
+    redlock_manager *m = lock->m;
+    redlock_status st = check_grant_ttl(m, ttl_ms);
     if (st != REDLOCK_OK)
         return st;
-    redlock_manager *m = lock->m;
     if (closing(m))
         return REDLOCK_ECLOSED;
     uint32_t floor_ms = 0;

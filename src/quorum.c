@@ -2,9 +2,15 @@
  * quorum.c: the Redlock arithmetic, as pure functions.
  *
  * Quorum, early decisions, validity with the drift allowance, the
- * validity end after an extension (won or not), and retry delays. No I/O,
- * no clock, no randomness: unit tests drive these with tables
- * (tests/unit/test_quorum.c).
+ * validity end after an extension (won or not), retry delays, and
+ * deadlines from caller-given durations. No I/O, no clock, no randomness:
+ * unit tests drive these with tables (tests/unit/test_quorum.c).
+ *
+ * Durations given by callers may be as large as their type allows
+ * (uint64_t milliseconds, say); turning one into an absolute time in
+ * microseconds saturates at UINT64_MAX ("never") rather than wrapping to
+ * a time in the past. The alternative, refusing such values, would make
+ * callers invent their own "forever" below some limit of ours.
  */
 #include "internal.h"
 
@@ -51,6 +57,19 @@ uint64_t redlock__drift_us(uint32_t ttl_ms, double drift_factor)
     return us + 2000u;
 }
 
+/* A TTL whose drift allowance is at least the TTL itself leaves no
+ * validity however fast the nodes answer: validity = ttl - elapsed - drift
+ * <= -elapsed <= 0. Such a TTL is refused up front (REDLOCK_ETTLSHORT)
+ * instead of being tried and retried, which could only end in a status
+ * naming another cause (ENOQUORUM or EEXPIRED). The boundary is exact:
+ * a TTL one microsecond above its allowance passes, and fails (EEXPIRED)
+ * only if the round trip uses up that microsecond. */
+bool redlock__ttl_too_short(uint32_t ttl_ms, double drift_factor)
+{
+    return (uint64_t)ttl_ms * 1000u <= redlock__drift_us(ttl_ms,
+                                                          drift_factor);
+}
+
 /* validity = ttl - elapsed - drift, where elapsed is measured from the
  * start of this attempt. */
 int64_t redlock__validity_us(uint32_t ttl_ms, double drift_factor,
@@ -94,4 +113,13 @@ uint64_t redlock__extend_end_us(bool won, uint64_t old_end_us, uint64_t t0_us,
     if (won)
         return end;
     return old_end_us < end ? old_end_us : end;
+}
+
+/* now_us + ms milliseconds, in microseconds, or UINT64_MAX (never) when
+ * that does not fit. */
+uint64_t redlock__after_ms(uint64_t now_us, uint64_t ms)
+{
+    if (ms > (UINT64_MAX - now_us) / 1000u)
+        return UINT64_MAX;
+    return now_us + ms * 1000u;
 }

@@ -336,13 +336,23 @@ static void test_usage_errors(void **state)
     static const char *const bad1[] = {"--duration", "abc", NULL};
     static const char *const bad2[] = {"--workloads", "W9", NULL};
     static const char *const bad3[] = {"--json", "--csv", NULL};
+    /* Durations past their documented range: refused, not wrapped. */
+    static const char *const bad4[] = {"--duration", "18446744073710ms",
+                                       NULL};
+    static const char *const bad5[] = {"--soak-fault-interval", "8785h",
+                                       NULL};
+    static const char *const bad6[] = {"--ttl", "2", NULL};
+    static const char *const bad7[] = {"--ttl", "604800001", NULL};
+    static const char *const bad8[] = {"--retry-jitter", "3600001", NULL};
+    static const char *const bad9[] = {"--election-ttl", "9", NULL};
     static const char *const help[] = {"--help", NULL};
-    const char *const *bad[] = {bad1, bad2, bad3};
+    const char *const *bad[] = {bad1, bad2, bad3, bad4, bad5,
+                                bad6, bad7, bad8, bad9};
     char out[8192];
     bench_proc p;
     (void)state;
 
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         bench_start(&p, bad[i]);
         assert_int_equal(bench_finish(&p, out, sizeof(out)), 2);
         assert_string_equal(out, "");

@@ -6,7 +6,8 @@
  *
  * Covered: acquire then release with the printed token; a wrong token
  * exits 1 and leaves the lock held; extend; status with and without
- * --json and --show-token; --wait 0 and --conflict-exit-code; usage errors
+ * --json and --show-token; --wait 0 and --conflict-exit-code (also 0,
+ * flock's "skip quietly": nothing acquired or run); usage errors
  * (bad durations, unknown command, missing "--") exit 64 with one clear
  * line; two execs on one resource never overlap; a child running 5x the
  * TTL keeps its lock; a paused majority makes exec stop its child before
@@ -615,6 +616,17 @@ static void test_usage_errors(void **state)
         {{"acquire", "r", "--ttl", "0"}, "too short"},
         {{"acquire", "r", "--ttl", "8d"}, "unknown unit"},
         {{"acquire", "r", "--ttl", "169h"}, "too long"},
+        /* Within range but not above the drift allowance: the library's
+         * REDLOCK_ETTLSHORT, reported as a bad --ttl. */
+        {{"acquire", "r", "--ttl", "2ms"}, "--ttl 2ms: ttl is too short"},
+        {{"extend", "r", "0123456789abcdef0123456789abcdef", "-t", "1"},
+         "--ttl 1ms: ttl is too short"},
+        /* exec and elect renew the lock: at least 10 ms, checked with
+         * the other flags (nothing is acquired first). */
+        {{"exec", "r", "--ttl", "9ms", "--", "true"},
+         "--ttl: 9ms is too short for exec (at least 10ms"},
+        {{"elect", "n", "--ttl", "1ms", "--", "true"},
+         "--ttl: 1ms is too short for elect"},
         {{"exec", "r", "--grace", "soon", "--", "true"}, "bad duration"},
         {{"frobnicate", "r"}, "unknown command 'frobnicate'"},
         {{"exec", "r", "true"}, "missing '--'"},
@@ -749,6 +761,113 @@ static void test_flags_documented(void **state)
     assert_int_equal(CLI(f, "ver", "--version"), 0);
     read_named(f, "ver.out", general, sizeof(general));
     assert_non_null(strstr(general, redlock_version()));
+}
+
+/* PTTL of key on server i, in ms (-2: no key). */
+static long pttl_of(const fixture *f, size_t i, const char *key)
+{
+    const char *argv[] = {"PTTL", key};
+    char out[64];
+
+    assert_int_equal(rs_command(&f->srv[i], out, sizeof(out), 2, argv), 0);
+    return strtol(out, NULL, 10);
+}
+
+/* flock's cron idiom, "-n -E 0": when someone else holds the lock, skip
+ * quietly with status 0. acquire prints no token and takes nothing; exec
+ * does not run CMD (which would create its log file); the holder's keys
+ * keep their value and are not extended. */
+static void test_conflict_exit_zero(void **state)
+{
+    fixture *f = *state;
+    char token[256];
+    char out[1024];
+    char marker[512];
+    long pttl[NODES];
+    int holders;
+    struct stat st;
+
+    assert_int_equal(CLI(f, "hold", "acquire", "job-e0", "--ttl", "60s"), 0);
+    read_named(f, "hold.out", token, sizeof(token));
+    chomp(token);
+    assert_true(is_token(token));
+    holders = nodes_with(f, "job-e0", token);
+    assert_true(holders >= 2);
+    for (size_t i = 0; i < NODES; i++)
+        pttl[i] = pttl_of(f, i, "job-e0");
+
+    expect_exit(f, "acq0", NULL,
+                CLI(f, "acq0", "acquire", "job-e0", "--wait", "0", "-E", "0"),
+                0);
+    read_named(f, "acq0.out", out, sizeof(out));
+    assert_string_equal(out, ""); /* no token: nothing was acquired */
+    /* The long form, after a short wait, and quiet: nothing at all. */
+    expect_exit(f, "acq0b", NULL,
+                CLI(f, "acq0b", "acquire", "job-e0", "-w", "300ms",
+                    "--conflict-exit-code=0", "-q"),
+                0);
+    read_named(f, "acq0b.out", out, sizeof(out));
+    assert_string_equal(out, "");
+    read_named(f, "acq0b.err", out, sizeof(out));
+    assert_string_equal(out, "");
+
+    path_in(f, "e0.log", marker, sizeof(marker));
+    expect_exit(f, "exe0", marker,
+                CLI(f, "exe0", "exec", "job-e0", "--wait", "0", "-E", "0",
+                    "--", REDLOCK_CLI_CHILD_PATH, marker, "0"),
+                0);
+    assert_int_equal(stat(marker, &st), -1); /* CMD never ran */
+    assert_int_equal(errno, ENOENT);
+
+    /* The holder's keys: same value on the same nodes, not re-set or
+     * extended (a PTTL can only have gone down). */
+    assert_int_equal(nodes_with(f, "job-e0", token), holders);
+    for (size_t i = 0; i < NODES; i++)
+        assert_true(pttl_of(f, i, "job-e0") <= pttl[i]);
+
+    /* -E 0 only changes the conflict's status: a free lock is still
+     * acquired (status 0 and a token), and exec runs CMD. */
+    assert_int_equal(CLI(f, "rel", "release", "job-e0", token), 0);
+    ASSERT_KEY_GONE(f, "job-e0");
+    expect_exit(f, "exe1", marker,
+                CLI(f, "exe1", "exec", "job-e0", "--wait", "0", "-E", "0",
+                    "--", REDLOCK_CLI_CHILD_PATH, marker, "0"),
+                0);
+    assert_int_equal(stat(marker, &st), 0);
+    ASSERT_KEY_GONE(f, "job-e0");
+    expect_exit(f, "acq1", NULL,
+                CLI(f, "acq1", "acquire", "job-e0", "--wait", "0", "-E", "0"),
+                0);
+    read_named(f, "acq1.out", out, sizeof(out));
+    chomp(out);
+    assert_true(is_token(out));
+    assert_int_equal(CLI(f, "rel1", "release", "job-e0", out), 0);
+
+    /* --help and the man page say what -E 0 does. */
+    for (size_t c = 0; c < 2; c++) {
+        const char *cmd = c == 0 ? "acquire" : "exec";
+        char tag[32];
+        char name[40];
+        char help[8192];
+
+        snprintf(tag, sizeof(tag), "help-e0-%s", cmd);
+        snprintf(name, sizeof(name), "%s.out", tag);
+        assert_int_equal(cli_run(f, tag,
+                                 (const char *const[]){cmd, "--help", NULL}),
+                         0);
+        read_named(f, name, help, sizeof(help));
+        if (strstr(help, "-E 0") == NULL)
+            fail_msg("'redlock %s --help' does not describe -E 0:\n%s", cmd,
+                     help);
+    }
+    {
+        static char man[65536];
+        char path[512];
+
+        snprintf(path, sizeof(path), "%s/docs/redlock.1", REDLOCK_SOURCE_DIR);
+        read_file(path, man, sizeof(man));
+        assert_non_null(strstr(man, "\\-E 0"));
+    }
 }
 
 /* ------------------------------------------------------------------------
@@ -1166,6 +1285,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_acquire_waits_for_release, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conflict_exit_zero, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_node_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_no_overlap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_outlives_ttl, setup,

@@ -50,6 +50,41 @@ static void test_duration_invalid(void **state)
     }
 }
 
+/* Durations at their edges: the documented maximum (BENCH_DURATION_MAX_MS,
+ * 366 days) is accepted and one millisecond more is refused, as is every
+ * value a 64-bit count of nanoseconds could not hold (the workloads time
+ * themselves in nanoseconds): 18446744073710 ms would wrap to 0.4 ms. */
+static void test_duration_edges(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        int rc;
+        uint64_t ms;
+    } rows[] = {
+        {"0ms", 0, 0},
+        {"1ms", 0, 1},
+        {"31622400000ms", 0, BENCH_DURATION_MAX_MS},
+        {"31622400", 0, BENCH_DURATION_MAX_MS},
+        {"8784h", 0, BENCH_DURATION_MAX_MS},
+        {"31622400001ms", -1, 0},
+        {"8784.001h", -1, 0},
+        {"18446744073710ms", -1, 0},          /* ns would wrap */
+        {"9223372036854775807ms", -1, 0},     /* INT64_MAX */
+        {"18446744073709551615ms", -1, 0},    /* UINT64_MAX */
+        {"18446744073709551616ms", -1, 0},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        uint64_t ms = 777;
+        int rc = bench_parse_duration_ms(rows[i].in, &ms);
+        if (rc != rows[i].rc)
+            fail_msg("'%s': %d, want %d", rows[i].in, rc, rows[i].rc);
+        assert_int_equal(ms, rows[i].rc == 0 ? rows[i].ms : 777);
+    }
+    /* The largest duration still fits in nanoseconds, with room. */
+    assert_true(BENCH_DURATION_MAX_MS < UINT64_MAX / 1000000u / 4u);
+}
+
 /* Integers: range checks, no sign, no junk. */
 static void test_u32(void **state)
 {
@@ -157,6 +192,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duration_valid),
         cmocka_unit_test(test_duration_invalid),
+        cmocka_unit_test(test_duration_edges),
         cmocka_unit_test(test_u32),
         cmocka_unit_test(test_u32_list),
         cmocka_unit_test(test_workloads),

@@ -106,6 +106,42 @@ static void test_validity(void **state)
     assert_int_equal(redlock__validity_us(1000, 0.0, 5000, 4000), 998000);
 }
 
+/* A TTL is too short when it does not exceed its own drift allowance
+ * (ttl * drift_factor + 2 ms): then no attempt can yield validity. */
+static void test_ttl_too_short(void **state)
+{
+    (void)state;
+    static const struct {
+        uint32_t ttl_ms;
+        double drift;
+        bool too_short;
+    } rows[] = {
+        {0, 0.01, true},
+        {1, 0.01, true},
+        {2, 0.01, true},  /* allowance 2.02 ms */
+        {3, 0.01, false}, /* allowance 2.03 ms */
+        {2, 0.0, true},   /* allowance exactly 2 ms: not above it */
+        {3, 0.0, false},
+        {3, 0.49, true},  /* allowance 3.47 ms */
+        {4, 0.49, false}, /* allowance 3.96 ms */
+        {1000, 0.01, false},
+        {REDLOCK_TTL_MAX_MS, 0.0, false},
+        {REDLOCK_TTL_MAX_MS, 0.49, false},
+        {UINT32_MAX, 0.49, false},
+        {UINT32_MAX, 0.0, false},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bool got = redlock__ttl_too_short(rows[i].ttl_ms, rows[i].drift);
+        if (got != rows[i].too_short)
+            fail_msg("ttl %u drift %g: too_short %d, want %d",
+                     (unsigned)rows[i].ttl_ms, rows[i].drift, got,
+                     rows[i].too_short);
+        /* The rule is exactly "no validity even for an instant answer". */
+        assert_int_equal(got, redlock__validity_us(rows[i].ttl_ms,
+                                                   rows[i].drift, 0, 0) <= 0);
+    }
+}
+
 /* Retry delay stays within [delay, delay + jitter]. */
 static void test_retry_delay(void **state)
 {
@@ -114,6 +150,33 @@ static void test_retry_delay(void **state)
     assert_int_equal(redlock__retry_delay_us(200, 100, 100), 300000);
     assert_int_equal(redlock__retry_delay_us(200, 100, 5000), 300000);
     assert_int_equal(redlock__retry_delay_us(0, 0, 7), 0);
+}
+
+/* Deadlines from durations saturate at UINT64_MAX ("never") instead of
+ * wrapping into the past. */
+static void test_after_ms(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t now_us, ms, want;
+    } rows[] = {
+        {0, 0, 0},
+        {5, 1, 1005},
+        {614, UINT64_MAX / 1000, UINT64_MAX - 1},
+        {615, UINT64_MAX / 1000, UINT64_MAX}, /* fits exactly */
+        {616, UINT64_MAX / 1000, UINT64_MAX}, /* saturated */
+        {0, UINT64_MAX / 1000, UINT64_MAX / 1000 * 1000},
+        {0, UINT64_MAX / 1000 + 1, UINT64_MAX},
+        {1, INT64_MAX, UINT64_MAX},
+        {1, UINT64_MAX, UINT64_MAX},
+        {UINT64_MAX - 999, 1, UINT64_MAX},
+        {UINT64_MAX - 1000, 1, UINT64_MAX},
+        {UINT64_MAX - 1001, 1, UINT64_MAX - 1},
+        {UINT64_MAX, 0, UINT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        assert_int_equal(redlock__after_ms(rows[i].now_us, rows[i].ms),
+                         rows[i].want);
 }
 
 /* The CSPRNG jitter source stays within its bound and uses its range. */
@@ -187,6 +250,8 @@ int main(void)
         cmocka_unit_test(test_drift),
         cmocka_unit_test(test_validity),
         cmocka_unit_test(test_retry_delay),
+        cmocka_unit_test(test_after_ms),
+        cmocka_unit_test(test_ttl_too_short),
         cmocka_unit_test(test_random_upto),
         cmocka_unit_test(test_extend_end),
         cmocka_unit_test(test_extend_floor),

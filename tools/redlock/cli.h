@@ -51,6 +51,12 @@
 /* Longest --wait and --grace accepted: one year and one day. */
 #define CLI_MAX_WAIT_MS (366ull * 24u * 3600u * 1000u)
 #define CLI_MAX_GRACE_MS (24ull * 3600u * 1000u)
+/* Shortest --ttl of exec and elect, which renew the lock with a lease:
+ * the lease renews when a third of the TTL is left, which must exceed
+ * its loss margin of 2 ms (the library refuses less with
+ * REDLOCK_ERANGE, elect's election below 10 ms too). Checked with the
+ * other flags, so exec never acquires a lock it cannot keep. */
+#define CLI_MIN_LEASE_TTL_MS 10u
 /* Longest --timeout accepted: ten minutes. */
 #define CLI_MAX_TIMEOUT_MS (10u * 60u * 1000u)
 /* Characters of a holder token that `status` shows without --show-token. */
@@ -203,6 +209,11 @@ void cli_json_string(FILE *out, const char *s, size_t len);
  * "\xNN". */
 void cli_print_escaped(FILE *out, const char *s, size_t len);
 
+/* Report that the library refused --ttl (ttl_ms) with REDLOCK_ETTLSHORT:
+ * one error line naming the flag, the value and the rule. The caller
+ * exits with CLI_EXIT_USAGE, as for any other bad flag value. */
+void cli_ttl_too_short(const char *cmd_name, uint32_t ttl_ms);
+
 /* The exit status for a library status (see EXIT STATUS in redlock.1). */
 int cli_exit_for_status(redlock_status st);
 
@@ -223,15 +234,29 @@ int cli_exit_for_wait_status(int wstatus);
  */
 int cli_session_open(const cli_args *a, redlock_manager **out);
 
+/* How cli_acquire_wait() ended. The outcome, not the exit status, says
+ * whether a lock was taken: --conflict-exit-code may make "held by
+ * someone else" exit with 0 (flock's "-n -E 0" cron idiom), and that must
+ * never read as "acquired". */
+typedef enum cli_acquire_outcome {
+    CLI_ACQUIRED = 0,   /* *out holds the lock */
+    CLI_HELD_ELSEWHERE, /* the last attempt found it held by someone else */
+    CLI_NOT_ACQUIRED    /* any other failure (no quorum, bad --ttl, ...) */
+} cli_acquire_outcome;
+
 /*
  * Acquire a->operands[0] for a->ttl_ms, retrying while it is held
  * elsewhere or the quorum is unreachable until --wait has passed (no
  * attempt starts after it; --wait 0 makes one attempt; no --wait: no
- * limit). Returns 0 and *out, or the exit status after printing why:
- * a->conflict_exit_code when the last attempt found it held elsewhere,
- * CLI_EXIT_UNAVAILABLE when it could not reach a quorum.
+ * limit). Returns the outcome. With CLI_ACQUIRED, *out holds the lock and
+ * *exit_code is 0. Otherwise *out is NULL, why was printed, and
+ * *exit_code is the status to exit with: a->conflict_exit_code for
+ * CLI_HELD_ELSEWHERE (any of 0..255, 0 included), and for
+ * CLI_NOT_ACQUIRED a non-zero one (CLI_EXIT_UNAVAILABLE when no quorum
+ * could be reached, CLI_EXIT_USAGE for a bad argument).
  */
-int cli_acquire_wait(redlock_manager *m, const cli_args *a, redlock_lock **out);
+cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
+                                     redlock_lock **out, int *exit_code);
 
 /*
  * For `extend` and `release`: check the RESOURCE and TOKEN operands, open

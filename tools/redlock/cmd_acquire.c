@@ -5,6 +5,10 @@
  * The handle is freed with redlock_lock_free(), which keeps the keys on
  * the nodes, rather than redlock_release(): the point of the command is a
  * lock that outlives it.
+ *
+ * Whether a token is printed follows the acquire's outcome, not the exit
+ * status: with --conflict-exit-code 0 a lock held elsewhere also exits 0,
+ * with nothing printed and nothing held.
  */
 #include <stdio.h>
 #include <string.h>
@@ -38,8 +42,7 @@ int cli_cmd_acquire(const cli_args *a)
     rc = cli_session_open(a, &m);
     if (rc != 0)
         return rc;
-    rc = cli_acquire_wait(m, a, &lock);
-    if (rc == 0) {
+    if (cli_acquire_wait(m, a, &lock, &rc) == CLI_ACQUIRED) {
         if (a->json)
             print_json(m, lock);
         else

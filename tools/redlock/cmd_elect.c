@@ -245,6 +245,11 @@ int cli_cmd_elect(const cli_args *a)
         goto out;
     }
     st = redlock_election_start(m, name, a->ttl_ms, &cb, NULL, &r.e);
+    if (st == REDLOCK_ETTLSHORT) {
+        cli_ttl_too_short("elect", a->ttl_ms);
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
     if (st != REDLOCK_OK) {
         cli_error("elect: cannot campaign for %s: %s", name,
                   redlock_strerror(st));

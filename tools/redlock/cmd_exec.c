@@ -207,8 +207,9 @@ int cli_cmd_exec(const cli_args *a)
     rc = cli_session_open(a, &m);
     if (rc != 0)
         goto out;
-    rc = cli_acquire_wait(m, a, &lock);
-    if (rc != 0)
+    /* Not acquired: exit with its status, which --conflict-exit-code 0
+     * makes 0 for a lock held elsewhere ("skip quietly"); CMD never runs. */
+    if (cli_acquire_wait(m, a, &lock, &rc) != CLI_ACQUIRED)
         goto out;
 
     st = redlock_fence_next(lock, &fence);

@@ -34,6 +34,9 @@ int cli_cmd_extend(const cli_args *a)
                    "someone else's)",
                    res);
         rc = CLI_EXIT_CONFLICT;
+    } else if (st == REDLOCK_ETTLSHORT) {
+        cli_ttl_too_short("extend", a->ttl_ms);
+        rc = CLI_EXIT_USAGE;
     } else {
         cli_error("extend: %s: %s", res, redlock_strerror(st));
         rc = cli_exit_for_status(st);

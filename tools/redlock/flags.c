@@ -48,18 +48,20 @@ const cli_flag cli_flags[] = {
     {CLI_F_KEY_PREFIX, "key-prefix", 0, "PREFIX", CLI_NODES,
      "prepend PREFIX to every key the tool reads or writes (default: none)"},
     {CLI_F_TIMEOUT, "timeout", 0, "D", CLI_NODES,
-     "per-node connect and command timeout (default 1s)"},
+     "per-node connect and command timeout, 1ms to 10m (default 1s)"},
     {CLI_F_TTL, "ttl", 't', "D", B_ACQ | B_EXT | B_EXE | B_ELE,
-     "time to live of the lock; exec and elect renew it (default 30s)"},
+     "time to live of the lock, 3ms (above the clock-drift allowance; "
+     "10ms for exec and elect, which renew it) to 168h (default 30s)"},
     {CLI_F_WAIT, "wait", 'w', "D", B_ACQ | B_EXE,
-     "give up if the lock is not acquired within D; 0 makes a single "
-     "attempt (default: no limit)"},
+     "give up if the lock is not acquired within D, at most 8784h; 0 makes "
+     "a single attempt (default: no limit)"},
     {CLI_F_GRACE, "grace", 'g', "D", B_EXE | B_ELE,
      "when CMD must stop, time between SIGTERM and SIGKILL to its process "
-     "group (default 5s)"},
+     "group, at most 24h (default 5s)"},
     {CLI_F_CONFLICT_EXIT_CODE, "conflict-exit-code", 'E', "N", B_ACQ | B_EXE,
      "exit with status N (0-255) instead of 1 when the lock is held by "
-     "someone else"},
+     "someone else; -E 0 skips quietly, like flock -n -E 0: nothing is "
+     "acquired or run (add -q to print nothing)"},
     {CLI_F_JSON, "json", 0, NULL, B_ACQ | B_STA,
      "print the result as one JSON object on one line"},
     {CLI_F_SHOW_TOKEN, "show-token", 0, NULL, B_STA,
@@ -84,7 +86,8 @@ const cli_command cli_commands[] = {
      "The lock outlives this command: it stays held until its TTL runs out,\n"
      "or until `redlock release RESOURCE TOKEN`.\n"
      "Exit status: 0 acquired; 1 (or --conflict-exit-code) held by someone\n"
-     "else past --wait; 2 quorum unreachable."},
+     "else past --wait (with -E 0 also 0, but no token is printed and\n"
+     "nothing is held); 2 quorum unreachable."},
     {CLI_CMD_EXTEND, "extend", "RESOURCE TOKEN", 2, 0,
      "extend a lock held with TOKEN to --ttl from now",
      "Set the TTL of the lock on RESOURCE held with TOKEN to --ttl from now,\n"
@@ -113,8 +116,9 @@ const cli_command cli_commands[] = {
      "gets SIGTERM early enough to stop before the lock's validity ends\n"
      "(SIGKILL after --grace), and redlock exits with status 3.\n"
      "Exit status: CMD's (128+N if killed by signal N); 1 (or\n"
-     "--conflict-exit-code) not acquired within --wait; 2 quorum\n"
-     "unreachable; 3 lease lost; 126/127 CMD could not be run."},
+     "--conflict-exit-code) not acquired within --wait (with -E 0 also 0,\n"
+     "and CMD is not run); 2 quorum unreachable; 3 lease lost; 126/127\n"
+     "CMD could not be run."},
     {CLI_CMD_ELECT, "elect", "NAME", 1, 1,
      "campaign for leadership of NAME; run CMD while leader",
      "Campaign for leadership of NAME. While leader, run CMD (as exec does;\n"
@@ -434,6 +438,15 @@ static int check_parsed(parse_state *ps, int dashdash, int have_program)
                                cli_flags[i].name, c->name);
     if (a->quiet && a->verbose)
         return usage_error(ps, "-q and -v cannot be combined");
+    if (c->takes_program && a->ttl_ms < CLI_MIN_LEASE_TTL_MS) {
+        char ttl[32];
+
+        cli_format_duration(a->ttl_ms, ttl, sizeof(ttl));
+        return usage_error(ps,
+                           "--ttl: %s is too short for %s (at least %ums: "
+                           "the lock is renewed when a third of it is left)",
+                           ttl, c->name, CLI_MIN_LEASE_TTL_MS);
+    }
     if (c->takes_program) {
         if (!dashdash && a->operand_count > c->operand_count)
             return usage_error(ps,

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "duration.h"
 
 int cli_verbosity = 0;
 
@@ -110,6 +111,20 @@ void cli_print_escaped(FILE *out, const char *s, size_t len)
     }
 }
 
+/* The --ttl refusal; see cli.h. The rule itself is the library's (a TTL
+ * must exceed its drift allowance); the tool uses the default drift
+ * factor, so that is what the message quotes. */
+void cli_ttl_too_short(const char *cmd_name, uint32_t ttl_ms)
+{
+    redlock_options o;
+    char ttl[32];
+
+    redlock_options_init(&o);
+    cli_format_duration(ttl_ms, ttl, sizeof(ttl));
+    cli_error("%s: --ttl %s: %s (%g x TTL + 2ms)", cmd_name, ttl,
+              redlock_strerror(REDLOCK_ETTLSHORT), o.drift_factor);
+}
+
 /*
  * Map a library status to an exit status. A switch without default, so a
  * new status fails the build here until someone decides (STYLE.md 3.13).
@@ -129,6 +144,7 @@ int cli_exit_for_status(redlock_status st)
     case REDLOCK_ERANGE:
     case REDLOCK_EURI:
     case REDLOCK_ENONODES:
+    case REDLOCK_ETTLSHORT:
         return CLI_EXIT_USAGE;
     case REDLOCK_ENOQUORUM:
     case REDLOCK_ETIMEDOUT:

@@ -349,13 +349,15 @@ static int acquire_retryable(redlock_status st)
     case REDLOCK_ERANGE:
     case REDLOCK_ENONODES:
     case REDLOCK_ERELEASED:
+    case REDLOCK_ETTLSHORT:
         return 0;
     }
     return 0;
 }
 
 /* Acquire with --wait; see cli.h. */
-int cli_acquire_wait(redlock_manager *m, const cli_args *a, redlock_lock **out)
+cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
+                                     redlock_lock **out, int *exit_code)
 {
     const char *res = a->operands[0];
     const char *cmd = cli_command_of(a->cmd)->name;
@@ -368,6 +370,7 @@ int cli_acquire_wait(redlock_manager *m, const cli_args *a, redlock_lock **out)
     redlock_status st;
 
     *out = NULL;
+    *exit_code = CLI_EXIT_UNAVAILABLE;
     redlock_options_init(&defaults);
     if (a->wait_set)
         deadline = redlock_clock_us() + a->wait_ms * 1000u;
@@ -386,7 +389,8 @@ int cli_acquire_wait(redlock_manager *m, const cli_args *a, redlock_lock **out)
                     res, attempts, (long long)redlock_lock_validity_ms(*out),
                     redlock_lock_nodes_granted(*out),
                     redlock_manager_node_count(m));
-            return 0;
+            *exit_code = CLI_EXIT_OK;
+            return CLI_ACQUIRED;
         }
         cli_log("attempt %u on %s: %s (yes %u, no %u, error %u)%s%s", attempts,
                 res, redlock_strerror(st), info.last.yes, info.last.no,
@@ -409,20 +413,28 @@ int cli_acquire_wait(redlock_manager *m, const cli_args *a, redlock_lock **out)
             delay = deadline - now; /* one last attempt at the deadline */
         sleep_us(delay);
     }
+    *out = NULL; /* a failed attempt stores NULL; said once more here */
     if (st == REDLOCK_ETAKEN) {
         cli_notice("%s: %s is held by someone else", cmd, res);
-        return a->conflict_exit_code;
+        *exit_code = a->conflict_exit_code; /* may be 0 */
+        return CLI_HELD_ELSEWHERE;
     }
-    if (st == REDLOCK_EINVAL || st == REDLOCK_ERANGE) {
+    if (st == REDLOCK_ETTLSHORT) {
+        cli_ttl_too_short(cmd, a->ttl_ms);
+        *exit_code = CLI_EXIT_USAGE;
+    } else if (st == REDLOCK_EINVAL || st == REDLOCK_ERANGE) {
         cli_error("%s: %s: %s", cmd, res, redlock_strerror(st));
-        return CLI_EXIT_USAGE;
+        *exit_code = CLI_EXIT_USAGE;
+    } else {
+        if (info.detail[0] != '\0')
+            cli_error("%s: cannot acquire %s: %s (%s)", cmd, res,
+                      redlock_strerror(st), info.detail);
+        else
+            cli_error("%s: cannot acquire %s: %s", cmd, res,
+                      redlock_strerror(st));
+        *exit_code = cli_exit_for_status(st);
     }
-    if (info.detail[0] != '\0')
-        cli_error("%s: cannot acquire %s: %s (%s)", cmd, res,
-                  redlock_strerror(st), info.detail);
-    else
-        cli_error("%s: cannot acquire %s: %s", cmd, res, redlock_strerror(st));
-    return cli_exit_for_status(st);
+    return CLI_NOT_ACQUIRED;
 }
 
 /* Check the operands, open the session and adopt the lock by token. */
