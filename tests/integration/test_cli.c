@@ -241,9 +241,42 @@ static int await_nodes_with(const fixture *f, const char *key,
     return 1;
 }
 
-/* Wait until key is gone from every server (5 s at most). */
+/* Wait until key is gone from every server (5 s at most). This alone
+ * does not show that anything deleted it: use assert_released() for
+ * that. */
 #define ASSERT_KEY_GONE(f, key)                                                \
     assert_true(await_nodes_with((f), (key), "(nil)", NODES, 5000))
+
+/* Keys the servers have expired so far (INFO stats expired_keys summed).
+ * A DEL does not count. */
+static long long expired_keys(const fixture *f)
+{
+    long long total = 0;
+
+    for (size_t i = 0; i < NODES; i++) {
+        const char *argv[] = {"INFO", "stats"};
+        char out[8192];
+        const char *p;
+
+        assert_int_equal(rs_command(&f->srv[i], out, sizeof(out), 2, argv),
+                         0);
+        p = strstr(out, "\nexpired_keys:");
+        assert_non_null(p);
+        total += strtoll(p + 14, NULL, 10);
+    }
+    return total;
+}
+
+/* The lock on key was released, not left to expire: the key is gone from
+ * every server (within 5 s, for the last node's reply) and no key expired
+ * since expired_before, read with expired_keys() before the release. The
+ * wait alone would pass through a TTL shorter than it. */
+static void assert_released(const fixture *f, const char *key,
+                            long long expired_before)
+{
+    ASSERT_KEY_GONE(f, key);
+    assert_int_equal(expired_keys(f), expired_before);
+}
 
 /* Wait until a line starting with prefix appears in the file, or
  * timeout_ms passes. Returns whether it did. */
@@ -410,6 +443,7 @@ static void test_acquire_then_release(void **state)
 {
     fixture *f = *state;
     char token[256];
+    long long expired;
 
     assert_int_equal(CLI(f, "acq", "acquire", "job-a", "--ttl", "30s"), 0);
     read_named(f, "acq.out", token, sizeof(token));
@@ -419,8 +453,9 @@ static void test_acquire_then_release(void **state)
     assert_true(nodes_with(f, "job-a", token) >= 2);
 
     assert_int_equal(CLI(f, "again", "acquire", "job-a", "--wait", "0"), 1);
+    expired = expired_keys(f);
     assert_int_equal(CLI(f, "rel", "release", "job-a", token), 0);
-    ASSERT_KEY_GONE(f, "job-a");
+    assert_released(f, "job-a", expired);
     assert_int_equal(CLI(f, "acq2", "acquire", "job-a", "--wait", "0"), 0);
 }
 
@@ -765,6 +800,7 @@ static void test_exec_no_overlap(void **state)
     child_line lines[16];
     pid_t p[3];
     size_t n;
+    long long expired = expired_keys(f);
 
     path_in(f, "overlap.log", log, sizeof(log));
     for (int i = 0; i < 3; i++) {
@@ -792,8 +828,9 @@ static void test_exec_no_overlap(void **state)
                         strtoull(lines[i - 2].fence, NULL, 10));
         }
     }
-    /* Every run released its lock. */
-    ASSERT_KEY_GONE(f, "shared");
+    /* Every run released its lock: none expired (a run that did not
+     * release would have handed over through its 2 s TTL). */
+    assert_released(f, "shared", expired);
 }
 
 /* A child that runs 5x the TTL keeps its lock all along: the nodes store
@@ -809,6 +846,7 @@ static void test_exec_outlives_ttl(void **state)
     uint64_t until;
     int checks = 0;
     int probes = 0;
+    long long expired;
     pid_t p;
 
     snprintf(ttl, sizeof(ttl), "%dms", 1000 * TIME_SCALE);
@@ -839,6 +877,7 @@ static void test_exec_outlives_ttl(void **state)
     }
     assert_true(probes >= 2);
     assert_true(checks >= 10);
+    expired = expired_keys(f);
     expect_exit(f, "long", log, cli_wait(p, 30000 * TIME_SCALE), 5);
     assert_int_equal(parse_log(log, lines, 4), 2);
     assert_string_equal(lines[1].what, "end");
@@ -848,7 +887,7 @@ static void test_exec_outlives_ttl(void **state)
         read_named(f, "long.err", err, sizeof(err));
         assert_non_null(strstr(err, "renewed long-job"));
     }
-    ASSERT_KEY_GONE(f, "long-job");
+    assert_released(f, "long-job", expired);
 }
 
 /* A majority of nodes SIGSTOPped: exec stops its child before the lock's
@@ -942,17 +981,19 @@ static void test_exec_forwards_signals(void **state)
     fixture *f = *state;
     char log[512];
     child_line lines[4];
+    long long expired;
     pid_t p;
 
     path_in(f, "fwd.log", log, sizeof(log));
     p = CLI_SPAWN(f, "fwd", "exec", "fwd-job", "-v", "--",
                   REDLOCK_CLI_CHILD_PATH, log, "60000");
     assert_true(await_line(log, "start", 10000));
+    expired = expired_keys(f);
     assert_int_equal(kill(p, SIGTERM), 0);
     expect_exit(f, "fwd", log, cli_wait(p, 20000), 128 + SIGTERM);
     assert_int_equal(parse_log(log, lines, 4), 2);
     assert_string_equal(lines[1].what, "term");
-    ASSERT_KEY_GONE(f, "fwd-job");
+    assert_released(f, "fwd-job", expired);
 }
 
 /* A command that cannot run costs no lock: 127 / 126 before acquiring. */
@@ -1138,12 +1179,13 @@ static void test_elect_cmd_exits(void **state)
 {
     fixture *f = *state;
     char log[512];
+    long long expired = expired_keys(f);
 
     path_in(f, "lone.log", log, sizeof(log));
     assert_int_equal(CLI(f, "lone", "elect", "lone-grp", "--ttl", "60s", "--",
                          REDLOCK_CLI_CHILD_PATH, log, "300", "4"),
                      4);
-    ASSERT_KEY_GONE(f, "election:lone-grp");
+    assert_released(f, "election:lone-grp", expired);
 }
 
 /* ------------------------------------------------------------------------
