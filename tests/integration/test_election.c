@@ -177,6 +177,33 @@ static void candidate_main(rl_cluster *c, int cmd_fd)
     _exit(0);
 }
 
+/* One sampled term of leadership: [from, to] lies inside it. */
+typedef struct term_rec {
+    int who;
+    uint64_t fence, from, to;
+} term_rec;
+
+/* No two terms of different candidates overlap. Terms sampled once (an
+ * empty interval) carry no instant for sure and are skipped. */
+static void assert_no_two_leaders(const term_rec *t, int n)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            if (t[i].who == t[j].who || t[i].from > t[i].to ||
+                t[j].from > t[j].to)
+                continue;
+            if (t[i].from <= t[j].from && t[j].from < t[i].to)
+                fail_msg("candidates %d and %d both leader for %llu us "
+                         "(%d leads until %llu, %d from %llu)",
+                         t[i].who, t[j].who,
+                         (unsigned long long)((t[i].to < t[j].to ? t[i].to
+                                                                 : t[j].to) -
+                                              t[j].from),
+                         t[i].who, (unsigned long long)t[i].to, t[j].who,
+                         (unsigned long long)t[j].from);
+        }
+}
+
 /* Parent side of the candidates. */
 typedef struct candidates {
     pid_t pid[CANDIDATES];
@@ -312,15 +339,13 @@ static void stop_candidates(candidates *cs)
     close(cs->events);
 }
 
-/* The sampled leaderships of the log: each 'U' to the 'W' of the same
- * candidate and term (or, if it never came, to when that candidate died).
- * No two of different candidates may overlap. A term sampled once has an
- * empty interval and is left out. Returns how many terms there were. */
+/* The sampled terms of the log: each 'U' to the 'W' of the same candidate
+ * and term (or, if it never came, to when that candidate died). No two of
+ * different candidates may overlap. Returns how many terms there were. */
 static int check_no_two_leaders(const candidates *cs)
 {
-    uint64_t from[MAX_EVENTS], to[MAX_EVENTS];
-    int who[MAX_EVENTS];
-    int n = 0, terms = 0;
+    term_rec t[MAX_EVENTS];
+    int n = 0;
     for (size_t i = 0; i < cs->nlog; i++) {
         const event *u = &cs->log[i];
         if (u->kind != 'U')
@@ -333,24 +358,29 @@ static int check_no_two_leaders(const candidates *cs)
                 break;
             }
         assert_true(end != 0);
-        from[n] = u->at_us;
-        to[n] = end;
-        who[n] = u->id;
-        terms++;
-        if (from[n] <= to[n])
-            n++;
+        t[n++] = (term_rec){u->id, u->fence, u->at_us, end};
     }
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++)
-            if (who[i] != who[j] && from[i] <= from[j] && from[j] < to[i])
-                fail_msg("candidates %d and %d both leader for %llu us "
-                         "(%d leads until %llu, %d from %llu)",
-                         who[i], who[j],
-                         (unsigned long long)((to[i] < to[j] ? to[i] : to[j]) -
-                                              from[j]),
-                         who[i], (unsigned long long)to[i], who[j],
-                         (unsigned long long)from[j]);
-    return terms;
+    assert_no_two_leaders(t, n);
+    return n;
+}
+
+/* rl_await condition: every node of the cluster holds the same value
+ * under "election:svc", so no copy of an earlier term is left (the lease
+ * restores the current one where an old copy expired). */
+static bool one_term_everywhere(void *arg)
+{
+    rl_cluster *c = arg;
+    char first[64], got[64];
+    for (size_t i = 0; i < c->n; i++) {
+        if (rl_get(c, i, "election:svc", got, sizeof(got)) != 0 ||
+            strcmp(got, "(nil)") == 0)
+            return false;
+        if (i == 0)
+            memcpy(first, got, sizeof(first));
+        else if (strcmp(got, first) != 0)
+            return false;
+    }
+    return true;
 }
 
 /* PTTL of key on every node of c, read now: the earliest time (our clock)
@@ -429,7 +459,13 @@ static void test_election_across_processes(void **state)
     /* Resign: the leader is demoted and another is elected within one
      * retry delay (+ jitter + slack) of the request, with a larger fence.
      * The two events may come in either order: on_demoted runs after the
-     * release, which lets the next leader in. */
+     * release, which lets the next leader in. The resigning leader's keys
+     * are deleted, not left to expire: once no copy of the dead leader's
+     * term is left, the servers expire nothing more until the next term
+     * is on every node. */
+    assert_true(rl_await(one_term_everywhere, &c, 5000));
+    long long expired = rl_expired_keys(&c);
+    assert_true(expired >= 0);
     uint64_t resign_at = rl_now_us();
     assert_int_equal(write(cs.cmd[leader], "r", 1), 1);
     bool demoted = false, elected = false;
@@ -452,6 +488,8 @@ static void test_election_across_processes(void **state)
         }
     }
     assert_true(await_sampled(&cs, next, fence));
+    assert_true(rl_await(one_term_everywhere, &c, 5000));
+    assert_int_equal(rl_expired_keys(&c), expired);
     waitpid(cs.pid[leader], NULL, 0);
     cs.pid[leader] = 0;
     cs.gone_at[leader] = rl_now_us();
@@ -463,72 +501,156 @@ static void test_election_across_processes(void **state)
     rs_stop_many(c.srv, 3);
 }
 
+/* In-process is_leader sampler over three candidates (the same
+ * sampling as the children's, for every candidate in one thread). */
+typedef struct inproc {
+    redlock_election *e[3];
+    atomic_bool stop;
+    pthread_t thread;
+    term_rec terms[64];
+    int nterms;
+    _Atomic uint64_t seen[3]; /* fence of the term being sampled, or 0 */
+} inproc;
+
+/* Sample every candidate about every half millisecond until stopped;
+ * record each term as [after its first true answer, before its last]. */
+static void *inproc_sampler(void *arg)
+{
+    inproc *s = arg;
+    uint64_t term[3] = {0, 0, 0}, first[3] = {0, 0, 0}, last[3] = {0, 0, 0};
+    for (bool stop = false; !stop;) {
+        stop = atomic_load(&s->stop); /* one last round after the request */
+        for (int i = 0; i < 3; i++) {
+            char tok[REDLOCK_TOKEN_LEN + 1];
+            uint64_t fence = 0;
+            uint64_t before = rl_now_us();
+            bool lead = redlock_election_leader_token(s->e[i], tok,
+                                                      sizeof(tok), &fence) ==
+                        REDLOCK_OK;
+            uint64_t after = rl_now_us();
+            if (term[i] != 0 && (!lead || fence != term[i] || stop)) {
+                if (s->nterms < 64)
+                    s->terms[s->nterms++] =
+                        (term_rec){i, term[i], first[i], last[i]};
+                term[i] = 0;
+            }
+            if (lead && term[i] == 0 && !stop) {
+                term[i] = fence;
+                first[i] = after;
+            }
+            atomic_store(&s->seen[i], term[i]);
+            if (lead)
+                last[i] = before;
+        }
+        sleep_us(500);
+    }
+    return NULL;
+}
+
+/* on_demoted in-process: the handler's own work. */
+static void inproc_demoted(redlock_election *e, redlock_status why, void *ud)
+{
+    (void)e;
+    (void)why;
+    (void)ud;
+    sleep_us(DEMOTE_WORK_MS * 1000L);
+}
+
+/* Wait up to 5 s until the sampler has seen candidate i's term with this
+ * fence, so that the term is part of the overlap check. */
+static bool await_sampled_inproc(inproc *s, int i, uint64_t fence)
+{
+    for (int t = 0; t < 5000; t++) {
+        if (atomic_load(&s->seen[i]) == fence)
+            return true;
+        sleep_us(1000);
+    }
+    return false;
+}
+
+/* Wait up to 5 s for a candidate other than those in `not` (a bit mask)
+ * to lead; returns it, or -1. */
+static int await_leader_except(inproc *s, unsigned not)
+{
+    for (int t = 0; t < 5000; t++) {
+        for (int i = 0; i < 3; i++)
+            if (!(not & (1u << i)) && redlock_election_is_leader(s->e[i]))
+                return i;
+        sleep_us(1000);
+    }
+    return -1;
+}
+
 /* In-process: exactly one of three candidates is leader; its token and
- * fence are readable; destroying it (resign) hands over. */
+ * fence are readable; resigning hands over, twice, with larger fences;
+ * the sampled terms never overlap, hand-overs included (a slow on_demoted
+ * must not stretch the old term); destroying the last leader releases
+ * the election lock. */
 static void test_election_in_process(void **state)
 {
     (void)state;
     rl_cluster c;
     assert_int_equal(rl_cluster_start(&c, 3, NULL), 0);
     redlock_manager *m[3];
-    redlock_election *e[3];
+    inproc s;
+    memset(&s, 0, sizeof(s));
+    atomic_init(&s.stop, false);
+    for (int i = 0; i < 3; i++)
+        atomic_init(&s.seen[i], 0);
+    redlock_election_callbacks cb = {NULL, inproc_demoted};
     for (int i = 0; i < 3; i++) {
         m[i] = rl_manager_new(&c, NULL);
-        assert_int_equal(redlock_election_start(m[i], "inproc", 1000, NULL,
-                                                NULL, &e[i]),
+        assert_int_equal(redlock_election_start(m[i], "inproc", 1000, &cb,
+                                                NULL, &s.e[i]),
                          REDLOCK_OK);
     }
-    int leader = -1;
-    for (int t = 0; t < 5000 && leader < 0; t++) {
-        for (int i = 0; i < 3; i++)
-            if (redlock_election_is_leader(e[i]))
-                leader = i;
-        if (leader < 0)
-            usleep(1000);
-    }
+    assert_int_equal(pthread_create(&s.thread, NULL, inproc_sampler, &s), 0);
+    int leader = await_leader_except(&s, 0);
     assert_true(leader >= 0);
-    /* Sample for a while: never two leaders at once. */
-    for (int t = 0; t < 500; t++) {
-        int n = 0;
-        for (int i = 0; i < 3; i++)
-            n += redlock_election_is_leader(e[i]);
-        assert_true(n <= 1);
-        usleep(1000);
-    }
+    long long expired = rl_expired_keys(&c);
     char tok[REDLOCK_TOKEN_LEN + 1];
     uint64_t fence = 0;
-    assert_int_equal(redlock_election_leader_token(e[leader], tok,
+    assert_int_equal(redlock_election_leader_token(s.e[leader], tok,
                                                    sizeof(tok), &fence),
                      REDLOCK_OK);
     assert_int_equal(strlen(tok), REDLOCK_TOKEN_LEN);
     assert_true(fence >= 1);
+    assert_true(await_sampled_inproc(&s, leader, fence));
     int other = (leader + 1) % 3;
-    assert_int_equal(redlock_election_leader_token(e[other], tok,
+    assert_int_equal(redlock_election_leader_token(s.e[other], tok,
                                                    sizeof(tok), NULL),
                      REDLOCK_ENOTHELD);
-    redlock_election_destroy(e[leader]);
-    e[leader] = NULL;
-    int next = -1;
-    for (int t = 0; t < 5000 && next < 0; t++) {
-        for (int i = 0; i < 3; i++)
-            if (e[i] != NULL && redlock_election_is_leader(e[i]))
-                next = i;
-        if (next < 0)
-            usleep(1000);
+    /* Two hand-overs by resignation, while the sampler watches. */
+    unsigned resigned = 0;
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(redlock_election_resign(s.e[leader]), REDLOCK_OK);
+        assert_false(redlock_election_is_leader(s.e[leader]));
+        resigned |= 1u << leader;
+        int next = await_leader_except(&s, resigned);
+        assert_true(next >= 0);
+        uint64_t next_fence = 0;
+        assert_int_equal(redlock_election_leader_token(s.e[next], tok,
+                                                       sizeof(tok),
+                                                       &next_fence),
+                         REDLOCK_OK);
+        assert_true(next_fence > fence);
+        leader = next;
+        fence = next_fence;
+        assert_true(await_sampled_inproc(&s, leader, fence));
     }
-    assert_true(next >= 0 && next != leader);
-    uint64_t fence2 = 0;
-    assert_int_equal(redlock_election_leader_token(e[next], tok,
-                                                   sizeof(tok), &fence2),
-                     REDLOCK_OK);
-    assert_true(fence2 > fence);
+    atomic_store(&s.stop, true);
+    pthread_join(s.thread, NULL);
+    assert_true(s.nterms >= 3);
+    assert_no_two_leaders(s.terms, s.nterms);
     for (int i = 0; i < 3; i++) {
-        redlock_election_destroy(e[i]);
+        redlock_election_destroy(s.e[i]);
         redlock_manager_destroy(m[i]);
     }
     /* Only the fence counter is left, one per node: the last leader
-     * released the election lock when it was destroyed. */
+     * released the election lock when it was destroyed (deleted it: no
+     * key expired). */
     assert_true(rl_await_keys(&c, 3, 5000));
+    assert_int_equal(rl_expired_keys(&c), expired);
     for (size_t i = 0; i < 3; i++) {
         char got[64];
         rl_get(&c, i, "election:inproc", got, sizeof(got));
