@@ -1096,9 +1096,39 @@ static int await_leader(char logs[][512], int n, const size_t *seen,
     }
 }
 
+/* PTTL of key on every node, read now: the earliest time (mono_ns) at
+ * which a quorum of nodes can be free of it. Nobody can win SET NX on a
+ * quorum before; a renewal after the read only moves it later. A missing
+ * key counts as free now. */
+static uint64_t quorum_free_at(const fixture *f, const char *key)
+{
+    uint64_t at[NODES];
+
+    for (size_t i = 0; i < NODES; i++) {
+        const char *argv[] = {"PTTL", key};
+        char out[64];
+        uint64_t asked = mono_ns();
+        long long pttl;
+
+        assert_int_equal(rs_command(&f->srv[i], out, sizeof(out), 2, argv),
+                         0);
+        pttl = strtoll(out, NULL, 10);
+        at[i] = asked + (pttl > 0 ? (uint64_t)pttl * 1000000u : 0);
+    }
+    for (size_t i = 1; i < NODES; i++) /* insertion sort, ascending */
+        for (size_t j = i; j > 0 && at[j - 1] > at[j]; j--) {
+            uint64_t t = at[j];
+            at[j] = at[j - 1];
+            at[j - 1] = t;
+        }
+    return at[NODES / 2]; /* the quorum-th earliest */
+}
+
 /* Three candidates: one leads; when it is killed (SIGKILL, so it cannot
  * step down), its command dies with it and another candidate takes over
- * once the lock expires, with a larger fencing number. */
+ * once the lock has expired on a quorum (not before: checked against the
+ * key's PTTL on the nodes just before the kill, less Redlock's drift
+ * allowance plus a few ms for rounding), with a larger fencing number. */
 static void test_elect_takeover(void **state)
 {
     fixture *f = *state;
@@ -1107,6 +1137,7 @@ static void test_elect_takeover(void **state)
     child_line lines[16];
     pid_t p[3];
     uint64_t killed_at;
+    uint64_t free_at;
     int first;
     int second;
     long old_child;
@@ -1132,6 +1163,7 @@ static void test_elect_takeover(void **state)
     for (int i = 0; i < 3; i++)
         seen[i] = parse_log(logs[i], lines, 16);
 
+    free_at = quorum_free_at(f, "election:leader-grp");
     killed_at = mono_ns();
     assert_int_equal(kill(p[first], SIGKILL), 0);
     assert_int_equal(cli_wait(p[first], 5000), 128 + SIGKILL);
@@ -1158,6 +1190,17 @@ static void test_elect_takeover(void **state)
         size_t k = parse_log(logs[second], lines, 16);
         assert_true(k > seen[second]);
         assert_true(lines[k - 1].ns > killed_at);
+        /* 2 s TTL: drift 1% + 2 ms, plus 5 ms. */
+        if (lines[k - 1].ns + 27000000ull < free_at)
+            fail_msg("the new leader's command started %.1f ms before the "
+                     "old leader's key expired on a quorum (%.1f ms after "
+                     "the kill)",
+                     (double)(free_at - lines[k - 1].ns) / 1e6,
+                     (double)(lines[k - 1].ns - killed_at) / 1e6);
+        print_message("takeover %.1f ms after the kill, %.1f ms after a "
+                      "quorum of keys expired\n",
+                      (double)(lines[k - 1].ns - killed_at) / 1e6,
+                      ((double)lines[k - 1].ns - (double)free_at) / 1e6);
         assert_true(strtoull(lines[k - 1].fence, NULL, 10) >
                     strtoull(old_fence, NULL, 10));
     }
