@@ -300,6 +300,23 @@ static int await_line(const char *path, const char *prefix, int timeout_ms)
     }
 }
 
+/* Wait until the file contains text, or timeout_ms passes. Returns
+ * whether it did. */
+static int await_text(const char *path, const char *text, int timeout_ms)
+{
+    uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    char buf[8192];
+
+    for (;;) {
+        read_file(path, buf, sizeof(buf));
+        if (strstr(buf, text) != NULL)
+            return 1;
+        if (mono_ns() >= deadline)
+            return 0;
+        sleep_ms(10);
+    }
+}
+
 /* One line of a cli_child log. */
 typedef struct child_line {
     char what[8]; /* start, end, term */
@@ -526,23 +543,36 @@ static void test_acquire_wait_gives_up(void **state)
     assert_true(took_ms < 10000);
 }
 
-/* --wait lets a waiter in once the holder releases. */
+/* --wait lets a waiter in once the holder releases. The release comes
+ * only after the waiter's -v log shows a refused first attempt, so it is
+ * the waiting path that lets it in, on a later attempt. */
 static void test_acquire_waits_for_release(void **state)
 {
     fixture *f = *state;
     char token[256];
+    char err[8192];
+    char path[512];
+    const char *won;
     pid_t waiter;
 
     assert_int_equal(CLI(f, "acq", "acquire", "job-q", "--ttl", "60s"), 0);
     read_named(f, "acq.out", token, sizeof(token));
     chomp(token);
-    waiter = CLI_SPAWN(f, "waiter", "acquire", "job-q", "--wait", "15s");
-    sleep_ms(500);
+    waiter = CLI_SPAWN(f, "waiter", "acquire", "job-q", "--wait", "15s", "-v");
+    path_in(f, "waiter.err", path, sizeof(path));
+    if (!await_text(path, "attempt 1 on job-q: ", 10000)) {
+        read_file(path, err, sizeof(err));
+        fail_msg("no refused attempt from the waiter; stderr:\n%s", err);
+    }
     assert_int_equal(CLI(f, "rel", "release", "job-q", token), 0);
-    assert_int_equal(cli_wait(waiter, RUN_TIMEOUT_MS), 0);
+    expect_exit(f, "waiter", NULL, cli_wait(waiter, RUN_TIMEOUT_MS), 0);
     read_named(f, "waiter.out", token, sizeof(token));
     chomp(token);
     assert_true(is_token(token));
+    read_file(path, err, sizeof(err));
+    won = strstr(err, "acquired job-q after ");
+    assert_non_null(won);
+    assert_true(strtoul(won + strlen("acquired job-q after "), NULL, 10) >= 2);
 }
 
 /* status: a table, or JSON; tokens redacted unless --show-token. */
