@@ -535,6 +535,10 @@ static void client_main(const fh_run *r, int idx)
         c.st->setup_failed = 1;
         _exit(3);
     }
+    /* Line-buffered: a client killed as hung leaves every hold it logged,
+     * each line whole, for the checker (fully buffered, it would lose up
+     * to a buffer's worth and end in a truncated line). */
+    setvbuf(c.log, NULL, _IOLBF, 0);
 
     redlock_options o;
     redlock_options_init(&o);

@@ -242,9 +242,42 @@ static int await_nodes_with(const fixture *f, const char *key,
     return 1;
 }
 
-/* Wait until key is gone from every server (5 s at most). */
+/* Wait until key is gone from every server (5 s at most). This alone
+ * does not show that anything deleted it: use assert_released() for
+ * that. */
 #define ASSERT_KEY_GONE(f, key)                                                \
     assert_true(await_nodes_with((f), (key), "(nil)", NODES, 5000))
+
+/* Keys the servers have expired so far (INFO stats expired_keys summed).
+ * A DEL does not count. */
+static long long expired_keys(const fixture *f)
+{
+    long long total = 0;
+
+    for (size_t i = 0; i < NODES; i++) {
+        const char *argv[] = {"INFO", "stats"};
+        char out[8192];
+        const char *p;
+
+        assert_int_equal(rs_command(&f->srv[i], out, sizeof(out), 2, argv),
+                         0);
+        p = strstr(out, "\nexpired_keys:");
+        assert_non_null(p);
+        total += strtoll(p + 14, NULL, 10);
+    }
+    return total;
+}
+
+/* The lock on key was released, not left to expire: the key is gone from
+ * every server (within 5 s, for the last node's reply) and no key expired
+ * since expired_before, read with expired_keys() before the release. The
+ * wait alone would pass through a TTL shorter than it. */
+static void assert_released(const fixture *f, const char *key,
+                            long long expired_before)
+{
+    ASSERT_KEY_GONE(f, key);
+    assert_int_equal(expired_keys(f), expired_before);
+}
 
 /* Wait until a line starting with prefix appears in the file, or
  * timeout_ms passes. Returns whether it did. */
@@ -262,6 +295,23 @@ static int await_line(const char *path, const char *prefix, int timeout_ms)
             if (line != NULL)
                 line++;
         }
+        if (mono_ns() >= deadline)
+            return 0;
+        sleep_ms(10);
+    }
+}
+
+/* Wait until the file contains text, or timeout_ms passes. Returns
+ * whether it did. */
+static int await_text(const char *path, const char *text, int timeout_ms)
+{
+    uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    char buf[8192];
+
+    for (;;) {
+        read_file(path, buf, sizeof(buf));
+        if (strstr(buf, text) != NULL)
+            return 1;
         if (mono_ns() >= deadline)
             return 0;
         sleep_ms(10);
@@ -411,6 +461,7 @@ static void test_acquire_then_release(void **state)
 {
     fixture *f = *state;
     char token[256];
+    long long expired;
 
     assert_int_equal(CLI(f, "acq", "acquire", "job-a", "--ttl", "30s"), 0);
     read_named(f, "acq.out", token, sizeof(token));
@@ -420,8 +471,9 @@ static void test_acquire_then_release(void **state)
     assert_true(nodes_with(f, "job-a", token) >= 2);
 
     assert_int_equal(CLI(f, "again", "acquire", "job-a", "--wait", "0"), 1);
+    expired = expired_keys(f);
     assert_int_equal(CLI(f, "rel", "release", "job-a", token), 0);
-    ASSERT_KEY_GONE(f, "job-a");
+    assert_released(f, "job-a", expired);
     assert_int_equal(CLI(f, "acq2", "acquire", "job-a", "--wait", "0"), 0);
 }
 
@@ -492,23 +544,36 @@ static void test_acquire_wait_gives_up(void **state)
     assert_true(took_ms < 10000);
 }
 
-/* --wait lets a waiter in once the holder releases. */
+/* --wait lets a waiter in once the holder releases. The release comes
+ * only after the waiter's -v log shows a refused first attempt, so it is
+ * the waiting path that lets it in, on a later attempt. */
 static void test_acquire_waits_for_release(void **state)
 {
     fixture *f = *state;
     char token[256];
+    char err[8192];
+    char path[512];
+    const char *won;
     pid_t waiter;
 
     assert_int_equal(CLI(f, "acq", "acquire", "job-q", "--ttl", "60s"), 0);
     read_named(f, "acq.out", token, sizeof(token));
     chomp(token);
-    waiter = CLI_SPAWN(f, "waiter", "acquire", "job-q", "--wait", "15s");
-    sleep_ms(500);
+    waiter = CLI_SPAWN(f, "waiter", "acquire", "job-q", "--wait", "15s", "-v");
+    path_in(f, "waiter.err", path, sizeof(path));
+    if (!await_text(path, "attempt 1 on job-q: ", 10000)) {
+        read_file(path, err, sizeof(err));
+        fail_msg("no refused attempt from the waiter; stderr:\n%s", err);
+    }
     assert_int_equal(CLI(f, "rel", "release", "job-q", token), 0);
-    assert_int_equal(cli_wait(waiter, RUN_TIMEOUT_MS), 0);
+    expect_exit(f, "waiter", NULL, cli_wait(waiter, RUN_TIMEOUT_MS), 0);
     read_named(f, "waiter.out", token, sizeof(token));
     chomp(token);
     assert_true(is_token(token));
+    read_file(path, err, sizeof(err));
+    won = strstr(err, "acquired job-q after ");
+    assert_non_null(won);
+    assert_true(strtoul(won + strlen("acquired job-q after "), NULL, 10) >= 2);
 }
 
 /* status: a table, or JSON; tokens redacted unless --show-token. */
@@ -884,6 +949,7 @@ static void test_exec_no_overlap(void **state)
     child_line lines[16];
     pid_t p[3];
     size_t n;
+    long long expired = expired_keys(f);
 
     path_in(f, "overlap.log", log, sizeof(log));
     for (int i = 0; i < 3; i++) {
@@ -911,8 +977,9 @@ static void test_exec_no_overlap(void **state)
                         strtoull(lines[i - 2].fence, NULL, 10));
         }
     }
-    /* Every run released its lock. */
-    ASSERT_KEY_GONE(f, "shared");
+    /* Every run released its lock: none expired (a run that did not
+     * release would have handed over through its 2 s TTL). */
+    assert_released(f, "shared", expired);
 }
 
 /* A child that runs 5x the TTL keeps its lock all along: the nodes store
@@ -928,6 +995,7 @@ static void test_exec_outlives_ttl(void **state)
     uint64_t until;
     int checks = 0;
     int probes = 0;
+    long long expired;
     pid_t p;
 
     snprintf(ttl, sizeof(ttl), "%dms", 1000 * TIME_SCALE);
@@ -958,6 +1026,7 @@ static void test_exec_outlives_ttl(void **state)
     }
     assert_true(probes >= 2);
     assert_true(checks >= 10);
+    expired = expired_keys(f);
     expect_exit(f, "long", log, cli_wait(p, 30000 * TIME_SCALE), 5);
     assert_int_equal(parse_log(log, lines, 4), 2);
     assert_string_equal(lines[1].what, "end");
@@ -967,7 +1036,7 @@ static void test_exec_outlives_ttl(void **state)
         read_named(f, "long.err", err, sizeof(err));
         assert_non_null(strstr(err, "renewed long-job"));
     }
-    ASSERT_KEY_GONE(f, "long-job");
+    assert_released(f, "long-job", expired);
 }
 
 /* A majority of nodes SIGSTOPped: exec stops its child before the lock's
@@ -1061,17 +1130,19 @@ static void test_exec_forwards_signals(void **state)
     fixture *f = *state;
     char log[512];
     child_line lines[4];
+    long long expired;
     pid_t p;
 
     path_in(f, "fwd.log", log, sizeof(log));
     p = CLI_SPAWN(f, "fwd", "exec", "fwd-job", "-v", "--",
                   REDLOCK_CLI_CHILD_PATH, log, "60000");
     assert_true(await_line(log, "start", 10000));
+    expired = expired_keys(f);
     assert_int_equal(kill(p, SIGTERM), 0);
     expect_exit(f, "fwd", log, cli_wait(p, 20000), 128 + SIGTERM);
     assert_int_equal(parse_log(log, lines, 4), 2);
     assert_string_equal(lines[1].what, "term");
-    ASSERT_KEY_GONE(f, "fwd-job");
+    assert_released(f, "fwd-job", expired);
 }
 
 /* A command that cannot run costs no lock: 127 / 126 before acquiring. */
@@ -1174,9 +1245,39 @@ static int await_leader(char logs[][512], int n, const size_t *seen,
     }
 }
 
+/* PTTL of key on every node, read now: the earliest time (mono_ns) at
+ * which a quorum of nodes can be free of it. Nobody can win SET NX on a
+ * quorum before; a renewal after the read only moves it later. A missing
+ * key counts as free now. */
+static uint64_t quorum_free_at(const fixture *f, const char *key)
+{
+    uint64_t at[NODES];
+
+    for (size_t i = 0; i < NODES; i++) {
+        const char *argv[] = {"PTTL", key};
+        char out[64];
+        uint64_t asked = mono_ns();
+        long long pttl;
+
+        assert_int_equal(rs_command(&f->srv[i], out, sizeof(out), 2, argv),
+                         0);
+        pttl = strtoll(out, NULL, 10);
+        at[i] = asked + (pttl > 0 ? (uint64_t)pttl * 1000000u : 0);
+    }
+    for (size_t i = 1; i < NODES; i++) /* insertion sort, ascending */
+        for (size_t j = i; j > 0 && at[j - 1] > at[j]; j--) {
+            uint64_t t = at[j];
+            at[j] = at[j - 1];
+            at[j - 1] = t;
+        }
+    return at[NODES / 2]; /* the quorum-th earliest */
+}
+
 /* Three candidates: one leads; when it is killed (SIGKILL, so it cannot
  * step down), its command dies with it and another candidate takes over
- * once the lock expires, with a larger fencing number. */
+ * once the lock has expired on a quorum (not before: checked against the
+ * key's PTTL on the nodes just before the kill, less Redlock's drift
+ * allowance plus a few ms for rounding), with a larger fencing number. */
 static void test_elect_takeover(void **state)
 {
     fixture *f = *state;
@@ -1185,6 +1286,7 @@ static void test_elect_takeover(void **state)
     child_line lines[16];
     pid_t p[3];
     uint64_t killed_at;
+    uint64_t free_at;
     int first;
     int second;
     long old_child;
@@ -1210,6 +1312,7 @@ static void test_elect_takeover(void **state)
     for (int i = 0; i < 3; i++)
         seen[i] = parse_log(logs[i], lines, 16);
 
+    free_at = quorum_free_at(f, "election:leader-grp");
     killed_at = mono_ns();
     assert_int_equal(kill(p[first], SIGKILL), 0);
     assert_int_equal(cli_wait(p[first], 5000), 128 + SIGKILL);
@@ -1236,6 +1339,17 @@ static void test_elect_takeover(void **state)
         size_t k = parse_log(logs[second], lines, 16);
         assert_true(k > seen[second]);
         assert_true(lines[k - 1].ns > killed_at);
+        /* 2 s TTL: drift 1% + 2 ms, plus 5 ms. */
+        if (lines[k - 1].ns + 27000000ull < free_at)
+            fail_msg("the new leader's command started %.1f ms before the "
+                     "old leader's key expired on a quorum (%.1f ms after "
+                     "the kill)",
+                     (double)(free_at - lines[k - 1].ns) / 1e6,
+                     (double)(lines[k - 1].ns - killed_at) / 1e6);
+        print_message("takeover %.1f ms after the kill, %.1f ms after a "
+                      "quorum of keys expired\n",
+                      (double)(lines[k - 1].ns - killed_at) / 1e6,
+                      ((double)lines[k - 1].ns - (double)free_at) / 1e6);
         assert_true(strtoull(lines[k - 1].fence, NULL, 10) >
                     strtoull(old_fence, NULL, 10));
     }
@@ -1257,12 +1371,13 @@ static void test_elect_cmd_exits(void **state)
 {
     fixture *f = *state;
     char log[512];
+    long long expired = expired_keys(f);
 
     path_in(f, "lone.log", log, sizeof(log));
     assert_int_equal(CLI(f, "lone", "elect", "lone-grp", "--ttl", "60s", "--",
                          REDLOCK_CLI_CHILD_PATH, log, "300", "4"),
                      4);
-    ASSERT_KEY_GONE(f, "election:lone-grp");
+    assert_released(f, "election:lone-grp", expired);
 }
 
 /* ------------------------------------------------------------------------

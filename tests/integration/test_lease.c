@@ -49,6 +49,18 @@ static void record_init(lost_record *r)
     pthread_mutex_init(&r->mu, NULL);
 }
 
+/* Check that the lock was released, not left to expire: every key is
+ * gone (within 5 s, to allow for the last node's reply) and the servers
+ * expired none since expired_before (rl_expired_keys() read before the
+ * release). Waiting alone cannot tell: the TTLs here are shorter than the
+ * wait. */
+static void assert_released(rl_cluster *c, long long expired_before)
+{
+    assert_true(expired_before >= 0);
+    assert_true(rl_await_keys(c, 0, 5000));
+    assert_int_equal(rl_expired_keys(c), expired_before);
+}
+
 /* Options whose lease loses a paused node's vote quickly. */
 static void fast_timeout(redlock_options *o)
 {
@@ -91,8 +103,9 @@ static void test_lease_keeps_short_lock(void **state)
     redlock_lock *other = NULL;
     assert_int_equal(redlock_try_acquire(c.m, "long-job", 1000, &other),
                      REDLOCK_ETAKEN);
+    long long expired = rl_expired_keys(&c);
     assert_int_equal(redlock_lease_stop(lease, NULL), REDLOCK_OK);
-    assert_true(rl_await_keys(&c, 0, 5000));
+    assert_released(&c, expired);
     assert_int_equal(r.calls, 0);
     rl_cluster_stop(&c);
 }
@@ -127,10 +140,11 @@ static void test_thousand_leases(void **state)
         assert_int_equal(redlock_lease_lost(leases[i]), 0);
         assert_true(redlock_lease_renewals(leases[i]) >= 5);
     }
+    long long expired = rl_expired_keys(&c);
     for (int i = 0; i < N; i++)
         assert_int_equal(redlock_lease_stop(leases[i], NULL), REDLOCK_OK);
     free(leases);
-    assert_true(rl_await_keys(&c, 0, 5000));
+    assert_released(&c, expired);
     rl_cluster_stop(&c);
 }
 
@@ -230,8 +244,9 @@ static void test_key_deleted_behind_holder(void **state)
      * the two untouched nodes and restore the first one; that copy is
      * ours and goes with the release.) */
     assert_true(rl_total_keys(&c) <= 1);
+    long long expired = rl_expired_keys(&c);
     assert_int_equal(redlock_lease_stop(lease, NULL), REDLOCK_ENOTHELD);
-    assert_true(rl_await_keys(&c, 0, 5000));
+    assert_released(&c, expired);
     rl_cluster_stop(&c);
 }
 
@@ -294,8 +309,10 @@ static void test_lease_restores_lost_key(void **state)
     /* And node 1, whose copy expired meanwhile, is mended in turn. */
     k.node = 1;
     assert_true(rl_await(key_is, &k, 5000));
+    /* (Node 1's expired copy was reclaimed before the restore.) */
+    long long expired = rl_expired_keys(&c);
     assert_int_equal(redlock_lease_stop(lease, NULL), REDLOCK_OK);
-    assert_true(rl_await_keys(&c, 0, 5000));
+    assert_released(&c, expired);
     rl_cluster_stop(&c);
 }
 
@@ -355,8 +372,9 @@ static void test_lease_no_restore_option(void **state)
     assert_int_equal(redlock_lease_status(lease), REDLOCK_OK);
     key_on_node k = {&c, 0, "worn", NULL};
     assert_true(key_is(&k));
+    long long expired = rl_expired_keys(&c);
     assert_int_equal(redlock_lease_stop(lease, NULL), REDLOCK_OK);
-    assert_true(rl_await_keys(&c, 0, 5000));
+    assert_released(&c, expired);
     rl_cluster_stop(&c);
 }
 
@@ -489,11 +507,12 @@ static void test_with_lock(void **state)
     rl_cluster c;
     assert_int_equal(rl_cluster_start(&c, 3, NULL), 0);
     int mode = 0, result = 0;
+    long long expired = rl_expired_keys(&c);
     assert_int_equal(redlock_with_lock(c.m, "scoped", 1000, NULL, NULL,
                                        scoped_work, &mode, &result),
                      REDLOCK_OK);
     assert_int_equal(result, 42);
-    assert_true(rl_await_keys(&c, 0, 5000));
+    assert_released(&c, expired);
 
     pthread_t t;
     deleter d = {&c};

@@ -186,12 +186,29 @@ static void test_wrong_token(void **state)
     assert_int_equal(redlock_extend(l, 10000), REDLOCK_ERELEASED);
     assert_int_equal(redlock_release_keep(l), REDLOCK_ERELEASED);
     assert_int_equal(redlock_release(l), REDLOCK_ERELEASED);
+}
 
-    /* Keys changed behind the holder: SET by another client. */
+/* Keys overwritten behind a holder (another client's SET on every node):
+ * extend and release through the library both answer ENOTHELD, and the
+ * intruder's value survives them on every node. */
+static void test_changed_behind_holder(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c->m, "taken", 10000, &l), REDLOCK_OK);
+    await_keys(c, (long long)c->n);
     for (size_t i = 0; i < c->n; i++)
-        rl_set(c, i, "tok", "intruder", 0);
-    rl_set(c, 0, "tok2", "x", 0);
-    assert_int_equal(rl_total_keys(c), (long long)c->n + 1);
+        assert_int_equal(rl_set(c, i, "taken", "intruder", 0), 0);
+    assert_int_equal(redlock_extend(l, 10000), REDLOCK_ENOTHELD);
+    assert_int_equal(redlock_release(l), REDLOCK_ENOTHELD);
+    /* The intruder's keys have no TTL: only a DEL that did not compare
+     * tokens could remove them. */
+    for (size_t i = 0; i < c->n; i++) {
+        char got[64];
+        assert_int_equal(rl_get(c, i, "taken", got, sizeof(got)), 0);
+        assert_string_equal(got, "intruder");
+    }
+    assert_int_equal(rl_total_keys(c), (long long)c->n);
 }
 
 /* Condition for rl_await: no keys left on any node. */
@@ -382,6 +399,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_minority_and_majority_held,
                                         setup5, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_token, setup3, teardown),
+        cmocka_unit_test_setup_teardown(test_changed_behind_holder, setup3,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_changed_behind_holder, setup5,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_expired_cannot_extend, setup3,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_multi, setup3, teardown),

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -168,6 +169,25 @@ long long rl_total_keys(rl_cluster *c)
         if (k < 0)
             return -1;
         total += k;
+    }
+    return total;
+}
+
+/* Sum of INFO stats expired_keys over the servers. */
+long long rl_expired_keys(rl_cluster *c)
+{
+    long long total = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->srv[i].pid == 0)
+            continue;
+        char out[8192];
+        const char *argv[2] = {"INFO", "stats"};
+        if (rs_command(&c->srv[i], out, sizeof(out), 2, argv) != 0)
+            return -1;
+        const char *p = strstr(out, "\nexpired_keys:");
+        if (p == NULL)
+            return -1;
+        total += strtoll(p + 14, NULL, 10);
     }
     return total;
 }

@@ -71,6 +71,12 @@ long long rl_total_keys(rl_cluster *c);
  * timeout_ms passed. Returns whether they do. */
 bool rl_await_keys(rl_cluster *c, long long want, int timeout_ms);
 
+/* Keys the servers have expired so far (INFO stats expired_keys summed;
+ * -1 on error). A key removed by DEL does not count, so a test can tell a
+ * release from a TTL running out: read it before the release, await the
+ * keys' removal, and check that it has not moved. */
+long long rl_expired_keys(rl_cluster *c);
+
 /* GET key on server i into out ("(nil)" if missing); key is a C string. */
 int rl_get(rl_cluster *c, size_t i, const char *key, char *out, size_t len);
 
