@@ -254,9 +254,10 @@ static void check_bound(worker *w, const char *what, uint64_t returned_us,
     pthread_mutex_unlock(&c->mu);
 }
 
-/* Check an acquire's return time against its deadline (counting it as
- * late past the slack), then against its documented bound, the deadline
- * plus the undo wait of the last attempt (one command timeout). */
+/* Check an acquire's return time against its deadline, a hard bound in
+ * redlock.h (counting it as late past the slack: acquire_late, which
+ * scenarios assert), then against the looser bound slow_calls uses for
+ * acquires, the deadline plus one command timeout. */
 static void check_acquire(worker *w, const char *what, uint64_t returned_us,
                           uint64_t deadline_us, redlock_status st,
                           const redlock_acquire_info *info)

@@ -100,8 +100,10 @@ typedef struct fh_stats {
                                   slack: extend and release
                                   command_timeout_ms, lease wait its
                                   timeout, acquire its deadline plus one
-                                  command_timeout_ms (the undo wait of
-                                  its last attempt, see redlock.h) */
+                                  command_timeout_ms (a loose bound; the
+                                  deadline itself, a hard bound in
+                                  redlock.h, is checked by
+                                  acquire_late) */
     int64_t max_overrun_us;    /* worst lateness past a bound (may be < 0:
                                   the smallest margin) */
     char slow_what[128];       /* the worst call */

@@ -17,6 +17,7 @@
  * What must hold: no lease is lost; acquires keep succeeding during the
  * pauses; no call returns later than its bound (an acquire's deadline,
  * the command timeout of extend and release) beyond the scheduling
+ * slack, and no acquire later than its deadline_us at all beyond that
  * slack; no overlap and no late loss.
  */
 #define _GNU_SOURCE
@@ -77,6 +78,9 @@ static void test_minority_paused(void **state)
     assert_int_equal(r->failed_procs, 0);
     assert_int_equal(r->rep.overlaps, 0);
     assert_int_equal(r->rep.late_losses, 0);
+    /* deadline_us is a hard bound: no acquire returned later than the
+     * scheduling slack after it. */
+    assert_int_equal(r->total.acquire_late, 0);
     assert_int_equal(r->total.lease_lost, 0);
     assert_int_equal(r->obs_lost, 0);
     assert_int_equal(r->total.lease_silent, 0);
