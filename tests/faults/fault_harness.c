@@ -1003,6 +1003,155 @@ void fh_summary(const fh_run *r, const char *fmt, ...)
     fflush(stdout);
 }
 
+/* ------------------------------------------------------------------------
+ * The restart control
+ * ------------------------------------------------------------------------ */
+
+/* Options of the control's managers: quick reconnects, no retries unless
+ * asked per call. */
+static void control_options(redlock_options *o)
+{
+    redlock_options_init(o);
+    o->retry_count = 0;
+    o->command_timeout_ms = 1000;
+    o->connect_timeout_ms = 1000;
+    o->reconnect_min_ms = 10;
+    o->reconnect_max_ms = 100;
+    o->shutdown_timeout_ms = 500;
+}
+
+/* Wait until each of the first n servers holds `want` keys (5 s). */
+static int await_dbsize(fh_run *r, size_t n, long long want)
+{
+    uint64_t until = fh_now() + 5000000u;
+    for (;;) {
+        size_t ok = 0;
+        for (size_t i = 0; i < n; i++)
+            ok += rs_dbsize(&r->srv[i]) == want;
+        if (ok == n)
+            return 0;
+        if (fh_now() >= until)
+            return -1;
+        sleep_us(2000);
+    }
+}
+
+/* Append one hold-log line to log. */
+static int control_line(mc_log *log, const char *holder, uint64_t start,
+                        uint64_t granted, uint64_t vend, uint64_t rel)
+{
+    char line[256], err[256];
+    snprintf(line, sizeof(line), "ctl %s %llu %llu %llu %llu 0", holder,
+             (unsigned long long)start, (unsigned long long)granted,
+             (unsigned long long)vend, (unsigned long long)rel);
+    if (mc_log_parse_line(log, line, err, sizeof(err)) != 0) {
+        fprintf(stderr, "restart control: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* See fault_harness.h. */
+int fh_restart_control(fh_run *r, int appendonly, fh_control *out)
+{
+    const size_t n = 5, restarted = 3;
+    redlock_manager *a = NULL, *b = NULL;
+    redlock_lock *la = NULL, *lb = NULL;
+    redlock_options o;
+    rs_options so;
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    memset(r, 0, sizeof(*r));
+    r->started = true;
+    fh_config_init(&r->cfg, appendonly ? "restart_control_aof"
+                                       : "restart_control_empty");
+    r->cfg.nodes = n;
+    r->cfg.procs = 0;
+    memset(&so, 0, sizeof(so));
+    so.appendonly = appendonly;
+    for (size_t i = 0; i < n; i++) {
+        if (rs_start_ex(&r->srv[i], &so) != 0)
+            return -1;
+        r->uris[i] = r->srv[i].uri;
+    }
+    control_options(&o);
+    if (redlock_manager_create(r->uris, n, &o, &a) != REDLOCK_OK)
+        goto done;
+
+    /* A takes the lock; every node stores it. */
+    uint64_t a_start = fh_now();
+    out->a_status = redlock_acquire(a, "ctl", 30000, &la);
+    uint64_t a_granted = fh_now();
+    if (out->a_status != REDLOCK_OK || await_dbsize(r, n, 1) != 0) {
+        fprintf(stderr, "restart control: A: %s, or not on every node\n",
+                redlock_status_name(out->a_status));
+        goto done;
+    }
+    uint64_t a_vend = redlock_lock_validity_end_us(la);
+
+    /* A majority of A's nodes restart at once: empty, or from the AOF. */
+    for (size_t i = 0; i < restarted; i++) {
+        rs_kill(&r->srv[i], 1);
+        if (rs_restart(&r->srv[i]) != 0)
+            goto done;
+        printf("[%s] kill -9 node %zu (%d), restarted %s\n", r->cfg.name,
+               i, r->srv[i].port, appendonly ? "from its AOF" : "empty");
+    }
+
+    /* B tries the same resource: retries cover its connections coming
+     * up; each attempt is decided by what the nodes hold. */
+    if (redlock_manager_create(r->uris, n, &o, &b) != REDLOCK_OK)
+        goto done;
+    redlock_acquire_opts ao;
+    redlock_acquire_info info;
+    redlock_acquire_opts_init(&ao);
+    ao.retry_count = 40;
+    ao.retry_delay_ms = 50;
+    ao.retry_jitter_ms = 10;
+    ao.info = &info;
+    uint64_t b_start = fh_now();
+    out->b_status = redlock_acquire_ex(b, "ctl", 3, 30000, &ao, &lb);
+    uint64_t b_granted = fh_now();
+    uint64_t b_vend = 0, b_rel = 0;
+    if (out->b_status == REDLOCK_OK) {
+        out->b_nodes_granted = redlock_lock_nodes_granted(lb);
+        b_vend = redlock_lock_validity_end_us(lb);
+        fh_sleep_ms(100); /* B holds it a while, as A still does */
+        b_rel = fh_now();
+        redlock_release(lb);
+        lb = NULL;
+    }
+    printf("[%s] B: %s after %u attempts (last yes/no/error %u/%u/%u)\n",
+           r->cfg.name, redlock_status_name(out->b_status), info.attempts,
+           info.last.yes, info.last.no, info.last.error);
+    uint64_t a_rel = fh_now();
+    redlock_release(la);
+    la = NULL;
+
+    /* The checker over both holds. */
+    mc_log_free(&r->log);
+    if (control_line(&r->log, "A", a_start, a_granted, a_vend, a_rel) != 0 ||
+        control_line(&r->log, "B", b_start,
+                     out->b_status == REDLOCK_OK ? b_granted : 0, b_vend,
+                     b_rel) != 0)
+        goto done;
+    printf("[%s] checker: ", r->cfg.name);
+    mc_check(&r->log, &out->rep, stdout, FH_DETAILS);
+    mc_report_print(&out->rep, stdout);
+    r->rep = out->rep;
+    rc = 0;
+done:
+    if (lb != NULL)
+        redlock_lock_free(lb);
+    if (la != NULL)
+        redlock_lock_free(la);
+    redlock_manager_destroy(b);
+    redlock_manager_destroy(a);
+    fflush(stdout);
+    return rc;
+}
+
 /* Holds granted in [from_us, to_us]. */
 size_t fh_grants_between(const fh_run *r, uint64_t from_us, uint64_t to_us)
 {

@@ -233,6 +233,30 @@ size_t fh_grants_in(const fh_run *r, const char *label);
 /* The named window, or NULL. */
 const fh_window_t *fh_window_get(const fh_run *r, const char *label);
 
+/* What fh_restart_control() saw. */
+typedef struct fh_control {
+    redlock_status a_status;   /* A's acquire */
+    redlock_status b_status;   /* B's acquire, after the restarts */
+    size_t b_nodes_granted;    /* nodes that said yes to B, if granted */
+    mc_report rep;             /* the checker over A's and B's holds */
+} fh_control;
+
+/*
+ * The deterministic restart control: a positive control for the checker
+ * (and the hazard of docs/safety.md section 5), without contending
+ * clients. Starts 5 servers into r (with appendfsync always if
+ * appendonly), lets manager A take resource "ctl" with a 30 s TTL, waits
+ * until every node holds A's key, SIGKILLs nodes 0-2 and restarts them at
+ * once on their data directories, then lets a new manager B try the same
+ * resource (a few retries, while B's connections come up). Both holds are
+ * written as hold-log lines and checked; B's lock and A's are released.
+ * Without persistence B must get OK from the 3 empty nodes and the checker
+ * must find exactly 1 overlap; with AOF, B must get ETAKEN and the checker
+ * none. Returns 0 (results in *out), or -1 if something could not be set
+ * up. fh_cleanup() (fh_teardown) stops the servers.
+ */
+int fh_restart_control(fh_run *r, int appendonly, fh_control *out);
+
 /* Stop everything fh_start() started (clients by PID, servers), free the
  * log, and remove the log directory unless $REDLOCK_FAULT_KEEP_LOGS is
  * set. Safe to call twice and on a run that failed to start. */
