@@ -694,6 +694,143 @@ void fh_observe_stop(fh_run *r)
 }
 
 /* ------------------------------------------------------------------------
+ * The latency probe in the parent
+ * ------------------------------------------------------------------------ */
+
+/* Pause between two probes. */
+#define FH_PROBE_EVERY_MS 10
+
+/* One probe acquire. */
+typedef struct probe_sample {
+    uint64_t start_us;
+    uint64_t latency_us;
+    bool granted;
+} probe_sample;
+
+/* The probe thread's state; samples are written by the thread only and
+ * read after it was joined. */
+typedef struct probe {
+    redlock_manager *m;
+    pthread_t thread;
+    atomic_bool stop;
+    probe_sample *v;
+    size_t len, cap;
+} probe;
+
+/* The probe thread: single-attempt acquires of fresh resources. */
+static void *probe_main(void *arg)
+{
+    probe *p = arg;
+    unsigned long seq = 0;
+    while (!atomic_load(&p->stop)) {
+        char res[32];
+        snprintf(res, sizeof(res), "probe-%lu", seq++);
+        redlock_lock *l = NULL;
+        uint64_t t0 = fh_now();
+        redlock_status st = redlock_try_acquire(p->m, res, 1000, &l);
+        uint64_t t1 = fh_now();
+        if (st == REDLOCK_OK)
+            redlock_release(l);
+        if (p->len == p->cap) {
+            size_t cap = p->cap != 0 ? 2 * p->cap : 1024;
+            probe_sample *v = realloc(p->v, cap * sizeof(*v));
+            if (v == NULL)
+                break;
+            p->v = v;
+            p->cap = cap;
+        }
+        p->v[p->len].start_us = t0;
+        p->v[p->len].latency_us = t1 - t0;
+        p->v[p->len].granted = st == REDLOCK_OK;
+        p->len++;
+        fh_sleep_ms(FH_PROBE_EVERY_MS);
+    }
+    return NULL;
+}
+
+/* Start the probe thread with its own manager. */
+int fh_probe_start(fh_run *r)
+{
+    if (r->probe != NULL)
+        return -1;
+    probe *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return -1;
+    atomic_init(&p->stop, false);
+    redlock_options opts;
+    redlock_options_init(&opts);
+    opts.retry_count = 0;
+    opts.command_timeout_ms = r->cfg.command_timeout_ms;
+    opts.connect_timeout_ms = r->cfg.command_timeout_ms;
+    opts.reconnect_min_ms = 10;
+    opts.reconnect_max_ms = 200;
+    opts.shutdown_timeout_ms = 500;
+    char err[256];
+    redlock_status st = redlock_manager_create_ex(r->uris, r->cfg.nodes,
+                                                  &opts, &p->m, err,
+                                                  sizeof(err));
+    if (st != REDLOCK_OK) {
+        fprintf(stderr, "[%s] probe manager: %s: %s\n", r->cfg.name,
+                redlock_strerror(st), err);
+        free(p);
+        return -1;
+    }
+    if (pthread_create(&p->thread, NULL, probe_main, p) != 0) {
+        redlock_manager_destroy(p->m);
+        free(p);
+        return -1;
+    }
+    r->probe = p;
+    return 0;
+}
+
+/* Stop the probe thread and its manager; keep the samples. */
+void fh_probe_stop(fh_run *r)
+{
+    probe *p = r->probe;
+    if (p == NULL || p->m == NULL)
+        return;
+    atomic_store(&p->stop, true);
+    pthread_join(p->thread, NULL);
+    redlock_manager_destroy(p->m);
+    p->m = NULL;
+}
+
+/* Free the probe entirely (from fh_cleanup()). */
+static void probe_free(fh_run *r)
+{
+    probe *p = r->probe;
+    if (p == NULL)
+        return;
+    fh_probe_stop(r);
+    free(p->v);
+    free(p);
+    r->probe = NULL;
+}
+
+/* Count and worst latency of the probes started in [from_us, to_us]. */
+uint64_t fh_probe_stats(const fh_run *r, uint64_t from_us, uint64_t to_us,
+                        size_t *count, size_t *granted)
+{
+    const probe *p = r->probe;
+    uint64_t worst = 0;
+    size_t n = 0, ok = 0;
+    for (size_t i = 0; p != NULL && i < p->len; i++) {
+        const probe_sample *x = &p->v[i];
+        if (x->start_us < from_us || x->start_us > to_us)
+            continue;
+        n++;
+        ok += x->granted;
+        if (x->latency_us > worst)
+            worst = x->latency_us;
+    }
+    *count = n;
+    if (granted != NULL)
+        *granted = ok;
+    return worst;
+}
+
+/* ------------------------------------------------------------------------
  * Start, finish, clean up
  * ------------------------------------------------------------------------ */
 
@@ -1176,6 +1313,7 @@ void fh_cleanup(fh_run *r)
 {
     if (r == NULL || !r->started)
         return;
+    probe_free(r);
     if (r->obs != NULL) {
         observer *o = r->obs;
         for (size_t i = 0; i < o->n; i++)

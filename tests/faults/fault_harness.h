@@ -150,6 +150,8 @@ typedef struct fh_run {
     size_t obs_lost_expired;     /* ... with EEXPIRED */
     size_t obs_lost_notheld;     /* ... with ENOTHELD */
     uint64_t obs_renewals;       /* their extensions */
+    /* Latency probe in the parent (fh_probe_start()). */
+    void *probe;                 /* private state; NULL when none */
     /* Filled by fh_finish(). */
     int hung;                    /* clients killed for missing their
                                     deadline */
@@ -210,6 +212,28 @@ int fh_observe_start(fh_run *r, size_t n);
 /* Stop the observer leases (see fh_observe_start()); call before
  * fh_finish(). Safe without observers. */
 void fh_observe_stop(fh_run *r);
+
+/*
+ * Latency probe: after fh_start(), a thread in the parent with its own
+ * manager takes and releases a lock on a resource nobody else uses
+ * ("probe-N", a new one each time) with a single attempt, every 10 ms,
+ * noting when each acquire started and how long it took. Uncontended, an
+ * attempt is decided as soon as a quorum of healthy nodes said yes, so
+ * its latency shows whether the healthy nodes decide (about a round trip)
+ * or whether the library waits for a stopped or slow node (up to the
+ * command timeout): unlike a count of grants, this does not depend on the
+ * machine's load or on the clients' contention. fh_probe_stop() ends the
+ * thread (call it before fh_finish()); the samples stay for
+ * fh_probe_stats(). Returns 0 or -1.
+ */
+int fh_probe_start(fh_run *r);
+void fh_probe_stop(fh_run *r);
+
+/* Probe acquires started in [from_us, to_us]: how many (*count), how
+ * many were granted (*granted, may be NULL), and the longest latency in
+ * microseconds (returned; 0 if none). Valid after fh_probe_stop(). */
+uint64_t fh_probe_stats(const fh_run *r, uint64_t from_us, uint64_t to_us,
+                        size_t *count, size_t *granted);
 
 /* Wait for the clients (killing hung ones), check the logs (printing
  * the checker's findings) and sum the counters. Returns 0, or -1 if the
