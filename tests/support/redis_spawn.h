@@ -81,7 +81,8 @@ long long rs_dbsize(const rs_server *s);
 
 /* The number that follows `prefix` on a line of `INFO section`, such as
  * rs_info_count(s, "errorstats", "errorstat_NOSCRIPT:count=") or
- * rs_info_count(s, "commandstats", "cmdstat_set:calls="); 0 if no line
+ * rs_info_count(s, "commandstats", "cmdstat_set:calls=") (Redis 7 names
+ * subcommands "cmdstat_script|load"); 0 if no line
  * starts with prefix (Redis omits counters that are still zero), -1 if
  * the command failed. */
 long long rs_info_count(const rs_server *s, const char *section,
