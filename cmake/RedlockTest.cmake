@@ -11,6 +11,12 @@
 # It links the static library, so internal redlock__ functions are callable,
 # plus the Redis fixture in tests/support, and has src/ on its include path.
 #
+# Skips are visible: every test program is linked with
+# tests/support/cmocka_skip.c and wraps cmocka's _skip and
+# _cmocka_run_group_tests (-Wl,--wrap), so a program in which no test
+# failed but one called skip() exits 77, and ctest, told so by the
+# SKIP_RETURN_CODE property, reports it as "Skipped" rather than "Passed".
+#
 # TIMEOUT is in seconds and is multiplied by REDLOCK_TEST_TIMEOUT_MULTIPLIER
 # (by default 1, or 3 in sanitizer builds, where everything is slower), as
 # libuv scales its runner with UV_TEST_TIMEOUT_MULTIPLIER.
@@ -90,7 +96,11 @@ function(redlock_add_test)
     endif()
     math(EXPR _timeout "${ARG_TIMEOUT} * ${REDLOCK_TEST_TIMEOUT_FACTOR}")
 
-    add_executable(${ARG_NAME} ${ARG_SOURCES})
+    add_executable(${ARG_NAME} ${ARG_SOURCES}
+        "${PROJECT_SOURCE_DIR}/tests/support/cmocka_skip.c")
+    target_link_options(${ARG_NAME} PRIVATE
+        "LINKER:--wrap=_skip"
+        "LINKER:--wrap=_cmocka_run_group_tests")
     target_include_directories(${ARG_NAME} PRIVATE
         "${PROJECT_SOURCE_DIR}/src"
         "${PROJECT_SOURCE_DIR}/tests")
@@ -109,7 +119,8 @@ function(redlock_add_test)
     add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME})
     set_tests_properties(${ARG_NAME} PROPERTIES
         TIMEOUT ${_timeout}
-        LABELS "${ARG_LABELS}")
+        LABELS "${ARG_LABELS}"
+        SKIP_RETURN_CODE 77)
     if(REDLOCK_TEST_ENVIRONMENT)
         set_tests_properties(${ARG_NAME} PROPERTIES
             ENVIRONMENT "${REDLOCK_TEST_ENVIRONMENT}")
