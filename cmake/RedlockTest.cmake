@@ -11,6 +11,12 @@
 # It links the static library, so internal redlock__ functions are callable,
 # plus the Redis fixture in tests/support, and has src/ on its include path.
 #
+# Skips are visible: every test program is linked with
+# tests/support/cmocka_skip.c and wraps cmocka's _skip and
+# _cmocka_run_group_tests (-Wl,--wrap), so a program in which no test
+# failed but one called skip() exits 77, and ctest, told so by the
+# SKIP_RETURN_CODE property, reports it as "Skipped" rather than "Passed".
+#
 # TIMEOUT is in seconds and is multiplied by REDLOCK_TEST_TIMEOUT_MULTIPLIER
 # (by default 1, or 3 in sanitizer builds, where everything is slower), as
 # libuv scales its runner with UV_TEST_TIMEOUT_MULTIPLIER.
@@ -90,7 +96,11 @@ function(redlock_add_test)
     endif()
     math(EXPR _timeout "${ARG_TIMEOUT} * ${REDLOCK_TEST_TIMEOUT_FACTOR}")
 
-    add_executable(${ARG_NAME} ${ARG_SOURCES})
+    add_executable(${ARG_NAME} ${ARG_SOURCES}
+        "${PROJECT_SOURCE_DIR}/tests/support/cmocka_skip.c")
+    target_link_options(${ARG_NAME} PRIVATE
+        "LINKER:--wrap=_skip"
+        "LINKER:--wrap=_cmocka_run_group_tests")
     target_include_directories(${ARG_NAME} PRIVATE
         "${PROJECT_SOURCE_DIR}/src"
         "${PROJECT_SOURCE_DIR}/tests")
@@ -109,9 +119,52 @@ function(redlock_add_test)
     add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME})
     set_tests_properties(${ARG_NAME} PROPERTIES
         TIMEOUT ${_timeout}
-        LABELS "${ARG_LABELS}")
+        LABELS "${ARG_LABELS}"
+        SKIP_RETURN_CODE 77)
     if(REDLOCK_TEST_ENVIRONMENT)
         set_tests_properties(${ARG_NAME} PROPERTIES
+            ENVIRONMENT "${REDLOCK_TEST_ENVIRONMENT}")
+    endif()
+endfunction()
+
+# redlock_add_corpus_test(NAME <fuzz_name> [SOURCES <file>...]
+#                         [INCLUDES <dir>...] [LIBS <target>...])
+#
+# Replays the seed corpus of libFuzzer harness tests/fuzz/<fuzz_name>.c
+# without libFuzzer: builds <fuzz_name>_replay from the harness,
+# tests/fuzz/replay_main.c and SOURCES (what the harness tests, compiled
+# in, as the fuzz build does), and registers ctest test <fuzz_name>_corpus
+# (label fuzz) over tests/fuzz/corpus/<name without fuzz_>. gcc builds it,
+# so the normal and sanitizer builds run every seed; an empty corpus
+# fails.
+function(redlock_add_corpus_test)
+    cmake_parse_arguments(PARSE_ARGV 0 ARG "" "NAME" "SOURCES;INCLUDES;LIBS")
+    if(ARG_UNPARSED_ARGUMENTS OR NOT ARG_NAME)
+        message(FATAL_ERROR "redlock_add_corpus_test: bad arguments")
+    endif()
+    string(REGEX REPLACE "^fuzz_" "" _short "${ARG_NAME}")
+    set(_target ${ARG_NAME}_replay)
+    add_executable(${_target}
+        "${PROJECT_SOURCE_DIR}/tests/fuzz/${ARG_NAME}.c"
+        "${PROJECT_SOURCE_DIR}/tests/fuzz/replay_main.c"
+        ${ARG_SOURCES})
+    target_include_directories(${_target} PRIVATE
+        "${PROJECT_SOURCE_DIR}/include"
+        "${REDLOCK_GENERATED_INCLUDE_DIR}"
+        "${PROJECT_SOURCE_DIR}/src"
+        ${ARG_INCLUDES})
+    target_link_libraries(${_target} PRIVATE ${ARG_LIBS})
+    set_target_properties(${_target} PROPERTIES
+        RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/tests")
+    math(EXPR _timeout "60 * ${REDLOCK_TEST_TIMEOUT_FACTOR}")
+    add_test(NAME ${ARG_NAME}_corpus
+             COMMAND ${_target}
+                     "${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/${_short}")
+    set_tests_properties(${ARG_NAME}_corpus PROPERTIES
+        LABELS fuzz
+        TIMEOUT ${_timeout})
+    if(REDLOCK_TEST_ENVIRONMENT)
+        set_tests_properties(${ARG_NAME}_corpus PROPERTIES
             ENVIRONMENT "${REDLOCK_TEST_ENVIRONMENT}")
     endif()
 endfunction()

@@ -118,6 +118,12 @@ struct redlock__node {
     int handshake_replies;     /* handshake replies still expected */
     int handshake_total;       /* handshake commands sent */
     bool handshake_fatal[8];   /* per handshake command: error is fatal */
+    int handshake_script[8];   /* per handshake command: the script a
+                                  SCRIPT LOAD loads, or -1 */
+    bool script_eval[REDLOCK__SCRIPT_COUNT]; /* this connection's SCRIPT
+                                  LOAD answered another digest than ours:
+                                  send that script as EVAL (see
+                                  check_script_digest()) */
     bool is_down_reported;     /* last event reported was "down" */
     redlock_status last_error_status; /* of the last "down" report */
     char last_error[200];      /* its message, for fail-fast details */
@@ -249,6 +255,9 @@ static bool send_slot(redlock__node *nd, redlock__slot *s, uint64_t now)
         drop(nd, s);
         return true;
     }
+    if (!s->eval_fallback && op->script < REDLOCK__SCRIPT_COUNT &&
+        nd->script_eval[op->script])
+        s->eval_fallback = 1; /* our digest is not the node's */
     if (s->eval_fallback) {
         /* Same arguments, but EVAL with the source instead of EVALSHA. */
         const char *argv[3 + 2 * REDLOCK_MULTI_MAX + 2];
@@ -378,14 +387,50 @@ static void conn_ready(redlock__node *nd, uint64_t now)
 }
 
 /* Queue one handshake command; fatal says whether an error reply fails
- * the connection. */
+ * the connection, script which script a SCRIPT LOAD loads (-1: none). */
 static void handshake_cmd(redlock__node *nd, int argc, const char **argv,
-                          const size_t *lens, bool fatal)
+                          const size_t *lens, bool fatal, int script)
 {
     if (redisAppendCommandArgv(nd->ctx, argc, argv, lens) != REDIS_OK)
         return;
+    nd->handshake_script[nd->handshake_total] = script;
     nd->handshake_fatal[nd->handshake_total++] = fatal;
     nd->handshake_replies++;
+}
+
+/* Compare a SCRIPT LOAD reply with the digest we send in EVALSHA. An
+ * error reply (an ACL that forbids SCRIPT) is not a mismatch: NOSCRIPT
+ * then falls back to EVAL per call. Any other answer that is not our
+ * digest means every EVALSHA of that script would miss the node's cache
+ * (a wrong digest in scripts.c, or something other than Redis answering):
+ * logged as an error once per connection, and the script is sent as EVAL
+ * with its source on this connection, so locks keep working, at the cost
+ * of sending the source each time. Rejected: failing the connection (the
+ * node works, only the shortcut does not) and relying on the NOSCRIPT
+ * fallback alone (it hides the mismatch and costs a round trip per call). */
+static void check_script_digest(redlock__node *nd, int script,
+                                const redisReply *r)
+{
+    if (script < 0 || script >= REDLOCK__SCRIPT_COUNT ||
+        r->type == REDIS_REPLY_ERROR)
+        return;
+    const char *ours = redlock__script_sha((redlock__script_id)script);
+    bool same = r->type == REDIS_REPLY_STRING && r->str != NULL &&
+                r->len == 40 && memcmp(r->str, ours, 40) == 0;
+    if (same)
+        return;
+    nd->script_eval[script] = true;
+    char got[48];
+    if ((r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
+        r->str != NULL)
+        snprintf(got, sizeof(got), "\"%.40s\"", r->str);
+    else
+        snprintf(got, sizeof(got), "a reply of type %d", r->type);
+    redlock__log(nd->m, REDLOCK_LOG_ERROR,
+                 "node %s: script digest mismatch: SCRIPT LOAD of script %d "
+                 "answered %s, we expected %s; sending that script as EVAL "
+                 "on this connection",
+                 nd->uri.display, script, got, ours);
 }
 
 /* Send AUTH and SELECT as configured, then SCRIPT LOAD our scripts (so a
@@ -397,6 +442,7 @@ static void conn_handshake(redlock__node *nd, uint64_t now)
     (void)now;
     nd->handshake_replies = 0;
     nd->handshake_total = 0;
+    memset(nd->script_eval, 0, sizeof(nd->script_eval));
     const redlock__uri *u = &nd->uri;
     if (u->password != NULL) {
         const char *argv[3];
@@ -410,21 +456,22 @@ static void conn_handshake(redlock__node *nd, uint64_t now)
         }
         argv[argc] = u->password;
         lens[argc++] = strlen(u->password);
-        handshake_cmd(nd, argc, argv, lens, true);
+        handshake_cmd(nd, argc, argv, lens, true, -1);
     }
     if (u->db != 0) {
         char db[16];
         snprintf(db, sizeof(db), "%d", u->db);
         const char *argv[2] = {"SELECT", db};
         size_t lens[2] = {6, strlen(db)};
-        handshake_cmd(nd, 2, argv, lens, true);
+        handshake_cmd(nd, 2, argv, lens, true, -1);
     }
     for (int i = 0; i < REDLOCK__SCRIPT_COUNT; i++) {
         const char *src = redlock__script_source((redlock__script_id)i);
         const char *argv[3] = {"SCRIPT", "LOAD", src};
         size_t lens[3] = {6, 4, strlen(src)};
-        /* Not fatal: an ACL may forbid SCRIPT; EVAL fallback covers it. */
-        handshake_cmd(nd, 3, argv, lens, false);
+        /* Not fatal: an ACL may forbid SCRIPT; EVAL fallback covers it.
+         * The reply is compared with our digest (check_script_digest). */
+        handshake_cmd(nd, 3, argv, lens, false, i);
     }
     nd->state = CONN_HANDSHAKE;
 }
@@ -486,6 +533,8 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
          * this error and hangs up: say so, whichever command it was. */
         bool full = is_error && strstr(r->str, "max number of clients") != NULL;
         bool bad = is_error && which >= 0 && nd->handshake_fatal[which];
+        if (!full && !bad && which >= 0 && which < nd->handshake_total)
+            check_script_digest(nd, nd->handshake_script[which], r);
         char msg[200];
         if (full)
             snprintf(msg, sizeof(msg),

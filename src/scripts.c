@@ -5,7 +5,9 @@
  * or SCRIPT FLUSH) gets the same call again as EVAL with the source, which
  * also loads it into that node's cache (node.c). The SHA1 is computed here
  * once; workers also SCRIPT LOAD every script on each (re)connect, so a
- * node restarted empty never answers NOSCRIPT to our first commands.
+ * node restarted empty never answers NOSCRIPT to our first commands, and
+ * compare the digest each load answers with ours (node.c logs a mismatch
+ * and falls back to EVAL for that script).
  *
  * A single-resource acquire is a plain SET NX PX (no script needed); the
  * scripts below all take any number of KEYS, so single and multi-resource

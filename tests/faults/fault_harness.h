@@ -100,8 +100,10 @@ typedef struct fh_stats {
                                   slack: extend and release
                                   command_timeout_ms, lease wait its
                                   timeout, acquire its deadline plus one
-                                  command_timeout_ms (the undo wait of
-                                  its last attempt, see redlock.h) */
+                                  command_timeout_ms (a loose bound; the
+                                  deadline itself, a hard bound in
+                                  redlock.h, is checked by
+                                  acquire_late) */
     int64_t max_overrun_us;    /* worst lateness past a bound (may be < 0:
                                   the smallest margin) */
     char slow_what[128];       /* the worst call */
@@ -148,6 +150,8 @@ typedef struct fh_run {
     size_t obs_lost_expired;     /* ... with EEXPIRED */
     size_t obs_lost_notheld;     /* ... with ENOTHELD */
     uint64_t obs_renewals;       /* their extensions */
+    /* Latency probe in the parent (fh_probe_start()). */
+    void *probe;                 /* private state; NULL when none */
     /* Filled by fh_finish(). */
     int hung;                    /* clients killed for missing their
                                     deadline */
@@ -209,6 +213,28 @@ int fh_observe_start(fh_run *r, size_t n);
  * fh_finish(). Safe without observers. */
 void fh_observe_stop(fh_run *r);
 
+/*
+ * Latency probe: after fh_start(), a thread in the parent with its own
+ * manager takes and releases a lock on a resource nobody else uses
+ * ("probe-N", a new one each time) with a single attempt, every 10 ms,
+ * noting when each acquire started and how long it took. Uncontended, an
+ * attempt is decided as soon as a quorum of healthy nodes said yes, so
+ * its latency shows whether the healthy nodes decide (about a round trip)
+ * or whether the library waits for a stopped or slow node (up to the
+ * command timeout): unlike a count of grants, this does not depend on the
+ * machine's load or on the clients' contention. fh_probe_stop() ends the
+ * thread (call it before fh_finish()); the samples stay for
+ * fh_probe_stats(). Returns 0 or -1.
+ */
+int fh_probe_start(fh_run *r);
+void fh_probe_stop(fh_run *r);
+
+/* Probe acquires started in [from_us, to_us]: how many (*count), how
+ * many were granted (*granted, may be NULL), and the longest latency in
+ * microseconds (returned; 0 if none). Valid after fh_probe_stop(). */
+uint64_t fh_probe_stats(const fh_run *r, uint64_t from_us, uint64_t to_us,
+                        size_t *count, size_t *granted);
+
 /* Wait for the clients (killing hung ones), check the logs (printing
  * the checker's findings) and sum the counters. Returns 0, or -1 if the
  * logs could not be read. */
@@ -230,6 +256,30 @@ size_t fh_grants_in(const fh_run *r, const char *label);
 
 /* The named window, or NULL. */
 const fh_window_t *fh_window_get(const fh_run *r, const char *label);
+
+/* What fh_restart_control() saw. */
+typedef struct fh_control {
+    redlock_status a_status;   /* A's acquire */
+    redlock_status b_status;   /* B's acquire, after the restarts */
+    size_t b_nodes_granted;    /* nodes that said yes to B, if granted */
+    mc_report rep;             /* the checker over A's and B's holds */
+} fh_control;
+
+/*
+ * The deterministic restart control: a positive control for the checker
+ * (and the hazard of docs/safety.md section 5), without contending
+ * clients. Starts 5 servers into r (with appendfsync always if
+ * appendonly), lets manager A take resource "ctl" with a 30 s TTL, waits
+ * until every node holds A's key, SIGKILLs nodes 0-2 and restarts them at
+ * once on their data directories, then lets a new manager B try the same
+ * resource (a few retries, while B's connections come up). Both holds are
+ * written as hold-log lines and checked; B's lock and A's are released.
+ * Without persistence B must get OK from the 3 empty nodes and the checker
+ * must find exactly 1 overlap; with AOF, B must get ETAKEN and the checker
+ * none. Returns 0 (results in *out), or -1 if something could not be set
+ * up. fh_cleanup() (fh_teardown) stops the servers.
+ */
+int fh_restart_control(fh_run *r, int appendonly, fh_control *out);
 
 /* Stop everything fh_start() started (clients by PID, servers), free the
  * log, and remove the log directory unless $REDLOCK_FAULT_KEEP_LOGS is

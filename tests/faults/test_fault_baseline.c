@@ -29,7 +29,10 @@ static void test_no_fault(void **state)
     assert_int_equal(r->failed_procs, 0);
     assert_int_equal(r->rep.overlaps, 0);
     assert_int_equal(r->rep.late_losses, 0);
-    assert_true(r->rep.holds >= 50);
+    /* Progress, not a rate: every client process got locks (a count
+     * such as "at least 50 holds" depends on the machine's load). */
+    for (int p = 0; p < cfg.procs; p++)
+        assert_true(r->stats[p].grants > 0);
     assert_int_equal(r->total.lease_lost, 0);
     assert_int_equal(r->total.lease_silent, 0);
     assert_int_equal(r->total.extend_fail, 0);

@@ -3,7 +3,9 @@
  *
  * Three of five nodes are SIGSTOPped for 2.5 s (2.5 TTLs), then
  * SIGCONTed; the parent holds four leases of its own when they stop.
- * What must hold: no acquire succeeds while they are stopped;
+ * What must hold: no acquire succeeds while they are stopped, and none
+ * returns later than its deadline_us (plus the scheduling slack), although
+ * every attempt then waits for stopped nodes;
  * every lease holder is told of the loss before its validity ends (no late
  * loss, and no lease that still reads as held after its validity); no
  * overlap, during or afterwards; acquires succeed again after the resume.
@@ -62,6 +64,9 @@ static void test_majority_paused(void **state)
     assert_true(after > 0);
     assert_int_equal(r->rep.overlaps, 0);
     assert_int_equal(r->rep.late_losses, 0);
+    /* deadline_us is a hard bound: no acquire returned later than the
+     * scheduling slack after it. */
+    assert_int_equal(r->total.acquire_late, 0);
     assert_int_equal(r->total.lease_silent, 0);
     /* The parent's leases were held when the nodes stopped: every one is
      * lost, and (late_losses above) each was told in time. */

@@ -5,12 +5,12 @@
  * maxclients to 1 (itself) and drops every other connection with CLIENT
  * KILL TYPE normal; for 1.5 s every reconnect is refused by the server
  * with "-ERR max number of clients reached". Then the limit is put back.
- * What must hold: the refusal reaches the user as a clear error (node
- * events and acquire details that name it: a known library issue today,
- * reported rather than failed on, see the end of the test); no acquire succeeds without a
- * majority and no call hangs or returns past its bound; the parent's
- * leases are lost and told in time; after the limit is raised the nodes
- * reconnect and locks are granted again; no overlap, no late loss.
+ * What must hold: the refusal reaches the user as a clear error (a node
+ * event or an acquire detail that names it, asserted at the end of the
+ * test); no acquire succeeds without a majority and no call hangs or
+ * returns past its bound; the parent's leases are lost and told in time;
+ * after the limit is raised the nodes reconnect and locks are granted
+ * again; no overlap, no late loss.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>

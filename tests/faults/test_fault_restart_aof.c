@@ -8,6 +8,10 @@
  * restarted at once, twice) is done here on the same data directories, so
  * each node reloads its keys, with their expiry times, from the AOF. What
  * must hold: no overlap, no late loss, no hang.
+ * And the deterministic control of test_fault_restart_empty.c with AOF
+ * (fh_restart_control()): A holds a lock on all five nodes, three are
+ * killed and restart from their AOF, and B must be refused (ETAKEN),
+ * with no overlap.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -56,11 +60,27 @@ static void test_restart_aof(void **state)
     assert_true(fh_grants_in(r, "after") > 0);
 }
 
-/* Run the scenario. */
+/* The control: the restarted nodes still hold A's key, so B is
+ * refused. */
+static void test_restart_control_aof(void **state)
+{
+    fh_run *r = *state;
+    fh_control ctl;
+    assert_int_equal(fh_restart_control(r, 1, &ctl), 0);
+    assert_int_equal(ctl.a_status, REDLOCK_OK);
+    assert_int_equal(ctl.b_status, REDLOCK_ETAKEN);
+    assert_int_equal(ctl.rep.holds, 1);
+    assert_int_equal(ctl.rep.overlaps, 0);
+    assert_int_equal(ctl.rep.late_losses, 0);
+}
+
+/* Run the scenario and the control. */
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_restart_aof, fh_setup,
+                                        fh_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_control_aof, fh_setup,
                                         fh_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

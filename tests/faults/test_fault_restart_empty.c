@@ -15,6 +15,11 @@
  * appendfsync always remove (see test_fault_restart_delayed.c and
  * test_fault_restart_aof.c). What must hold regardless: no late loss, no
  * hang, and the clients carry on with the restarted nodes.
+ * And a deterministic control (fh_restart_control()): A holds a lock on
+ * all five nodes, three restart empty, and B must get the lock from
+ * them, with the checker reporting exactly that one overlap. It proves
+ * end to end that the hazard is real and that the checker fires on it
+ * (the contending runs above may or may not hit it).
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -84,13 +89,30 @@ static void test_restart_rolling_empty(void **state)
     common_checks(r);
 }
 
-/* Run both. */
+/* The control: B gets A's lock from three empty nodes; the checker sees
+ * the one overlap. */
+static void test_restart_control_empty(void **state)
+{
+    fh_run *r = *state;
+    fh_control ctl;
+    assert_int_equal(fh_restart_control(r, 0, &ctl), 0);
+    assert_int_equal(ctl.a_status, REDLOCK_OK);
+    assert_int_equal(ctl.b_status, REDLOCK_OK);
+    assert_int_equal(ctl.b_nodes_granted, 3);
+    assert_int_equal(ctl.rep.holds, 2);
+    assert_int_equal(ctl.rep.overlaps, 1);
+    assert_int_equal(ctl.rep.late_losses, 0);
+}
+
+/* Run all three. */
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_restart_one_empty, fh_setup,
                                         fh_teardown),
         cmocka_unit_test_setup_teardown(test_restart_rolling_empty,
+                                        fh_setup, fh_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_control_empty,
                                         fh_setup, fh_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

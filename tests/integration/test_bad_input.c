@@ -1,6 +1,7 @@
 /*
  * test_bad_input.c: every kind of bad input gets its own clear status and
- * leaves nothing behind: no key on any node, no thread, no fd.
+ * leaves nothing behind: no key on any node, no thread, no fd; and sends
+ * nothing (no node's INFO commandstats moves during the bad calls).
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -8,17 +9,96 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "rl_test.h"
 
+/* ------------------------------------------------------------------------
+ * "Nothing was sent": every node's INFO commandstats, before and after.
+ * ------------------------------------------------------------------------ */
+
+/* Commands node s has received, from INFO commandstats: the sum of every
+ * command's calls and rejected_calls, except the INFO and DBSIZE this
+ * test sends itself (each over a connection of its own). Commands a
+ * script runs count too (Redis 7 counts them under their own names). -1
+ * on error. */
+static long long commands_run(const rs_server *s)
+{
+    static char out[65536];
+    const char *argv[2] = {"INFO", "commandstats"};
+    if (rs_command(s, out, sizeof(out), 2, argv) != 0)
+        return -1;
+    long long total = 0;
+    for (const char *line = out; line != NULL && *line != '\0';) {
+        const char *calls = strstr(line, ":calls=");
+        const char *eol = strchr(line, '\n');
+        if (strncmp(line, "cmdstat_", 8) == 0 && calls != NULL &&
+            (eol == NULL || calls < eol) &&
+            strncmp(line, "cmdstat_info:", 13) != 0 &&
+            strncmp(line, "cmdstat_dbsize:", 15) != 0) {
+            total += strtoll(calls + 7, NULL, 10);
+            const char *rej = strstr(calls, ",rejected_calls=");
+            if (rej != NULL && (eol == NULL || rej < eol))
+                total += strtoll(rej + 16, NULL, 10);
+        }
+        line = eol != NULL ? eol + 1 : NULL;
+    }
+    return total;
+}
+
+/* Snapshot of commands_run() on every node. */
+typedef struct sent_mark {
+    long long n[RL_MAX_NODES];
+} sent_mark;
+
+/* Take a snapshot. */
+static sent_mark sent_now(rl_cluster *c)
+{
+    sent_mark m;
+    for (size_t i = 0; i < c->n; i++) {
+        m.n[i] = commands_run(&c->srv[i]);
+        assert_true(m.n[i] >= 0);
+    }
+    return m;
+}
+
+/* No node has run a command since the snapshot was taken. */
+static void assert_nothing_sent(rl_cluster *c, const sent_mark *before)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        long long now = commands_run(&c->srv[i]);
+        if (now != before->n[i])
+            print_message("node %zu ran %lld commands\n", i,
+                          now - before->n[i]);
+        assert_int_equal(now, before->n[i]);
+    }
+}
+
+/* rl_await condition: every node has answered the manager's handshake
+ * (its 4 SCRIPT LOADs), so no command of ours is still on its way. */
+static bool handshakes_done(void *arg)
+{
+    rl_cluster *c = arg;
+    for (size_t i = 0; i < c->n; i++)
+        if (rs_info_count(&c->srv[i], "commandstats",
+                          "cmdstat_script|load:calls=") < 4)
+            return false;
+    return true;
+}
+
 /* Start one cluster for the whole group. */
 static int setup(void **state)
 {
     rl_cluster *c = test_malloc(sizeof(*c));
     if (rl_cluster_start(c, 3, NULL) != 0) {
+        test_free(c);
+        return -1;
+    }
+    if (!rl_await(handshakes_done, c, 10000)) {
+        rl_cluster_stop(c);
         test_free(c);
         return -1;
     }
@@ -30,12 +110,15 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     rl_cluster *c = *state;
+    if (c == NULL)
+        return 0; /* setup failed and cleaned up */
     rl_cluster_stop(c);
     test_free(c);
     return 0;
 }
 
-/* Bad arguments to acquire: each its own status, nothing sent. */
+/* Bad arguments to acquire: each its own status, nothing sent (no node
+ * runs a command meanwhile). */
 static void test_bad_acquire_args(void **state)
 {
     rl_cluster *c = *state;
@@ -43,15 +126,20 @@ static void test_bad_acquire_args(void **state)
     static char long_name[REDLOCK_RESOURCE_MAX + 2];
     memset(long_name, 'x', REDLOCK_RESOURCE_MAX + 1);
 
+    sent_mark before = sent_now(c);
     assert_int_equal(redlock_acquire(c->m, NULL, 1000, &l), REDLOCK_EINVAL);
     assert_null(l);
     assert_int_equal(redlock_acquire(c->m, "", 1000, &l), REDLOCK_EINVAL);
     assert_int_equal(redlock_acquire(c->m, long_name, 1000, &l),
                      REDLOCK_ERANGE);
+    assert_nothing_sent(c, &before);
     long_name[REDLOCK_RESOURCE_MAX] = '\0'; /* exactly the limit is fine */
     assert_int_equal(redlock_try_acquire(c->m, long_name, 1000, &l),
                      REDLOCK_OK);
     assert_int_equal(redlock_release(l), REDLOCK_OK);
+    /* Every node has run the release before the next snapshot. */
+    assert_true(rl_await_keys(c, 0, 5000));
+    before = sent_now(c);
     assert_int_equal(redlock_acquire(c->m, "r", 0, &l), REDLOCK_ERANGE);
     assert_int_equal(redlock_acquire(c->m, "r", REDLOCK_TTL_MAX_MS + 1, &l),
                      REDLOCK_ERANGE);
@@ -80,6 +168,7 @@ static void test_bad_acquire_args(void **state)
     o.struct_size = 3;
     assert_int_equal(redlock_acquire_ex(c->m, "r", 1, 1000, &o, &l),
                      REDLOCK_EINVAL);
+    assert_nothing_sent(c, &before);
     assert_true(rl_await_keys(c, 0, 5000));
 }
 
@@ -89,10 +178,16 @@ static void test_bad_lock_use(void **state)
     rl_cluster *c = *state;
     redlock_lock *l = NULL;
     assert_int_equal(redlock_acquire(c->m, "used", 5000, &l), REDLOCK_OK);
+    /* Every node has run the SET before the snapshot. */
+    assert_true(rl_await_keys(c, (long long)c->n, 5000));
+    sent_mark before = sent_now(c);
     assert_int_equal(redlock_extend(l, 0), REDLOCK_ERANGE);
     assert_int_equal(redlock_extend(l, REDLOCK_TTL_MAX_MS + 1),
                      REDLOCK_ERANGE);
+    assert_nothing_sent(c, &before);
     assert_int_equal(redlock_release_keep(l), REDLOCK_OK);
+    assert_true(rl_await_keys(c, 0, 5000));
+    before = sent_now(c);
     assert_int_equal(redlock_extend(l, 5000), REDLOCK_ERELEASED);
     assert_int_equal(redlock_release_keep(l), REDLOCK_ERELEASED);
     assert_int_equal(redlock_lock_validity_ms(l), 0);
@@ -103,6 +198,7 @@ static void test_bad_lock_use(void **state)
     assert_int_equal(redlock_release_keep(NULL), REDLOCK_EINVAL);
     redlock_lock_free(NULL);
     assert_null(redlock_lock_token(NULL));
+    assert_nothing_sent(c, &before);
     assert_true(rl_await_keys(c, 0, 5000));
 }
 
@@ -116,6 +212,7 @@ static void test_bad_manager_config(void **state)
     redlock_manager *m = (redlock_manager *)0x1;
     char err[256];
     redlock_options o;
+    sent_mark before = sent_now(c);
 
     assert_int_equal(redlock_manager_create_ex(c->uris, 0, NULL, &m, err,
                                                sizeof(err)),
@@ -172,6 +269,7 @@ static void test_bad_manager_config(void **state)
 
     assert_int_equal(rl_count_fds(), fds);
     assert_int_equal(rl_count_threads(), threads);
+    assert_nothing_sent(c, &before);
     assert_true(rl_await_keys(c, 0, 5000));
 }
 

@@ -356,30 +356,100 @@ static void test_key_prefix(void **state)
     rl_cluster_stop(&c);
 }
 
-/* An absolute deadline ends a blocked acquire with ETIMEDOUT close to the
- * deadline (generous bound), and no attempt starts after it. */
+/* How late past its deadline_us an acquire may return: scheduling only
+ * (a wake-up from a timed wait and a return), since deadline_us is
+ * documented as a hard bound. 50 ms would be met on an idle machine (a
+ * few hundred microseconds are typical); 100 ms leaves room for a thread
+ * descheduled on a loaded 2-core box, and is still far below what a wait
+ * that ignores the deadline costs (a retry delay of 20 ms, an undo grace
+ * of twice the attempt, or a command timeout of 2 s). */
+#define DEADLINE_SLACK_US 100000u
+
+/* Acquire "busy" (refused by every node at once) with deadline_us 300 ms
+ * from now and the given retry delay; check it returns ETIMEDOUT at the
+ * deadline, and return the attempts made. */
+static uint32_t acquire_until_deadline(rl_cluster *c, int64_t delay_ms)
+{
+    redlock_acquire_opts o;
+    redlock_acquire_opts_init(&o);
+    redlock_acquire_info info;
+    o.retry_count = 200;
+    o.retry_delay_ms = delay_ms;
+    o.retry_jitter_ms = 5;
+    o.info = &info;
+    o.deadline_us = rl_now_us() + 300000;
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire_ex(c->m, "busy", 4, 10000, &o, &l),
+                     REDLOCK_ETIMEDOUT);
+    uint64_t back = rl_now_us();
+    print_message("delay %lld ms: returned %.1f ms after the deadline, %u "
+                  "attempts\n",
+                  (long long)delay_ms,
+                  ((double)back - (double)o.deadline_us) / 1000.0,
+                  info.attempts);
+    assert_true(back >= o.deadline_us - 10000);
+    assert_true(back <= o.deadline_us + DEADLINE_SLACK_US);
+    return info.attempts;
+}
+
+/* An absolute deadline ends a blocked acquire with ETIMEDOUT at the
+ * deadline, and no attempt starts after it. Every node refuses at once, so
+ * only the retry loop can overrun. With 20 ms delays it retries many
+ * times and stops at the deadline. With 250 ms delays (and a deadline
+ * 300 ms away) the second attempt starts at about 250 ms; the delay after
+ * it would end past the deadline, so the loop must sleep only until the
+ * deadline and make no third attempt (a third one would also return about
+ * 200 ms late). retry_count is finite so that a loop that ignores the
+ * deadline ends (with ETAKEN) instead of hanging. */
 static void test_deadline(void **state)
 {
     rl_cluster *c = *state;
     for (size_t i = 0; i < c->n; i++)
         rl_set(c, i, "busy", "other", 30000);
+    assert_true(acquire_until_deadline(c, 20) >= 2);
+    uint32_t attempts = acquire_until_deadline(c, 250);
+    assert_true(attempts >= 1 && attempts <= 2);
+    assert_int_equal(rl_total_keys(c), (long long)c->n);
+}
+
+/* One node of three stopped (SIGSTOP), one refusing, one granting: no
+ * attempt can be decided (the stopped node's answer would make a quorum),
+ * so each waits for it. The deadline, far shorter than the command
+ * timeout (2 s), must end that wait and the undo that follows: the call
+ * returns ETIMEDOUT within DEADLINE_SLACK_US of it. Once the node
+ * resumes, the SET queued to it is followed by its release, so only the
+ * other owner's key is left. */
+static void test_deadline_paused_minority(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c->m, "warm", 10000, &l), REDLOCK_OK);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    await_keys(c, 0);
+    rl_set(c, 0, "pm", "other", 30000);
+    assert_int_equal(rs_pause(&c->srv[2]), 0);
     redlock_acquire_opts o;
     redlock_acquire_opts_init(&o);
     redlock_acquire_info info;
-    o.retry_count = 1000000;
+    o.retry_count = 200;
     o.retry_delay_ms = 20;
     o.retry_jitter_ms = 5;
     o.info = &info;
-    uint64_t t0 = rl_now_us();
-    o.deadline_us = t0 + 300000;
-    redlock_lock *l = NULL;
-    assert_int_equal(redlock_acquire_ex(c->m, "busy", 4, 10000, &o, &l),
-                     REDLOCK_ETIMEDOUT);
-    uint64_t took = rl_now_us() - t0;
-    assert_true(took >= 290000);
-    assert_true(took < 3000000);
-    assert_true(info.attempts >= 2);
-    assert_int_equal(rl_total_keys(c), (long long)c->n);
+    o.deadline_us = rl_now_us() + 300000;
+    redlock_status st = redlock_acquire_ex(c->m, "pm", 2, 10000, &o, &l);
+    uint64_t back = rl_now_us();
+    print_message("returned %.1f ms after the deadline, %u attempts, last "
+                  "yes/no/error %u/%u/%u\n",
+                  ((double)back - (double)o.deadline_us) / 1000.0,
+                  info.attempts, info.last.yes, info.last.no,
+                  info.last.error);
+    assert_int_equal(rs_resume(&c->srv[2]), 0);
+    assert_int_equal(st, REDLOCK_ETIMEDOUT);
+    assert_null(l);
+    assert_true(back <= o.deadline_us + DEADLINE_SLACK_US);
+    assert_true(info.attempts >= 1);
+    assert_int_equal(info.last.no, 1);
+    await_keys(c, 1);
 }
 
 /* Run the group: basic operations on 1, 3 and 5 nodes. */
@@ -412,6 +482,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test(test_key_prefix),
         cmocka_unit_test_setup_teardown(test_deadline, setup3, teardown),
+        cmocka_unit_test_setup_teardown(test_deadline_paused_minority,
+                                        setup3, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,7 +21,71 @@
 
 #include <cmocka.h>
 
+#include "internal.h"
 #include "rl_test.h"
+
+/* ------------------------------------------------------------------------
+ * Error-level log lines of the manager (see log_tweak()).
+ * ------------------------------------------------------------------------ */
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static int log_errors;          /* REDLOCK_LOG_ERROR lines seen */
+static char log_last[512];      /* the last of them */
+
+/* log_fn: count error lines and keep the last. Any thread. */
+static void record_log(redlock_log_level level, const char *message,
+                       void *userdata)
+{
+    (void)userdata;
+    if (level != REDLOCK_LOG_ERROR)
+        return;
+    pthread_mutex_lock(&log_mu);
+    log_errors++;
+    snprintf(log_last, sizeof(log_last), "%s", message);
+    pthread_mutex_unlock(&log_mu);
+}
+
+/* Forget what was logged. */
+static void log_reset(void)
+{
+    pthread_mutex_lock(&log_mu);
+    log_errors = 0;
+    log_last[0] = '\0';
+    pthread_mutex_unlock(&log_mu);
+}
+
+/* Error lines logged so far, the last copied into last. */
+static int log_error_count(char *last, size_t len)
+{
+    pthread_mutex_lock(&log_mu);
+    int n = log_errors;
+    snprintf(last, len, "%s", log_last);
+    pthread_mutex_unlock(&log_mu);
+    return n;
+}
+
+/* rl_await condition: an error line containing arg was logged. */
+static bool logged(void *arg)
+{
+    char last[512];
+    return log_error_count(last, sizeof(last)) > 0 &&
+           strstr(last, arg) != NULL;
+}
+
+/* Options that pass error lines to record_log(). */
+static void log_tweak(redlock_options *o)
+{
+    o->log_fn = record_log;
+    o->log_level = REDLOCK_LOG_ERROR;
+}
+
+/* NOSCRIPT errors node i has answered so far (INFO errorstats). */
+static long long noscript_count(const rs_server *s)
+{
+    long long n = rs_info_count(s, "errorstats", "errorstat_NOSCRIPT:count=");
+    assert_true(n >= 0);
+    return n;
+}
 
 /* A node that is down when the manager starts does not fail create; locks
  * still work on the quorum and the outage is reported. */
@@ -77,7 +141,8 @@ static void test_node_killed_and_restarted(void **state)
 }
 
 /* After SCRIPT FLUSH on every node, extend and release still work (the
- * scripts are re-sent with EVAL on NOSCRIPT). */
+ * scripts are re-sent with EVAL on NOSCRIPT), and NOSCRIPT really
+ * happened on every node (INFO errorstats), so the fallback was used. */
 static void test_script_flush(void **state)
 {
     (void)state;
@@ -86,6 +151,9 @@ static void test_script_flush(void **state)
     redlock_lock *l = NULL;
     assert_int_equal(redlock_acquire(c.m, "s", 10000, &l), REDLOCK_OK);
     assert_int_equal(redlock_extend(l, 10000), REDLOCK_OK); /* loads it */
+    long long before[3];
+    for (size_t i = 0; i < 3; i++)
+        before[i] = noscript_count(&c.srv[i]);
     const char *flush[2] = {"SCRIPT", "FLUSH"};
     char out[64];
     for (size_t i = 0; i < 3; i++)
@@ -95,7 +163,48 @@ static void test_script_flush(void **state)
     for (size_t i = 0; i < 3; i++)
         rs_command(&c.srv[i], out, sizeof(out), 2, flush);
     assert_int_equal(redlock_release(l), REDLOCK_OK);
+    /* Every node has run the release, which it got after the extend. */
     assert_true(rl_await_keys(&c, 0, 5000));
+    for (size_t i = 0; i < 3; i++)
+        assert_true(noscript_count(&c.srv[i]) > before[i]);
+    rl_cluster_stop(&c);
+}
+
+/* On real nodes, the digests we send are the ones SCRIPT LOAD answers:
+ * no digest mismatch is logged, each node's cache holds every script
+ * under our digest, and a run of every script (multi acquire, extend,
+ * release) draws no NOSCRIPT. A wrong digest in scripts.c fails each of
+ * these (the NOSCRIPT fallback alone would hide it). */
+static void test_script_digests_match(void **state)
+{
+    (void)state;
+    log_reset();
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 3, log_tweak), 0);
+    const void *res[2] = {"dg-a", "dg-b"};
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire_multi(c.m, res, NULL, 2, 10000, NULL,
+                                           &l),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_extend(l, 10000), REDLOCK_OK);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    assert_true(rl_await_keys(&c, 0, 5000));
+    for (size_t i = 0; i < 3; i++) {
+        char out[256];
+        const char *exists[2 + REDLOCK__SCRIPT_COUNT] = {"SCRIPT", "EXISTS"};
+        for (int k = 0; k < REDLOCK__SCRIPT_COUNT; k++)
+            exists[2 + k] = redlock__script_sha((redlock__script_id)k);
+        assert_int_equal(rs_command(&c.srv[i], out, sizeof(out),
+                                    2 + REDLOCK__SCRIPT_COUNT, exists),
+                         0);
+        assert_string_equal(out, "1\n1\n1\n1");
+        assert_int_equal(noscript_count(&c.srv[i]), 0);
+    }
+    char last[512];
+    int errors = log_error_count(last, sizeof(last));
+    if (errors != 0)
+        print_message("logged: %s\n", last);
+    assert_int_equal(errors, 0);
     rl_cluster_stop(&c);
 }
 
@@ -284,11 +393,26 @@ typedef struct silent_node {
     char got[1 << 16];
     size_t len;
     int answer_handshake;  /* set by the test: send HANDSHAKE_REPLIES */
+    int wrong_digests;     /* answer SCRIPT LOAD with a digest not ours */
     int stop;
 } silent_node;
 
 /* The manager's handshake is SCRIPT LOAD of each of its scripts. */
-#define HANDSHAKE_REPLIES 4
+#define HANDSHAKE_REPLIES REDLOCK__SCRIPT_COUNT
+
+/* Answer the handshake's SCRIPT LOADs as Redis would (our digests), or
+ * with another digest. */
+static void silent_answer_handshake(silent_node *s)
+{
+    for (int i = 0; i < HANDSHAKE_REPLIES; i++) {
+        char reply[64];
+        const char *sha = s->wrong_digests
+                              ? "0123456789012345678901234567890123456789"
+                              : redlock__script_sha((redlock__script_id)i);
+        int n = snprintf(reply, sizeof(reply), "$40\r\n%s\r\n", sha);
+        assert_true(write(s->conn_fd, reply, (size_t)n) == n);
+    }
+}
 
 /* Count occurrences of needle in the bytes received so far. */
 static int silent_count(silent_node *s, const char *needle)
@@ -321,8 +445,7 @@ static void *silent_main(void *arg)
             continue;
         }
         if (answer && !answered) {
-            for (int i = 0; i < HANDSHAKE_REPLIES; i++)
-                assert_true(write(s->conn_fd, "+OK\r\n", 5) == 5);
+            silent_answer_handshake(s);
             answered = 1;
         }
         struct pollfd p = {s->conn_fd, POLLIN, 0};
@@ -443,6 +566,59 @@ static void test_release_skips_unsent_acquire(void **state)
     rs_stop_many(srv, 2);
 }
 
+/* rl_await condition: a script call arrived as EVAL with its source. */
+static bool eval_seen(void *arg)
+{
+    return silent_count(arg, "$4\r\nEVAL\r\n") >= 1;
+}
+
+/* A node whose SCRIPT LOAD answers another digest than ours: the
+ * mismatch is logged as an error that says so, and that connection gets
+ * the scripts as EVAL with their source (never as an EVALSHA that would
+ * miss), while the other nodes decide the lock as usual. */
+static void test_script_digest_mismatch(void **state)
+{
+    (void)state;
+    log_reset();
+    rs_server srv[2];
+    assert_int_equal(rs_start_many(srv, 2), 0);
+    silent_node sn;
+    silent_start(&sn);
+    pthread_mutex_lock(&sn.mu);
+    sn.wrong_digests = 1;
+    sn.answer_handshake = 1;
+    pthread_mutex_unlock(&sn.mu);
+    const char *uris[3];
+    rs_uris(srv, 2, uris);
+    char third[64];
+    snprintf(third, sizeof(third), "redis://127.0.0.1:%d", sn.port);
+    uris[2] = third;
+    redlock_options o;
+    rl_test_options(&o, NULL);
+    log_tweak(&o);
+    o.command_timeout_ms = 30000; /* the stand-in never answers commands */
+    o.shutdown_timeout_ms = 100;
+    redlock_manager *m = NULL;
+    assert_int_equal(redlock_manager_create(uris, 3, &o, &m), REDLOCK_OK);
+    char what[] = "script digest mismatch";
+    assert_true(rl_await(logged, what, 10000));
+    char last[512];
+    log_error_count(last, sizeof(last));
+    assert_non_null(strstr(last, third + strlen("redis://")));
+    assert_non_null(strstr(last, "0123456789012345678901234567890123456789"));
+
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(m, "dm", 10000, &l), REDLOCK_OK);
+    assert_int_equal(redlock_lock_nodes_granted(l), 2);
+    assert_int_equal(redlock_extend(l, 10000), REDLOCK_OK);
+    assert_true(rl_await(eval_seen, &sn, 10000));
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    assert_int_equal(silent_count(&sn, "EVALSHA"), 0);
+    redlock_manager_destroy(m);
+    silent_stop(&sn);
+    rs_stop_many(srv, 2);
+}
+
 /* destroy while threads are blocked in acquire: they return ECLOSED and
  * destroy returns. */
 static void test_destroy_while_blocked(void **state)
@@ -483,6 +659,8 @@ int main(void)
         cmocka_unit_test(test_node_down_at_startup),
         cmocka_unit_test(test_node_killed_and_restarted),
         cmocka_unit_test(test_script_flush),
+        cmocka_unit_test(test_script_digests_match),
+        cmocka_unit_test(test_script_digest_mismatch),
         cmocka_unit_test(test_minority_paused),
         cmocka_unit_test(test_majority_paused),
         cmocka_unit_test(test_auth),

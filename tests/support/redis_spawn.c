@@ -977,6 +977,38 @@ long long rs_dbsize(const rs_server *s)
     return n;
 }
 
+/* The number after `prefix` on a line of INFO section, 0 if no line
+ * starts with it, -1 on error. */
+long long rs_info_count(const rs_server *s, const char *section,
+                        const char *prefix)
+{
+    const char *argv[] = { "INFO", section };
+    char err[256];
+    redisReply *r;
+    long long n = -1;
+
+    r = command_reply(s, 2, argv, err, sizeof(err));
+    if (r == NULL) {
+        fprintf(stderr, "redis_spawn: %s\n", err);
+        return -1;
+    }
+    if (r->type == REDIS_REPLY_STRING) {
+        size_t k = strlen(prefix);
+        n = 0;
+        for (const char *line = r->str; line != NULL && *line != '\0';) {
+            if (strncmp(line, prefix, k) == 0) {
+                n = strtoll(line + k, NULL, 10);
+                break;
+            }
+            line = strchr(line, '\n');
+            if (line != NULL)
+                line++;
+        }
+    }
+    freeReplyObject(r);
+    return n;
+}
+
 /* Point uris[i] at s[i].uri. */
 void rs_uris(rs_server *s, size_t n, const char **uris)
 {

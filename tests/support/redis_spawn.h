@@ -79,6 +79,15 @@ int rs_command(const rs_server *s, char *out, size_t outlen, int argc,
 /* Number of keys in db 0 (DBSIZE), or -1 on error. */
 long long rs_dbsize(const rs_server *s);
 
+/* The number that follows `prefix` on a line of `INFO section`, such as
+ * rs_info_count(s, "errorstats", "errorstat_NOSCRIPT:count=") or
+ * rs_info_count(s, "commandstats", "cmdstat_set:calls=") (Redis 7 names
+ * subcommands "cmdstat_script|load"); 0 if no line
+ * starts with prefix (Redis omits counters that are still zero), -1 if
+ * the command failed. */
+long long rs_info_count(const rs_server *s, const char *section,
+                        const char *prefix);
+
 /* Fill uris[i] with pointers to s[i].uri, for redlock_manager_create(). */
 void rs_uris(rs_server *s, size_t n, const char **uris);
 
