@@ -13,10 +13,13 @@
  *   step down clear the leader flag first, then stop the lease (releasing
  *             the lock, so others can win at their next attempt), then
  *             call on_demoted; campaign again unless it resigned.
- * The leader flag is cleared by the lease's on_lost callback on the lease
- * thread the moment a loss is detected, which is before the validity ends
- * (see lease.c), so two candidates never both see is_leader() true within
- * the clock-drift assumptions (docs/safety.md).
+ * is_leader() reads the leader flag and the term's validity end, which the
+ * lease thread keeps in valid_until and zeroes the moment it declares a
+ * loss (before the validity ends, see lease.c), so two candidates never
+ * both see is_leader() true within the clock-drift assumptions
+ * (docs/safety.md). The flag itself is cleared later, by the lease's
+ * on_lost hook on the lease callback thread, which may wait behind other
+ * leases' callbacks; that only delays this thread's step down.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -50,8 +53,8 @@ struct redlock_election {
                                       lease thread; 0 when not leading */
 };
 
-/* Lease on_lost hook: clear the flag at once and wake the thread. Runs on
- * the lease thread. */
+/* Lease on_lost hook: clear the flag and wake the thread. Runs on the
+ * lease callback thread (the validity mirror was zeroed already). */
 static void on_lease_lost(redlock_lease *lease, redlock_status why,
                           void *userdata)
 {

@@ -119,7 +119,8 @@ struct redlock__leases {
                                       later wakes skip the syscall */
     pthread_t thread;              /* the lease thread */
     pthread_t cb_thread;           /* the callback thread */
-    bool started;                  /* both threads run */
+    bool started;                  /* the lease thread runs */
+    bool cb_started;               /* the callback thread runs */
     bool stopping;                 /* the lease thread must stop */
     bool cb_stopping;              /* the callback thread must stop once
                                       its queue is empty */
@@ -137,6 +138,10 @@ struct redlock__leases {
 /* A renewal acted on later than this after its outcome was known counts
  * as late (redlock__leases_late_renewals()). */
 #define LATE_US 250000u
+
+/* Renewal log lines queued for the callback thread beyond this many
+ * waiting entries are dropped. */
+#define CBQ_LOG_MAX 1024u
 
 /* Test hook: called by the lease thread between taking its wake-up and
  * looking at the ops (the window where a wake-up could once be lost). */
@@ -539,7 +544,11 @@ static void check_extend(redlock__leases *ls, redlock_lease *l, uint64_t now)
             atomic_store_explicit(l->mirror, end, memory_order_release);
         unsigned n = atomic_fetch_add_explicit(&l->renewals, 1,
                                                memory_order_relaxed) + 1;
-        if (m->opts.log_fn != NULL && m->opts.log_level >= REDLOCK_LOG_DEBUG) {
+        /* A renewal's log line is dropped while the callback thread is
+         * far behind (a blocked on_lost): the queue must not grow with
+         * every renewal. Losses are never dropped. */
+        if (m->opts.log_fn != NULL && m->opts.log_level >= REDLOCK_LOG_DEBUG &&
+            ls->cbq_len < CBQ_LOG_MAX) {
             pending_call c = {NULL, REDLOCK_OK, n, validity / 1000};
             cbq_push(ls, c);
         }
@@ -561,6 +570,7 @@ static void check_extend(redlock__leases *ls, redlock_lease *l, uint64_t now)
                               memory_order_relaxed);
         if (l->mirror != NULL)
             atomic_store_explicit(l->mirror, end, memory_order_release);
+        pthread_cond_broadcast(&ls->cv); /* waiters time out at the end */
     }
     if (no > m->n - m->quorum) {
         mark_lost(ls, l, REDLOCK_ENOTHELD);
@@ -625,7 +635,10 @@ static void *lease_main(void *arg)
             &redlock__lease_pass_hook, memory_order_acquire);
         if (hook != NULL)
             hook(ls);
-        atomic_store(&ls->wake_pending, false);
+        /* An exchange, not a store: reading a waker's `true` makes this
+         * an acquire of everything that waker wrote before its exchange
+         * (the op's answer), not only ordering by the op's mutex. */
+        (void)atomic_exchange(&ls->wake_pending, false);
         pthread_mutex_lock(&ls->mu);
         uint64_t now = redlock__clock_now_us();
         if (ls->stopping) {
@@ -719,8 +732,10 @@ redlock__leases *redlock__leases_new(struct redlock_manager *m)
     return ls;
 }
 
-/* Start the lease and callback threads if needed (ls->mu held). Returns
- * 0 or an errno (then neither runs). */
+/* Start the callback and lease threads if needed (ls->mu held, never
+ * dropped: another lease_start must not see a half-made pair). Returns 0
+ * or an errno. If the lease thread cannot start, an idle callback thread
+ * is kept for the next try, and shutdown joins whichever threads run. */
 static int ensure_thread(redlock__leases *ls)
 {
     if (ls->started)
@@ -728,23 +743,19 @@ static int ensure_thread(redlock__leases *ls)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    ls->cb_stopping = false;
-    int rc = pthread_create(&ls->cb_thread, NULL, callback_main, ls);
+    int rc = 0;
+    if (!ls->cb_started) {
+        ls->cb_stopping = false;
+        rc = pthread_create(&ls->cb_thread, NULL, callback_main, ls);
+        if (rc == 0)
+            ls->cb_started = true;
+    }
     if (rc == 0) {
         rc = pthread_create(&ls->thread, NULL, lease_main, ls);
-        if (rc != 0) {
-            /* The callback thread waits on cb_cv under ls->mu, which we
-             * hold: tell it to stop, then join it without the lock. */
-            ls->cb_stopping = true;
-            pthread_cond_signal(&ls->cb_cv);
-            pthread_mutex_unlock(&ls->mu);
-            pthread_join(ls->cb_thread, NULL);
-            pthread_mutex_lock(&ls->mu);
-        }
+        if (rc == 0)
+            ls->started = true;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc == 0)
-        ls->started = true;
     return rc;
 }
 
@@ -752,25 +763,27 @@ static int ensure_thread(redlock__leases *ls)
 void redlock__leases_shutdown(redlock__leases *ls)
 {
     pthread_mutex_lock(&ls->mu);
-    ls->stopping = true;
-    bool started = ls->started;
-    if (!started) {
-        /* No thread: nothing can be leased (starting one needs it). */
-        pthread_mutex_unlock(&ls->mu);
-        return;
+    ls->stopping = true; /* no thread starts from now on */
+    bool started = ls->started, cb_started = ls->cb_started;
+    pthread_mutex_unlock(&ls->mu);
+    /* Without a lease thread nothing can be leased (starting one needs
+     * it); a callback thread may still idle after a failed start. */
+    if (started) {
+        wake(ls);
+        pthread_join(ls->thread, NULL);
     }
-    pthread_mutex_unlock(&ls->mu);
-    wake(ls);
-    pthread_join(ls->thread, NULL);
-    /* Every loss is queued now: the callback thread runs what is left,
-     * then stops. */
-    pthread_mutex_lock(&ls->mu);
-    ls->cb_stopping = true;
-    pthread_cond_signal(&ls->cb_cv);
-    pthread_mutex_unlock(&ls->mu);
-    pthread_join(ls->cb_thread, NULL);
+    if (cb_started) {
+        /* Every loss is queued now: the callback thread runs what is
+         * left, then stops. */
+        pthread_mutex_lock(&ls->mu);
+        ls->cb_stopping = true;
+        pthread_cond_signal(&ls->cb_cv);
+        pthread_mutex_unlock(&ls->mu);
+        pthread_join(ls->cb_thread, NULL);
+    }
     pthread_mutex_lock(&ls->mu);
     ls->started = false;
+    ls->cb_started = false;
     pthread_mutex_unlock(&ls->mu);
 }
 
@@ -958,8 +971,8 @@ redlock_status redlock_lease_stop(redlock_lease *lease,
         return REDLOCK_EMISUSE;
     redlock__leases *ls = lease->ls;
     pthread_mutex_lock(&ls->mu);
-    if (ls->started && (pthread_equal(pthread_self(), ls->cb_thread) ||
-                        pthread_equal(pthread_self(), ls->thread))) {
+    if ((ls->cb_started && pthread_equal(pthread_self(), ls->cb_thread)) ||
+        (ls->started && pthread_equal(pthread_self(), ls->thread))) {
         pthread_mutex_unlock(&ls->mu);
         return REDLOCK_EMISUSE; /* from an on_lost callback */
     }
