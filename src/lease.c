@@ -58,18 +58,19 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "heap.h"
 #include "internal.h"
 
 #define LEASE_MAGIC 0x524c4c53u /* "RLLS" */
 /* Renewals due within this window of each other are started together, so
  * that they reach each node in one pipelined batch. */
 #define BATCH_WINDOW_US 10000u
-#define NOT_IN_HEAP ((size_t)-1)
 
 struct redlock_lease {
     uint32_t magic;
@@ -87,8 +88,7 @@ struct redlock_lease {
     _Atomic uint64_t *mirror;      /* optional copy of the validity end */
 
     /* Under ls->mu. */
-    size_t heap_index;
-    uint64_t due_us;
+    redlock__heap_node due;        /* in ls->heap, keyed by the due time */
     uint64_t renew_at_us;
     redlock__op *inflight;         /* extension in flight, or NULL */
     uint64_t inflight_t0;          /* taken before it was posted */
@@ -124,8 +124,7 @@ struct redlock__leases {
     bool stopping;                 /* the lease thread must stop */
     bool cb_stopping;              /* the callback thread must stop once
                                       its queue is empty */
-    redlock_lease **heap;
-    size_t heap_len, heap_cap;
+    redlock__heap heap;            /* running leases by due time */
     redlock_lease **inflight;      /* leases with an extension in flight */
     size_t inflight_len, inflight_cap;
     pending_call *cbq;             /* ring of calls for the callback thread */
@@ -151,81 +150,30 @@ void (*_Atomic redlock__lease_pass_hook)(redlock__leases *ls);
  * Heap of leases by due time
  * ------------------------------------------------------------------------ */
 
-/* Swap heap entries i and j, keeping their indexes right. */
-static void heap_swap(redlock__leases *ls, size_t i, size_t j)
+/* The lease whose heap node is n. */
+static redlock_lease *lease_of(redlock__heap_node *n)
 {
-    redlock_lease *t = ls->heap[i];
-    ls->heap[i] = ls->heap[j];
-    ls->heap[j] = t;
-    ls->heap[i]->heap_index = i;
-    ls->heap[j]->heap_index = j;
+    return n == NULL ? NULL
+                     : (redlock_lease *)(void *)((char *)n -
+                                                 offsetof(redlock_lease, due));
 }
 
-/* Move entry i up while it is due before its parent. */
-static void heap_up(redlock__leases *ls, size_t i)
+/* The lease due first, or NULL. */
+static redlock_lease *heap_top(redlock__leases *ls)
 {
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (ls->heap[p]->due_us <= ls->heap[i]->due_us)
-            break;
-        heap_swap(ls, i, p);
-        i = p;
-    }
-}
-
-/* Move entry i down while a child is due before it. */
-static void heap_down(redlock__leases *ls, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, min = i;
-        if (l < ls->heap_len && ls->heap[l]->due_us < ls->heap[min]->due_us)
-            min = l;
-        if (r < ls->heap_len && ls->heap[r]->due_us < ls->heap[min]->due_us)
-            min = r;
-        if (min == i)
-            return;
-        heap_swap(ls, i, min);
-        i = min;
-    }
+    return lease_of(redlock__heap_top(&ls->heap));
 }
 
 /* Remove a lease from the heap if it is there. */
 static void heap_remove(redlock__leases *ls, redlock_lease *l)
 {
-    size_t i = l->heap_index;
-    if (i == NOT_IN_HEAP)
-        return;
-    ls->heap_len--;
-    if (i != ls->heap_len) {
-        ls->heap[i] = ls->heap[ls->heap_len];
-        ls->heap[i]->heap_index = i;
-        heap_down(ls, i);
-        heap_up(ls, i);
-    }
-    l->heap_index = NOT_IN_HEAP;
+    redlock__heap_remove(&ls->heap, &l->due);
 }
 
 /* Insert or move a lease to due time `due`. Returns false on OOM. */
 static bool heap_set(redlock__leases *ls, redlock_lease *l, uint64_t due)
 {
-    l->due_us = due;
-    if (l->heap_index != NOT_IN_HEAP) {
-        heap_down(ls, l->heap_index);
-        heap_up(ls, l->heap_index);
-        return true;
-    }
-    if (ls->heap_len == ls->heap_cap) {
-        size_t cap = ls->heap_cap ? ls->heap_cap * 2 : 64;
-        redlock_lease **h = realloc(ls->heap, cap * sizeof(*h));
-        if (h == NULL)
-            return false;
-        ls->heap = h;
-        ls->heap_cap = cap;
-    }
-    l->heap_index = ls->heap_len;
-    ls->heap[ls->heap_len++] = l;
-    heap_up(ls, l->heap_index);
-    return true;
+    return redlock__heap_set(&ls->heap, &l->due, due);
 }
 
 /* ------------------------------------------------------------------------
@@ -642,8 +590,8 @@ static void *lease_main(void *arg)
         pthread_mutex_lock(&ls->mu);
         uint64_t now = redlock__clock_now_us();
         if (ls->stopping) {
-            while (ls->heap_len > 0)
-                mark_lost(ls, ls->heap[0], REDLOCK_ECLOSED);
+            while (heap_top(ls) != NULL)
+                mark_lost(ls, heap_top(ls), REDLOCK_ECLOSED);
             pthread_mutex_unlock(&ls->mu);
             break;
         }
@@ -656,20 +604,20 @@ static void *lease_main(void *arg)
         }
         /* Due leases. A renewal slightly early is harmless; a loss is
          * only declared at its time. */
-        while (ls->heap_len > 0) {
-            redlock_lease *l = ls->heap[0];
-            bool renewal = l->inflight == NULL && l->renew_at_us <= l->due_us;
+        redlock_lease *l;
+        while ((l = heap_top(ls)) != NULL) {
+            bool renewal = l->inflight == NULL &&
+                           l->renew_at_us <= l->due.key;
             uint64_t window = renewal ? BATCH_WINDOW_US : 0;
-            if (l->due_us > now + window)
+            if (l->due.key > now + window)
                 break;
             on_due(ls, l, now, &posts);
-            if (ls->heap_len > 0 && ls->heap[0] == l &&
-                l->due_us <= now + window)
+            if (heap_top(ls) == l && l->due.key <= now + window)
                 break; /* could not make progress (OOM): avoid spinning */
         }
         int timeout = -1;
-        if (ls->heap_len > 0) {
-            uint64_t due = ls->heap[0]->due_us;
+        if (heap_top(ls) != NULL) {
+            uint64_t due = heap_top(ls)->due.key;
             timeout = due <= now ? 0 : (int)((due - now + 999u) / 1000u);
         }
         for (size_t i = 0; i < ls->inflight_len; i++) {
@@ -705,6 +653,7 @@ redlock__leases *redlock__leases_new(struct redlock_manager *m)
     if (ls == NULL)
         return NULL;
     ls->m = m;
+    redlock__heap_init(&ls->heap);
     atomic_init(&ls->wake_pending, false);
     ls->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (ls->wake_fd < 0) {
@@ -805,7 +754,7 @@ uint64_t redlock__leases_late_renewals(redlock__leases *ls)
 /* Free the subsystem. */
 void redlock__leases_free(redlock__leases *ls)
 {
-    free(ls->heap);
+    redlock__heap_free(&ls->heap);
     free(ls->inflight);
     free(ls->cbq);
     pthread_cond_destroy(&ls->cb_cv);
@@ -882,7 +831,7 @@ redlock_status redlock__lease_start_mirrored(redlock_lock *lock,
                          : redlock__after_ms(l->started_us, o.max_hold_ms);
     atomic_init(&l->status, REDLOCK_OK);
     atomic_init(&l->renewals, 0);
-    l->heap_index = NOT_IN_HEAP;
+    redlock__heap_node_init(&l->due);
 
     pthread_mutex_lock(&ls->mu);
     redlock_status st = REDLOCK_OK;
