@@ -340,6 +340,7 @@ static void test_lease_restore_spares_foreign(void **state)
     assert_int_equal(redlock_lease_acquire(c.m, "shared", 300, NULL, NULL,
                                            &lease),
                      REDLOCK_OK);
+    assert_true(rl_await_keys(&c, 3, 5000)); /* node 0's SET landed */
     assert_int_equal(rl_set(&c, 0, "shared", "foreign", 0), 0);
     renewals_at_least r = {lease, redlock_lease_renewals(lease) + 4};
     assert_true(rl_await(renewed, &r, 5000));
@@ -364,6 +365,9 @@ static void test_lease_no_restore_option(void **state)
     assert_int_equal(redlock_lease_acquire(c.m, "worn", 300, NULL, NULL,
                                            &lease),
                      REDLOCK_OK);
+    /* The acquire returned at a quorum: wait until the third node has its
+     * copy too, or our DEL could come before its SET. */
+    assert_true(rl_await_keys(&c, 3, 5000));
     char out[32];
     const char *del[2] = {"DEL", "worn"};
     assert_int_equal(rs_command(&c.srv[0], out, sizeof(out), 2, del), 0);
