@@ -414,6 +414,7 @@ struct redlock_lock {
                                   the lock's own block, with key_lens */
     size_t *key_lens;
     char token[REDLOCK_TOKEN_LEN + 1];
+    char owner[REDLOCK_OWNER_MAX + 1]; /* owner label; "" if none */
     uint32_t ttl_ms;           /* of the last acquire/extend */
     uint32_t max_ttl_ms;       /* largest TTL ever sent for these keys */
     uint32_t ext_floor_ms;     /* smallest TTL any extension sent (0: no

@@ -821,6 +821,12 @@ const char *redlock_lock_token(const redlock_lock *lock)
     return lock_ok(lock) ? lock->token : NULL;
 }
 
+/* The owner label, or NULL if none. */
+const char *redlock_lock_owner(const redlock_lock *lock)
+{
+    return lock_ok(lock) && lock->owner[0] != '\0' ? lock->owner : NULL;
+}
+
 /* Remaining validity in ms (negative once expired). */
 int64_t redlock_lock_validity_ms(const redlock_lock *lock)
 {
