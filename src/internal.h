@@ -141,6 +141,16 @@ uint64_t redlock__retry_delay_us(uint32_t delay_ms, uint32_t jitter_ms,
 uint64_t redlock__after_ms(uint64_t now_us, uint64_t ms);
 
 /* ------------------------------------------------------------------------
+ * Node failure classes (classify.c): pure functions
+ * ------------------------------------------------------------------------ */
+
+/* The class of a failed connect: REDLOCK_EREFUSED for ECONNREFUSED,
+ * REDLOCK_ETIMEDOUT for ETIMEDOUT, else REDLOCK_EIO. err is the errno seen
+ * (0 if none); errstr (may be NULL) is hiredis's text for the failure,
+ * which names the errno when hiredis did not keep it. */
+redlock_status redlock__connect_error_status(int err, const char *errstr);
+
+/* ------------------------------------------------------------------------
  * Scripts (scripts.c)
  * ------------------------------------------------------------------------ */
 
