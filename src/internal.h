@@ -97,6 +97,18 @@ redlock__verdict redlock__verdict_of(size_t n, size_t yes, size_t no,
 redlock_status redlock__acquire_failure_status(size_t n, size_t yes,
                                                size_t no, size_t error);
 
+/* The fast-failure rule of an acquire: when so many nodes refused for a
+ * reason no retry can fix (REDLOCK_EAUTH, REDLOCK_EDB, REDLOCK_EDUPNODE in
+ * node_status[0..n-1]) that a quorum is impossible without them (more
+ * than n - quorum of them), the class with the most such nodes (EAUTH,
+ * then EDB, then EDUPNODE on a tie); otherwise REDLOCK_OK. */
+redlock_status redlock__config_failure_status(size_t n,
+                                              const redlock_status *st);
+
+/* True if an acquire attempt that ended with st may succeed if tried
+ * again (ETAKEN, ENOQUORUM, EEXPIRED): the retry rule. */
+bool redlock__retry_worthwhile(redlock_status st);
+
 /* The drift allowance of the spec, in microseconds:
  * ttl_ms * drift_factor + 2 ms. */
 uint64_t redlock__drift_us(uint32_t ttl_ms, double drift_factor);

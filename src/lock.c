@@ -303,6 +303,31 @@ static void note_attempt(redlock_acquire_info *info, size_t yes, size_t no,
     info->total.error += (uint32_t)error;
 }
 
+/* What each node said in an attempt (op decided, or its wait over): OK
+ * granted, ETAKEN refused, EPENDING no answer yet, else its error. */
+static void node_statuses(redlock__op *op, redlock_status *out)
+{
+    pthread_mutex_lock(&op->mu);
+    for (size_t i = 0; i < op->n; i++) {
+        const redlock__slot *s = &op->slots[i];
+        switch ((redlock__answer)s->answer) {
+        case REDLOCK__ANS_YES:
+            out[i] = REDLOCK_OK;
+            break;
+        case REDLOCK__ANS_NO:
+            out[i] = REDLOCK_ETAKEN;
+            break;
+        case REDLOCK__ANS_ERROR:
+            out[i] = s->error != REDLOCK_OK ? s->error : REDLOCK_EIO;
+            break;
+        case REDLOCK__ANS_NONE:
+            out[i] = REDLOCK_EPENDING;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&op->mu);
+}
+
 /* One attempt to take the lock. On success fills the lock's validity. */
 static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
                               uint64_t user_deadline,
@@ -337,6 +362,12 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
     note_attempt(info, yes, no, error + unanswered);
     if (info != NULL)
         snprintf(info->detail, sizeof(info->detail), "%s", detail);
+    /* Taken after the tallies: a node answering in between shows here
+     * but not there, which only makes the per-node view more complete. */
+    redlock_status nodes[REDLOCK_NODES_MAX];
+    node_statuses(op, nodes);
+    if (info != NULL)
+        memcpy(info->node_status, nodes, m->n * sizeof(nodes[0]));
 
     int64_t validity = redlock__validity_us(ttl_ms, m->opts.drift_factor,
                                             t0, t1);
@@ -365,7 +396,8 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
     else if (v == REDLOCK__PENDING && user_deadline != 0 &&
              t1 >= user_deadline)
         st = REDLOCK_ETIMEDOUT;
-    else
+    else if ((st = redlock__config_failure_status(m->n, nodes)) ==
+             REDLOCK_OK)
         st = redlock__acquire_failure_status(m->n, yes, no,
                                              error + unanswered);
     if (info != NULL)
@@ -400,19 +432,16 @@ static redlock_status check_resources(const void *const *res,
     return REDLOCK_OK;
 }
 
-/* The acquire loop shared by every acquire entry point. */
-static redlock_status acquire_core(redlock_manager *m,
-                                   const void *const *res,
-                                   const size_t *lens_in, size_t count,
-                                   uint32_t ttl_ms,
-                                   const redlock_acquire_opts *opts,
-                                   bool single_attempt, redlock_lock **out)
+/* The acquire loop shared by every acquire entry point. info (NULL: the
+ * caller wants none) is the library's own copy, zeroed. */
+static redlock_status acquire_run(redlock_manager *m,
+                                  const void *const *res,
+                                  const size_t *lens_in, size_t count,
+                                  uint32_t ttl_ms,
+                                  const redlock_acquire_opts *opts,
+                                  bool single_attempt, redlock_lock **out,
+                                  redlock_acquire_info *info)
 {
-    redlock_acquire_info *info =
-        opts != NULL && opts->struct_size == sizeof(*opts) ? opts->info
-                                                           : NULL;
-    if (info != NULL)
-        memset(info, 0, sizeof(*info));
     redlock_status st = REDLOCK_OK;
     if (out == NULL || m == NULL)
         st = REDLOCK_EINVAL;
@@ -428,6 +457,7 @@ static redlock_status acquire_core(redlock_manager *m,
             info->last_status = st;
         return st;
     }
+    p.info = info;
     if (single_attempt)
         p.retry_count = 0;
     size_t lens[REDLOCK_MULTI_MAX];
@@ -468,9 +498,7 @@ static redlock_status acquire_core(redlock_manager *m,
          * connection) can then never delete this attempt's keys. */
         redlock__token_new(lock->token);
         st = attempt(lock, ttl_ms, p.deadline_us, p.info);
-        if (st == REDLOCK_OK || st == REDLOCK_ECLOSED ||
-            st == REDLOCK_ENOMEM || st == REDLOCK_ETIMEDOUT ||
-            i >= p.retry_count)
+        if (!redlock__retry_worthwhile(st) || i >= p.retry_count)
             break;
         uint64_t delay = redlock__retry_delay_us(
             p.retry_delay_ms, p.retry_jitter_ms,
@@ -501,6 +529,36 @@ static redlock_status acquire_core(redlock_manager *m,
     redlock__log(m, REDLOCK_LOG_DEBUG, "acquired %zu resource(s)", count);
     *out = lock;
     return REDLOCK_OK;
+}
+
+/* acquire_run() with the caller's info filled from the library's own
+ * copy on return, as much of it as the caller's version of the struct
+ * has (see REDLOCK__ACQUIRE_OPTS_V1_SIZE). */
+static redlock_status acquire_core(redlock_manager *m,
+                                   const void *const *res,
+                                   const size_t *lens_in, size_t count,
+                                   uint32_t ttl_ms,
+                                   const redlock_acquire_opts *opts,
+                                   bool single_attempt, redlock_lock **out)
+{
+    redlock_acquire_info *user = NULL;
+    size_t user_size = 0;
+    if (opts != NULL && opts->struct_size == sizeof(*opts)) {
+        user = opts->info;
+        user_size = sizeof(*user);
+    } else if (opts != NULL &&
+               opts->struct_size == REDLOCK__ACQUIRE_OPTS_V1_SIZE) {
+        user = opts->info;
+        user_size = REDLOCK__ACQUIRE_INFO_V1_SIZE;
+    }
+    redlock_acquire_info own;
+    memset(&own, 0, sizeof(own));
+    redlock_status st = acquire_run(m, res, lens_in, count, ttl_ms, opts,
+                                    single_attempt, out,
+                                    user != NULL ? &own : NULL);
+    if (user != NULL)
+        memcpy(user, &own, user_size);
+    return st;
 }
 
 /* ------------------------------------------------------------------------

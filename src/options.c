@@ -121,12 +121,18 @@ redlock_status redlock__acquire_policy(const redlock_options *mo,
     p->retry_count = mo->retry_count;
     p->retry_delay_ms = mo->retry_delay_ms;
     p->retry_jitter_ms = mo->retry_jitter_ms;
+    p->retry_until_deadline = false;
     p->deadline_us = 0;
     p->info = NULL;
+    p->info_size = 0;
     if (o == NULL)
         return REDLOCK_OK;
-    if (o->struct_size != sizeof(*o))
+    bool v1 = o->struct_size == REDLOCK__ACQUIRE_OPTS_V1_SIZE;
+    if (o->struct_size != sizeof(*o) && !v1)
         return REDLOCK_EINVAL;
+    p->info = o->info;
+    p->info_size = v1 ? REDLOCK__ACQUIRE_INFO_V1_SIZE
+                      : sizeof(redlock_acquire_info);
     if (o->retry_count < -1 || o->retry_delay_ms < -1 ||
         o->retry_jitter_ms < -1 || o->retry_count > UINT32_MAX ||
         o->retry_delay_ms > UINT32_MAX || o->retry_jitter_ms > UINT32_MAX)
@@ -138,6 +144,5 @@ redlock_status redlock__acquire_policy(const redlock_options *mo,
     if (o->retry_jitter_ms >= 0)
         p->retry_jitter_ms = (uint32_t)o->retry_jitter_ms;
     p->deadline_us = o->deadline_us;
-    p->info = o->info;
     return REDLOCK_OK;
 }

@@ -47,6 +47,40 @@ redlock_status redlock__acquire_failure_status(size_t n, size_t yes,
     return REDLOCK_ETAKEN;
 }
 
+/* Nodes that refuse us for our configuration (credentials, ACL, database,
+ * a duplicate of another node) will refuse every retry the same way, so
+ * when they alone rule out a quorum the acquire says why at once instead
+ * of retrying into ENOQUORUM. Fewer of them only count as errors: the
+ * other nodes may still make a quorum. Rejected: requiring a quorum of
+ * refusals (the same for odd n, but with n = 2 or 4 it would retry
+ * forever on a configuration that can never work). */
+redlock_status redlock__config_failure_status(size_t n,
+                                              const redlock_status *st)
+{
+    size_t auth = 0, db = 0, dup = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (st[i] == REDLOCK_EAUTH)
+            auth++;
+        else if (st[i] == REDLOCK_EDB)
+            db++;
+        else if (st[i] == REDLOCK_EDUPNODE)
+            dup++;
+    }
+    if (auth + db + dup <= n - redlock__quorum(n))
+        return REDLOCK_OK;
+    if (auth >= db && auth >= dup)
+        return REDLOCK_EAUTH;
+    return db >= dup ? REDLOCK_EDB : REDLOCK_EDUPNODE;
+}
+
+/* Only a lost race (ETAKEN), too few answers (ENOQUORUM) or an answer
+ * that came too late (EEXPIRED) may turn out otherwise next time. */
+bool redlock__retry_worthwhile(redlock_status st)
+{
+    return st == REDLOCK_ETAKEN || st == REDLOCK_ENOQUORUM ||
+           st == REDLOCK_EEXPIRED;
+}
+
 /* ttl * drift_factor + 2 ms, in microseconds, rounded up. */
 uint64_t redlock__drift_us(uint32_t ttl_ms, double drift_factor)
 {

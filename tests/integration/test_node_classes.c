@@ -3,7 +3,10 @@
  * way everywhere (node_error_fn, redlock_inspect()'s views): a wrong
  * password on every node or on one, an ACL user without permission for
  * our commands (NOPERM), a database index the server does not have.
- * Real redis-servers.
+ * When so many nodes refuse for such a reason that a quorum is impossible,
+ * an acquire fails at once with that class instead of retrying into
+ * ENOQUORUM; redlock_acquire_info.node_status says what each node said
+ * (granted, taken, pending, or its error class). Real redis-servers.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -63,8 +66,42 @@ static void expect_down(rl_cluster *c, size_t i, redlock_status st)
     assert_null(strstr(msg, PASSWORD));
 }
 
-/* Wrong password on every node: each node reports EAUTH, and inspect
- * shows EAUTH for each. */
+/* Options for an acquire that would retry for a long time, with info. */
+static void long_retry_opts(redlock_acquire_opts *ao,
+                            redlock_acquire_info *info)
+{
+    redlock_acquire_opts_init(ao);
+    ao->retry_count = 100000;
+    ao->retry_delay_ms = 50;
+    ao->info = info;
+}
+
+/* Check that an acquire failed at once with st: one attempt, and every
+ * node of n reported st. */
+static void expect_fast_failure(redlock_manager *m, const char *res,
+                                size_t n, redlock_status st)
+{
+    redlock_acquire_info info;
+    redlock_acquire_opts ao;
+    long_retry_opts(&ao, &info);
+    redlock_lock *l = NULL;
+    redlock_status got = redlock_acquire_ex(m, res, strlen(res), 10000,
+                                            &ao, &l);
+    if (got != st)
+        print_error("acquire: %s (%s)\n", redlock_status_name(got),
+                    info.detail);
+    assert_int_equal(got, st);
+    assert_null(l);
+    assert_int_equal(info.attempts, 1);
+    assert_int_equal(info.last_status, st);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(info.node_status[i], st);
+    assert_null(strstr(info.detail, PASSWORD));
+}
+
+/* Wrong password on every node: each node reports EAUTH, inspect shows
+ * EAUTH for each, and an acquire that may retry 100000 times fails after
+ * one attempt with EAUTH. */
 static void test_wrong_password_all(void **state)
 {
     (void)state;
@@ -86,6 +123,27 @@ static void test_wrong_password_all(void **state)
         assert_int_equal(v[i].reachable, 0);
         assert_int_equal(v[i].error, REDLOCK_EAUTH);
     }
+    expect_fast_failure(c.m, "r", 3, REDLOCK_EAUTH);
+    rl_cluster_stop(&c);
+}
+
+/* Right after create, before any handshake has finished: the first
+ * acquire waits for the handshakes, and still fails at once with EAUTH
+ * (the refusals come back as that attempt's answers). */
+static void test_wrong_password_first_call(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    start_with_password(&c, 3);
+    char uris[3][160];
+    const char *u[3];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(uris[i], sizeof(uris[i]), "redis://:wrong-pw@127.0.0.1:%d",
+                 c.srv[i].port);
+        u[i] = uris[i];
+    }
+    c.m = manager_on(&c, u, 3);
+    expect_fast_failure(c.m, "first", 3, REDLOCK_EAUTH);
     rl_cluster_stop(&c);
 }
 
@@ -106,8 +164,16 @@ static void test_wrong_password_one(void **state)
     c.m = manager_on(&c, u, 3);
     expect_down(&c, 0, REDLOCK_EAUTH);
     redlock_lock *l = NULL;
-    assert_int_equal(redlock_acquire(c.m, "one", 10000, &l), REDLOCK_OK);
+    redlock_acquire_info info;
+    redlock_acquire_opts ao;
+    long_retry_opts(&ao, &info);
+    assert_int_equal(redlock_acquire_ex(c.m, "one", 3, 10000, &ao, &l),
+                     REDLOCK_OK);
     assert_int_equal(redlock_lock_nodes_granted(l), 2);
+    assert_int_equal(info.attempts, 1);
+    assert_int_equal(info.node_status[0], REDLOCK_EAUTH);
+    assert_int_equal(info.node_status[1], REDLOCK_OK);
+    assert_int_equal(info.node_status[2], REDLOCK_OK);
     redlock_node_view v[3];
     assert_int_equal(redlock_inspect(c.m, "one", 3, v, 3), REDLOCK_OK);
     assert_int_equal(v[0].error, REDLOCK_EAUTH);
@@ -165,12 +231,13 @@ static void test_noperm(void **state)
     }
     redlock_acquire_info info;
     redlock_acquire_opts ao;
-    redlock_acquire_opts_init(&ao);
-    ao.retry_count = 0;
-    ao.info = &info;
+    long_retry_opts(&ao, &info);
     redlock_lock *l = NULL;
     redlock_status st = redlock_acquire_ex(c.m, "np", 2, 10000, &ao, &l);
-    assert_int_not_equal(st, REDLOCK_OK);
+    assert_int_equal(st, REDLOCK_EAUTH);
+    assert_int_equal(info.attempts, 1);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(info.node_status[i], REDLOCK_EAUTH);
     assert_non_null(strstr(info.detail, "NOPERM"));
     pthread_mutex_lock(&c.ev.mu);
     int events = c.ev.count;
@@ -203,6 +270,78 @@ static void test_bad_db(void **state)
     redlock_node_view v[1];
     assert_int_equal(redlock_inspect(c.m, "r", 1, v, 1), REDLOCK_OK);
     assert_int_equal(v[0].error, REDLOCK_EDB);
+    expect_fast_failure(c.m, "r", 1, REDLOCK_EDB);
+    rl_cluster_stop(&c);
+}
+
+/* node_status tells granted, taken and pending apart: node 2 is paused
+ * (SIGSTOP), so its answer cannot arrive before the decision. */
+static void test_node_status_taken_pending(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 3, NULL), 0);
+    redlock_lock *l = NULL;
+    /* all three connected */
+    assert_int_equal(redlock_acquire(c.m, "warm", 10000, &l), REDLOCK_OK);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    assert_int_equal(rs_pause(&c.srv[2]), 0);
+
+    redlock_acquire_info info;
+    redlock_acquire_opts ao;
+    redlock_acquire_opts_init(&ao);
+    ao.retry_count = 0;
+    ao.info = &info;
+    assert_int_equal(redlock_acquire_ex(c.m, "free", 4, 10000, &ao, &l),
+                     REDLOCK_OK);
+    assert_int_equal(info.node_status[0], REDLOCK_OK);
+    assert_int_equal(info.node_status[1], REDLOCK_OK);
+    assert_int_equal(info.node_status[2], REDLOCK_EPENDING);
+    redlock_lock_free(l);
+
+    assert_int_equal(rl_set(&c, 0, "held", "someone-else", 30000), 0);
+    assert_int_equal(rl_set(&c, 1, "held", "someone-else", 30000), 0);
+    assert_int_equal(redlock_acquire_ex(c.m, "held", 4, 10000, &ao, &l),
+                     REDLOCK_ETAKEN);
+    assert_int_equal(info.node_status[0], REDLOCK_ETAKEN);
+    assert_int_equal(info.node_status[1], REDLOCK_ETAKEN);
+    assert_int_equal(info.node_status[2], REDLOCK_EPENDING);
+    assert_int_equal(rs_resume(&c.srv[2]), 0);
+    rl_cluster_stop(&c);
+}
+
+/* A caller built against the first version of redlock_acquire_opts
+ * (struct_size without owner) is accepted, and its shorter
+ * redlock_acquire_info is filled only up to its own end. */
+static void test_old_struct_size(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 1, NULL), 0);
+    union {
+        redlock_acquire_info info;
+        unsigned char bytes[sizeof(redlock_acquire_info)];
+    } u;
+    memset(&u, 0xab, sizeof(u));
+    redlock_acquire_opts ao;
+    redlock_acquire_opts_init(&ao);
+    ao.struct_size = offsetof(redlock_acquire_opts, owner);
+    ao.retry_count = 0;
+    ao.info = &u.info;
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire_ex(c.m, "old", 3, 10000, &ao, &l),
+                     REDLOCK_OK);
+    assert_int_equal(u.info.attempts, 1);
+    assert_int_equal(u.info.last.yes, 1);
+    assert_int_equal(u.info.last_status, REDLOCK_OK);
+    for (size_t i = offsetof(redlock_acquire_info, node_status);
+         i < sizeof(u.bytes); i++)
+        assert_int_equal(u.bytes[i], 0xab);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    /* any other size is still refused */
+    ao.struct_size = offsetof(redlock_acquire_opts, owner) + 1;
+    assert_int_equal(redlock_acquire_ex(c.m, "old", 3, 10000, &ao, &l),
+                     REDLOCK_EINVAL);
     rl_cluster_stop(&c);
 }
 
@@ -211,9 +350,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wrong_password_all),
+        cmocka_unit_test(test_wrong_password_first_call),
         cmocka_unit_test(test_wrong_password_one),
         cmocka_unit_test(test_noperm),
         cmocka_unit_test(test_bad_db),
+        cmocka_unit_test(test_node_status_taken_pending),
+        cmocka_unit_test(test_old_struct_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

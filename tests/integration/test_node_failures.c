@@ -319,7 +319,7 @@ static void test_auth(void **state)
     assert_int_equal(ev.last_status[0], REDLOCK_EAUTH);
     assert_null(strstr(ev.last_message[0], "wrong-pw"));
     assert_int_equal(redlock_acquire_ex(c.m, "auth", 4, 5000, &ao, &l),
-                     REDLOCK_ENOQUORUM);
+                     REDLOCK_EAUTH);
     assert_null(strstr(info.detail, "wrong-pw"));
     redlock_manager_destroy(c.m);
     c.m = NULL;

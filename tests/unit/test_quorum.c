@@ -240,6 +240,88 @@ static void test_extend_floor(void **state)
 }
 
 /* Run the group. */
+/* The fast-failure rule: configuration refusals that alone rule out a
+ * quorum end the acquire with their class. */
+static void test_config_failure(void **state)
+{
+    (void)state;
+#define O REDLOCK_OK
+#define T REDLOCK_ETAKEN
+#define P REDLOCK_EPENDING
+#define A REDLOCK_EAUTH
+#define D REDLOCK_EDB
+#define U REDLOCK_EDUPNODE
+#define R REDLOCK_EREFUSED
+#define I REDLOCK_EIO
+#define X REDLOCK_ETIMEDOUT
+    static const struct {
+        size_t n;
+        redlock_status st[5];
+        redlock_status want;
+    } rows[] = {
+        /* N = 1: its one refusal decides */
+        {1, {A}, A},
+        {1, {D}, D},
+        {1, {U}, U},
+        {1, {R}, O},
+        {1, {T}, O},
+        /* N = 2 (quorum 2): one refusal is enough */
+        {2, {A, O}, A},
+        {2, {O, D}, D},
+        {2, {I, O}, O},
+        /* N = 3: one refusal leaves a quorum possible; two do not */
+        {3, {A, O, O}, O},
+        {3, {A, P, P}, O},
+        {3, {A, A, O}, A},
+        {3, {A, A, A}, A},
+        {3, {D, D, O}, D},
+        {3, {A, D, O}, A}, /* tie: EAUTH */
+        {3, {D, U, P}, D}, /* tie: EDB before EDUPNODE */
+        {3, {U, U, O}, U},
+        {3, {A, D, D}, D},
+        /* ordinary failures never count */
+        {3, {A, R, I}, O},
+        {3, {X, X, X}, O},
+        {3, {T, T, A}, O},
+        /* N = 4 (quorum 3): two refusals are enough */
+        {4, {A, A, O, O}, A},
+        {4, {A, O, O, O}, O},
+        /* N = 5: three */
+        {5, {A, A, O, O, O}, O},
+        {5, {A, A, D, O, O}, A},
+        {5, {U, U, U, A, A}, U},
+    };
+#undef O
+#undef T
+#undef P
+#undef A
+#undef D
+#undef U
+#undef R
+#undef I
+#undef X
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        redlock_status got =
+            redlock__config_failure_status(rows[i].n, rows[i].st);
+        if (got != rows[i].want)
+            print_error("row %zu\n", i);
+        assert_int_equal(got, rows[i].want);
+    }
+}
+
+/* The retry rule: only what a retry may change. */
+static void test_retry_worthwhile(void **state)
+{
+    (void)state;
+#define X(name, num, msg)                                                    \
+    assert_int_equal(redlock__retry_worthwhile(REDLOCK_##name),             \
+                     REDLOCK_##name == REDLOCK_ETAKEN ||                     \
+                         REDLOCK_##name == REDLOCK_ENOQUORUM ||              \
+                         REDLOCK_##name == REDLOCK_EEXPIRED);
+    REDLOCK_STATUS_MAP(X)
+#undef X
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +329,8 @@ int main(void)
         cmocka_unit_test(test_verdict_exhaustive),
         cmocka_unit_test(test_verdict_early),
         cmocka_unit_test(test_failure_status),
+        cmocka_unit_test(test_config_failure),
+        cmocka_unit_test(test_retry_worthwhile),
         cmocka_unit_test(test_drift),
         cmocka_unit_test(test_validity),
         cmocka_unit_test(test_retry_delay),
