@@ -415,8 +415,8 @@ typedef struct redlock_acquire_info {
 typedef struct redlock_acquire_opts {
     size_t struct_size;       /* set by redlock_acquire_opts_init() */
     /* The three retry fields take -1 or 0..UINT32_MAX, and retry_count
-     * also REDLOCK_RETRY_UNTIL_DEADLINE (-2); any other value (below -1,
-     * or up to INT64_MAX) is refused with REDLOCK_ERANGE before anything
+     * also REDLOCK_RETRY_UNTIL_DEADLINE (-2); any other value (below,
+     * or above UINT32_MAX up to INT64_MAX) is refused with REDLOCK_ERANGE before anything
      * is sent, never clamped. */
     int64_t retry_count;      /* -1: the manager's; 0: a single attempt;
                                  REDLOCK_RETRY_UNTIL_DEADLINE: until

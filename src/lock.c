@@ -287,6 +287,13 @@ static void undo_attempt(redlock_lock *lock, redlock__op *acq,
     redlock__op_unref(rel);
 }
 
+/* a + b, saturating at UINT32_MAX (an acquire retried until its
+ * deadline may make any number of attempts). */
+static uint32_t add_sat(uint32_t a, size_t b)
+{
+    return b >= (size_t)(UINT32_MAX - a) ? UINT32_MAX : a + (uint32_t)b;
+}
+
 /* Record one attempt's tallies in the caller's info struct. */
 static void note_attempt(redlock_acquire_info *info, size_t yes, size_t no,
                          size_t error)
@@ -296,11 +303,11 @@ static void note_attempt(redlock_acquire_info *info, size_t yes, size_t no,
     redlock_attempt_tally t = {(uint32_t)yes, (uint32_t)no, (uint32_t)error};
     if (info->attempts < REDLOCK_INFO_ATTEMPTS_MAX)
         info->per_attempt[info->attempts] = t;
-    info->attempts++;
+    info->attempts = add_sat(info->attempts, 1);
     info->last = t;
-    info->total.yes += (uint32_t)yes;
-    info->total.no += (uint32_t)no;
-    info->total.error += (uint32_t)error;
+    info->total.yes = add_sat(info->total.yes, yes);
+    info->total.no = add_sat(info->total.no, no);
+    info->total.error = add_sat(info->total.error, error);
 }
 
 /* What each node said in an attempt (op decided, or its wait over): OK
@@ -458,8 +465,10 @@ static redlock_status acquire_run(redlock_manager *m,
         return st;
     }
     p.info = info;
-    if (single_attempt)
+    if (single_attempt) {
         p.retry_count = 0;
+        p.retry_until_deadline = false;
+    }
     size_t lens[REDLOCK_MULTI_MAX];
     st = check_resources(res, lens_in, count, lens);
     if (st == REDLOCK_OK)
@@ -498,7 +507,10 @@ static redlock_status acquire_run(redlock_manager *m,
          * connection) can then never delete this attempt's keys. */
         redlock__token_new(lock->token);
         st = attempt(lock, ttl_ms, p.deadline_us, p.info);
-        if (!redlock__retry_worthwhile(st) || i >= p.retry_count)
+        /* Until the deadline, i is not compared (it may wrap): the
+         * deadline, destroy or a status no retry can change ends it. */
+        if (!redlock__retry_worthwhile(st) ||
+            (!p.retry_until_deadline && i >= p.retry_count))
             break;
         uint64_t delay = redlock__retry_delay_us(
             p.retry_delay_ms, p.retry_jitter_ms,

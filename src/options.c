@@ -133,12 +133,16 @@ redlock_status redlock__acquire_policy(const redlock_options *mo,
     p->info = o->info;
     p->info_size = v1 ? REDLOCK__ACQUIRE_INFO_V1_SIZE
                       : sizeof(redlock_acquire_info);
-    if (o->retry_count < -1 || o->retry_delay_ms < -1 ||
+    if ((o->retry_count < -1 &&
+         o->retry_count != REDLOCK_RETRY_UNTIL_DEADLINE) ||
+        o->retry_delay_ms < -1 ||
         o->retry_jitter_ms < -1 || o->retry_count > UINT32_MAX ||
         o->retry_delay_ms > UINT32_MAX || o->retry_jitter_ms > UINT32_MAX)
         return REDLOCK_ERANGE;
     if (o->retry_count >= 0)
         p->retry_count = (uint32_t)o->retry_count;
+    p->retry_until_deadline =
+        o->retry_count == REDLOCK_RETRY_UNTIL_DEADLINE;
     if (o->retry_delay_ms >= 0)
         p->retry_delay_ms = (uint32_t)o->retry_delay_ms;
     if (o->retry_jitter_ms >= 0)

@@ -18,7 +18,9 @@
 
 /* The retry policy of one acquire call, after per-call overrides. */
 typedef struct redlock__policy {
-    bool retry_until_deadline;    /* REDLOCK_RETRY_UNTIL_DEADLINE */
+    bool retry_until_deadline;    /* REDLOCK_RETRY_UNTIL_DEADLINE: retry
+                                     until deadline_us (0: no end);
+                                     retry_count is then unused */
     uint32_t retry_count;
     uint32_t retry_delay_ms;
     uint32_t retry_jitter_ms;
