@@ -3,7 +3,8 @@
  * for how long), for the CLI's status command and for monitoring.
  *
  * One EVAL per node returns the stored value and its PTTL together, so
- * both describe the same instant on that node.
+ * both describe the same instant on that node. The value is split at its
+ * first space into the token and the owner label (value.c).
  */
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
@@ -35,12 +36,9 @@ static void fill_view(const redlock__slot *s, redlock_node_view *v)
         return;
     }
     v->reachable = 1;
-    size_t len = r->element[0]->len;
-    v->held = len > 0;
-    if (len > REDLOCK_TOKEN_LEN)
-        len = REDLOCK_TOKEN_LEN;
-    memcpy(v->holder, r->element[0]->str, len);
-    v->holder[len] = '\0';
+    v->held = r->element[0]->len > 0;
+    redlock__value_split(r->element[0]->str, r->element[0]->len, v->holder,
+                         v->owner);
     v->ttl_ms = r->element[1]->integer;
 }
 

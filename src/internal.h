@@ -163,6 +163,31 @@ uint64_t redlock__after_ms(uint64_t now_us, uint64_t ms);
 redlock_status redlock__connect_error_status(int err, const char *errstr);
 
 /* ------------------------------------------------------------------------
+ * Stored values (value.c): pure functions
+ * ------------------------------------------------------------------------ */
+
+/* Longest stored value: token, space, owner. */
+#define REDLOCK__VALUE_MAX (REDLOCK_TOKEN_LEN + 1 + REDLOCK_OWNER_MAX)
+
+/* True if owner is a valid owner label: 1..REDLOCK_OWNER_MAX bytes, each
+ * printable ASCII other than space (0x21..0x7e). NULL gives false. */
+bool redlock__owner_valid(const char *owner);
+
+/* Write the value a key of a lock stores into out: "<token>" when owner
+ * is NULL or "", else "<token> <owner>" (both already valid). Returns its
+ * length. */
+size_t redlock__value_build(char out[REDLOCK__VALUE_MAX + 1],
+                            const char *token, const char *owner);
+
+/* Split a stored value (len bytes, may be any bytes) at its first space:
+ * token gets what comes before (all of it if there is no space), owner
+ * what comes after ("" without a space), each truncated to its buffer
+ * and NUL-terminated. value NULL gives two empty strings. */
+void redlock__value_split(const char *value, size_t len,
+                          char token[REDLOCK_TOKEN_LEN + 1],
+                          char owner[REDLOCK_OWNER_MAX + 1]);
+
+/* ------------------------------------------------------------------------
  * Scripts (scripts.c)
  * ------------------------------------------------------------------------ */
 
@@ -407,6 +432,8 @@ struct redlock_manager {
     redlock_options opts;    /* copy; key_prefix points at prefix below */
     char *prefix;
     size_t prefix_len;
+    char *owner;             /* copy of opts.owner (NULL if none; then
+                                opts.owner is NULL too) */
     struct redlock__leases *leases; /* lease thread and its heap */
     pthread_mutex_t close_mu;  /* with close_cv: wakes sleepers on destroy */
     pthread_cond_t close_cv;

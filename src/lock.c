@@ -118,14 +118,16 @@ static redlock_lock *lock_new(redlock_manager *m, const void *const *res,
     return lock;
 }
 
-/* Build a script op: EVALSHA sha numkeys keys... token [ttl]. */
+/* Build a script op: EVALSHA sha numkeys keys... token [ttl [value]],
+ * where value is what the key stores: the token, and the owner if the
+ * lock has one (value.c). */
 static redlock__op *script_op(const redlock_lock *lock,
                               redlock__op_kind kind, redlock__script_id id,
-                              uint32_t ttl_ms, bool with_ttl)
+                              uint32_t ttl_ms, bool with_ttl, bool with_value)
 {
-    const char *argv[3 + REDLOCK_MULTI_MAX + 2];
-    size_t lens[3 + REDLOCK_MULTI_MAX + 2];
-    char numkeys[16], ttl[16];
+    const char *argv[3 + REDLOCK_MULTI_MAX + 3];
+    size_t lens[3 + REDLOCK_MULTI_MAX + 3];
+    char numkeys[16], ttl[16], value[REDLOCK__VALUE_MAX + 1];
     int argc = 0;
     snprintf(numkeys, sizeof(numkeys), "%zu", lock->count);
     snprintf(ttl, sizeof(ttl), "%u", (unsigned)ttl_ms);
@@ -144,6 +146,11 @@ static redlock__op *script_op(const redlock_lock *lock,
     if (with_ttl) {
         argv[argc] = ttl;
         lens[argc++] = strlen(ttl);
+        if (with_value) {
+            argv[argc] = value;
+            lens[argc++] =
+                redlock__value_build(value, lock->token, lock->owner);
+        }
     }
     return redlock__op_new(kind, lock->m->n, argc, argv, lens, id);
 }
@@ -153,13 +160,12 @@ static redlock__op *acquire_op(const redlock_lock *lock, uint32_t ttl_ms)
 {
     if (lock->count > 1)
         return script_op(lock, REDLOCK__OP_ACQUIRE_MULTI,
-                         REDLOCK__SCRIPT_ACQUIRE_MULTI, ttl_ms, true);
-    char ttl[16];
+                         REDLOCK__SCRIPT_ACQUIRE_MULTI, ttl_ms, true, true);
+    char ttl[16], value[REDLOCK__VALUE_MAX + 1];
     snprintf(ttl, sizeof(ttl), "%u", (unsigned)ttl_ms);
-    const char *argv[6] = {"SET", lock->keys[0], lock->token, "NX", "PX",
-                           ttl};
-    size_t lens[6] = {3, lock->key_lens[0], REDLOCK_TOKEN_LEN, 2, 2,
-                      strlen(ttl)};
+    size_t value_len = redlock__value_build(value, lock->token, lock->owner);
+    const char *argv[6] = {"SET", lock->keys[0], value, "NX", "PX", ttl};
+    size_t lens[6] = {3, lock->key_lens[0], value_len, 2, 2, strlen(ttl)};
     return redlock__op_new(REDLOCK__OP_ACQUIRE, lock->m->n, 6, argv, lens,
                            REDLOCK__SCRIPT_COUNT);
 }
@@ -180,7 +186,7 @@ static uint64_t keys_gone_by(const redlock_manager *m, uint32_t ttl_ms,
 static redlock__op *post_release(redlock_lock *lock, const bool *which)
 {
     redlock__op *op = script_op(lock, REDLOCK__OP_RELEASE,
-                                REDLOCK__SCRIPT_RELEASE, 0, false);
+                                REDLOCK__SCRIPT_RELEASE, 0, false, false);
     if (op == NULL)
         return NULL;
     uint64_t now = redlock__clock_now_us();
@@ -492,6 +498,10 @@ static redlock_status acquire_run(redlock_manager *m,
             p.info->last_status = REDLOCK_ENOMEM;
         return REDLOCK_ENOMEM;
     }
+    /* The call's owner (checked by the policy), else the manager's. */
+    const char *owner = p.owner != NULL ? p.owner : m->opts.owner;
+    if (owner != NULL)
+        snprintf(lock->owner, sizeof(lock->owner), "%s", owner);
     uint64_t started = redlock__clock_now_us();
     for (uint32_t i = 0;; i++) {
         if (closing(m)) {
@@ -629,7 +639,7 @@ redlock__op *redlock__extend_op_new(redlock_lock *lock, uint32_t ttl_ms,
                                     uint32_t *floor_ms)
 {
     redlock__op *op = script_op(lock, REDLOCK__OP_EXTEND,
-                                REDLOCK__SCRIPT_EXTEND, ttl_ms, true);
+                                REDLOCK__SCRIPT_EXTEND, ttl_ms, true, false);
     if (op == NULL)
         return NULL;
     /* Any node may apply this TTL, whatever the outcome, and possibly
@@ -670,7 +680,7 @@ void redlock__lock_restore_missing(redlock_lock *lock, redlock__op *ext,
     for (size_t i = 0; i < ext->n; i++)
         which[i] = (gone >> i & 1u) != 0;
     redlock__op *op = script_op(lock, REDLOCK__OP_EXTEND,
-                                REDLOCK__SCRIPT_RESTORE, ttl_ms, true);
+                                REDLOCK__SCRIPT_RESTORE, ttl_ms, true, true);
     if (op == NULL)
         return; /* out of memory: the next extension tries again */
     op->deadline_us = validity_end_us;
@@ -833,8 +843,12 @@ redlock_status redlock_lock_adopt(redlock_manager *m, const void *resource,
     st = check_ttl(ttl_ms);
     if (st != REDLOCK_OK)
         return st;
-    if (token == NULL || strlen(token) != REDLOCK_TOKEN_LEN ||
-        strspn(token, "0123456789abcdef") != REDLOCK_TOKEN_LEN)
+    /* The token, or the whole stored value "<token> <owner>". */
+    if (token == NULL ||
+        strspn(token, "0123456789abcdef") != REDLOCK_TOKEN_LEN ||
+        (token[REDLOCK_TOKEN_LEN] != '\0' &&
+         (token[REDLOCK_TOKEN_LEN] != ' ' ||
+          !redlock__owner_valid(token + REDLOCK_TOKEN_LEN + 1))))
         return REDLOCK_EINVAL;
     if (closing(m))
         return REDLOCK_ECLOSED;
@@ -844,7 +858,11 @@ redlock_status redlock_lock_adopt(redlock_manager *m, const void *resource,
         redlock__manager_unref(m);
         return REDLOCK_ENOMEM;
     }
-    memcpy(lock->token, token, REDLOCK_TOKEN_LEN + 1);
+    memcpy(lock->token, token, REDLOCK_TOKEN_LEN);
+    lock->token[REDLOCK_TOKEN_LEN] = '\0';
+    if (token[REDLOCK_TOKEN_LEN] == ' ')
+        snprintf(lock->owner, sizeof(lock->owner), "%s",
+                 token + REDLOCK_TOKEN_LEN + 1);
     lock->ttl_ms = ttl_ms;
     lock->max_ttl_ms = ttl_ms;
     *out = lock;

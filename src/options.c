@@ -104,6 +104,14 @@ redlock_status redlock__options_validate(const redlock_options *o, char *err,
                  REDLOCK_KEY_PREFIX_MAX);
         return REDLOCK_ERANGE;
     }
+    if (o->owner != NULL && o->owner[0] != '\0' &&
+        !redlock__owner_valid(o->owner)) {
+        snprintf(err, errlen,
+                 "owner must be 1..%d bytes of printable ASCII without "
+                 "spaces (0x21..0x7e)",
+                 REDLOCK_OWNER_MAX);
+        return REDLOCK_EINVAL;
+    }
     if ((int)o->log_level < REDLOCK_LOG_ERROR ||
         (int)o->log_level > REDLOCK_LOG_DEBUG) {
         snprintf(err, errlen, "log_level %d is not a redlock_log_level",
@@ -125,6 +133,7 @@ redlock_status redlock__acquire_policy(const redlock_options *mo,
     p->deadline_us = 0;
     p->info = NULL;
     p->info_size = 0;
+    p->owner = NULL;
     if (o == NULL)
         return REDLOCK_OK;
     bool v1 = o->struct_size == REDLOCK__ACQUIRE_OPTS_V1_SIZE;
@@ -148,5 +157,11 @@ redlock_status redlock__acquire_policy(const redlock_options *mo,
     if (o->retry_jitter_ms >= 0)
         p->retry_jitter_ms = (uint32_t)o->retry_jitter_ms;
     p->deadline_us = o->deadline_us;
+    /* The first version of the struct has no owner field. */
+    if (!v1 && o->owner != NULL) {
+        if (o->owner[0] != '\0' && !redlock__owner_valid(o->owner))
+            return REDLOCK_EINVAL;
+        p->owner = o->owner;
+    }
     return REDLOCK_OK;
 }

@@ -27,6 +27,8 @@ typedef struct redlock__policy {
     uint64_t deadline_us;         /* 0: none */
     redlock_acquire_info *info;   /* may be NULL */
     size_t info_size;             /* bytes of *info the caller has */
+    const char *owner;            /* the call's owner (valid, or "" for
+                                     none); NULL: the manager's */
 } redlock__policy;
 
 /* Defaults, overlaid with the first in->struct_size bytes of in (NULL:
