@@ -311,19 +311,3 @@ void redlock_election_destroy(redlock_election *e)
     free(e);
     redlock__manager_unref(m);
 }
-
-/* Who leads `name`, read from the nodes. Not implemented yet: the
- * arguments are checked and the view is empty. */
-redlock_status redlock_election_observe(redlock_manager *m, const char *name,
-                                        redlock_leader_view *out)
-{
-    if (out != NULL) {
-        memset(out, 0, sizeof(*out));
-        out->ttl_ms = -2;
-    }
-    if (m == NULL || name == NULL || name[0] == '\0' || out == NULL)
-        return REDLOCK_EINVAL;
-    if (m->magic != REDLOCK__MANAGER_MAGIC)
-        return REDLOCK_EMISUSE;
-    return REDLOCK_ENOQUORUM;
-}

@@ -109,6 +109,27 @@ redlock_status redlock__config_failure_status(size_t n,
  * again (ETAKEN, ENOQUORUM, EEXPIRED): the retry rule. */
 bool redlock__retry_worthwhile(redlock_status st);
 
+/* What one node said about an election, for redlock__leader_decide(). */
+typedef struct redlock__leader_reading {
+    bool answered;                      /* false: ignore the rest */
+    char token[REDLOCK_TOKEN_LEN + 1];  /* "" if no key */
+    char owner[REDLOCK_OWNER_MAX + 1];  /* "" if none */
+    int64_t pttl_ms;                    /* -1 no expiry, -2 no key */
+    uint64_t fence;                     /* the counter; 0 if unset */
+} redlock__leader_reading;
+
+/* The rule of redlock_election_observe(), from the readings of n nodes:
+ * ENOQUORUM (out zeroed, ttl_ms -2) when fewer than a quorum answered;
+ * else OK, with fence the largest counter among the answers, and the
+ * token stored on the most nodes (the first in node order on a tie)
+ * described by owner, token_prefix, ttl_ms (the smallest PTTL among the
+ * nodes storing it, -1 counting as no expiry) and nodes_agreeing; held is
+ * 1 when those nodes are a quorum. With no token stored anywhere: "", -2
+ * and 0. */
+redlock_status redlock__leader_decide(size_t n,
+                                      const redlock__leader_reading *r,
+                                      redlock_leader_view *out);
+
 /* The drift allowance of the spec, in microseconds:
  * ttl_ms * drift_factor + 2 ms. */
 uint64_t redlock__drift_us(uint32_t ttl_ms, double drift_factor);

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -322,6 +323,84 @@ static void test_retry_worthwhile(void **state)
 #undef X
 }
 
+/* One node's reading for the leader table below. */
+#define RD(tok, own, pttl, fence) {true, tok, own, pttl, fence}
+#define NONE {false, "", "", -2, 0}
+#define TA "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define TB "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+/* The leader rule of redlock_election_observe(). */
+static void test_leader_decide(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t n;
+        redlock__leader_reading r[5];
+        redlock_status st;
+        int held;
+        const char *owner, *prefix;
+        uint64_t fence;
+        int64_t ttl;
+        size_t agreeing;
+    } rows[] = {
+        /* a leader on all three; the smallest PTTL; the largest fence */
+        {3, {RD(TA, "a", 900, 4), RD(TA, "a", 800, 5), RD(TA, "a", 950, 5)},
+         REDLOCK_OK, 1, "a", "aaaaaaaa", 5, 800, 3},
+        /* on a quorum only: the third node holds nothing */
+        {3, {RD(TA, "a", 900, 5), RD("", "", -2, 5), RD(TA, "a", 700, 4)},
+         REDLOCK_OK, 1, "a", "aaaaaaaa", 5, 700, 2},
+        /* one node down: still a quorum of answers */
+        {3, {NONE, RD(TA, "", 500, 2), RD(TA, "", 600, 2)},
+         REDLOCK_OK, 1, "", "aaaaaaaa", 2, 500, 2},
+        /* a term ending: one node still holds it */
+        {3, {RD(TA, "a", 20, 3), RD("", "", -2, 3), RD("", "", -2, 3)},
+         REDLOCK_OK, 0, "a", "aaaaaaaa", 3, 20, 1},
+        /* split: the first in node order on a tie */
+        {3, {RD(TB, "b", 100, 7), RD(TA, "a", 100, 7), RD("", "", -2, 6)},
+         REDLOCK_OK, 0, "b", "bbbbbbbb", 7, 100, 1},
+        /* nobody: empty view, fence still read */
+        {3, {RD("", "", -2, 9), RD("", "", -2, 9), RD("", "", -2, 8)},
+         REDLOCK_OK, 0, "", "", 9, -2, 0},
+        /* no expiry on one node counts as no limit */
+        {3, {RD(TA, "a", -1, 1), RD(TA, "a", 300, 1), RD(TA, "a", -1, 1)},
+         REDLOCK_OK, 1, "a", "aaaaaaaa", 1, 300, 3},
+        {1, {RD(TA, "a", -1, 1)}, REDLOCK_OK, 1, "a", "aaaaaaaa", 1, -1, 1},
+        /* too few answers */
+        {3, {NONE, NONE, RD(TA, "a", 900, 5)}, REDLOCK_ENOQUORUM, 0, "", "",
+         0, -2, 0},
+        {1, {NONE}, REDLOCK_ENOQUORUM, 0, "", "", 0, -2, 0},
+        /* five nodes: 3 of them make a leader, 2 do not */
+        {5,
+         {RD(TA, "a", 50, 1), RD(TA, "a", 60, 1), RD(TA, "a", 70, 1),
+          RD(TB, "b", 80, 1), RD(TB, "b", 90, 1)},
+         REDLOCK_OK, 1, "a", "aaaaaaaa", 1, 50, 3},
+        {5,
+         {RD(TA, "a", 50, 1), RD(TA, "a", 60, 1), NONE, RD(TB, "b", 80, 1),
+          RD("", "", -2, 1)},
+         REDLOCK_OK, 0, "a", "aaaaaaaa", 1, 50, 2},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        redlock_leader_view v;
+        memset(&v, 0x5a, sizeof(v));
+        redlock_status st = redlock__leader_decide(rows[i].n, rows[i].r, &v);
+        if (st != rows[i].st || v.held != rows[i].held ||
+            v.fence != rows[i].fence || v.ttl_ms != rows[i].ttl ||
+            v.nodes_agreeing != rows[i].agreeing)
+            print_error("row %zu\n", i);
+        assert_int_equal(st, rows[i].st);
+        assert_int_equal(v.held, rows[i].held);
+        assert_string_equal(v.owner, rows[i].owner);
+        assert_string_equal(v.token_prefix, rows[i].prefix);
+        assert_int_equal(v.fence, rows[i].fence);
+        assert_int_equal(v.ttl_ms, rows[i].ttl);
+        assert_int_equal(v.nodes_agreeing, rows[i].agreeing);
+    }
+}
+#undef RD
+#undef NONE
+#undef TA
+#undef TB
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_failure_status),
         cmocka_unit_test(test_config_failure),
         cmocka_unit_test(test_retry_worthwhile),
+        cmocka_unit_test(test_leader_decide),
         cmocka_unit_test(test_drift),
         cmocka_unit_test(test_validity),
         cmocka_unit_test(test_retry_delay),
