@@ -66,13 +66,16 @@ static void expect_down(rl_cluster *c, size_t i, redlock_status st)
     assert_null(strstr(msg, PASSWORD));
 }
 
-/* Options for an acquire that would retry for a long time, with info. */
+/* Options for an acquire that would retry for a long time, with info:
+ * 100000 retries, bounded by a 20 s deadline so that a regression fails
+ * (ETIMEDOUT) instead of hanging. */
 static void long_retry_opts(redlock_acquire_opts *ao,
                             redlock_acquire_info *info)
 {
     redlock_acquire_opts_init(ao);
     ao->retry_count = 100000;
     ao->retry_delay_ms = 50;
+    ao->deadline_us = rl_now_us() + 20u * 1000000u;
     ao->info = info;
 }
 
