@@ -173,7 +173,9 @@ static void test_same_server_twice(void **state)
     assert_int_equal(redlock_acquire_ex(m, "dup2", 4, 30000, &ao, &l),
                      REDLOCK_ENOQUORUM);
     assert_int_equal(info.node_status[dup], REDLOCK_EDUPNODE);
-    assert_int_equal(info.node_status[voter], REDLOCK_OK);
+    /* the two errors may decide the attempt before the voter answers */
+    assert_true(info.node_status[voter] == REDLOCK_OK ||
+                info.node_status[voter] == REDLOCK_EPENDING);
     redlock_manager_destroy(m);
     rl_events_destroy(&ev);
     rs_stop_many(srv, 2);

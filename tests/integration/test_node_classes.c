@@ -180,7 +180,10 @@ static void test_wrong_password_one(void **state)
                      REDLOCK_OK);
     assert_int_equal(redlock_lock_nodes_granted(l), 2);
     assert_int_equal(info.attempts, 1);
-    assert_int_equal(info.node_status[0], REDLOCK_EAUTH);
+    /* node 0 is EAUTH, or still pending when it is in a reconnect's
+     * handshake as the other two decide */
+    assert_true(info.node_status[0] == REDLOCK_EAUTH ||
+                info.node_status[0] == REDLOCK_EPENDING);
     assert_int_equal(info.node_status[1], REDLOCK_OK);
     assert_int_equal(info.node_status[2], REDLOCK_OK);
     redlock_node_view v[3];

@@ -85,6 +85,8 @@ static void test_ok_when_released(void **state)
     redlock_lock *holder = NULL;
     assert_int_equal(redlock_acquire(c.m, "job", 30000, &holder),
                      REDLOCK_OK);
+    /* the holder's own SETs have all landed: later ones are the waiter's */
+    assert_true(rl_await_keys(&c, 3, 5000));
     long long base = set_calls(&c.srv[0]);
     waiter w;
     memset(&w, 0, sizeof(w));
@@ -150,6 +152,7 @@ static void test_forever_ends_at_destroy(void **state)
     redlock_lock *holder = NULL;
     assert_int_equal(redlock_acquire(c.m, "forever", 30000, &holder),
                      REDLOCK_OK);
+    assert_true(rl_await_keys(&c, 3, 5000));
     long long base = set_calls(&c.srv[0]);
     waiter w;
     memset(&w, 0, sizeof(w));
