@@ -409,10 +409,14 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
     else if (v == REDLOCK__PENDING && user_deadline != 0 &&
              t1 >= user_deadline)
         st = REDLOCK_ETIMEDOUT;
-    else if ((st = redlock__config_failure_status(m->n, nodes)) ==
-             REDLOCK_OK)
-        st = redlock__acquire_failure_status(m->n, yes, no,
-                                             error + unanswered);
+    else {
+        /* Refusals no retry can fix first (fast failure), then the
+         * spec's taken / no quorum. */
+        st = redlock__config_failure_status(m->n, nodes);
+        if (st == REDLOCK_OK)
+            st = redlock__acquire_failure_status(m->n, yes, no,
+                                                 error + unanswered);
+    }
     if (info != NULL)
         info->last_status = st;
     undo_attempt(lock, op, t1 - t0, user_deadline);
