@@ -18,6 +18,8 @@
  *   too), and no thread holds two queue locks or two op locks at once.
  *   Leaves, never held while taking any other library mutex:
  *   - redlock_election.mu (election.c): a term's token, fence and flags;
+ *   - redlock_manager.dup_mu (manager.c): the nodes' run_ids and who
+ *     duplicates whom (a worker takes it in its handshake);
  *   - redlock_manager.close_mu (manager.c): wakes retry sleeps on destroy.
  */
 #ifndef REDLOCK_INTERNAL_H
@@ -97,6 +99,39 @@ redlock__verdict redlock__verdict_of(size_t n, size_t yes, size_t no,
 redlock_status redlock__acquire_failure_status(size_t n, size_t yes,
                                                size_t no, size_t error);
 
+/* The fast-failure rule of an acquire: when so many nodes refused for a
+ * reason no retry can fix (REDLOCK_EAUTH, REDLOCK_EDB, REDLOCK_EDUPNODE in
+ * node_status[0..n-1]) that a quorum is impossible without them (more
+ * than n - quorum of them), the class with the most such nodes (EAUTH,
+ * then EDB, then EDUPNODE on a tie); otherwise REDLOCK_OK. */
+redlock_status redlock__config_failure_status(size_t n,
+                                              const redlock_status *st);
+
+/* True if an acquire attempt that ended with st may succeed if tried
+ * again (ETAKEN, ENOQUORUM, EEXPIRED): the retry rule. */
+bool redlock__retry_worthwhile(redlock_status st);
+
+/* What one node said about an election, for redlock__leader_decide(). */
+typedef struct redlock__leader_reading {
+    bool answered;                      /* false: ignore the rest */
+    char token[REDLOCK_TOKEN_LEN + 1];  /* "" if no key */
+    char owner[REDLOCK_OWNER_MAX + 1];  /* "" if none */
+    int64_t pttl_ms;                    /* -1 no expiry, -2 no key */
+    uint64_t fence;                     /* the counter; 0 if unset */
+} redlock__leader_reading;
+
+/* The rule of redlock_election_observe(), from the readings of n nodes:
+ * ENOQUORUM (out zeroed, ttl_ms -2) when fewer than a quorum answered;
+ * else OK, with fence the largest counter among the answers, and the
+ * token stored on the most nodes (the first in node order on a tie)
+ * described by owner, token_prefix, ttl_ms (the smallest PTTL among the
+ * nodes storing it, -1 counting as no expiry) and nodes_agreeing; held is
+ * 1 when those nodes are a quorum. With no token stored anywhere: "", -2
+ * and 0. */
+redlock_status redlock__leader_decide(size_t n,
+                                      const redlock__leader_reading *r,
+                                      redlock_leader_view *out);
+
 /* The drift allowance of the spec, in microseconds:
  * ttl_ms * drift_factor + 2 ms. */
 uint64_t redlock__drift_us(uint32_t ttl_ms, double drift_factor);
@@ -139,6 +174,52 @@ uint64_t redlock__retry_delay_us(uint32_t delay_ms, uint32_t jitter_ms,
 /* The time ms milliseconds after now_us, in microseconds, saturating at
  * UINT64_MAX (read: never) instead of wrapping. */
 uint64_t redlock__after_ms(uint64_t now_us, uint64_t ms);
+
+/* ------------------------------------------------------------------------
+ * Node failure classes (classify.c): pure functions
+ * ------------------------------------------------------------------------ */
+
+/* The class of a failed connect: REDLOCK_EREFUSED for ECONNREFUSED,
+ * REDLOCK_ETIMEDOUT for ETIMEDOUT, else REDLOCK_EIO. err is the errno seen
+ * (0 if none); errstr (may be NULL) is hiredis's text for the failure,
+ * which names the errno when hiredis did not keep it. */
+redlock_status redlock__connect_error_status(int err, const char *errstr);
+
+/* The duplicate-server rule. run_ids[i] is the run_id node i last
+ * reported ("" if unknown); dup_of[i] is -1 if node i votes, else the
+ * index of the voting node whose server it is. Call after node idx stored
+ * its run_id (on every handshake): idx becomes a duplicate of a voting
+ * node with the same run_id, if any (a duplicate that still matches its
+ * voter stays one), else it votes; nodes that were duplicates of idx are
+ * decided again when idx no longer votes or has another run_id now. A
+ * node never stops voting because another node connected later. Pure. */
+void redlock__dup_update(size_t n, const char (*run_ids)[41], int *dup_of,
+                         size_t idx);
+
+/* ------------------------------------------------------------------------
+ * Stored values (value.c): pure functions
+ * ------------------------------------------------------------------------ */
+
+/* Longest stored value: token, space, owner. */
+#define REDLOCK__VALUE_MAX (REDLOCK_TOKEN_LEN + 1 + REDLOCK_OWNER_MAX)
+
+/* True if owner is a valid owner label: 1..REDLOCK_OWNER_MAX bytes, each
+ * printable ASCII other than space (0x21..0x7e). NULL gives false. */
+bool redlock__owner_valid(const char *owner);
+
+/* Write the value a key of a lock stores into out: "<token>" when owner
+ * is NULL or "", else "<token> <owner>" (both already valid). Returns its
+ * length. */
+size_t redlock__value_build(char out[REDLOCK__VALUE_MAX + 1],
+                            const char *token, const char *owner);
+
+/* Split a stored value (len bytes, may be any bytes) at its first space:
+ * token gets what comes before (all of it if there is no space), owner
+ * what comes after ("" without a space), each truncated to its buffer
+ * and NUL-terminated. value NULL gives two empty strings. */
+void redlock__value_split(const char *value, size_t len,
+                          char token[REDLOCK_TOKEN_LEN + 1],
+                          char owner[REDLOCK_OWNER_MAX + 1]);
 
 /* ------------------------------------------------------------------------
  * Scripts (scripts.c)
@@ -371,6 +452,11 @@ void redlock__mark_callback_thread(const struct redlock_manager *m);
 /* The node's address without credentials; owned by the node. */
 const char *redlock__node_name(const redlock__node *node);
 
+/* Tell node that it is the same server as voting node `of` (-1: it votes).
+ * Any thread: an atomic store; its worker refuses non-release work at
+ * once while it is set, and reports the change on its next pass. */
+void redlock__node_set_dup(redlock__node *node, int of);
+
 /* ------------------------------------------------------------------------
  * Manager (manager.c)
  * ------------------------------------------------------------------------ */
@@ -385,9 +471,16 @@ struct redlock_manager {
     redlock_options opts;    /* copy; key_prefix points at prefix below */
     char *prefix;
     size_t prefix_len;
+    char *owner;             /* copy of opts.owner (NULL if none; then
+                                opts.owner is NULL too) */
     struct redlock__leases *leases; /* lease thread and its heap */
     pthread_mutex_t close_mu;  /* with close_cv: wakes sleepers on destroy */
     pthread_cond_t close_cv;
+    pthread_mutex_t dup_mu;    /* guards run_ids and dup_of */
+    char (*run_ids)[41];       /* per node: its server's run_id, "" if not
+                                  known (yet) */
+    int *dup_of;               /* per node: -1, or the voting node it is
+                                  the same server as (redlock__dup_update) */
 };
 
 /* Take / drop a reference on the manager (memory is freed at zero). */
@@ -397,6 +490,13 @@ void redlock__manager_unref(struct redlock_manager *m);
 /* Sleep for us microseconds, or until redlock_manager_destroy() begins.
  * Returns false if it was cut short by destroy (or m was closing already). */
 bool redlock__manager_sleep_us(struct redlock_manager *m, uint64_t us);
+
+/* Node idx's handshake read run_id ("" if it could not): record it and
+ * decide duplicates (redlock__dup_update()); every node whose decision
+ * changed is told through redlock__node_set_dup(). Returns the voting
+ * node idx is the same server as, or -1. Takes dup_mu. */
+int redlock__manager_set_run_id(struct redlock_manager *m, size_t idx,
+                                const char *run_id);
 
 /* Report a node state change through the node-error callback and log. */
 void redlock__manager_node_event(struct redlock_manager *m, const char *node,
@@ -414,6 +514,7 @@ struct redlock_lock {
                                   the lock's own block, with key_lens */
     size_t *key_lens;
     char token[REDLOCK_TOKEN_LEN + 1];
+    char owner[REDLOCK_OWNER_MAX + 1]; /* owner label; "" if none */
     uint32_t ttl_ms;           /* of the last acquire/extend */
     uint32_t max_ttl_ms;       /* largest TTL ever sent for these keys */
     uint32_t ext_floor_ms;     /* smallest TTL any extension sent (0: no

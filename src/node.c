@@ -17,7 +17,10 @@
  *   inflight  written to the socket, waiting for a reply
  *
  * Connection states: DOWN (waiting out a reconnect backoff), CONNECTING
- * (non-blocking connect in progress), HANDSHAKE (AUTH / SELECT sent),
+ * (non-blocking connect in progress), HANDSHAKE (AUTH / SELECT / INFO
+ * server / SCRIPT LOAD sent; each error reply is classified by
+ * redlock__handshake_error_status(), and the run_id of INFO feeds the
+ * manager's duplicate-server rule),
  * READY. While DOWN, new work other than releases fails at once, so a dead
  * node costs callers nothing; while CONNECTING or HANDSHAKE it waits in
  * `pending` until its deadline.
@@ -75,6 +78,9 @@
  * of the worker's time however long the list grows. */
 #define PENDING_SCAN_MIN_US 10000u
 #define PENDING_SCAN_PER_SLOT_NS 1000u
+/* Most handshake commands: AUTH, SELECT, INFO and one SCRIPT LOAD per
+ * script, with room to spare. */
+#define HANDSHAKE_MAX 12
 
 /* ------------------------------------------------------------------------
  * Types
@@ -117,9 +123,11 @@ struct redlock__node {
     uint32_t backoff_ms;
     int handshake_replies;     /* handshake replies still expected */
     int handshake_total;       /* handshake commands sent */
-    bool handshake_fatal[8];   /* per handshake command: error is fatal */
-    int handshake_script[8];   /* per handshake command: the script a
-                                  SCRIPT LOAD loads, or -1 */
+    uint8_t handshake_kind[HANDSHAKE_MAX]; /* per handshake command: a
+                                  redlock__hs_cmd, which says what an
+                                  error reply to it means */
+    int handshake_script[HANDSHAKE_MAX]; /* per handshake command: the
+                                  script a SCRIPT LOAD loads, or -1 */
     bool script_eval[REDLOCK__SCRIPT_COUNT]; /* this connection's SCRIPT
                                   LOAD answered another digest than ours:
                                   send that script as EVAL (see
@@ -133,6 +141,11 @@ struct redlock__node {
     slot_list pending;
     slot_list inflight;
     uint64_t pending_scan_us;  /* next scan of pending (expire_pending) */
+    atomic_int dup_of;         /* -1, or the voting node this one is the
+                                  same server as: written by any worker's
+                                  handshake (manager.c, under dup_mu) */
+    int dup_reported;          /* dup_of as last reported */
+    bool run_id_warned;        /* "cannot read run_id" logged once */
     redlock__reply_guard reply_guard; /* the reader's limits (reply.h) */
 };
 
@@ -239,12 +252,37 @@ static bool expired(const redlock__slot *s, uint64_t now)
  * Sending and interpreting replies
  * ------------------------------------------------------------------------ */
 
+/* Describe that nd is the same server as node `of`, into msg. */
+static void dup_message(const redlock__node *nd, int of, char *msg,
+                        size_t len)
+{
+    const char *other = redlock__node_name(nd->m->nodes[of]);
+    char id[41];
+    pthread_mutex_lock(&nd->m->dup_mu);
+    snprintf(id, sizeof(id), "%s", nd->m->run_ids[nd->idx]);
+    pthread_mutex_unlock(&nd->m->dup_mu);
+    snprintf(msg, len,
+             "configuration error: %s is the same server as %s (run_id "
+             "%.12s...); it does not vote: each node must be an "
+             "independent server",
+             nd->uri.display, other, id);
+}
+
 /* Append s's command to the output buffer and move it to inflight. Returns
- * false if hiredis could not buffer it (out of memory). */
+ * false if hiredis could not buffer it (out of memory). A node that is the
+ * same server as another fails it instead (releases still go: they only
+ * delete our own keys). */
 static bool send_slot(redlock__node *nd, redlock__slot *s, uint64_t now)
 {
     redlock__op *op = s->op;
     int rc;
+    int dup = atomic_load_explicit(&nd->dup_of, memory_order_relaxed);
+    if (dup >= 0 && !is_release(s)) {
+        char msg[240];
+        dup_message(nd, dup, msg, sizeof(msg));
+        finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_EDUPNODE, msg);
+        return true;
+    }
     /* Claim the slot for the wire; a cancelled one is dropped instead. (A
      * slot re-sent after NOSCRIPT or a reconnect is SENT already.) */
     unsigned char expected = REDLOCK__WIRE_QUEUED;
@@ -376,25 +414,81 @@ static void pump_pending(redlock__node *nd, uint64_t now)
     }
 }
 
+/* Report a change of nd's duplicate state (see dup_of): becoming the
+ * same server as another node is reported as down with
+ * REDLOCK_EDUPNODE (and logged at ERROR); ceasing to be, as up if
+ * connected. Called on every pass of the worker and when the connection
+ * becomes ready. */
+static void report_dup_change(redlock__node *nd)
+{
+    int dup = atomic_load_explicit(&nd->dup_of, memory_order_relaxed);
+    if (dup == nd->dup_reported)
+        return;
+    nd->dup_reported = dup;
+    if (dup >= 0) {
+        char msg[240];
+        dup_message(nd, dup, msg, sizeof(msg));
+        report(nd, true, REDLOCK_EDUPNODE, msg);
+    } else if (nd->state == CONN_READY) {
+        report(nd, false, REDLOCK_OK,
+               "connected (no longer the same server as another node)");
+    }
+}
+
 /* The connection is usable: send what waited for it. */
 static void conn_ready(redlock__node *nd, uint64_t now)
 {
     nd->state = CONN_READY;
     nd->backoff_ms = nd->m->opts.reconnect_min_ms;
     nd->ever_connected = true;
-    report(nd, false, REDLOCK_OK, "connected");
+    int dup = atomic_load_explicit(&nd->dup_of, memory_order_relaxed);
+    if (dup >= 0) {
+        nd->dup_reported = -1; /* report it again on this connection */
+        report_dup_change(nd);
+    } else {
+        nd->dup_reported = -1;
+        report(nd, false, REDLOCK_OK, "connected");
+    }
     pump_pending(nd, now);
 }
 
-/* Queue one handshake command; fatal says whether an error reply fails
- * the connection, script which script a SCRIPT LOAD loads (-1: none). */
-static void handshake_cmd(redlock__node *nd, int argc, const char **argv,
-                          const size_t *lens, bool fatal, int script)
+/* The INFO server reply of the handshake: record the server's run_id so
+ * that two nodes on one server are found (redlock__dup_update()). An
+ * error (an ACL without INFO) or a reply without run_id leaves it
+ * unknown: this node is then never taken for a duplicate, and a warning
+ * says so once. */
+static void on_run_id(redlock__node *nd, const redisReply *r)
 {
-    if (redisAppendCommandArgv(nd->ctx, argc, argv, lens) != REDIS_OK)
+    char id[41] = "";
+    bool ok = (r->type == REDIS_REPLY_STRING ||
+               r->type == REDIS_REPLY_STATUS) &&
+              redlock__parse_run_id(r->str, r->len, id);
+    if (!ok && !nd->run_id_warned) {
+        nd->run_id_warned = true;
+        redlock__log(nd->m, REDLOCK_LOG_WARN,
+                     "node %s: cannot read run_id from INFO server (%.100s): "
+                     "this node cannot be checked for being the same server "
+                     "as another",
+                     nd->uri.display,
+                     r->type == REDIS_REPLY_ERROR && r->str != NULL
+                         ? r->str
+                         : "no run_id line");
+    }
+    redlock__manager_set_run_id(nd->m, nd->idx, id);
+}
+
+/* Queue one handshake command of the given kind (a redlock__hs_cmd: it
+ * decides what an error reply means); script is the script a SCRIPT LOAD
+ * loads (-1: none). */
+static void handshake_cmd(redlock__node *nd, int argc, const char **argv,
+                          const size_t *lens, redlock__hs_cmd kind,
+                          int script)
+{
+    if (nd->handshake_total >= HANDSHAKE_MAX ||
+        redisAppendCommandArgv(nd->ctx, argc, argv, lens) != REDIS_OK)
         return;
     nd->handshake_script[nd->handshake_total] = script;
-    nd->handshake_fatal[nd->handshake_total++] = fatal;
+    nd->handshake_kind[nd->handshake_total++] = (uint8_t)kind;
     nd->handshake_replies++;
 }
 
@@ -456,14 +550,21 @@ static void conn_handshake(redlock__node *nd, uint64_t now)
         }
         argv[argc] = u->password;
         lens[argc++] = strlen(u->password);
-        handshake_cmd(nd, argc, argv, lens, true, -1);
+        handshake_cmd(nd, argc, argv, lens, REDLOCK__HS_AUTH, -1);
     }
     if (u->db != 0) {
         char db[16];
         snprintf(db, sizeof(db), "%d", u->db);
         const char *argv[2] = {"SELECT", db};
         size_t lens[2] = {6, strlen(db)};
-        handshake_cmd(nd, 2, argv, lens, true, -1);
+        handshake_cmd(nd, 2, argv, lens, REDLOCK__HS_SELECT, -1);
+    }
+    {
+        /* The server's run_id, read on every (re)connect: the name may
+         * now lead to another server. */
+        const char *argv[2] = {"INFO", "server"};
+        size_t lens[2] = {4, 6};
+        handshake_cmd(nd, 2, argv, lens, REDLOCK__HS_INFO, -1);
     }
     for (int i = 0; i < REDLOCK__SCRIPT_COUNT; i++) {
         const char *src = redlock__script_source((redlock__script_id)i);
@@ -471,7 +572,7 @@ static void conn_handshake(redlock__node *nd, uint64_t now)
         size_t lens[3] = {6, 4, strlen(src)};
         /* Not fatal: an ACL may forbid SCRIPT; EVAL fallback covers it.
          * The reply is compared with our digest (check_script_digest). */
-        handshake_cmd(nd, 3, argv, lens, false, i);
+        handshake_cmd(nd, 3, argv, lens, REDLOCK__HS_SCRIPT, i);
     }
     nd->state = CONN_HANDSHAKE;
 }
@@ -480,8 +581,10 @@ static void conn_handshake(redlock__node *nd, uint64_t now)
 static void conn_start(redlock__node *nd, uint64_t now)
 {
     const redlock__uri *u = &nd->uri;
+    errno = 0;
     nd->ctx = u->is_unix ? redisConnectUnixNonBlock(u->path)
                          : redisConnectNonBlock(u->host, u->port);
+    int saved_errno = errno;
     nd->connect_started_us = now;
     if (nd->ctx == NULL) {
         conn_fail(nd, REDLOCK_ENOMEM, "out of memory creating context", now);
@@ -490,7 +593,12 @@ static void conn_start(redlock__node *nd, uint64_t now)
     if (nd->ctx->err != 0) {
         char msg[160];
         snprintf(msg, sizeof(msg), "connect failed: %s", nd->ctx->errstr);
-        conn_fail(nd, REDLOCK_EIO, msg, now);
+        redlock_status st =
+            nd->ctx->err == REDIS_ERR_IO
+                ? redlock__connect_error_status(saved_errno,
+                                                nd->ctx->errstr)
+                : REDLOCK_EIO;
+        conn_fail(nd, st, msg, now);
         return;
     }
     /* Replies are built within limits, so a hostile node cannot make us
@@ -517,7 +625,7 @@ static void conn_check(redlock__node *nd, uint64_t now)
     if (err != 0) {
         char msg[160];
         snprintf(msg, sizeof(msg), "connect failed: %s", strerror(err));
-        conn_fail(nd, REDLOCK_EIO, msg, now);
+        conn_fail(nd, redlock__connect_error_status(err, NULL), msg, now);
         return;
     }
     conn_handshake(nd, now);
@@ -528,22 +636,28 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
 {
     if (nd->state == CONN_HANDSHAKE) {
         int which = nd->handshake_total - nd->handshake_replies;
-        bool is_error = r->type == REDIS_REPLY_ERROR && r->str != NULL;
-        /* A server at its client limit answers the first command with
-         * this error and hangs up: say so, whichever command it was. */
-        bool full = is_error && strstr(r->str, "max number of clients") != NULL;
-        bool bad = is_error && which >= 0 && nd->handshake_fatal[which];
-        if (!full && !bad && which >= 0 && which < nd->handshake_total)
+        bool known = which >= 0 && which < nd->handshake_total;
+        redlock__hs_cmd kind = known ? (redlock__hs_cmd)nd->handshake_kind[which]
+                                     : REDLOCK__HS_SCRIPT;
+        /* What an error means depends on the command and the error's
+         * code (reply.h): a refused AUTH or SELECT ends the connection,
+         * a refused SCRIPT LOAD does not. */
+        redlock_status st = REDLOCK_OK;
+        if (r->type == REDIS_REPLY_ERROR && r->str != NULL)
+            st = redlock__handshake_error_status(kind, r->str, r->len);
+        if (st == REDLOCK_OK && known && kind == REDLOCK__HS_SCRIPT)
             check_script_digest(nd, nd->handshake_script[which], r);
+        if (st == REDLOCK_OK && known && kind == REDLOCK__HS_INFO)
+            on_run_id(nd, r);
         char msg[200];
-        if (full)
+        if (st == REDLOCK_EREFUSED)
             snprintf(msg, sizeof(msg),
                      "node refused the connection: %.150s", r->str);
-        else if (bad)
+        else if (st != REDLOCK_OK)
             snprintf(msg, sizeof(msg), "handshake refused: %.150s", r->str);
         freeReplyObject(r);
-        if (full || bad) {
-            conn_fail(nd, full ? REDLOCK_EIO : REDLOCK_EAUTH, msg, now);
+        if (st != REDLOCK_OK) {
+            conn_fail(nd, st, msg, now);
             return;
         }
         if (--nd->handshake_replies == 0)
@@ -668,10 +782,17 @@ static void accept_incoming(redlock__node *nd, slot_list *in, uint64_t now)
                  nd->inflight.len < NODE_INFLIGHT_MAX)
             send_slot(nd, s, now);
         else if (nd->state == CONN_DOWN && !is_release(s)) {
+            /* Failed with the class of the node's failure (EAUTH,
+             * EREFUSED, ...), so that callers can tell a node refusing us
+             * from a node that is unreachable. */
             char msg[240];
             snprintf(msg, sizeof(msg), "node is down (reconnecting): %s",
                      nd->last_error);
-            finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_EIO, msg);
+            finish(nd, s, REDLOCK__ANS_ERROR,
+                   nd->last_error_status != REDLOCK_OK
+                       ? nd->last_error_status
+                       : REDLOCK_EIO,
+                   msg);
         }
         else
             park(nd, s, now); /* behind the others, to keep FIFO order */
@@ -851,6 +972,7 @@ static void *worker_main(void *arg)
                          now >= shutdown_deadline || nd->state == CONN_DOWN))
             break;
 
+        report_dup_change(nd);
         expire_pending(nd, now);
         check_timeouts(nd, now);
         pump_pending(nd, now);
@@ -918,6 +1040,8 @@ redlock__node *redlock__node_new(struct redlock_manager *m, size_t idx,
     nd->uri = *uri;
     memset(uri, 0, sizeof(*uri));
     atomic_init(&nd->load, 0);
+    atomic_init(&nd->dup_of, -1);
+    nd->dup_reported = -1;
     nd->state = CONN_DOWN;
     nd->backoff_ms = m->opts.reconnect_min_ms;
     nd->next_connect_us = 0; /* connect at once */
@@ -1002,6 +1126,14 @@ void redlock__node_free(redlock__node *nd)
     pthread_mutex_destroy(&nd->queue_mu);
     redlock__uri_clear(&nd->uri);
     free(nd);
+}
+
+/* Set by the manager's duplicate rule (under dup_mu); read by the worker.
+ * Relaxed: the worker acts on whatever value it sees next, and the report
+ * reads run_ids under dup_mu itself. */
+void redlock__node_set_dup(redlock__node *nd, int of)
+{
+    atomic_store_explicit(&nd->dup_of, of, memory_order_relaxed);
 }
 
 /* The redacted address. */
