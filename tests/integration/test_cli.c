@@ -47,7 +47,7 @@
 
 /* The flag and command tables, to check the man page and --help against
  * (flags.c needs the duration parser). */
-#include "../../tools/redlock/duration.c"
+#include "../../tools/common/duration.c"
 #include "../../tools/redlock/flags.c"
 
 #ifndef REDLOCK_CLI_PATH
@@ -675,7 +675,10 @@ static void test_usage_errors(void **state)
     } cases[] = {
         {{"acquire", "r", "--ttl", "10x"}, "--ttl: bad duration '10x'"},
         {{"acquire", "r", "--ttl", "-5s"}, "negative"},
-        {{"acquire", "r", "--ttl", "1.5s"}, "fractions"},
+        {{"acquire", "r", "--ttl", "1.0005s"}, "finer than a millisecond"},
+        {{"acquire", "r", "--ttl", "1m30"}, "needs a unit"},
+        {{"acquire", "r", "--ttl", "30s1m"}, "largest to smallest"},
+        {{"acquire", "r", "--wait", "604800001"}, "--wait: 604800001 is too long"},
         {{"acquire", "r", "--wait", ""}, "empty duration"},
         {{"acquire", "r", "--ttl", "99999999999999999999ms"}, "too large"},
         {{"acquire", "r", "--ttl", "0"}, "too short"},
@@ -684,7 +687,7 @@ static void test_usage_errors(void **state)
         /* Within range but not above the drift allowance: the library's
          * REDLOCK_ETTLSHORT, reported as a bad --ttl. */
         {{"acquire", "r", "--ttl", "2ms"}, "--ttl 2ms: ttl is too short"},
-        {{"extend", "r", "0123456789abcdef0123456789abcdef", "-t", "1"},
+        {{"extend", "r", "0123456789abcdef0123456789abcdef", "-t", "1ms"},
          "--ttl 1ms: ttl is too short"},
         /* exec and elect renew the lock: at least 10 ms, checked with
          * the other flags (nothing is acquired first). */

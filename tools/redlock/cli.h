@@ -7,7 +7,8 @@
  *   main.c          dispatch: parse, print help or version, run a command
  *   flags.c         the one table of flags and the one table of commands;
  *                   argument parsing and --help are driven by them
- *   duration.c      "1500ms", "10s", "2m" (duration.h)
+ *   ../common/duration.c  durations, shared with redlock-bench: "30"
+ *                   (seconds), "1.5s", "250ms", "1m30s" (duration.h)
  *   password.c      password injection into node URIs (password.h)
  *   output.c        messages, timestamps, JSON strings, exit codes
  *   session.c       node list, password, manager creation, the shared

@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "duration.h"
+#include "../common/duration.h"
 
 /* ------------------------------------------------------------------------
  * The tables
@@ -212,16 +212,16 @@ static int parse_duration_flag(const parse_state *ps, const char *spelled,
     char lim[32];
     uint64_t v;
 
-    if (cli_parse_duration(value, &v, why, sizeof(why)) != 0)
+    if (tool_duration_parse(value, &v, why, sizeof(why)) != 0)
         return usage_error(ps, "--%s: bad duration '%s': %s", spelled, value,
                            why);
     if (v < min_ms) {
-        cli_format_duration(min_ms, lim, sizeof(lim));
+        tool_duration_format(min_ms, lim, sizeof(lim));
         return usage_error(ps, "--%s: %s is too short (at least %s)", spelled,
                            value, lim);
     }
     if (v > max_ms) {
-        cli_format_duration(max_ms, lim, sizeof(lim));
+        tool_duration_format(max_ms, lim, sizeof(lim));
         return usage_error(ps, "--%s: %s is too long (at most %s)", spelled,
                            value, lim);
     }
@@ -441,7 +441,7 @@ static int check_parsed(parse_state *ps, int dashdash, int have_program)
     if (c->takes_program && a->ttl_ms < CLI_MIN_LEASE_TTL_MS) {
         char ttl[32];
 
-        cli_format_duration(a->ttl_ms, ttl, sizeof(ttl));
+        tool_duration_format(a->ttl_ms, ttl, sizeof(ttl));
         return usage_error(ps,
                            "--ttl: %s is too short for %s (at least %ums: "
                            "the lock is renewed when a third of it is left)",
@@ -639,8 +639,10 @@ static void print_help_footer(FILE *out)
                  "(comma-separated URIs);\n"
                  "a password for URIs without one from --password-file or "
                  "REDLOCK_PASSWORD.\n"
-                 "Durations: 1500ms, 10s, 2m, 1h; a bare number means "
-                 "milliseconds.\n"
+                 "Durations: a bare number is seconds (30, 1.5); or with "
+                 "units ms, s, m, h:\n"
+                 "250ms, 1.5s, 2m, 1m30s, 2h (largest unit first; whole "
+                 "milliseconds).\n"
                  "Exit status: 0 success, 1 held elsewhere or not owned, "
                  "2 quorum unreachable,\n"
                  "3 lease lost, 64 usage error. See redlock(1).\n");

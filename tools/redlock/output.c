@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "duration.h"
+#include "../common/duration.h"
 
 int cli_verbosity = 0;
 
@@ -120,7 +120,7 @@ void cli_ttl_too_short(const char *cmd_name, uint32_t ttl_ms)
     char ttl[32];
 
     redlock_options_init(&o);
-    cli_format_duration(ttl_ms, ttl, sizeof(ttl));
+    tool_duration_format(ttl_ms, ttl, sizeof(ttl));
     cli_error("%s: --ttl %s: %s (%g x TTL + 2ms)", cmd_name, ttl,
               redlock_strerror(REDLOCK_ETTLSHORT), o.drift_factor);
 }
