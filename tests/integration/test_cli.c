@@ -584,7 +584,7 @@ static void test_status(void **state)
     char out[4096];
     char prefix[16];
 
-    assert_int_equal(CLI(f, "st0", "status", "job-s", "--json"), 0);
+    assert_int_equal(CLI(f, "st0", "status", "job-s", "--json"), 1);
     read_named(f, "st0.out", out, sizeof(out));
     assert_non_null(strstr(out, "\"state\":\"free\""));
     assert_non_null(strstr(out, "\"reachable\":3"));
@@ -619,7 +619,8 @@ static void test_status(void **state)
     read_named(f, "st3.out", out, sizeof(out));
     assert_non_null(strstr(out, token));
 
-    /* A paused node shows as unreachable; status still exits 0. Pause a
+    /* A paused node shows as unreachable; held on the other two, status
+     * still exits 0. Pause a
      * node whose peers both store the lock: acquire returned once any two
      * had granted it, and the third may never have received it. */
     {
@@ -640,6 +641,65 @@ static void test_status(void **state)
     read_named(f, "st4.out", out, sizeof(out));
     assert_non_null(strstr(out, "\"reachable\":false"));
     assert_non_null(strstr(out, "\"state\":\"held\""));
+}
+
+/* status exits 0 when held on a quorum, 1 when not held (free, or split
+ * between holders so that none has or could have a quorum), and 2 when
+ * it cannot tell: with a majority paused, the lock could be held on the
+ * nodes that did not answer. */
+static void test_status_exit_codes(void **state)
+{
+    fixture *f = *state;
+    char out[4096];
+    char token[256];
+
+    assert_int_equal(CLI(f, "free", "status", "job-x"), 1);
+    read_named(f, "free.out", out, sizeof(out));
+    assert_non_null(strstr(out, "state: free"));
+
+    assert_int_equal(CLI(f, "acq", "acquire", "job-x", "--ttl", "60"), 0);
+    read_named(f, "acq.out", token, sizeof(token));
+    chomp(token);
+    assert_int_equal(CLI(f, "held", "status", "job-x"), 0);
+    read_named(f, "held.out", out, sizeof(out));
+    assert_non_null(strstr(out, "state: held"));
+
+    /* A majority paused: the one node that answers cannot rule out a
+     * holder on the other two, whether it stores the key or not. */
+    assert_int_equal(rs_pause(&f->srv[0]), 0);
+    assert_int_equal(rs_pause(&f->srv[1]), 0);
+    {
+        int rc = CLI(f, "unk", "status", "job-x", "--timeout", "300ms");
+        int rc_free = CLI(f, "unk2", "status", "job-nothing", "--timeout",
+                          "300ms");
+
+        assert_int_equal(rs_resume(&f->srv[0]), 0);
+        assert_int_equal(rs_resume(&f->srv[1]), 0);
+        expect_exit(f, "unk", NULL, rc, 2);
+        expect_exit(f, "unk2", NULL, rc_free, 2);
+    }
+    read_named(f, "unk.out", out, sizeof(out));
+    assert_non_null(strstr(out, "state: unknown"));
+    read_named(f, "unk2.out", out, sizeof(out));
+    assert_non_null(strstr(out, "state: unknown"));
+
+    /* Split: two holders on one node each, the third node free. Nobody
+     * holds a quorum, and with every node answering nobody could. */
+    {
+        const char *set_a[] = {"SET", "job-split", "aaaaaaaa", "PX", "60000"};
+        const char *set_b[] = {"SET", "job-split", "bbbbbbbb", "PX", "60000"};
+        char reply[64];
+
+        assert_int_equal(rs_command(&f->srv[0], reply, sizeof(reply), 5,
+                                    set_a),
+                         0);
+        assert_int_equal(rs_command(&f->srv[1], reply, sizeof(reply), 5,
+                                    set_b),
+                         0);
+    }
+    assert_int_equal(CLI(f, "split", "status", "job-split", "--json"), 1);
+    read_named(f, "split.out", out, sizeof(out));
+    assert_non_null(strstr(out, "\"state\":\"split\""));
 }
 
 /* Nodes from repeated --node flags instead of REDLOCK_NODES. */
@@ -1403,6 +1463,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_acquire_waits_for_release, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_exit_codes, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_conflict_exit_zero, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_node_flags, setup, teardown),

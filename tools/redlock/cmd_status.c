@@ -19,12 +19,24 @@ typedef struct status_summary {
     size_t free_nodes;   /* answered, and no key */
     size_t holder_nodes; /* nodes storing the most common holder */
     const char *holder;  /* that holder (in a view), or NULL */
-    const char *state;   /* "held", "free" or "unknown" */
+    const char *state;   /* "held", "free", "split" or "unknown" */
+    int exit_code;       /* 0 held, 1 not held, 2 cannot tell */
 } status_summary;
 
-/* Summarise views: "held" when one holder is stored on a quorum, "free"
- * when a quorum answered with no key (an acquire could succeed), else
- * "unknown" (too few nodes answered, or the nodes disagree). */
+/*
+ * Summarise views:
+ *   held     one holder is stored on a quorum                    exit 0
+ *   free     a quorum answered with no key (an acquire could
+ *            succeed)                                            exit 1
+ *   split    not held: no holder is, or could be with the
+ *            unreachable nodes, on a quorum, but too few nodes
+ *            are free for an acquire (the nodes disagree)        exit 1
+ *   unknown  cannot tell: the most common holder plus the
+ *            unreachable nodes could make a quorum                exit 2
+ * "Could be": every unreachable node is counted as storing the most
+ * common holder, the worst case, so exit 1 is never said of a lock that
+ * a quorum holds.
+ */
 static void summarise(const redlock_node_view *views, size_t n, size_t quorum,
                       status_summary *s)
 {
@@ -48,12 +60,19 @@ static void summarise(const redlock_node_view *views, size_t n, size_t quorum,
             s->holder = views[i].holder;
         }
     }
-    if (s->holder_nodes >= quorum)
+    if (s->holder_nodes >= quorum) {
         s->state = "held";
-    else if (s->free_nodes >= quorum)
+        s->exit_code = CLI_EXIT_OK;
+    } else if (s->free_nodes >= quorum) {
         s->state = "free";
-    else
+        s->exit_code = CLI_EXIT_CONFLICT;
+    } else if (s->holder_nodes + (n - s->reachable) < quorum) {
+        s->state = "split";
+        s->exit_code = CLI_EXIT_CONFLICT;
+    } else {
         s->state = "unknown";
+        s->exit_code = CLI_EXIT_UNAVAILABLE;
+    }
 }
 
 /* How many bytes of holder to show: all with --show-token, else the
@@ -185,8 +204,9 @@ static void print_table(const cli_args *a, redlock_manager *m,
            redlock_manager_quorum(m));
 }
 
-/* Run `status`; returns the exit status (0 unless the nodes could not be
- * asked at all). */
+/* Run `status`; returns the exit status: 0 held on a quorum, 1 not held,
+ * 2 cannot tell (too few nodes answered) or the nodes could not be asked
+ * at all. */
 int cli_cmd_status(const cli_args *a)
 {
     const char *res = a->operands[0];
@@ -215,6 +235,7 @@ int cli_cmd_status(const cli_args *a)
         rc = cli_exit_for_status(st);
     } else {
         summarise(views, n, redlock_manager_quorum(m), &s);
+        rc = s.exit_code;
         if (a->json)
             print_json(a, m, views, n, &s);
         else

@@ -103,8 +103,11 @@ const cli_command cli_commands[] = {
     {CLI_CMD_STATUS, "status", "RESOURCE", 1, 0,
      "show who holds RESOURCE on each node",
      "For each node: reachable or not, the holder's token (its first 8\n"
-     "characters unless --show-token) and the remaining TTL. Changes\n"
-     "nothing. Exit status: 0 (also when nodes are unreachable)."},
+     "characters unless --show-token) and the remaining TTL; then the\n"
+     "state: held (one holder on a quorum), free (a quorum has no holder),\n"
+     "split (not held: the nodes disagree) or unknown. Changes nothing.\n"
+     "Exit status: 0 held on a quorum; 1 not held (free or split); 2 cannot\n"
+     "tell (too few nodes answered to rule out a holder on a quorum)."},
     {CLI_CMD_EXEC, "exec", "RESOURCE", 1, 1,
      "run CMD while holding the lock, renewing it",
      "Acquire RESOURCE, run CMD (with execve, never through a shell) in its\n"
