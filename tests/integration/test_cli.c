@@ -42,6 +42,7 @@
 
 #include <cmocka.h>
 
+#include "json.h" /* bench/json.h: a strict JSON checker */
 #include "redis_spawn.h"
 #include "redlock.h"
 
@@ -700,6 +701,122 @@ static void test_status_exit_codes(void **state)
     assert_int_equal(CLI(f, "split", "status", "job-split", "--json"), 1);
     read_named(f, "split.out", out, sizeof(out));
     assert_non_null(strstr(out, "\"state\":\"split\""));
+}
+
+/* Run the CLI with --json (among args); its stdout must be exactly one
+ * line holding one valid JSON object, copied to out. Returns the exit
+ * status. */
+static int cli_json_run(const fixture *f, const char *tag,
+                        const char *const *args, char *out, size_t len)
+{
+    char name[64];
+    char why[128];
+    int rc = cli_run(f, tag, args);
+    const char *nl;
+
+    snprintf(name, sizeof(name), "%s.out", tag);
+    read_named(f, name, out, len);
+    if (bench_json_check(out, why, sizeof(why)) != 0 || out[0] != '{')
+        fail_msg("%s: stdout is not one JSON object (%s): '%s'", tag, why,
+                 out);
+    nl = strchr(out, '\n');
+    if (nl == NULL || nl[1] != '\0')
+        fail_msg("%s: stdout is not one line: '%s'", tag, out);
+    return rc;
+}
+#define CLI_JSON(f, tag, out, ...)                                             \
+    cli_json_run((f), (tag), (const char *const[]){__VA_ARGS__, NULL}, (out), \
+                 sizeof(out))
+
+/* The string at path in the JSON object s ("" if missing). */
+static const char *json_str(const char *s, const char *path)
+{
+    static char buf[512];
+
+    if (bench_json_string(s, path, buf, sizeof(buf)) != 0)
+        buf[0] = '\0';
+    return buf;
+}
+
+/* --json on every command: stdout is one JSON object whatever happens,
+ * a result or {"error", "status", "exit", ...}: a lock held elsewhere
+ * (also with -E 0), a wrong token, a usage error, unreachable nodes, a
+ * command that cannot run. */
+static void test_json_everywhere(void **state)
+{
+    fixture *f = *state;
+    char out[4096];
+    char token[REDLOCK_TOKEN_LEN + 1];
+    char bad_token[] = "0123456789abcdef0123456789abcdef";
+    double num = 0;
+
+    assert_int_equal(CLI_JSON(f, "acq", out, "acquire", "job-j", "--json"), 0);
+    snprintf(token, sizeof(token), "%s", json_str(out, "token"));
+    assert_true(is_token(token));
+
+    /* Held elsewhere: exit 1, status ETAKEN; -E 0 exits 0 but still says
+     * why nothing was acquired. */
+    assert_int_equal(
+        CLI_JSON(f, "conf", out, "acquire", "job-j", "--json", "-w", "0"), 1);
+    assert_string_equal(json_str(out, "status"), "ETAKEN");
+    assert_non_null(strstr(json_str(out, "error"), "held by someone else"));
+    assert_int_equal(bench_json_number(out, "exit", &num), 0);
+    assert_true(num == 1.0);
+    assert_int_equal(CLI_JSON(f, "conf0", out, "acquire", "job-j", "--json",
+                              "-w0", "-E", "0", "-q"),
+                     0);
+    assert_string_equal(json_str(out, "status"), "ETAKEN");
+    assert_null(strstr(out, "\"token\""));
+    assert_int_equal(CLI_JSON(f, "exconf", out, "exec", "job-j", "--json",
+                              "-w0", "--", "true"),
+                     1);
+    assert_string_equal(json_str(out, "status"), "ETAKEN");
+
+    /* extend and release: results, and a wrong token. */
+    assert_int_equal(CLI_JSON(f, "ext", out, "extend", "job-j", token, "--json",
+                              "--ttl", "60"),
+                     0);
+    assert_int_equal(bench_json_number(out, "validity_ms", &num), 0);
+    assert_true(num > 50000.0 && num <= 60000.0);
+    assert_int_equal(CLI_JSON(f, "extbad", out, "extend", "job-j", bad_token,
+                              "--json"),
+                     1);
+    assert_string_equal(json_str(out, "status"), "ENOTHELD");
+    assert_int_equal(CLI_JSON(f, "relbad", out, "release", "job-j", bad_token,
+                              "--json"),
+                     1);
+    assert_string_equal(json_str(out, "status"), "ENOTHELD");
+    assert_int_equal(CLI_JSON(f, "st", out, "status", "job-j", "--json"), 0);
+    assert_string_equal(json_str(out, "state"), "held");
+    assert_int_equal(
+        CLI_JSON(f, "rel", out, "release", "job-j", token, "--json"), 0);
+    assert_int_equal(bench_json_is_null(out, "error"), -1);
+
+    /* Usage errors, even before the command is known. */
+    assert_int_equal(CLI_JSON(f, "use", out, "acquire", "job-j", "--json",
+                              "--ttl", "10x"),
+                     64);
+    assert_non_null(strstr(json_str(out, "error"), "bad duration"));
+    assert_int_equal(bench_json_is_null(out, "status"), 1);
+    assert_int_equal(CLI_JSON(f, "use2", out, "--json", "frobnicate"), 64);
+
+    /* Nothing listens on port 1: quorum unreachable, exit 2. */
+    assert_int_equal(CLI_JSON(f, "down", out, "acquire", "job-j", "--json",
+                              "-w0", "--node", "redis://127.0.0.1:1",
+                              "--timeout", "500ms"),
+                     2);
+    assert_int_not_equal(json_str(out, "status")[0], '\0');
+    assert_int_equal(CLI_JSON(f, "down2", out, "status", "job-j", "--json",
+                              "--node", "redis://127.0.0.1:1", "--timeout",
+                              "500ms"),
+                     2);
+    assert_string_equal(json_str(out, "state"), "unknown");
+
+    /* A command that cannot run. */
+    assert_int_equal(CLI_JSON(f, "nocmd", out, "elect", "grp-j", "--json",
+                              "--", "/nonexistent/cmd"),
+                     127);
+    assert_non_null(strstr(json_str(out, "error"), "not found"));
 }
 
 /* Nodes from repeated --node flags instead of REDLOCK_NODES. */
@@ -1464,6 +1581,8 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_exit_codes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_json_everywhere, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_conflict_exit_zero, setup,
                                         teardown),

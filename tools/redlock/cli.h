@@ -184,6 +184,14 @@ const cli_command *cli_command_of(cli_cmd cmd);
 /* Print the help of cmd (CLI_CMD_NONE: the general help) to out. */
 void cli_print_help(FILE *out, cli_cmd cmd);
 
+/* The message of the last usage error cli_parse_args() printed (without
+ * "redlock: "), or "" if none. */
+const char *cli_usage_message(void);
+
+/* 1 if argv asks for --json before any "--": so that a usage error can
+ * still be reported as JSON when parsing failed. */
+int cli_argv_wants_json(int argc, char **argv);
+
 /* ------------------------------------------------------------------------
  * Output (output.c)
  * ------------------------------------------------------------------------ */
@@ -215,8 +223,37 @@ void cli_print_escaped(FILE *out, const char *s, size_t len);
  * exits with CLI_EXIT_USAGE, as for any other bad flag value. */
 void cli_ttl_too_short(const char *cmd_name, uint32_t ttl_ms);
 
-/* The exit status for a library status (see EXIT STATUS in redlock.1). */
+/* The exit status for a library status (see EXIT STATUS in redlock.1).
+ * Also notes st for --json (cli_note_status()) when it is not OK. */
 int cli_exit_for_status(redlock_status st);
+
+/* --json on failures. stdout must hold one JSON object whatever happens,
+ * so a command that fails prints none of its own and main() prints the
+ * error object instead:
+ *   {"error":"<message>","status":"ETAKEN","exit":1,"command":"acquire",
+ *    "resource":"r"}
+ * where error is the last error (else notice) printed to stderr, status
+ * the library status name noted with the failure (null for a usage
+ * error), and exit the process exit status. */
+
+/* The name of st without its "REDLOCK_" prefix ("ETAKEN"), as --json
+ * and the node error lines show it. */
+const char *cli_status_short_name(redlock_status st);
+
+/* Note the library status behind a failure, for --json's "status". Any
+ * thread. */
+void cli_note_status(redlock_status st);
+
+/* Say that the command printed its JSON result (or, for exec and elect,
+ * that CMD ran and ended by itself, so stdout is CMD's): main() then adds
+ * no error object. Any thread. */
+void cli_json_done(void);
+
+/* Print the error object to out unless cli_json_done() was called (once
+ * at most). message NULL: the last error, else the last notice printed.
+ * command and resource may be NULL (usage errors). */
+void cli_json_error(FILE *out, const char *command, const char *resource,
+                    const char *message, int exit_code);
 
 /* The exit status of a child from its waitpid() status: its exit code, or
  * 128 + the signal that killed it. */

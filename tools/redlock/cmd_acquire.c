@@ -43,9 +43,10 @@ int cli_cmd_acquire(const cli_args *a)
     if (rc != 0)
         return rc;
     if (cli_acquire_wait(m, a, &lock, &rc) == CLI_ACQUIRED) {
-        if (a->json)
+        if (a->json) {
             print_json(m, lock);
-        else
+            cli_json_done();
+        } else
             printf("%s\n", redlock_lock_token(lock));
         if (fflush(stdout) != 0) {
             /* Nobody learned the token: give the lock back rather than

@@ -129,6 +129,7 @@ static void drain_events(elect_run *r)
             } else if (ev.arg == SIGINT || ev.arg == SIGTERM ||
                        ev.arg == SIGHUP || ev.arg == SIGQUIT) {
                 cli_log("%s: stepping down", strsignal(ev.arg));
+                cli_json_done(); /* asked to stop: not an error */
                 r->exit_code = 128 + ev.arg;
             }
             break;
@@ -149,6 +150,7 @@ static void check_child(elect_run *r)
         if (!r->child.stopping) {
             cli_notice("elect: %s exited with status %d; stepping down",
                        r->a->program[0], status);
+            cli_json_done(); /* CMD ran to its end: stdout is CMD's */
             r->active = 0;
             r->exit_code = status;
             return;

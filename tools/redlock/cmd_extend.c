@@ -10,6 +10,21 @@
 
 #include "cli.h"
 
+/* Print the extended lock as one JSON object on one line. */
+static void print_json(const redlock_manager *m, const redlock_lock *lock)
+{
+    size_t len = 0;
+    const char *res = redlock_lock_resource(lock, &len);
+
+    fputs("{\"resource\":", stdout);
+    cli_json_string(stdout, res, len);
+    printf(",\"extended\":true,\"validity_ms\":%lld,\"nodes_granted\":%zu,"
+           "\"node_count\":%zu,\"quorum\":%zu}\n",
+           (long long)redlock_lock_validity_ms(lock),
+           redlock_lock_nodes_granted(lock), redlock_manager_node_count(m),
+           redlock_manager_quorum(m));
+}
+
 /* Run `extend`; returns the exit status. */
 int cli_cmd_extend(const cli_args *a)
 {
@@ -26,8 +41,13 @@ int cli_cmd_extend(const cli_args *a)
                 res, (long long)redlock_lock_validity_ms(lock),
                 redlock_lock_nodes_granted(lock),
                 redlock_manager_node_count(m));
+        if (a->json) {
+            print_json(m, lock);
+            cli_json_done();
+        }
         rc = CLI_EXIT_OK;
     } else if (st == REDLOCK_ENOTHELD || st == REDLOCK_EEXPIRED) {
+        cli_note_status(st);
         /* EEXPIRED: a quorum answered only after the new validity was
          * used up, so it cannot be counted on: "expired" for the user. */
         cli_notice("extend: %s is not held with this token (expired, or "
@@ -35,6 +55,7 @@ int cli_cmd_extend(const cli_args *a)
                    res);
         rc = CLI_EXIT_CONFLICT;
     } else if (st == REDLOCK_ETTLSHORT) {
+        cli_note_status(st);
         cli_ttl_too_short("extend", a->ttl_ms);
         rc = CLI_EXIT_USAGE;
     } else {

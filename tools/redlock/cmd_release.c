@@ -21,8 +21,15 @@ int cli_cmd_release(const cli_args *a)
     redlock_status st = redlock_release(lock); /* frees the handle */
     if (st == REDLOCK_OK) {
         cli_log("released %s", res);
+        if (a->json) {
+            fputs("{\"resource\":", stdout);
+            cli_json_string(stdout, res, strlen(res));
+            fputs(",\"released\":true}\n", stdout);
+            cli_json_done();
+        }
         rc = CLI_EXIT_OK;
     } else if (st == REDLOCK_ENOTHELD) {
+        cli_note_status(st);
         cli_notice("release: %s is not held with this token (already "
                    "expired, or someone else's)",
                    res);

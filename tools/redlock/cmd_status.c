@@ -236,9 +236,10 @@ int cli_cmd_status(const cli_args *a)
     } else {
         summarise(views, n, redlock_manager_quorum(m), &s);
         rc = s.exit_code;
-        if (a->json)
+        if (a->json) {
             print_json(a, m, views, n, &s);
-        else
+            cli_json_done();
+        } else
             print_table(a, m, views, n, &s);
         for (size_t i = 0; i < n; i++)
             if (!views[i].reachable)

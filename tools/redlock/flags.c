@@ -62,8 +62,9 @@ const cli_flag cli_flags[] = {
      "exit with status N (0-255) instead of 1 when the lock is held by "
      "someone else; -E 0 skips quietly, like flock -n -E 0: nothing is "
      "acquired or run (add -q to print nothing)"},
-    {CLI_F_JSON, "json", 0, NULL, B_ACQ | B_STA,
-     "print the result as one JSON object on one line"},
+    {CLI_F_JSON, "json", 0, NULL, CLI_NODES,
+     "print the result, or the error, as one JSON object on one line on "
+     "stdout (exec, elect: only when CMD does not run to its end)"},
     {CLI_F_SHOW_TOKEN, "show-token", 0, NULL, B_STA,
      "show holder tokens in full (default: only their first 8 characters)"},
     {CLI_F_VERBOSE, "verbose", 'v', NULL, CLI_ALL,
@@ -189,6 +190,9 @@ typedef struct parse_state {
 static int usage_error(const parse_state *ps, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The last usage message, for --json (cli_usage_message()). */
+static char last_usage[600];
+
 /* Print "redlock: [cmd: ]<message>" and return CLI_EXIT_USAGE. */
 static int usage_error(const parse_state *ps, const char *fmt, ...)
 {
@@ -199,10 +203,30 @@ static int usage_error(const parse_state *ps, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (ps->command != NULL)
-        fprintf(stderr, "redlock: %s: %s\n", ps->command->name, msg);
+        snprintf(last_usage, sizeof(last_usage), "%s: %s", ps->command->name,
+                 msg);
     else
-        fprintf(stderr, "redlock: %s\n", msg);
+        snprintf(last_usage, sizeof(last_usage), "%s", msg);
+    fprintf(stderr, "redlock: %s\n", last_usage);
     return CLI_EXIT_USAGE;
+}
+
+/* The last usage message; see cli.h. */
+const char *cli_usage_message(void)
+{
+    return last_usage;
+}
+
+/* Does argv ask for --json? See cli.h. */
+int cli_argv_wants_json(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (strcmp(argv[i], "--json") == 0)
+            return 1;
+    }
+    return 0;
 }
 
 /* Parse a duration flag's value into *ms, at most max_ms and at least

@@ -232,6 +232,7 @@ int cli_session_open(const cli_args *a, redlock_manager **out)
     }
     st = redlock_manager_create_ex(uris, n, &o, out, err, sizeof(err));
     if (st != REDLOCK_OK) {
+        cli_note_status(st);
         /* The library's message never contains a password. */
         if (st == REDLOCK_EURI || st == REDLOCK_ENONODES ||
             st == REDLOCK_ERANGE || st == REDLOCK_EINVAL) {
@@ -415,10 +416,12 @@ cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
     }
     *out = NULL; /* a failed attempt stores NULL; said once more here */
     if (st == REDLOCK_ETAKEN) {
+        cli_note_status(st);
         cli_notice("%s: %s is held by someone else", cmd, res);
         *exit_code = a->conflict_exit_code; /* may be 0 */
         return CLI_HELD_ELSEWHERE;
     }
+    cli_note_status(st);
     if (st == REDLOCK_ETTLSHORT) {
         cli_ttl_too_short(cmd, a->ttl_ms);
         *exit_code = CLI_EXIT_USAGE;
