@@ -306,6 +306,22 @@ cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
 int cli_adopt_by_token(const cli_args *a, const char *cmd_name,
                        redlock_manager **m, redlock_lock **lock);
 
+/*
+ * After a one-shot acquire, extend or release (which return once a quorum
+ * answered, while the command still travels to the other nodes): wait,
+ * up to the command timeout, until every reachable node has processed
+ * it, so that the process does not exit (and drop what is still queued)
+ * before the key lands, or goes, everywhere it can. How: one
+ * redlock_inspect(), whose read is queued on each node's connection
+ * behind what the call sent, so its answer comes after that command's.
+ * Returns how many nodes store token under res afterwards, or -1 if the
+ * nodes could not be asked; with -v, logs each node that does not (for
+ * a release, when releasing is set: only the unreachable ones and those
+ * held by another token).
+ */
+int cli_settle(redlock_manager *m, const char *res, const char *token,
+               int releasing);
+
 /* Check a resource operand: not empty, at most REDLOCK_RESOURCE_MAX
  * bytes. Returns 0, or CLI_EXIT_USAGE after printing why. */
 int cli_check_resource(const char *cmd_name, const char *resource);

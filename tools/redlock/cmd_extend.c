@@ -4,6 +4,8 @@
  *
  * redlock_lock_adopt() builds a handle for the lock from its token;
  * redlock_extend() then acts only on nodes that still store that token.
+ * As for acquire, cli_settle() lets the extension reach every reachable
+ * node before the process exits.
  */
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +13,8 @@
 #include "cli.h"
 
 /* Print the extended lock as one JSON object on one line. */
-static void print_json(const redlock_manager *m, const redlock_lock *lock)
+static void print_json(const redlock_manager *m, const redlock_lock *lock,
+                       size_t nodes)
 {
     size_t len = 0;
     const char *res = redlock_lock_resource(lock, &len);
@@ -20,9 +23,8 @@ static void print_json(const redlock_manager *m, const redlock_lock *lock)
     cli_json_string(stdout, res, len);
     printf(",\"extended\":true,\"validity_ms\":%lld,\"nodes_granted\":%zu,"
            "\"node_count\":%zu,\"quorum\":%zu}\n",
-           (long long)redlock_lock_validity_ms(lock),
-           redlock_lock_nodes_granted(lock), redlock_manager_node_count(m),
-           redlock_manager_quorum(m));
+           (long long)redlock_lock_validity_ms(lock), nodes,
+           redlock_manager_node_count(m), redlock_manager_quorum(m));
 }
 
 /* Run `extend`; returns the exit status. */
@@ -41,8 +43,13 @@ int cli_cmd_extend(const cli_args *a)
                 res, (long long)redlock_lock_validity_ms(lock),
                 redlock_lock_nodes_granted(lock),
                 redlock_manager_node_count(m));
+        /* Let the extension reach the other reachable nodes too. */
+        int storing = cli_settle(m, res, a->operands[1], 0);
+        size_t nodes = storing >= 0 ? (size_t)storing
+                                    : redlock_lock_nodes_granted(lock);
+
         if (a->json) {
-            print_json(m, lock);
+            print_json(m, lock, nodes);
             cli_json_done();
         }
         rc = CLI_EXIT_OK;

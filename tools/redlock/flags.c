@@ -84,6 +84,8 @@ const cli_command cli_commands[] = {
      "take the lock and print its token",
      "Take the lock on RESOURCE and print its token on stdout (with --json:\n"
      "resource, token, validity_ms, nodes_granted, node_count and quorum).\n"
+     "Exits once every reachable node stores the lock (--timeout bounds\n"
+     "the wait), not only the quorum that granted it.\n"
      "The lock outlives this command: it stays held until its TTL runs out,\n"
      "or until `redlock release RESOURCE TOKEN`.\n"
      "Exit status: 0 acquired; 1 (or --conflict-exit-code) held by someone\n"

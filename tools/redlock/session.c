@@ -300,6 +300,37 @@ int cli_check_token(const char *cmd_name, const char *token)
     return 0;
 }
 
+/* Wait for every reachable node; see cli.h. */
+int cli_settle(redlock_manager *m, const char *res, const char *token,
+               int releasing)
+{
+    size_t n = redlock_manager_node_count(m);
+    redlock_node_view *views = calloc(n, sizeof(*views));
+    int storing = 0;
+
+    if (views == NULL)
+        return -1;
+    if (redlock_inspect(m, res, strlen(res), views, n) != REDLOCK_OK) {
+        free(views);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *node = redlock_manager_node_name(m, i);
+
+        if (views[i].reachable && strcmp(views[i].holder, token) == 0)
+            storing++;
+        else if (!views[i].reachable)
+            cli_log("%s: node %s: %s", res, node,
+                    redlock_strerror(views[i].error));
+        else if (views[i].held)
+            cli_log("%s: node %s: held by another token", res, node);
+        else if (!releasing)
+            cli_log("%s: node %s: no key", res, node);
+    }
+    free(views);
+    return storing;
+}
+
 /* A small non-cryptographic generator for retry jitter (xorshift64*),
  * seeded from the pid and the clock: jitter only needs to differ between
  * processes that contend. */
