@@ -270,6 +270,10 @@ static void count_failure(worker *w, redlock_status st)
     case REDLOCK_ERELEASED:
     case REDLOCK_EAUTH:
     case REDLOCK_ETTLSHORT:
+    case REDLOCK_EDB:
+    case REDLOCK_EREFUSED:
+    case REDLOCK_EPENDING:
+    case REDLOCK_EDUPNODE:
         w->other++;
         break;
     }

@@ -62,6 +62,13 @@ extern "C" {
 #define REDLOCK_TOKEN_LEN 32
 /* Attempts whose per-node tallies redlock_acquire_info records one by one. */
 #define REDLOCK_INFO_ATTEMPTS_MAX 32
+/* Longest owner label, in bytes (redlock_options.owner,
+ * redlock_acquire_opts.owner). An owner is 1..REDLOCK_OWNER_MAX bytes of
+ * printable ASCII without spaces (0x21..0x7e), such as "web-3:4711" or
+ * "alice@build-host"; anything else is refused with REDLOCK_EINVAL before
+ * anything is sent. It is stored next to the token (see "Stored value"
+ * below) so that tools can show who holds a lock. */
+#define REDLOCK_OWNER_MAX 64
 
 /* ------------------------------------------------------------------------
  * Status codes
@@ -90,9 +97,13 @@ extern "C" {
     X(ERANGE, 15, "value out of its documented range")                        \
     X(ENONODES, 16, "no nodes given")                                         \
     X(ERELEASED, 17, "lock handle was already released")                      \
-    X(EAUTH, 18, "node refused authentication or database selection")        \
+    X(EAUTH, 18, "node refused authentication or permission")                \
     X(ETTLSHORT, 19,                                                          \
-      "ttl is too short: it does not exceed the clock-drift allowance")
+      "ttl is too short: it does not exceed the clock-drift allowance")       \
+    X(EDB, 20, "node refused the database index")                             \
+    X(EREFUSED, 21, "node refused the connection")                            \
+    X(EPENDING, 22, "node had not answered when the attempt was decided")     \
+    X(EDUPNODE, 23, "node is the same server as another node")
 
 /* Status of every call. 0 is success; the others are listed above. */
 typedef enum redlock_status {
@@ -152,12 +163,31 @@ typedef enum redlock_log_level {
 } redlock_log_level;
 
 /*
- * Called when a node goes down (its connection fails, times out, or is
- * refused, or the node rejects AUTH/SELECT) and when it comes back
- * (st == REDLOCK_OK then): once per transition, not once per failed
- * command. The first successful connect is not reported. node is the node's address without credentials,
- * such as "127.0.0.1:6379" or "unix:/run/redis.sock"; message says what
- * happened and never contains a password. Both strings are borrowed for the
+ * Called when a node goes down and when it comes back (st == REDLOCK_OK
+ * then): once per transition, and again while down only when the reason
+ * changes, not once per failed command. The first successful connect is
+ * not reported. st says which class of failure it is:
+ *   REDLOCK_EAUTH      the node refused authentication (NOAUTH, WRONGPASS,
+ *                      an AUTH error) or permission (NOPERM) during the
+ *                      handshake;
+ *   REDLOCK_EDB        the node refused the database index of the URI
+ *                      (SELECT answered "DB index is out of range", or
+ *                      any other error);
+ *   REDLOCK_EREFUSED   the connection was refused (ECONNREFUSED: nothing
+ *                      listens there), or the server refused it (at its
+ *                      maxclients limit);
+ *   REDLOCK_ETIMEDOUT  connect, handshake or a command timed out;
+ *   REDLOCK_EPROTO     the node sent something that is not a valid reply;
+ *   REDLOCK_EDUPNODE   the node turned out to be the same server as
+ *                      another node of the manager (the same run_id in
+ *                      INFO server; see redlock_manager_create_ex()): a
+ *                      configuration error, also logged at ERROR. The
+ *                      message names both nodes. It does not vote until
+ *                      that changes;
+ *   REDLOCK_EIO        any other network or system error.
+ * node is the node's address without credentials, such as
+ * "127.0.0.1:6379" or "unix:/run/redis.sock"; message says what happened
+ * and never contains a password. Both strings are borrowed for the
  * duration of the call.
  *
  * Runs on that node's worker thread: keep it short, do not block, and do not
@@ -217,6 +247,13 @@ typedef struct redlock_options {
                                     quorum. Never where another token holds
                                     it. 0: the spec's plain extension.
                                     See docs/safety.md. */
+    const char *owner;           /* owner label stored with every lock
+                                    this manager takes (acquire, leases,
+                                    election candidates) unless the call
+                                    gives its own; NULL or "" (default):
+                                    none. Else 1..REDLOCK_OWNER_MAX bytes
+                                    of 0x21..0x7e (REDLOCK_EINVAL at
+                                    create otherwise). Copied. */
     /* New fields go at the end. */
 } redlock_options;
 
@@ -238,18 +275,29 @@ REDLOCK_API void redlock_options_init(redlock_options *opts);
  * (the same unix path, or the same host and port, whatever the database
  * or credentials; host names compared without case, IP literals as
  * addresses) is refused with REDLOCK_EINVAL naming both entries, since its
- * answers would count twice toward a quorum.
+ * answers would count twice toward a quorum. Two entries that only turn
+ * out to be one server once connected ("localhost" and "127.0.0.1", or
+ * two names of one host) are found by the run_id each node reports in
+ * INFO server: the node whose handshake finished second is reported
+ * through node_error_fn with REDLOCK_EDUPNODE (naming both) and logged at
+ * ERROR, and it does not vote: its answers count as errors
+ * (REDLOCK_EDUPNODE) until the run_ids differ again.
+ *
+ * n == 2 is allowed, but its quorum is 2: it tolerates no node failure
+ * (a WARN log line at create says so). Use 3 or 5 independent nodes.
  *
  * Connections are made in the background: a node that is down does not fail
  * create; the manager works while a quorum is reachable and reports node
- * errors through opts->node_error_fn. AUTH and SELECT are sent on every
- * (re)connect.
+ * errors through opts->node_error_fn. The handshake, sent on every
+ * (re)connect, is AUTH (when the URI has a password), SELECT (when it has a
+ * database other than 0), INFO server (for the run_id) and one SCRIPT LOAD
+ * per script; its errors are classified as redlock_node_error_fn lists.
  *
  * On success stores a new manager in *out, which the caller must pass to
  * redlock_manager_destroy(). On failure stores NULL, returns the reason
- * (REDLOCK_ENONODES, REDLOCK_EURI, REDLOCK_ERANGE, REDLOCK_EINVAL,
- * REDLOCK_ENOMEM, REDLOCK_ECRYPTO, REDLOCK_EIO) and leaves no thread or fd
- * behind. If err_buf is not NULL, a one-line explanation (without
+ * (REDLOCK_ENONODES, REDLOCK_EURI, REDLOCK_ERANGE, REDLOCK_EINVAL (also
+ * for a bad opts->owner), REDLOCK_ENOMEM, REDLOCK_ECRYPTO, REDLOCK_EIO)
+ * and leaves no thread or fd behind. If err_buf is not NULL, a one-line explanation (without
  * passwords) is written to it. uris and opts are read during the call only.
  * opts may be NULL for all defaults.
  *
@@ -317,19 +365,62 @@ typedef struct redlock_acquire_info {
                                       call's status if no attempt ran */
     char detail[160];              /* first node error of the last attempt,
                                       "host:port: reason", or "" */
+    redlock_status node_status[REDLOCK_NODES_MAX];
+                                   /* what node i (as numbered by
+                                      redlock_manager_node_name()) said in
+                                      the last attempt:
+                                        REDLOCK_OK        granted;
+                                        REDLOCK_ETAKEN    refused: held by
+                                                          another owner;
+                                        REDLOCK_EPENDING  had not answered
+                                                          when the attempt
+                                                          was decided (the
+                                                          call does not wait
+                                                          for the slowest
+                                                          nodes; not an
+                                                          error);
+                                        anything else     that node's error:
+                                                          EAUTH, EDB,
+                                                          EREFUSED,
+                                                          ETIMEDOUT, EPROTO,
+                                                          EIO, EDUPNODE,
+                                                          ECLOSED, ENOMEM.
+                                      Meaningful only when attempts > 0 and
+                                      for i below the node count (the rest
+                                      are 0). detail has the text of the
+                                      first error. */
 } redlock_acquire_info;
+
+/* A value of redlock_acquire_opts.retry_count: retry (the delay plus
+ * jitter between attempts) until deadline_us passes, or without end when
+ * deadline_us is 0. Such a call still ends: with REDLOCK_OK; with
+ * REDLOCK_ETIMEDOUT at the deadline; with REDLOCK_ECLOSED as soon as
+ * redlock_manager_destroy() begins (also while sleeping between
+ * attempts); or at once on a status that retrying cannot improve:
+ * REDLOCK_EAUTH, REDLOCK_EDB or REDLOCK_EDUPNODE when so many nodes
+ * refused authentication, the database or their vote that a quorum is
+ * impossible without them, REDLOCK_ENOMEM, and the argument errors
+ * checked before anything is sent. ETAKEN, ENOQUORUM and EEXPIRED are
+ * retried. */
+#define REDLOCK_RETRY_UNTIL_DEADLINE (-2)
 
 /*
  * Per-call options for redlock_acquire_ex() and redlock_acquire_multi().
  * Fill with redlock_acquire_opts_init(): fields left at their init value
- * use the manager's defaults.
+ * use the manager's defaults. A struct_size of the older, shorter version
+ * of this struct (without owner) is accepted: owner then takes its
+ * default, and info is filled only up to the fields that version had
+ * (without node_status).
  */
 typedef struct redlock_acquire_opts {
     size_t struct_size;       /* set by redlock_acquire_opts_init() */
-    /* The three retry fields take -1 or 0..UINT32_MAX; any other value
-     * (below -1, or up to INT64_MAX) is refused with REDLOCK_ERANGE
-     * before anything is sent, never clamped. */
-    int64_t retry_count;      /* -1: the manager's; 0: a single attempt */
+    /* The three retry fields take -1 or 0..UINT32_MAX, and retry_count
+     * also REDLOCK_RETRY_UNTIL_DEADLINE (-2); any other value (below,
+     * or above UINT32_MAX up to INT64_MAX) is refused with REDLOCK_ERANGE before anything
+     * is sent, never clamped. */
+    int64_t retry_count;      /* -1: the manager's; 0: a single attempt;
+                                 REDLOCK_RETRY_UNTIL_DEADLINE: until
+                                 deadline_us (see there) */
     int64_t retry_delay_ms;   /* -1: the manager's */
     int64_t retry_jitter_ms;  /* -1: the manager's */
     uint64_t deadline_us;     /* absolute, on redlock_clock_us(); 0: none.
@@ -343,6 +434,11 @@ typedef struct redlock_acquire_opts {
                                  REDLOCK_ETIMEDOUT once it passes, give or
                                  take scheduling delays. */
     redlock_acquire_info *info; /* may be NULL; filled on return */
+    const char *owner;        /* owner label stored with this lock; NULL
+                                 (default): the manager's owner; "": none.
+                                 Else 1..REDLOCK_OWNER_MAX bytes of
+                                 0x21..0x7e (REDLOCK_EINVAL otherwise,
+                                 nothing sent). Copied into the lock. */
 } redlock_acquire_opts;
 
 /* Fill o with "use the manager's defaults". */
@@ -364,7 +460,17 @@ REDLOCK_API void redlock_acquire_opts_init(redlock_acquire_opts *o);
  *                       decide, or none refused but too few said yes;
  *   REDLOCK_EEXPIRED    a quorum said yes but the validity was used up;
  *   REDLOCK_ETIMEDOUT   the deadline passed;
- *   REDLOCK_EINVAL, REDLOCK_ERANGE  bad arguments (nothing was sent);
+ *   REDLOCK_EAUTH, REDLOCK_EDB, REDLOCK_EDUPNODE
+ *                       so many nodes refused authentication (or
+ *                       permission for our commands), the database, or
+ *                       their vote as a duplicate server, that a quorum
+ *                       is impossible without them (for an odd node
+ *                       count: a quorum of nodes refused). Returned at
+ *                       once, without retrying: retrying cannot help. The
+ *                       class with the most such nodes is returned (EAUTH
+ *                       on a tie); see info->node_status for each node;
+ *   REDLOCK_EINVAL, REDLOCK_ERANGE  bad arguments, including a bad owner
+ *                       (nothing was sent);
  *   REDLOCK_ETTLSHORT   ttl_ms does not exceed its drift allowance, so no
  *                       attempt could ever yield validity (nothing was
  *                       sent);
@@ -377,9 +483,13 @@ REDLOCK_API void redlock_acquire_opts_init(redlock_acquire_opts *o);
  * grace, and on every node the release is queued behind our SET, so the
  * next attempt is never blocked by our own keys.
  *
+ * The key's value is the token, or "<token> <owner>" when the lock has an
+ * owner (see "Stored value" in docs/api.md).
+ *
  * Thread-safety: any number of threads at once. Blocks for up to
  * (retry_count + 1) attempts of at most command_timeout_ms each, plus the
- * undo waits after failed attempts and the delays between attempts.
+ * undo waits after failed attempts and the delays between attempts
+ * (with REDLOCK_RETRY_UNTIL_DEADLINE: until the deadline, if any).
  */
 REDLOCK_API redlock_status redlock_acquire(redlock_manager *m,
                                            const char *resource,
@@ -477,8 +587,14 @@ REDLOCK_API redlock_status redlock_release_keep(redlock_lock *lock);
  * Build a handle for a lock held elsewhere (another process, an earlier
  * run) whose token is known, so that it can be extended or released:
  * redlock_extend() and redlock_release() act only where the nodes still
- * store that token. resource is resource_len bytes; token must be
- * REDLOCK_TOKEN_LEN lowercase hex characters as printed by this library;
+ * store that token, with or without an owner after it. resource is
+ * resource_len bytes; token must be REDLOCK_TOKEN_LEN lowercase hex
+ * characters as printed by this library, optionally followed by one space
+ * and an owner (the whole stored value, "<token> <owner>"; the owner must
+ * be valid as REDLOCK_OWNER_MAX says). With the token alone the handle's
+ * owner is unknown (redlock_lock_owner() gives NULL) and a key it
+ * restores on a node that lost it (restore_on_extend) stores the token
+ * alone; with the whole value it stores the owner too;
  * ttl_ms is the TTL the lock was last set with (it bounds how long a
  * release stays queued for unreachable nodes), 1..REDLOCK_TTL_MAX_MS;
  * since nothing is granted with it, it is not held against the drift
@@ -512,6 +628,13 @@ REDLOCK_API size_t redlock_lock_resource_count(const redlock_lock *lock);
  * freed. */
 REDLOCK_API const char *redlock_lock_token(const redlock_lock *lock);
 
+/* The lock's owner label (from redlock_acquire_opts.owner, the manager's
+ * redlock_options.owner, or the value given to redlock_lock_adopt()), or
+ * NULL if it has none or lock is not a live handle. Borrowed until the
+ * lock is freed. The key's value on the nodes is "<token> <owner>".
+ * Any thread. */
+REDLOCK_API const char *redlock_lock_owner(const redlock_lock *lock);
+
 /* Milliseconds of validity left now: how long the holder may still assume
  * it is the only one (the TTL minus the time the last acquire or extend
  * took, minus the drift allowance, minus the time since). <= 0 once it
@@ -534,11 +657,22 @@ REDLOCK_API size_t redlock_lock_nodes_granted(const redlock_lock *lock);
 typedef struct redlock_node_view {
     int reachable;                     /* 1 if the node answered */
     int held;                          /* 1 if the key exists */
-    char holder[REDLOCK_TOKEN_LEN + 1]; /* the stored value, truncated to
+    char holder[REDLOCK_TOKEN_LEN + 1]; /* the token: the stored value up
+                                           to its first space (all of it if
+                                           none), truncated to
                                            REDLOCK_TOKEN_LEN; "" if none */
     int64_t ttl_ms;                    /* remaining TTL; -1 if no expiry,
                                           -2 if no key or unreachable */
-    redlock_status error;              /* why unreachable; OK otherwise */
+    redlock_status error;              /* why unreachable: the node's
+                                          error class (EAUTH, EDB,
+                                          EREFUSED, ETIMEDOUT, EPROTO, EIO,
+                                          EDUPNODE, ...; see
+                                          redlock_node_error_fn); OK
+                                          otherwise */
+    char owner[REDLOCK_OWNER_MAX + 1]; /* the owner: what follows the
+                                          first space of the stored value,
+                                          truncated to REDLOCK_OWNER_MAX;
+                                          "" if none */
 } redlock_node_view;
 
 /*
@@ -761,7 +895,9 @@ typedef struct redlock_election_callbacks {
  * lock "<prefix>election:<name>", then keeps it with a lease and draws a
  * fencing number for the term. on_elected fires when it wins, on_demoted
  * when it loses the lease or resigns; after a loss it campaigns again
- * unless it resigned. cb and its functions may be NULL.
+ * unless it resigned. cb and its functions may be NULL. The lock carries
+ * the manager's owner label (redlock_options.owner), so that
+ * redlock_election_observe() can tell who leads.
  *
  * Returns REDLOCK_OK and *out (the caller destroys it with
  * redlock_election_destroy()); otherwise *out is NULL, nothing is sent
@@ -798,6 +934,52 @@ REDLOCK_API redlock_status redlock_election_leader_token(
 /* Resign if needed, stop the election's thread and free it. NULL is
  * ignored. Not from an election callback. */
 REDLOCK_API void redlock_election_destroy(redlock_election *e);
+
+/* Who leads an election, as read from the nodes by
+ * redlock_election_observe(). */
+typedef struct redlock_leader_view {
+    int held;                          /* 1 if one token is stored on a
+                                          quorum of nodes: a leader */
+    char owner[REDLOCK_OWNER_MAX + 1]; /* its owner label ("" if none:
+                                          candidates store the manager's
+                                          redlock_options.owner) */
+    char token_prefix[9];              /* the first 8 characters of its
+                                          token, enough to tell terms
+                                          apart; "" if none */
+    uint64_t fence;                    /* the election's fencing counter:
+                                          the largest value of
+                                          "election:<name>:fence" among the
+                                          nodes that answered (the leader's
+                                          fence once it has drawn it); 0 if
+                                          never drawn */
+    int64_t ttl_ms;                    /* the smallest PTTL among the nodes
+                                          that store that token; -1 if it
+                                          has no expiry, -2 if none */
+    size_t nodes_agreeing;             /* nodes storing that token */
+} redlock_leader_view;
+
+/*
+ * Read, without taking anything, who holds the election `name` (the key
+ * "<prefix>election:<name>") and its fencing counter: one script per node
+ * returns the stored value, its PTTL and the counter, at one instant of
+ * that node. Waits for every node, up to command_timeout_ms. This works
+ * from any manager on the same nodes and key prefix; it needs no
+ * redlock_election.
+ *
+ * If a quorum of nodes store the same token, out->held is 1 and the other
+ * fields describe that leader. Otherwise held is 0, and if some nodes
+ * store a value, owner, token_prefix, ttl_ms and nodes_agreeing (below the
+ * quorum) describe the one stored on the most nodes (an expiring or
+ * contested term); else they are "", -2 and 0. fence is filled either way.
+ *
+ * Returns REDLOCK_OK (held or not); REDLOCK_ENOQUORUM if fewer than a
+ * quorum of nodes answered (out is then zeroed, ttl_ms -2); EINVAL (NULL
+ * argument, empty name), ERANGE (name too long), EMISUSE, ECLOSED, ENOMEM.
+ * Thread-safety: any thread.
+ */
+REDLOCK_API redlock_status redlock_election_observe(redlock_manager *m,
+                                                    const char *name,
+                                                    redlock_leader_view *out);
 
 #ifdef __cplusplus
 }

@@ -97,6 +97,39 @@ redlock__verdict redlock__verdict_of(size_t n, size_t yes, size_t no,
 redlock_status redlock__acquire_failure_status(size_t n, size_t yes,
                                                size_t no, size_t error);
 
+/* The fast-failure rule of an acquire: when so many nodes refused for a
+ * reason no retry can fix (REDLOCK_EAUTH, REDLOCK_EDB, REDLOCK_EDUPNODE in
+ * node_status[0..n-1]) that a quorum is impossible without them (more
+ * than n - quorum of them), the class with the most such nodes (EAUTH,
+ * then EDB, then EDUPNODE on a tie); otherwise REDLOCK_OK. */
+redlock_status redlock__config_failure_status(size_t n,
+                                              const redlock_status *st);
+
+/* True if an acquire attempt that ended with st may succeed if tried
+ * again (ETAKEN, ENOQUORUM, EEXPIRED): the retry rule. */
+bool redlock__retry_worthwhile(redlock_status st);
+
+/* What one node said about an election, for redlock__leader_decide(). */
+typedef struct redlock__leader_reading {
+    bool answered;                      /* false: ignore the rest */
+    char token[REDLOCK_TOKEN_LEN + 1];  /* "" if no key */
+    char owner[REDLOCK_OWNER_MAX + 1];  /* "" if none */
+    int64_t pttl_ms;                    /* -1 no expiry, -2 no key */
+    uint64_t fence;                     /* the counter; 0 if unset */
+} redlock__leader_reading;
+
+/* The rule of redlock_election_observe(), from the readings of n nodes:
+ * ENOQUORUM (out zeroed, ttl_ms -2) when fewer than a quorum answered;
+ * else OK, with fence the largest counter among the answers, and the
+ * token stored on the most nodes (the first in node order on a tie)
+ * described by owner, token_prefix, ttl_ms (the smallest PTTL among the
+ * nodes storing it, -1 counting as no expiry) and nodes_agreeing; held is
+ * 1 when those nodes are a quorum. With no token stored anywhere: "", -2
+ * and 0. */
+redlock_status redlock__leader_decide(size_t n,
+                                      const redlock__leader_reading *r,
+                                      redlock_leader_view *out);
+
 /* The drift allowance of the spec, in microseconds:
  * ttl_ms * drift_factor + 2 ms. */
 uint64_t redlock__drift_us(uint32_t ttl_ms, double drift_factor);
@@ -139,6 +172,41 @@ uint64_t redlock__retry_delay_us(uint32_t delay_ms, uint32_t jitter_ms,
 /* The time ms milliseconds after now_us, in microseconds, saturating at
  * UINT64_MAX (read: never) instead of wrapping. */
 uint64_t redlock__after_ms(uint64_t now_us, uint64_t ms);
+
+/* ------------------------------------------------------------------------
+ * Node failure classes (classify.c): pure functions
+ * ------------------------------------------------------------------------ */
+
+/* The class of a failed connect: REDLOCK_EREFUSED for ECONNREFUSED,
+ * REDLOCK_ETIMEDOUT for ETIMEDOUT, else REDLOCK_EIO. err is the errno seen
+ * (0 if none); errstr (may be NULL) is hiredis's text for the failure,
+ * which names the errno when hiredis did not keep it. */
+redlock_status redlock__connect_error_status(int err, const char *errstr);
+
+/* ------------------------------------------------------------------------
+ * Stored values (value.c): pure functions
+ * ------------------------------------------------------------------------ */
+
+/* Longest stored value: token, space, owner. */
+#define REDLOCK__VALUE_MAX (REDLOCK_TOKEN_LEN + 1 + REDLOCK_OWNER_MAX)
+
+/* True if owner is a valid owner label: 1..REDLOCK_OWNER_MAX bytes, each
+ * printable ASCII other than space (0x21..0x7e). NULL gives false. */
+bool redlock__owner_valid(const char *owner);
+
+/* Write the value a key of a lock stores into out: "<token>" when owner
+ * is NULL or "", else "<token> <owner>" (both already valid). Returns its
+ * length. */
+size_t redlock__value_build(char out[REDLOCK__VALUE_MAX + 1],
+                            const char *token, const char *owner);
+
+/* Split a stored value (len bytes, may be any bytes) at its first space:
+ * token gets what comes before (all of it if there is no space), owner
+ * what comes after ("" without a space), each truncated to its buffer
+ * and NUL-terminated. value NULL gives two empty strings. */
+void redlock__value_split(const char *value, size_t len,
+                          char token[REDLOCK_TOKEN_LEN + 1],
+                          char owner[REDLOCK_OWNER_MAX + 1]);
 
 /* ------------------------------------------------------------------------
  * Scripts (scripts.c)
@@ -385,6 +453,8 @@ struct redlock_manager {
     redlock_options opts;    /* copy; key_prefix points at prefix below */
     char *prefix;
     size_t prefix_len;
+    char *owner;             /* copy of opts.owner (NULL if none; then
+                                opts.owner is NULL too) */
     struct redlock__leases *leases; /* lease thread and its heap */
     pthread_mutex_t close_mu;  /* with close_cv: wakes sleepers on destroy */
     pthread_cond_t close_cv;
@@ -414,6 +484,7 @@ struct redlock_lock {
                                   the lock's own block, with key_lens */
     size_t *key_lens;
     char token[REDLOCK_TOKEN_LEN + 1];
+    char owner[REDLOCK_OWNER_MAX + 1]; /* owner label; "" if none */
     uint32_t ttl_ms;           /* of the last acquire/extend */
     uint32_t max_ttl_ms;       /* largest TTL ever sent for these keys */
     uint32_t ext_floor_ms;     /* smallest TTL any extension sent (0: no

@@ -118,14 +118,16 @@ static redlock_lock *lock_new(redlock_manager *m, const void *const *res,
     return lock;
 }
 
-/* Build a script op: EVALSHA sha numkeys keys... token [ttl]. */
+/* Build a script op: EVALSHA sha numkeys keys... token [ttl [value]],
+ * where value is what the key stores: the token, and the owner if the
+ * lock has one (value.c). */
 static redlock__op *script_op(const redlock_lock *lock,
                               redlock__op_kind kind, redlock__script_id id,
-                              uint32_t ttl_ms, bool with_ttl)
+                              uint32_t ttl_ms, bool with_ttl, bool with_value)
 {
-    const char *argv[3 + REDLOCK_MULTI_MAX + 2];
-    size_t lens[3 + REDLOCK_MULTI_MAX + 2];
-    char numkeys[16], ttl[16];
+    const char *argv[3 + REDLOCK_MULTI_MAX + 3];
+    size_t lens[3 + REDLOCK_MULTI_MAX + 3];
+    char numkeys[16], ttl[16], value[REDLOCK__VALUE_MAX + 1];
     int argc = 0;
     snprintf(numkeys, sizeof(numkeys), "%zu", lock->count);
     snprintf(ttl, sizeof(ttl), "%u", (unsigned)ttl_ms);
@@ -144,6 +146,11 @@ static redlock__op *script_op(const redlock_lock *lock,
     if (with_ttl) {
         argv[argc] = ttl;
         lens[argc++] = strlen(ttl);
+        if (with_value) {
+            argv[argc] = value;
+            lens[argc++] =
+                redlock__value_build(value, lock->token, lock->owner);
+        }
     }
     return redlock__op_new(kind, lock->m->n, argc, argv, lens, id);
 }
@@ -153,13 +160,12 @@ static redlock__op *acquire_op(const redlock_lock *lock, uint32_t ttl_ms)
 {
     if (lock->count > 1)
         return script_op(lock, REDLOCK__OP_ACQUIRE_MULTI,
-                         REDLOCK__SCRIPT_ACQUIRE_MULTI, ttl_ms, true);
-    char ttl[16];
+                         REDLOCK__SCRIPT_ACQUIRE_MULTI, ttl_ms, true, true);
+    char ttl[16], value[REDLOCK__VALUE_MAX + 1];
     snprintf(ttl, sizeof(ttl), "%u", (unsigned)ttl_ms);
-    const char *argv[6] = {"SET", lock->keys[0], lock->token, "NX", "PX",
-                           ttl};
-    size_t lens[6] = {3, lock->key_lens[0], REDLOCK_TOKEN_LEN, 2, 2,
-                      strlen(ttl)};
+    size_t value_len = redlock__value_build(value, lock->token, lock->owner);
+    const char *argv[6] = {"SET", lock->keys[0], value, "NX", "PX", ttl};
+    size_t lens[6] = {3, lock->key_lens[0], value_len, 2, 2, strlen(ttl)};
     return redlock__op_new(REDLOCK__OP_ACQUIRE, lock->m->n, 6, argv, lens,
                            REDLOCK__SCRIPT_COUNT);
 }
@@ -180,7 +186,7 @@ static uint64_t keys_gone_by(const redlock_manager *m, uint32_t ttl_ms,
 static redlock__op *post_release(redlock_lock *lock, const bool *which)
 {
     redlock__op *op = script_op(lock, REDLOCK__OP_RELEASE,
-                                REDLOCK__SCRIPT_RELEASE, 0, false);
+                                REDLOCK__SCRIPT_RELEASE, 0, false, false);
     if (op == NULL)
         return NULL;
     uint64_t now = redlock__clock_now_us();
@@ -287,6 +293,13 @@ static void undo_attempt(redlock_lock *lock, redlock__op *acq,
     redlock__op_unref(rel);
 }
 
+/* a + b, saturating at UINT32_MAX (an acquire retried until its
+ * deadline may make any number of attempts). */
+static uint32_t add_sat(uint32_t a, size_t b)
+{
+    return b >= (size_t)(UINT32_MAX - a) ? UINT32_MAX : a + (uint32_t)b;
+}
+
 /* Record one attempt's tallies in the caller's info struct. */
 static void note_attempt(redlock_acquire_info *info, size_t yes, size_t no,
                          size_t error)
@@ -296,11 +309,36 @@ static void note_attempt(redlock_acquire_info *info, size_t yes, size_t no,
     redlock_attempt_tally t = {(uint32_t)yes, (uint32_t)no, (uint32_t)error};
     if (info->attempts < REDLOCK_INFO_ATTEMPTS_MAX)
         info->per_attempt[info->attempts] = t;
-    info->attempts++;
+    info->attempts = add_sat(info->attempts, 1);
     info->last = t;
-    info->total.yes += (uint32_t)yes;
-    info->total.no += (uint32_t)no;
-    info->total.error += (uint32_t)error;
+    info->total.yes = add_sat(info->total.yes, yes);
+    info->total.no = add_sat(info->total.no, no);
+    info->total.error = add_sat(info->total.error, error);
+}
+
+/* What each node said in an attempt (op decided, or its wait over): OK
+ * granted, ETAKEN refused, EPENDING no answer yet, else its error. */
+static void node_statuses(redlock__op *op, redlock_status *out)
+{
+    pthread_mutex_lock(&op->mu);
+    for (size_t i = 0; i < op->n; i++) {
+        const redlock__slot *s = &op->slots[i];
+        switch ((redlock__answer)s->answer) {
+        case REDLOCK__ANS_YES:
+            out[i] = REDLOCK_OK;
+            break;
+        case REDLOCK__ANS_NO:
+            out[i] = REDLOCK_ETAKEN;
+            break;
+        case REDLOCK__ANS_ERROR:
+            out[i] = s->error != REDLOCK_OK ? s->error : REDLOCK_EIO;
+            break;
+        case REDLOCK__ANS_NONE:
+            out[i] = REDLOCK_EPENDING;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&op->mu);
 }
 
 /* One attempt to take the lock. On success fills the lock's validity. */
@@ -337,6 +375,12 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
     note_attempt(info, yes, no, error + unanswered);
     if (info != NULL)
         snprintf(info->detail, sizeof(info->detail), "%s", detail);
+    /* Taken after the tallies: a node answering in between shows here
+     * but not there, which only makes the per-node view more complete. */
+    redlock_status nodes[REDLOCK_NODES_MAX];
+    node_statuses(op, nodes);
+    if (info != NULL)
+        memcpy(info->node_status, nodes, m->n * sizeof(nodes[0]));
 
     int64_t validity = redlock__validity_us(ttl_ms, m->opts.drift_factor,
                                             t0, t1);
@@ -365,7 +409,8 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
     else if (v == REDLOCK__PENDING && user_deadline != 0 &&
              t1 >= user_deadline)
         st = REDLOCK_ETIMEDOUT;
-    else
+    else if ((st = redlock__config_failure_status(m->n, nodes)) ==
+             REDLOCK_OK)
         st = redlock__acquire_failure_status(m->n, yes, no,
                                              error + unanswered);
     if (info != NULL)
@@ -400,19 +445,16 @@ static redlock_status check_resources(const void *const *res,
     return REDLOCK_OK;
 }
 
-/* The acquire loop shared by every acquire entry point. */
-static redlock_status acquire_core(redlock_manager *m,
-                                   const void *const *res,
-                                   const size_t *lens_in, size_t count,
-                                   uint32_t ttl_ms,
-                                   const redlock_acquire_opts *opts,
-                                   bool single_attempt, redlock_lock **out)
+/* The acquire loop shared by every acquire entry point. info (NULL: the
+ * caller wants none) is the library's own copy, zeroed. */
+static redlock_status acquire_run(redlock_manager *m,
+                                  const void *const *res,
+                                  const size_t *lens_in, size_t count,
+                                  uint32_t ttl_ms,
+                                  const redlock_acquire_opts *opts,
+                                  bool single_attempt, redlock_lock **out,
+                                  redlock_acquire_info *info)
 {
-    redlock_acquire_info *info =
-        opts != NULL && opts->struct_size == sizeof(*opts) ? opts->info
-                                                           : NULL;
-    if (info != NULL)
-        memset(info, 0, sizeof(*info));
     redlock_status st = REDLOCK_OK;
     if (out == NULL || m == NULL)
         st = REDLOCK_EINVAL;
@@ -428,8 +470,11 @@ static redlock_status acquire_core(redlock_manager *m,
             info->last_status = st;
         return st;
     }
-    if (single_attempt)
+    p.info = info;
+    if (single_attempt) {
         p.retry_count = 0;
+        p.retry_until_deadline = false;
+    }
     size_t lens[REDLOCK_MULTI_MAX];
     st = check_resources(res, lens_in, count, lens);
     if (st == REDLOCK_OK)
@@ -453,6 +498,10 @@ static redlock_status acquire_core(redlock_manager *m,
             p.info->last_status = REDLOCK_ENOMEM;
         return REDLOCK_ENOMEM;
     }
+    /* The call's owner (checked by the policy), else the manager's. */
+    const char *owner = p.owner != NULL ? p.owner : m->opts.owner;
+    if (owner != NULL)
+        snprintf(lock->owner, sizeof(lock->owner), "%s", owner);
     uint64_t started = redlock__clock_now_us();
     for (uint32_t i = 0;; i++) {
         if (closing(m)) {
@@ -468,9 +517,10 @@ static redlock_status acquire_core(redlock_manager *m,
          * connection) can then never delete this attempt's keys. */
         redlock__token_new(lock->token);
         st = attempt(lock, ttl_ms, p.deadline_us, p.info);
-        if (st == REDLOCK_OK || st == REDLOCK_ECLOSED ||
-            st == REDLOCK_ENOMEM || st == REDLOCK_ETIMEDOUT ||
-            i >= p.retry_count)
+        /* Until the deadline, i is not compared (it may wrap): the
+         * deadline, destroy or a status no retry can change ends it. */
+        if (!redlock__retry_worthwhile(st) ||
+            (!p.retry_until_deadline && i >= p.retry_count))
             break;
         uint64_t delay = redlock__retry_delay_us(
             p.retry_delay_ms, p.retry_jitter_ms,
@@ -501,6 +551,36 @@ static redlock_status acquire_core(redlock_manager *m,
     redlock__log(m, REDLOCK_LOG_DEBUG, "acquired %zu resource(s)", count);
     *out = lock;
     return REDLOCK_OK;
+}
+
+/* acquire_run() with the caller's info filled from the library's own
+ * copy on return, as much of it as the caller's version of the struct
+ * has (see REDLOCK__ACQUIRE_OPTS_V1_SIZE). */
+static redlock_status acquire_core(redlock_manager *m,
+                                   const void *const *res,
+                                   const size_t *lens_in, size_t count,
+                                   uint32_t ttl_ms,
+                                   const redlock_acquire_opts *opts,
+                                   bool single_attempt, redlock_lock **out)
+{
+    redlock_acquire_info *user = NULL;
+    size_t user_size = 0;
+    if (opts != NULL && opts->struct_size == sizeof(*opts)) {
+        user = opts->info;
+        user_size = sizeof(*user);
+    } else if (opts != NULL &&
+               opts->struct_size == REDLOCK__ACQUIRE_OPTS_V1_SIZE) {
+        user = opts->info;
+        user_size = REDLOCK__ACQUIRE_INFO_V1_SIZE;
+    }
+    redlock_acquire_info own;
+    memset(&own, 0, sizeof(own));
+    redlock_status st = acquire_run(m, res, lens_in, count, ttl_ms, opts,
+                                    single_attempt, out,
+                                    user != NULL ? &own : NULL);
+    if (user != NULL)
+        memcpy(user, &own, user_size);
+    return st;
 }
 
 /* ------------------------------------------------------------------------
@@ -559,7 +639,7 @@ redlock__op *redlock__extend_op_new(redlock_lock *lock, uint32_t ttl_ms,
                                     uint32_t *floor_ms)
 {
     redlock__op *op = script_op(lock, REDLOCK__OP_EXTEND,
-                                REDLOCK__SCRIPT_EXTEND, ttl_ms, true);
+                                REDLOCK__SCRIPT_EXTEND, ttl_ms, true, false);
     if (op == NULL)
         return NULL;
     /* Any node may apply this TTL, whatever the outcome, and possibly
@@ -600,7 +680,7 @@ void redlock__lock_restore_missing(redlock_lock *lock, redlock__op *ext,
     for (size_t i = 0; i < ext->n; i++)
         which[i] = (gone >> i & 1u) != 0;
     redlock__op *op = script_op(lock, REDLOCK__OP_EXTEND,
-                                REDLOCK__SCRIPT_RESTORE, ttl_ms, true);
+                                REDLOCK__SCRIPT_RESTORE, ttl_ms, true, true);
     if (op == NULL)
         return; /* out of memory: the next extension tries again */
     op->deadline_us = validity_end_us;
@@ -763,8 +843,12 @@ redlock_status redlock_lock_adopt(redlock_manager *m, const void *resource,
     st = check_ttl(ttl_ms);
     if (st != REDLOCK_OK)
         return st;
-    if (token == NULL || strlen(token) != REDLOCK_TOKEN_LEN ||
-        strspn(token, "0123456789abcdef") != REDLOCK_TOKEN_LEN)
+    /* The token, or the whole stored value "<token> <owner>". */
+    if (token == NULL ||
+        strspn(token, "0123456789abcdef") != REDLOCK_TOKEN_LEN ||
+        (token[REDLOCK_TOKEN_LEN] != '\0' &&
+         (token[REDLOCK_TOKEN_LEN] != ' ' ||
+          !redlock__owner_valid(token + REDLOCK_TOKEN_LEN + 1))))
         return REDLOCK_EINVAL;
     if (closing(m))
         return REDLOCK_ECLOSED;
@@ -774,7 +858,11 @@ redlock_status redlock_lock_adopt(redlock_manager *m, const void *resource,
         redlock__manager_unref(m);
         return REDLOCK_ENOMEM;
     }
-    memcpy(lock->token, token, REDLOCK_TOKEN_LEN + 1);
+    memcpy(lock->token, token, REDLOCK_TOKEN_LEN);
+    lock->token[REDLOCK_TOKEN_LEN] = '\0';
+    if (token[REDLOCK_TOKEN_LEN] == ' ')
+        snprintf(lock->owner, sizeof(lock->owner), "%s",
+                 token + REDLOCK_TOKEN_LEN + 1);
     lock->ttl_ms = ttl_ms;
     lock->max_ttl_ms = ttl_ms;
     *out = lock;
@@ -819,6 +907,12 @@ size_t redlock_lock_resource_count(const redlock_lock *lock)
 const char *redlock_lock_token(const redlock_lock *lock)
 {
     return lock_ok(lock) ? lock->token : NULL;
+}
+
+/* The owner label, or NULL if none. */
+const char *redlock_lock_owner(const redlock_lock *lock)
+{
+    return lock_ok(lock) && lock->owner[0] != '\0' ? lock->owner : NULL;
 }
 
 /* Remaining validity in ms (negative once expired). */

@@ -61,6 +61,7 @@ static void manager_free(struct redlock_manager *m)
         redlock__node_free(m->nodes[i]);
     free(m->nodes);
     free(m->prefix);
+    free(m->owner);
     m->magic = REDLOCK__DEAD_MAGIC;
     free(m);
 }
@@ -170,7 +171,11 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
     m->opts = o;
     m->prefix = strdup(o.key_prefix);
     m->nodes = calloc(n, sizeof(*m->nodes));
-    if (m->prefix == NULL || m->nodes == NULL) {
+    bool has_owner = o.owner != NULL && o.owner[0] != '\0';
+    m->owner = has_owner ? strdup(o.owner) : NULL;
+    m->opts.owner = m->owner;
+    if (m->prefix == NULL || m->nodes == NULL ||
+        (has_owner && m->owner == NULL)) {
         manager_free(m);
         goto fail_oom;
     }

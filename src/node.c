@@ -75,6 +75,9 @@
  * of the worker's time however long the list grows. */
 #define PENDING_SCAN_MIN_US 10000u
 #define PENDING_SCAN_PER_SLOT_NS 1000u
+/* Most handshake commands: AUTH, SELECT, INFO and one SCRIPT LOAD per
+ * script, with room to spare. */
+#define HANDSHAKE_MAX 12
 
 /* ------------------------------------------------------------------------
  * Types
@@ -117,9 +120,11 @@ struct redlock__node {
     uint32_t backoff_ms;
     int handshake_replies;     /* handshake replies still expected */
     int handshake_total;       /* handshake commands sent */
-    bool handshake_fatal[8];   /* per handshake command: error is fatal */
-    int handshake_script[8];   /* per handshake command: the script a
-                                  SCRIPT LOAD loads, or -1 */
+    uint8_t handshake_kind[HANDSHAKE_MAX]; /* per handshake command: a
+                                  redlock__hs_cmd, which says what an
+                                  error reply to it means */
+    int handshake_script[HANDSHAKE_MAX]; /* per handshake command: the
+                                  script a SCRIPT LOAD loads, or -1 */
     bool script_eval[REDLOCK__SCRIPT_COUNT]; /* this connection's SCRIPT
                                   LOAD answered another digest than ours:
                                   send that script as EVAL (see
@@ -386,15 +391,18 @@ static void conn_ready(redlock__node *nd, uint64_t now)
     pump_pending(nd, now);
 }
 
-/* Queue one handshake command; fatal says whether an error reply fails
- * the connection, script which script a SCRIPT LOAD loads (-1: none). */
+/* Queue one handshake command of the given kind (a redlock__hs_cmd: it
+ * decides what an error reply means); script is the script a SCRIPT LOAD
+ * loads (-1: none). */
 static void handshake_cmd(redlock__node *nd, int argc, const char **argv,
-                          const size_t *lens, bool fatal, int script)
+                          const size_t *lens, redlock__hs_cmd kind,
+                          int script)
 {
-    if (redisAppendCommandArgv(nd->ctx, argc, argv, lens) != REDIS_OK)
+    if (nd->handshake_total >= HANDSHAKE_MAX ||
+        redisAppendCommandArgv(nd->ctx, argc, argv, lens) != REDIS_OK)
         return;
     nd->handshake_script[nd->handshake_total] = script;
-    nd->handshake_fatal[nd->handshake_total++] = fatal;
+    nd->handshake_kind[nd->handshake_total++] = (uint8_t)kind;
     nd->handshake_replies++;
 }
 
@@ -456,14 +464,14 @@ static void conn_handshake(redlock__node *nd, uint64_t now)
         }
         argv[argc] = u->password;
         lens[argc++] = strlen(u->password);
-        handshake_cmd(nd, argc, argv, lens, true, -1);
+        handshake_cmd(nd, argc, argv, lens, REDLOCK__HS_AUTH, -1);
     }
     if (u->db != 0) {
         char db[16];
         snprintf(db, sizeof(db), "%d", u->db);
         const char *argv[2] = {"SELECT", db};
         size_t lens[2] = {6, strlen(db)};
-        handshake_cmd(nd, 2, argv, lens, true, -1);
+        handshake_cmd(nd, 2, argv, lens, REDLOCK__HS_SELECT, -1);
     }
     for (int i = 0; i < REDLOCK__SCRIPT_COUNT; i++) {
         const char *src = redlock__script_source((redlock__script_id)i);
@@ -471,7 +479,7 @@ static void conn_handshake(redlock__node *nd, uint64_t now)
         size_t lens[3] = {6, 4, strlen(src)};
         /* Not fatal: an ACL may forbid SCRIPT; EVAL fallback covers it.
          * The reply is compared with our digest (check_script_digest). */
-        handshake_cmd(nd, 3, argv, lens, false, i);
+        handshake_cmd(nd, 3, argv, lens, REDLOCK__HS_SCRIPT, i);
     }
     nd->state = CONN_HANDSHAKE;
 }
@@ -480,8 +488,10 @@ static void conn_handshake(redlock__node *nd, uint64_t now)
 static void conn_start(redlock__node *nd, uint64_t now)
 {
     const redlock__uri *u = &nd->uri;
+    errno = 0;
     nd->ctx = u->is_unix ? redisConnectUnixNonBlock(u->path)
                          : redisConnectNonBlock(u->host, u->port);
+    int saved_errno = errno;
     nd->connect_started_us = now;
     if (nd->ctx == NULL) {
         conn_fail(nd, REDLOCK_ENOMEM, "out of memory creating context", now);
@@ -490,7 +500,12 @@ static void conn_start(redlock__node *nd, uint64_t now)
     if (nd->ctx->err != 0) {
         char msg[160];
         snprintf(msg, sizeof(msg), "connect failed: %s", nd->ctx->errstr);
-        conn_fail(nd, REDLOCK_EIO, msg, now);
+        redlock_status st =
+            nd->ctx->err == REDIS_ERR_IO
+                ? redlock__connect_error_status(saved_errno,
+                                                nd->ctx->errstr)
+                : REDLOCK_EIO;
+        conn_fail(nd, st, msg, now);
         return;
     }
     /* Replies are built within limits, so a hostile node cannot make us
@@ -517,7 +532,7 @@ static void conn_check(redlock__node *nd, uint64_t now)
     if (err != 0) {
         char msg[160];
         snprintf(msg, sizeof(msg), "connect failed: %s", strerror(err));
-        conn_fail(nd, REDLOCK_EIO, msg, now);
+        conn_fail(nd, redlock__connect_error_status(err, NULL), msg, now);
         return;
     }
     conn_handshake(nd, now);
@@ -528,22 +543,26 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
 {
     if (nd->state == CONN_HANDSHAKE) {
         int which = nd->handshake_total - nd->handshake_replies;
-        bool is_error = r->type == REDIS_REPLY_ERROR && r->str != NULL;
-        /* A server at its client limit answers the first command with
-         * this error and hangs up: say so, whichever command it was. */
-        bool full = is_error && strstr(r->str, "max number of clients") != NULL;
-        bool bad = is_error && which >= 0 && nd->handshake_fatal[which];
-        if (!full && !bad && which >= 0 && which < nd->handshake_total)
+        bool known = which >= 0 && which < nd->handshake_total;
+        redlock__hs_cmd kind = known ? (redlock__hs_cmd)nd->handshake_kind[which]
+                                     : REDLOCK__HS_SCRIPT;
+        /* What an error means depends on the command and the error's
+         * code (reply.h): a refused AUTH or SELECT ends the connection,
+         * a refused SCRIPT LOAD does not. */
+        redlock_status st = REDLOCK_OK;
+        if (r->type == REDIS_REPLY_ERROR && r->str != NULL)
+            st = redlock__handshake_error_status(kind, r->str, r->len);
+        if (st == REDLOCK_OK && known && kind == REDLOCK__HS_SCRIPT)
             check_script_digest(nd, nd->handshake_script[which], r);
         char msg[200];
-        if (full)
+        if (st == REDLOCK_EREFUSED)
             snprintf(msg, sizeof(msg),
                      "node refused the connection: %.150s", r->str);
-        else if (bad)
+        else if (st != REDLOCK_OK)
             snprintf(msg, sizeof(msg), "handshake refused: %.150s", r->str);
         freeReplyObject(r);
-        if (full || bad) {
-            conn_fail(nd, full ? REDLOCK_EIO : REDLOCK_EAUTH, msg, now);
+        if (st != REDLOCK_OK) {
+            conn_fail(nd, st, msg, now);
             return;
         }
         if (--nd->handshake_replies == 0)
@@ -668,10 +687,17 @@ static void accept_incoming(redlock__node *nd, slot_list *in, uint64_t now)
                  nd->inflight.len < NODE_INFLIGHT_MAX)
             send_slot(nd, s, now);
         else if (nd->state == CONN_DOWN && !is_release(s)) {
+            /* Failed with the class of the node's failure (EAUTH,
+             * EREFUSED, ...), so that callers can tell a node refusing us
+             * from a node that is unreachable. */
             char msg[240];
             snprintf(msg, sizeof(msg), "node is down (reconnecting): %s",
                      nd->last_error);
-            finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_EIO, msg);
+            finish(nd, s, REDLOCK__ANS_ERROR,
+                   nd->last_error_status != REDLOCK_OK
+                       ? nd->last_error_status
+                       : REDLOCK_EIO,
+                   msg);
         }
         else
             park(nd, s, now); /* behind the others, to keep FIFO order */

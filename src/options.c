@@ -104,6 +104,14 @@ redlock_status redlock__options_validate(const redlock_options *o, char *err,
                  REDLOCK_KEY_PREFIX_MAX);
         return REDLOCK_ERANGE;
     }
+    if (o->owner != NULL && o->owner[0] != '\0' &&
+        !redlock__owner_valid(o->owner)) {
+        snprintf(err, errlen,
+                 "owner must be 1..%d bytes of printable ASCII without "
+                 "spaces (0x21..0x7e)",
+                 REDLOCK_OWNER_MAX);
+        return REDLOCK_EINVAL;
+    }
     if ((int)o->log_level < REDLOCK_LOG_ERROR ||
         (int)o->log_level > REDLOCK_LOG_DEBUG) {
         snprintf(err, errlen, "log_level %d is not a redlock_log_level",
@@ -121,23 +129,39 @@ redlock_status redlock__acquire_policy(const redlock_options *mo,
     p->retry_count = mo->retry_count;
     p->retry_delay_ms = mo->retry_delay_ms;
     p->retry_jitter_ms = mo->retry_jitter_ms;
+    p->retry_until_deadline = false;
     p->deadline_us = 0;
     p->info = NULL;
+    p->info_size = 0;
+    p->owner = NULL;
     if (o == NULL)
         return REDLOCK_OK;
-    if (o->struct_size != sizeof(*o))
+    bool v1 = o->struct_size == REDLOCK__ACQUIRE_OPTS_V1_SIZE;
+    if (o->struct_size != sizeof(*o) && !v1)
         return REDLOCK_EINVAL;
-    if (o->retry_count < -1 || o->retry_delay_ms < -1 ||
+    p->info = o->info;
+    p->info_size = v1 ? REDLOCK__ACQUIRE_INFO_V1_SIZE
+                      : sizeof(redlock_acquire_info);
+    if ((o->retry_count < -1 &&
+         o->retry_count != REDLOCK_RETRY_UNTIL_DEADLINE) ||
+        o->retry_delay_ms < -1 ||
         o->retry_jitter_ms < -1 || o->retry_count > UINT32_MAX ||
         o->retry_delay_ms > UINT32_MAX || o->retry_jitter_ms > UINT32_MAX)
         return REDLOCK_ERANGE;
     if (o->retry_count >= 0)
         p->retry_count = (uint32_t)o->retry_count;
+    p->retry_until_deadline =
+        o->retry_count == REDLOCK_RETRY_UNTIL_DEADLINE;
     if (o->retry_delay_ms >= 0)
         p->retry_delay_ms = (uint32_t)o->retry_delay_ms;
     if (o->retry_jitter_ms >= 0)
         p->retry_jitter_ms = (uint32_t)o->retry_jitter_ms;
     p->deadline_us = o->deadline_us;
-    p->info = o->info;
+    /* The first version of the struct has no owner field. */
+    if (!v1 && o->owner != NULL) {
+        if (o->owner[0] != '\0' && !redlock__owner_valid(o->owner))
+            return REDLOCK_EINVAL;
+        p->owner = o->owner;
+    }
     return REDLOCK_OK;
 }

@@ -12,6 +12,9 @@
  * a time in the past. The alternative, refusing such values, would make
  * callers invent their own "forever" below some limit of ours.
  */
+#include <stdio.h>
+#include <string.h>
+
 #include "internal.h"
 
 /* N/2 + 1 nodes must agree. */
@@ -45,6 +48,97 @@ redlock_status redlock__acquire_failure_status(size_t n, size_t yes,
     if (error > n - redlock__quorum(n) || no == 0)
         return REDLOCK_ENOQUORUM;
     return REDLOCK_ETAKEN;
+}
+
+/* Nodes that refuse us for our configuration (credentials, ACL, database,
+ * a duplicate of another node) will refuse every retry the same way, so
+ * when they alone rule out a quorum the acquire says why at once instead
+ * of retrying into ENOQUORUM. Fewer of them only count as errors: the
+ * other nodes may still make a quorum. Rejected: requiring a quorum of
+ * refusals (the same for odd n, but with n = 2 or 4 it would retry
+ * forever on a configuration that can never work). */
+redlock_status redlock__config_failure_status(size_t n,
+                                              const redlock_status *st)
+{
+    size_t auth = 0, db = 0, dup = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (st[i] == REDLOCK_EAUTH)
+            auth++;
+        else if (st[i] == REDLOCK_EDB)
+            db++;
+        else if (st[i] == REDLOCK_EDUPNODE)
+            dup++;
+    }
+    if (auth + db + dup <= n - redlock__quorum(n))
+        return REDLOCK_OK;
+    if (auth >= db && auth >= dup)
+        return REDLOCK_EAUTH;
+    return db >= dup ? REDLOCK_EDB : REDLOCK_EDUPNODE;
+}
+
+/* Only a lost race (ETAKEN), too few answers (ENOQUORUM) or an answer
+ * that came too late (EEXPIRED) may turn out otherwise next time. */
+bool redlock__retry_worthwhile(redlock_status st)
+{
+    return st == REDLOCK_ETAKEN || st == REDLOCK_ENOQUORUM ||
+           st == REDLOCK_EEXPIRED;
+}
+
+/* Who leads, from what each node said. A token on a quorum is a leader
+ * (two tokens cannot both be on a quorum: quorums overlap and a node
+ * stores one value). Reading from every node rather than the first
+ * quorum gives the most complete count, and the fence as a later draw
+ * would see it (a draw reads a quorum, so the largest answer is at least
+ * the last number handed out). */
+redlock_status redlock__leader_decide(size_t n,
+                                      const redlock__leader_reading *r,
+                                      redlock_leader_view *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->ttl_ms = -2;
+    size_t answered = 0;
+    uint64_t fence = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!r[i].answered)
+            continue;
+        answered++;
+        if (r[i].fence > fence)
+            fence = r[i].fence;
+    }
+    if (answered < redlock__quorum(n))
+        return REDLOCK_ENOQUORUM;
+    out->fence = fence;
+    size_t best = n, best_count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!r[i].answered || r[i].token[0] == '\0')
+            continue;
+        size_t count = 0;
+        for (size_t j = 0; j < n; j++)
+            if (r[j].answered && strcmp(r[j].token, r[i].token) == 0)
+                count++;
+        if (count > best_count) {
+            best = i;
+            best_count = count;
+        }
+    }
+    if (best == n)
+        return REDLOCK_OK;
+    const redlock__leader_reading *b = &r[best];
+    out->held = best_count >= redlock__quorum(n);
+    out->nodes_agreeing = best_count;
+    snprintf(out->owner, sizeof(out->owner), "%s", b->owner);
+    snprintf(out->token_prefix, sizeof(out->token_prefix), "%.8s",
+             b->token);
+    int64_t ttl = -1;
+    for (size_t j = 0; j < n; j++) {
+        if (!r[j].answered || strcmp(r[j].token, b->token) != 0 ||
+            r[j].pttl_ms < 0)
+            continue;
+        if (ttl < 0 || r[j].pttl_ms < ttl)
+            ttl = r[j].pttl_ms;
+    }
+    out->ttl_ms = ttl;
+    return REDLOCK_OK;
 }
 
 /* ttl * drift_factor + 2 ms, in microseconds, rounded up. */

@@ -259,14 +259,15 @@ redlock__answer redlock__reply_interpret(redlock__op_kind kind,
     if (kind == REDLOCK__OP_RAW) {
         *keep = true;
         if (r->type == REDIS_REPLY_ERROR) {
-            *err = REDLOCK_EPROTO;
+            *err = redlock__reply_error_status(r->str, r->len,
+                                               REDLOCK_EPROTO);
             *detail = r->str;
             return REDLOCK__ANS_ERROR;
         }
         return REDLOCK__ANS_YES;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        *err = REDLOCK_EIO;
+        *err = redlock__reply_error_status(r->str, r->len, REDLOCK_EIO);
         *detail = r->str;
         return REDLOCK__ANS_ERROR;
     }
@@ -291,4 +292,97 @@ redlock__answer redlock__reply_interpret(redlock__op_kind kind,
     *err = REDLOCK_EPROTO;
     *detail = "unexpected reply type";
     return REDLOCK__ANS_ERROR;
+}
+
+/* ------------------------------------------------------------------------
+ * Classifying error replies
+ * ------------------------------------------------------------------------ */
+
+/* True if the text (len bytes) starts with the word w: w followed by a
+ * space or the end. */
+static bool first_word_is(const char *s, size_t len, const char *w)
+{
+    size_t wl = strlen(w);
+    return s != NULL && len >= wl && memcmp(s, w, wl) == 0 &&
+           (len == wl || s[wl] == ' ');
+}
+
+/* True if the text (len bytes) contains needle. */
+static bool contains(const char *s, size_t len, const char *needle)
+{
+    size_t nl = strlen(needle);
+    if (s == NULL || nl > len)
+        return false;
+    for (size_t i = 0; i + nl <= len; i++)
+        if (memcmp(s + i, needle, nl) == 0)
+            return true;
+    return false;
+}
+
+/* EAUTH for the authentication and permission error codes; see reply.h. */
+redlock_status redlock__reply_error_status(const char *err, size_t len,
+                                           redlock_status other)
+{
+    if (first_word_is(err, len, "NOAUTH") ||
+        first_word_is(err, len, "WRONGPASS") ||
+        first_word_is(err, len, "NOPERM"))
+        return REDLOCK_EAUTH;
+    return other;
+}
+
+/* What an error reply to a handshake command means; see reply.h. */
+redlock_status redlock__handshake_error_status(redlock__hs_cmd cmd,
+                                               const char *err, size_t len)
+{
+    /* A server at its client limit answers the first command with this
+     * and hangs up, whichever command it was. */
+    if (contains(err, len, "max number of clients"))
+        return REDLOCK_EREFUSED;
+    if (first_word_is(err, len, "NOAUTH") ||
+        first_word_is(err, len, "WRONGPASS"))
+        return REDLOCK_EAUTH;
+    switch (cmd) {
+    case REDLOCK__HS_AUTH:
+        return REDLOCK_EAUTH;
+    case REDLOCK__HS_SELECT:
+        return first_word_is(err, len, "NOPERM") ? REDLOCK_EAUTH
+                                                 : REDLOCK_EDB;
+    case REDLOCK__HS_INFO:
+    case REDLOCK__HS_SCRIPT:
+        return REDLOCK_OK;
+    }
+    return REDLOCK_EIO; /* not a handshake command */
+}
+
+/* The run_id line of INFO server; see reply.h. */
+bool redlock__parse_run_id(const char *info, size_t len, char out[41])
+{
+    static const char key[] = "run_id:";
+    const size_t kl = sizeof(key) - 1;
+    out[0] = '\0';
+    if (info == NULL)
+        return false;
+    size_t i = 0;
+    while (i < len) {
+        size_t end = i;
+        while (end < len && info[end] != '\n')
+            end++;
+        size_t line = end - i;
+        if (line > 0 && info[end - 1] == '\r')
+            line--;
+        if (line == kl + 40 && memcmp(info + i, key, kl) == 0) {
+            const char *v = info + i + kl;
+            for (size_t k = 0; k < 40; k++) {
+                char c = v[k];
+                if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                      (c >= 'A' && c <= 'F')))
+                    return false;
+            }
+            memcpy(out, v, 40);
+            out[40] = '\0';
+            return true;
+        }
+        i = end + 1;
+    }
+    return false;
 }

@@ -86,8 +86,10 @@ bool redlock__reply_buffer_over_limit(const redisReader *r);
  *                      redlock__reply_key_missing())
  *   INT                an integer: > 0 is yes, otherwise no; kept
  *   RAW                anything but an error is yes; kept (errors too)
- * For every kind an error reply is an error: REDLOCK_EPROTO for RAW,
- * REDLOCK_EIO otherwise, with *detail pointing at the reply's text.
+ * For every kind an error reply is an error: REDLOCK_EAUTH for NOAUTH,
+ * WRONGPASS and NOPERM (redlock__reply_error_status()), otherwise
+ * REDLOCK_EPROTO for RAW, REDLOCK_EIO for the rest, with *detail
+ * pointing at the reply's text.
  * Anything else is REDLOCK_EPROTO, "unexpected reply type". (NOSCRIPT
  * errors are not special here: the node worker catches them first, to
  * resend the script as EVAL.)
@@ -101,6 +103,48 @@ redlock__answer redlock__reply_interpret(redlock__op_kind kind,
                                          const redisReply *r,
                                          redlock_status *err,
                                          const char **detail, bool *keep);
+
+/* The handshake commands a node worker sends on each connection, for
+ * redlock__handshake_error_status(). */
+typedef enum redlock__hs_cmd {
+    REDLOCK__HS_AUTH = 0,   /* AUTH [user] password */
+    REDLOCK__HS_SELECT = 1, /* SELECT db */
+    REDLOCK__HS_INFO = 2,   /* INFO server (for the run_id) */
+    REDLOCK__HS_SCRIPT = 3  /* SCRIPT LOAD */
+} redlock__hs_cmd;
+
+/*
+ * The class of an error reply's text err (len bytes, as Redis sent it,
+ * e.g. "NOPERM this user has no permissions..."): REDLOCK_EAUTH when its
+ * first word is NOAUTH, WRONGPASS or NOPERM (we are not who the server
+ * wants, or may not run that command), else `other`. Pure.
+ */
+redlock_status redlock__reply_error_status(const char *err, size_t len,
+                                           redlock_status other);
+
+/*
+ * The status an error reply err (len bytes) to handshake command cmd
+ * means for the connection, or REDLOCK_OK if the connection may go on:
+ *   any command, "max number of clients"        REDLOCK_EREFUSED
+ *   any command, NOAUTH or WRONGPASS            REDLOCK_EAUTH
+ *   AUTH, any error                             REDLOCK_EAUTH
+ *   SELECT, NOPERM                              REDLOCK_EAUTH
+ *   SELECT, any other error ("DB index is out
+ *     of range", "invalid DB index", cluster)   REDLOCK_EDB
+ *   INFO or SCRIPT LOAD, any other error         REDLOCK_OK (an ACL may
+ *                                               forbid them; we cope)
+ * Pure.
+ */
+redlock_status redlock__handshake_error_status(redlock__hs_cmd cmd,
+                                               const char *err, size_t len);
+
+/*
+ * Copy the run_id from the text of an INFO server reply (len bytes; a line
+ * "run_id:<40 hex>") into out, NUL-terminated. Returns false, with out
+ * "", if there is no such line or its value is not 40 hex characters.
+ * Pure.
+ */
+bool redlock__parse_run_id(const char *info, size_t len, char out[41]);
 
 /*
  * True if r is the extend script's answer "no key is held by anyone else,

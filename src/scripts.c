@@ -11,21 +11,28 @@
  *
  * A single-resource acquire is a plain SET NX PX (no script needed); the
  * scripts below all take any number of KEYS, so single and multi-resource
- * locks share them.
+ * locks share them. Their ARGV are the same everywhere: ARGV[1] the
+ * token, ARGV[2] the TTL in ms, ARGV[3] the whole value to store.
+ *
+ * A key is ours when its value equals our token or starts with our token
+ * followed by a space: a lock with an owner label stores
+ * "<token> <owner>" (value.c), and a handle that knows only the token
+ * (redlock_lock_adopt()) must still extend and release it.
  */
 #include <pthread.h>
 #include <string.h>
 
 #include "internal.h"
 
-/* KEYS: resources. ARGV[1]: token, ARGV[2]: ttl in ms. Sets every key or,
- * if any already exists, none. Returns 1 or 0. */
+/* KEYS: resources. ARGV[1]: token, ARGV[2]: ttl in ms, ARGV[3]: value.
+ * Sets every key to the value or, if any already exists, none. Returns 1
+ * or 0. */
 static const char acquire_multi_lua[] =
     "for i = 1, #KEYS do\n"
     "  if redis.call('exists', KEYS[i]) == 1 then return 0 end\n"
     "end\n"
     "for i = 1, #KEYS do\n"
-    "  redis.call('set', KEYS[i], ARGV[1], 'PX', ARGV[2])\n"
+    "  redis.call('set', KEYS[i], ARGV[3], 'PX', ARGV[2])\n"
     "end\n"
     "return 1\n";
 
@@ -36,11 +43,13 @@ static const char acquire_multi_lua[] =
  * empty): the caller may then restore it once a quorum confirmed the
  * lock (restore_lua). */
 static const char extend_lua[] =
+    "local t = ARGV[1]\n"
+    "local p = t .. ' '\n"
     "local gone = false\n"
     "for i = 1, #KEYS do\n"
     "  local v = redis.call('get', KEYS[i])\n"
     "  if v == false then gone = true\n"
-    "  elseif v ~= ARGV[1] then return 0 end\n"
+    "  elseif v ~= t and string.sub(v, 1, #p) ~= p then return 0 end\n"
     "end\n"
     "if gone then return -1 end\n"
     "for i = 1, #KEYS do\n"
@@ -48,26 +57,33 @@ static const char extend_lua[] =
     "end\n"
     "return 1\n";
 
-/* KEYS: resources. ARGV[1]: token, ARGV[2]: ttl in ms. Sent only to nodes
- * that answered extend with -1, after the extension won a quorum: unless a
- * key holds another value, sets every key to our token with the TTL.
- * Returns 1 or 0. */
+/* KEYS: resources. ARGV[1]: token, ARGV[2]: ttl in ms, ARGV[3]: value.
+ * Sent only to nodes that answered extend with -1, after the extension won
+ * a quorum: unless a key holds another owner's value, sets every key to
+ * our value (token and owner) with the TTL. Returns 1 or 0. */
 static const char restore_lua[] =
+    "local t = ARGV[1]\n"
+    "local p = t .. ' '\n"
     "for i = 1, #KEYS do\n"
     "  local v = redis.call('get', KEYS[i])\n"
-    "  if v ~= false and v ~= ARGV[1] then return 0 end\n"
+    "  if v ~= false and v ~= t and string.sub(v, 1, #p) ~= p then\n"
+    "    return 0\n"
+    "  end\n"
     "end\n"
     "for i = 1, #KEYS do\n"
-    "  redis.call('set', KEYS[i], ARGV[1], 'PX', ARGV[2])\n"
+    "  redis.call('set', KEYS[i], ARGV[3], 'PX', ARGV[2])\n"
     "end\n"
     "return 1\n";
 
-/* KEYS: resources. ARGV[1]: token. Deletes each key that holds our token.
- * Returns how many were deleted. */
+/* KEYS: resources. ARGV[1]: token. Deletes each key that holds our token
+ * (with or without an owner). Returns how many were deleted. */
 static const char release_lua[] =
+    "local t = ARGV[1]\n"
+    "local p = t .. ' '\n"
     "local n = 0\n"
     "for i = 1, #KEYS do\n"
-    "  if redis.call('get', KEYS[i]) == ARGV[1] then\n"
+    "  local v = redis.call('get', KEYS[i])\n"
+    "  if v == t or (v and string.sub(v, 1, #p) == p) then\n"
     "    n = n + redis.call('del', KEYS[i])\n"
     "  end\n"
     "end\n"

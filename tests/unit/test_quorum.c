@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -240,6 +241,166 @@ static void test_extend_floor(void **state)
 }
 
 /* Run the group. */
+/* The fast-failure rule: configuration refusals that alone rule out a
+ * quorum end the acquire with their class. */
+static void test_config_failure(void **state)
+{
+    (void)state;
+#define O REDLOCK_OK
+#define T REDLOCK_ETAKEN
+#define P REDLOCK_EPENDING
+#define A REDLOCK_EAUTH
+#define D REDLOCK_EDB
+#define U REDLOCK_EDUPNODE
+#define R REDLOCK_EREFUSED
+#define I REDLOCK_EIO
+#define X REDLOCK_ETIMEDOUT
+    static const struct {
+        size_t n;
+        redlock_status st[5];
+        redlock_status want;
+    } rows[] = {
+        /* N = 1: its one refusal decides */
+        {1, {A}, A},
+        {1, {D}, D},
+        {1, {U}, U},
+        {1, {R}, O},
+        {1, {T}, O},
+        /* N = 2 (quorum 2): one refusal is enough */
+        {2, {A, O}, A},
+        {2, {O, D}, D},
+        {2, {I, O}, O},
+        /* N = 3: one refusal leaves a quorum possible; two do not */
+        {3, {A, O, O}, O},
+        {3, {A, P, P}, O},
+        {3, {A, A, O}, A},
+        {3, {A, A, A}, A},
+        {3, {D, D, O}, D},
+        {3, {A, D, O}, A}, /* tie: EAUTH */
+        {3, {D, U, P}, D}, /* tie: EDB before EDUPNODE */
+        {3, {U, U, O}, U},
+        {3, {A, D, D}, D},
+        /* ordinary failures never count */
+        {3, {A, R, I}, O},
+        {3, {X, X, X}, O},
+        {3, {T, T, A}, O},
+        /* N = 4 (quorum 3): two refusals are enough */
+        {4, {A, A, O, O}, A},
+        {4, {A, O, O, O}, O},
+        /* N = 5: three */
+        {5, {A, A, O, O, O}, O},
+        {5, {A, A, D, O, O}, A},
+        {5, {U, U, U, A, A}, U},
+    };
+#undef O
+#undef T
+#undef P
+#undef A
+#undef D
+#undef U
+#undef R
+#undef I
+#undef X
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        redlock_status got =
+            redlock__config_failure_status(rows[i].n, rows[i].st);
+        if (got != rows[i].want)
+            print_error("row %zu\n", i);
+        assert_int_equal(got, rows[i].want);
+    }
+}
+
+/* The retry rule: only what a retry may change. */
+static void test_retry_worthwhile(void **state)
+{
+    (void)state;
+#define X(name, num, msg)                                                    \
+    assert_int_equal(redlock__retry_worthwhile(REDLOCK_##name),             \
+                     REDLOCK_##name == REDLOCK_ETAKEN ||                     \
+                         REDLOCK_##name == REDLOCK_ENOQUORUM ||              \
+                         REDLOCK_##name == REDLOCK_EEXPIRED);
+    REDLOCK_STATUS_MAP(X)
+#undef X
+}
+
+/* One node's reading for the leader table below. */
+#define RD(tok, own, pttl, fence) {true, tok, own, pttl, fence}
+#define NONE {false, "", "", -2, 0}
+#define TA "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define TB "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+/* The leader rule of redlock_election_observe(). */
+static void test_leader_decide(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t n;
+        redlock__leader_reading r[5];
+        redlock_status st;
+        int held;
+        const char *owner, *prefix;
+        uint64_t fence;
+        int64_t ttl;
+        size_t agreeing;
+    } rows[] = {
+        /* a leader on all three; the smallest PTTL; the largest fence */
+        {3, {RD(TA, "a", 900, 4), RD(TA, "a", 800, 5), RD(TA, "a", 950, 5)},
+         REDLOCK_OK, 1, "a", "aaaaaaaa", 5, 800, 3},
+        /* on a quorum only: the third node holds nothing */
+        {3, {RD(TA, "a", 900, 5), RD("", "", -2, 5), RD(TA, "a", 700, 4)},
+         REDLOCK_OK, 1, "a", "aaaaaaaa", 5, 700, 2},
+        /* one node down: still a quorum of answers */
+        {3, {NONE, RD(TA, "", 500, 2), RD(TA, "", 600, 2)},
+         REDLOCK_OK, 1, "", "aaaaaaaa", 2, 500, 2},
+        /* a term ending: one node still holds it */
+        {3, {RD(TA, "a", 20, 3), RD("", "", -2, 3), RD("", "", -2, 3)},
+         REDLOCK_OK, 0, "a", "aaaaaaaa", 3, 20, 1},
+        /* split: the first in node order on a tie */
+        {3, {RD(TB, "b", 100, 7), RD(TA, "a", 100, 7), RD("", "", -2, 6)},
+         REDLOCK_OK, 0, "b", "bbbbbbbb", 7, 100, 1},
+        /* nobody: empty view, fence still read */
+        {3, {RD("", "", -2, 9), RD("", "", -2, 9), RD("", "", -2, 8)},
+         REDLOCK_OK, 0, "", "", 9, -2, 0},
+        /* no expiry on one node counts as no limit */
+        {3, {RD(TA, "a", -1, 1), RD(TA, "a", 300, 1), RD(TA, "a", -1, 1)},
+         REDLOCK_OK, 1, "a", "aaaaaaaa", 1, 300, 3},
+        {1, {RD(TA, "a", -1, 1)}, REDLOCK_OK, 1, "a", "aaaaaaaa", 1, -1, 1},
+        /* too few answers */
+        {3, {NONE, NONE, RD(TA, "a", 900, 5)}, REDLOCK_ENOQUORUM, 0, "", "",
+         0, -2, 0},
+        {1, {NONE}, REDLOCK_ENOQUORUM, 0, "", "", 0, -2, 0},
+        /* five nodes: 3 of them make a leader, 2 do not */
+        {5,
+         {RD(TA, "a", 50, 1), RD(TA, "a", 60, 1), RD(TA, "a", 70, 1),
+          RD(TB, "b", 80, 1), RD(TB, "b", 90, 1)},
+         REDLOCK_OK, 1, "a", "aaaaaaaa", 1, 50, 3},
+        {5,
+         {RD(TA, "a", 50, 1), RD(TA, "a", 60, 1), NONE, RD(TB, "b", 80, 1),
+          RD("", "", -2, 1)},
+         REDLOCK_OK, 0, "a", "aaaaaaaa", 1, 50, 2},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        redlock_leader_view v;
+        memset(&v, 0x5a, sizeof(v));
+        redlock_status st = redlock__leader_decide(rows[i].n, rows[i].r, &v);
+        if (st != rows[i].st || v.held != rows[i].held ||
+            v.fence != rows[i].fence || v.ttl_ms != rows[i].ttl ||
+            v.nodes_agreeing != rows[i].agreeing)
+            print_error("row %zu\n", i);
+        assert_int_equal(st, rows[i].st);
+        assert_int_equal(v.held, rows[i].held);
+        assert_string_equal(v.owner, rows[i].owner);
+        assert_string_equal(v.token_prefix, rows[i].prefix);
+        assert_int_equal(v.fence, rows[i].fence);
+        assert_int_equal(v.ttl_ms, rows[i].ttl);
+        assert_int_equal(v.nodes_agreeing, rows[i].agreeing);
+    }
+}
+#undef RD
+#undef NONE
+#undef TA
+#undef TB
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +408,9 @@ int main(void)
         cmocka_unit_test(test_verdict_exhaustive),
         cmocka_unit_test(test_verdict_early),
         cmocka_unit_test(test_failure_status),
+        cmocka_unit_test(test_config_failure),
+        cmocka_unit_test(test_retry_worthwhile),
+        cmocka_unit_test(test_leader_decide),
         cmocka_unit_test(test_drift),
         cmocka_unit_test(test_validity),
         cmocka_unit_test(test_retry_delay),

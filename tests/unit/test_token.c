@@ -55,10 +55,10 @@ static void test_token_unique(void **state)
  * newline). A change to a script must change its line here too. */
 static const char *const known_sha[REDLOCK__SCRIPT_COUNT] = {
     [REDLOCK__SCRIPT_ACQUIRE_MULTI] =
-        "396f0a9b5e8882cffdeab286c86198a2203c8d64",
-    [REDLOCK__SCRIPT_EXTEND] = "1e7accadcb7d86e3afe9c68c22ee696fb128a835",
-    [REDLOCK__SCRIPT_RELEASE] = "48e77510efdabdd6a514241cb73364daae90eeb1",
-    [REDLOCK__SCRIPT_RESTORE] = "a1d9147923ffc732438c232b9e63bd113a959d5e",
+        "1c0223b0247baf0ade063779e996b5cc5981427c",
+    [REDLOCK__SCRIPT_EXTEND] = "0b81e26ed948d782f0c15263cd50bdc5832c56de",
+    [REDLOCK__SCRIPT_RELEASE] = "5de3deb60ab0579b91e4be47358322275fbf6e82",
+    [REDLOCK__SCRIPT_RESTORE] = "2d683b55b2f64d9cbd4ce5ccbc8061cd44e868d2",
 };
 
 /* Every script's digest is the SHA1 of its source that Redis will

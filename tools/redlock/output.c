@@ -259,6 +259,10 @@ int cli_exit_for_status(redlock_status st)
     case REDLOCK_EMISUSE:
     case REDLOCK_ECRYPTO:
     case REDLOCK_EAUTH:
+    case REDLOCK_EDB:
+    case REDLOCK_EREFUSED:
+    case REDLOCK_EPENDING:
+    case REDLOCK_EDUPNODE:
         return CLI_EXIT_UNAVAILABLE;
     }
     return CLI_EXIT_UNAVAILABLE; /* a value outside the enum */

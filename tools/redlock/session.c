@@ -368,6 +368,9 @@ static int acquire_retryable(redlock_status st)
     case REDLOCK_EIO:
     case REDLOCK_EPROTO:
     case REDLOCK_EAUTH:
+    case REDLOCK_EDB:
+    case REDLOCK_EREFUSED:
+    case REDLOCK_EDUPNODE:
         return 1;
     case REDLOCK_OK:
     case REDLOCK_ENOTHELD:
@@ -382,6 +385,7 @@ static int acquire_retryable(redlock_status st)
     case REDLOCK_ENONODES:
     case REDLOCK_ERELEASED:
     case REDLOCK_ETTLSHORT:
+    case REDLOCK_EPENDING:
         return 0;
     }
     return 0;

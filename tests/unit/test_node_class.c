@@ -1,0 +1,196 @@
+/*
+ * test_node_class.c: the classification of node failures, driven by
+ * tables: error replies to our commands (reply.c), error replies to each
+ * handshake command (reply.c), failed connects (classify.c), and the
+ * run_id line of INFO server (reply.c). These decide the status that
+ * node_error_fn, redlock_inspect()'s views and
+ * redlock_acquire_info.node_status report for a node.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+#include "reply.h"
+
+/* Error replies to a command after the handshake. */
+static void test_reply_error_status(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *err;
+        redlock_status other, want;
+    } rows[] = {
+        {"NOAUTH Authentication required.", REDLOCK_EIO, REDLOCK_EAUTH},
+        {"WRONGPASS invalid username-password pair or user is disabled.",
+         REDLOCK_EIO, REDLOCK_EAUTH},
+        {"NOPERM this user has no permissions to run the 'set' command",
+         REDLOCK_EIO, REDLOCK_EAUTH},
+        {"NOPERM this user has no permissions to run the 'evalsha' command",
+         REDLOCK_EPROTO, REDLOCK_EAUTH},
+        {"NOPERM", REDLOCK_EIO, REDLOCK_EAUTH},
+        /* a longer word is not the code */
+        {"NOPERMS nope", REDLOCK_EIO, REDLOCK_EIO},
+        {"ERR NOPERM inside", REDLOCK_EIO, REDLOCK_EIO},
+        {"WRONGTYPE Operation against a key holding the wrong kind of value",
+         REDLOCK_EIO, REDLOCK_EIO},
+        {"OOM command not allowed when used memory > 'maxmemory'.",
+         REDLOCK_EIO, REDLOCK_EIO},
+        {"ERR unknown command", REDLOCK_EPROTO, REDLOCK_EPROTO},
+        {"", REDLOCK_EIO, REDLOCK_EIO},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        redlock_status got = redlock__reply_error_status(
+            rows[i].err, strlen(rows[i].err), rows[i].other);
+        if (got != rows[i].want)
+            print_error("row %zu: \"%s\"\n", i, rows[i].err);
+        assert_int_equal(got, rows[i].want);
+    }
+    assert_int_equal(redlock__reply_error_status(NULL, 0, REDLOCK_EIO),
+                     REDLOCK_EIO);
+}
+
+/* Error replies to each handshake command. */
+static void test_handshake_error_status(void **state)
+{
+    (void)state;
+    static const struct {
+        redlock__hs_cmd cmd;
+        const char *err;
+        redlock_status want;
+    } rows[] = {
+        /* AUTH: every error is an authentication failure */
+        {REDLOCK__HS_AUTH,
+         "WRONGPASS invalid username-password pair or user is disabled.",
+         REDLOCK_EAUTH},
+        {REDLOCK__HS_AUTH, "ERR invalid password", REDLOCK_EAUTH},
+        {REDLOCK__HS_AUTH,
+         "ERR AUTH <password> called without any password configured for "
+         "the default user. Are you sure your configuration is correct?",
+         REDLOCK_EAUTH},
+        {REDLOCK__HS_AUTH, "ERR Client sent AUTH, but no password is set",
+         REDLOCK_EAUTH},
+        /* SELECT: the database, unless it is about who we are */
+        {REDLOCK__HS_SELECT, "ERR DB index is out of range", REDLOCK_EDB},
+        {REDLOCK__HS_SELECT, "ERR invalid DB index", REDLOCK_EDB},
+        {REDLOCK__HS_SELECT, "ERR SELECT is not allowed in cluster mode",
+         REDLOCK_EDB},
+        {REDLOCK__HS_SELECT, "NOAUTH Authentication required.",
+         REDLOCK_EAUTH},
+        {REDLOCK__HS_SELECT,
+         "NOPERM this user has no permissions to run the 'select' command",
+         REDLOCK_EAUTH},
+        /* INFO and SCRIPT LOAD: only NOAUTH is fatal */
+        {REDLOCK__HS_INFO, "NOAUTH Authentication required.", REDLOCK_EAUTH},
+        {REDLOCK__HS_INFO,
+         "NOPERM this user has no permissions to run the 'info' command",
+         REDLOCK_OK},
+        {REDLOCK__HS_INFO, "ERR unknown command 'INFO'", REDLOCK_OK},
+        {REDLOCK__HS_SCRIPT, "NOAUTH Authentication required.",
+         REDLOCK_EAUTH},
+        {REDLOCK__HS_SCRIPT,
+         "NOPERM this user has no permissions to run the 'script|load' "
+         "command",
+         REDLOCK_OK},
+        {REDLOCK__HS_SCRIPT, "ERR unknown command 'SCRIPT'", REDLOCK_OK},
+        /* a server at maxclients, whichever command met it */
+        {REDLOCK__HS_AUTH, "ERR max number of clients reached",
+         REDLOCK_EREFUSED},
+        {REDLOCK__HS_SELECT, "ERR max number of clients reached",
+         REDLOCK_EREFUSED},
+        {REDLOCK__HS_SCRIPT, "ERR max number of clients reached",
+         REDLOCK_EREFUSED},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        redlock_status got = redlock__handshake_error_status(
+            rows[i].cmd, rows[i].err, strlen(rows[i].err));
+        if (got != rows[i].want)
+            print_error("row %zu: cmd %d \"%s\"\n", i, (int)rows[i].cmd,
+                        rows[i].err);
+        assert_int_equal(got, rows[i].want);
+    }
+}
+
+/* Failed connects: the errno, else hiredis's text. */
+static void test_connect_error_status(void **state)
+{
+    (void)state;
+    char refused[128], timedout[128], text[200];
+    snprintf(refused, sizeof(refused), "%s", strerror(ECONNREFUSED));
+    snprintf(timedout, sizeof(timedout), "%s", strerror(ETIMEDOUT));
+    assert_int_equal(redlock__connect_error_status(ECONNREFUSED, NULL),
+                     REDLOCK_EREFUSED);
+    assert_int_equal(redlock__connect_error_status(ETIMEDOUT, NULL),
+                     REDLOCK_ETIMEDOUT);
+    assert_int_equal(redlock__connect_error_status(ENETUNREACH, NULL),
+                     REDLOCK_EIO);
+    assert_int_equal(redlock__connect_error_status(EHOSTUNREACH, NULL),
+                     REDLOCK_EIO);
+    assert_int_equal(redlock__connect_error_status(ENOENT, NULL),
+                     REDLOCK_EIO);
+    assert_int_equal(redlock__connect_error_status(0, NULL), REDLOCK_EIO);
+    /* errno lost, but hiredis wrote the text */
+    assert_int_equal(redlock__connect_error_status(0, refused),
+                     REDLOCK_EREFUSED);
+    snprintf(text, sizeof(text), "connect: %s", refused);
+    assert_int_equal(redlock__connect_error_status(0, text),
+                     REDLOCK_EREFUSED);
+    assert_int_equal(redlock__connect_error_status(0, timedout),
+                     REDLOCK_ETIMEDOUT);
+    assert_int_equal(redlock__connect_error_status(
+                         0, "Name or service not known"),
+                     REDLOCK_EIO);
+}
+
+/* The run_id line of INFO server. */
+static void test_parse_run_id(void **state)
+{
+    (void)state;
+    const char *id = "0123456789abcdef0123456789abcdef01234567";
+    char info[512], out[41];
+    snprintf(info, sizeof(info),
+             "# Server\r\nredis_version:7.0.15\r\nrun_id:%s\r\n"
+             "tcp_port:6379\r\n",
+             id);
+    assert_true(redlock__parse_run_id(info, strlen(info), out));
+    assert_string_equal(out, id);
+    /* \n line ends, and the last line without one */
+    snprintf(info, sizeof(info), "# Server\nrun_id:%s", id);
+    assert_true(redlock__parse_run_id(info, strlen(info), out));
+    assert_string_equal(out, id);
+    /* absent, too short, too long, not hex, another key that ends so */
+    static const char *bad[] = {
+        "# Server\r\nredis_version:7.0.15\r\n",
+        "run_id:0123\r\n",
+        "run_id:0123456789abcdef0123456789abcdef012345678\r\n",
+        "run_id:0123456789abcdef0123456789abcdef0123456z\r\n",
+        "xrun_id:0123456789abcdef0123456789abcdef01234567\r\n",
+        "",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        strcpy(out, "junk");
+        assert_false(redlock__parse_run_id(bad[i], strlen(bad[i]), out));
+        assert_string_equal(out, "");
+    }
+    assert_false(redlock__parse_run_id(NULL, 0, out));
+    /* a length that cuts the line short */
+    snprintf(info, sizeof(info), "run_id:%s\r\n", id);
+    assert_false(redlock__parse_run_id(info, 20, out));
+}
+
+/* Run the group. */
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reply_error_status),
+        cmocka_unit_test(test_handshake_error_status),
+        cmocka_unit_test(test_connect_error_status),
+        cmocka_unit_test(test_parse_run_id),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
