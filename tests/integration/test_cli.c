@@ -1431,6 +1431,110 @@ static void test_password(void **state)
     setenv("REDLOCK_NODES", f->nodes, 1);
 }
 
+/* Start NODES servers with requirepass password into srv, and point
+ * REDLOCK_NODES at them without the password. */
+static void start_password_nodes(rs_server *srv, const char *password)
+{
+    rs_options o;
+    char nodes[512];
+    size_t used = 0;
+
+    memset(&o, 0, sizeof(o));
+    o.password = password;
+    for (size_t i = 0; i < NODES; i++) {
+        assert_int_equal(rs_start_ex(&srv[i], &o), 0);
+        used += (size_t)snprintf(nodes + used, sizeof(nodes) - used,
+                                 "%sredis://127.0.0.1:%d", i > 0 ? "," : "",
+                                 srv[i].port);
+    }
+    setenv("REDLOCK_NODES", nodes, 1);
+}
+
+/* Lines of the file that contain text. */
+static int count_lines_with(const char *path, const char *text)
+{
+    char buf[16384];
+    int n = 0;
+
+    read_file(path, buf, sizeof(buf));
+    for (char *line = buf; line != NULL && *line != '\0';) {
+        char *nl = strchr(line, '\n');
+
+        if (nl != NULL)
+            *nl = '\0';
+        n += strstr(line, text) != NULL;
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    return n;
+}
+
+/* A wrong password is loud and fast: acquire and exec exit 2 at once,
+ * also with a long --wait and with no --wait at all (which used to retry
+ * forever, silently), printing without -v one line per refusing node with
+ * the reason, and the verdict with what to check. */
+static void test_wrong_password_fails_fast(void **state)
+{
+    fixture *f = *state;
+    rs_server srv[NODES];
+    char path[512];
+    char err[8192];
+    uint64_t t0;
+
+    start_password_nodes(srv, "right");
+    setenv("REDLOCK_PASSWORD", "wrong", 1);
+    t0 = mono_ns();
+    expect_exit(f, "nowait", NULL, CLI(f, "nowait", "acquire", "pw-fast"), 2);
+    expect_exit(f, "wait", NULL,
+                CLI(f, "wait", "acquire", "pw-fast", "--wait", "1h"), 2);
+    expect_exit(f, "exec", NULL,
+                CLI(f, "exec", "exec", "pw-fast", "--", "true"), 2);
+    /* Three runs, each far below the 1 h --wait (RUN_TIMEOUT_MS would
+     * have killed a run that retried). */
+    assert_true(mono_ns() - t0 < 15000000000ull);
+    read_named(f, "wait.err", err, sizeof(err));
+    assert_non_null(strstr(err, "(EAUTH)"));
+    assert_non_null(strstr(err, "not retrying: check the password"));
+    path_in(f, "nowait.err", path, sizeof(path));
+    /* One line per refusing node (at least a quorum of them), each with
+     * its address. */
+    assert_true(count_lines_with(path, "redlock: node 127.0.0.1:") >= 2);
+    assert_true(count_lines_with(path, "refused authentication") >= 3);
+    read_named(f, "nowait.err", err, sizeof(err));
+    assert_null(strstr(err, "right"));
+    assert_null(strstr(err, "wrong"));
+    unsetenv("REDLOCK_PASSWORD");
+    rs_stop_many(srv, NODES);
+    setenv("REDLOCK_NODES", f->nodes, 1);
+}
+
+/* A node that fails on every attempt of a long wait is reported once per
+ * 10 s, not once per attempt: the lock is held elsewhere and one node is
+ * down for a 3 s --wait of a dozen attempts or more. */
+static void test_node_lines_rate_limited(void **state)
+{
+    fixture *f = *state;
+    char path[512];
+    char node[64];
+
+    assert_int_equal(CLI(f, "hold", "acquire", "job-rl", "--ttl", "60"), 0);
+    snprintf(node, sizeof(node), "redlock: node 127.0.0.1:%d:",
+             f->srv[2].port);
+    rs_kill(&f->srv[2], 0);
+    /* Held on two nodes, one down: the last attempt may end as "held"
+     * (1) or, when the down node and one that had not answered yet rule
+     * out a quorum first, as "quorum unreachable" (2). */
+    {
+        int rc = CLI(f, "wait", "acquire", "job-rl", "--wait", "3s", "-v");
+
+        if (rc != 1)
+            expect_exit(f, "wait", NULL, rc, 2);
+    }
+    path_in(f, "wait.err", path, sizeof(path));
+    /* -v shows every attempt; the node line comes once. */
+    assert_true(count_lines_with(path, "] redlock: attempt ") >= 5);
+    assert_int_equal(count_lines_with(path, node), 1);
+}
+
 /* ------------------------------------------------------------------------
  * elect
  * ------------------------------------------------------------------------ */
@@ -1583,6 +1687,34 @@ static void test_elect_takeover(void **state)
             assert_int_equal(cli_wait(p[i], 20000), 128 + SIGTERM);
 }
 
+/* elect with a wrong password says why it cannot campaign (it used to
+ * print nothing at all), without -v, and keeps trying until stopped. */
+static void test_elect_wrong_password(void **state)
+{
+    fixture *f = *state;
+    rs_server srv[NODES];
+    char path[512];
+    char err[8192];
+    pid_t p;
+
+    start_password_nodes(srv, "right");
+    setenv("REDLOCK_PASSWORD", "wrong", 1);
+    p = CLI_SPAWN(f, "cand", "elect", "pw-grp", "--", "true");
+    path_in(f, "cand.err", path, sizeof(path));
+    if (!await_text(path, "elect: cannot campaign for pw-grp", 10000)) {
+        read_file(path, err, sizeof(err));
+        fail_msg("no reason from elect; stderr:\n%s", err);
+    }
+    read_file(path, err, sizeof(err));
+    assert_non_null(strstr(err, "EAUTH"));
+    assert_non_null(strstr(err, "refused authentication"));
+    assert_int_equal(kill(p, SIGTERM), 0);
+    assert_int_equal(cli_wait(p, 10000), 128 + SIGTERM);
+    unsetenv("REDLOCK_PASSWORD");
+    rs_stop_many(srv, NODES);
+    setenv("REDLOCK_NODES", f->nodes, 1);
+}
+
 /* When CMD exits by itself, elect steps down (the lock is released, not
  * left to expire) and exits with CMD's status. */
 static void test_elect_cmd_exits(void **state)
@@ -1638,6 +1770,12 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_exec_bad_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_password_fails_fast, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_node_lines_rate_limited, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_elect_wrong_password, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_elect_takeover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_elect_cmd_exits, setup, teardown),
     };

@@ -13,6 +13,7 @@
  *   output.c        messages, timestamps, JSON strings, exit codes
  *   session.c       node list, password, manager creation, the shared
  *                   acquire-with-wait loop
+ *   nodes.c         why nodes fail, on stderr without -v, rate-limited
  *   events.c        the self-pipe that turns signals and election
  *                   callbacks into events for one poll() loop
  *   child.c         running CMD: PATH lookup, fork/exec in its own process
@@ -326,10 +327,48 @@ int cli_settle(redlock_manager *m, const char *res, const char *token,
  * bytes. Returns 0, or CLI_EXIT_USAGE after printing why. */
 int cli_check_resource(const char *cmd_name, const char *resource);
 
+/* What to check when a quorum refuses with st (EAUTH: the password;
+ * EDB: the database index; EDUPNODE: duplicate servers): one phrase. */
+const char *cli_config_hint(redlock_status st);
+
 /* Check a TOKEN operand: REDLOCK_TOKEN_LEN lowercase hex characters, as
  * the library prints them. Returns 0, or CLI_EXIT_USAGE after printing
  * why. */
 int cli_check_token(const char *cmd_name, const char *token);
+
+/* ------------------------------------------------------------------------
+ * Node problems (nodes.c): one line per failing node and reason on
+ * stderr, without -v, at most once per node and reason every
+ * CLI_NODE_REPORT_EVERY_US
+ * ------------------------------------------------------------------------ */
+
+#define CLI_NODE_REPORT_EVERY_US (10u * 1000u * 1000u)
+
+/* Set o's node_error_fn to record each node's latest failure (and print
+ * it while live reporting is on). cli_session_open() calls it. */
+void cli_nodes_hook(redlock_options *o);
+
+/* Print node failures as the library reports them (on), or only record
+ * them (off, the default). Commands turn it on while they wait for a
+ * lock (acquire and exec with --wait) or campaign (elect). Any thread. */
+void cli_nodes_live(int on);
+
+/* Print a line for each node whose status in info's last attempt is an
+ * error (not OK, ETAKEN or EPENDING), with the library's message for it
+ * when it has one. Returns how many nodes failed. Main thread. */
+size_t cli_nodes_report_attempt(redlock_manager *m,
+                                const redlock_acquire_info *info);
+
+/* Print a line for each node that is down now, as last reported by the
+ * library. Returns how many are down, and in *worst EAUTH, EDB or
+ * EDUPNODE if one of them failed so (configuration errors), else
+ * ENOQUORUM if any is down, else OK. Main thread. */
+size_t cli_nodes_report_down(redlock_manager *m, redlock_status *worst);
+
+/* Print "redlock: <message>" unless a line with the same key and st was
+ * printed less than CLI_NODE_REPORT_EVERY_US ago. Returns 1 if printed. */
+int cli_report_limited(const char *key, redlock_status st, const char *fmt,
+                       ...) __attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------------------
  * Events (events.c): one pipe, one poll()

@@ -36,6 +36,7 @@
 typedef struct elect_run {
     const cli_args *a;
     const char *path; /* CMD, resolved */
+    redlock_manager *m;
     redlock_election *e;
     cli_child child;
     int active;    /* CMD (or what is left of its group) runs */
@@ -166,6 +167,40 @@ static void check_child(elect_run *r)
     }
 }
 
+/* While not leader: if so many nodes are down that no quorum can be
+ * won, say why we cannot campaign (the nodes' own lines come from
+ * nodes.c), at most every CLI_NODE_REPORT_EVERY_US. The campaign goes
+ * on: the nodes may come back, or the password file be fixed and the
+ * service restarted. */
+static void check_campaign(elect_run *r)
+{
+    size_t n = redlock_manager_node_count(r->m);
+    size_t quorum = redlock_manager_quorum(r->m);
+    redlock_status worst;
+    size_t down;
+    char key[64];
+
+    if (redlock_election_is_leader(r->e))
+        return;
+    down = cli_nodes_report_down(r->m, &worst);
+    if (down <= n - quorum)
+        return;
+    snprintf(key, sizeof(key), "elect: campaign");
+    if (worst == REDLOCK_EAUTH || worst == REDLOCK_EDB ||
+        worst == REDLOCK_EDUPNODE)
+        cli_report_limited(key, worst,
+                           "elect: cannot campaign for %s: %zu of %zu nodes "
+                           "down, a quorum is %zu (%s: %s); still trying",
+                           r->a->operands[0], down, n, quorum,
+                           cli_status_short_name(worst),
+                           cli_config_hint(worst));
+    else
+        cli_report_limited(key, worst,
+                           "elect: cannot campaign for %s: %zu of %zu nodes "
+                           "down, a quorum is %zu; still trying",
+                           r->a->operands[0], down, n, quorum);
+}
+
 /* The loop: until CMD exits by itself or a signal ends a campaign. */
 static void run_loop(elect_run *r)
 {
@@ -174,6 +209,10 @@ static void run_loop(elect_run *r)
         uint64_t now = redlock_clock_us();
         int timeout = -1;
 
+        if (!r->active) {
+            check_campaign(r);
+            timeout = 1000; /* look again while not leader */
+        }
         if (r->active && r->child.kill_at_us != 0) {
             uint64_t at = r->child.kill_at_us;
             timeout = at <= now ? 0 : (int)((at - now + 999u) / 1000u);
@@ -259,6 +298,8 @@ int cli_cmd_elect(const cli_args *a)
         goto out;
     }
     cli_log("campaigning for leadership of %s", name);
+    r.m = m;
+    cli_nodes_live(1); /* node failures are printed as they happen */
     run_loop(&r);
     stop_child(&r);
     rc = r.exit_code;

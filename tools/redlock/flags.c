@@ -68,8 +68,10 @@ const cli_flag cli_flags[] = {
     {CLI_F_SHOW_TOKEN, "show-token", 0, NULL, B_STA,
      "show holder tokens in full (default: only their first 8 characters)"},
     {CLI_F_VERBOSE, "verbose", 'v', NULL, CLI_ALL,
-     "log node errors, attempts and renewals to stderr with timestamps; "
-     "-vv logs more"},
+     "log attempts (each node: granted, held, not answered before the "
+     "decision, or its error), renewals and node errors to stderr with "
+     "timestamps; -vv logs more (failing nodes get one line each without "
+     "-v, every 10s at most)"},
     {CLI_F_QUIET, "quiet", 'q', NULL, CLI_ALL,
      "print nothing on stderr but errors"},
     {CLI_F_HELP, "help", 'h', NULL, CLI_ALL, "show help and exit"},
@@ -90,7 +92,8 @@ const cli_command cli_commands[] = {
      "or until `redlock release RESOURCE TOKEN`.\n"
      "Exit status: 0 acquired; 1 (or --conflict-exit-code) held by someone\n"
      "else past --wait (with -E 0 also 0, but no token is printed and\n"
-     "nothing is held); 2 quorum unreachable."},
+     "nothing is held); 2 quorum unreachable, or (at once, even with\n"
+     "--wait) a quorum refused the password or the database."},
     {CLI_CMD_EXTEND, "extend", "RESOURCE TOKEN", 2, 0,
      "extend a lock held with TOKEN to --ttl from now",
      "Set the TTL of the lock on RESOURCE held with TOKEN to --ttl from now,\n"
@@ -130,7 +133,9 @@ const cli_command cli_commands[] = {
      "Campaign for leadership of NAME. While leader, run CMD (as exec does;\n"
      "REDLOCK_FENCE is the term's fencing number). On losing leadership,\n"
      "stop CMD (SIGTERM, SIGKILL after --grace) and campaign again. When\n"
-     "CMD exits by itself, step down and exit with its status."},
+     "CMD exits by itself, step down and exit with its status. While it\n"
+     "cannot win (too many nodes down or refusing the password), it says\n"
+     "why every 10s and keeps trying."},
 };
 const size_t cli_command_count = sizeof(cli_commands) / sizeof(cli_commands[0]);
 

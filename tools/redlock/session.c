@@ -226,6 +226,7 @@ int cli_session_open(const cli_args *a, redlock_manager **out)
     }
     if (a->key_prefix != NULL)
         o.key_prefix = a->key_prefix;
+    cli_nodes_hook(&o);
     if (cli_verbosity >= 1) {
         o.log_fn = on_library_log;
         o.log_level = cli_verbosity >= 2 ? REDLOCK_LOG_DEBUG : REDLOCK_LOG_INFO;
@@ -367,11 +368,13 @@ static int acquire_retryable(redlock_status st)
     case REDLOCK_ETIMEDOUT:
     case REDLOCK_EIO:
     case REDLOCK_EPROTO:
+    case REDLOCK_EREFUSED:
+        return 1;
+    /* A quorum refused our credentials, database or vote: retrying
+     * cannot help, so fail fast (exit 2), also with --wait. */
     case REDLOCK_EAUTH:
     case REDLOCK_EDB:
-    case REDLOCK_EREFUSED:
     case REDLOCK_EDUPNODE:
-        return 1;
     case REDLOCK_OK:
     case REDLOCK_ENOTHELD:
     case REDLOCK_ELOST:
@@ -389,6 +392,57 @@ static int acquire_retryable(redlock_status st)
         return 0;
     }
     return 0;
+}
+
+/* What to check when a quorum refuses st (EAUTH, EDB, EDUPNODE). */
+const char *cli_config_hint(redlock_status st)
+{
+    switch (st) {
+    case REDLOCK_EAUTH:
+        return "check the password (--password-file, REDLOCK_PASSWORD, or "
+               "the node URIs) and the user's ACL";
+    case REDLOCK_EDB:
+        return "check the database index (/db or ?db=) of the node URIs";
+    case REDLOCK_EDUPNODE:
+        return "two node URIs name the same server; give independent "
+               "servers";
+    default:
+        return "check the node configuration";
+    }
+}
+
+/* With -v: what each node said in info's last attempt. EPENDING ("had
+ * not answered when the attempt was decided") is not an error: the call
+ * does not wait for the slowest nodes once the outcome is certain. */
+static void log_nodes(redlock_manager *m, const redlock_acquire_info *info)
+{
+    if (cli_verbosity < 1 || info->attempts == 0)
+        return;
+    for (size_t i = 0; i < redlock_manager_node_count(m); i++) {
+        redlock_status st = info->node_status[i];
+        const char *what;
+
+        switch (st) {
+        case REDLOCK_OK:
+            what = "granted";
+            break;
+        case REDLOCK_ETAKEN:
+            what = "refused: held by another owner";
+            break;
+        case REDLOCK_EPENDING:
+            what = "not answered before the decision (not an error)";
+            break;
+        default:
+            what = NULL;
+            break;
+        }
+        if (what != NULL)
+            cli_log("  node %s: %s", redlock_manager_node_name(m, i), what);
+        else
+            cli_log("  node %s: error: %s (%s)",
+                    redlock_manager_node_name(m, i), redlock_strerror(st),
+                    cli_status_short_name(st));
+    }
 }
 
 /* Acquire with --wait; see cli.h. */
@@ -420,6 +474,7 @@ cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
         st = redlock_acquire_ex(m, res, strlen(res), a->ttl_ms, &opts, out);
         attempts++;
         if (st == REDLOCK_OK) {
+            cli_nodes_live(0);
             cli_log("acquired %s after %u attempt(s): validity %lld ms, "
                     "granted by %zu of %zu nodes",
                     res, attempts, (long long)redlock_lock_validity_ms(*out),
@@ -432,11 +487,14 @@ cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
                 res, redlock_strerror(st), info.last.yes, info.last.no,
                 info.last.error, info.detail[0] != '\0' ? ": " : "",
                 info.detail);
+        log_nodes(m, &info);
+        cli_nodes_report_attempt(m, &info);
         if (!acquire_retryable(st))
             break;
         now = redlock_clock_us();
         if (a->wait_set && now >= deadline)
             break;
+        cli_nodes_live(1); /* while waiting, say when nodes fail */
         if (!told_waiting && st != REDLOCK_ETAKEN) {
             cli_notice("%s: %s: %s; retrying%s", cmd, res, redlock_strerror(st),
                        a->wait_set ? " until --wait passes" : "");
@@ -449,6 +507,7 @@ cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
             delay = deadline - now; /* one last attempt at the deadline */
         sleep_us(delay);
     }
+    cli_nodes_live(0);
     *out = NULL; /* a failed attempt stores NULL; said once more here */
     if (st == REDLOCK_ETAKEN) {
         cli_note_status(st);
@@ -463,6 +522,18 @@ cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
     } else if (st == REDLOCK_EINVAL || st == REDLOCK_ERANGE) {
         cli_error("%s: %s: %s", cmd, res, redlock_strerror(st));
         *exit_code = CLI_EXIT_USAGE;
+    } else if (st == REDLOCK_EAUTH || st == REDLOCK_EDB ||
+               st == REDLOCK_EDUPNODE) {
+        size_t refusing = 0;
+
+        for (size_t i = 0; i < redlock_manager_node_count(m); i++)
+            refusing += info.attempts > 0 && info.node_status[i] == st;
+        cli_error("%s: cannot acquire %s: %s on %zu of %zu nodes (%s); not "
+                  "retrying: %s",
+                  cmd, res, redlock_strerror(st), refusing,
+                  redlock_manager_node_count(m), cli_status_short_name(st),
+                  cli_config_hint(st));
+        *exit_code = cli_exit_for_status(st);
     } else {
         if (info.detail[0] != '\0')
             cli_error("%s: cannot acquire %s: %s (%s)", cmd, res,
