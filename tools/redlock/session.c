@@ -10,18 +10,22 @@
  * with --node may carry a password of their own; that is the user's
  * choice, and the library never prints it.
  *
- * The acquire loop is ours rather than the library's retry loop: each
- * attempt is a single redlock_acquire_ex() call, so the tool knows the
- * outcome of the last attempt exactly (held elsewhere, exit 1, or no
- * quorum, exit 2), can log each attempt with -v, and can wait without a
- * limit when --wait is not given.
+ * Waiting for a lock is the library's retry loop
+ * (REDLOCK_RETRY_UNTIL_DEADLINE: delay plus CSPRNG jitter, until --wait's
+ * deadline or without end, ending at once when a quorum refuses the
+ * password or database). The tool makes the first attempt alone, so
+ * that it can report it (each node with -v, failing nodes without) and
+ * say "retrying" before the wait, then hands the rest to one call; the
+ * last attempt's status in redlock_acquire_info tells "held elsewhere"
+ * (exit 1) from "no quorum" (exit 2) when the call ends at the deadline.
+ * Rejected: the tool's own loop with its own jitter generator (what it
+ * had before: a second retry policy to keep in step with the library's).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -332,32 +336,6 @@ int cli_settle(redlock_manager *m, const char *res, const char *token,
     return storing;
 }
 
-/* A small non-cryptographic generator for retry jitter (xorshift64*),
- * seeded from the pid and the clock: jitter only needs to differ between
- * processes that contend. */
-static uint32_t jitter_random(void)
-{
-    static uint64_t state;
-
-    if (state == 0)
-        state = (redlock_clock_us() << 16) ^ (uint64_t)getpid() ^
-                0x9e3779b97f4a7c15ull;
-    state ^= state >> 12;
-    state ^= state << 25;
-    state ^= state >> 27;
-    return (uint32_t)((state * 0x2545f4914f6cdd1dull) >> 32);
-}
-
-/* Sleep for us microseconds, restarting after signals. */
-static void sleep_us(uint64_t us)
-{
-    struct timespec ts = {(time_t)(us / 1000000u),
-                          (long)(us % 1000000u) * 1000L};
-
-    while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
-        ;
-}
-
 /* 1 if an acquire that failed with st is worth another attempt. */
 static int acquire_retryable(redlock_status st)
 {
@@ -445,77 +423,43 @@ static void log_nodes(redlock_manager *m, const redlock_acquire_info *info)
     }
 }
 
-/* Acquire with --wait; see cli.h. */
-cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
-                                     redlock_lock **out, int *exit_code)
+/* Log an attempt (or the last of a run of attempts) with -v, and print
+ * its failing nodes (nodes.c). first and last number the attempts. */
+static void log_attempts(redlock_manager *m, const char *res, uint32_t first,
+                         uint32_t last, redlock_status st,
+                         const redlock_acquire_info *info)
+{
+    if (first == last)
+        cli_log("attempt %u on %s: %s (yes %u, no %u, error %u)%s%s", first,
+                res, redlock_strerror(st), info->last.yes, info->last.no,
+                info->last.error, info->detail[0] != '\0' ? ": " : "",
+                info->detail);
+    else
+        cli_log("attempts %u-%u on %s: the last: %s (yes %u, no %u, error "
+                "%u)%s%s",
+                first, last, res, redlock_strerror(st), info->last.yes,
+                info->last.no, info->last.error,
+                info->detail[0] != '\0' ? ": " : "", info->detail);
+    log_nodes(m, info);
+    cli_nodes_report_attempt(m, info);
+}
+
+/* Say why an acquire failed with st (info: its last attempt) and set
+ * *exit_code; returns the outcome. */
+static cli_acquire_outcome acquire_failed(redlock_manager *m,
+                                          const cli_args *a, redlock_status st,
+                                          const redlock_acquire_info *info,
+                                          int *exit_code)
 {
     const char *res = a->operands[0];
     const char *cmd = cli_command_of(a->cmd)->name;
-    redlock_options defaults;
-    redlock_acquire_info info;
-    redlock_acquire_opts opts;
-    uint64_t deadline = 0;
-    uint32_t attempts = 0;
-    int told_waiting = 0;
-    redlock_status st;
 
-    *out = NULL;
-    *exit_code = CLI_EXIT_UNAVAILABLE;
-    redlock_options_init(&defaults);
-    if (a->wait_set)
-        deadline = redlock_clock_us() + a->wait_ms * 1000u;
-    for (;;) {
-        uint64_t now;
-        uint64_t delay;
-
-        redlock_acquire_opts_init(&opts);
-        opts.retry_count = 0;
-        opts.info = &info;
-        st = redlock_acquire_ex(m, res, strlen(res), a->ttl_ms, &opts, out);
-        attempts++;
-        if (st == REDLOCK_OK) {
-            cli_nodes_live(0);
-            cli_log("acquired %s after %u attempt(s): validity %lld ms, "
-                    "granted by %zu of %zu nodes",
-                    res, attempts, (long long)redlock_lock_validity_ms(*out),
-                    redlock_lock_nodes_granted(*out),
-                    redlock_manager_node_count(m));
-            *exit_code = CLI_EXIT_OK;
-            return CLI_ACQUIRED;
-        }
-        cli_log("attempt %u on %s: %s (yes %u, no %u, error %u)%s%s", attempts,
-                res, redlock_strerror(st), info.last.yes, info.last.no,
-                info.last.error, info.detail[0] != '\0' ? ": " : "",
-                info.detail);
-        log_nodes(m, &info);
-        cli_nodes_report_attempt(m, &info);
-        if (!acquire_retryable(st))
-            break;
-        now = redlock_clock_us();
-        if (a->wait_set && now >= deadline)
-            break;
-        cli_nodes_live(1); /* while waiting, say when nodes fail */
-        if (!told_waiting && st != REDLOCK_ETAKEN) {
-            cli_notice("%s: %s: %s; retrying%s", cmd, res, redlock_strerror(st),
-                       a->wait_set ? " until --wait passes" : "");
-            told_waiting = 1;
-        }
-        delay = ((uint64_t)defaults.retry_delay_ms +
-                 jitter_random() % (defaults.retry_jitter_ms + 1u)) *
-                1000u;
-        if (a->wait_set && now + delay > deadline)
-            delay = deadline - now; /* one last attempt at the deadline */
-        sleep_us(delay);
-    }
-    cli_nodes_live(0);
-    *out = NULL; /* a failed attempt stores NULL; said once more here */
+    cli_note_status(st);
     if (st == REDLOCK_ETAKEN) {
-        cli_note_status(st);
         cli_notice("%s: %s is held by someone else", cmd, res);
         *exit_code = a->conflict_exit_code; /* may be 0 */
         return CLI_HELD_ELSEWHERE;
     }
-    cli_note_status(st);
     if (st == REDLOCK_ETTLSHORT) {
         cli_ttl_too_short(cmd, a->ttl_ms);
         *exit_code = CLI_EXIT_USAGE;
@@ -527,7 +471,7 @@ cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
         size_t refusing = 0;
 
         for (size_t i = 0; i < redlock_manager_node_count(m); i++)
-            refusing += info.attempts > 0 && info.node_status[i] == st;
+            refusing += info->attempts > 0 && info->node_status[i] == st;
         cli_error("%s: cannot acquire %s: %s on %zu of %zu nodes (%s); not "
                   "retrying: %s",
                   cmd, res, redlock_strerror(st), refusing,
@@ -535,15 +479,84 @@ cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
                   cli_config_hint(st));
         *exit_code = cli_exit_for_status(st);
     } else {
-        if (info.detail[0] != '\0')
+        if (info->detail[0] != '\0')
             cli_error("%s: cannot acquire %s: %s (%s)", cmd, res,
-                      redlock_strerror(st), info.detail);
+                      redlock_strerror(st), info->detail);
         else
             cli_error("%s: cannot acquire %s: %s", cmd, res,
                       redlock_strerror(st));
         *exit_code = cli_exit_for_status(st);
     }
     return CLI_NOT_ACQUIRED;
+}
+
+/* Acquire with --wait; see cli.h. */
+cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
+                                     redlock_lock **out, int *exit_code)
+{
+    const char *res = a->operands[0];
+    const char *cmd = cli_command_of(a->cmd)->name;
+    uint64_t started = redlock_clock_us();
+    redlock_acquire_info info;
+    redlock_acquire_info first_info;
+    redlock_acquire_opts opts;
+    uint32_t attempts;
+    redlock_status st;
+
+    *out = NULL;
+    *exit_code = CLI_EXIT_UNAVAILABLE;
+    /* The first attempt alone, to report it (and fail fast) before any
+     * waiting. */
+    redlock_acquire_opts_init(&opts);
+    opts.retry_count = 0;
+    opts.info = &info;
+    st = redlock_acquire_ex(m, res, strlen(res), a->ttl_ms, &opts, out);
+    attempts = info.attempts;
+    if (st != REDLOCK_OK)
+        log_attempts(m, res, 1, 1, st, &info);
+    if (st != REDLOCK_OK && acquire_retryable(st) &&
+        !(a->wait_set && a->wait_ms == 0)) {
+        /* Then the library's loop: delay plus jitter between attempts,
+         * until --wait passes (no limit without it), ending at once on a
+         * quorum's refusal of the password or database. */
+        if (st != REDLOCK_ETAKEN)
+            cli_notice("%s: %s: %s; retrying%s", cmd, res, redlock_strerror(st),
+                       a->wait_set ? " until --wait passes" : "");
+        cli_nodes_live(1); /* while waiting, say when nodes fail */
+        redlock_acquire_opts_init(&opts);
+        opts.retry_count = REDLOCK_RETRY_UNTIL_DEADLINE;
+        opts.deadline_us = a->wait_set ? started + a->wait_ms * 1000u : 0;
+        opts.info = &info;
+        first_info = info;
+        st = redlock_acquire_ex(m, res, strlen(res), a->ttl_ms, &opts, out);
+        cli_nodes_live(0);
+        if (info.attempts > 0) {
+            if (st != REDLOCK_OK)
+                log_attempts(m, res, attempts + 1, attempts + info.attempts,
+                             st, &info);
+            attempts += info.attempts;
+            /* At the deadline the call says ETIMEDOUT; what the last
+             * attempt found (held elsewhere, or no quorum) decides the
+             * exit status. */
+            if (st == REDLOCK_ETIMEDOUT)
+                st = info.last_status;
+        } else if (st == REDLOCK_ETIMEDOUT) {
+            /* --wait passed before a second attempt: the first decides. */
+            info = first_info;
+            st = info.last_status;
+        }
+    }
+    if (st == REDLOCK_OK) {
+        cli_log("acquired %s after %u attempt(s): validity %lld ms, "
+                "granted by %zu of %zu nodes",
+                res, attempts, (long long)redlock_lock_validity_ms(*out),
+                redlock_lock_nodes_granted(*out),
+                redlock_manager_node_count(m));
+        *exit_code = CLI_EXIT_OK;
+        return CLI_ACQUIRED;
+    }
+    *out = NULL; /* a failed attempt stores NULL; said once more here */
+    return acquire_failed(m, a, st, &info, exit_code);
 }
 
 /* Check the operands, open the session and adopt the lock by token. */
