@@ -213,15 +213,24 @@ static void get_key(const fixture *f, size_t i, const char *key, char *out,
     assert_int_equal(rs_command(&f->srv[i], out, len, 2, argv), 0);
 }
 
-/* How many servers store value under key. */
+/* The token of key on server i: the stored value up to its first space
+ * (the CLI stores "<token> <owner>"); "(nil)" when missing. */
+static void get_token(const fixture *f, size_t i, const char *key, char *out,
+                      size_t len)
+{
+    get_key(f, i, key, out, len);
+    out[strcspn(out, " ")] = '\0';
+}
+
+/* How many servers store value (a token, or "(nil)") under key. */
 static int nodes_with(const fixture *f, const char *key, const char *value)
 {
     int n = 0;
 
     for (size_t i = 0; i < NODES; i++) {
-        char got[128];
+        char got[256];
 
-        get_key(f, i, key, got, sizeof(got));
+        get_token(f, i, key, got, sizeof(got));
         n += strcmp(got, value) == 0;
     }
     return n;
@@ -428,6 +437,7 @@ static int setup(void **state)
                                  "%s%s", i > 0 ? "," : "", f->srv[i].uri);
     setenv("REDLOCK_NODES", f->nodes, 1);
     unsetenv("REDLOCK_PASSWORD");
+    unsetenv("REDLOCK_OWNER");
     *state = f;
     return 0;
 }
@@ -677,7 +687,7 @@ static void test_status(void **state)
         for (size_t i = 0; i < NODES; i++) {
             char got[128];
 
-            get_key(f, i, "job-s", got, sizeof(got));
+            get_token(f, i, "job-s", got, sizeof(got));
             if (strcmp(got, token) != 0)
                 pause = i;
         }
@@ -866,6 +876,76 @@ static void test_json_everywhere(void **state)
     assert_non_null(strstr(json_str(out, "error"), "not found"));
 }
 
+/* The owner label: --owner, else REDLOCK_OWNER, else hostname:pid, is
+ * stored with the token and shown by status (table and JSON, per node
+ * and for the holder); extend keeps it, also where it restores a key a
+ * node had lost. */
+static void test_owner(void **state)
+{
+    fixture *f = *state;
+    char token[256];
+    char out[8192];
+    char got[256];
+
+    assert_int_equal(CLI(f, "acq", "acquire", "job-o", "--owner", "web-3",
+                         "--ttl", "30"),
+                     0);
+    read_named(f, "acq.out", token, sizeof(token));
+    chomp(token);
+    assert_int_equal(CLI(f, "st", "status", "job-o"), 0);
+    read_named(f, "st.out", out, sizeof(out));
+    assert_non_null(strstr(out, "OWNER"));
+    assert_non_null(strstr(out, "web-3"));
+    assert_non_null(strstr(out, "owned by web-3"));
+    assert_int_equal(CLI_JSON(f, "stj", out, "status", "job-o", "--json"), 0);
+    assert_string_equal(json_str(out, "owner"), "web-3");
+    assert_non_null(strstr(out, "\"holder\":\""));
+    assert_true(strstr(out, "\"owner\":\"web-3\",\"ttl_ms\"") != NULL);
+
+    /* extend keeps it: on the nodes that had the key, and on one that
+     * lost it (restored with the whole value). */
+    {
+        const char *del[] = {"DEL", "job-o"};
+        assert_int_equal(rs_command(&f->srv[0], got, sizeof(got), 2, del), 0);
+    }
+    assert_int_equal(CLI(f, "ext", "extend", "job-o", token, "--ttl", "2m"),
+                     0);
+    for (size_t i = 0; i < NODES; i++) {
+        char want[300];
+
+        snprintf(want, sizeof(want), "%.*s web-3", REDLOCK_TOKEN_LEN, token);
+        get_key(f, i, "job-o", got, sizeof(got));
+        if (strcmp(got, want) != 0)
+            fail_msg("node %zu stores '%s' after extend, want '%s'", i, got,
+                     want);
+    }
+    assert_int_equal(CLI_JSON(f, "stj2", out, "status", "job-o", "--json"), 0);
+    assert_string_equal(json_str(out, "owner"), "web-3");
+
+    /* REDLOCK_OWNER, and the default hostname:pid. */
+    setenv("REDLOCK_OWNER", "from-env", 1);
+    assert_int_equal(CLI_JSON(f, "env", out, "acquire", "job-o2", "--json"),
+                     0);
+    assert_string_equal(json_str(out, "owner"), "from-env");
+    unsetenv("REDLOCK_OWNER");
+    assert_int_equal(CLI_JSON(f, "def", out, "acquire", "job-o3", "--json"),
+                     0);
+    {
+        const char *owner = json_str(out, "owner");
+        const char *colon = strrchr(owner, ':');
+
+        assert_non_null(colon);
+        assert_true(colon > owner && strtol(colon + 1, NULL, 10) > 0);
+    }
+    /* Bad labels are usage errors. */
+    assert_int_equal(CLI(f, "bad", "acquire", "job-o4", "--owner", "a b"), 64);
+    setenv("REDLOCK_OWNER", "", 1);
+    assert_int_equal(CLI(f, "empty", "acquire", "job-o4", "-w0"), 0);
+    setenv("REDLOCK_OWNER", "x y", 1);
+    assert_int_equal(CLI(f, "badenv", "acquire", "job-o5"), 64);
+    unsetenv("REDLOCK_OWNER");
+}
+
 /* Nodes from repeated --node flags instead of REDLOCK_NODES. */
 static void test_node_flags(void **state)
 {
@@ -937,6 +1017,8 @@ static void test_usage_errors(void **state)
         {{"acquire", "r", "--ttl"}, "needs an argument"},
         {{"acquire", "r", "--json=yes"}, "takes no argument"},
         {{"acquire", "r", "-q", "-v"}, "cannot be combined"},
+        {{"acquire", "r", "--owner", "two words"}, "--owner: an owner is"},
+        {{"status", "r", "--owner", "x"}, "'--owner' is not an option"},
         {{"acquire", ""}, "must not be empty"},
         {{NULL}, "missing command"},
     };
@@ -1766,6 +1848,7 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_json_everywhere, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict_exit_zero, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_node_flags, setup, teardown),

@@ -105,7 +105,8 @@ typedef enum cli_flag_id {
     CLI_F_VERBOSE,
     CLI_F_QUIET,
     CLI_F_HELP,
-    CLI_F_VERSION
+    CLI_F_VERSION,
+    CLI_F_OWNER
 } cli_flag_id;
 
 /* One flag: the single source for parsing, --help and (checked by a
@@ -149,6 +150,7 @@ typedef struct cli_args {
     size_t node_count;
     const char *password_file;
     const char *key_prefix;
+    const char *owner; /* --owner, or NULL */
     uint32_t ttl_ms;
     int ttl_set;
     uint64_t wait_ms;
@@ -184,6 +186,11 @@ const cli_command *cli_command_of(cli_cmd cmd);
 
 /* Print the help of cmd (CLI_CMD_NONE: the general help) to out. */
 void cli_print_help(FILE *out, cli_cmd cmd);
+
+/* Check an owner label: 1..REDLOCK_OWNER_MAX bytes of printable ASCII
+ * without spaces (0x21..0x7e), as the library requires. Returns NULL if
+ * it is fine, else a phrase saying what is wrong. */
+const char *cli_owner_problem(const char *owner);
 
 /* The message of the last usage error cli_parse_args() printed (without
  * "redlock: "), or "" if none. */

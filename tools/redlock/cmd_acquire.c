@@ -27,8 +27,15 @@ static void print_json(const redlock_manager *m, const redlock_lock *lock,
     size_t len = 0;
     const char *res = redlock_lock_resource(lock, &len);
 
+    const char *owner = redlock_lock_owner(lock);
+
     fputs("{\"resource\":", stdout);
     cli_json_string(stdout, res, len);
+    fputs(",\"owner\":", stdout);
+    if (owner != NULL)
+        cli_json_string(stdout, owner, strlen(owner));
+    else
+        fputs("null", stdout);
     printf(",\"token\":\"%s\",\"validity_ms\":%lld,\"nodes_granted\":%zu,"
            "\"node_count\":%zu,\"quorum\":%zu}\n",
            redlock_lock_token(lock), (long long)redlock_lock_validity_ms(lock),

@@ -19,6 +19,7 @@ typedef struct status_summary {
     size_t free_nodes;   /* answered, and no key */
     size_t holder_nodes; /* nodes storing the most common holder */
     const char *holder;  /* that holder (in a view), or NULL */
+    const char *owner;   /* its owner label (in a view; "" if none) */
     const char *state;   /* "held", "free", "split" or "unknown" */
     int exit_code;       /* 0 held, 1 not held, 2 cannot tell */
 } status_summary;
@@ -58,6 +59,7 @@ static void summarise(const redlock_node_view *views, size_t n, size_t quorum,
         if (same > s->holder_nodes) {
             s->holder_nodes = same;
             s->holder = views[i].holder;
+            s->owner = views[i].owner;
         }
     }
     if (s->holder_nodes >= quorum) {
@@ -99,6 +101,15 @@ static void print_holder(const cli_args *a, const char *holder)
         fputs("...", stdout);
 }
 
+/* An owner label as JSON: a string, or null when there is none. */
+static void print_json_owner(const char *owner)
+{
+    if (owner != NULL && owner[0] != '\0')
+        cli_json_string(stdout, owner, strlen(owner));
+    else
+        fputs("null", stdout);
+}
+
 /* Print the views as one JSON object. */
 static void print_json(const cli_args *a, redlock_manager *m,
                        const redlock_node_view *views, size_t n,
@@ -114,6 +125,8 @@ static void print_json(const cli_args *a, redlock_manager *m,
         cli_json_string(stdout, s->holder, shown_len(a, s->holder, &cut));
     else
         fputs("null", stdout);
+    fputs(",\"owner\":", stdout);
+    print_json_owner(s->holder != NULL ? s->owner : "");
     printf(",\"holder_nodes\":%zu,\"node_count\":%zu,\"quorum\":%zu,"
            "\"reachable\":%zu,\"token_redacted\":%s,\"nodes\":[",
            s->holder_nodes, n, redlock_manager_quorum(m), s->reachable,
@@ -135,9 +148,11 @@ static void print_json(const cli_args *a, redlock_manager *m,
                v->held ? "true" : "false");
         if (v->held) {
             cli_json_string(stdout, v->holder, shown_len(a, v->holder, &cut));
+            fputs(",\"owner\":", stdout);
+            print_json_owner(v->owner);
             printf(",\"ttl_ms\":%lld}", (long long)v->ttl_ms);
         } else {
-            fputs("null,\"ttl_ms\":null}", stdout);
+            fputs("null,\"owner\":null,\"ttl_ms\":null}", stdout);
         }
     }
     fputs("]}\n", stdout);
@@ -153,36 +168,55 @@ static void print_ttl(int64_t ttl_ms)
                (long long)(ttl_ms % 1000));
 }
 
+/* Print an owner padded to width ("-" when there is none). */
+static void print_owner_cell(const char *owner, int width)
+{
+    size_t len = owner != NULL ? strlen(owner) : 0;
+
+    if (len == 0) {
+        printf("%-*s", width, "-");
+        return;
+    }
+    cli_print_escaped(stdout, owner, len);
+    printf("%*s", (int)len < width ? width - (int)len : 0, "");
+}
+
 /* Print the views as a table and a summary line. */
 static void print_table(const cli_args *a, redlock_manager *m,
                         const redlock_node_view *views, size_t n,
                         const status_summary *s)
 {
-    int width = 4; /* "NODE" */
+    int width = 4;       /* "NODE" */
+    int owner_width = 5; /* "OWNER" */
     const int holder_width =
         a->show_token ? REDLOCK_TOKEN_LEN + 2 : CLI_TOKEN_PREFIX_LEN + 5;
 
     for (size_t i = 0; i < n; i++) {
         int len = (int)strlen(redlock_manager_node_name(m, i));
+        int olen = (int)strlen(views[i].owner);
+
         if (len > width)
             width = len;
+        if (views[i].reachable && views[i].held && olen > owner_width)
+            owner_width = olen;
     }
     fputs("resource: ", stdout);
     cli_print_escaped(stdout, a->operands[0], strlen(a->operands[0]));
-    printf("\n%-*s  %-11s  %-*s  %s\n", width, "NODE", "STATE", holder_width,
-           "HOLDER", "TTL");
+    printf("\n%-*s  %-11s  %-*s  %-*s  %s\n", width, "NODE", "STATE",
+           holder_width, "HOLDER", owner_width, "OWNER", "TTL");
     for (size_t i = 0; i < n; i++) {
         const redlock_node_view *v = &views[i];
         int cut = 0;
 
         printf("%-*s  ", width, redlock_manager_node_name(m, i));
         if (!v->reachable) {
-            printf("%-11s  %-*s  -  (%s)\n", "unreachable", holder_width, "-",
-                   redlock_strerror(v->error));
+            printf("%-11s  %-*s  %-*s  -  (%s)\n", "unreachable", holder_width,
+                   "-", owner_width, "-", redlock_strerror(v->error));
             continue;
         }
         if (!v->held) {
-            printf("%-11s  %-*s  -\n", "free", holder_width, "-");
+            printf("%-11s  %-*s  %-*s  -\n", "free", holder_width, "-",
+                   owner_width, "-");
             continue;
         }
         int used = (int)shown_len(a, v->holder, &cut) + (cut ? 3 : 0);
@@ -190,6 +224,8 @@ static void print_table(const cli_args *a, redlock_manager *m,
         printf("%-11s  ", "held");
         print_holder(a, v->holder);
         printf("%*s  ", used < holder_width ? holder_width - used : 0, "");
+        print_owner_cell(v->owner, owner_width);
+        fputs("  ", stdout);
         print_ttl(v->ttl_ms);
         fputs("\n", stdout);
     }
@@ -197,6 +233,10 @@ static void print_table(const cli_args *a, redlock_manager *m,
     if (s->holder != NULL) {
         fputs(" (most nodes: ", stdout);
         print_holder(a, s->holder);
+        if (s->owner != NULL && s->owner[0] != '\0') {
+            fputs(" owned by ", stdout);
+            cli_print_escaped(stdout, s->owner, strlen(s->owner));
+        }
         printf(" on %zu", s->holder_nodes);
         fputs(")", stdout);
     }

@@ -47,6 +47,10 @@ const cli_flag cli_flags[] = {
      "nodes whose URI has none (default: $REDLOCK_PASSWORD)"},
     {CLI_F_KEY_PREFIX, "key-prefix", 0, "PREFIX", CLI_NODES,
      "prepend PREFIX to every key the tool reads or writes (default: none)"},
+    {CLI_F_OWNER, "owner", 0, "NAME", B_ACQ | B_EXE | B_ELE,
+     "owner label stored with the lock, shown by status and elect --listen: "
+     "1-64 printable characters, no spaces (default: $REDLOCK_OWNER, else "
+     "hostname:pid)"},
     {CLI_F_TIMEOUT, "timeout", 0, "D", CLI_NODES,
      "per-node connect and command timeout, 1ms to 10m (default 1s)"},
     {CLI_F_TTL, "ttl", 't', "D", B_ACQ | B_EXT | B_EXE | B_ELE,
@@ -85,7 +89,8 @@ const cli_command cli_commands[] = {
     {CLI_CMD_ACQUIRE, "acquire", "RESOURCE", 1, 0,
      "take the lock and print its token",
      "Take the lock on RESOURCE and print its token on stdout (with --json:\n"
-     "resource, token, validity_ms, nodes_granted, node_count and quorum).\n"
+     "resource, owner, token, validity_ms, nodes_granted, node_count and\n"
+     "quorum).\n"
      "Exits once every reachable node stores the lock (--timeout bounds\n"
      "the wait), not only the quorum that granted it.\n"
      "The lock outlives this command: it stays held until its TTL runs out,\n"
@@ -109,7 +114,8 @@ const cli_command cli_commands[] = {
     {CLI_CMD_STATUS, "status", "RESOURCE", 1, 0,
      "show who holds RESOURCE on each node",
      "For each node: reachable or not, the holder's token (its first 8\n"
-     "characters unless --show-token) and the remaining TTL; then the\n"
+     "characters unless --show-token), its owner (see --owner) and the\n"
+     "remaining TTL; then the\n"
      "state: held (one holder on a quorum), free (a quorum has no holder),\n"
      "split (not held: the nodes disagree) or unknown. Changes nothing.\n"
      "Exit status: 0 held on a quorum; 1 not held (free or split); 2 cannot\n"
@@ -263,6 +269,21 @@ static int parse_duration_flag(const parse_state *ps, const char *spelled,
     return 0;
 }
 
+/* Check an owner label; see cli.h. */
+const char *cli_owner_problem(const char *owner)
+{
+    size_t len = strlen(owner);
+
+    if (len == 0)
+        return "empty owner";
+    if (len > REDLOCK_OWNER_MAX)
+        return "owner too long (at most 64 bytes)";
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)owner[i] < 0x21 || (unsigned char)owner[i] > 0x7e)
+            return "an owner is printable ASCII without spaces";
+    return NULL;
+}
+
 /* Parse an exit status 0..255 (decimal digits only). Returns 0 or
  * CLI_EXIT_USAGE. */
 static int parse_exit_code(const parse_state *ps, const char *spelled,
@@ -310,6 +331,14 @@ static int apply_flag(parse_state *ps, const cli_flag *f, const char *spelled,
             return usage_error(ps, "--%s: empty file name", spelled);
         a->password_file = value;
         break;
+    case CLI_F_OWNER: {
+        const char *why = cli_owner_problem(value);
+
+        if (why != NULL)
+            return usage_error(ps, "--%s: %s", spelled, why);
+        a->owner = value;
+        break;
+    }
     case CLI_F_KEY_PREFIX:
         if (strlen(value) > REDLOCK_KEY_PREFIX_MAX)
             return usage_error(ps, "--%s: prefix too long (at most %d bytes)",

@@ -149,6 +149,50 @@ static void on_library_log(redlock_log_level level, const char *message,
             message);
 }
 
+/* The owner label for the locks a takes (acquire, exec, elect): --owner,
+ * else $REDLOCK_OWNER, else "hostname:pid" (the host name cut so that
+ * the label fits REDLOCK_OWNER_MAX). Written into buf (len >=
+ * REDLOCK_OWNER_MAX + 1). Returns 0, or CLI_EXIT_USAGE after printing
+ * why $REDLOCK_OWNER is refused; other commands get "" (none). */
+static int resolve_owner(const cli_args *a, char *buf, size_t len)
+{
+    const char *env = getenv("REDLOCK_OWNER");
+    char host[256];
+    char pid[24];
+    int room;
+
+    buf[0] = '\0';
+    if (a->cmd != CLI_CMD_ACQUIRE && a->cmd != CLI_CMD_EXEC &&
+        a->cmd != CLI_CMD_ELECT)
+        return 0;
+    if (a->owner != NULL) {
+        snprintf(buf, len, "%s", a->owner); /* checked by the parser */
+        return 0;
+    }
+    if (env != NULL && env[0] != '\0') {
+        const char *why = cli_owner_problem(env);
+
+        if (why != NULL) {
+            cli_error("REDLOCK_OWNER: %s", why);
+            return CLI_EXIT_USAGE;
+        }
+        snprintf(buf, len, "%s", env);
+        return 0;
+    }
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "unknown");
+    host[sizeof(host) - 1] = '\0';
+    /* Keep only what a label may hold; a host name rarely has more. */
+    for (char *p = host; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+            *p = '_';
+    snprintf(pid, sizeof(pid), ":%ld", (long)getpid());
+    room = REDLOCK_OWNER_MAX - (int)strlen(pid);
+    snprintf(buf, len, "%.*s%s", room, host[0] != '\0' ? host : "unknown",
+             pid);
+    return 0;
+}
+
 /* Create the manager; see cli.h. */
 int cli_session_open(const cli_args *a, redlock_manager **out)
 {
@@ -158,6 +202,7 @@ int cli_session_open(const cli_args *a, redlock_manager **out)
     char **with_pw = NULL;
     char password[SESSION_PASSWORD_MAX];
     char err[256] = "";
+    char owner[REDLOCK_OWNER_MAX + 1];
     size_t n = a->node_count;
     redlock_options o;
     redlock_status st;
@@ -165,6 +210,8 @@ int cli_session_open(const cli_args *a, redlock_manager **out)
 
     *out = NULL;
     password[0] = '\0';
+    if (resolve_owner(a, owner, sizeof(owner)) != 0)
+        return CLI_EXIT_USAGE;
     if (n == 0) {
         const char *env = getenv("REDLOCK_NODES");
         int k;
@@ -231,6 +278,8 @@ int cli_session_open(const cli_args *a, redlock_manager **out)
     if (a->key_prefix != NULL)
         o.key_prefix = a->key_prefix;
     cli_nodes_hook(&o);
+    if (owner[0] != '\0')
+        o.owner = owner; /* copied by the library */
     if (cli_verbosity >= 1) {
         o.log_fn = on_library_log;
         o.log_level = cli_verbosity >= 2 ? REDLOCK_LOG_DEBUG : REDLOCK_LOG_INFO;
@@ -559,6 +608,29 @@ cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
     return acquire_failed(m, a, st, &info, exit_code);
 }
 
+/* If a node stores token under res with an owner, write "<token>
+ * <owner>" into value; otherwise leave value as it is. */
+static void stored_value_of(redlock_manager *m, const char *res,
+                            const char *token, char *value, size_t len)
+{
+    size_t n = redlock_manager_node_count(m);
+    redlock_node_view *views = calloc(n, sizeof(*views));
+
+    if (views == NULL)
+        return;
+    if (redlock_inspect(m, res, strlen(res), views, n) == REDLOCK_OK) {
+        for (size_t i = 0; i < n; i++) {
+            if (views[i].reachable && strcmp(views[i].holder, token) == 0 &&
+                views[i].owner[0] != '\0' &&
+                cli_owner_problem(views[i].owner) == NULL) {
+                snprintf(value, len, "%s %s", token, views[i].owner);
+                break;
+            }
+        }
+    }
+    free(views);
+}
+
 /* Check the operands, open the session and adopt the lock by token. */
 int cli_adopt_by_token(const cli_args *a, const char *cmd_name,
                        redlock_manager **m, redlock_lock **lock)
@@ -574,10 +646,19 @@ int cli_adopt_by_token(const cli_args *a, const char *cmd_name,
         rc = cli_session_open(a, m);
     if (rc != 0)
         return rc;
+    /* extend may restore the key on nodes that lost it: adopt the whole
+     * stored value, "<token> <owner>", so that a restored key keeps its
+     * owner label. The owner is read from the nodes that store the token
+     * (none found: the token alone, as before). */
+    char value[REDLOCK_TOKEN_LEN + 1 + REDLOCK_OWNER_MAX + 1];
+
+    snprintf(value, sizeof(value), "%s", a->operands[1]);
+    if (a->cmd == CLI_CMD_EXTEND)
+        stored_value_of(*m, res, a->operands[1], value, sizeof(value));
     /* The TTL also bounds how long a release stays queued for nodes that
      * did not answer. */
-    redlock_status st = redlock_lock_adopt(*m, res, strlen(res),
-                                           a->operands[1], a->ttl_ms, lock);
+    redlock_status st = redlock_lock_adopt(*m, res, strlen(res), value,
+                                           a->ttl_ms, lock);
     if (st != REDLOCK_OK) {
         cli_error("%s: %s: %s", cmd_name, res, redlock_strerror(st));
         redlock_manager_destroy(*m);
