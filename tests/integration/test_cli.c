@@ -1005,6 +1005,8 @@ static void test_usage_errors(void **state)
         {{"exec", "r"}, "missing '-- CMD'"},
         {{"exec", "r", "--"}, "missing the command to run after '--'"},
         {{"elect", "n", "/bin/true", "x"}, "missing '--'"},
+        {{"elect", "n", "--listen", "--", "true"}, "--listen runs no command"},
+        {{"exec", "r", "--listen", "--", "true"}, "'--listen' is not an option"},
         {{"release", "r"}, "missing TOKEN"},
         {{"release", "r", "not-a-token"}, "bad TOKEN"},
         {{"extend", "r", "abc"}, "bad TOKEN"},
@@ -1807,6 +1809,106 @@ static void test_elect_wrong_password(void **state)
     setenv("REDLOCK_NODES", f->nodes, 1);
 }
 
+/* The fence of the last JSON line of path whose owner is owner; -1 if
+ * none. Every line must be valid JSON. */
+static double listened_fence(const char *path, const char *owner)
+{
+    char buf[16384];
+    double fence = -1;
+
+    read_file(path, buf, sizeof(buf));
+    for (char *line = buf; line != NULL && *line != '\0';) {
+        char *nl = strchr(line, '\n');
+        char why[128];
+        char got[80];
+        double v;
+
+        if (nl != NULL)
+            *nl = '\0';
+        if (bench_json_check(line, why, sizeof(why)) != 0)
+            fail_msg("listener line is not JSON (%s): '%s'", why, line);
+        if (bench_json_string(line, "owner", got, sizeof(got)) == 0 &&
+            strcmp(got, owner) == 0 &&
+            bench_json_number(line, "fence", &v) == 0)
+            fence = v;
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    return fence;
+}
+
+/* elect --listen (like etcdctl elect --listen) campaigns for nothing and
+ * prints the leader's owner and fence, then each change: a first leader,
+ * its stepping down, and a second leader with a larger fence; it ends
+ * with status 0 on SIGTERM. Text and --json (one object per line). */
+static void test_elect_listen(void **state)
+{
+    fixture *f = *state;
+    char text[512];
+    char json[512];
+    char log[512];
+    char out[8192];
+    pid_t lt;
+    pid_t lj;
+    pid_t cand;
+    double fence_a;
+    double fence_b;
+
+    path_in(f, "lt.out", text, sizeof(text));
+    path_in(f, "lj.out", json, sizeof(json));
+    path_in(f, "cand.log", log, sizeof(log));
+    lt = CLI_SPAWN(f, "lt", "elect", "grp-l", "--listen");
+    lj = CLI_SPAWN(f, "lj", "elect", "grp-l", "--listen", "--json");
+    assert_true(await_text(text, "no leader of grp-l", 10000));
+    assert_true(await_text(json, "\"held\":false", 10000));
+
+    cand = CLI_SPAWN(f, "a", "elect", "grp-l", "--owner", "cand-a", "--ttl",
+                     "5", "--", REDLOCK_CLI_CHILD_PATH, log, "600000");
+    assert_true(await_text(text, "leader of grp-l: cand-a, fence ", 10000));
+    assert_true(await_text(json, "\"owner\":\"cand-a\"", 10000));
+    /* Stepping down (SIGTERM, forwarded to the child, which exits):
+     * the listeners see no leader, then cand-b with a larger fence. */
+    assert_int_equal(kill(cand, SIGTERM), 0);
+    assert_int_equal(cli_wait(cand, 20000), 128 + SIGTERM);
+    /* Resigning deletes the key: the listener reports no leader. */
+    {
+        uint64_t deadline = mono_ns() + 10000000000ull;
+
+        while (count_lines_with(text, "no leader of grp-l") < 2) {
+            if (mono_ns() >= deadline) {
+                read_file(text, out, sizeof(out));
+                fail_msg("no 'no leader' after cand-a stepped down:\n%s",
+                         out);
+            }
+            sleep_ms(10);
+        }
+    }
+    cand = CLI_SPAWN(f, "b", "elect", "grp-l", "--owner", "cand-b", "--ttl",
+                     "5", "--", REDLOCK_CLI_CHILD_PATH, log, "600000");
+    assert_true(await_text(text, "leader of grp-l: cand-b, fence ", 10000));
+    assert_true(await_text(json, "\"owner\":\"cand-b\"", 10000));
+    assert_int_equal(kill(cand, SIGTERM), 0);
+    assert_int_equal(cli_wait(cand, 20000), 128 + SIGTERM);
+
+    assert_int_equal(kill(lt, SIGTERM), 0);
+    assert_int_equal(kill(lj, SIGTERM), 0);
+    expect_exit(f, "lt", NULL, cli_wait(lt, 10000), 0);
+    expect_exit(f, "lj", NULL, cli_wait(lj, 10000), 0);
+    read_file(text, out, sizeof(out));
+    {
+        const char *a = strstr(out, "cand-a");
+        const char *gap = a != NULL ? strstr(a, "no leader of grp-l") : NULL;
+        const char *b = gap != NULL ? strstr(gap, "cand-b") : NULL;
+
+        if (b == NULL)
+            fail_msg("listener did not see cand-a, no leader, cand-b:\n%s",
+                     out);
+    }
+    fence_a = listened_fence(json, "cand-a");
+    fence_b = listened_fence(json, "cand-b");
+    assert_true(fence_a >= 1);
+    assert_true(fence_b > fence_a);
+}
+
 /* When CMD exits by itself, elect steps down (the lock is released, not
  * left to expire) and exits with CMD's status. */
 static void test_elect_cmd_exits(void **state)
@@ -1871,6 +1973,7 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_elect_takeover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_elect_cmd_exits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_elect_listen, setup, teardown),
     };
 
     /* Orphans of a killed `redlock` come to us, so we can reap them. */

@@ -61,6 +61,8 @@
 #define CLI_MIN_LEASE_TTL_MS 10u
 /* Longest --timeout accepted: ten minutes. */
 #define CLI_MAX_TIMEOUT_MS (10u * 60u * 1000u)
+/* How often `elect --listen` reads the leader from the nodes. */
+#define CLI_LISTEN_INTERVAL_MS 200
 /* Characters of a holder token that `status` shows without --show-token. */
 #define CLI_TOKEN_PREFIX_LEN 8
 
@@ -106,7 +108,8 @@ typedef enum cli_flag_id {
     CLI_F_QUIET,
     CLI_F_HELP,
     CLI_F_VERSION,
-    CLI_F_OWNER
+    CLI_F_OWNER,
+    CLI_F_LISTEN
 } cli_flag_id;
 
 /* One flag: the single source for parsing, --help and (checked by a
@@ -160,6 +163,7 @@ typedef struct cli_args {
     int conflict_exit_code; /* exit status when held elsewhere */
     int json;
     int show_token;
+    int listen; /* elect --listen: watch the leader, run nothing */
     int verbose; /* count of -v */
     int quiet;
     int help;

@@ -69,6 +69,9 @@ const cli_flag cli_flags[] = {
     {CLI_F_JSON, "json", 0, NULL, CLI_NODES,
      "print the result, or the error, as one JSON object on one line on "
      "stdout (exec, elect: only when CMD does not run to its end)"},
+    {CLI_F_LISTEN, "listen", 0, NULL, B_ELE,
+     "do not campaign: print the current leader (owner, fence, term) and "
+     "each change until interrupted, like etcdctl elect --listen; no CMD"},
     {CLI_F_SHOW_TOKEN, "show-token", 0, NULL, B_STA,
      "show holder tokens in full (default: only their first 8 characters)"},
     {CLI_F_VERBOSE, "verbose", 'v', NULL, CLI_ALL,
@@ -135,13 +138,17 @@ const cli_command cli_commands[] = {
      "and CMD is not run); 2 quorum unreachable; 3 lease lost; 126/127\n"
      "CMD could not be run."},
     {CLI_CMD_ELECT, "elect", "NAME", 1, 1,
-     "campaign for leadership of NAME; run CMD while leader",
+     "campaign for leadership of NAME; run CMD while leader (--listen: "
+     "watch the leader)",
      "Campaign for leadership of NAME. While leader, run CMD (as exec does;\n"
      "REDLOCK_FENCE is the term's fencing number). On losing leadership,\n"
      "stop CMD (SIGTERM, SIGKILL after --grace) and campaign again. When\n"
      "CMD exits by itself, step down and exit with its status. While it\n"
      "cannot win (too many nodes down or refusing the password), it says\n"
-     "why every 10s and keeps trying."},
+     "why every 10s and keeps trying.\n"
+     "With --listen (and no -- CMD): campaign for nothing; print the\n"
+     "current leader's owner and fence, then a line on each change (new\n"
+     "leader, new term, no leader), until SIGINT or SIGTERM (exit 0)."},
 };
 const size_t cli_command_count = sizeof(cli_commands) / sizeof(cli_commands[0]);
 
@@ -374,6 +381,9 @@ static int apply_flag(parse_state *ps, const cli_flag *f, const char *spelled,
     case CLI_F_SHOW_TOKEN:
         a->show_token = 1;
         break;
+    case CLI_F_LISTEN:
+        a->listen = 1;
+        break;
     case CLI_F_VERBOSE:
         a->verbose++;
         break;
@@ -510,7 +520,11 @@ static int check_parsed(parse_state *ps, int dashdash, int have_program)
                            "the lock is renewed when a third of it is left)",
                            ttl, c->name, CLI_MIN_LEASE_TTL_MS);
     }
-    if (c->takes_program) {
+    if (a->listen) {
+        if (dashdash)
+            return usage_error(ps, "--listen runs no command: drop '-- "
+                                   "CMD' (usage: redlock elect NAME --listen)");
+    } else if (c->takes_program) {
         if (!dashdash && a->operand_count > c->operand_count)
             return usage_error(ps,
                                "missing '--' before the command to run "
@@ -534,8 +548,9 @@ static int check_parsed(parse_state *ps, int dashdash, int have_program)
                            "unexpected argument '%s' (usage: redlock %s "
                            "%s%s)",
                            extra, c->name, c->operands,
-                           c->takes_program ? " [OPTIONS] -- CMD [ARGS...]"
-                                            : " [OPTIONS]");
+                           c->takes_program && !a->listen
+                               ? " [OPTIONS] -- CMD [ARGS...]"
+                               : " [OPTIONS]");
     }
     if (a->operand_count < c->operand_count) {
         /* Name the first missing operand: "RESOURCE" or "TOKEN". */
