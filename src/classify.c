@@ -1,6 +1,6 @@
 /*
  * classify.c: pure rules about nodes: which class a failed connect falls
- * in.
+ * in, and which nodes are the same server as another (and do not vote).
  *
  * DESIGN
  * A node failure is reported the same way everywhere (node_error_fn, log
@@ -11,6 +11,16 @@
  * every connection failure (EIO), made a refused connection (nothing
  * listening: the server is down) look like any other network error, and
  * left operators to read the message text.
+ *
+ * Duplicates: two node URIs that create cannot tell apart ("localhost"
+ * and "127.0.0.1") may be one server, whose answers would then count
+ * twice toward a quorum. Each node reports its server's run_id in the
+ * handshake; the node whose run_id arrives while a voting node already
+ * has it does not vote (redlock__dup_update()). So the node that voted
+ * first keeps voting and no node's vote is ever taken back. Rejected: the
+ * later node in the URI list always being the duplicate, which would
+ * demote a node that had been voting whenever the earlier one connects
+ * late.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -36,4 +46,40 @@ redlock_status redlock__connect_error_status(int err, const char *errstr)
             return REDLOCK_ETIMEDOUT;
     }
     return REDLOCK_EIO;
+}
+
+/* The first voting node other than i whose run_id is id, or -1. */
+static int voter_with(size_t n, const char (*run_ids)[41], const int *dup_of,
+                      size_t i, const char *id)
+{
+    if (id[0] == '\0')
+        return -1;
+    for (size_t j = 0; j < n; j++)
+        if (j != i && dup_of[j] < 0 && strcmp(run_ids[j], id) == 0)
+            return (int)j;
+    return -1;
+}
+
+/* Node idx has just reported run_ids[idx]; see internal.h. */
+void redlock__dup_update(size_t n, const char (*run_ids)[41], int *dup_of,
+                         size_t idx)
+{
+    const char *id = run_ids[idx];
+    int was = dup_of[idx];
+    if (was < 0 || strcmp(run_ids[was], id) != 0)
+        dup_of[idx] = -1; /* decided below, among the voters */
+    if (dup_of[idx] < 0)
+        dup_of[idx] = voter_with(n, run_ids, dup_of, idx, id);
+    /* Nodes that were duplicates of idx: of another voter with their
+     * run_id if there is one (idx itself may have stopped voting, or be
+     * another server now), else they vote. In node order, so the first
+     * of them to be freed becomes the voter of the others. */
+    for (size_t x = 0; x < n; x++) {
+        if (x == idx || dup_of[x] != (int)idx)
+            continue;
+        if (dup_of[idx] < 0 && strcmp(run_ids[x], id) == 0)
+            continue; /* still idx's duplicate, and idx votes */
+        dup_of[x] = -1;
+        dup_of[x] = voter_with(n, run_ids, dup_of, x, run_ids[x]);
+    }
 }

@@ -18,6 +18,8 @@
  *   too), and no thread holds two queue locks or two op locks at once.
  *   Leaves, never held while taking any other library mutex:
  *   - redlock_election.mu (election.c): a term's token, fence and flags;
+ *   - redlock_manager.dup_mu (manager.c): the nodes' run_ids and who
+ *     duplicates whom (a worker takes it in its handshake);
  *   - redlock_manager.close_mu (manager.c): wakes retry sleeps on destroy.
  */
 #ifndef REDLOCK_INTERNAL_H
@@ -182,6 +184,17 @@ uint64_t redlock__after_ms(uint64_t now_us, uint64_t ms);
  * (0 if none); errstr (may be NULL) is hiredis's text for the failure,
  * which names the errno when hiredis did not keep it. */
 redlock_status redlock__connect_error_status(int err, const char *errstr);
+
+/* The duplicate-server rule. run_ids[i] is the run_id node i last
+ * reported ("" if unknown); dup_of[i] is -1 if node i votes, else the
+ * index of the voting node whose server it is. Call after node idx stored
+ * its run_id (on every handshake): idx becomes a duplicate of a voting
+ * node with the same run_id, if any (a duplicate that still matches its
+ * voter stays one), else it votes; nodes that were duplicates of idx are
+ * decided again when idx no longer votes or has another run_id now. A
+ * node never stops voting because another node connected later. Pure. */
+void redlock__dup_update(size_t n, const char (*run_ids)[41], int *dup_of,
+                         size_t idx);
 
 /* ------------------------------------------------------------------------
  * Stored values (value.c): pure functions
@@ -439,6 +452,11 @@ void redlock__mark_callback_thread(const struct redlock_manager *m);
 /* The node's address without credentials; owned by the node. */
 const char *redlock__node_name(const redlock__node *node);
 
+/* Tell node that it is the same server as voting node `of` (-1: it votes).
+ * Any thread: an atomic store; its worker refuses non-release work at
+ * once while it is set, and reports the change on its next pass. */
+void redlock__node_set_dup(redlock__node *node, int of);
+
 /* ------------------------------------------------------------------------
  * Manager (manager.c)
  * ------------------------------------------------------------------------ */
@@ -458,6 +476,11 @@ struct redlock_manager {
     struct redlock__leases *leases; /* lease thread and its heap */
     pthread_mutex_t close_mu;  /* with close_cv: wakes sleepers on destroy */
     pthread_cond_t close_cv;
+    pthread_mutex_t dup_mu;    /* guards run_ids and dup_of */
+    char (*run_ids)[41];       /* per node: its server's run_id, "" if not
+                                  known (yet) */
+    int *dup_of;               /* per node: -1, or the voting node it is
+                                  the same server as (redlock__dup_update) */
 };
 
 /* Take / drop a reference on the manager (memory is freed at zero). */
@@ -467,6 +490,13 @@ void redlock__manager_unref(struct redlock_manager *m);
 /* Sleep for us microseconds, or until redlock_manager_destroy() begins.
  * Returns false if it was cut short by destroy (or m was closing already). */
 bool redlock__manager_sleep_us(struct redlock_manager *m, uint64_t us);
+
+/* Node idx's handshake read run_id ("" if it could not): record it and
+ * decide duplicates (redlock__dup_update()); every node whose decision
+ * changed is told through redlock__node_set_dup(). Returns the voting
+ * node idx is the same server as, or -1. Takes dup_mu. */
+int redlock__manager_set_run_id(struct redlock_manager *m, size_t idx,
+                                const char *run_id);
 
 /* Report a node state change through the node-error callback and log. */
 void redlock__manager_node_event(struct redlock_manager *m, const char *node,

@@ -28,8 +28,11 @@ void redlock__log(const struct redlock_manager *m, redlock_log_level level,
 void redlock__manager_node_event(struct redlock_manager *m, const char *node,
                                  redlock_status st, const char *message)
 {
-    redlock__log(m, st == REDLOCK_OK ? REDLOCK_LOG_INFO : REDLOCK_LOG_WARN,
-                 "node %s: %s", node, message);
+    /* A duplicate node is a configuration error, not an outage. */
+    redlock_log_level level = st == REDLOCK_OK         ? REDLOCK_LOG_INFO
+                              : st == REDLOCK_EDUPNODE ? REDLOCK_LOG_ERROR
+                                                       : REDLOCK_LOG_WARN;
+    redlock__log(m, level, "node %s: %s", node, message);
     if (m->opts.node_error_fn != NULL)
         m->opts.node_error_fn(node, st, message, m->opts.node_error_userdata);
 }

@@ -57,6 +57,9 @@ static void manager_free(struct redlock_manager *m)
         redlock__leases_free(m->leases);
     pthread_cond_destroy(&m->close_cv);
     pthread_mutex_destroy(&m->close_mu);
+    pthread_mutex_destroy(&m->dup_mu);
+    free(m->run_ids);
+    free(m->dup_of);
     for (size_t i = 0; i < m->n; i++)
         redlock__node_free(m->nodes[i]);
     free(m->nodes);
@@ -165,6 +168,12 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
         free(m);
         goto fail_oom;
     }
+    if (pthread_mutex_init(&m->dup_mu, NULL) != 0) {
+        pthread_cond_destroy(&m->close_cv);
+        pthread_mutex_destroy(&m->close_mu);
+        free(m);
+        goto fail_oom;
+    }
     m->magic = REDLOCK__MANAGER_MAGIC;
     atomic_init(&m->refs, 1);
     atomic_init(&m->closing, false);
@@ -174,8 +183,11 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
     bool has_owner = o.owner != NULL && o.owner[0] != '\0';
     m->owner = has_owner ? strdup(o.owner) : NULL;
     m->opts.owner = m->owner;
+    m->run_ids = calloc(n, sizeof(*m->run_ids));
+    m->dup_of = malloc(n * sizeof(*m->dup_of));
     if (m->prefix == NULL || m->nodes == NULL ||
-        (has_owner && m->owner == NULL)) {
+        (has_owner && m->owner == NULL) || m->run_ids == NULL ||
+        m->dup_of == NULL) {
         manager_free(m);
         goto fail_oom;
     }
@@ -188,6 +200,8 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
     m->opts.key_prefix = m->prefix;
     m->n = n;
     m->quorum = redlock__quorum(n);
+    for (size_t i = 0; i < n; i++)
+        m->dup_of[i] = -1;
     for (size_t i = 0; i < n; i++) {
         m->nodes[i] = redlock__node_new(m, i, &parsed[i]);
         if (m->nodes[i] == NULL) {
@@ -208,6 +222,11 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
         redlock__uri_clear(&parsed[i]);
     free(parsed);
     redlock__log(m, REDLOCK_LOG_INFO, "manager started with %zu nodes", n);
+    if (n == 2)
+        redlock__log(m, REDLOCK_LOG_WARN,
+                     "2 nodes: the quorum is 2, so locks tolerate no node "
+                     "failure (one node down and nothing can be locked); "
+                     "use 3 or 5 independent nodes");
     *out = m;
     return REDLOCK_OK;
 
@@ -275,6 +294,27 @@ bool redlock__manager_sleep_us(struct redlock_manager *m, uint64_t us)
     }
     pthread_mutex_unlock(&m->close_mu);
     return open;
+}
+
+/* Record a node's run_id and re-decide duplicates; see internal.h. */
+int redlock__manager_set_run_id(struct redlock_manager *m, size_t idx,
+                                const char *run_id)
+{
+    int before[REDLOCK_NODES_MAX];
+    int after[REDLOCK_NODES_MAX];
+    pthread_mutex_lock(&m->dup_mu);
+    memcpy(before, m->dup_of, m->n * sizeof(int));
+    snprintf(m->run_ids[idx], sizeof(m->run_ids[idx]), "%s", run_id);
+    redlock__dup_update(m->n, (const char(*)[41])m->run_ids, m->dup_of,
+                        idx);
+    memcpy(after, m->dup_of, m->n * sizeof(int));
+    /* Stored under dup_mu, so two handshakes deciding at once leave every
+     * node's flag as the last decision says. */
+    for (size_t i = 0; i < m->n; i++)
+        if (before[i] != after[i] || i == idx)
+            redlock__node_set_dup(m->nodes[i], after[i]);
+    pthread_mutex_unlock(&m->dup_mu);
+    return after[idx];
 }
 
 /* Node count. */

@@ -17,7 +17,10 @@
  *   inflight  written to the socket, waiting for a reply
  *
  * Connection states: DOWN (waiting out a reconnect backoff), CONNECTING
- * (non-blocking connect in progress), HANDSHAKE (AUTH / SELECT sent),
+ * (non-blocking connect in progress), HANDSHAKE (AUTH / SELECT / INFO
+ * server / SCRIPT LOAD sent; each error reply is classified by
+ * redlock__handshake_error_status(), and the run_id of INFO feeds the
+ * manager's duplicate-server rule),
  * READY. While DOWN, new work other than releases fails at once, so a dead
  * node costs callers nothing; while CONNECTING or HANDSHAKE it waits in
  * `pending` until its deadline.
@@ -138,6 +141,11 @@ struct redlock__node {
     slot_list pending;
     slot_list inflight;
     uint64_t pending_scan_us;  /* next scan of pending (expire_pending) */
+    atomic_int dup_of;         /* -1, or the voting node this one is the
+                                  same server as: written by any worker's
+                                  handshake (manager.c, under dup_mu) */
+    int dup_reported;          /* dup_of as last reported */
+    bool run_id_warned;        /* "cannot read run_id" logged once */
     redlock__reply_guard reply_guard; /* the reader's limits (reply.h) */
 };
 
@@ -244,12 +252,37 @@ static bool expired(const redlock__slot *s, uint64_t now)
  * Sending and interpreting replies
  * ------------------------------------------------------------------------ */
 
+/* Describe that nd is the same server as node `of`, into msg. */
+static void dup_message(const redlock__node *nd, int of, char *msg,
+                        size_t len)
+{
+    const char *other = redlock__node_name(nd->m->nodes[of]);
+    char id[41];
+    pthread_mutex_lock(&nd->m->dup_mu);
+    snprintf(id, sizeof(id), "%s", nd->m->run_ids[nd->idx]);
+    pthread_mutex_unlock(&nd->m->dup_mu);
+    snprintf(msg, len,
+             "configuration error: %s is the same server as %s (run_id "
+             "%.12s...); it does not vote: each node must be an "
+             "independent server",
+             nd->uri.display, other, id);
+}
+
 /* Append s's command to the output buffer and move it to inflight. Returns
- * false if hiredis could not buffer it (out of memory). */
+ * false if hiredis could not buffer it (out of memory). A node that is the
+ * same server as another fails it instead (releases still go: they only
+ * delete our own keys). */
 static bool send_slot(redlock__node *nd, redlock__slot *s, uint64_t now)
 {
     redlock__op *op = s->op;
     int rc;
+    int dup = atomic_load_explicit(&nd->dup_of, memory_order_relaxed);
+    if (dup >= 0 && !is_release(s)) {
+        char msg[240];
+        dup_message(nd, dup, msg, sizeof(msg));
+        finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_EDUPNODE, msg);
+        return true;
+    }
     /* Claim the slot for the wire; a cancelled one is dropped instead. (A
      * slot re-sent after NOSCRIPT or a reconnect is SENT already.) */
     unsigned char expected = REDLOCK__WIRE_QUEUED;
@@ -381,14 +414,67 @@ static void pump_pending(redlock__node *nd, uint64_t now)
     }
 }
 
+/* Report a change of nd's duplicate state (see dup_of): becoming the
+ * same server as another node is reported as down with
+ * REDLOCK_EDUPNODE (and logged at ERROR); ceasing to be, as up if
+ * connected. Called on every pass of the worker and when the connection
+ * becomes ready. */
+static void report_dup_change(redlock__node *nd)
+{
+    int dup = atomic_load_explicit(&nd->dup_of, memory_order_relaxed);
+    if (dup == nd->dup_reported)
+        return;
+    nd->dup_reported = dup;
+    if (dup >= 0) {
+        char msg[240];
+        dup_message(nd, dup, msg, sizeof(msg));
+        report(nd, true, REDLOCK_EDUPNODE, msg);
+    } else if (nd->state == CONN_READY) {
+        report(nd, false, REDLOCK_OK,
+               "connected (no longer the same server as another node)");
+    }
+}
+
 /* The connection is usable: send what waited for it. */
 static void conn_ready(redlock__node *nd, uint64_t now)
 {
     nd->state = CONN_READY;
     nd->backoff_ms = nd->m->opts.reconnect_min_ms;
     nd->ever_connected = true;
-    report(nd, false, REDLOCK_OK, "connected");
+    int dup = atomic_load_explicit(&nd->dup_of, memory_order_relaxed);
+    if (dup >= 0) {
+        nd->dup_reported = -1; /* report it again on this connection */
+        report_dup_change(nd);
+    } else {
+        nd->dup_reported = -1;
+        report(nd, false, REDLOCK_OK, "connected");
+    }
     pump_pending(nd, now);
+}
+
+/* The INFO server reply of the handshake: record the server's run_id so
+ * that two nodes on one server are found (redlock__dup_update()). An
+ * error (an ACL without INFO) or a reply without run_id leaves it
+ * unknown: this node is then never taken for a duplicate, and a warning
+ * says so once. */
+static void on_run_id(redlock__node *nd, const redisReply *r)
+{
+    char id[41] = "";
+    bool ok = (r->type == REDIS_REPLY_STRING ||
+               r->type == REDIS_REPLY_STATUS) &&
+              redlock__parse_run_id(r->str, r->len, id);
+    if (!ok && !nd->run_id_warned) {
+        nd->run_id_warned = true;
+        redlock__log(nd->m, REDLOCK_LOG_WARN,
+                     "node %s: cannot read run_id from INFO server (%.100s): "
+                     "this node cannot be checked for being the same server "
+                     "as another",
+                     nd->uri.display,
+                     r->type == REDIS_REPLY_ERROR && r->str != NULL
+                         ? r->str
+                         : "no run_id line");
+    }
+    redlock__manager_set_run_id(nd->m, nd->idx, id);
 }
 
 /* Queue one handshake command of the given kind (a redlock__hs_cmd: it
@@ -473,6 +559,13 @@ static void conn_handshake(redlock__node *nd, uint64_t now)
         size_t lens[2] = {6, strlen(db)};
         handshake_cmd(nd, 2, argv, lens, REDLOCK__HS_SELECT, -1);
     }
+    {
+        /* The server's run_id, read on every (re)connect: the name may
+         * now lead to another server. */
+        const char *argv[2] = {"INFO", "server"};
+        size_t lens[2] = {4, 6};
+        handshake_cmd(nd, 2, argv, lens, REDLOCK__HS_INFO, -1);
+    }
     for (int i = 0; i < REDLOCK__SCRIPT_COUNT; i++) {
         const char *src = redlock__script_source((redlock__script_id)i);
         const char *argv[3] = {"SCRIPT", "LOAD", src};
@@ -554,6 +647,8 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
             st = redlock__handshake_error_status(kind, r->str, r->len);
         if (st == REDLOCK_OK && known && kind == REDLOCK__HS_SCRIPT)
             check_script_digest(nd, nd->handshake_script[which], r);
+        if (st == REDLOCK_OK && known && kind == REDLOCK__HS_INFO)
+            on_run_id(nd, r);
         char msg[200];
         if (st == REDLOCK_EREFUSED)
             snprintf(msg, sizeof(msg),
@@ -877,6 +972,7 @@ static void *worker_main(void *arg)
                          now >= shutdown_deadline || nd->state == CONN_DOWN))
             break;
 
+        report_dup_change(nd);
         expire_pending(nd, now);
         check_timeouts(nd, now);
         pump_pending(nd, now);
@@ -944,6 +1040,8 @@ redlock__node *redlock__node_new(struct redlock_manager *m, size_t idx,
     nd->uri = *uri;
     memset(uri, 0, sizeof(*uri));
     atomic_init(&nd->load, 0);
+    atomic_init(&nd->dup_of, -1);
+    nd->dup_reported = -1;
     nd->state = CONN_DOWN;
     nd->backoff_ms = m->opts.reconnect_min_ms;
     nd->next_connect_us = 0; /* connect at once */
@@ -1028,6 +1126,14 @@ void redlock__node_free(redlock__node *nd)
     pthread_mutex_destroy(&nd->queue_mu);
     redlock__uri_clear(&nd->uri);
     free(nd);
+}
+
+/* Set by the manager's duplicate rule (under dup_mu); read by the worker.
+ * Relaxed: the worker acts on whatever value it sees next, and the report
+ * reads run_ids under dup_mu itself. */
+void redlock__node_set_dup(redlock__node *nd, int of)
+{
+    atomic_store_explicit(&nd->dup_of, of, memory_order_relaxed);
 }
 
 /* The redacted address. */

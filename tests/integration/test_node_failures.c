@@ -398,14 +398,23 @@ typedef struct silent_node {
     int stop;
 } silent_node;
 
-/* The manager's handshake is SCRIPT LOAD of each of its scripts. */
-#define HANDSHAKE_REPLIES REDLOCK__SCRIPT_COUNT
+/* The manager's handshake (no password, db 0) is INFO server, then
+ * SCRIPT LOAD of each of its scripts. */
+#define HANDSHAKE_REPLIES (1 + REDLOCK__SCRIPT_COUNT)
 
-/* Answer the handshake's SCRIPT LOADs as Redis would (our digests), or
- * with another digest. */
+/* Answer the handshake as Redis would: INFO server with a run_id, then
+ * the SCRIPT LOADs with our digests, or with another digest. */
 static void silent_answer_handshake(silent_node *s)
 {
-    for (int i = 0; i < HANDSHAKE_REPLIES; i++) {
+    static const char info[] =
+        "# Server\r\nrun_id:00000000000000000000000000000000000000aa\r\n";
+    char head[32];
+    int hn = snprintf(head, sizeof(head), "$%zu\r\n", sizeof(info) - 1);
+    assert_true(write(s->conn_fd, head, (size_t)hn) == hn);
+    assert_true(write(s->conn_fd, info, sizeof(info) - 1) ==
+                (ssize_t)(sizeof(info) - 1));
+    assert_true(write(s->conn_fd, "\r\n", 2) == 2);
+    for (int i = 0; i < REDLOCK__SCRIPT_COUNT; i++) {
         char reply[64];
         const char *sha = s->wrong_digests
                               ? "0123456789012345678901234567890123456789"
@@ -506,7 +515,7 @@ static void silent_stop(silent_node *s)
 /* rl_await condition: the whole handshake has arrived. */
 static bool handshake_seen(void *arg)
 {
-    return silent_count(arg, "LOAD") >= HANDSHAKE_REPLIES;
+    return silent_count(arg, "LOAD") >= REDLOCK__SCRIPT_COUNT;
 }
 
 /* rl_await condition: the probe key's SET has arrived. */

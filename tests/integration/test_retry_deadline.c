@@ -5,6 +5,7 @@
  * (ETIMEDOUT, not before it and within 100 ms after it), or, without a
  * deadline, until the manager is destroyed (ECLOSED); a status no retry
  * can change (EAUTH) still ends it at once. Real redis-servers.
+ * Attempts are counted from outside by the SET calls a node served.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -168,8 +169,8 @@ static void test_forever_ends_at_destroy(void **state)
     rl_cluster_stop(&c);
 }
 
-/* Wrong password on every node: even without a deadline the call ends
- * at once with EAUTH, after one attempt. */
+/* Wrong password on every node: retrying until a deadline a minute away,
+ * the call still ends at once with EAUTH, after one attempt. */
 static void test_forever_auth_ends(void **state)
 {
     (void)state;
@@ -188,10 +189,13 @@ static void test_forever_auth_ends(void **state)
     rl_events_init(&c.ev, &c);
     c.m = rl_manager_new(&c, &c.ev);
     assert_non_null(c.m);
+    /* with a far deadline, so that a regression fails instead of hanging:
+     * the call must end long before it */
     waiter w;
     memset(&w, 0, sizeof(w));
     w.m = c.m;
     w.res = "auth";
+    w.deadline_us = rl_now_us() + 60u * 1000000u;
     wait_acquire(&w);
     assert_int_equal(w.st, REDLOCK_EAUTH);
     assert_int_equal(w.info.attempts, 1);

@@ -2,7 +2,8 @@
  * test_node_class.c: the classification of node failures, driven by
  * tables: error replies to our commands (reply.c), error replies to each
  * handshake command (reply.c), failed connects (classify.c), and the
- * run_id line of INFO server (reply.c). These decide the status that
+ * run_id line of INFO server (reply.c), and the duplicate-server rule
+ * over sequences of handshakes (classify.c). These decide the status that
  * node_error_fn, redlock_inspect()'s views and
  * redlock_acquire_info.node_status report for a node.
  */
@@ -183,6 +184,88 @@ static void test_parse_run_id(void **state)
     assert_false(redlock__parse_run_id(info, 20, out));
 }
 
+/* One step of a duplicate scenario: node `node` reports run_id `id`
+ * ("" unknown), after which dup_of must read `want` (n entries). */
+typedef struct dup_step {
+    size_t node;
+    const char *id;
+    int want[4];
+} dup_step;
+
+/* Play steps over n nodes from "nothing known, all vote". */
+static void play_dups(size_t n, const dup_step *steps, size_t count)
+{
+    char ids[4][41];
+    int dup_of[4];
+    memset(ids, 0, sizeof(ids));
+    for (size_t i = 0; i < n; i++)
+        dup_of[i] = -1;
+    for (size_t s = 0; s < count; s++) {
+        snprintf(ids[steps[s].node], sizeof(ids[0]), "%s", steps[s].id);
+        redlock__dup_update(n, (const char(*)[41])ids, dup_of,
+                            steps[s].node);
+        for (size_t i = 0; i < n; i++) {
+            if (dup_of[i] != steps[s].want[i])
+                print_error("step %zu: node %zu is %d, want %d\n", s, i,
+                            dup_of[i], steps[s].want[i]);
+            assert_int_equal(dup_of[i], steps[s].want[i]);
+        }
+    }
+}
+
+/* The duplicate-server rule over sequences of handshakes. */
+static void test_dup_update(void **state)
+{
+    (void)state;
+    /* A and B: two servers, nobody is a duplicate */
+    static const dup_step distinct[] = {
+        {0, "A", {-1, -1, -1}},
+        {1, "B", {-1, -1, -1}},
+        {2, "C", {-1, -1, -1}},
+        {0, "A", {-1, -1, -1}}, /* reconnect, same server */
+    };
+    play_dups(3, distinct, 4);
+    /* nodes 0 and 2 on one server: whichever reports second is the
+     * duplicate, and stays one across reconnects of either */
+    static const dup_step second_is_dup[] = {
+        {2, "A", {-1, -1, -1}},
+        {1, "B", {-1, -1, -1}},
+        {0, "A", {2, -1, -1}}, /* 0 came second: 0 does not vote */
+        {2, "A", {2, -1, -1}}, /* the voter reconnects */
+        {0, "A", {2, -1, -1}}, /* the duplicate reconnects */
+    };
+    play_dups(3, second_is_dup, 5);
+    /* the voter's name now leads to another server: the duplicate votes
+     * again; and a third name for server A becomes its duplicate */
+    static const dup_step moved[] = {
+        {0, "A", {-1, -1, -1, -1}},
+        {1, "A", {-1, 0, -1, -1}},
+        {2, "A", {-1, 0, 0, -1}},
+        {0, "X", {-1, -1, 1, -1}}, /* 1 votes for A now, 2 follows it */
+        {3, "A", {-1, -1, 1, 1}},
+        {1, "Y", {-1, -1, -1, 2}}, /* 2 votes for A, 3 follows it */
+    };
+    play_dups(4, moved, 6);
+    /* an unknown run_id (INFO refused) is never a duplicate */
+    static const dup_step unknown[] = {
+        {0, "", {-1, -1}},
+        {1, "", {-1, -1}},
+        {0, "A", {-1, -1}},
+        {1, "A", {-1, 0}},
+        {1, "", {-1, -1}},
+    };
+    play_dups(2, unknown, 5);
+    /* a duplicate whose server changes to another voter's follows it */
+    static const dup_step follow[] = {
+        {0, "A", {-1, -1, -1}},
+        {1, "B", {-1, -1, -1}},
+        {2, "A", {-1, -1, 0}},
+        {2, "B", {-1, -1, 1}},
+        {2, "C", {-1, -1, -1}},
+    };
+    play_dups(3, follow, 5);
+}
+
 /* Run the group. */
 int main(void)
 {
@@ -191,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_handshake_error_status),
         cmocka_unit_test(test_connect_error_status),
         cmocka_unit_test(test_parse_run_id),
+        cmocka_unit_test(test_dup_update),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
