@@ -279,8 +279,7 @@ static long long expired_keys(const fixture *f)
         char out[8192];
         const char *p;
 
-        assert_int_equal(rs_command(&f->srv[i], out, sizeof(out), 2, argv),
-                         0);
+        assert_int_equal(rs_command(&f->srv[i], out, sizeof(out), 2, argv), 0);
         p = strstr(out, "\nexpired_keys:");
         assert_non_null(p);
         total += strtoll(p + 14, NULL, 10);
@@ -728,8 +727,8 @@ static void test_status_exit_codes(void **state)
     assert_int_equal(rs_pause(&f->srv[1]), 0);
     {
         int rc = CLI(f, "unk", "status", "job-x", "--timeout", "300ms");
-        int rc_free = CLI(f, "unk2", "status", "job-nothing", "--timeout",
-                          "300ms");
+        int rc_free =
+            CLI(f, "unk2", "status", "job-nothing", "--timeout", "300ms");
 
         assert_int_equal(rs_resume(&f->srv[0]), 0);
         assert_int_equal(rs_resume(&f->srv[1]), 0);
@@ -748,11 +747,9 @@ static void test_status_exit_codes(void **state)
         const char *set_b[] = {"SET", "job-split", "bbbbbbbb", "PX", "60000"};
         char reply[64];
 
-        assert_int_equal(rs_command(&f->srv[0], reply, sizeof(reply), 5,
-                                    set_a),
+        assert_int_equal(rs_command(&f->srv[0], reply, sizeof(reply), 5, set_a),
                          0);
-        assert_int_equal(rs_command(&f->srv[1], reply, sizeof(reply), 5,
-                                    set_b),
+        assert_int_equal(rs_command(&f->srv[1], reply, sizeof(reply), 5, set_b),
                          0);
     }
     assert_int_equal(CLI(f, "split", "status", "job-split", "--json"), 1);
@@ -774,15 +771,14 @@ static int cli_json_run(const fixture *f, const char *tag,
     snprintf(name, sizeof(name), "%s.out", tag);
     read_named(f, name, out, len);
     if (bench_json_check(out, why, sizeof(why)) != 0 || out[0] != '{')
-        fail_msg("%s: stdout is not one JSON object (%s): '%s'", tag, why,
-                 out);
+        fail_msg("%s: stdout is not one JSON object (%s): '%s'", tag, why, out);
     nl = strchr(out, '\n');
     if (nl == NULL || nl[1] != '\0')
         fail_msg("%s: stdout is not one line: '%s'", tag, out);
     return rc;
 }
 #define CLI_JSON(f, tag, out, ...)                                             \
-    cli_json_run((f), (tag), (const char *const[]){__VA_ARGS__, NULL}, (out), \
+    cli_json_run((f), (tag), (const char *const[]){__VA_ARGS__, NULL}, (out),  \
                  sizeof(out))
 
 /* The string at path in the JSON object s ("" if missing). */
@@ -835,13 +831,11 @@ static void test_json_everywhere(void **state)
                      0);
     assert_int_equal(bench_json_number(out, "validity_ms", &num), 0);
     assert_true(num > 50000.0 && num <= 60000.0);
-    assert_int_equal(CLI_JSON(f, "extbad", out, "extend", "job-j", bad_token,
-                              "--json"),
-                     1);
+    assert_int_equal(
+        CLI_JSON(f, "extbad", out, "extend", "job-j", bad_token, "--json"), 1);
     assert_string_equal(json_str(out, "status"), "ENOTHELD");
-    assert_int_equal(CLI_JSON(f, "relbad", out, "release", "job-j", bad_token,
-                              "--json"),
-                     1);
+    assert_int_equal(
+        CLI_JSON(f, "relbad", out, "release", "job-j", bad_token, "--json"), 1);
     assert_string_equal(json_str(out, "status"), "ENOTHELD");
     assert_int_equal(CLI_JSON(f, "st", out, "status", "job-j", "--json"), 0);
     assert_string_equal(json_str(out, "state"), "held");
@@ -850,9 +844,9 @@ static void test_json_everywhere(void **state)
     assert_int_equal(bench_json_is_null(out, "error"), -1);
 
     /* Usage errors, even before the command is known. */
-    assert_int_equal(CLI_JSON(f, "use", out, "acquire", "job-j", "--json",
-                              "--ttl", "10x"),
-                     64);
+    assert_int_equal(
+        CLI_JSON(f, "use", out, "acquire", "job-j", "--json", "--ttl", "10x"),
+        64);
     assert_non_null(strstr(json_str(out, "error"), "bad duration"));
     assert_int_equal(bench_json_is_null(out, "status"), 1);
     assert_int_equal(CLI_JSON(f, "use2", out, "--json", "frobnicate"), 64);
@@ -870,8 +864,8 @@ static void test_json_everywhere(void **state)
     assert_string_equal(json_str(out, "state"), "unknown");
 
     /* A command that cannot run. */
-    assert_int_equal(CLI_JSON(f, "nocmd", out, "elect", "grp-j", "--json",
-                              "--", "/nonexistent/cmd"),
+    assert_int_equal(CLI_JSON(f, "nocmd", out, "elect", "grp-j", "--json", "--",
+                              "/nonexistent/cmd"),
                      127);
     assert_non_null(strstr(json_str(out, "error"), "not found"));
 }
@@ -887,9 +881,9 @@ static void test_owner(void **state)
     char out[8192];
     char got[256];
 
-    assert_int_equal(CLI(f, "acq", "acquire", "job-o", "--owner", "web-3",
-                         "--ttl", "30"),
-                     0);
+    assert_int_equal(
+        CLI(f, "acq", "acquire", "job-o", "--owner", "web-3", "--ttl", "30"),
+        0);
     read_named(f, "acq.out", token, sizeof(token));
     chomp(token);
     assert_int_equal(CLI(f, "st", "status", "job-o"), 0);
@@ -908,8 +902,7 @@ static void test_owner(void **state)
         const char *del[] = {"DEL", "job-o"};
         assert_int_equal(rs_command(&f->srv[0], got, sizeof(got), 2, del), 0);
     }
-    assert_int_equal(CLI(f, "ext", "extend", "job-o", token, "--ttl", "2m"),
-                     0);
+    assert_int_equal(CLI(f, "ext", "extend", "job-o", token, "--ttl", "2m"), 0);
     for (size_t i = 0; i < NODES; i++) {
         char want[300];
 
@@ -924,12 +917,10 @@ static void test_owner(void **state)
 
     /* REDLOCK_OWNER, and the default hostname:pid. */
     setenv("REDLOCK_OWNER", "from-env", 1);
-    assert_int_equal(CLI_JSON(f, "env", out, "acquire", "job-o2", "--json"),
-                     0);
+    assert_int_equal(CLI_JSON(f, "env", out, "acquire", "job-o2", "--json"), 0);
     assert_string_equal(json_str(out, "owner"), "from-env");
     unsetenv("REDLOCK_OWNER");
-    assert_int_equal(CLI_JSON(f, "def", out, "acquire", "job-o3", "--json"),
-                     0);
+    assert_int_equal(CLI_JSON(f, "def", out, "acquire", "job-o3", "--json"), 0);
     {
         const char *owner = json_str(out, "owner");
         const char *colon = strrchr(owner, ':');
@@ -944,6 +935,35 @@ static void test_owner(void **state)
     setenv("REDLOCK_OWNER", "x y", 1);
     assert_int_equal(CLI(f, "badenv", "acquire", "job-o5"), 64);
     unsetenv("REDLOCK_OWNER");
+}
+
+/* Duplicate nodes: the same URI twice is a usage error (64) naming both
+ * entries; two names of one server (localhost and 127.0.0.1) are found
+ * once connected: the lock is won on the independent nodes, and the
+ * duplicate is named on stderr without -v (EDUPNODE). */
+static void test_duplicate_nodes(void **state)
+{
+    fixture *f = *state;
+    char local[128];
+    char err[4096];
+
+    unsetenv("REDLOCK_NODES");
+    assert_int_equal(CLI(f, "same", "acquire", "job-d", "--node", f->srv[0].uri,
+                         "--node", f->srv[0].uri),
+                     64);
+    read_named(f, "same.err", err, sizeof(err));
+    assert_non_null(strstr(err, "same server"));
+
+    snprintf(local, sizeof(local), "redis://localhost:%d", f->srv[0].port);
+    expect_exit(f, "two", NULL,
+                CLI(f, "two", "acquire", "job-d", "--node", local, "--node",
+                    f->srv[0].uri, "--node", f->srv[1].uri, "-w0"),
+                0);
+    read_named(f, "two.err", err, sizeof(err));
+    if (strstr(err, "(EDUPNODE)") == NULL ||
+        strstr(err, "redlock: node ") == NULL)
+        fail_msg("no duplicate-node line; stderr:\n%s", err);
+    setenv("REDLOCK_NODES", f->nodes, 1);
 }
 
 /* Nodes from repeated --node flags instead of REDLOCK_NODES. */
@@ -982,7 +1002,8 @@ static void test_usage_errors(void **state)
         {{"acquire", "r", "--ttl", "1.0005s"}, "finer than a millisecond"},
         {{"acquire", "r", "--ttl", "1m30"}, "needs a unit"},
         {{"acquire", "r", "--ttl", "30s1m"}, "largest to smallest"},
-        {{"acquire", "r", "--wait", "604800001"}, "--wait: 604800001 is too long"},
+        {{"acquire", "r", "--wait", "604800001"},
+         "--wait: 604800001 is too long"},
         {{"acquire", "r", "--wait", ""}, "empty duration"},
         {{"acquire", "r", "--ttl", "99999999999999999999ms"}, "too large"},
         {{"acquire", "r", "--ttl", "0"}, "too short"},
@@ -1006,7 +1027,8 @@ static void test_usage_errors(void **state)
         {{"exec", "r", "--"}, "missing the command to run after '--'"},
         {{"elect", "n", "/bin/true", "x"}, "missing '--'"},
         {{"elect", "n", "--listen", "--", "true"}, "--listen runs no command"},
-        {{"exec", "r", "--listen", "--", "true"}, "'--listen' is not an option"},
+        {{"exec", "r", "--listen", "--", "true"},
+         "'--listen' is not an option"},
         {{"release", "r"}, "missing TOKEN"},
         {{"release", "r", "not-a-token"}, "bad TOKEN"},
         {{"extend", "r", "abc"}, "bad TOKEN"},
@@ -1139,7 +1161,6 @@ static void test_flags_documented(void **state)
     assert_non_null(strstr(general, redlock_version()));
 }
 
-
 /* flock's cron idiom, "-n -E 0": when someone else holds the lock, skip
  * quietly with status 0. acquire prints no token and takes nothing; exec
  * does not run CMD (which would create its log file); the holder's keys
@@ -1180,8 +1201,8 @@ static void test_conflict_exit_zero(void **state)
 
     path_in(f, "e0.log", marker, sizeof(marker));
     expect_exit(f, "exe0", marker,
-                CLI(f, "exe0", "exec", "job-e0", "--wait", "0", "-E", "0",
-                    "--", REDLOCK_CLI_CHILD_PATH, marker, "0"),
+                CLI(f, "exe0", "exec", "job-e0", "--wait", "0", "-E", "0", "--",
+                    REDLOCK_CLI_CHILD_PATH, marker, "0"),
                 0);
     assert_int_equal(stat(marker, &st), -1); /* CMD never ran */
     assert_int_equal(errno, ENOENT);
@@ -1197,8 +1218,8 @@ static void test_conflict_exit_zero(void **state)
     assert_int_equal(CLI(f, "rel", "release", "job-e0", token), 0);
     ASSERT_KEY_GONE(f, "job-e0");
     expect_exit(f, "exe1", marker,
-                CLI(f, "exe1", "exec", "job-e0", "--wait", "0", "-E", "0",
-                    "--", REDLOCK_CLI_CHILD_PATH, marker, "0"),
+                CLI(f, "exe1", "exec", "job-e0", "--wait", "0", "-E", "0", "--",
+                    REDLOCK_CLI_CHILD_PATH, marker, "0"),
                 0);
     assert_int_equal(stat(marker, &st), 0);
     ASSERT_KEY_GONE(f, "job-e0");
@@ -1219,9 +1240,8 @@ static void test_conflict_exit_zero(void **state)
 
         snprintf(tag, sizeof(tag), "help-e0-%s", cmd);
         snprintf(name, sizeof(name), "%s.out", tag);
-        assert_int_equal(cli_run(f, tag,
-                                 (const char *const[]){cmd, "--help", NULL}),
-                         0);
+        assert_int_equal(
+            cli_run(f, tag, (const char *const[]){cmd, "--help", NULL}), 0);
         read_named(f, name, help, sizeof(help));
         if (strstr(help, "-E 0") == NULL)
             fail_msg("'redlock %s --help' does not describe -E 0:\n%s", cmd,
@@ -1601,8 +1621,7 @@ static void test_node_lines_rate_limited(void **state)
     char node[64];
 
     assert_int_equal(CLI(f, "hold", "acquire", "job-rl", "--ttl", "60"), 0);
-    snprintf(node, sizeof(node), "redlock: node 127.0.0.1:%d:",
-             f->srv[2].port);
+    snprintf(node, sizeof(node), "redlock: node 127.0.0.1:%d:", f->srv[2].port);
     rs_kill(&f->srv[2], 0);
     /* Held on two nodes, one down: the last attempt may end as "held"
      * (1) or, when the down node and one that had not answered yet rule
@@ -1675,8 +1694,7 @@ static uint64_t quorum_free_at(const fixture *f, const char *key)
         uint64_t asked = mono_ns();
         long long pttl;
 
-        assert_int_equal(rs_command(&f->srv[i], out, sizeof(out), 2, argv),
-                         0);
+        assert_int_equal(rs_command(&f->srv[i], out, sizeof(out), 2, argv), 0);
         pttl = strtoll(out, NULL, 10);
         at[i] = asked + (pttl > 0 ? (uint64_t)pttl * 1000000u : 0);
     }
@@ -1876,8 +1894,7 @@ static void test_elect_listen(void **state)
         while (count_lines_with(text, "no leader of grp-l") < 2) {
             if (mono_ns() >= deadline) {
                 read_file(text, out, sizeof(out));
-                fail_msg("no 'no leader' after cand-a stepped down:\n%s",
-                         out);
+                fail_msg("no 'no leader' after cand-a stepped down:\n%s", out);
             }
             sleep_ms(10);
         }
@@ -1948,9 +1965,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_exit_codes, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_json_everywhere, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_json_everywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_owner, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_nodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict_exit_zero, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_node_flags, setup, teardown),

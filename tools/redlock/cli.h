@@ -163,7 +163,7 @@ typedef struct cli_args {
     int conflict_exit_code; /* exit status when held elsewhere */
     int json;
     int show_token;
-    int listen; /* elect --listen: watch the leader, run nothing */
+    int listen;  /* elect --listen: watch the leader, run nothing */
     int verbose; /* count of -v */
     int quiet;
     int help;
@@ -370,6 +370,14 @@ void cli_nodes_live(int on);
 size_t cli_nodes_report_attempt(redlock_manager *m,
                                 const redlock_acquire_info *info);
 
+/* After a success: print a line for each node that refused our password,
+ * database or vote (EAUTH, EDB, EDUPNODE) in info's last attempt or as
+ * last reported by the library (info NULL: only the latter): the lock
+ * was won without it, but the cluster tolerates fewer failures until it
+ * is fixed. Returns how many. Main thread. */
+size_t cli_nodes_report_config(redlock_manager *m,
+                               const redlock_acquire_info *info);
+
 /* Print a line for each node that is down now, as last reported by the
  * library. Returns how many are down, and in *worst EAUTH, EDB or
  * EDUPNODE if one of them failed so (configuration errors), else
@@ -378,8 +386,8 @@ size_t cli_nodes_report_down(redlock_manager *m, redlock_status *worst);
 
 /* Print "redlock: <message>" unless a line with the same key and st was
  * printed less than CLI_NODE_REPORT_EVERY_US ago. Returns 1 if printed. */
-int cli_report_limited(const char *key, redlock_status st, const char *fmt,
-                       ...) __attribute__((format(printf, 3, 4)));
+int cli_report_limited(const char *key, redlock_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------------------
  * Events (events.c): one pipe, one poll()

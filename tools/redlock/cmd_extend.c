@@ -45,8 +45,8 @@ int cli_cmd_extend(const cli_args *a)
                 redlock_manager_node_count(m));
         /* Let the extension reach the other reachable nodes too. */
         int storing = cli_settle(m, res, a->operands[1], 0);
-        size_t nodes = storing >= 0 ? (size_t)storing
-                                    : redlock_lock_nodes_granted(lock);
+        size_t nodes =
+            storing >= 0 ? (size_t)storing : redlock_lock_nodes_granted(lock);
 
         if (a->json) {
             print_json(m, lock, nodes);

@@ -76,7 +76,8 @@ const cli_flag cli_flags[] = {
      "show holder tokens in full (default: only their first 8 characters)"},
     {CLI_F_VERBOSE, "verbose", 'v', NULL, CLI_ALL,
      "log the first and the last attempt to acquire (each node: granted, "
-     "held, not answered before the decision, or its error), renewals and node errors to stderr with "
+     "held, not answered before the decision, or its error), renewals and node "
+     "errors to stderr with "
      "timestamps; -vv logs more (failing nodes get one line each without "
      "-v, every 10s at most)"},
     {CLI_F_QUIET, "quiet", 'q', NULL, CLI_ALL,

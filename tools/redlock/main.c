@@ -67,8 +67,8 @@ int main(int argc, char **argv)
         }
     }
     if (a.json && !a.help && !a.version)
-        cli_json_error(stdout, cli_command_of(a.cmd)->name, a.operands[0],
-                       NULL, rc); /* unless the command printed its own */
+        cli_json_error(stdout, cli_command_of(a.cmd)->name, a.operands[0], NULL,
+                       rc); /* unless the command printed its own */
     if (fflush(stdout) != 0 && rc == 0) {
         cli_error("cannot write to stdout");
         rc = CLI_EXIT_UNAVAILABLE;

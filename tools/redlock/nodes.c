@@ -56,8 +56,12 @@ static struct {
     report reports[REPORTS_MAX];
     size_t report_count;
     int live;
-} g = {PTHREAD_MUTEX_INITIALIZER, {{"", REDLOCK_OK, ""}}, 0,
-       {{"", REDLOCK_OK, 0}}, 0, 0};
+} g = {PTHREAD_MUTEX_INITIALIZER,
+       {{"", REDLOCK_OK, ""}},
+       0,
+       {{"", REDLOCK_OK, 0}},
+       0,
+       0};
 
 /* The state of node name, added if new; NULL if the table is full.
  * Called with g.mu held. */
@@ -179,6 +183,36 @@ size_t cli_nodes_report_attempt(redlock_manager *m,
     return failing;
 }
 
+/* Report misconfigured nodes after a success; see cli.h. */
+size_t cli_nodes_report_config(redlock_manager *m,
+                               const redlock_acquire_info *info)
+{
+    size_t n = redlock_manager_node_count(m);
+    size_t bad = 0;
+    uint64_t now = redlock_clock_us();
+
+    pthread_mutex_lock(&g.mu);
+    for (size_t i = 0; i < n && i < REDLOCK_NODES_MAX; i++) {
+        const char *name = redlock_manager_node_name(m, i);
+        node_state *s = state_of(name);
+        redlock_status st = info != NULL && info->attempts > 0
+                                ? info->node_status[i]
+                                : REDLOCK_OK;
+
+        if (st != REDLOCK_EAUTH && st != REDLOCK_EDB &&
+            st != REDLOCK_EDUPNODE && s != NULL &&
+            (s->st == REDLOCK_EAUTH || s->st == REDLOCK_EDB ||
+             s->st == REDLOCK_EDUPNODE))
+            st = s->st;
+        if (st != REDLOCK_EAUTH && st != REDLOCK_EDB && st != REDLOCK_EDUPNODE)
+            continue;
+        bad++;
+        report_node(name, st, s != NULL && s->st == st ? s->msg : NULL, now);
+    }
+    pthread_mutex_unlock(&g.mu);
+    return bad;
+}
+
 /* Report the nodes down now; see cli.h. */
 size_t cli_nodes_report_down(redlock_manager *m, redlock_status *worst)
 {
@@ -210,8 +244,7 @@ size_t cli_nodes_report_down(redlock_manager *m, redlock_status *worst)
 
 /* Print a line about key (not a node) under the same rate limit; see
  * cli.h. */
-int cli_report_limited(const char *key, redlock_status st, const char *fmt,
-                       ...)
+int cli_report_limited(const char *key, redlock_status st, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;

@@ -196,11 +196,10 @@ void cli_json_error(FILE *out, const char *command, const char *resource,
     }
     json_state.done = 1;
     snprintf(error, sizeof(error), "%s",
-             message != NULL              ? message
-             : json_state.error[0] != '\0' ? json_state.error
-             : json_state.notice[0] != '\0'
-                 ? json_state.notice
-                 : "failed (see standard error)");
+             message != NULL                ? message
+             : json_state.error[0] != '\0'  ? json_state.error
+             : json_state.notice[0] != '\0' ? json_state.notice
+                                            : "failed (see standard error)");
     have_status = json_state.have_status;
     st = json_state.status;
     pthread_mutex_unlock(&json_state.mu);

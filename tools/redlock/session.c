@@ -188,8 +188,7 @@ static int resolve_owner(const cli_args *a, char *buf, size_t len)
             *p = '_';
     snprintf(pid, sizeof(pid), ":%ld", (long)getpid());
     room = REDLOCK_OWNER_MAX - (int)strlen(pid);
-    snprintf(buf, len, "%.*s%s", room, host[0] != '\0' ? host : "unknown",
-             pid);
+    snprintf(buf, len, "%.*s%s", room, host[0] != '\0' ? host : "unknown", pid);
     return 0;
 }
 
@@ -495,8 +494,8 @@ static void log_attempts(redlock_manager *m, const char *res, uint32_t first,
 
 /* Say why an acquire failed with st (info: its last attempt) and set
  * *exit_code; returns the outcome. */
-static cli_acquire_outcome acquire_failed(redlock_manager *m,
-                                          const cli_args *a, redlock_status st,
+static cli_acquire_outcome acquire_failed(redlock_manager *m, const cli_args *a,
+                                          redlock_status st,
                                           const redlock_acquire_info *info,
                                           int *exit_code)
 {
@@ -581,8 +580,8 @@ cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
         cli_nodes_live(0);
         if (info.attempts > 0) {
             if (st != REDLOCK_OK)
-                log_attempts(m, res, attempts + 1, attempts + info.attempts,
-                             st, &info);
+                log_attempts(m, res, attempts + 1, attempts + info.attempts, st,
+                             &info);
             attempts += info.attempts;
             /* At the deadline the call says ETIMEDOUT; what the last
              * attempt found (held elsewhere, or no quorum) decides the
@@ -596,6 +595,7 @@ cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
         }
     }
     if (st == REDLOCK_OK) {
+        cli_nodes_report_config(m, &info);
         cli_log("acquired %s after %u attempt(s): validity %lld ms, "
                 "granted by %zu of %zu nodes",
                 res, attempts, (long long)redlock_lock_validity_ms(*out),
@@ -657,8 +657,8 @@ int cli_adopt_by_token(const cli_args *a, const char *cmd_name,
         stored_value_of(*m, res, a->operands[1], value, sizeof(value));
     /* The TTL also bounds how long a release stays queued for nodes that
      * did not answer. */
-    redlock_status st = redlock_lock_adopt(*m, res, strlen(res), value,
-                                           a->ttl_ms, lock);
+    redlock_status st =
+        redlock_lock_adopt(*m, res, strlen(res), value, a->ttl_ms, lock);
     if (st != REDLOCK_OK) {
         cli_error("%s: %s: %s", cmd_name, res, redlock_strerror(st));
         redlock_manager_destroy(*m);
