@@ -15,7 +15,14 @@
  * that ignores SIGTERM); signals are forwarded; passwords from the
  * environment and a file; elect with three candidates where the leader is
  * killed and another takes over; and every flag of the flag table appears
- * in the man page and in --help.
+ * in the man page and in --help. Operability: durations as bare seconds
+ * and compounds; status exit codes 0/1/2 (held, not held or split,
+ * cannot tell); --json on every command, errors included, checked with a
+ * strict JSON checker; one-shot acquire/extend/release landing on every
+ * node before exiting; a wrong password failing fast (exit 2) with one
+ * line per node without -v, rate-limited; elect saying why it cannot
+ * campaign; duplicate nodes; owner labels in status and through extend;
+ * elect --listen seeing a change of leader.
  *
  * Processes: the test makes itself a child subreaper, so the commands run
  * by a `redlock` that it killed are reparented to it and can be reaped
