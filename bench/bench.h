@@ -310,11 +310,12 @@ void bench_result_free(bench_result *r);
  * parse.c: flag values
  * ------------------------------------------------------------------------ */
 
-/* Parse a duration: a non-negative decimal number with an optional unit
- * ms, s, m or h (none: seconds), such as "5", "1.5s", "250ms", "2m".
- * Stores milliseconds (rounded to nearest) in *ms, at most
+/* Parse a duration with the parser `redlock` uses too
+ * (tools/common/duration.h): a bare number is seconds ("5", "1.5"), or
+ * numbers with units ms, s, m, h ("250ms", "1.5s", "1m30s"), exact to
+ * the millisecond. Stores milliseconds in *ms, at most
  * BENCH_DURATION_MAX_MS. Returns 0, or -1 for anything else (empty,
- * negative, junk after the unit, above the maximum). */
+ * negative, junk, finer than a millisecond, above the maximum). */
 int bench_parse_duration_ms(const char *s, uint64_t *ms);
 
 /* Parse an unsigned decimal integer in [min, max] with nothing after it.

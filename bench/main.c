@@ -42,7 +42,7 @@
 
 /* Exit statuses (documented in --help and docs/bench.md). */
 #define EXIT_RUN_FAILED 1   /* a workload or the nodes failed */
-#define EXIT_USAGE 2        /* bad flags */
+#define EXIT_USAGE 64       /* bad flags (EX_USAGE, as redlock) */
 #define EXIT_CHECK_FAILED 3 /* a violation or a lost lease was seen */
 #define EXIT_INTERRUPTED 130
 
@@ -104,7 +104,7 @@ static const flag flags[] = {
     {"threads", F_THREADS, "N",
      "threads of W2 and W3/W3P (default 64 for W2, 16 for W3)"},
     {"duration", F_DURATION, "TIME",
-     "time per workload: 5, 1.5s, 500ms, 2m (default 5 s; W4, W5 10 s; "
+     "time per workload: 5, 1.5, 500ms, 2m, 1m30s (default 5 s; W4, W5 10 s; "
      "also the soak's unless --soak-duration; at most 366 days)"},
     {"ttl", F_TTL, "MS",
      "lock TTL of W1-W3 in ms, 10..604800000 (default 10000)"},
@@ -201,9 +201,11 @@ static void usage(FILE *out)
             snprintf(left, sizeof(left), "    --%s", f->name);
         print_wrapped(out, left, f->help);
     }
-    fprintf(out, "\nexit status: 0 ok; 1 a workload or the nodes failed; 2 "
-                 "bad usage;\n3 a mutual-exclusion violation or a lost lease "
-                 "was seen; 130 interrupted.\nSee docs/bench.md.\n");
+    fprintf(out, "\nDurations (TIME): a bare number is seconds (5, 1.5), or "
+                 "units ms, s, m, h\n(500ms, 2m, 1m30s), as for redlock(1).\n"
+                 "\nexit status: 0 ok; 1 a workload or the nodes failed; 3 a "
+                 "mutual-exclusion\nviolation or a lost lease was seen; 64 bad "
+                 "usage; 130 interrupted.\nSee docs/bench.md.\n");
 }
 
 /* Report a bad flag value and return EXIT_USAGE. */
@@ -291,8 +293,8 @@ static int parse_flags(int argc, char **argv, bench_config *cfg, cli *c)
             if (bench_parse_duration_ms(optarg, &cfg->duration_ms) != 0 ||
                 cfg->duration_ms == 0)
                 return bad_value(name, optarg,
-                                 "a positive time such as 5, 1.5s, 500ms, "
-                                 "at most 366 days");
+                                 "a positive time such as 5 (seconds), 1.5s, "
+                                 "500ms, 1m30s, at most 366 days");
             c->duration_given = 1;
             break;
         case F_TTL:

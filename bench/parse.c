@@ -7,10 +7,10 @@
  * no trailing junk.
  */
 #include "bench.h"
+#include "duration.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -94,44 +94,16 @@ void bench_pcts_from_hist(bench_pcts *p, const bench_hist *h)
         p->max = 0.0;
 }
 
-/* Durations: "<number>[ms|s|m|h]". strtod is used only after checking
- * that the number is plain decimal (no sign, hex, inf or nan). */
+/* Durations: the parser the CLI uses too (tools/common/duration.c): a
+ * bare number is seconds, fractions and compounds ("1m30s") are exact to
+ * the millisecond; then the bench's own limit. */
 int bench_parse_duration_ms(const char *s, uint64_t *ms)
 {
-    const char *p = s;
-    char *end;
-    double v, scale;
-    int digits = 0;
+    uint64_t v;
 
-    if (s == NULL)
+    if (tool_duration_parse(s, &v, NULL, 0) != 0 || v > BENCH_DURATION_MAX_MS)
         return -1;
-    while (isdigit((unsigned char)*p) || *p == '.') {
-        if (*p != '.')
-            digits++;
-        p++;
-    }
-    if (digits == 0)
-        return -1;
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno != 0 || end != p || !isfinite(v) || v < 0.0)
-        return -1;
-    if (*p == '\0' || strcmp(p, "s") == 0)
-        scale = 1000.0;
-    else if (strcmp(p, "ms") == 0)
-        scale = 1.0;
-    else if (strcmp(p, "m") == 0)
-        scale = 60000.0;
-    else if (strcmp(p, "h") == 0)
-        scale = 3600000.0;
-    else
-        return -1;
-    v = v * scale + 0.5;
-    /* Compared as a double before any conversion: a value beyond
-     * UINT64_MAX must not reach the cast. */
-    if (v >= (double)BENCH_DURATION_MAX_MS + 1.0)
-        return -1;
-    *ms = (uint64_t)v;
+    *ms = v;
     return 0;
 }
 

@@ -67,8 +67,6 @@
 #define TICK_MS 100
 /* Longest single acquire call of W3 before the stop flag is checked. */
 #define W3_CALL_MS 200
-/* W3 retries per call: effectively "until the call's deadline". */
-#define W3_RETRIES 100000000
 /* Pause after a failure that is not contention (nodes down), so a dead
  * cluster does not turn the bench into a busy loop. */
 #define FAIL_PAUSE_MS 1
@@ -335,7 +333,7 @@ static void *contend_thread(void *arg)
             redlock_acquire_info info;
             redlock_acquire_opts o;
             redlock_acquire_opts_init(&o);
-            o.retry_count = W3_RETRIES;
+            o.retry_count = REDLOCK_RETRY_UNTIL_DEADLINE;
             o.retry_delay_ms = sh->retry_delay_ms;
             o.retry_jitter_ms = sh->retry_jitter_ms;
             o.deadline_us = redlock_clock_us() + (uint64_t)W3_CALL_MS * 1000u;

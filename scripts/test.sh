@@ -272,6 +272,15 @@ check_consumer() {
     rm -rf "$prefix" "$out"
     cmake --install "$dir" --prefix "$prefix" || return 1
 
+    log "installed programs run"
+    local prog
+    for prog in redlock redlock-bench; do
+        "$prefix/bin/$prog" --version || {
+            echo "test.sh: $prog was not installed, or does not run" >&2
+            return 1
+        }
+    done
+
     log "consumer via find_package(redlock)"
     cmake -S "$ROOT/tests/consumer" -B "$out" \
         -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=RelWithDebInfo ||

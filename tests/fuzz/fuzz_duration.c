@@ -1,12 +1,13 @@
 /*
- * fuzz_duration.c: libFuzzer harness for the CLI's duration parser
- * (tools/redlock/duration.c).
+ * fuzz_duration.c: libFuzzer harness for the duration parser shared by
+ * `redlock` and `redlock-bench`
+ * (tools/common/duration.c).
  *
- * The input, cut at its first NUL, is parsed with cli_parse_duration().
+ * The input, cut at its first NUL, is parsed with tool_duration_parse().
  * Accepted text must round-trip: formatting the value and parsing that
  * gives the same milliseconds. Refused text must leave the output alone
  * and give a non-empty reason. Independently, the input's first 8 bytes
- * as a number must round-trip through cli_format_duration(). Nothing may
+ * as a number must round-trip through tool_duration_format(). Nothing may
  * crash or hit undefined behaviour.
  */
 #include <stdint.h>
@@ -31,8 +32,8 @@ static void check_round_trip(uint64_t ms)
     char text[32];
     char err[128];
     uint64_t back = UNTOUCHED;
-    cli_format_duration(ms, text, sizeof(text));
-    CHECK(cli_parse_duration(text, &back, err, sizeof(err)) == 0);
+    tool_duration_format(ms, text, sizeof(text));
+    CHECK(tool_duration_parse(text, &back, err, sizeof(err)) == 0);
     CHECK(back == ms);
 }
 
@@ -50,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t ms = UNTOUCHED;
     char err[128];
     memset(err, 'E', sizeof(err));
-    if (cli_parse_duration(text, &ms, err, sizeof(err)) == 0) {
+    if (tool_duration_parse(text, &ms, err, sizeof(err)) == 0) {
         CHECK(text[0] >= '0' && text[0] <= '9');
         check_round_trip(ms);
     } else {

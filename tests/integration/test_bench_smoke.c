@@ -330,7 +330,8 @@ static void test_smoke_interrupt(void **state)
     free(out);
 }
 
-/* Bad usage exits with status 2 and prints nothing on stdout. */
+/* Bad usage exits with status 64 (EX_USAGE, as redlock) and prints
+ * nothing on stdout. */
 static void test_usage_errors(void **state)
 {
     static const char *const bad1[] = {"--duration", "abc", NULL};
@@ -345,16 +346,22 @@ static void test_usage_errors(void **state)
     static const char *const bad7[] = {"--ttl", "604800001", NULL};
     static const char *const bad8[] = {"--retry-jitter", "3600001", NULL};
     static const char *const bad9[] = {"--election-ttl", "9", NULL};
+    /* The duration parser shared with redlock: no rounding, no unit-less
+     * part in a compound. */
+    static const char *const bad10[] = {"--duration", "0.0004", NULL};
+    static const char *const bad11[] = {"--soak-duration", "1m30", NULL};
+    static const char *const bad12[] = {"no-such-operand", NULL};
+    static const char *const bad13[] = {"--bogus", NULL};
     static const char *const help[] = {"--help", NULL};
-    const char *const *bad[] = {bad1, bad2, bad3, bad4, bad5,
-                                bad6, bad7, bad8, bad9};
+    const char *const *bad[] = {bad1, bad2,  bad3,  bad4,  bad5,  bad6, bad7,
+                                bad8, bad9, bad10, bad11, bad12, bad13};
     char out[8192];
     bench_proc p;
     (void)state;
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         bench_start(&p, bad[i]);
-        assert_int_equal(bench_finish(&p, out, sizeof(out)), 2);
+        assert_int_equal(bench_finish(&p, out, sizeof(out)), 64);
         assert_string_equal(out, "");
     }
     bench_start(&p, help);

@@ -15,7 +15,14 @@
  * that ignores SIGTERM); signals are forwarded; passwords from the
  * environment and a file; elect with three candidates where the leader is
  * killed and another takes over; and every flag of the flag table appears
- * in the man page and in --help.
+ * in the man page and in --help. Operability: durations as bare seconds
+ * and compounds; status exit codes 0/1/2 (held, not held or split,
+ * cannot tell); --json on every command, errors included, checked with a
+ * strict JSON checker; one-shot acquire/extend/release landing on every
+ * node before exiting; a wrong password failing fast (exit 2) with one
+ * line per node without -v, rate-limited; elect saying why it cannot
+ * campaign; duplicate nodes; owner labels in status and through extend;
+ * elect --listen seeing a change of leader.
  *
  * Processes: the test makes itself a child subreaper, so the commands run
  * by a `redlock` that it killed are reparented to it and can be reaped
@@ -42,12 +49,13 @@
 
 #include <cmocka.h>
 
+#include "json.h" /* bench/json.h: a strict JSON checker */
 #include "redis_spawn.h"
 #include "redlock.h"
 
 /* The flag and command tables, to check the man page and --help against
  * (flags.c needs the duration parser). */
-#include "../../tools/redlock/duration.c"
+#include "../../tools/common/duration.c"
 #include "../../tools/redlock/flags.c"
 
 #ifndef REDLOCK_CLI_PATH
@@ -212,15 +220,24 @@ static void get_key(const fixture *f, size_t i, const char *key, char *out,
     assert_int_equal(rs_command(&f->srv[i], out, len, 2, argv), 0);
 }
 
-/* How many servers store value under key. */
+/* The token of key on server i: the stored value up to its first space
+ * (the CLI stores "<token> <owner>"); "(nil)" when missing. */
+static void get_token(const fixture *f, size_t i, const char *key, char *out,
+                      size_t len)
+{
+    get_key(f, i, key, out, len);
+    out[strcspn(out, " ")] = '\0';
+}
+
+/* How many servers store value (a token, or "(nil)") under key. */
 static int nodes_with(const fixture *f, const char *key, const char *value)
 {
     int n = 0;
 
     for (size_t i = 0; i < NODES; i++) {
-        char got[128];
+        char got[256];
 
-        get_key(f, i, key, got, sizeof(got));
+        get_token(f, i, key, got, sizeof(got));
         n += strcmp(got, value) == 0;
     }
     return n;
@@ -242,6 +259,16 @@ static int await_nodes_with(const fixture *f, const char *key,
     return 1;
 }
 
+/* PTTL of key on server i, in ms (-2: no key). */
+static long pttl_of(const fixture *f, size_t i, const char *key)
+{
+    const char *argv[] = {"PTTL", key};
+    char out[64];
+
+    assert_int_equal(rs_command(&f->srv[i], out, sizeof(out), 2, argv), 0);
+    return strtol(out, NULL, 10);
+}
+
 /* Wait until key is gone from every server (5 s at most). This alone
  * does not show that anything deleted it: use assert_released() for
  * that. */
@@ -259,8 +286,7 @@ static long long expired_keys(const fixture *f)
         char out[8192];
         const char *p;
 
-        assert_int_equal(rs_command(&f->srv[i], out, sizeof(out), 2, argv),
-                         0);
+        assert_int_equal(rs_command(&f->srv[i], out, sizeof(out), 2, argv), 0);
         p = strstr(out, "\nexpired_keys:");
         assert_non_null(p);
         total += strtoll(p + 14, NULL, 10);
@@ -417,6 +443,7 @@ static int setup(void **state)
                                  "%s%s", i > 0 ? "," : "", f->srv[i].uri);
     setenv("REDLOCK_NODES", f->nodes, 1);
     unsetenv("REDLOCK_PASSWORD");
+    unsetenv("REDLOCK_OWNER");
     *state = f;
     return 0;
 }
@@ -507,9 +534,8 @@ static void test_release_wrong_token(void **state)
     /* extend with the wrong token: 1 too; with the right one: 0. */
     assert_int_equal(CLI(f, "ext", "extend", "job-b", wrong), 1);
     assert_int_equal(CLI(f, "ext2", "extend", "job-b", token, "-t", "90s"), 0);
-    /* extend returned once a quorum had confirmed it: those nodes have
-     * the new TTL. (The last node may never get it: the process exits
-     * right away, and only releases are always delivered.) */
+    /* extend waits for every reachable node before exiting: all three
+     * have the new TTL (test_one_shot_lands_everywhere checks more). */
     {
         int extended = 0;
 
@@ -521,12 +547,50 @@ static void test_release_wrong_token(void **state)
                              0);
             extended += strtol(out, NULL, 10) > 60000;
         }
-        assert_true(extended >= 2);
+        assert_int_equal(extended, NODES);
     }
     assert_int_equal(CLI(f, "rel2", "release", "job-b", token), 0);
     /* Released: now it is "not owned". */
     assert_int_equal(CLI(f, "rel3", "release", "job-b", token), 1);
     assert_int_equal(CLI(f, "ext3", "extend", "job-b", token), 1);
+}
+
+/* A one-shot acquire, extend or release returns once a quorum answered,
+ * but the command does not exit before every reachable node has
+ * processed it: right after each exit, with no waiting, all three nodes
+ * store the token (acquire, also with --json's nodes_granted 3), have the
+ * new TTL (extend), or have no key (release). Repeated, since the third
+ * node's SET used to be lost in a race with the exit. */
+static void test_one_shot_lands_everywhere(void **state)
+{
+    fixture *f = *state;
+
+    for (int round = 0; round < 10; round++) {
+        char res[32];
+        char out[4096];
+        char token[REDLOCK_TOKEN_LEN + 1];
+        double granted = 0;
+        long long expired;
+
+        snprintf(res, sizeof(res), "everywhere-%d", round);
+        assert_int_equal(CLI(f, "acq", "acquire", res, "--json", "--ttl", "30"),
+                         0);
+        read_named(f, "acq.out", out, sizeof(out));
+        assert_int_equal(bench_json_string(out, "token", token, sizeof(token)),
+                         0);
+        assert_int_equal(nodes_with(f, res, token), NODES);
+        assert_int_equal(bench_json_number(out, "nodes_granted", &granted), 0);
+        assert_true(granted == (double)NODES);
+
+        assert_int_equal(CLI(f, "ext", "extend", res, token, "--ttl", "2m"), 0);
+        for (size_t i = 0; i < NODES; i++)
+            assert_true(pttl_of(f, i, res) > 60000);
+
+        expired = expired_keys(f);
+        assert_int_equal(CLI(f, "rel", "release", res, token), 0);
+        assert_int_equal(nodes_with(f, res, "(nil)"), NODES);
+        assert_int_equal(expired_keys(f), expired);
+    }
 }
 
 /* --wait gives up after about that long when the lock stays held. */
@@ -584,7 +648,7 @@ static void test_status(void **state)
     char out[4096];
     char prefix[16];
 
-    assert_int_equal(CLI(f, "st0", "status", "job-s", "--json"), 0);
+    assert_int_equal(CLI(f, "st0", "status", "job-s", "--json"), 1);
     read_named(f, "st0.out", out, sizeof(out));
     assert_non_null(strstr(out, "\"state\":\"free\""));
     assert_non_null(strstr(out, "\"reachable\":3"));
@@ -619,7 +683,8 @@ static void test_status(void **state)
     read_named(f, "st3.out", out, sizeof(out));
     assert_non_null(strstr(out, token));
 
-    /* A paused node shows as unreachable; status still exits 0. Pause a
+    /* A paused node shows as unreachable; held on the other two, status
+     * still exits 0. Pause a
      * node whose peers both store the lock: acquire returned once any two
      * had granted it, and the third may never have received it. */
     {
@@ -628,7 +693,7 @@ static void test_status(void **state)
         for (size_t i = 0; i < NODES; i++) {
             char got[128];
 
-            get_key(f, i, "job-s", got, sizeof(got));
+            get_token(f, i, "job-s", got, sizeof(got));
             if (strcmp(got, token) != 0)
                 pause = i;
         }
@@ -640,6 +705,272 @@ static void test_status(void **state)
     read_named(f, "st4.out", out, sizeof(out));
     assert_non_null(strstr(out, "\"reachable\":false"));
     assert_non_null(strstr(out, "\"state\":\"held\""));
+}
+
+/* status exits 0 when held on a quorum, 1 when not held (free, or split
+ * between holders so that none has or could have a quorum), and 2 when
+ * it cannot tell: with a majority paused, the lock could be held on the
+ * nodes that did not answer. */
+static void test_status_exit_codes(void **state)
+{
+    fixture *f = *state;
+    char out[4096];
+    char token[256];
+
+    assert_int_equal(CLI(f, "free", "status", "job-x"), 1);
+    read_named(f, "free.out", out, sizeof(out));
+    assert_non_null(strstr(out, "state: free"));
+
+    assert_int_equal(CLI(f, "acq", "acquire", "job-x", "--ttl", "60"), 0);
+    read_named(f, "acq.out", token, sizeof(token));
+    chomp(token);
+    assert_int_equal(CLI(f, "held", "status", "job-x"), 0);
+    read_named(f, "held.out", out, sizeof(out));
+    assert_non_null(strstr(out, "state: held"));
+
+    /* A majority paused: the one node that answers cannot rule out a
+     * holder on the other two, whether it stores the key or not. */
+    assert_int_equal(rs_pause(&f->srv[0]), 0);
+    assert_int_equal(rs_pause(&f->srv[1]), 0);
+    {
+        int rc = CLI(f, "unk", "status", "job-x", "--timeout", "300ms");
+        int rc_free =
+            CLI(f, "unk2", "status", "job-nothing", "--timeout", "300ms");
+
+        assert_int_equal(rs_resume(&f->srv[0]), 0);
+        assert_int_equal(rs_resume(&f->srv[1]), 0);
+        expect_exit(f, "unk", NULL, rc, 2);
+        expect_exit(f, "unk2", NULL, rc_free, 2);
+    }
+    read_named(f, "unk.out", out, sizeof(out));
+    assert_non_null(strstr(out, "state: unknown"));
+    read_named(f, "unk2.out", out, sizeof(out));
+    assert_non_null(strstr(out, "state: unknown"));
+
+    /* Split: two holders on one node each, the third node free. Nobody
+     * holds a quorum, and with every node answering nobody could. */
+    {
+        const char *set_a[] = {"SET", "job-split", "aaaaaaaa", "PX", "60000"};
+        const char *set_b[] = {"SET", "job-split", "bbbbbbbb", "PX", "60000"};
+        char reply[64];
+
+        assert_int_equal(rs_command(&f->srv[0], reply, sizeof(reply), 5, set_a),
+                         0);
+        assert_int_equal(rs_command(&f->srv[1], reply, sizeof(reply), 5, set_b),
+                         0);
+    }
+    assert_int_equal(CLI(f, "split", "status", "job-split", "--json"), 1);
+    read_named(f, "split.out", out, sizeof(out));
+    assert_non_null(strstr(out, "\"state\":\"split\""));
+}
+
+/* Run the CLI with --json (among args); its stdout must be exactly one
+ * line holding one valid JSON object, copied to out. Returns the exit
+ * status. */
+static int cli_json_run(const fixture *f, const char *tag,
+                        const char *const *args, char *out, size_t len)
+{
+    char name[64];
+    char why[128];
+    int rc = cli_run(f, tag, args);
+    const char *nl;
+
+    snprintf(name, sizeof(name), "%s.out", tag);
+    read_named(f, name, out, len);
+    if (bench_json_check(out, why, sizeof(why)) != 0 || out[0] != '{')
+        fail_msg("%s: stdout is not one JSON object (%s): '%s'", tag, why, out);
+    nl = strchr(out, '\n');
+    if (nl == NULL || nl[1] != '\0')
+        fail_msg("%s: stdout is not one line: '%s'", tag, out);
+    return rc;
+}
+#define CLI_JSON(f, tag, out, ...)                                             \
+    cli_json_run((f), (tag), (const char *const[]){__VA_ARGS__, NULL}, (out),  \
+                 sizeof(out))
+
+/* The string at path in the JSON object s ("" if missing). */
+static const char *json_str(const char *s, const char *path)
+{
+    static char buf[512];
+
+    if (bench_json_string(s, path, buf, sizeof(buf)) != 0)
+        buf[0] = '\0';
+    return buf;
+}
+
+/* --json on every command: stdout is one JSON object whatever happens,
+ * a result or {"error", "status", "exit", ...}: a lock held elsewhere
+ * (also with -E 0), a wrong token, a usage error, unreachable nodes, a
+ * command that cannot run. */
+static void test_json_everywhere(void **state)
+{
+    fixture *f = *state;
+    char out[4096];
+    char token[REDLOCK_TOKEN_LEN + 1];
+    char bad_token[] = "0123456789abcdef0123456789abcdef";
+    double num = 0;
+
+    assert_int_equal(CLI_JSON(f, "acq", out, "acquire", "job-j", "--json"), 0);
+    snprintf(token, sizeof(token), "%s", json_str(out, "token"));
+    assert_true(is_token(token));
+
+    /* Held elsewhere: exit 1, status ETAKEN; -E 0 exits 0 but still says
+     * why nothing was acquired. */
+    assert_int_equal(
+        CLI_JSON(f, "conf", out, "acquire", "job-j", "--json", "-w", "0"), 1);
+    assert_string_equal(json_str(out, "status"), "ETAKEN");
+    assert_non_null(strstr(json_str(out, "error"), "held by someone else"));
+    assert_int_equal(bench_json_number(out, "exit", &num), 0);
+    assert_true(num == 1.0);
+    assert_int_equal(CLI_JSON(f, "conf0", out, "acquire", "job-j", "--json",
+                              "-w0", "-E", "0", "-q"),
+                     0);
+    assert_string_equal(json_str(out, "status"), "ETAKEN");
+    assert_null(strstr(out, "\"token\""));
+    assert_int_equal(CLI_JSON(f, "exconf", out, "exec", "job-j", "--json",
+                              "-w0", "--", "true"),
+                     1);
+    assert_string_equal(json_str(out, "status"), "ETAKEN");
+
+    /* extend and release: results, and a wrong token. */
+    assert_int_equal(CLI_JSON(f, "ext", out, "extend", "job-j", token, "--json",
+                              "--ttl", "60"),
+                     0);
+    assert_int_equal(bench_json_number(out, "validity_ms", &num), 0);
+    assert_true(num > 50000.0 && num <= 60000.0);
+    assert_int_equal(
+        CLI_JSON(f, "extbad", out, "extend", "job-j", bad_token, "--json"), 1);
+    assert_string_equal(json_str(out, "status"), "ENOTHELD");
+    assert_int_equal(
+        CLI_JSON(f, "relbad", out, "release", "job-j", bad_token, "--json"), 1);
+    assert_string_equal(json_str(out, "status"), "ENOTHELD");
+    assert_int_equal(CLI_JSON(f, "st", out, "status", "job-j", "--json"), 0);
+    assert_string_equal(json_str(out, "state"), "held");
+    assert_int_equal(
+        CLI_JSON(f, "rel", out, "release", "job-j", token, "--json"), 0);
+    assert_int_equal(bench_json_is_null(out, "error"), -1);
+
+    /* Usage errors, even before the command is known. */
+    assert_int_equal(
+        CLI_JSON(f, "use", out, "acquire", "job-j", "--json", "--ttl", "10x"),
+        64);
+    assert_non_null(strstr(json_str(out, "error"), "bad duration"));
+    assert_int_equal(bench_json_is_null(out, "status"), 1);
+    assert_int_equal(CLI_JSON(f, "use2", out, "--json", "frobnicate"), 64);
+
+    /* Nothing listens on port 1: quorum unreachable, exit 2. */
+    assert_int_equal(CLI_JSON(f, "down", out, "acquire", "job-j", "--json",
+                              "-w0", "--node", "redis://127.0.0.1:1",
+                              "--timeout", "500ms"),
+                     2);
+    assert_int_not_equal(json_str(out, "status")[0], '\0');
+    assert_int_equal(CLI_JSON(f, "down2", out, "status", "job-j", "--json",
+                              "--node", "redis://127.0.0.1:1", "--timeout",
+                              "500ms"),
+                     2);
+    assert_string_equal(json_str(out, "state"), "unknown");
+
+    /* A command that cannot run. */
+    assert_int_equal(CLI_JSON(f, "nocmd", out, "elect", "grp-j", "--json", "--",
+                              "/nonexistent/cmd"),
+                     127);
+    assert_non_null(strstr(json_str(out, "error"), "not found"));
+}
+
+/* The owner label: --owner, else REDLOCK_OWNER, else hostname:pid, is
+ * stored with the token and shown by status (table and JSON, per node
+ * and for the holder); extend keeps it, also where it restores a key a
+ * node had lost. */
+static void test_owner(void **state)
+{
+    fixture *f = *state;
+    char token[256];
+    char out[8192];
+    char got[256];
+
+    assert_int_equal(
+        CLI(f, "acq", "acquire", "job-o", "--owner", "web-3", "--ttl", "30"),
+        0);
+    read_named(f, "acq.out", token, sizeof(token));
+    chomp(token);
+    assert_int_equal(CLI(f, "st", "status", "job-o"), 0);
+    read_named(f, "st.out", out, sizeof(out));
+    assert_non_null(strstr(out, "OWNER"));
+    assert_non_null(strstr(out, "web-3"));
+    assert_non_null(strstr(out, "owned by web-3"));
+    assert_int_equal(CLI_JSON(f, "stj", out, "status", "job-o", "--json"), 0);
+    assert_string_equal(json_str(out, "owner"), "web-3");
+    assert_non_null(strstr(out, "\"holder\":\""));
+    assert_true(strstr(out, "\"owner\":\"web-3\",\"ttl_ms\"") != NULL);
+
+    /* extend keeps it: on the nodes that had the key, and on one that
+     * lost it (restored with the whole value). */
+    {
+        const char *del[] = {"DEL", "job-o"};
+        assert_int_equal(rs_command(&f->srv[0], got, sizeof(got), 2, del), 0);
+    }
+    assert_int_equal(CLI(f, "ext", "extend", "job-o", token, "--ttl", "2m"), 0);
+    for (size_t i = 0; i < NODES; i++) {
+        char want[300];
+
+        snprintf(want, sizeof(want), "%.*s web-3", REDLOCK_TOKEN_LEN, token);
+        get_key(f, i, "job-o", got, sizeof(got));
+        if (strcmp(got, want) != 0)
+            fail_msg("node %zu stores '%s' after extend, want '%s'", i, got,
+                     want);
+    }
+    assert_int_equal(CLI_JSON(f, "stj2", out, "status", "job-o", "--json"), 0);
+    assert_string_equal(json_str(out, "owner"), "web-3");
+
+    /* REDLOCK_OWNER, and the default hostname:pid. */
+    setenv("REDLOCK_OWNER", "from-env", 1);
+    assert_int_equal(CLI_JSON(f, "env", out, "acquire", "job-o2", "--json"), 0);
+    assert_string_equal(json_str(out, "owner"), "from-env");
+    unsetenv("REDLOCK_OWNER");
+    assert_int_equal(CLI_JSON(f, "def", out, "acquire", "job-o3", "--json"), 0);
+    {
+        const char *owner = json_str(out, "owner");
+        const char *colon = strrchr(owner, ':');
+
+        assert_non_null(colon);
+        assert_true(colon > owner && strtol(colon + 1, NULL, 10) > 0);
+    }
+    /* Bad labels are usage errors. */
+    assert_int_equal(CLI(f, "bad", "acquire", "job-o4", "--owner", "a b"), 64);
+    setenv("REDLOCK_OWNER", "", 1);
+    assert_int_equal(CLI(f, "empty", "acquire", "job-o4", "-w0"), 0);
+    setenv("REDLOCK_OWNER", "x y", 1);
+    assert_int_equal(CLI(f, "badenv", "acquire", "job-o5"), 64);
+    unsetenv("REDLOCK_OWNER");
+}
+
+/* Duplicate nodes: the same URI twice is a usage error (64) naming both
+ * entries; two names of one server (localhost and 127.0.0.1) are found
+ * once connected: the lock is won on the independent nodes, and the
+ * duplicate is named on stderr without -v (EDUPNODE). */
+static void test_duplicate_nodes(void **state)
+{
+    fixture *f = *state;
+    char local[128];
+    char err[4096];
+
+    unsetenv("REDLOCK_NODES");
+    assert_int_equal(CLI(f, "same", "acquire", "job-d", "--node", f->srv[0].uri,
+                         "--node", f->srv[0].uri),
+                     64);
+    read_named(f, "same.err", err, sizeof(err));
+    assert_non_null(strstr(err, "same server"));
+
+    snprintf(local, sizeof(local), "redis://localhost:%d", f->srv[0].port);
+    expect_exit(f, "two", NULL,
+                CLI(f, "two", "acquire", "job-d", "--node", local, "--node",
+                    f->srv[0].uri, "--node", f->srv[1].uri, "-w0"),
+                0);
+    read_named(f, "two.err", err, sizeof(err));
+    if (strstr(err, "(EDUPNODE)") == NULL ||
+        strstr(err, "redlock: node ") == NULL)
+        fail_msg("no duplicate-node line; stderr:\n%s", err);
+    setenv("REDLOCK_NODES", f->nodes, 1);
 }
 
 /* Nodes from repeated --node flags instead of REDLOCK_NODES. */
@@ -675,7 +1006,11 @@ static void test_usage_errors(void **state)
     } cases[] = {
         {{"acquire", "r", "--ttl", "10x"}, "--ttl: bad duration '10x'"},
         {{"acquire", "r", "--ttl", "-5s"}, "negative"},
-        {{"acquire", "r", "--ttl", "1.5s"}, "fractions"},
+        {{"acquire", "r", "--ttl", "1.0005s"}, "finer than a millisecond"},
+        {{"acquire", "r", "--ttl", "1m30"}, "needs a unit"},
+        {{"acquire", "r", "--ttl", "30s1m"}, "largest to smallest"},
+        {{"acquire", "r", "--wait", "604800001"},
+         "--wait: 604800001 is too long"},
         {{"acquire", "r", "--wait", ""}, "empty duration"},
         {{"acquire", "r", "--ttl", "99999999999999999999ms"}, "too large"},
         {{"acquire", "r", "--ttl", "0"}, "too short"},
@@ -684,7 +1019,7 @@ static void test_usage_errors(void **state)
         /* Within range but not above the drift allowance: the library's
          * REDLOCK_ETTLSHORT, reported as a bad --ttl. */
         {{"acquire", "r", "--ttl", "2ms"}, "--ttl 2ms: ttl is too short"},
-        {{"extend", "r", "0123456789abcdef0123456789abcdef", "-t", "1"},
+        {{"extend", "r", "0123456789abcdef0123456789abcdef", "-t", "1ms"},
          "--ttl 1ms: ttl is too short"},
         /* exec and elect renew the lock: at least 10 ms, checked with
          * the other flags (nothing is acquired first). */
@@ -698,6 +1033,9 @@ static void test_usage_errors(void **state)
         {{"exec", "r"}, "missing '-- CMD'"},
         {{"exec", "r", "--"}, "missing the command to run after '--'"},
         {{"elect", "n", "/bin/true", "x"}, "missing '--'"},
+        {{"elect", "n", "--listen", "--", "true"}, "--listen runs no command"},
+        {{"exec", "r", "--listen", "--", "true"},
+         "'--listen' is not an option"},
         {{"release", "r"}, "missing TOKEN"},
         {{"release", "r", "not-a-token"}, "bad TOKEN"},
         {{"extend", "r", "abc"}, "bad TOKEN"},
@@ -710,6 +1048,8 @@ static void test_usage_errors(void **state)
         {{"acquire", "r", "--ttl"}, "needs an argument"},
         {{"acquire", "r", "--json=yes"}, "takes no argument"},
         {{"acquire", "r", "-q", "-v"}, "cannot be combined"},
+        {{"acquire", "r", "--owner", "two words"}, "--owner: an owner is"},
+        {{"status", "r", "--owner", "x"}, "'--owner' is not an option"},
         {{"acquire", ""}, "must not be empty"},
         {{NULL}, "missing command"},
     };
@@ -828,16 +1168,6 @@ static void test_flags_documented(void **state)
     assert_non_null(strstr(general, redlock_version()));
 }
 
-/* PTTL of key on server i, in ms (-2: no key). */
-static long pttl_of(const fixture *f, size_t i, const char *key)
-{
-    const char *argv[] = {"PTTL", key};
-    char out[64];
-
-    assert_int_equal(rs_command(&f->srv[i], out, sizeof(out), 2, argv), 0);
-    return strtol(out, NULL, 10);
-}
-
 /* flock's cron idiom, "-n -E 0": when someone else holds the lock, skip
  * quietly with status 0. acquire prints no token and takes nothing; exec
  * does not run CMD (which would create its log file); the holder's keys
@@ -878,8 +1208,8 @@ static void test_conflict_exit_zero(void **state)
 
     path_in(f, "e0.log", marker, sizeof(marker));
     expect_exit(f, "exe0", marker,
-                CLI(f, "exe0", "exec", "job-e0", "--wait", "0", "-E", "0",
-                    "--", REDLOCK_CLI_CHILD_PATH, marker, "0"),
+                CLI(f, "exe0", "exec", "job-e0", "--wait", "0", "-E", "0", "--",
+                    REDLOCK_CLI_CHILD_PATH, marker, "0"),
                 0);
     assert_int_equal(stat(marker, &st), -1); /* CMD never ran */
     assert_int_equal(errno, ENOENT);
@@ -895,8 +1225,8 @@ static void test_conflict_exit_zero(void **state)
     assert_int_equal(CLI(f, "rel", "release", "job-e0", token), 0);
     ASSERT_KEY_GONE(f, "job-e0");
     expect_exit(f, "exe1", marker,
-                CLI(f, "exe1", "exec", "job-e0", "--wait", "0", "-E", "0",
-                    "--", REDLOCK_CLI_CHILD_PATH, marker, "0"),
+                CLI(f, "exe1", "exec", "job-e0", "--wait", "0", "-E", "0", "--",
+                    REDLOCK_CLI_CHILD_PATH, marker, "0"),
                 0);
     assert_int_equal(stat(marker, &st), 0);
     ASSERT_KEY_GONE(f, "job-e0");
@@ -917,9 +1247,8 @@ static void test_conflict_exit_zero(void **state)
 
         snprintf(tag, sizeof(tag), "help-e0-%s", cmd);
         snprintf(name, sizeof(name), "%s.out", tag);
-        assert_int_equal(cli_run(f, tag,
-                                 (const char *const[]){cmd, "--help", NULL}),
-                         0);
+        assert_int_equal(
+            cli_run(f, tag, (const char *const[]){cmd, "--help", NULL}), 0);
         read_named(f, name, help, sizeof(help));
         if (strstr(help, "-E 0") == NULL)
             fail_msg("'redlock %s --help' does not describe -E 0:\n%s", cmd,
@@ -1213,6 +1542,119 @@ static void test_password(void **state)
     setenv("REDLOCK_NODES", f->nodes, 1);
 }
 
+/* Start NODES servers with requirepass password into srv, and point
+ * REDLOCK_NODES at them without the password. */
+static void start_password_nodes(rs_server *srv, const char *password)
+{
+    rs_options o;
+    char nodes[512];
+    size_t used = 0;
+
+    memset(&o, 0, sizeof(o));
+    o.password = password;
+    for (size_t i = 0; i < NODES; i++) {
+        assert_int_equal(rs_start_ex(&srv[i], &o), 0);
+        used += (size_t)snprintf(nodes + used, sizeof(nodes) - used,
+                                 "%sredis://127.0.0.1:%d", i > 0 ? "," : "",
+                                 srv[i].port);
+    }
+    setenv("REDLOCK_NODES", nodes, 1);
+}
+
+/* Lines of the file that contain text. */
+static int count_lines_with(const char *path, const char *text)
+{
+    char buf[16384];
+    int n = 0;
+
+    read_file(path, buf, sizeof(buf));
+    for (char *line = buf; line != NULL && *line != '\0';) {
+        char *nl = strchr(line, '\n');
+
+        if (nl != NULL)
+            *nl = '\0';
+        n += strstr(line, text) != NULL;
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    return n;
+}
+
+/* A wrong password is loud and fast: acquire and exec exit 2 at once,
+ * also with a long --wait and with no --wait at all (which used to retry
+ * forever, silently), printing without -v one line per refusing node with
+ * the reason, and the verdict with what to check. */
+static void test_wrong_password_fails_fast(void **state)
+{
+    fixture *f = *state;
+    rs_server srv[NODES];
+    char path[512];
+    char err[8192];
+    uint64_t t0;
+
+    start_password_nodes(srv, "right");
+    setenv("REDLOCK_PASSWORD", "wrong", 1);
+    t0 = mono_ns();
+    expect_exit(f, "nowait", NULL, CLI(f, "nowait", "acquire", "pw-fast"), 2);
+    expect_exit(f, "wait", NULL,
+                CLI(f, "wait", "acquire", "pw-fast", "--wait", "1h"), 2);
+    expect_exit(f, "exec", NULL,
+                CLI(f, "exec", "exec", "pw-fast", "--", "true"), 2);
+    /* Three runs, each far below the 1 h --wait (RUN_TIMEOUT_MS would
+     * have killed a run that retried). */
+    assert_true(mono_ns() - t0 < 15000000000ull);
+    read_named(f, "wait.err", err, sizeof(err));
+    assert_non_null(strstr(err, "(EAUTH)"));
+    assert_non_null(strstr(err, "not retrying: check the password"));
+    path_in(f, "nowait.err", path, sizeof(path));
+    /* One line per refusing node (at least a quorum of them), each with
+     * its address. */
+    assert_true(count_lines_with(path, "redlock: node 127.0.0.1:") >= 2);
+    assert_true(count_lines_with(path, "refused authentication") >= 3);
+    read_named(f, "nowait.err", err, sizeof(err));
+    assert_null(strstr(err, "right"));
+    assert_null(strstr(err, "wrong"));
+    unsetenv("REDLOCK_PASSWORD");
+    rs_stop_many(srv, NODES);
+    setenv("REDLOCK_NODES", f->nodes, 1);
+}
+
+/* A node that fails on every attempt of a long wait is reported once per
+ * 10 s, not once per attempt: the lock is held elsewhere and one node is
+ * down for a 3 s --wait of a dozen attempts or more. */
+static void test_node_lines_rate_limited(void **state)
+{
+    fixture *f = *state;
+    char path[512];
+    char node[64];
+
+    assert_int_equal(CLI(f, "hold", "acquire", "job-rl", "--ttl", "60"), 0);
+    snprintf(node, sizeof(node), "redlock: node 127.0.0.1:%d:", f->srv[2].port);
+    rs_kill(&f->srv[2], 0);
+    /* Held on two nodes, one down: the last attempt may end as "held"
+     * (1) or, when the down node and one that had not answered yet rule
+     * out a quorum first, as "quorum unreachable" (2). */
+    {
+        int rc = CLI(f, "wait", "acquire", "job-rl", "--wait", "3s", "-v");
+
+        if (rc != 1)
+            expect_exit(f, "wait", NULL, rc, 2);
+    }
+    path_in(f, "wait.err", path, sizeof(path));
+    /* -v numbers the attempts ("attempts 2-N on job-rl: the last: ...");
+     * the node line comes once. */
+    {
+        char err[16384];
+        const char *p;
+
+        read_file(path, err, sizeof(err));
+        p = strstr(err, "attempts 2-");
+        if (p == NULL)
+            fail_msg("no run of attempts logged:\n%s", err);
+        assert_true(strtoul(p + strlen("attempts 2-"), NULL, 10) >= 5);
+    }
+    assert_int_equal(count_lines_with(path, node), 1);
+}
+
 /* ------------------------------------------------------------------------
  * elect
  * ------------------------------------------------------------------------ */
@@ -1259,8 +1701,7 @@ static uint64_t quorum_free_at(const fixture *f, const char *key)
         uint64_t asked = mono_ns();
         long long pttl;
 
-        assert_int_equal(rs_command(&f->srv[i], out, sizeof(out), 2, argv),
-                         0);
+        assert_int_equal(rs_command(&f->srv[i], out, sizeof(out), 2, argv), 0);
         pttl = strtoll(out, NULL, 10);
         at[i] = asked + (pttl > 0 ? (uint64_t)pttl * 1000000u : 0);
     }
@@ -1365,6 +1806,133 @@ static void test_elect_takeover(void **state)
             assert_int_equal(cli_wait(p[i], 20000), 128 + SIGTERM);
 }
 
+/* elect with a wrong password says why it cannot campaign (it used to
+ * print nothing at all), without -v, and keeps trying until stopped. */
+static void test_elect_wrong_password(void **state)
+{
+    fixture *f = *state;
+    rs_server srv[NODES];
+    char path[512];
+    char err[8192];
+    pid_t p;
+
+    start_password_nodes(srv, "right");
+    setenv("REDLOCK_PASSWORD", "wrong", 1);
+    p = CLI_SPAWN(f, "cand", "elect", "pw-grp", "--", "true");
+    path_in(f, "cand.err", path, sizeof(path));
+    if (!await_text(path, "elect: cannot campaign for pw-grp", 10000)) {
+        read_file(path, err, sizeof(err));
+        fail_msg("no reason from elect; stderr:\n%s", err);
+    }
+    read_file(path, err, sizeof(err));
+    assert_non_null(strstr(err, "EAUTH"));
+    assert_non_null(strstr(err, "refused authentication"));
+    assert_int_equal(kill(p, SIGTERM), 0);
+    assert_int_equal(cli_wait(p, 10000), 128 + SIGTERM);
+    unsetenv("REDLOCK_PASSWORD");
+    rs_stop_many(srv, NODES);
+    setenv("REDLOCK_NODES", f->nodes, 1);
+}
+
+/* The fence of the last JSON line of path whose owner is owner; -1 if
+ * none. Every line must be valid JSON. */
+static double listened_fence(const char *path, const char *owner)
+{
+    char buf[16384];
+    double fence = -1;
+
+    read_file(path, buf, sizeof(buf));
+    for (char *line = buf; line != NULL && *line != '\0';) {
+        char *nl = strchr(line, '\n');
+        char why[128];
+        char got[80];
+        double v;
+
+        if (nl != NULL)
+            *nl = '\0';
+        if (bench_json_check(line, why, sizeof(why)) != 0)
+            fail_msg("listener line is not JSON (%s): '%s'", why, line);
+        if (bench_json_string(line, "owner", got, sizeof(got)) == 0 &&
+            strcmp(got, owner) == 0 &&
+            bench_json_number(line, "fence", &v) == 0)
+            fence = v;
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    return fence;
+}
+
+/* elect --listen (like etcdctl elect --listen) campaigns for nothing and
+ * prints the leader's owner and fence, then each change: a first leader,
+ * its stepping down, and a second leader with a larger fence; it ends
+ * with status 0 on SIGTERM. Text and --json (one object per line). */
+static void test_elect_listen(void **state)
+{
+    fixture *f = *state;
+    char text[512];
+    char json[512];
+    char log[512];
+    char out[8192];
+    pid_t lt;
+    pid_t lj;
+    pid_t cand;
+    double fence_a;
+    double fence_b;
+
+    path_in(f, "lt.out", text, sizeof(text));
+    path_in(f, "lj.out", json, sizeof(json));
+    path_in(f, "cand.log", log, sizeof(log));
+    lt = CLI_SPAWN(f, "lt", "elect", "grp-l", "--listen");
+    lj = CLI_SPAWN(f, "lj", "elect", "grp-l", "--listen", "--json");
+    assert_true(await_text(text, "no leader of grp-l", 10000));
+    assert_true(await_text(json, "\"held\":false", 10000));
+
+    cand = CLI_SPAWN(f, "a", "elect", "grp-l", "--owner", "cand-a", "--ttl",
+                     "5", "--", REDLOCK_CLI_CHILD_PATH, log, "600000");
+    assert_true(await_text(text, "leader of grp-l: cand-a, fence ", 10000));
+    assert_true(await_text(json, "\"owner\":\"cand-a\"", 10000));
+    /* Stepping down (SIGTERM, forwarded to the child, which exits):
+     * the listeners see no leader, then cand-b with a larger fence. */
+    assert_int_equal(kill(cand, SIGTERM), 0);
+    assert_int_equal(cli_wait(cand, 20000), 128 + SIGTERM);
+    /* Resigning deletes the key: the listener reports no leader. */
+    {
+        uint64_t deadline = mono_ns() + 10000000000ull;
+
+        while (count_lines_with(text, "no leader of grp-l") < 2) {
+            if (mono_ns() >= deadline) {
+                read_file(text, out, sizeof(out));
+                fail_msg("no 'no leader' after cand-a stepped down:\n%s", out);
+            }
+            sleep_ms(10);
+        }
+    }
+    cand = CLI_SPAWN(f, "b", "elect", "grp-l", "--owner", "cand-b", "--ttl",
+                     "5", "--", REDLOCK_CLI_CHILD_PATH, log, "600000");
+    assert_true(await_text(text, "leader of grp-l: cand-b, fence ", 10000));
+    assert_true(await_text(json, "\"owner\":\"cand-b\"", 10000));
+    assert_int_equal(kill(cand, SIGTERM), 0);
+    assert_int_equal(cli_wait(cand, 20000), 128 + SIGTERM);
+
+    assert_int_equal(kill(lt, SIGTERM), 0);
+    assert_int_equal(kill(lj, SIGTERM), 0);
+    expect_exit(f, "lt", NULL, cli_wait(lt, 10000), 0);
+    expect_exit(f, "lj", NULL, cli_wait(lj, 10000), 0);
+    read_file(text, out, sizeof(out));
+    {
+        const char *a = strstr(out, "cand-a");
+        const char *gap = a != NULL ? strstr(a, "no leader of grp-l") : NULL;
+        const char *b = gap != NULL ? strstr(gap, "cand-b") : NULL;
+
+        if (b == NULL)
+            fail_msg("listener did not see cand-a, no leader, cand-b:\n%s",
+                     out);
+    }
+    fence_a = listened_fence(json, "cand-a");
+    fence_b = listened_fence(json, "cand-b");
+    assert_true(fence_a >= 1);
+    assert_true(fence_b > fence_a);
+}
+
 /* When CMD exits by itself, elect steps down (the lock is released, not
  * left to expire) and exits with CMD's status. */
 static void test_elect_cmd_exits(void **state)
@@ -1395,11 +1963,18 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_release_wrong_token, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_one_shot_lands_everywhere, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_acquire_wait_gives_up, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_acquire_waits_for_release, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_exit_codes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_json_everywhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_owner, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_nodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict_exit_zero, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_node_flags, setup, teardown),
@@ -1414,8 +1989,15 @@ int main(int argc, char **argv)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_exec_bad_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_password_fails_fast, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_node_lines_rate_limited, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_elect_wrong_password, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_elect_takeover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_elect_cmd_exits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_elect_listen, setup, teardown),
     };
 
     /* Orphans of a killed `redlock` come to us, so we can reap them. */

@@ -1,6 +1,7 @@
 /*
  * test_cli_flags.c: the CLI's duration flags (--ttl, --wait, --grace,
- * --timeout) at their edges: 0, 1, the documented maximum, one past it,
+ * --timeout) at their edges: 0, 1 ms, bare numbers (seconds), the
+ * documented maximum, one past it,
  * INT64_MAX and UINT64_MAX milliseconds, and one past UINT64_MAX. Each
  * value is either stored exactly or refused as a usage error (status 64);
  * none is clamped or wrapped.
@@ -21,7 +22,7 @@
 
 #include <cmocka.h>
 
-#include "../../tools/redlock/duration.c"
+#include "../../tools/common/duration.c"
 #include "../../tools/redlock/flags.c"
 
 /* Which field of cli_args a flag sets. */
@@ -76,43 +77,58 @@ static void test_duration_flags(void **state)
 #define UINT64_MAX_S "18446744073709551615"
 #define UINT64_OVER_S "18446744073709551616"
     static const flag_row rows[] = {
-        /* --ttl: for exec (and elect) 10 ms .. REDLOCK_TTL_MAX_MS. */
+        /* --ttl: for exec (and elect) 10 ms .. REDLOCK_TTL_MAX_MS. A bare
+         * number is seconds. */
         {T_TTL, "0", CLI_EXIT_USAGE, 0},
-        {T_TTL, "1", CLI_EXIT_USAGE, 0},
-        {T_TTL, "9", CLI_EXIT_USAGE, 0},
-        {T_TTL, "10", 0, 10},
-        {T_TTL, "604800000", 0, REDLOCK_TTL_MAX_MS},
+        {T_TTL, "1ms", CLI_EXIT_USAGE, 0},
+        {T_TTL, "9ms", CLI_EXIT_USAGE, 0},
+        {T_TTL, "10ms", 0, 10},
+        {T_TTL, "0.01", 0, 10},
+        {T_TTL, "1", 0, 1000},
+        {T_TTL, "1.5", 0, 1500},
+        {T_TTL, "1m30s", 0, 90000},
+        {T_TTL, "604800", 0, REDLOCK_TTL_MAX_MS},
+        {T_TTL, "604800000ms", 0, REDLOCK_TTL_MAX_MS},
         {T_TTL, "168h", 0, REDLOCK_TTL_MAX_MS},
-        {T_TTL, "604800001", CLI_EXIT_USAGE, 0},
+        {T_TTL, "604800.001", CLI_EXIT_USAGE, 0},
+        {T_TTL, "604800001ms", CLI_EXIT_USAGE, 0},
         {T_TTL, INT64_MAX_S, CLI_EXIT_USAGE, 0},
-        {T_TTL, UINT64_MAX_S, CLI_EXIT_USAGE, 0},
-        {T_TTL, UINT64_OVER_S, CLI_EXIT_USAGE, 0},
+        {T_TTL, INT64_MAX_S "ms", CLI_EXIT_USAGE, 0},
+        {T_TTL, UINT64_MAX_S "ms", CLI_EXIT_USAGE, 0},
+        {T_TTL, UINT64_OVER_S "ms", CLI_EXIT_USAGE, 0},
         /* --wait: 0 (one attempt) .. CLI_MAX_WAIT_MS (366 days). */
         {T_WAIT, "0", 0, 0},
-        {T_WAIT, "1", 0, 1},
-        {T_WAIT, "31622400000", 0, CLI_MAX_WAIT_MS},
+        {T_WAIT, "1ms", 0, 1},
+        {T_WAIT, "1", 0, 1000},
+        {T_WAIT, "31622400", 0, CLI_MAX_WAIT_MS},
+        {T_WAIT, "31622400000ms", 0, CLI_MAX_WAIT_MS},
         {T_WAIT, "8784h", 0, CLI_MAX_WAIT_MS},
-        {T_WAIT, "31622400001", CLI_EXIT_USAGE, 0},
+        {T_WAIT, "31622400001ms", CLI_EXIT_USAGE, 0},
+        {T_WAIT, "31622401", CLI_EXIT_USAGE, 0},
         {T_WAIT, INT64_MAX_S, CLI_EXIT_USAGE, 0},
-        {T_WAIT, UINT64_MAX_S, CLI_EXIT_USAGE, 0},
-        {T_WAIT, UINT64_OVER_S, CLI_EXIT_USAGE, 0},
+        {T_WAIT, UINT64_MAX_S "ms", CLI_EXIT_USAGE, 0},
+        {T_WAIT, UINT64_OVER_S "ms", CLI_EXIT_USAGE, 0},
         /* --grace: 0 (SIGKILL at once) .. CLI_MAX_GRACE_MS (a day). */
         {T_GRACE, "0", 0, 0},
-        {T_GRACE, "1", 0, 1},
-        {T_GRACE, "86400000", 0, CLI_MAX_GRACE_MS},
-        {T_GRACE, "86400001", CLI_EXIT_USAGE, 0},
+        {T_GRACE, "1ms", 0, 1},
+        {T_GRACE, "86400", 0, CLI_MAX_GRACE_MS},
+        {T_GRACE, "24h", 0, CLI_MAX_GRACE_MS},
+        {T_GRACE, "86400001ms", CLI_EXIT_USAGE, 0},
+        {T_GRACE, "86401", CLI_EXIT_USAGE, 0},
         {T_GRACE, INT64_MAX_S, CLI_EXIT_USAGE, 0},
-        {T_GRACE, UINT64_MAX_S, CLI_EXIT_USAGE, 0},
-        {T_GRACE, UINT64_OVER_S, CLI_EXIT_USAGE, 0},
+        {T_GRACE, UINT64_MAX_S "ms", CLI_EXIT_USAGE, 0},
+        {T_GRACE, UINT64_OVER_S "ms", CLI_EXIT_USAGE, 0},
         /* --timeout: 1 ms .. CLI_MAX_TIMEOUT_MS (ten minutes). */
         {T_TIMEOUT, "0", CLI_EXIT_USAGE, 0},
-        {T_TIMEOUT, "1", 0, 1},
-        {T_TIMEOUT, "600000", 0, CLI_MAX_TIMEOUT_MS},
+        {T_TIMEOUT, "1ms", 0, 1},
+        {T_TIMEOUT, "1", 0, 1000},
+        {T_TIMEOUT, "600", 0, CLI_MAX_TIMEOUT_MS},
         {T_TIMEOUT, "10m", 0, CLI_MAX_TIMEOUT_MS},
-        {T_TIMEOUT, "600001", CLI_EXIT_USAGE, 0},
+        {T_TIMEOUT, "600001ms", CLI_EXIT_USAGE, 0},
+        {T_TIMEOUT, "601", CLI_EXIT_USAGE, 0},
         {T_TIMEOUT, INT64_MAX_S, CLI_EXIT_USAGE, 0},
-        {T_TIMEOUT, UINT64_MAX_S, CLI_EXIT_USAGE, 0},
-        {T_TIMEOUT, UINT64_OVER_S, CLI_EXIT_USAGE, 0},
+        {T_TIMEOUT, UINT64_MAX_S "ms", CLI_EXIT_USAGE, 0},
+        {T_TIMEOUT, UINT64_OVER_S "ms", CLI_EXIT_USAGE, 0},
     };
 #undef INT64_MAX_S
 #undef UINT64_MAX_S
@@ -163,14 +179,16 @@ static void test_ttl_per_command(void **state)
         int rc;
     } rows[] = {
         {"acquire", "0", CLI_EXIT_USAGE},
+        {"acquire", "1ms", 0},
+        {"acquire", "9ms", 0},
         {"acquire", "1", 0},
-        {"acquire", "9", 0},
-        {"acquire", "604800000", 0},
-        {"acquire", "604800001", CLI_EXIT_USAGE},
-        {"elect", "1", CLI_EXIT_USAGE},
-        {"elect", "9", CLI_EXIT_USAGE},
-        {"elect", "10", 0},
-        {"elect", "604800001", CLI_EXIT_USAGE},
+        {"acquire", "604800", 0},
+        {"acquire", "604800001ms", CLI_EXIT_USAGE},
+        {"acquire", "604801", CLI_EXIT_USAGE},
+        {"elect", "1ms", CLI_EXIT_USAGE},
+        {"elect", "9ms", CLI_EXIT_USAGE},
+        {"elect", "10ms", 0},
+        {"elect", "604801", CLI_EXIT_USAGE},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         cli_args a;

@@ -7,11 +7,13 @@
  *   main.c          dispatch: parse, print help or version, run a command
  *   flags.c         the one table of flags and the one table of commands;
  *                   argument parsing and --help are driven by them
- *   duration.c      "1500ms", "10s", "2m" (duration.h)
+ *   ../common/duration.c  durations, shared with redlock-bench: "30"
+ *                   (seconds), "1.5s", "250ms", "1m30s" (duration.h)
  *   password.c      password injection into node URIs (password.h)
  *   output.c        messages, timestamps, JSON strings, exit codes
  *   session.c       node list, password, manager creation, the shared
  *                   acquire-with-wait loop
+ *   nodes.c         why nodes fail, on stderr without -v, rate-limited
  *   events.c        the self-pipe that turns signals and election
  *                   callbacks into events for one poll() loop
  *   child.c         running CMD: PATH lookup, fork/exec in its own process
@@ -59,6 +61,8 @@
 #define CLI_MIN_LEASE_TTL_MS 10u
 /* Longest --timeout accepted: ten minutes. */
 #define CLI_MAX_TIMEOUT_MS (10u * 60u * 1000u)
+/* How often `elect --listen` reads the leader from the nodes. */
+#define CLI_LISTEN_INTERVAL_MS 200
 /* Characters of a holder token that `status` shows without --show-token. */
 #define CLI_TOKEN_PREFIX_LEN 8
 
@@ -103,7 +107,9 @@ typedef enum cli_flag_id {
     CLI_F_VERBOSE,
     CLI_F_QUIET,
     CLI_F_HELP,
-    CLI_F_VERSION
+    CLI_F_VERSION,
+    CLI_F_OWNER,
+    CLI_F_LISTEN
 } cli_flag_id;
 
 /* One flag: the single source for parsing, --help and (checked by a
@@ -147,6 +153,7 @@ typedef struct cli_args {
     size_t node_count;
     const char *password_file;
     const char *key_prefix;
+    const char *owner; /* --owner, or NULL */
     uint32_t ttl_ms;
     int ttl_set;
     uint64_t wait_ms;
@@ -156,6 +163,7 @@ typedef struct cli_args {
     int conflict_exit_code; /* exit status when held elsewhere */
     int json;
     int show_token;
+    int listen;  /* elect --listen: watch the leader, run nothing */
     int verbose; /* count of -v */
     int quiet;
     int help;
@@ -182,6 +190,19 @@ const cli_command *cli_command_of(cli_cmd cmd);
 
 /* Print the help of cmd (CLI_CMD_NONE: the general help) to out. */
 void cli_print_help(FILE *out, cli_cmd cmd);
+
+/* Check an owner label: 1..REDLOCK_OWNER_MAX bytes of printable ASCII
+ * without spaces (0x21..0x7e), as the library requires. Returns NULL if
+ * it is fine, else a phrase saying what is wrong. */
+const char *cli_owner_problem(const char *owner);
+
+/* The message of the last usage error cli_parse_args() printed (without
+ * "redlock: "), or "" if none. */
+const char *cli_usage_message(void);
+
+/* 1 if argv asks for --json before any "--": so that a usage error can
+ * still be reported as JSON when parsing failed. */
+int cli_argv_wants_json(int argc, char **argv);
 
 /* ------------------------------------------------------------------------
  * Output (output.c)
@@ -214,8 +235,37 @@ void cli_print_escaped(FILE *out, const char *s, size_t len);
  * exits with CLI_EXIT_USAGE, as for any other bad flag value. */
 void cli_ttl_too_short(const char *cmd_name, uint32_t ttl_ms);
 
-/* The exit status for a library status (see EXIT STATUS in redlock.1). */
+/* The exit status for a library status (see EXIT STATUS in redlock.1).
+ * Also notes st for --json (cli_note_status()) when it is not OK. */
 int cli_exit_for_status(redlock_status st);
+
+/* --json on failures. stdout must hold one JSON object whatever happens,
+ * so a command that fails prints none of its own and main() prints the
+ * error object instead:
+ *   {"error":"<message>","status":"ETAKEN","exit":1,"command":"acquire",
+ *    "resource":"r"}
+ * where error is the last error (else notice) printed to stderr, status
+ * the library status name noted with the failure (null for a usage
+ * error), and exit the process exit status. */
+
+/* The name of st without its "REDLOCK_" prefix ("ETAKEN"), as --json
+ * and the node error lines show it. */
+const char *cli_status_short_name(redlock_status st);
+
+/* Note the library status behind a failure, for --json's "status". Any
+ * thread. */
+void cli_note_status(redlock_status st);
+
+/* Say that the command printed its JSON result (or, for exec and elect,
+ * that CMD ran and ended by itself, so stdout is CMD's): main() then adds
+ * no error object. Any thread. */
+void cli_json_done(void);
+
+/* Print the error object to out unless cli_json_done() was called (once
+ * at most). message NULL: the last error, else the last notice printed.
+ * command and resource may be NULL (usage errors). */
+void cli_json_error(FILE *out, const char *command, const char *resource,
+                    const char *message, int exit_code);
 
 /* The exit status of a child from its waitpid() status: its exit code, or
  * 128 + the signal that killed it. */
@@ -268,14 +318,76 @@ cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
 int cli_adopt_by_token(const cli_args *a, const char *cmd_name,
                        redlock_manager **m, redlock_lock **lock);
 
+/*
+ * After a one-shot acquire, extend or release (which return once a quorum
+ * answered, while the command still travels to the other nodes): wait,
+ * up to the command timeout, until every reachable node has processed
+ * it, so that the process does not exit (and drop what is still queued)
+ * before the key lands, or goes, everywhere it can. How: one
+ * redlock_inspect(), whose read is queued on each node's connection
+ * behind what the call sent, so its answer comes after that command's.
+ * Returns how many nodes store token under res afterwards, or -1 if the
+ * nodes could not be asked; with -v, logs each node that does not (for
+ * a release, when releasing is set: only the unreachable ones and those
+ * held by another token).
+ */
+int cli_settle(redlock_manager *m, const char *res, const char *token,
+               int releasing);
+
 /* Check a resource operand: not empty, at most REDLOCK_RESOURCE_MAX
  * bytes. Returns 0, or CLI_EXIT_USAGE after printing why. */
 int cli_check_resource(const char *cmd_name, const char *resource);
+
+/* What to check when a quorum refuses with st (EAUTH: the password;
+ * EDB: the database index; EDUPNODE: duplicate servers): one phrase. */
+const char *cli_config_hint(redlock_status st);
 
 /* Check a TOKEN operand: REDLOCK_TOKEN_LEN lowercase hex characters, as
  * the library prints them. Returns 0, or CLI_EXIT_USAGE after printing
  * why. */
 int cli_check_token(const char *cmd_name, const char *token);
+
+/* ------------------------------------------------------------------------
+ * Node problems (nodes.c): one line per failing node and reason on
+ * stderr, without -v, at most once per node and reason every
+ * CLI_NODE_REPORT_EVERY_US
+ * ------------------------------------------------------------------------ */
+
+#define CLI_NODE_REPORT_EVERY_US (10u * 1000u * 1000u)
+
+/* Set o's node_error_fn to record each node's latest failure (and print
+ * it while live reporting is on). cli_session_open() calls it. */
+void cli_nodes_hook(redlock_options *o);
+
+/* Print node failures as the library reports them (on), or only record
+ * them (off, the default). Commands turn it on while they wait for a
+ * lock (acquire and exec with --wait) or campaign (elect). Any thread. */
+void cli_nodes_live(int on);
+
+/* Print a line for each node whose status in info's last attempt is an
+ * error (not OK, ETAKEN or EPENDING), with the library's message for it
+ * when it has one. Returns how many nodes failed. Main thread. */
+size_t cli_nodes_report_attempt(redlock_manager *m,
+                                const redlock_acquire_info *info);
+
+/* After a success: print a line for each node that refused our password,
+ * database or vote (EAUTH, EDB, EDUPNODE) in info's last attempt or as
+ * last reported by the library (info NULL: only the latter): the lock
+ * was won without it, but the cluster tolerates fewer failures until it
+ * is fixed. Returns how many. Main thread. */
+size_t cli_nodes_report_config(redlock_manager *m,
+                               const redlock_acquire_info *info);
+
+/* Print a line for each node that is down now, as last reported by the
+ * library. Returns how many are down, and in *worst EAUTH, EDB or
+ * EDUPNODE if one of them failed so (configuration errors), else
+ * ENOQUORUM if any is down, else OK. Main thread. */
+size_t cli_nodes_report_down(redlock_manager *m, redlock_status *worst);
+
+/* Print "redlock: <message>" unless a line with the same key and st was
+ * printed less than CLI_NODE_REPORT_EVERY_US ago. Returns 1 if printed. */
+int cli_report_limited(const char *key, redlock_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------------------
  * Events (events.c): one pipe, one poll()

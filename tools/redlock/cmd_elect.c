@@ -36,6 +36,7 @@
 typedef struct elect_run {
     const cli_args *a;
     const char *path; /* CMD, resolved */
+    redlock_manager *m;
     redlock_election *e;
     cli_child child;
     int active;    /* CMD (or what is left of its group) runs */
@@ -129,6 +130,7 @@ static void drain_events(elect_run *r)
             } else if (ev.arg == SIGINT || ev.arg == SIGTERM ||
                        ev.arg == SIGHUP || ev.arg == SIGQUIT) {
                 cli_log("%s: stepping down", strsignal(ev.arg));
+                cli_json_done(); /* asked to stop: not an error */
                 r->exit_code = 128 + ev.arg;
             }
             break;
@@ -149,6 +151,7 @@ static void check_child(elect_run *r)
         if (!r->child.stopping) {
             cli_notice("elect: %s exited with status %d; stepping down",
                        r->a->program[0], status);
+            cli_json_done(); /* CMD ran to its end: stdout is CMD's */
             r->active = 0;
             r->exit_code = status;
             return;
@@ -164,6 +167,40 @@ static void check_child(elect_run *r)
     }
 }
 
+/* While not leader: if so many nodes are down that no quorum can be
+ * won, say why we cannot campaign (the nodes' own lines come from
+ * nodes.c), at most every CLI_NODE_REPORT_EVERY_US. The campaign goes
+ * on: the nodes may come back, or the password file be fixed and the
+ * service restarted. */
+static void check_campaign(elect_run *r)
+{
+    size_t n = redlock_manager_node_count(r->m);
+    size_t quorum = redlock_manager_quorum(r->m);
+    redlock_status worst;
+    size_t down;
+    char key[64];
+
+    if (redlock_election_is_leader(r->e))
+        return;
+    down = cli_nodes_report_down(r->m, &worst);
+    if (down <= n - quorum)
+        return;
+    snprintf(key, sizeof(key), "elect: campaign");
+    if (worst == REDLOCK_EAUTH || worst == REDLOCK_EDB ||
+        worst == REDLOCK_EDUPNODE)
+        cli_report_limited(key, worst,
+                           "elect: cannot campaign for %s: %zu of %zu nodes "
+                           "down, a quorum is %zu (%s: %s); still trying",
+                           r->a->operands[0], down, n, quorum,
+                           cli_status_short_name(worst),
+                           cli_config_hint(worst));
+    else
+        cli_report_limited(key, worst,
+                           "elect: cannot campaign for %s: %zu of %zu nodes "
+                           "down, a quorum is %zu; still trying",
+                           r->a->operands[0], down, n, quorum);
+}
+
 /* The loop: until CMD exits by itself or a signal ends a campaign. */
 static void run_loop(elect_run *r)
 {
@@ -172,6 +209,10 @@ static void run_loop(elect_run *r)
         uint64_t now = redlock_clock_us();
         int timeout = -1;
 
+        if (!r->active) {
+            check_campaign(r);
+            timeout = 1000; /* look again while not leader */
+        }
         if (r->active && r->child.kill_at_us != 0) {
             uint64_t at = r->child.kill_at_us;
             timeout = at <= now ? 0 : (int)((at - now + 999u) / 1000u);
@@ -212,6 +253,143 @@ static void stop_child(elect_run *r)
     }
 }
 
+/* ------------------------------------------------------------------------
+ * elect --listen: watch the leader without campaigning
+ * ------------------------------------------------------------------------ */
+
+/* What a listener compares to tell a change: the outcome, and who leads
+ * (owner and term), and the fence. */
+typedef struct leader_seen {
+    redlock_status st;
+    int held;
+    char owner[REDLOCK_OWNER_MAX + 1];
+    char term[sizeof(((redlock_leader_view *)0)->token_prefix)];
+    uint64_t fence;
+} leader_seen;
+
+/* Reduce a reading to what counts as a change. */
+static void leader_key(redlock_status st, const redlock_leader_view *v,
+                       leader_seen *k)
+{
+    memset(k, 0, sizeof(*k));
+    k->st = st;
+    if (st != REDLOCK_OK)
+        return;
+    k->held = v->held;
+    k->fence = v->fence;
+    if (v->held) {
+        snprintf(k->owner, sizeof(k->owner), "%s", v->owner);
+        snprintf(k->term, sizeof(k->term), "%s", v->token_prefix);
+    }
+}
+
+/* Print one reading: a line for humans, or one JSON object. */
+static void print_leader(const cli_args *a, redlock_status st,
+                         const redlock_leader_view *v)
+{
+    const char *name = a->operands[0];
+
+    if (a->json) {
+        fputs("{\"name\":", stdout);
+        cli_json_string(stdout, name, strlen(name));
+        printf(",\"status\":\"%s\"", cli_status_short_name(st));
+        if (st == REDLOCK_OK) {
+            printf(",\"held\":%s,\"owner\":", v->held ? "true" : "false");
+            if (v->held && v->owner[0] != '\0')
+                cli_json_string(stdout, v->owner, strlen(v->owner));
+            else
+                fputs("null", stdout);
+            fputs(",\"term\":", stdout);
+            if (v->held)
+                cli_json_string(stdout, v->token_prefix,
+                                strlen(v->token_prefix));
+            else
+                fputs("null", stdout);
+            printf(",\"fence\":%" PRIu64 ",\"ttl_ms\":%lld,"
+                   "\"nodes_agreeing\":%zu",
+                   v->fence, (long long)v->ttl_ms, v->nodes_agreeing);
+        }
+        fputs("}\n", stdout);
+    } else if (st != REDLOCK_OK) {
+        printf("leader of ");
+        cli_print_escaped(stdout, name, strlen(name));
+        printf(": unknown (%s)\n", redlock_strerror(st));
+    } else if (v->held) {
+        printf("leader of ");
+        cli_print_escaped(stdout, name, strlen(name));
+        fputs(": ", stdout);
+        if (v->owner[0] != '\0')
+            cli_print_escaped(stdout, v->owner, strlen(v->owner));
+        else
+            fputs("(no owner label)", stdout);
+        printf(", fence %" PRIu64 ", term %s (ttl %lld ms, on %zu nodes)\n",
+               v->fence, v->token_prefix, (long long)v->ttl_ms,
+               v->nodes_agreeing);
+    } else {
+        printf("no leader of ");
+        cli_print_escaped(stdout, name, strlen(name));
+        printf(" (fence %" PRIu64 ")\n", v->fence);
+    }
+    fflush(stdout); /* one line per change, as it happens */
+}
+
+/* Run `elect NAME --listen`: read the leader every
+ * CLI_LISTEN_INTERVAL_MS and print it when it changes, until SIGINT,
+ * SIGTERM, SIGHUP or SIGQUIT (exit 0: the way a listener ends). */
+static int listen_loop(const cli_args *a)
+{
+    redlock_manager *m = NULL;
+    leader_seen last;
+    int have_last = 0;
+    int rc = cli_session_open(a, &m);
+
+    if (rc != 0)
+        return rc;
+    if (cli_events_init() != 0) {
+        cli_error("elect: cannot set up: %s", strerror(errno));
+        redlock_manager_destroy(m);
+        return CLI_EXIT_UNAVAILABLE;
+    }
+    cli_nodes_live(1);
+    for (;;) {
+        struct pollfd pfd = {cli_events_fd(), POLLIN, 0};
+        redlock_leader_view v;
+        leader_seen now;
+        cli_event ev;
+        redlock_status st = redlock_election_observe(m, a->operands[0], &v);
+
+        if (st != REDLOCK_OK && st != REDLOCK_ENOQUORUM) {
+            cli_error("elect: cannot watch %s: %s", a->operands[0],
+                      redlock_strerror(st));
+            rc = cli_exit_for_status(st);
+            break;
+        }
+        leader_key(st, &v, &now);
+        if (!have_last || memcmp(&now, &last, sizeof(now)) != 0) {
+            print_leader(a, st, &v);
+            last = now;
+            have_last = 1;
+        }
+        if (poll(&pfd, 1, CLI_LISTEN_INTERVAL_MS) < 0 && errno != EINTR) {
+            cli_error("elect: poll: %s", strerror(errno));
+            rc = CLI_EXIT_UNAVAILABLE;
+            break;
+        }
+        while (cli_events_next(&ev)) {
+            if (ev.kind == CLI_EV_SIGNAL &&
+                (ev.arg == SIGINT || ev.arg == SIGTERM || ev.arg == SIGHUP ||
+                 ev.arg == SIGQUIT)) {
+                cli_log("%s: done listening", strsignal(ev.arg));
+                cli_json_done(); /* the lines printed are the result */
+                redlock_manager_destroy(m);
+                return CLI_EXIT_OK;
+            }
+        }
+    }
+    redlock_manager_destroy(m);
+    return rc;
+}
+
 /* Run `elect`; returns the exit status. */
 int cli_cmd_elect(const cli_args *a)
 {
@@ -225,6 +403,8 @@ int cli_cmd_elect(const cli_args *a)
 
     if (rc != 0)
         return rc;
+    if (a->listen)
+        return listen_loop(a);
     memset(&r, 0, sizeof(r));
     r.a = a;
     r.exit_code = -1;
@@ -257,6 +437,8 @@ int cli_cmd_elect(const cli_args *a)
         goto out;
     }
     cli_log("campaigning for leadership of %s", name);
+    r.m = m;
+    cli_nodes_live(1); /* node failures are printed as they happen */
     run_loop(&r);
     stop_child(&r);
     rc = r.exit_code;

@@ -251,6 +251,10 @@ int cli_cmd_exec(const cli_args *a)
 
     run_loop(&r);
     rc = r.lost ? CLI_EXIT_LOST : cli_exit_for_wait_status(r.child.wstatus);
+    if (r.lost)
+        cli_note_status(REDLOCK_ELOST);
+    else
+        cli_json_done(); /* CMD ran to its end: stdout is CMD's */
 stop:
     st = redlock_lease_stop(r.lease, NULL); /* releases the lock */
     if (!r.lost && st != REDLOCK_OK)

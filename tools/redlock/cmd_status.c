@@ -19,12 +19,25 @@ typedef struct status_summary {
     size_t free_nodes;   /* answered, and no key */
     size_t holder_nodes; /* nodes storing the most common holder */
     const char *holder;  /* that holder (in a view), or NULL */
-    const char *state;   /* "held", "free" or "unknown" */
+    const char *owner;   /* its owner label (in a view; "" if none) */
+    const char *state;   /* "held", "free", "split" or "unknown" */
+    int exit_code;       /* 0 held, 1 not held, 2 cannot tell */
 } status_summary;
 
-/* Summarise views: "held" when one holder is stored on a quorum, "free"
- * when a quorum answered with no key (an acquire could succeed), else
- * "unknown" (too few nodes answered, or the nodes disagree). */
+/*
+ * Summarise views:
+ *   held     one holder is stored on a quorum                    exit 0
+ *   free     a quorum answered with no key (an acquire could
+ *            succeed)                                            exit 1
+ *   split    not held: no holder is, or could be with the
+ *            unreachable nodes, on a quorum, but too few nodes
+ *            are free for an acquire (the nodes disagree)        exit 1
+ *   unknown  cannot tell: the most common holder plus the
+ *            unreachable nodes could make a quorum                exit 2
+ * "Could be": every unreachable node is counted as storing the most
+ * common holder, the worst case, so exit 1 is never said of a lock that
+ * a quorum holds.
+ */
 static void summarise(const redlock_node_view *views, size_t n, size_t quorum,
                       status_summary *s)
 {
@@ -46,14 +59,22 @@ static void summarise(const redlock_node_view *views, size_t n, size_t quorum,
         if (same > s->holder_nodes) {
             s->holder_nodes = same;
             s->holder = views[i].holder;
+            s->owner = views[i].owner;
         }
     }
-    if (s->holder_nodes >= quorum)
+    if (s->holder_nodes >= quorum) {
         s->state = "held";
-    else if (s->free_nodes >= quorum)
+        s->exit_code = CLI_EXIT_OK;
+    } else if (s->free_nodes >= quorum) {
         s->state = "free";
-    else
+        s->exit_code = CLI_EXIT_CONFLICT;
+    } else if (s->holder_nodes + (n - s->reachable) < quorum) {
+        s->state = "split";
+        s->exit_code = CLI_EXIT_CONFLICT;
+    } else {
         s->state = "unknown";
+        s->exit_code = CLI_EXIT_UNAVAILABLE;
+    }
 }
 
 /* How many bytes of holder to show: all with --show-token, else the
@@ -80,6 +101,15 @@ static void print_holder(const cli_args *a, const char *holder)
         fputs("...", stdout);
 }
 
+/* An owner label as JSON: a string, or null when there is none. */
+static void print_json_owner(const char *owner)
+{
+    if (owner != NULL && owner[0] != '\0')
+        cli_json_string(stdout, owner, strlen(owner));
+    else
+        fputs("null", stdout);
+}
+
 /* Print the views as one JSON object. */
 static void print_json(const cli_args *a, redlock_manager *m,
                        const redlock_node_view *views, size_t n,
@@ -95,6 +125,8 @@ static void print_json(const cli_args *a, redlock_manager *m,
         cli_json_string(stdout, s->holder, shown_len(a, s->holder, &cut));
     else
         fputs("null", stdout);
+    fputs(",\"owner\":", stdout);
+    print_json_owner(s->holder != NULL ? s->owner : "");
     printf(",\"holder_nodes\":%zu,\"node_count\":%zu,\"quorum\":%zu,"
            "\"reachable\":%zu,\"token_redacted\":%s,\"nodes\":[",
            s->holder_nodes, n, redlock_manager_quorum(m), s->reachable,
@@ -116,9 +148,11 @@ static void print_json(const cli_args *a, redlock_manager *m,
                v->held ? "true" : "false");
         if (v->held) {
             cli_json_string(stdout, v->holder, shown_len(a, v->holder, &cut));
+            fputs(",\"owner\":", stdout);
+            print_json_owner(v->owner);
             printf(",\"ttl_ms\":%lld}", (long long)v->ttl_ms);
         } else {
-            fputs("null,\"ttl_ms\":null}", stdout);
+            fputs("null,\"owner\":null,\"ttl_ms\":null}", stdout);
         }
     }
     fputs("]}\n", stdout);
@@ -134,36 +168,55 @@ static void print_ttl(int64_t ttl_ms)
                (long long)(ttl_ms % 1000));
 }
 
+/* Print an owner padded to width ("-" when there is none). */
+static void print_owner_cell(const char *owner, int width)
+{
+    size_t len = owner != NULL ? strlen(owner) : 0;
+
+    if (len == 0) {
+        printf("%-*s", width, "-");
+        return;
+    }
+    cli_print_escaped(stdout, owner, len);
+    printf("%*s", (int)len < width ? width - (int)len : 0, "");
+}
+
 /* Print the views as a table and a summary line. */
 static void print_table(const cli_args *a, redlock_manager *m,
                         const redlock_node_view *views, size_t n,
                         const status_summary *s)
 {
-    int width = 4; /* "NODE" */
+    int width = 4;       /* "NODE" */
+    int owner_width = 5; /* "OWNER" */
     const int holder_width =
         a->show_token ? REDLOCK_TOKEN_LEN + 2 : CLI_TOKEN_PREFIX_LEN + 5;
 
     for (size_t i = 0; i < n; i++) {
         int len = (int)strlen(redlock_manager_node_name(m, i));
+        int olen = (int)strlen(views[i].owner);
+
         if (len > width)
             width = len;
+        if (views[i].reachable && views[i].held && olen > owner_width)
+            owner_width = olen;
     }
     fputs("resource: ", stdout);
     cli_print_escaped(stdout, a->operands[0], strlen(a->operands[0]));
-    printf("\n%-*s  %-11s  %-*s  %s\n", width, "NODE", "STATE", holder_width,
-           "HOLDER", "TTL");
+    printf("\n%-*s  %-11s  %-*s  %-*s  %s\n", width, "NODE", "STATE",
+           holder_width, "HOLDER", owner_width, "OWNER", "TTL");
     for (size_t i = 0; i < n; i++) {
         const redlock_node_view *v = &views[i];
         int cut = 0;
 
         printf("%-*s  ", width, redlock_manager_node_name(m, i));
         if (!v->reachable) {
-            printf("%-11s  %-*s  -  (%s)\n", "unreachable", holder_width, "-",
-                   redlock_strerror(v->error));
+            printf("%-11s  %-*s  %-*s  -  (%s)\n", "unreachable", holder_width,
+                   "-", owner_width, "-", redlock_strerror(v->error));
             continue;
         }
         if (!v->held) {
-            printf("%-11s  %-*s  -\n", "free", holder_width, "-");
+            printf("%-11s  %-*s  %-*s  -\n", "free", holder_width, "-",
+                   owner_width, "-");
             continue;
         }
         int used = (int)shown_len(a, v->holder, &cut) + (cut ? 3 : 0);
@@ -171,6 +224,8 @@ static void print_table(const cli_args *a, redlock_manager *m,
         printf("%-11s  ", "held");
         print_holder(a, v->holder);
         printf("%*s  ", used < holder_width ? holder_width - used : 0, "");
+        print_owner_cell(v->owner, owner_width);
+        fputs("  ", stdout);
         print_ttl(v->ttl_ms);
         fputs("\n", stdout);
     }
@@ -178,6 +233,10 @@ static void print_table(const cli_args *a, redlock_manager *m,
     if (s->holder != NULL) {
         fputs(" (most nodes: ", stdout);
         print_holder(a, s->holder);
+        if (s->owner != NULL && s->owner[0] != '\0') {
+            fputs(" owned by ", stdout);
+            cli_print_escaped(stdout, s->owner, strlen(s->owner));
+        }
         printf(" on %zu", s->holder_nodes);
         fputs(")", stdout);
     }
@@ -185,8 +244,9 @@ static void print_table(const cli_args *a, redlock_manager *m,
            redlock_manager_quorum(m));
 }
 
-/* Run `status`; returns the exit status (0 unless the nodes could not be
- * asked at all). */
+/* Run `status`; returns the exit status: 0 held on a quorum, 1 not held,
+ * 2 cannot tell (too few nodes answered) or the nodes could not be asked
+ * at all. */
 int cli_cmd_status(const cli_args *a)
 {
     const char *res = a->operands[0];
@@ -215,9 +275,11 @@ int cli_cmd_status(const cli_args *a)
         rc = cli_exit_for_status(st);
     } else {
         summarise(views, n, redlock_manager_quorum(m), &s);
-        if (a->json)
+        rc = s.exit_code;
+        if (a->json) {
             print_json(a, m, views, n, &s);
-        else
+            cli_json_done();
+        } else
             print_table(a, m, views, n, &s);
         for (size_t i = 0; i < n; i++)
             if (!views[i].reachable)

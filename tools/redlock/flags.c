@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "duration.h"
+#include "../common/duration.h"
 
 /* ------------------------------------------------------------------------
  * The tables
@@ -47,6 +47,10 @@ const cli_flag cli_flags[] = {
      "nodes whose URI has none (default: $REDLOCK_PASSWORD)"},
     {CLI_F_KEY_PREFIX, "key-prefix", 0, "PREFIX", CLI_NODES,
      "prepend PREFIX to every key the tool reads or writes (default: none)"},
+    {CLI_F_OWNER, "owner", 0, "NAME", B_ACQ | B_EXE | B_ELE,
+     "owner label stored with the lock, shown by status and elect --listen: "
+     "1-64 printable characters, no spaces (default: $REDLOCK_OWNER, else "
+     "hostname:pid)"},
     {CLI_F_TIMEOUT, "timeout", 0, "D", CLI_NODES,
      "per-node connect and command timeout, 1ms to 10m (default 1s)"},
     {CLI_F_TTL, "ttl", 't', "D", B_ACQ | B_EXT | B_EXE | B_ELE,
@@ -62,13 +66,20 @@ const cli_flag cli_flags[] = {
      "exit with status N (0-255) instead of 1 when the lock is held by "
      "someone else; -E 0 skips quietly, like flock -n -E 0: nothing is "
      "acquired or run (add -q to print nothing)"},
-    {CLI_F_JSON, "json", 0, NULL, B_ACQ | B_STA,
-     "print the result as one JSON object on one line"},
+    {CLI_F_JSON, "json", 0, NULL, CLI_NODES,
+     "print the result, or the error, as one JSON object on one line on "
+     "stdout (exec, elect: only when CMD does not run to its end)"},
+    {CLI_F_LISTEN, "listen", 0, NULL, B_ELE,
+     "do not campaign: print the current leader (owner, fence, term) and "
+     "each change until interrupted, like etcdctl elect --listen; no CMD"},
     {CLI_F_SHOW_TOKEN, "show-token", 0, NULL, B_STA,
      "show holder tokens in full (default: only their first 8 characters)"},
     {CLI_F_VERBOSE, "verbose", 'v', NULL, CLI_ALL,
-     "log node errors, attempts and renewals to stderr with timestamps; "
-     "-vv logs more"},
+     "log the first and the last attempt to acquire (each node: granted, "
+     "held, not answered before the decision, or its error), renewals and node "
+     "errors to stderr with "
+     "timestamps; -vv logs more (failing nodes get one line each without "
+     "-v, every 10s at most)"},
     {CLI_F_QUIET, "quiet", 'q', NULL, CLI_ALL,
      "print nothing on stderr but errors"},
     {CLI_F_HELP, "help", 'h', NULL, CLI_ALL, "show help and exit"},
@@ -82,12 +93,16 @@ const cli_command cli_commands[] = {
     {CLI_CMD_ACQUIRE, "acquire", "RESOURCE", 1, 0,
      "take the lock and print its token",
      "Take the lock on RESOURCE and print its token on stdout (with --json:\n"
-     "resource, token, validity_ms, nodes_granted, node_count and quorum).\n"
+     "resource, owner, token, validity_ms, nodes_granted, node_count and\n"
+     "quorum).\n"
+     "Exits once every reachable node stores the lock (--timeout bounds\n"
+     "the wait), not only the quorum that granted it.\n"
      "The lock outlives this command: it stays held until its TTL runs out,\n"
      "or until `redlock release RESOURCE TOKEN`.\n"
      "Exit status: 0 acquired; 1 (or --conflict-exit-code) held by someone\n"
      "else past --wait (with -E 0 also 0, but no token is printed and\n"
-     "nothing is held); 2 quorum unreachable."},
+     "nothing is held); 2 quorum unreachable, or (at once, even with\n"
+     "--wait) a quorum refused the password or the database."},
     {CLI_CMD_EXTEND, "extend", "RESOURCE TOKEN", 2, 0,
      "extend a lock held with TOKEN to --ttl from now",
      "Set the TTL of the lock on RESOURCE held with TOKEN to --ttl from now,\n"
@@ -103,8 +118,12 @@ const cli_command cli_commands[] = {
     {CLI_CMD_STATUS, "status", "RESOURCE", 1, 0,
      "show who holds RESOURCE on each node",
      "For each node: reachable or not, the holder's token (its first 8\n"
-     "characters unless --show-token) and the remaining TTL. Changes\n"
-     "nothing. Exit status: 0 (also when nodes are unreachable)."},
+     "characters unless --show-token), its owner (see --owner) and the\n"
+     "remaining TTL; then the\n"
+     "state: held (one holder on a quorum), free (a quorum has no holder),\n"
+     "split (not held: the nodes disagree) or unknown. Changes nothing.\n"
+     "Exit status: 0 held on a quorum; 1 not held (free or split); 2 cannot\n"
+     "tell (too few nodes answered to rule out a holder on a quorum)."},
     {CLI_CMD_EXEC, "exec", "RESOURCE", 1, 1,
      "run CMD while holding the lock, renewing it",
      "Acquire RESOURCE, run CMD (with execve, never through a shell) in its\n"
@@ -120,11 +139,17 @@ const cli_command cli_commands[] = {
      "and CMD is not run); 2 quorum unreachable; 3 lease lost; 126/127\n"
      "CMD could not be run."},
     {CLI_CMD_ELECT, "elect", "NAME", 1, 1,
-     "campaign for leadership of NAME; run CMD while leader",
+     "campaign for leadership of NAME; run CMD while leader (--listen: "
+     "watch the leader)",
      "Campaign for leadership of NAME. While leader, run CMD (as exec does;\n"
      "REDLOCK_FENCE is the term's fencing number). On losing leadership,\n"
      "stop CMD (SIGTERM, SIGKILL after --grace) and campaign again. When\n"
-     "CMD exits by itself, step down and exit with its status."},
+     "CMD exits by itself, step down and exit with its status. While it\n"
+     "cannot win (too many nodes down or refusing the password), it says\n"
+     "why every 10s and keeps trying.\n"
+     "With --listen (and no -- CMD): campaign for nothing; print the\n"
+     "current leader's owner and fence, then a line on each change (new\n"
+     "leader, new term, no leader), until SIGINT or SIGTERM (exit 0)."},
 };
 const size_t cli_command_count = sizeof(cli_commands) / sizeof(cli_commands[0]);
 
@@ -186,6 +211,9 @@ typedef struct parse_state {
 static int usage_error(const parse_state *ps, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The last usage message, for --json (cli_usage_message()). */
+static char last_usage[600];
+
 /* Print "redlock: [cmd: ]<message>" and return CLI_EXIT_USAGE. */
 static int usage_error(const parse_state *ps, const char *fmt, ...)
 {
@@ -196,10 +224,30 @@ static int usage_error(const parse_state *ps, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (ps->command != NULL)
-        fprintf(stderr, "redlock: %s: %s\n", ps->command->name, msg);
+        snprintf(last_usage, sizeof(last_usage), "%s: %s", ps->command->name,
+                 msg);
     else
-        fprintf(stderr, "redlock: %s\n", msg);
+        snprintf(last_usage, sizeof(last_usage), "%s", msg);
+    fprintf(stderr, "redlock: %s\n", last_usage);
     return CLI_EXIT_USAGE;
+}
+
+/* The last usage message; see cli.h. */
+const char *cli_usage_message(void)
+{
+    return last_usage;
+}
+
+/* Does argv ask for --json? See cli.h. */
+int cli_argv_wants_json(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (strcmp(argv[i], "--json") == 0)
+            return 1;
+    }
+    return 0;
 }
 
 /* Parse a duration flag's value into *ms, at most max_ms and at least
@@ -212,21 +260,36 @@ static int parse_duration_flag(const parse_state *ps, const char *spelled,
     char lim[32];
     uint64_t v;
 
-    if (cli_parse_duration(value, &v, why, sizeof(why)) != 0)
+    if (tool_duration_parse(value, &v, why, sizeof(why)) != 0)
         return usage_error(ps, "--%s: bad duration '%s': %s", spelled, value,
                            why);
     if (v < min_ms) {
-        cli_format_duration(min_ms, lim, sizeof(lim));
+        tool_duration_format(min_ms, lim, sizeof(lim));
         return usage_error(ps, "--%s: %s is too short (at least %s)", spelled,
                            value, lim);
     }
     if (v > max_ms) {
-        cli_format_duration(max_ms, lim, sizeof(lim));
+        tool_duration_format(max_ms, lim, sizeof(lim));
         return usage_error(ps, "--%s: %s is too long (at most %s)", spelled,
                            value, lim);
     }
     *ms = v;
     return 0;
+}
+
+/* Check an owner label; see cli.h. */
+const char *cli_owner_problem(const char *owner)
+{
+    size_t len = strlen(owner);
+
+    if (len == 0)
+        return "empty owner";
+    if (len > REDLOCK_OWNER_MAX)
+        return "owner too long (at most 64 bytes)";
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)owner[i] < 0x21 || (unsigned char)owner[i] > 0x7e)
+            return "an owner is printable ASCII without spaces";
+    return NULL;
 }
 
 /* Parse an exit status 0..255 (decimal digits only). Returns 0 or
@@ -276,6 +339,14 @@ static int apply_flag(parse_state *ps, const cli_flag *f, const char *spelled,
             return usage_error(ps, "--%s: empty file name", spelled);
         a->password_file = value;
         break;
+    case CLI_F_OWNER: {
+        const char *why = cli_owner_problem(value);
+
+        if (why != NULL)
+            return usage_error(ps, "--%s: %s", spelled, why);
+        a->owner = value;
+        break;
+    }
     case CLI_F_KEY_PREFIX:
         if (strlen(value) > REDLOCK_KEY_PREFIX_MAX)
             return usage_error(ps, "--%s: prefix too long (at most %d bytes)",
@@ -310,6 +381,9 @@ static int apply_flag(parse_state *ps, const cli_flag *f, const char *spelled,
         break;
     case CLI_F_SHOW_TOKEN:
         a->show_token = 1;
+        break;
+    case CLI_F_LISTEN:
+        a->listen = 1;
         break;
     case CLI_F_VERBOSE:
         a->verbose++;
@@ -441,13 +515,17 @@ static int check_parsed(parse_state *ps, int dashdash, int have_program)
     if (c->takes_program && a->ttl_ms < CLI_MIN_LEASE_TTL_MS) {
         char ttl[32];
 
-        cli_format_duration(a->ttl_ms, ttl, sizeof(ttl));
+        tool_duration_format(a->ttl_ms, ttl, sizeof(ttl));
         return usage_error(ps,
                            "--ttl: %s is too short for %s (at least %ums: "
                            "the lock is renewed when a third of it is left)",
                            ttl, c->name, CLI_MIN_LEASE_TTL_MS);
     }
-    if (c->takes_program) {
+    if (a->listen) {
+        if (dashdash)
+            return usage_error(ps, "--listen runs no command: drop '-- "
+                                   "CMD' (usage: redlock elect NAME --listen)");
+    } else if (c->takes_program) {
         if (!dashdash && a->operand_count > c->operand_count)
             return usage_error(ps,
                                "missing '--' before the command to run "
@@ -471,8 +549,9 @@ static int check_parsed(parse_state *ps, int dashdash, int have_program)
                            "unexpected argument '%s' (usage: redlock %s "
                            "%s%s)",
                            extra, c->name, c->operands,
-                           c->takes_program ? " [OPTIONS] -- CMD [ARGS...]"
-                                            : " [OPTIONS]");
+                           c->takes_program && !a->listen
+                               ? " [OPTIONS] -- CMD [ARGS...]"
+                               : " [OPTIONS]");
     }
     if (a->operand_count < c->operand_count) {
         /* Name the first missing operand: "RESOURCE" or "TOKEN". */
@@ -639,8 +718,10 @@ static void print_help_footer(FILE *out)
                  "(comma-separated URIs);\n"
                  "a password for URIs without one from --password-file or "
                  "REDLOCK_PASSWORD.\n"
-                 "Durations: 1500ms, 10s, 2m, 1h; a bare number means "
-                 "milliseconds.\n"
+                 "Durations: a bare number is seconds (30, 1.5); or with "
+                 "units ms, s, m, h:\n"
+                 "250ms, 1.5s, 2m, 1m30s, 2h (largest unit first; whole "
+                 "milliseconds).\n"
                  "Exit status: 0 success, 1 held elsewhere or not owned, "
                  "2 quorum unreachable,\n"
                  "3 lease lost, 64 usage error. See redlock(1).\n");

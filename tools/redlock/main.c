@@ -28,8 +28,13 @@ int main(int argc, char **argv)
     cli_args a;
     int rc = cli_parse_args(argc, argv, &a);
 
-    if (rc != 0)
+    if (rc != 0) {
+        if (cli_argv_wants_json(argc, argv)) {
+            cli_json_error(stdout, NULL, NULL, cli_usage_message(), rc);
+            fflush(stdout);
+        }
         return rc;
+    }
     if (a.version) {
         print_version();
     } else if (a.help) {
@@ -61,6 +66,9 @@ int main(int argc, char **argv)
             break;
         }
     }
+    if (a.json && !a.help && !a.version)
+        cli_json_error(stdout, cli_command_of(a.cmd)->name, a.operands[0], NULL,
+                       rc); /* unless the command printed its own */
     if (fflush(stdout) != 0 && rc == 0) {
         cli_error("cannot write to stdout");
         rc = CLI_EXIT_UNAVAILABLE;

@@ -8,6 +8,7 @@
  * status table, a JSON object), so scripts can capture it.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,18 +17,48 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "duration.h"
+#include "../common/duration.h"
 
 int cli_verbosity = 0;
 
-/* Print "redlock: " + the formatted message + newline to stderr in one
- * call, so lines from several threads never interleave. */
-static void emit(const char *prefix, const char *fmt, va_list ap)
+/* What --json's error object reports: the last error and the last notice
+ * printed (a notice is the reason when no error was printed, as for
+ * "held by someone else"), the library status noted with the failure,
+ * and whether the command printed a JSON result of its own. Written by
+ * the main thread mostly, but kept under a mutex since messages may come
+ * from any thread. */
+static struct {
+    pthread_mutex_t mu;
+    char error[1024];
+    char notice[1024];
+    int have_status;
+    redlock_status status;
+    int done;
+} json_state = {PTHREAD_MUTEX_INITIALIZER, "", "", 0, REDLOCK_OK, 0};
+
+/* Keep msg as the last error (is_error) or notice. */
+static void remember(const char *msg, int is_error)
+{
+    pthread_mutex_lock(&json_state.mu);
+    snprintf(is_error ? json_state.error : json_state.notice,
+             sizeof(json_state.error), "%s", msg);
+    pthread_mutex_unlock(&json_state.mu);
+}
+
+/* Format the message; print "redlock: " + it + newline to stderr in one
+ * call (so lines from several threads never interleave) when print is
+ * set; remember it for --json when remember_as is 1 (error) or 2
+ * (notice). */
+static void emit(const char *prefix, int print, int remember_as,
+                 const char *fmt, va_list ap)
 {
     char msg[1024];
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    fprintf(stderr, "%sredlock: %s\n", prefix, msg);
+    if (remember_as != 0)
+        remember(msg, remember_as == 1);
+    if (print)
+        fprintf(stderr, "%sredlock: %s\n", prefix, msg);
 }
 
 /* An error: always printed. */
@@ -36,19 +67,17 @@ void cli_error(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    emit("", fmt, ap);
+    emit("", 1, 1, fmt, ap);
     va_end(ap);
 }
 
-/* A notice: printed unless -q. */
+/* A notice: printed unless -q; remembered for --json either way. */
 void cli_notice(const char *fmt, ...)
 {
     va_list ap;
 
-    if (cli_verbosity < 0)
-        return;
     va_start(ap, fmt);
-    emit("", fmt, ap);
+    emit("", cli_verbosity >= 0, 2, fmt, ap);
     va_end(ap);
 }
 
@@ -71,7 +100,7 @@ void cli_log(const char *fmt, ...)
     snprintf(prefix, sizeof(prefix), "%s.%03ldZ [%ld] ", stamp,
              ts.tv_nsec / 1000000L, (long)getpid());
     va_start(ap, fmt);
-    emit(prefix, fmt, ap);
+    emit(prefix, 1, 0, fmt, ap);
     va_end(ap);
 }
 
@@ -120,17 +149,90 @@ void cli_ttl_too_short(const char *cmd_name, uint32_t ttl_ms)
     char ttl[32];
 
     redlock_options_init(&o);
-    cli_format_duration(ttl_ms, ttl, sizeof(ttl));
+    tool_duration_format(ttl_ms, ttl, sizeof(ttl));
     cli_error("%s: --ttl %s: %s (%g x TTL + 2ms)", cmd_name, ttl,
               redlock_strerror(REDLOCK_ETTLSHORT), o.drift_factor);
 }
 
+/* The status's name without "REDLOCK_": "ETAKEN"; see cli.h. */
+const char *cli_status_short_name(redlock_status st)
+{
+    const char *name = redlock_status_name(st);
+
+    if (strncmp(name, "REDLOCK_", 8) == 0)
+        return name + 8;
+    return name;
+}
+
+/* Note the library status behind a failure; see cli.h. */
+void cli_note_status(redlock_status st)
+{
+    pthread_mutex_lock(&json_state.mu);
+    json_state.have_status = 1;
+    json_state.status = st;
+    pthread_mutex_unlock(&json_state.mu);
+}
+
+/* The command printed its own JSON result; see cli.h. */
+void cli_json_done(void)
+{
+    pthread_mutex_lock(&json_state.mu);
+    json_state.done = 1;
+    pthread_mutex_unlock(&json_state.mu);
+}
+
+/* Print the --json error object; see cli.h. */
+void cli_json_error(FILE *out, const char *command, const char *resource,
+                    const char *message, int exit_code)
+{
+    char error[1024];
+    int have_status;
+    redlock_status st;
+
+    pthread_mutex_lock(&json_state.mu);
+    if (json_state.done) {
+        pthread_mutex_unlock(&json_state.mu);
+        return;
+    }
+    json_state.done = 1;
+    snprintf(error, sizeof(error), "%s",
+             message != NULL                ? message
+             : json_state.error[0] != '\0'  ? json_state.error
+             : json_state.notice[0] != '\0' ? json_state.notice
+                                            : "failed (see standard error)");
+    have_status = json_state.have_status;
+    st = json_state.status;
+    pthread_mutex_unlock(&json_state.mu);
+
+    fputs("{\"error\":", out);
+    cli_json_string(out, error, strlen(error));
+    fputs(",\"status\":", out);
+    if (have_status)
+        fprintf(out, "\"%s\"", cli_status_short_name(st));
+    else
+        fputs("null", out);
+    fprintf(out, ",\"exit\":%d,\"command\":", exit_code);
+    if (command != NULL)
+        cli_json_string(out, command, strlen(command));
+    else
+        fputs("null", out);
+    fputs(",\"resource\":", out);
+    if (resource != NULL)
+        cli_json_string(out, resource, strlen(resource));
+    else
+        fputs("null", out);
+    fputs("}\n", out);
+}
+
 /*
- * Map a library status to an exit status. A switch without default, so a
- * new status fails the build here until someone decides (STYLE.md 3.13).
+ * Map a library status to an exit status, noting it for --json. A switch
+ * without default, so a new status fails the build here until someone
+ * decides (STYLE.md 3.13).
  */
 int cli_exit_for_status(redlock_status st)
 {
+    if (st != REDLOCK_OK)
+        cli_note_status(st);
     switch (st) {
     case REDLOCK_OK:
         return CLI_EXIT_OK;

@@ -10,18 +10,22 @@
  * with --node may carry a password of their own; that is the user's
  * choice, and the library never prints it.
  *
- * The acquire loop is ours rather than the library's retry loop: each
- * attempt is a single redlock_acquire_ex() call, so the tool knows the
- * outcome of the last attempt exactly (held elsewhere, exit 1, or no
- * quorum, exit 2), can log each attempt with -v, and can wait without a
- * limit when --wait is not given.
+ * Waiting for a lock is the library's retry loop
+ * (REDLOCK_RETRY_UNTIL_DEADLINE: delay plus CSPRNG jitter, until --wait's
+ * deadline or without end, ending at once when a quorum refuses the
+ * password or database). The tool makes the first attempt alone, so
+ * that it can report it (each node with -v, failing nodes without) and
+ * say "retrying" before the wait, then hands the rest to one call; the
+ * last attempt's status in redlock_acquire_info tells "held elsewhere"
+ * (exit 1) from "no quorum" (exit 2) when the call ends at the deadline.
+ * Rejected: the tool's own loop with its own jitter generator (what it
+ * had before: a second retry policy to keep in step with the library's).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -145,6 +149,49 @@ static void on_library_log(redlock_log_level level, const char *message,
             message);
 }
 
+/* The owner label for the locks a takes (acquire, exec, elect): --owner,
+ * else $REDLOCK_OWNER, else "hostname:pid" (the host name cut so that
+ * the label fits REDLOCK_OWNER_MAX). Written into buf (len >=
+ * REDLOCK_OWNER_MAX + 1). Returns 0, or CLI_EXIT_USAGE after printing
+ * why $REDLOCK_OWNER is refused; other commands get "" (none). */
+static int resolve_owner(const cli_args *a, char *buf, size_t len)
+{
+    const char *env = getenv("REDLOCK_OWNER");
+    char host[256];
+    char pid[24];
+    int room;
+
+    buf[0] = '\0';
+    if (a->cmd != CLI_CMD_ACQUIRE && a->cmd != CLI_CMD_EXEC &&
+        a->cmd != CLI_CMD_ELECT)
+        return 0;
+    if (a->owner != NULL) {
+        snprintf(buf, len, "%s", a->owner); /* checked by the parser */
+        return 0;
+    }
+    if (env != NULL && env[0] != '\0') {
+        const char *why = cli_owner_problem(env);
+
+        if (why != NULL) {
+            cli_error("REDLOCK_OWNER: %s", why);
+            return CLI_EXIT_USAGE;
+        }
+        snprintf(buf, len, "%s", env);
+        return 0;
+    }
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "unknown");
+    host[sizeof(host) - 1] = '\0';
+    /* Keep only what a label may hold; a host name rarely has more. */
+    for (char *p = host; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+            *p = '_';
+    snprintf(pid, sizeof(pid), ":%ld", (long)getpid());
+    room = REDLOCK_OWNER_MAX - (int)strlen(pid);
+    snprintf(buf, len, "%.*s%s", room, host[0] != '\0' ? host : "unknown", pid);
+    return 0;
+}
+
 /* Create the manager; see cli.h. */
 int cli_session_open(const cli_args *a, redlock_manager **out)
 {
@@ -154,6 +201,7 @@ int cli_session_open(const cli_args *a, redlock_manager **out)
     char **with_pw = NULL;
     char password[SESSION_PASSWORD_MAX];
     char err[256] = "";
+    char owner[REDLOCK_OWNER_MAX + 1];
     size_t n = a->node_count;
     redlock_options o;
     redlock_status st;
@@ -161,6 +209,8 @@ int cli_session_open(const cli_args *a, redlock_manager **out)
 
     *out = NULL;
     password[0] = '\0';
+    if (resolve_owner(a, owner, sizeof(owner)) != 0)
+        return CLI_EXIT_USAGE;
     if (n == 0) {
         const char *env = getenv("REDLOCK_NODES");
         int k;
@@ -226,12 +276,16 @@ int cli_session_open(const cli_args *a, redlock_manager **out)
     }
     if (a->key_prefix != NULL)
         o.key_prefix = a->key_prefix;
+    cli_nodes_hook(&o);
+    if (owner[0] != '\0')
+        o.owner = owner; /* copied by the library */
     if (cli_verbosity >= 1) {
         o.log_fn = on_library_log;
         o.log_level = cli_verbosity >= 2 ? REDLOCK_LOG_DEBUG : REDLOCK_LOG_INFO;
     }
     st = redlock_manager_create_ex(uris, n, &o, out, err, sizeof(err));
     if (st != REDLOCK_OK) {
+        cli_note_status(st);
         /* The library's message never contains a password. */
         if (st == REDLOCK_EURI || st == REDLOCK_ENONODES ||
             st == REDLOCK_ERANGE || st == REDLOCK_EINVAL) {
@@ -299,30 +353,35 @@ int cli_check_token(const char *cmd_name, const char *token)
     return 0;
 }
 
-/* A small non-cryptographic generator for retry jitter (xorshift64*),
- * seeded from the pid and the clock: jitter only needs to differ between
- * processes that contend. */
-static uint32_t jitter_random(void)
+/* Wait for every reachable node; see cli.h. */
+int cli_settle(redlock_manager *m, const char *res, const char *token,
+               int releasing)
 {
-    static uint64_t state;
+    size_t n = redlock_manager_node_count(m);
+    redlock_node_view *views = calloc(n, sizeof(*views));
+    int storing = 0;
 
-    if (state == 0)
-        state = (redlock_clock_us() << 16) ^ (uint64_t)getpid() ^
-                0x9e3779b97f4a7c15ull;
-    state ^= state >> 12;
-    state ^= state << 25;
-    state ^= state >> 27;
-    return (uint32_t)((state * 0x2545f4914f6cdd1dull) >> 32);
-}
+    if (views == NULL)
+        return -1;
+    if (redlock_inspect(m, res, strlen(res), views, n) != REDLOCK_OK) {
+        free(views);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *node = redlock_manager_node_name(m, i);
 
-/* Sleep for us microseconds, restarting after signals. */
-static void sleep_us(uint64_t us)
-{
-    struct timespec ts = {(time_t)(us / 1000000u),
-                          (long)(us % 1000000u) * 1000L};
-
-    while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
-        ;
+        if (views[i].reachable && strcmp(views[i].holder, token) == 0)
+            storing++;
+        else if (!views[i].reachable)
+            cli_log("%s: node %s: %s", res, node,
+                    redlock_strerror(views[i].error));
+        else if (views[i].held)
+            cli_log("%s: node %s: held by another token", res, node);
+        else if (!releasing)
+            cli_log("%s: node %s: no key", res, node);
+    }
+    free(views);
+    return storing;
 }
 
 /* 1 if an acquire that failed with st is worth another attempt. */
@@ -335,11 +394,13 @@ static int acquire_retryable(redlock_status st)
     case REDLOCK_ETIMEDOUT:
     case REDLOCK_EIO:
     case REDLOCK_EPROTO:
+    case REDLOCK_EREFUSED:
+        return 1;
+    /* A quorum refused our credentials, database or vote: retrying
+     * cannot help, so fail fast (exit 2), also with --wait. */
     case REDLOCK_EAUTH:
     case REDLOCK_EDB:
-    case REDLOCK_EREFUSED:
     case REDLOCK_EDUPNODE:
-        return 1;
     case REDLOCK_OK:
     case REDLOCK_ENOTHELD:
     case REDLOCK_ELOST:
@@ -359,65 +420,89 @@ static int acquire_retryable(redlock_status st)
     return 0;
 }
 
-/* Acquire with --wait; see cli.h. */
-cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
-                                     redlock_lock **out, int *exit_code)
+/* What to check when a quorum refuses st (EAUTH, EDB, EDUPNODE). */
+const char *cli_config_hint(redlock_status st)
+{
+    switch (st) {
+    case REDLOCK_EAUTH:
+        return "check the password (--password-file, REDLOCK_PASSWORD, or "
+               "the node URIs) and the user's ACL";
+    case REDLOCK_EDB:
+        return "check the database index (/db or ?db=) of the node URIs";
+    case REDLOCK_EDUPNODE:
+        return "two node URIs name the same server; give independent "
+               "servers";
+    default:
+        return "check the node configuration";
+    }
+}
+
+/* With -v: what each node said in info's last attempt. EPENDING ("had
+ * not answered when the attempt was decided") is not an error: the call
+ * does not wait for the slowest nodes once the outcome is certain. */
+static void log_nodes(redlock_manager *m, const redlock_acquire_info *info)
+{
+    if (cli_verbosity < 1 || info->attempts == 0)
+        return;
+    for (size_t i = 0; i < redlock_manager_node_count(m); i++) {
+        redlock_status st = info->node_status[i];
+        const char *what;
+
+        switch (st) {
+        case REDLOCK_OK:
+            what = "granted";
+            break;
+        case REDLOCK_ETAKEN:
+            what = "refused: held by another owner";
+            break;
+        case REDLOCK_EPENDING:
+            what = "not answered before the decision (not an error)";
+            break;
+        default:
+            what = NULL;
+            break;
+        }
+        if (what != NULL)
+            cli_log("  node %s: %s", redlock_manager_node_name(m, i), what);
+        else
+            cli_log("  node %s: error: %s (%s)",
+                    redlock_manager_node_name(m, i), redlock_strerror(st),
+                    cli_status_short_name(st));
+    }
+}
+
+/* Log an attempt (or the last of a run of attempts) with -v, and print
+ * its failing nodes (nodes.c). first and last number the attempts. */
+static void log_attempts(redlock_manager *m, const char *res, uint32_t first,
+                         uint32_t last, redlock_status st,
+                         const redlock_acquire_info *info)
+{
+    if (first == last)
+        cli_log("attempt %u on %s: %s (yes %u, no %u, error %u)%s%s", first,
+                res, redlock_strerror(st), info->last.yes, info->last.no,
+                info->last.error, info->detail[0] != '\0' ? ": " : "",
+                info->detail);
+    else
+        cli_log("attempts %u-%u on %s: the last: %s (yes %u, no %u, error "
+                "%u)%s%s",
+                first, last, res, redlock_strerror(st), info->last.yes,
+                info->last.no, info->last.error,
+                info->detail[0] != '\0' ? ": " : "", info->detail);
+    log_nodes(m, info);
+    cli_nodes_report_attempt(m, info);
+}
+
+/* Say why an acquire failed with st (info: its last attempt) and set
+ * *exit_code; returns the outcome. */
+static cli_acquire_outcome acquire_failed(redlock_manager *m, const cli_args *a,
+                                          redlock_status st,
+                                          const redlock_acquire_info *info,
+                                          int *exit_code)
 {
     const char *res = a->operands[0];
     const char *cmd = cli_command_of(a->cmd)->name;
-    redlock_options defaults;
-    redlock_acquire_info info;
-    redlock_acquire_opts opts;
-    uint64_t deadline = 0;
-    uint32_t attempts = 0;
-    int told_waiting = 0;
-    redlock_status st;
 
-    *out = NULL;
-    *exit_code = CLI_EXIT_UNAVAILABLE;
-    redlock_options_init(&defaults);
-    if (a->wait_set)
-        deadline = redlock_clock_us() + a->wait_ms * 1000u;
-    for (;;) {
-        uint64_t now;
-        uint64_t delay;
-
-        redlock_acquire_opts_init(&opts);
-        opts.retry_count = 0;
-        opts.info = &info;
-        st = redlock_acquire_ex(m, res, strlen(res), a->ttl_ms, &opts, out);
-        attempts++;
-        if (st == REDLOCK_OK) {
-            cli_log("acquired %s after %u attempt(s): validity %lld ms, "
-                    "granted by %zu of %zu nodes",
-                    res, attempts, (long long)redlock_lock_validity_ms(*out),
-                    redlock_lock_nodes_granted(*out),
-                    redlock_manager_node_count(m));
-            *exit_code = CLI_EXIT_OK;
-            return CLI_ACQUIRED;
-        }
-        cli_log("attempt %u on %s: %s (yes %u, no %u, error %u)%s%s", attempts,
-                res, redlock_strerror(st), info.last.yes, info.last.no,
-                info.last.error, info.detail[0] != '\0' ? ": " : "",
-                info.detail);
-        if (!acquire_retryable(st))
-            break;
-        now = redlock_clock_us();
-        if (a->wait_set && now >= deadline)
-            break;
-        if (!told_waiting && st != REDLOCK_ETAKEN) {
-            cli_notice("%s: %s: %s; retrying%s", cmd, res, redlock_strerror(st),
-                       a->wait_set ? " until --wait passes" : "");
-            told_waiting = 1;
-        }
-        delay = ((uint64_t)defaults.retry_delay_ms +
-                 jitter_random() % (defaults.retry_jitter_ms + 1u)) *
-                1000u;
-        if (a->wait_set && now + delay > deadline)
-            delay = deadline - now; /* one last attempt at the deadline */
-        sleep_us(delay);
-    }
-    *out = NULL; /* a failed attempt stores NULL; said once more here */
+    cli_note_status(st);
     if (st == REDLOCK_ETAKEN) {
         cli_notice("%s: %s is held by someone else", cmd, res);
         *exit_code = a->conflict_exit_code; /* may be 0 */
@@ -429,16 +514,121 @@ cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
     } else if (st == REDLOCK_EINVAL || st == REDLOCK_ERANGE) {
         cli_error("%s: %s: %s", cmd, res, redlock_strerror(st));
         *exit_code = CLI_EXIT_USAGE;
+    } else if (st == REDLOCK_EAUTH || st == REDLOCK_EDB ||
+               st == REDLOCK_EDUPNODE) {
+        size_t refusing = 0;
+
+        for (size_t i = 0; i < redlock_manager_node_count(m); i++)
+            refusing += info->attempts > 0 && info->node_status[i] == st;
+        cli_error("%s: cannot acquire %s: %s on %zu of %zu nodes (%s); not "
+                  "retrying: %s",
+                  cmd, res, redlock_strerror(st), refusing,
+                  redlock_manager_node_count(m), cli_status_short_name(st),
+                  cli_config_hint(st));
+        *exit_code = cli_exit_for_status(st);
     } else {
-        if (info.detail[0] != '\0')
+        if (info->detail[0] != '\0')
             cli_error("%s: cannot acquire %s: %s (%s)", cmd, res,
-                      redlock_strerror(st), info.detail);
+                      redlock_strerror(st), info->detail);
         else
             cli_error("%s: cannot acquire %s: %s", cmd, res,
                       redlock_strerror(st));
         *exit_code = cli_exit_for_status(st);
     }
     return CLI_NOT_ACQUIRED;
+}
+
+/* Acquire with --wait; see cli.h. */
+cli_acquire_outcome cli_acquire_wait(redlock_manager *m, const cli_args *a,
+                                     redlock_lock **out, int *exit_code)
+{
+    const char *res = a->operands[0];
+    const char *cmd = cli_command_of(a->cmd)->name;
+    uint64_t started = redlock_clock_us();
+    redlock_acquire_info info;
+    redlock_acquire_info first_info;
+    redlock_acquire_opts opts;
+    uint32_t attempts;
+    redlock_status st;
+
+    *out = NULL;
+    *exit_code = CLI_EXIT_UNAVAILABLE;
+    /* The first attempt alone, to report it (and fail fast) before any
+     * waiting. */
+    redlock_acquire_opts_init(&opts);
+    opts.retry_count = 0;
+    opts.info = &info;
+    st = redlock_acquire_ex(m, res, strlen(res), a->ttl_ms, &opts, out);
+    attempts = info.attempts;
+    if (st != REDLOCK_OK)
+        log_attempts(m, res, 1, 1, st, &info);
+    if (st != REDLOCK_OK && acquire_retryable(st) &&
+        !(a->wait_set && a->wait_ms == 0)) {
+        /* Then the library's loop: delay plus jitter between attempts,
+         * until --wait passes (no limit without it), ending at once on a
+         * quorum's refusal of the password or database. */
+        if (st != REDLOCK_ETAKEN)
+            cli_notice("%s: %s: %s; retrying%s", cmd, res, redlock_strerror(st),
+                       a->wait_set ? " until --wait passes" : "");
+        cli_nodes_live(1); /* while waiting, say when nodes fail */
+        redlock_acquire_opts_init(&opts);
+        opts.retry_count = REDLOCK_RETRY_UNTIL_DEADLINE;
+        opts.deadline_us = a->wait_set ? started + a->wait_ms * 1000u : 0;
+        opts.info = &info;
+        first_info = info;
+        st = redlock_acquire_ex(m, res, strlen(res), a->ttl_ms, &opts, out);
+        cli_nodes_live(0);
+        if (info.attempts > 0) {
+            if (st != REDLOCK_OK)
+                log_attempts(m, res, attempts + 1, attempts + info.attempts, st,
+                             &info);
+            attempts += info.attempts;
+            /* At the deadline the call says ETIMEDOUT; what the last
+             * attempt found (held elsewhere, or no quorum) decides the
+             * exit status. */
+            if (st == REDLOCK_ETIMEDOUT)
+                st = info.last_status;
+        } else if (st == REDLOCK_ETIMEDOUT) {
+            /* --wait passed before a second attempt: the first decides. */
+            info = first_info;
+            st = info.last_status;
+        }
+    }
+    if (st == REDLOCK_OK) {
+        cli_nodes_report_config(m, &info);
+        cli_log("acquired %s after %u attempt(s): validity %lld ms, "
+                "granted by %zu of %zu nodes",
+                res, attempts, (long long)redlock_lock_validity_ms(*out),
+                redlock_lock_nodes_granted(*out),
+                redlock_manager_node_count(m));
+        *exit_code = CLI_EXIT_OK;
+        return CLI_ACQUIRED;
+    }
+    *out = NULL; /* a failed attempt stores NULL; said once more here */
+    return acquire_failed(m, a, st, &info, exit_code);
+}
+
+/* If a node stores token under res with an owner, write "<token>
+ * <owner>" into value; otherwise leave value as it is. */
+static void stored_value_of(redlock_manager *m, const char *res,
+                            const char *token, char *value, size_t len)
+{
+    size_t n = redlock_manager_node_count(m);
+    redlock_node_view *views = calloc(n, sizeof(*views));
+
+    if (views == NULL)
+        return;
+    if (redlock_inspect(m, res, strlen(res), views, n) == REDLOCK_OK) {
+        for (size_t i = 0; i < n; i++) {
+            if (views[i].reachable && strcmp(views[i].holder, token) == 0 &&
+                views[i].owner[0] != '\0' &&
+                cli_owner_problem(views[i].owner) == NULL) {
+                snprintf(value, len, "%s %s", token, views[i].owner);
+                break;
+            }
+        }
+    }
+    free(views);
 }
 
 /* Check the operands, open the session and adopt the lock by token. */
@@ -456,10 +646,19 @@ int cli_adopt_by_token(const cli_args *a, const char *cmd_name,
         rc = cli_session_open(a, m);
     if (rc != 0)
         return rc;
+    /* extend may restore the key on nodes that lost it: adopt the whole
+     * stored value, "<token> <owner>", so that a restored key keeps its
+     * owner label. The owner is read from the nodes that store the token
+     * (none found: the token alone, as before). */
+    char value[REDLOCK_TOKEN_LEN + 1 + REDLOCK_OWNER_MAX + 1];
+
+    snprintf(value, sizeof(value), "%s", a->operands[1]);
+    if (a->cmd == CLI_CMD_EXTEND)
+        stored_value_of(*m, res, a->operands[1], value, sizeof(value));
     /* The TTL also bounds how long a release stays queued for nodes that
      * did not answer. */
-    redlock_status st = redlock_lock_adopt(*m, res, strlen(res),
-                                           a->operands[1], a->ttl_ms, lock);
+    redlock_status st =
+        redlock_lock_adopt(*m, res, strlen(res), value, a->ttl_ms, lock);
     if (st != REDLOCK_OK) {
         cli_error("%s: %s: %s", cmd_name, res, redlock_strerror(st));
         redlock_manager_destroy(*m);
