@@ -158,7 +158,10 @@ static void test_same_server_twice(void **state)
     redlock_lock *l = NULL;
     assert_int_equal(redlock_acquire_ex(m, "dup", 3, 30000, &ao, &l),
                      REDLOCK_OK);
-    assert_int_equal(info.node_status[dup], REDLOCK_EDUPNODE);
+    /* The other two may decide before the duplicate's refusal is
+     * recorded: it is refused, or had not answered; never a yes. */
+    assert_true(info.node_status[dup] == REDLOCK_EDUPNODE ||
+                info.node_status[dup] == REDLOCK_EPENDING);
     assert_int_equal(info.node_status[voter], REDLOCK_OK);
     redlock_node_view v[3];
     assert_int_equal(redlock_inspect(m, "dup", 3, v, 3), REDLOCK_OK);
