@@ -318,6 +318,15 @@ void bench_result_free(bench_result *r);
  * negative, junk, finer than a millisecond, above the maximum). */
 int bench_parse_duration_ms(const char *s, uint64_t *ms);
 
+/* A duration flag given in milliseconds until now (--ttl, --retry-delay,
+ * --retry-jitter, --election-ttl): parsed by the same parser, but a unit
+ * is required ("10000ms", "10s", "1m30s"), because a bare number means
+ * seconds in that parser and meant milliseconds here before: refusing it
+ * keeps an old "--ttl 10000" from silently becoming 10000 s. Stores the
+ * milliseconds in *out if within [min, max]. Returns 0, or -1. */
+int bench_parse_duration_unit_ms(const char *s, uint32_t min, uint32_t max,
+                                 uint32_t *out);
+
 /* Parse an unsigned decimal integer in [min, max] with nothing after it.
  * Returns 0 and stores it, or -1. */
 int bench_parse_u32(const char *s, uint32_t min, uint32_t max,

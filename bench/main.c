@@ -106,16 +106,16 @@ static const flag flags[] = {
     {"duration", F_DURATION, "TIME",
      "time per workload: 5, 1.5, 500ms, 2m, 1m30s (default 5 s; W4, W5 10 s; "
      "also the soak's unless --soak-duration; at most 366 days)"},
-    {"ttl", F_TTL, "MS",
-     "lock TTL of W1-W3 in ms, 10..604800000 (default 10000)"},
-    {"retry-delay", F_RETRY_DELAY, "MS",
-     "retry delay of W3 and of the W5 candidates in ms, 0..3600000 "
-     "(default 5)"},
-    {"retry-jitter", F_RETRY_JITTER, "MS",
-     "retry jitter of W3 and of the W5 candidates in ms, 0..3600000 "
-     "(default 10)"},
-    {"election-ttl", F_ELECTION_TTL, "MS",
-     "leadership TTL of W5 in ms (default 1000)"},
+    {"ttl", F_TTL, "TIME",
+     "lock TTL of W1-W3 with a unit, 10ms..168h (default 10s)"},
+    {"retry-delay", F_RETRY_DELAY, "TIME",
+     "retry delay of W3 and of the W5 candidates with a unit, 0ms..1h "
+     "(default 5ms)"},
+    {"retry-jitter", F_RETRY_JITTER, "TIME",
+     "retry jitter of W3 and of the W5 candidates with a unit, 0ms..1h "
+     "(default 10ms)"},
+    {"election-ttl", F_ELECTION_TTL, "TIME",
+     "leadership TTL of W5 with a unit, 10ms..168h (default 1s)"},
     {"key-prefix", F_KEY_PREFIX, "STR",
      "key prefix; keys are <prefix><run-id>:<n> (default redlock-bench:)"},
     {"leases", F_LEASES, "L", "leases held by W4 (default 1000)"},
@@ -298,24 +298,32 @@ static int parse_flags(int argc, char **argv, bench_config *cfg, cli *c)
             c->duration_given = 1;
             break;
         case F_TTL:
-            if (bench_parse_u32(optarg, BENCH_TTL_MIN_MS, REDLOCK_TTL_MAX_MS,
-                                &cfg->ttl_ms) != 0)
-                return bad_value(name, optarg, "milliseconds, 10..604800000");
+            if (bench_parse_duration_unit_ms(optarg, BENCH_TTL_MIN_MS,
+                                             REDLOCK_TTL_MAX_MS,
+                                             &cfg->ttl_ms) != 0)
+                return bad_value(name, optarg,
+                                 "a time with a unit, 10ms..168h "
+                                 "(e.g. 10s, 500ms)");
             break;
         case F_RETRY_DELAY:
-            if (bench_parse_u32(optarg, 0, BENCH_RETRY_MAX_MS,
-                                &cfg->retry_delay_ms) != 0)
-                return bad_value(name, optarg, "milliseconds, 0..3600000");
+            if (bench_parse_duration_unit_ms(optarg, 0, BENCH_RETRY_MAX_MS,
+                                             &cfg->retry_delay_ms) != 0)
+                return bad_value(name, optarg,
+                                 "a time with a unit, 0ms..1h (e.g. 5ms)");
             break;
         case F_RETRY_JITTER:
-            if (bench_parse_u32(optarg, 0, BENCH_RETRY_MAX_MS,
-                                &cfg->retry_jitter_ms) != 0)
-                return bad_value(name, optarg, "milliseconds, 0..3600000");
+            if (bench_parse_duration_unit_ms(optarg, 0, BENCH_RETRY_MAX_MS,
+                                             &cfg->retry_jitter_ms) != 0)
+                return bad_value(name, optarg,
+                                 "a time with a unit, 0ms..1h (e.g. 10ms)");
             break;
         case F_ELECTION_TTL:
-            if (bench_parse_u32(optarg, BENCH_TTL_MIN_MS, REDLOCK_TTL_MAX_MS,
-                                &cfg->election_ttl_ms) != 0)
-                return bad_value(name, optarg, "milliseconds, 10..604800000");
+            if (bench_parse_duration_unit_ms(optarg, BENCH_TTL_MIN_MS,
+                                             REDLOCK_TTL_MAX_MS,
+                                             &cfg->election_ttl_ms) != 0)
+                return bad_value(name, optarg,
+                                 "a time with a unit, 10ms..168h "
+                                 "(e.g. 1s, 300ms)");
             break;
         case F_KEY_PREFIX:
             if (bench_copy(cfg->key_prefix, sizeof(cfg->key_prefix),

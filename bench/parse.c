@@ -107,6 +107,21 @@ int bench_parse_duration_ms(const char *s, uint64_t *ms)
     return 0;
 }
 
+/* A duration with a unit, within [min, max] milliseconds. */
+int bench_parse_duration_unit_ms(const char *s, uint32_t min, uint32_t max,
+                                 uint32_t *out)
+{
+    uint64_t v;
+    size_t len = s != NULL ? strlen(s) : 0;
+
+    if (len == 0 || !isalpha((unsigned char)s[len - 1]))
+        return -1; /* no unit: see bench.h */
+    if (tool_duration_parse(s, &v, NULL, 0) != 0 || v < min || v > max)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
 /* One unsigned decimal integer within [min, max]. */
 int bench_parse_u32(const char *s, uint32_t min, uint32_t max,
                     uint32_t *out)

@@ -1260,10 +1260,11 @@ static void w5_argv(w5 *x)
     size_t i = 0;
 
     snprintf(x->fdstr, sizeof(x->fdstr), "%d", x->wfd);
-    snprintf(x->ttlstr, sizeof(x->ttlstr), "%" PRIu32, cfg->election_ttl_ms);
-    snprintf(x->delaystr, sizeof(x->delaystr), "%" PRIu32,
+    snprintf(x->ttlstr, sizeof(x->ttlstr), "%" PRIu32 "ms",
+             cfg->election_ttl_ms);
+    snprintf(x->delaystr, sizeof(x->delaystr), "%" PRIu32 "ms",
              cfg->retry_delay_ms);
-    snprintf(x->jitterstr, sizeof(x->jitterstr), "%" PRIu32,
+    snprintf(x->jitterstr, sizeof(x->jitterstr), "%" PRIu32 "ms",
              cfg->retry_jitter_ms);
     x->argv[i++] = x->run->self_exe;
     x->argv[i++] = "--candidate-fd";

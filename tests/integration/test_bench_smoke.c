@@ -185,7 +185,7 @@ static void test_smoke_workloads(void **state)
 {
     static const char *const args[] = {
         "--spawn", "1", "--workloads", "W1,W2,W3,W3P,W5", "--duration", "1",
-        "--threads", "4", "--election-ttl", "300", "--json", NULL};
+        "--threads", "4", "--election-ttl", "300ms", "--json", NULL};
     static const char *const ids[] = {"W1", "W2", "W3", "W3P", "W5"};
     int seen[5] = {0};
     char *out = malloc(OUT_MAX);
@@ -342,10 +342,10 @@ static void test_usage_errors(void **state)
                                        NULL};
     static const char *const bad5[] = {"--soak-fault-interval", "8785h",
                                        NULL};
-    static const char *const bad6[] = {"--ttl", "2", NULL};
-    static const char *const bad7[] = {"--ttl", "604800001", NULL};
-    static const char *const bad8[] = {"--retry-jitter", "3600001", NULL};
-    static const char *const bad9[] = {"--election-ttl", "9", NULL};
+    static const char *const bad6[] = {"--ttl", "2ms", NULL};
+    static const char *const bad7[] = {"--ttl", "604800001ms", NULL};
+    static const char *const bad8[] = {"--retry-jitter", "3600001ms", NULL};
+    static const char *const bad9[] = {"--election-ttl", "9ms", NULL};
     /* The duration parser shared with redlock: no rounding, no unit-less
      * part in a compound. */
     static const char *const bad10[] = {"--duration", "0.0004", NULL};

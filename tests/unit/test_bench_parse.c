@@ -193,12 +193,37 @@ static void test_copy(void **state)
 }
 
 /* Run the group. */
+/* The former millisecond flags: a unit is required; ranges hold. */
+static void test_duration_unit(void **state)
+{
+    (void)state;
+    uint32_t v = 7;
+    assert_int_equal(bench_parse_duration_unit_ms("10s", 10, 604800000, &v),
+                     0);
+    assert_int_equal(v, 10000);
+    assert_int_equal(bench_parse_duration_unit_ms("250ms", 0, 3600000, &v),
+                     0);
+    assert_int_equal(v, 250);
+    assert_int_equal(bench_parse_duration_unit_ms("168h", 10, 604800000, &v),
+                     0);
+    assert_int_equal(v, 604800000);
+    static const char *const bad[] = {"10000", "10", "", "9ms", "168h1ms",
+                                      "1.5", "x", NULL};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        v = 7;
+        assert_int_equal(
+            bench_parse_duration_unit_ms(bad[i], 10, 604800000, &v), -1);
+        assert_int_equal(v, 7);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duration_valid),
         cmocka_unit_test(test_duration_invalid),
         cmocka_unit_test(test_duration_edges),
+        cmocka_unit_test(test_duration_unit),
         cmocka_unit_test(test_u32),
         cmocka_unit_test(test_u32_list),
         cmocka_unit_test(test_workloads),
