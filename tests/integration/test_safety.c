@@ -387,6 +387,9 @@ static void test_queued_slot_past_deadline(void **state)
                      REDLOCK_OK);
     redlock_lock *l = NULL;
     assert_int_equal(redlock_acquire(c.m, "res", 30000, &l), REDLOCK_OK);
+    /* Node 0's worker is connected (its SET landed) before we drop the
+     * connection: a first connect reports no "connected" event. */
+    assert_true(rl_await_keys(&c, 3, 10000));
 
     /* Drop node 0's connection; hold its worker in the reconnect event. */
     pthread_mutex_lock(&the_gate.mu);
@@ -395,10 +398,16 @@ static void test_queued_slot_past_deadline(void **state)
     const char *kill[4] = {"CLIENT", "KILL", "TYPE", "normal"};
     char out[64];
     rs_command(&c.srv[0], out, sizeof(out), 4, kill);
+    uint64_t give_up = redlock_clock_us() + 10000000u;
     pthread_mutex_lock(&the_gate.mu);
-    while (!the_gate.blocked)
-        pthread_cond_wait(&the_gate.cv, &the_gate.mu);
+    while (!the_gate.blocked && redlock_clock_us() < give_up) {
+        pthread_mutex_unlock(&the_gate.mu);
+        redlock__sleep_us(1000);
+        pthread_mutex_lock(&the_gate.mu);
+    }
+    bool blocked = the_gate.blocked;
     pthread_mutex_unlock(&the_gate.mu);
+    assert_true(blocked); /* the reconnect was reported within 10 s */
     long before = calls_of(&c, 0, "evalsha") + calls_of(&c, 0, "eval");
 
     /* Nodes 1 and 2 decide it; its deadline (about 97 ms) passes. */
