@@ -272,6 +272,8 @@ static void count_failure(worker *w, redlock_status st)
     case REDLOCK_EREFUSED:
     case REDLOCK_EPENDING:
     case REDLOCK_EDUPNODE:
+    case REDLOCK_ETLS:
+    case REDLOCK_EGUARDED:
         w->other++;
         break;
     }

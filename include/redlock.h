@@ -103,7 +103,12 @@ extern "C" {
     X(EDB, 20, "node refused the database index")                             \
     X(EREFUSED, 21, "node refused the connection")                            \
     X(EPENDING, 22, "node had not answered when the attempt was decided")     \
-    X(EDUPNODE, 23, "node is the same server as another node")
+    X(EDUPNODE, 23, "node is the same server as another node")               \
+    X(ETLS, 24,                                                               \
+      "TLS handshake or certificate verification with a node failed")         \
+    X(EGUARDED, 25,                                                           \
+      "node restarted recently: it does not vote until its restart guard "   \
+      "has passed")
 
 /* Status of every call. 0 is success; the others are listed above. */
 typedef enum redlock_status {
@@ -254,8 +259,51 @@ typedef struct redlock_options {
                                     none. Else 1..REDLOCK_OWNER_MAX bytes
                                     of 0x21..0x7e (REDLOCK_EINVAL at
                                     create otherwise). Copied. */
+    /* TLS, used by rediss:// nodes only (docs/api.md, "TLS"). Paths are
+     * read at create (a file that cannot be loaded fails create with
+     * REDLOCK_ETLS and a message naming it); NULL leaves a setting off. */
+    const char *tls_ca_file;     /* PEM file of trusted CAs; NULL and
+                                    tls_ca_dir NULL: the system store */
+    const char *tls_ca_dir;      /* directory of hashed CA certificates */
+    const char *tls_cert_file;   /* client certificate (PEM) for mutual
+                                    TLS; needs tls_key_file */
+    const char *tls_key_file;    /* its private key (PEM, unencrypted) */
+    const char *tls_server_name; /* name sent as SNI and verified against
+                                    the certificate; NULL (default): each
+                                    node's URI host (an IP literal is
+                                    verified as an IP address, not sent
+                                    as SNI) */
+    int tls_insecure_skip_verify; /* 0 (default). 1: accept any certificate
+                                    and any name. For test setups only:
+                                    anyone on the path can then read and
+                                    forge lock traffic. Logged at WARN at
+                                    create. Never falls back to plaintext
+                                    either way. */
+    /* The restart guard (docs/safety.md, "Restart guard"): a node that
+     * restarted may have lost our keys (no persistence, or a failover to
+     * a replica that never saw them), so it must not say "yes" to an
+     * acquire or an extend for as long as a key it lost could still be
+     * live. A node is guarded when its INFO uptime is below the guard
+     * time, or when its run_id changed since this manager last saw it,
+     * until the guard time has passed since the restart. A guarded node
+     * still gets releases; its answers count as REDLOCK_EGUARDED.
+     *   REDLOCK_RESTART_GUARD_AUTO (default): the guard time is the
+     *     largest TTL this manager has sent so far (0 before its first
+     *     lock, so freshly started nodes are usable at once). It covers
+     *     restarts this manager could have lost keys to, not those of
+     *     other processes with longer TTLs.
+     *   0: off (the plain Redlock spec; needs persistence with fsync).
+     *   Any other value: that many ms. Set it to the largest TTL any
+     *     client of the deployment uses: the safe production setting.
+     * The one duration that does not mean UINT32_MAX ms: that value is
+     * REDLOCK_RESTART_GUARD_AUTO. */
+    uint32_t restart_guard_ms;
     /* New fields go at the end. */
 } redlock_options;
+
+/* redlock_options.restart_guard_ms: follow this manager's own largest
+ * TTL (the default). */
+#define REDLOCK_RESTART_GUARD_AUTO UINT32_MAX
 
 /* Fill opts with the defaults documented in redlock_options. */
 REDLOCK_API void redlock_options_init(redlock_options *opts);

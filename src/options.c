@@ -33,6 +33,7 @@ void redlock_options_init(redlock_options *opts)
     opts->shutdown_timeout_ms = 1000;
     opts->log_level = REDLOCK_LOG_WARN;
     opts->restore_on_extend = 1;
+    opts->restart_guard_ms = REDLOCK_RESTART_GUARD_AUTO;
 }
 
 /* "Use the manager's defaults" for every field. */

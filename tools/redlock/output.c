@@ -262,6 +262,8 @@ int cli_exit_for_status(redlock_status st)
     case REDLOCK_EREFUSED:
     case REDLOCK_EPENDING:
     case REDLOCK_EDUPNODE:
+    case REDLOCK_ETLS:
+    case REDLOCK_EGUARDED:
         return CLI_EXIT_UNAVAILABLE;
     }
     return CLI_EXIT_UNAVAILABLE; /* a value outside the enum */

@@ -395,12 +395,14 @@ static int acquire_retryable(redlock_status st)
     case REDLOCK_EIO:
     case REDLOCK_EPROTO:
     case REDLOCK_EREFUSED:
+    case REDLOCK_EGUARDED: /* passes with time */
         return 1;
     /* A quorum refused our credentials, database or vote: retrying
      * cannot help, so fail fast (exit 2), also with --wait. */
     case REDLOCK_EAUTH:
     case REDLOCK_EDB:
     case REDLOCK_EDUPNODE:
+    case REDLOCK_ETLS:
     case REDLOCK_OK:
     case REDLOCK_ENOTHELD:
     case REDLOCK_ELOST:
