@@ -114,9 +114,9 @@ static redlock_status draw_once(redlock_manager *m, const char *key,
         *fence = (uint64_t)(max + 1);
         return REDLOCK_OK;
     }
-    if (no > 0 && error <= m->n - m->quorum)
-        return REDLOCK_ETAKEN; /* lost a race with another draw: retry */
-    return REDLOCK_ENOQUORUM;
+    /* ETAKEN: lost a race with another draw (retried). Nodes that did not
+     * answer count as failed, as in an acquire. */
+    return redlock__acquire_failure_status(m->n, yes, no);
 }
 
 /* Draw the next fencing number for the lock's first resource. */

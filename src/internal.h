@@ -83,6 +83,13 @@ uint32_t redlock__random_upto(uint32_t upper);
 /* n/2 + 1, the number of nodes that must agree. */
 size_t redlock__quorum(size_t n);
 
+/* The rule "a quorum is no longer possible": true when `against` of the
+ * n nodes cannot say yes (refused, failed, or not counted on) and the
+ * others are fewer than a quorum, i.e. against > n - quorum. True for
+ * n = 0 (no quorum can form). Every such test in the library is this
+ * call. */
+bool redlock__quorum_impossible(size_t n, size_t against);
+
 /* Outcome of counting node answers. */
 typedef enum redlock__verdict {
     REDLOCK__PENDING = 0, /* more answers could still change the outcome */
@@ -94,10 +101,17 @@ typedef enum redlock__verdict {
 redlock__verdict redlock__verdict_of(size_t n, size_t yes, size_t no,
                                      size_t error);
 
-/* The status a lost acquire reports: ENOQUORUM when errors alone rule out
- * a quorum or no node refused, else ETAKEN (someone else holds it). */
+/* The status a lost acquire or fence write reports, from the yes and no
+ * answers among n nodes; every other node (error, timeout, no answer yet)
+ * counts as failed: ENOQUORUM when those failures alone rule out a
+ * quorum or no node refused, else ETAKEN (someone else holds it). */
 redlock_status redlock__acquire_failure_status(size_t n, size_t yes,
-                                               size_t no, size_t error);
+                                               size_t no);
+
+/* The status an extend or release that did not win reports, from its
+ * "no" answers among n nodes: ENOTHELD when they alone rule out a quorum
+ * (the lock is gone on too many nodes), else ENOQUORUM. */
+redlock_status redlock__keep_failure_status(size_t n, size_t no);
 
 /* The fast-failure rule of an acquire: when so many nodes refused for a
  * reason no retry can fix (REDLOCK_EAUTH, REDLOCK_EDB, REDLOCK_EDUPNODE in
@@ -141,10 +155,40 @@ uint64_t redlock__drift_us(uint32_t ttl_ms, double drift_factor);
  * REDLOCK_ETTLSHORT before sending anything). */
 bool redlock__ttl_too_short(uint32_t ttl_ms, double drift_factor);
 
+/* The validity rule: keys set (or extended) with ttl_ms by a command
+ * posted at t0_us count as held until t0 + ttl - drift(ttl); t0_us itself
+ * when ttl_ms is within its drift allowance. Saturates at UINT64_MAX. */
+uint64_t redlock__validity_end_us(uint64_t t0_us, uint32_t ttl_ms,
+                                  double drift_factor);
+
+/* Validity left at now_us of a validity ending at end_us, in
+ * microseconds: end - now, negative once past, saturating at INT64_MAX
+ * and -INT64_MAX instead of wrapping. */
+int64_t redlock__validity_left_us(uint64_t end_us, uint64_t now_us);
+
 /* Validity left at the end of an attempt, in microseconds:
- * ttl - (end - start) - drift. May be negative. */
+ * (ttl - drift) - (end - start), with ttl - drift taken as 0 when the
+ * drift allowance eats the TTL (as redlock__validity_end_us() does) and
+ * no time elapsed if the clock went backwards. Positive exactly when the
+ * attempt may count on its keys; may be negative; saturates. */
 int64_t redlock__validity_us(uint32_t ttl_ms, double drift_factor,
                              uint64_t start_us, uint64_t end_us);
+
+/* The wait limit of a quorum command (acquire attempt, extend, lease
+ * renewal) posted at t0_us with ttl_ms:
+ *   min(t0 + timeout_ms, redlock__validity_end_us(t0, ttl_ms), deadline)
+ * where deadline_us 0 means none, and a deadline before t0 is returned as
+ * is (already past). Saturates at UINT64_MAX; never 0 (which op waits
+ * read as "no limit"): 1 instead. */
+uint64_t redlock__wait_limit_us(uint64_t t0_us, uint32_t timeout_ms,
+                                uint32_t ttl_ms, double drift_factor,
+                                uint64_t deadline_us);
+
+/* When a key set or extended with ttl_ms by now_us has surely expired on
+ * its node: now + ttl + drift(ttl), saturating at UINT64_MAX. A release
+ * stays queued until then. */
+uint64_t redlock__keys_gone_us(uint64_t now_us, uint32_t ttl_ms,
+                               double drift_factor);
 
 /* The TTL an extension's validity is computed from: the smallest TTL any
  * extension of the lock has sent, this one's (ttl_ms) included.

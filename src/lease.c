@@ -427,10 +427,11 @@ static void start_extend(redlock__leases *ls, redlock_lease *l,
         schedule(ls, l);
         return;
     }
-    uint64_t limit = now + (uint64_t)ls->m->opts.command_timeout_ms * 1000u;
-    if (loss_at(l) < limit)
-        limit = loss_at(l);
-    op->deadline_us = limit;
+    /* The lease's loss time is the caller's deadline of this renewal
+     * (on_due() made sure it is still ahead). */
+    op->deadline_us = redlock__wait_limit_us(
+        now, ls->m->opts.command_timeout_ms, floor_ms,
+        ls->m->opts.drift_factor, loss_at(l));
     op->on_done = wake;
     op->on_done_arg = ls;
     atomic_fetch_add_explicit(&op->refs, 1, memory_order_relaxed);
@@ -520,7 +521,7 @@ static void check_extend(redlock__leases *ls, redlock_lease *l, uint64_t now)
             atomic_store_explicit(l->mirror, end, memory_order_release);
         pthread_cond_broadcast(&ls->cv); /* waiters time out at the end */
     }
-    if (no > m->n - m->quorum) {
+    if (redlock__keep_failure_status(m->n, no) == REDLOCK_ENOTHELD) {
         mark_lost(ls, l, REDLOCK_ENOTHELD);
         return;
     }

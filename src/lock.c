@@ -170,15 +170,6 @@ static redlock__op *acquire_op(const redlock_lock *lock, uint32_t ttl_ms)
                            REDLOCK__SCRIPT_COUNT);
 }
 
-/* Microseconds after which a key we set or extended by `now` with ttl_ms
- * has surely expired on its node (allowing for clock drift). */
-static uint64_t keys_gone_by(const redlock_manager *m, uint32_t ttl_ms,
-                             uint64_t now)
-{
-    return now + (uint64_t)ttl_ms * 1000u +
-           redlock__drift_us(ttl_ms, m->opts.drift_factor);
-}
-
 /* Post a release of lock's keys to the nodes i with which[i]; the others
  * count as "no" (nothing of ours there). It stays queued for nodes that
  * cannot take it now until the keys have surely expired. Returns the op
@@ -190,7 +181,8 @@ static redlock__op *post_release(redlock_lock *lock, const bool *which)
     if (op == NULL)
         return NULL;
     uint64_t now = redlock__clock_now_us();
-    op->keep_until_us = keys_gone_by(lock->m, lock->max_ttl_ms, now);
+    op->keep_until_us = redlock__keys_gone_us(now, lock->max_ttl_ms,
+                                              lock->m->opts.drift_factor);
     redlock__op_submit_some(lock->m, op, which, REDLOCK__ANS_NO);
     return op;
 }
@@ -351,15 +343,9 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
     if (op == NULL)
         return REDLOCK_ENOMEM;
     uint64_t t0 = redlock__clock_now_us();
-    uint64_t drift = redlock__drift_us(ttl_ms, m->opts.drift_factor);
-    uint64_t limit = t0 + (uint64_t)m->opts.command_timeout_ms * 1000u;
-    uint64_t validity_limit = t0 + (uint64_t)ttl_ms * 1000u - drift;
-    if ((uint64_t)ttl_ms * 1000u <= drift)
-        validity_limit = t0;
-    if (validity_limit < limit)
-        limit = validity_limit;
-    if (user_deadline != 0 && user_deadline < limit)
-        limit = user_deadline;
+    uint64_t limit = redlock__wait_limit_us(t0, m->opts.command_timeout_ms,
+                                            ttl_ms, m->opts.drift_factor,
+                                            user_deadline);
     op->deadline_us = limit;
     lock->ttl_ms = ttl_ms;
     if (ttl_ms > lock->max_ttl_ms)
@@ -414,8 +400,7 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
          * spec's taken / no quorum. */
         st = redlock__config_failure_status(m->n, nodes);
         if (st == REDLOCK_OK)
-            st = redlock__acquire_failure_status(m->n, yes, no,
-                                                 error + unanswered);
+            st = redlock__acquire_failure_status(m->n, yes, no);
     }
     if (info != NULL)
         info->last_status = st;
@@ -733,9 +718,8 @@ redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
     uint64_t t0 = redlock__clock_now_us();
     double df = m->opts.drift_factor;
     uint64_t end_if_won = redlock__extend_end_us(true, 0, t0, floor_ms, df);
-    uint64_t limit = t0 + (uint64_t)m->opts.command_timeout_ms * 1000u;
-    if (end_if_won < limit)
-        limit = end_if_won;
+    uint64_t limit = redlock__wait_limit_us(t0, m->opts.command_timeout_ms,
+                                            floor_ms, df, 0);
     op->deadline_us = limit;
     redlock__op_submit(m, op);
     redlock__verdict v = redlock__op_wait(op, limit, false);
@@ -771,9 +755,7 @@ redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
         return REDLOCK_ECLOSED;
     if (v == REDLOCK__WON)
         return REDLOCK_EEXPIRED;
-    if (no > m->n - m->quorum)
-        return REDLOCK_ENOTHELD;
-    return REDLOCK_ENOQUORUM;
+    return redlock__keep_failure_status(m->n, no);
 }
 
 /* Release on all nodes and mark the handle released. */
@@ -801,9 +783,7 @@ static redlock_status release_keys(redlock_lock *lock)
         return REDLOCK_OK;
     if (closing(m))
         return REDLOCK_ECLOSED;
-    if (no > m->n - m->quorum)
-        return REDLOCK_ENOTHELD;
-    return REDLOCK_ENOQUORUM;
+    return redlock__keep_failure_status(m->n, no);
 }
 
 /* Release but keep the handle. */
@@ -928,9 +908,10 @@ int64_t redlock_lock_validity_ms(const redlock_lock *lock)
                                         memory_order_relaxed);
     if (end == 0)
         return 0;
-    int64_t left = (int64_t)(end - redlock__clock_now_us());
-    /* Round toward -inf so a positive result is never an overstatement. */
-    return left >= 0 ? left / 1000 : (left - 999) / 1000;
+    int64_t left = redlock__validity_left_us(end, redlock__clock_now_us());
+    /* Round toward -inf so a positive result is never an overstatement
+     * (written so that -INT64_MAX does not overflow). */
+    return left >= 0 ? left / 1000 : -((-left - 1) / 1000 + 1);
 }
 
 /* Absolute validity end on redlock_clock_us(). */

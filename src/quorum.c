@@ -6,6 +6,15 @@
  * deadlines from caller-given durations. No I/O, no clock, no randomness:
  * unit tests drive these with tables (tests/unit/test_quorum.c).
  *
+ * Each Redlock rule is written here once and called wherever it applies
+ * (docs/design.md, "Rules in quorum.c", lists rule, function and test):
+ * "a quorum is no longer possible" (redlock__quorum_impossible), the wait
+ * limit of a quorum command (redlock__wait_limit_us) and the validity a
+ * win gives (redlock__validity_end_us). Rejected: keeping the inline
+ * copies in lock.c, lease.c and fence.c next to their callers, which is
+ * how the fence came to count a node that never answered its write as
+ * neither failed nor refused (see redlock__acquire_failure_status).
+ *
  * Durations given by callers may be as large as their type allows
  * (uint64_t milliseconds, say); turning one into an absolute time in
  * microseconds saturates at UINT64_MAX ("never") rather than wrapping to
@@ -23,31 +32,62 @@ size_t redlock__quorum(size_t n)
     return n / 2 + 1;
 }
 
+/* More than n - quorum nodes that cannot say yes leave too few for a
+ * quorum. Written as n < q || against > n - q so that n = 0 (no quorum
+ * can ever form) is "impossible" instead of wrapping n - q to SIZE_MAX,
+ * and so that no count, however large, overflows. */
+bool redlock__quorum_impossible(size_t n, size_t against)
+{
+    size_t q = redlock__quorum(n);
+    return n < q || against > n - q;
+}
+
+/* a + b, saturating at SIZE_MAX. */
+static size_t add_sat(size_t a, size_t b)
+{
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
 /* Won once yes reaches quorum; lost once so many refused or failed that
  * the remaining nodes cannot make up a quorum. */
 redlock__verdict redlock__verdict_of(size_t n, size_t yes, size_t no,
                                      size_t error)
 {
-    size_t q = redlock__quorum(n);
-    if (yes >= q)
+    if (yes >= redlock__quorum(n))
         return REDLOCK__WON;
-    if (no + error > n - q)
+    if (redlock__quorum_impossible(n, add_sat(no, error)))
         return REDLOCK__LOST;
     return REDLOCK__PENDING;
 }
 
-/* Why an acquire failed. ENOQUORUM when failures alone rule out a quorum
- * (too many nodes down or timed out to decide anything) or when nobody
+/* Why an acquire (or a fence write) failed. Every node that neither
+ * granted nor refused counts as failed: an error, a timeout, or no answer
+ * yet when the wait ended. ENOQUORUM when those failures alone rule out a
+ * quorum (too many nodes down or slow to decide anything) or when nobody
  * refused; otherwise ETAKEN: at least one node said the resource is held
- * by someone else. This keeps "held by someone else" apart from "the
- * cluster is unreachable". */
+ * by someone else, and enough answered for that to be the reason. This
+ * keeps "held by someone else" apart from "the cluster is unreachable".
+ * Rejected: a count of errors from the caller (the acquire added the
+ * unanswered nodes to it, the fence did not, and so retried a write that
+ * two silent nodes of three had already decided). */
 redlock_status redlock__acquire_failure_status(size_t n, size_t yes,
-                                               size_t no, size_t error)
+                                               size_t no)
 {
-    (void)yes;
-    if (error > n - redlock__quorum(n) || no == 0)
+    size_t answered = add_sat(yes, no);
+    size_t failed = answered < n ? n - answered : 0;
+    if (no == 0 || redlock__quorum_impossible(n, failed))
         return REDLOCK_ENOQUORUM;
     return REDLOCK_ETAKEN;
+}
+
+/* Why an extend or a release that did not win failed: ENOTHELD when the
+ * refusals alone rule out a quorum (the keys are gone or someone else's
+ * on too many nodes: the lock is lost, a retry cannot bring it back);
+ * otherwise ENOQUORUM (too few answers in time; a retry may do). */
+redlock_status redlock__keep_failure_status(size_t n, size_t no)
+{
+    return redlock__quorum_impossible(n, no) ? REDLOCK_ENOTHELD
+                                             : REDLOCK_ENOQUORUM;
 }
 
 /* Nodes that refuse us for our configuration (credentials, ACL, database,
@@ -69,7 +109,7 @@ redlock_status redlock__config_failure_status(size_t n,
         else if (st[i] == REDLOCK_EDUPNODE)
             dup++;
     }
-    if (auth + db + dup <= n - redlock__quorum(n))
+    if (!redlock__quorum_impossible(n, add_sat(add_sat(auth, db), dup)))
         return REDLOCK_OK;
     if (auth >= db && auth >= dup)
         return REDLOCK_EAUTH;
@@ -164,14 +204,80 @@ bool redlock__ttl_too_short(uint32_t ttl_ms, double drift_factor)
                                                           drift_factor);
 }
 
+/* ttl - drift(ttl), or 0 when the drift allowance eats the whole TTL:
+ * how long after a command was posted its keys count as held. */
+static uint64_t validity_span_us(uint32_t ttl_ms, double drift_factor)
+{
+    uint64_t ttl_us = (uint64_t)ttl_ms * 1000u;
+    uint64_t drift = redlock__drift_us(ttl_ms, drift_factor);
+    return ttl_us > drift ? ttl_us - drift : 0;
+}
+
+/* The validity rule: t0 + ttl - drift(ttl), or t0 when the drift
+ * allowance eats the whole TTL. Saturates at UINT64_MAX: a t0 that close
+ * to the end of the clock never comes from a real clock, but wrapping to
+ * a time near 0 would turn "valid for ever" into "expired". */
+uint64_t redlock__validity_end_us(uint64_t t0_us, uint32_t ttl_ms,
+                                  double drift_factor)
+{
+    uint64_t span = validity_span_us(ttl_ms, drift_factor);
+    return span > UINT64_MAX - t0_us ? UINT64_MAX : t0_us + span;
+}
+
+/* end - now as a signed number, saturating at INT64_MAX and -INT64_MAX
+ * (a plain cast of the unsigned difference turns a far end into a
+ * negative validity and a long-past one into a positive). */
+int64_t redlock__validity_left_us(uint64_t end_us, uint64_t now_us)
+{
+    if (end_us >= now_us)
+        return end_us - now_us > (uint64_t)INT64_MAX
+                   ? INT64_MAX
+                   : (int64_t)(end_us - now_us);
+    return now_us - end_us > (uint64_t)INT64_MAX
+               ? -INT64_MAX
+               : -(int64_t)(now_us - end_us);
+}
+
 /* validity = ttl - elapsed - drift, where elapsed is measured from the
- * start of this attempt. */
+ * start of this attempt: what is left at end_us of the validity that
+ * start_us gives (the same span as redlock__validity_end_us(), taken
+ * relative to start_us so that no absolute time can saturate it). A clock
+ * that went backwards counts as no time elapsed (never as time gained). */
 int64_t redlock__validity_us(uint32_t ttl_ms, double drift_factor,
                              uint64_t start_us, uint64_t end_us)
 {
-    int64_t elapsed = end_us > start_us ? (int64_t)(end_us - start_us) : 0;
-    return (int64_t)ttl_ms * 1000 - elapsed -
-           (int64_t)redlock__drift_us(ttl_ms, drift_factor);
+    uint64_t elapsed = end_us > start_us ? end_us - start_us : 0;
+    return redlock__validity_left_us(validity_span_us(ttl_ms, drift_factor),
+                                     elapsed);
+}
+
+/* The wait limit of a quorum command posted at t0: the earliest of
+ * t0 + timeout, the validity end a win would give (waiting past it
+ * cannot yield a win) and the caller's deadline (0: none). Never 0,
+ * which op waits read as "no limit": a limit of 0 (t0 = 0 with nothing
+ * to wait for) is returned as 1. */
+uint64_t redlock__wait_limit_us(uint64_t t0_us, uint32_t timeout_ms,
+                                uint32_t ttl_ms, double drift_factor,
+                                uint64_t deadline_us)
+{
+    uint64_t limit = redlock__after_ms(t0_us, timeout_ms);
+    uint64_t end = redlock__validity_end_us(t0_us, ttl_ms, drift_factor);
+    if (end < limit)
+        limit = end;
+    if (deadline_us != 0 && deadline_us < limit)
+        limit = deadline_us;
+    return limit != 0 ? limit : 1;
+}
+
+/* A key set or extended with ttl_ms by now_us has surely expired on its
+ * node by now + ttl + drift(ttl) (the node's clock may run slow by the
+ * drift allowance). Saturates at UINT64_MAX. */
+uint64_t redlock__keys_gone_us(uint64_t now_us, uint32_t ttl_ms,
+                               double drift_factor)
+{
+    uint64_t span = (uint64_t)ttl_ms * 1000u +
+                    redlock__drift_us(ttl_ms, drift_factor);
+    return span > UINT64_MAX - now_us ? UINT64_MAX : now_us + span;
 }
 
 /* delay + random part; rnd_ms is clamped to jitter_ms. */
@@ -201,9 +307,8 @@ uint32_t redlock__extend_floor_ms(uint32_t floor_ttl_ms, uint32_t ttl_ms)
 uint64_t redlock__extend_end_us(bool won, uint64_t old_end_us, uint64_t t0_us,
                                 uint32_t floor_ttl_ms, double drift_factor)
 {
-    uint64_t ttl_us = (uint64_t)floor_ttl_ms * 1000u;
-    uint64_t drift = redlock__drift_us(floor_ttl_ms, drift_factor);
-    uint64_t end = ttl_us > drift ? t0_us + (ttl_us - drift) : t0_us;
+    uint64_t end = redlock__validity_end_us(t0_us, floor_ttl_ms,
+                                            drift_factor);
     if (won)
         return end;
     return old_end_us < end ? old_end_us : end;

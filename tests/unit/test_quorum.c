@@ -1,7 +1,9 @@
 /*
  * test_quorum.c: the Redlock arithmetic (quorum.c) driven by tables:
- * quorum sizes, early verdicts for N = 1..7, failure classification,
- * validity with drift, and retry delay bounds.
+ * quorum sizes, "a quorum is no longer possible", early verdicts for
+ * N = 1..7, failure classification, validity with drift (end, left,
+ * per attempt), the wait limit of a quorum command, when keys are surely
+ * gone, and retry delay bounds.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -57,28 +59,142 @@ static void test_verdict_early(void **state)
     assert_int_equal(redlock__verdict_of(1, 0, 0, 1), REDLOCK__LOST);
 }
 
-/* "Held by someone else" and "unreachable" are told apart. */
+/* The rule "a quorum is no longer possible", by table: against > n - q,
+ * with n = 0 (no quorum can form) and counts near SIZE_MAX. */
+static void test_quorum_impossible(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t n, against;
+        bool want;
+    } rows[] = {
+        {0, 0, true}, /* no nodes: no quorum, whatever the count */
+        {0, SIZE_MAX, true},
+        {1, 0, false},
+        {1, 1, true},
+        {2, 0, false}, /* quorum 2: one against is enough */
+        {2, 1, true},
+        {3, 1, false},
+        {3, 2, true},
+        {4, 1, false},
+        {4, 2, true},
+        {5, 2, false},
+        {5, 3, true},
+        {7, 3, false},
+        {7, 4, true},
+        {7, 7, true},
+        {3, SIZE_MAX, true}, /* more than n: still impossible, no wrap */
+        {SIZE_MAX, SIZE_MAX / 2, false}, /* n - q = SIZE_MAX / 2 */
+        {SIZE_MAX, SIZE_MAX / 2 + 1, true},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        bool got = redlock__quorum_impossible(rows[i].n, rows[i].against);
+        if (got != rows[i].want)
+            fail_msg("row %zu: n %zu against %zu: %d, want %d", i,
+                     rows[i].n, rows[i].against, got, rows[i].want);
+    }
+    /* The definition, for every small split: the nodes left cannot reach
+     * a quorum. */
+    for (size_t n = 1; n <= 7; n++)
+        for (size_t a = 0; a <= n; a++)
+            assert_int_equal(redlock__quorum_impossible(n, a),
+                             n - a < n / 2 + 1);
+}
+
+/* Verdicts at the edges: no nodes, and counts whose sum would wrap. */
+static void test_verdict_edges(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t n, yes, no, error;
+        redlock__verdict want;
+    } rows[] = {
+        {0, 0, 0, 0, REDLOCK__LOST}, /* no quorum can ever form */
+        {3, 0, SIZE_MAX, 1, REDLOCK__LOST}, /* SIZE_MAX + 1 must not wrap */
+        {3, 0, SIZE_MAX, SIZE_MAX, REDLOCK__LOST},
+        {3, 1, 1, 0, REDLOCK__PENDING},
+        {3, 2, SIZE_MAX, SIZE_MAX, REDLOCK__WON}, /* yes decides first */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        redlock__verdict got = redlock__verdict_of(rows[i].n, rows[i].yes,
+                                                   rows[i].no, rows[i].error);
+        if (got != rows[i].want)
+            fail_msg("row %zu: verdict %d, want %d", i, (int)got,
+                     (int)rows[i].want);
+    }
+}
+
+/* "Held by someone else" and "unreachable" are told apart, from the yes
+ * and no answers; every other node (error, timeout, not answered yet)
+ * counts as failed. */
 static void test_failure_status(void **state)
 {
     (void)state;
-    /* 3 nodes: two refusals: taken. */
-    assert_int_equal(redlock__acquire_failure_status(3, 0, 2, 0),
-                     REDLOCK_ETAKEN);
-    /* one refusal, one down: still a refusal we can trust. */
-    assert_int_equal(redlock__acquire_failure_status(3, 0, 1, 1),
-                     REDLOCK_ETAKEN);
-    /* two down: unreachable, whatever the third said. */
-    assert_int_equal(redlock__acquire_failure_status(3, 0, 1, 2),
-                     REDLOCK_ENOQUORUM);
-    assert_int_equal(redlock__acquire_failure_status(3, 0, 0, 3),
-                     REDLOCK_ENOQUORUM);
-    /* nobody refused, and not enough answers: unreachable. */
-    assert_int_equal(redlock__acquire_failure_status(5, 2, 0, 3),
-                     REDLOCK_ENOQUORUM);
-    assert_int_equal(redlock__acquire_failure_status(1, 0, 1, 0),
-                     REDLOCK_ETAKEN);
-    assert_int_equal(redlock__acquire_failure_status(1, 0, 0, 1),
-                     REDLOCK_ENOQUORUM);
+    static const struct {
+        size_t n, yes, no;
+        redlock_status want;
+    } rows[] = {
+        /* 3 nodes: two refusals (the third failed): taken. */
+        {3, 0, 2, REDLOCK_ETAKEN},
+        {3, 0, 3, REDLOCK_ETAKEN},
+        /* one yes, one refusal, one down: still a refusal we can trust. */
+        {3, 1, 1, REDLOCK_ETAKEN},
+        /* nobody refused: unreachable, whatever else. */
+        {3, 0, 0, REDLOCK_ENOQUORUM},
+        {3, 1, 0, REDLOCK_ENOQUORUM},
+        {5, 2, 0, REDLOCK_ENOQUORUM},
+        {3, 2, 0, REDLOCK_ENOQUORUM}, /* even with yes on a quorum */
+        {5, 4, 0, REDLOCK_ENOQUORUM},
+        /* Regression (the fence counted only errors, not the nodes that
+         * never answered its write): one refusal and two silent nodes of
+         * three is unreachable, not a lost race to retry. */
+        {3, 0, 1, REDLOCK_ENOQUORUM},
+        {5, 0, 1, REDLOCK_ENOQUORUM}, /* four failed or silent of five */
+        {5, 1, 1, REDLOCK_ENOQUORUM}, /* three failed or silent */
+        {5, 1, 2, REDLOCK_ETAKEN},    /* two failed or silent */
+        {1, 0, 1, REDLOCK_ETAKEN},
+        {1, 0, 0, REDLOCK_ENOQUORUM},
+        {0, 0, 0, REDLOCK_ENOQUORUM},
+        /* counts beyond n (cannot happen) do not wrap into "failed" */
+        {3, SIZE_MAX, 1, REDLOCK_ETAKEN},
+        {3, 0, SIZE_MAX, REDLOCK_ETAKEN},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        redlock_status got = redlock__acquire_failure_status(
+            rows[i].n, rows[i].yes, rows[i].no);
+        if (got != rows[i].want)
+            fail_msg("row %zu: n %zu yes %zu no %zu: %s, want %s", i,
+                     rows[i].n, rows[i].yes, rows[i].no,
+                     redlock_status_name(got),
+                     redlock_status_name(rows[i].want));
+    }
+}
+
+/* An extend or release that did not win: ENOTHELD once the refusals alone
+ * rule out a quorum, else ENOQUORUM. */
+static void test_keep_failure_status(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t n, no;
+        redlock_status want;
+    } rows[] = {
+        {1, 0, REDLOCK_ENOQUORUM}, {1, 1, REDLOCK_ENOTHELD},
+        {2, 0, REDLOCK_ENOQUORUM}, {2, 1, REDLOCK_ENOTHELD},
+        {3, 1, REDLOCK_ENOQUORUM}, {3, 2, REDLOCK_ENOTHELD},
+        {3, 3, REDLOCK_ENOTHELD},  {4, 1, REDLOCK_ENOQUORUM},
+        {4, 2, REDLOCK_ENOTHELD},  {5, 2, REDLOCK_ENOQUORUM},
+        {5, 3, REDLOCK_ENOTHELD},  {3, SIZE_MAX, REDLOCK_ENOTHELD},
+        {0, 0, REDLOCK_ENOTHELD}, /* no nodes: nothing can be held */
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        redlock_status got =
+            redlock__keep_failure_status(rows[i].n, rows[i].no);
+        if (got != rows[i].want)
+            fail_msg("row %zu: n %zu no %zu: %s, want %s", i, rows[i].n,
+                     rows[i].no, redlock_status_name(got),
+                     redlock_status_name(rows[i].want));
+    }
 }
 
 /* drift = ttl * factor + 2 ms, rounded up to the microsecond. */
@@ -95,16 +211,201 @@ static void test_drift(void **state)
 static void test_validity(void **state)
 {
     (void)state;
-    /* 10 s TTL, 50 ms elapsed, 1 % drift: 10000 - 50 - 102 = 9848 ms. */
-    assert_int_equal(
-        redlock__validity_us(10000, 0.01, 1000000, 1000000 + 50000),
-        9848000);
-    /* The attempt took longer than the TTL allows: negative. */
-    assert_true(redlock__validity_us(100, 0.01, 0, 99000) <= 0);
-    /* Exactly used up: 0, which callers must treat as failure. */
-    assert_int_equal(redlock__validity_us(1000, 0.0, 0, 998000), 0);
-    /* A clock that went backwards is treated as no time elapsed. */
-    assert_int_equal(redlock__validity_us(1000, 0.0, 5000, 4000), 998000);
+    static const struct {
+        uint32_t ttl_ms;
+        double drift;
+        uint64_t start, end;
+        int64_t want;
+    } rows[] = {
+        /* 10 s TTL, 50 ms elapsed, 1 % drift: 10000 - 50 - 102 = 9848 ms. */
+        {10000, 0.01, 1000000, 1000000 + 50000, 9848000},
+        /* the attempt took longer than the TTL allows: negative */
+        {100, 0.01, 0, 99000, 97000 - 99000},
+        /* exactly used up: 0, which callers must treat as failure */
+        {1000, 0.0, 0, 998000, 0},
+        /* a clock that went backwards is treated as no time elapsed */
+        {1000, 0.0, 5000, 4000, 998000},
+        {1000, 0.0, UINT64_MAX, 0, 998000},
+        /* zero TTL, or one within its drift: no validity, only -elapsed */
+        {0, 0.01, 0, 0, 0},
+        {0, 0.01, 7, 10, -3},
+        {2, 0.0, 0, 0, 0},
+        /* near the end of the clock: relative, so nothing saturates */
+        {10000, 0.01, UINT64_MAX - 1000, UINT64_MAX, 9898000 - 1000},
+        /* an elapsed time beyond INT64_MAX saturates instead of turning
+         * into a large positive validity */
+        {10000, 0.01, 0, UINT64_MAX, -INT64_MAX},
+        {10000, 0.01, 0, (uint64_t)INT64_MAX + 9898001u, -INT64_MAX},
+        {10000, 0.01, 0, (uint64_t)INT64_MAX, -(INT64_MAX - 9898000)},
+        /* the largest TTL */
+        {UINT32_MAX, 0.0, 0, 0, (int64_t)UINT32_MAX * 1000 - 2000},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        int64_t got = redlock__validity_us(rows[i].ttl_ms, rows[i].drift,
+                                           rows[i].start, rows[i].end);
+        if (got != rows[i].want)
+            fail_msg("row %zu: validity %lld, want %lld", i, (long long)got,
+                     (long long)rows[i].want);
+    }
+}
+
+/* The validity rule: t0 + ttl - drift(ttl); t0 when the allowance eats
+ * the TTL; saturating at UINT64_MAX. */
+static void test_validity_end(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t t0;
+        uint32_t ttl_ms;
+        double drift;
+        uint64_t want;
+    } rows[] = {
+        {1000000, 10000, 0.01, 1000000 + 10000000 - 102000},
+        {0, 10000, 0.01, 9898000},
+        {0, 0, 0.01, 0},            /* zero TTL */
+        {5000, 0, 0.0, 5000},
+        {5000, 2, 0.0, 5000},       /* allowance exactly the TTL */
+        {5000, 3, 0.0, 6000},       /* one ms above it */
+        {5000, 2, 0.01, 5000},      /* allowance above the TTL: not below t0 */
+        {0, UINT32_MAX, 0.0, (uint64_t)UINT32_MAX * 1000u - 2000u},
+        /* 4294967295000 - 2104533974550 - 2000 */
+        {0, UINT32_MAX, 0.49, 2190433318450u},
+        /* saturation at the end of the clock */
+        {UINT64_MAX - 9898000, 10000, 0.01, UINT64_MAX},
+        {UINT64_MAX - 9897999, 10000, 0.01, UINT64_MAX},
+        {UINT64_MAX - 9898001, 10000, 0.01, UINT64_MAX - 1},
+        {UINT64_MAX, 10000, 0.01, UINT64_MAX},
+        {UINT64_MAX, 0, 0.01, UINT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        uint64_t got = redlock__validity_end_us(rows[i].t0, rows[i].ttl_ms,
+                                                rows[i].drift);
+        if (got != rows[i].want)
+            fail_msg("row %zu: end %llu, want %llu", i,
+                     (unsigned long long)got,
+                     (unsigned long long)rows[i].want);
+        /* The same rule as an attempt's validity, measured at t0. */
+        if (rows[i].t0 <= UINT64_MAX - 10000000u)
+            assert_int_equal(got - rows[i].t0,
+                             redlock__validity_us(rows[i].ttl_ms,
+                                                  rows[i].drift, 0, 0) > 0
+                                 ? (uint64_t)redlock__validity_us(
+                                       rows[i].ttl_ms, rows[i].drift, 0, 0)
+                                 : 0);
+    }
+}
+
+/* end - now, signed, saturating both ways. */
+static void test_validity_left(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t end, now;
+        int64_t want;
+    } rows[] = {
+        {0, 0, 0},
+        {1000, 400, 600},
+        {400, 1000, -600},
+        {UINT64_MAX, UINT64_MAX, 0},
+        {UINT64_MAX, 0, INT64_MAX},
+        {0, UINT64_MAX, -INT64_MAX},
+        {(uint64_t)INT64_MAX, 0, INT64_MAX},
+        {(uint64_t)INT64_MAX + 1u, 0, INT64_MAX},
+        {0, (uint64_t)INT64_MAX, -INT64_MAX},
+        {0, (uint64_t)INT64_MAX - 1u, -(INT64_MAX - 1)},
+        {UINT64_MAX, 1, INT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        int64_t got = redlock__validity_left_us(rows[i].end, rows[i].now);
+        if (got != rows[i].want)
+            fail_msg("row %zu: left %lld, want %lld", i, (long long)got,
+                     (long long)rows[i].want);
+    }
+}
+
+/* The wait limit of a quorum command:
+ * min(t0 + timeout, t0 + ttl - drift, deadline), deadline 0 meaning none,
+ * never 0. Drift is 1 % + 2 ms unless a row says otherwise. */
+static void test_wait_limit(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t t0; /* mostly 1000 s */
+        uint32_t timeout_ms, ttl_ms;
+        uint64_t deadline, want;
+    } rows[] = {
+        /* the command timeout is the earliest */
+        {1000000000u, 500, 10000, 0, 1000000000u + 500000u},
+        /* the validity end is the earliest: 1000 ms - 12 ms */
+        {1000000000u, 5000, 1000, 0, 1000000000u + 988000u},
+        /* the caller's deadline is the earliest */
+        {1000000000u, 5000, 10000, 1000000000u + 7000u, 1000000000u + 7000u},
+        /* a deadline after both changes nothing */
+        {1000000000u, 500, 10000, 1000000000u + 600000u,
+         1000000000u + 500000u},
+        /* deadline 0: none */
+        {1000000000u, 500, 10000, 0, 1000000000u + 500000u},
+        /* a deadline already before t0 is kept: the wait ends at once */
+        {1000000000u, 500, 10000, 5, 5},
+        {1000000000u, 500, 10000, 1000000000u - 1u, 1000000000u - 1u},
+        /* zero timeout: t0 itself */
+        {1000000000u, 0, 10000, 0, 1000000000u},
+        /* a TTL within its drift allowance: no validity, t0 itself */
+        {1000000000u, 500, 2, 0, 1000000000u},
+        {1000000000u, 500, 0, 0, 1000000000u},
+        /* the largest timeout and TTL */
+        {1000000000u, UINT32_MAX, UINT32_MAX, 0,
+         1000000000u + (uint64_t)UINT32_MAX * 1000u -
+             (uint64_t)UINT32_MAX * 10u - 2000u},
+        /* saturation near the end of the clock, never a wrap into the
+         * past */
+        {UINT64_MAX - 100, 500, 10000, 0, UINT64_MAX},
+        {UINT64_MAX - 100, 500, 10000, UINT64_MAX - 50, UINT64_MAX - 50},
+        {UINT64_MAX, UINT32_MAX, UINT32_MAX, 0, UINT64_MAX},
+        /* t0 0 with nothing to wait for: 1, since 0 would mean no limit */
+        {0, 0, 10000, 0, 1},
+        {0, 500, 0, 0, 1},
+        {0, 500, 10000, 0, 500000},
+        {0, 500, 10000, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        uint64_t got =
+            redlock__wait_limit_us(rows[i].t0, rows[i].timeout_ms,
+                                   rows[i].ttl_ms, 0.01, rows[i].deadline);
+        if (got != rows[i].want)
+            fail_msg("row %zu: limit %llu, want %llu", i,
+                     (unsigned long long)got,
+                     (unsigned long long)rows[i].want);
+    }
+}
+
+/* A key set with ttl by now is surely gone by now + ttl + drift(ttl). */
+static void test_keys_gone(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t now;
+        uint32_t ttl_ms;
+        uint64_t want;
+    } rows[] = {
+        {1000000, 10000, 1000000 + 10000000 + 102000},
+        {0, 0, 2000}, /* zero TTL: the 2 ms of the allowance */
+        {0, 1, 1000 + 2010},
+        {0, UINT32_MAX,
+         (uint64_t)UINT32_MAX * 1000u + (uint64_t)UINT32_MAX * 10u + 2000u},
+        {UINT64_MAX - 10102000, 10000, UINT64_MAX},
+        {UINT64_MAX - 10102001, 10000, UINT64_MAX - 1},
+        {UINT64_MAX - 10101999, 10000, UINT64_MAX},
+        {UINT64_MAX, 0, UINT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        uint64_t got =
+            redlock__keys_gone_us(rows[i].now, rows[i].ttl_ms, 0.01);
+        if (got != rows[i].want)
+            fail_msg("row %zu: gone at %llu, want %llu", i,
+                     (unsigned long long)got,
+                     (unsigned long long)rows[i].want);
+    }
 }
 
 /* A TTL is too short when it does not exceed its own drift allowance
@@ -407,12 +708,19 @@ int main(void)
         cmocka_unit_test(test_quorum_sizes),
         cmocka_unit_test(test_verdict_exhaustive),
         cmocka_unit_test(test_verdict_early),
+        cmocka_unit_test(test_quorum_impossible),
+        cmocka_unit_test(test_verdict_edges),
         cmocka_unit_test(test_failure_status),
+        cmocka_unit_test(test_keep_failure_status),
         cmocka_unit_test(test_config_failure),
         cmocka_unit_test(test_retry_worthwhile),
         cmocka_unit_test(test_leader_decide),
         cmocka_unit_test(test_drift),
         cmocka_unit_test(test_validity),
+        cmocka_unit_test(test_validity_end),
+        cmocka_unit_test(test_validity_left),
+        cmocka_unit_test(test_wait_limit),
+        cmocka_unit_test(test_keys_gone),
         cmocka_unit_test(test_retry_delay),
         cmocka_unit_test(test_after_ms),
         cmocka_unit_test(test_ttl_too_short),
