@@ -92,7 +92,7 @@ extern "C" {
     X(EPROTO, 10, "unexpected reply from a node")                             \
     X(ECLOSED, 11, "manager is shutting down")                                \
     X(EMISUSE, 12, "API misuse: bad handle")                                  \
-    X(ECRYPTO, 13, "random number generator failed to initialize")          \
+    X(ECRYPTO, 13, "cryptographic library failed to initialize")              \
     X(EURI, 14, "node URI could not be parsed")                               \
     X(ERANGE, 15, "value out of its documented range")                        \
     X(ENONODES, 16, "no nodes given")                                         \

@@ -280,7 +280,12 @@ typedef enum redlock__script_id {
 /* Lua source of a script; static. */
 const char *redlock__script_source(redlock__script_id id);
 
-/* Lowercase hex SHA1 of a script (40 characters); static, computed once. */
+/* Compute the scripts' SHA1 digests with OpenSSL, once per process;
+ * REDLOCK_ECRYPTO if it could not (the result is remembered). */
+redlock_status redlock__scripts_init(void);
+
+/* Lowercase hex SHA1 of a script (40 characters); static, computed once.
+ * "" if redlock__scripts_init() failed. */
 const char *redlock__script_sha(redlock__script_id id);
 
 /* ------------------------------------------------------------------------

@@ -125,6 +125,13 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
         set_err(err_buf, err_buf_len, "sodium_init() failed");
         return st;
     }
+    st = redlock__scripts_init();
+    if (st != REDLOCK_OK) {
+        set_err(err_buf, err_buf_len,
+                "OpenSSL could not compute SHA1 (the Lua scripts' names): "
+                "no provider offers it; check OPENSSL_CONF");
+        return st;
+    }
 
     /* Parse every URI before allocating anything else. */
     redlock__uri *parsed = calloc(n, sizeof(*parsed));

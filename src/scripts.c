@@ -4,10 +4,20 @@
  * Every script is sent as EVALSHA; a node that answers NOSCRIPT (restarted,
  * or SCRIPT FLUSH) gets the same call again as EVAL with the source, which
  * also loads it into that node's cache (node.c). The SHA1 is computed here
- * once; workers also SCRIPT LOAD every script on each (re)connect, so a
- * node restarted empty never answers NOSCRIPT to our first commands, and
- * compare the digest each load answers with ours (node.c logs a mismatch
- * and falls back to EVAL for that script).
+ * once, by OpenSSL (EVP_Digest with EVP_sha1(); the one-shot SHA1() is not
+ * deprecated in OpenSSL 3 either, but EVP is the interface OpenSSL
+ * recommends and the one that goes through its providers); it only names
+ * the scripts the way Redis does and has no security role. Workers also
+ * SCRIPT LOAD every script on each (re)connect, so a node restarted empty
+ * never answers NOSCRIPT to our first commands, and compare the digest
+ * each load answers with ours (node.c, check_script_digest(), logs a
+ * mismatch as an error and sends that script as EVAL on that connection).
+ * If OpenSSL cannot compute SHA1 (no provider offers it), manager create
+ * fails with REDLOCK_ECRYPTO rather than run with names that would miss.
+ * Rejected: our own SHA1 (code to keep correct, now that OpenSSL is linked
+ * for TLS anyway); taking each name from the first node's SCRIPT LOAD
+ * reply alone (nothing left to check that node against, and EVALSHA
+ * needs a name before any node has connected).
  *
  * A single-resource acquire is a plain SET NX PX (no script needed); the
  * scripts below all take any number of KEYS, so single and multi-resource
@@ -21,6 +31,8 @@
  */
 #include <pthread.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "internal.h"
 
@@ -98,92 +110,44 @@ static const char *const sources[REDLOCK__SCRIPT_COUNT] = {
 
 static char shas[REDLOCK__SCRIPT_COUNT][41];
 static pthread_once_t shas_once = PTHREAD_ONCE_INIT;
+static redlock_status shas_status = REDLOCK_ECRYPTO;
 
-/* ------------------------------------------------------------------------
- * SHA1 (FIPS 180-4), only for naming scripts the way Redis does; it has no
- * security role here.
- * ------------------------------------------------------------------------ */
-
-/* Rotate x left by n bits. */
-static uint32_t rol32(uint32_t x, unsigned n)
+/* Hex SHA1 of len bytes at data into out (41 bytes), from OpenSSL; false
+ * (out "") if no provider could compute it. */
+static bool sha1_hex(const char *data, size_t len, char out[41])
 {
-    return (x << n) | (x >> (32 - n));
-}
-
-/* Process one 64-byte block into the state h. */
-static void sha1_block(uint32_t h[5], const unsigned char *p)
-{
-    uint32_t w[80];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-               (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-    for (int i = 16; i < 80; i++)
-        w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-    for (int i = 0; i < 80; i++) {
-        uint32_t f, k;
-        if (i < 20) {
-            f = (b & c) | (~b & d);
-            k = 0x5a827999u;
-        } else if (i < 40) {
-            f = b ^ c ^ d;
-            k = 0x6ed9eba1u;
-        } else if (i < 60) {
-            f = (b & c) | (b & d) | (c & d);
-            k = 0x8f1bbcdcu;
-        } else {
-            f = b ^ c ^ d;
-            k = 0xca62c1d6u;
-        }
-        uint32_t t = rol32(a, 5) + f + e + k + w[i];
-        e = d;
-        d = c;
-        c = rol32(b, 30);
-        b = a;
-        a = t;
-    }
-    h[0] += a;
-    h[1] += b;
-    h[2] += c;
-    h[3] += d;
-    h[4] += e;
-}
-
-/* Hex SHA1 of len bytes at data into out (41 bytes). */
-static void sha1_hex(const char *data, size_t len, char out[41])
-{
-    uint32_t h[5] = {0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u,
-                     0xc3d2e1f0u};
-    const unsigned char *p = (const unsigned char *)data;
-    size_t full = len / 64;
-    for (size_t i = 0; i < full; i++)
-        sha1_block(h, p + 64 * i);
-    unsigned char tail[128];
-    size_t rest = len - full * 64;
-    memset(tail, 0, sizeof(tail));
-    memcpy(tail, p + full * 64, rest);
-    tail[rest] = 0x80;
-    size_t tail_len = rest + 9 <= 64 ? 64 : 128;
-    uint64_t bits = (uint64_t)len * 8u;
-    for (int i = 0; i < 8; i++)
-        tail[tail_len - 1 - i] = (unsigned char)(bits >> (8 * i));
-    sha1_block(h, tail);
-    if (tail_len == 128)
-        sha1_block(h, tail + 64);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    out[0] = '\0';
+    if (EVP_Digest(data, len, md, &md_len, EVP_sha1(), NULL) != 1 ||
+        md_len != 20)
+        return false;
     static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 20; i++) {
-        unsigned char byte = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
-        out[2 * i] = hex[byte >> 4];
-        out[2 * i + 1] = hex[byte & 15];
+    for (unsigned i = 0; i < 20; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
     }
     out[40] = '\0';
+    return true;
 }
 
-/* Compute every script's digest (once). */
+/* Compute every script's digest (once), all or none: the names stay ""
+ * unless every one was computed. */
 static void compute_shas(void)
 {
+    char tmp[REDLOCK__SCRIPT_COUNT][41];
     for (int i = 0; i < REDLOCK__SCRIPT_COUNT; i++)
-        sha1_hex(sources[i], strlen(sources[i]), shas[i]);
+        if (!sha1_hex(sources[i], strlen(sources[i]), tmp[i]))
+            return;
+    memcpy(shas, tmp, sizeof(shas));
+    shas_status = REDLOCK_OK;
+}
+
+/* Compute the digests once; REDLOCK_ECRYPTO if OpenSSL could not. */
+redlock_status redlock__scripts_init(void)
+{
+    pthread_once(&shas_once, compute_shas);
+    return shas_status;
 }
 
 /* The Lua source of a script. */
@@ -192,7 +156,8 @@ const char *redlock__script_source(redlock__script_id id)
     return sources[id];
 }
 
-/* The SHA1 Redis will know the script by. */
+/* The SHA1 Redis will know the script by ("" if it could not be
+ * computed, which redlock__scripts_init() reported). */
 const char *redlock__script_sha(redlock__script_id id)
 {
     pthread_once(&shas_once, compute_shas);
