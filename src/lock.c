@@ -8,7 +8,7 @@
  *      SET key token NX PX ttl (or the multi-key script) to every node at
  *      once, and sleep until the outcome is certain: a quorum said yes, or
  *      so many said no or failed that a quorum is impossible, or the wait
- *      limit min(t0 + command timeout, t0 + ttl - drift) passed.
+ *      limit min(t0 + command timeout, t0 + ttl - drift, deadline) passed.
  *   4. validity = ttl - (now - t0) - (ttl * drift_factor + 2 ms), measured
  *      from the start of THIS attempt. Won only with a quorum and
  *      validity > 0.
@@ -17,6 +17,10 @@
  *      confirm, then sleep delay + jitter and try again. Per-node FIFO
  *      order means the next attempt's SET reaches each node after this
  *      release, so we are never blocked by our own stale keys.
+ * The rules themselves (quorum impossible, wait limit, validity, the
+ * failure statuses, the extend rule) are pure functions in quorum.c; this
+ * file only calls them. Rejected: writing them inline here, as they once
+ * were, in copies that lease.c and fence.c then had to keep in step.
  */
 #include <stdio.h>
 #include <stdlib.h>

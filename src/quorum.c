@@ -1,13 +1,16 @@
 /*
  * quorum.c: the Redlock arithmetic, as pure functions.
  *
- * Quorum, early decisions, validity with the drift allowance, the
- * validity end after an extension (won or not), retry delays, and
- * deadlines from caller-given durations. No I/O, no clock, no randomness:
- * unit tests drive these with tables (tests/unit/test_quorum.c).
+ * Quorum, "a quorum is no longer possible", early decisions, the failure
+ * statuses, validity with the drift allowance, the wait limit of a quorum
+ * command, the validity end after an extension (won or not), when keys
+ * are surely gone, retry delays, and deadlines from caller-given
+ * durations. No I/O, no clock, no randomness: unit tests drive these with
+ * tables (tests/unit/test_quorum.c).
  *
  * Each Redlock rule is written here once and called wherever it applies
- * (docs/design.md, "Rules in quorum.c", lists rule, function and test):
+ * (docs/design.md, "Rules in src/quorum.c", lists rule, function, callers
+ * and test):
  * "a quorum is no longer possible" (redlock__quorum_impossible), the wait
  * limit of a quorum command (redlock__wait_limit_us) and the validity a
  * win gives (redlock__validity_end_us). Rejected: keeping the inline
