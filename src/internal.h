@@ -175,6 +175,32 @@ uint64_t redlock__retry_delay_us(uint32_t delay_ms, uint32_t jitter_ms,
  * UINT64_MAX (read: never) instead of wrapping. */
 uint64_t redlock__after_ms(uint64_t now_us, uint64_t ms);
 
+/* The restart guard (quorum.c; docs/safety.md, "Restart guard"). */
+
+/* "No restart known": the node is not guarded. */
+#define REDLOCK__RESTART_NONE UINT64_MAX
+
+/* When a node restarted at the latest, on redlock__clock_now_us(), from
+ * its handshake's INFO server read at now_us: now_us when its run_id
+ * changed since this manager last saw it (a restart, or a failover to
+ * another server); else now_us - uptime_s seconds when the uptime is
+ * known (0 when that is before the clock's origin); else
+ * REDLOCK__RESTART_NONE. Pure. */
+uint64_t redlock__restart_at_us(uint64_t now_us, bool uptime_known,
+                                uint64_t uptime_s, bool run_id_changed);
+
+/* Until when (exclusive) a node that restarted at restart_us is
+ * guarded: restart_us + guard_ms + drift(guard_ms), saturating at
+ * UINT64_MAX. 0 (not guarded) when restart_us is REDLOCK__RESTART_NONE,
+ * when guard_ms is 0, or in auto_mode when the restart came before
+ * first_ttl_us (the first time the manager sent a TTL; UINT64_MAX:
+ * never), since no key of ours can have been lost then. guard_ms is the
+ * guard time in force: the option, or in auto_mode the largest TTL sent
+ * so far. Pure. */
+uint64_t redlock__guard_until_us(uint64_t restart_us, uint64_t first_ttl_us,
+                                 bool auto_mode, uint32_t guard_ms,
+                                 double drift_factor);
+
 /* ------------------------------------------------------------------------
  * Node failure classes (classify.c): pure functions
  * ------------------------------------------------------------------------ */

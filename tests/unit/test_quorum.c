@@ -401,6 +401,92 @@ static void test_leader_decide(void **state)
 #undef TA
 #undef TB
 
+/* The restart guard's rule (quorum.c): the restart estimate from a
+ * handshake, then the end of the guard, as one table. Times in us; S is
+ * one second. */
+#define S 1000000ull
+#define NONE REDLOCK__RESTART_NONE
+static void test_restart_guard(void **state)
+{
+    (void)state;
+    const struct {
+        uint64_t now;       /* when INFO was read */
+        bool uptime_known;
+        uint64_t uptime_s;
+        bool changed;       /* run_id differs from the last one seen */
+        uint64_t first_ttl; /* first TTL sent; NONE: never */
+        bool auto_mode;
+        uint32_t guard_ms;
+        uint64_t restart;   /* expected estimate */
+        uint64_t until;     /* expected end (0: not guarded) */
+    } rows[] = {
+        /* Uptime below the guard: guarded until restart + G + drift
+         * (drift of 30 s at 1 %: 300 ms + 2 ms). */
+        {100 * S, true, 3, false, 0, false, 30000, 97 * S,
+         97 * S + 30 * S + 302000},
+        /* Uptime above the guard: the end is in the past. */
+        {100 * S, true, 60, false, 0, false, 30000, 40 * S,
+         40 * S + 30 * S + 302000},
+        /* Whole seconds round down, so the restart is taken at the
+         * latest instant it can have happened. */
+        {100 * S + 999999, true, 3, false, 0, false, 1000,
+         97 * S + 999999, 97 * S + 999999 + S + 12000},
+        /* A changed run_id is a restart now, whatever the uptime says
+         * (a replica promoted after a long life). */
+        {100 * S, true, 86400, true, 0, false, 30000, 100 * S,
+         100 * S + 30 * S + 302000},
+        /* ... even when INFO gave no uptime. */
+        {100 * S, false, 0, true, 0, false, 30000, 100 * S,
+         100 * S + 30 * S + 302000},
+        /* No uptime and no run_id change: nothing known, not guarded. */
+        {100 * S, false, 0, false, 0, false, 30000, NONE, 0},
+        /* Guard 0 is off. */
+        {100 * S, true, 0, false, 0, false, 0, 100 * S, 0},
+        {100 * S, true, 0, true, 0, true, 0, 100 * S, 0},
+        /* An uptime longer than our clock has run: as early as we can
+         * say (0), still guarded while the clock is below G. */
+        {5 * S, true, 3600, false, 0, false, 30000, 0, 30 * S + 302000},
+        /* Huge uptimes and guards saturate, never wrap. */
+        {100 * S, true, UINT64_MAX, false, 0, false, UINT32_MAX - 1, 0,
+         (uint64_t)(UINT32_MAX - 1) * 1000u +
+             redlock__drift_us(UINT32_MAX - 1, 0.01)},
+        {UINT64_MAX - S, true, 0, false, 0, false, UINT32_MAX - 1,
+         UINT64_MAX - S, UINT64_MAX},
+        {UINT64_MAX - 1, true, 1, true, 0, false, 1, UINT64_MAX - 1,
+         UINT64_MAX},
+        /* AUTO: a restart before this manager's first TTL lost none of
+         * its keys (fresh nodes of a test or bench are usable at once)... */
+        {100 * S, true, 3, false, 98 * S, true, 30000, 97 * S, 0},
+        {100 * S, true, 3, false, NONE, true, 30000, 97 * S, 0},
+        /* ... one at or after it is guarded for the largest TTL sent. */
+        {100 * S, true, 3, false, 97 * S, true, 30000, 97 * S,
+         97 * S + 30 * S + 302000},
+        {100 * S, true, 3, false, 10 * S, true, 10000, 97 * S,
+         97 * S + 10 * S + 102000},
+        {100 * S, false, 0, true, 10 * S, true, 10000, 100 * S,
+         100 * S + 10 * S + 102000},
+        /* An explicit guard ignores when we first sent (other clients'
+         * keys count too). */
+        {100 * S, true, 3, false, NONE, false, 30000, 97 * S,
+         97 * S + 30 * S + 302000},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        uint64_t r = redlock__restart_at_us(rows[i].now, rows[i].uptime_known,
+                                            rows[i].uptime_s,
+                                            rows[i].changed);
+        uint64_t u = redlock__guard_until_us(r, rows[i].first_ttl,
+                                             rows[i].auto_mode,
+                                             rows[i].guard_ms, 0.01);
+        if (r != rows[i].restart || u != rows[i].until)
+            print_error("row %zu: restart %llu until %llu\n", i,
+                        (unsigned long long)r, (unsigned long long)u);
+        assert_int_equal(r, rows[i].restart);
+        assert_int_equal(u, rows[i].until);
+    }
+}
+#undef S
+#undef NONE
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -419,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_random_upto),
         cmocka_unit_test(test_extend_end),
         cmocka_unit_test(test_extend_floor),
+        cmocka_unit_test(test_restart_guard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
