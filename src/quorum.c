@@ -237,18 +237,26 @@ uint64_t redlock__after_ms(uint64_t now_us, uint64_t ms)
  * (the node would then miss the releases it should still get).
  * ------------------------------------------------------------------------ */
 
-/* INFO's uptime_in_seconds is whole seconds, rounded down, read by the
- * server at some instant before now_us: the server started at the
- * latest now - uptime. A run_id that changed since our last connection
- * means another process answers for the name (a restart, or a failover
- * to a replica whose long uptime says nothing about our keys), which
- * happened at the latest now, when we read it. The connection's start
- * would be earlier, so using now is the conservative side. */
-uint64_t redlock__restart_at_us(uint64_t now_us, bool uptime_known,
-                                uint64_t uptime_s, bool run_id_changed)
+/* A run_id that changed since our last connection means another process
+ * answers for the name (a restart, or a failover to a replica whose long
+ * uptime says nothing about our keys), which happened at the latest now,
+ * when we read it (the connection's start would be earlier: now is the
+ * conservative side). The same run_id is the same process: nothing
+ * restarted since we last saw it, and what we knew then still holds
+ * (its uptime, rounded down, would now put the restart later than it
+ * was, and guard a node that lost nothing after a mere reconnect).
+ * Without a run_id to compare, the uptime decides: INFO's
+ * uptime_in_seconds is whole seconds, rounded down, read by the server
+ * at some instant before now_us, so the server started at the latest
+ * now - uptime. */
+uint64_t redlock__restart_at_us(uint64_t now_us, uint64_t prev_restart_us,
+                                redlock__run_id_seen seen, bool uptime_known,
+                                uint64_t uptime_s)
 {
-    if (run_id_changed)
+    if (seen == REDLOCK__RUN_ID_CHANGED)
         return now_us;
+    if (seen == REDLOCK__RUN_ID_SAME)
+        return prev_restart_us;
     if (!uptime_known)
         return REDLOCK__RESTART_NONE;
     if (uptime_s > now_us / 1000000u)
@@ -267,7 +275,9 @@ uint64_t redlock__guard_until_us(uint64_t restart_us, uint64_t first_ttl_us,
     if (restart_us == REDLOCK__RESTART_NONE || guard_ms == 0)
         return 0;
     /* AUTO covers this manager's keys only: a restart before the first
-     * key it ever sent lost none of them (a key lands after it is sent). */
+     * key it ever wrote to that node lost none of them (a key lands
+     * after it is written). So the first connection, and fresh nodes,
+     * are never guarded in AUTO. */
     if (auto_mode && restart_us < first_ttl_us)
         return 0;
     uint64_t g = (uint64_t)guard_ms * 1000u +
