@@ -204,8 +204,8 @@ uint64_t redlock__restart_at_us(uint64_t now_us, uint64_t prev_restart_us,
 /* Until when (exclusive) a node that restarted at restart_us is
  * guarded: restart_us + guard_ms + drift(guard_ms), saturating at
  * UINT64_MAX. 0 (not guarded) when restart_us is REDLOCK__RESTART_NONE,
- * when guard_ms is 0, or in auto_mode when the restart came before
- * first_ttl_us (when this manager first wrote a command carrying a TTL
+ * when guard_ms is 0, or in auto_mode when the restart came no later
+ * than first_ttl_us (when this manager first wrote a command carrying a TTL
  * to that node; UINT64_MAX: never), since no key of ours can have been
  * lost then. guard_ms is the guard time in force: the option, or in
  * auto_mode the largest TTL this manager sent so far. Pure. */

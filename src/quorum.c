@@ -274,11 +274,11 @@ uint64_t redlock__guard_until_us(uint64_t restart_us, uint64_t first_ttl_us,
 {
     if (restart_us == REDLOCK__RESTART_NONE || guard_ms == 0)
         return 0;
-    /* AUTO covers this manager's keys only: a restart before the first
-     * key it ever wrote to that node lost none of them (a key lands
-     * after it is written). So the first connection, and fresh nodes,
-     * are never guarded in AUTO. */
-    if (auto_mode && restart_us < first_ttl_us)
+    /* AUTO covers this manager's keys only: a restart no later than the
+     * first key it ever wrote to that node lost none of them (a key
+     * lands after it is written, and restart_us is never early). So the
+     * first connection, and fresh nodes, are never guarded in AUTO. */
+    if (auto_mode && restart_us <= first_ttl_us)
         return 0;
     uint64_t g = (uint64_t)guard_ms * 1000u +
                  redlock__drift_us(guard_ms, drift_factor);

@@ -4,7 +4,7 @@
  * "Restart guard").
  *
  * Three nodes, no persistence. Node 1 is SIGKILLed and restarted empty,
- * then node 2, within one TTL, while leases and contenders run: two of
+ * then node 2 at once, twice, while leases and contenders run: two of
  * three nodes have lost the keys they held, enough for a second holder
  * to get a quorum while the first still holds. Runs:
  *   - contending clients with the guard (AUTO, the default: every client
@@ -43,7 +43,9 @@ static void kill_restart(fh_run *r, size_t i)
              r->srv[i].port);
 }
 
-/* The contending run: node 1 at +1500 ms, node 2 at +2000 ms. */
+/* The contending run: node 1 at +1500 ms, node 2 right after it (before
+ * a lease renewal can restore its keys on node 1), and once more at
+ * +3500 ms. */
 static void rolling_run(fh_run *r, const char *name, uint32_t guard_ms)
 {
     fh_config cfg;
@@ -51,11 +53,14 @@ static void rolling_run(fh_run *r, const char *name, uint32_t guard_ms)
     cfg.nodes = 3;
     cfg.lease_threads = 2; /* long holds that span the restarts */
     cfg.restart_guard_ms = guard_ms;
+    cfg.run_ms = 6500; /* room after the guard of the last restarts */
     assert_int_equal(fh_start(r, &cfg), 0);
     fh_at(r, 1500);
     uint64_t from = fh_now();
     kill_restart(r, 1);
-    fh_at(r, 2000);
+    kill_restart(r, 2);
+    fh_at(r, 3500);
+    kill_restart(r, 1);
     kill_restart(r, 2);
     fh_window(r, "restarts", from, fh_now());
     /* The guard lasts the TTL plus its drift allowance after the last

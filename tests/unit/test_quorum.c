@@ -473,10 +473,11 @@ static void test_restart_guard(void **state)
          * the node lost none of its keys (a first connection, fresh
          * nodes of a test or bench, are not guarded)... */
         {100 * S, NEW, NONE, true, 3, 98 * S, true, 30000, 97 * S, 0},
+        {100 * S, NEW, NONE, true, 3, 97 * S, true, 30000, 97 * S, 0},
         {100 * S, NEW, NONE, true, 3, NONE, true, 30000, 97 * S, 0},
         {100 * S, CHG, NONE, true, 3, NONE, true, 30000, 100 * S, 0},
-        /* ... one at or after it is guarded for the largest TTL sent. */
-        {100 * S, NEW, NONE, true, 3, 97 * S, true, 30000, 97 * S,
+        /* ... one after it is guarded for the largest TTL sent. */
+        {100 * S, NEW, NONE, true, 3, 97 * S - 1, true, 30000, 97 * S,
          97 * S + 30 * S + 302000},
         {100 * S, NEW, NONE, true, 3, 10 * S, true, 10000, 97 * S,
          97 * S + 10 * S + 102000},
