@@ -196,7 +196,8 @@ typedef enum redlock__run_id_seen {
  * CHANGED; prev_restart_us (the estimate kept from before, possibly
  * REDLOCK__RESTART_NONE) when it is the SAME process; for a NEW one,
  * now_us - uptime_s seconds when the uptime is known (0 when that is
- * before the clock's origin), else REDLOCK__RESTART_NONE. Pure. */
+ * before the clock's origin), else prev_restart_us (nothing new is
+ * known). Pure. */
 uint64_t redlock__restart_at_us(uint64_t now_us, uint64_t prev_restart_us,
                                 redlock__run_id_seen seen, bool uptime_known,
                                 uint64_t uptime_s);

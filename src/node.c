@@ -21,8 +21,8 @@
  * server / SCRIPT LOAD sent; each error reply is classified by
  * redlock__handshake_error_status(), and the run_id of INFO feeds the
  * manager's duplicate-server rule and, with the uptime, the restart
- * guard), READY. While DOWN, new work other than releases fails at once, so a dead
- * node costs callers nothing; while CONNECTING or HANDSHAKE it waits in
+ * guard), READY. While DOWN, new work other than releases fails at once,
+ * so a dead node costs callers nothing; while CONNECTING or HANDSHAKE it waits in
  * `pending` until its deadline.
  *
  * Guarantees:
@@ -159,8 +159,8 @@ struct redlock__node {
     /* The restart guard. */
     _Atomic uint64_t restart_us; /* when the server restarted at the
                                   latest, or REDLOCK__RESTART_NONE (not
-                                  guarded): written by the worker,
-                                  read by inspect (redlock__node_guard_left_us) */
+                                  guarded): written by the worker, read
+                                  by redlock__node_guard_left_us() */
     char last_run_id[41];      /* the last run_id seen here ("" none) */
     _Atomic uint64_t first_write_us; /* when a command carrying a TTL
                                   was first written here (UINT64_MAX:
@@ -593,10 +593,8 @@ static void on_run_id(redlock__node *nd, const redisReply *r, uint64_t now)
     else if (seen == REDLOCK__RUN_ID_NEW && uptime_ok)
         snprintf(nd->guard_why, sizeof(nd->guard_why), "uptime %llu s",
                  (unsigned long long)uptime);
-    if (ok)
+    if (ok) /* else keep the last one, to compare with the next */
         memcpy(nd->last_run_id, id, sizeof(id));
-    else
-        nd->last_run_id[0] = '\0'; /* compare nothing with it later */
     uint64_t prev =
         atomic_load_explicit(&nd->restart_us, memory_order_relaxed);
     atomic_store_explicit(&nd->restart_us,

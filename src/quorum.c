@@ -248,17 +248,16 @@ uint64_t redlock__after_ms(uint64_t now_us, uint64_t ms)
  * Without a run_id to compare, the uptime decides: INFO's
  * uptime_in_seconds is whole seconds, rounded down, read by the server
  * at some instant before now_us, so the server started at the latest
- * now - uptime. */
+ * now - uptime. With neither, nothing new is known: the estimate from
+ * before stands (none on a first connection). */
 uint64_t redlock__restart_at_us(uint64_t now_us, uint64_t prev_restart_us,
                                 redlock__run_id_seen seen, bool uptime_known,
                                 uint64_t uptime_s)
 {
     if (seen == REDLOCK__RUN_ID_CHANGED)
         return now_us;
-    if (seen == REDLOCK__RUN_ID_SAME)
+    if (seen == REDLOCK__RUN_ID_SAME || !uptime_known)
         return prev_restart_us;
-    if (!uptime_known)
-        return REDLOCK__RESTART_NONE;
     if (uptime_s > now_us / 1000000u)
         return 0; /* before our clock's origin: as early as we can say */
     return now_us - uptime_s * 1000000u;

@@ -452,8 +452,11 @@ static void test_restart_guard(void **state)
          97 * S + 30 * S + 302000},
         /* ... including "none" (a guard that ended, or none found). */
         {100 * S, SAME, NONE, true, 0, 0, false, 30000, NONE, 0},
-        /* Nothing known: not guarded. */
+        /* Nothing known: not guarded on a first connection; on a
+         * reconnect whose INFO failed, the estimate from before stands. */
         {100 * S, NEW, NONE, false, 0, 0, false, 30000, NONE, 0},
+        {100 * S, NEW, 97 * S, false, 0, 0, false, 30000, 97 * S,
+         97 * S + 30 * S + 302000},
         /* Guard 0 is off. */
         {100 * S, NEW, NONE, true, 0, 0, false, 0, 100 * S, 0},
         {100 * S, CHG, NONE, true, 0, 0, true, 0, 100 * S, 0},
