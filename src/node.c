@@ -22,8 +22,8 @@
  * redlock__handshake_error_status(), and the run_id of INFO feeds the
  * manager's duplicate-server rule and, with the uptime, the restart
  * guard), READY. While DOWN, new work other than releases fails at once,
- * so a dead node costs callers nothing; while CONNECTING or HANDSHAKE it waits in
- * `pending` until its deadline.
+ * so a dead node costs callers nothing; while CONNECTING or HANDSHAKE it
+ * waits in `pending` until its deadline.
  *
  * Guarantees:
  *   - Per-node FIFO: commands reach a node in submission order, so a

@@ -298,7 +298,8 @@ typedef enum fh_contender {
  * A (restart guard a_guard_ms) takes resource "ctl" with a 30 s TTL and
  * waits until every node holds it; node 1 is SIGKILLed and restarted
  * empty, then node 2; then B (see fh_contender: A's manager, or a new
- * one with restart guard b_guard_ms) tries the same resource (retries for about 2 s, while connections come up).
+ * one with restart guard b_guard_ms) tries the same resource (retries
+ * for about 2 s, while connections come up).
  * Both holds are checked as in fh_restart_control(). Without a restart
  * guard B must get OK from the two empty nodes and the checker must find
  * one overlap; with one that covers A's TTL, B must not. Returns 0
