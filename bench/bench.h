@@ -148,6 +148,8 @@ typedef struct bench_config {
     uint32_t retry_delay_ms;   /* W3 and the W5 candidates */
     uint32_t retry_jitter_ms;
     uint32_t election_ttl_ms;  /* W5 */
+    uint32_t restart_guard_ms; /* every manager's restart_guard_ms;
+                                  REDLOCK_RESTART_GUARD_AUTO */
     char key_prefix[BENCH_PREFIX_MAX + 1];
     uint32_t leases;           /* W4 */
     uint32_t candidates;       /* W5 */
@@ -326,6 +328,11 @@ int bench_parse_duration_ms(const char *s, uint64_t *ms);
  * milliseconds in *out if within [min, max]. Returns 0, or -1. */
 int bench_parse_duration_unit_ms(const char *s, uint32_t min, uint32_t max,
                                  uint32_t *out);
+
+/* --restart-guard: "auto" (REDLOCK_RESTART_GUARD_AUTO), or a duration
+ * with a unit (as bench_parse_duration_unit_ms()) from 0ms (off) to
+ * 168h (REDLOCK_TTL_MAX_MS). Stores it in *out. Returns 0, or -1. */
+int bench_parse_restart_guard(const char *s, uint32_t *out);
 
 /* Parse an unsigned decimal integer in [min, max] with nothing after it.
  * Returns 0 and stores it, or -1. */

@@ -68,6 +68,7 @@ enum {
     F_RETRY_DELAY,
     F_RETRY_JITTER,
     F_ELECTION_TTL,
+    F_RESTART_GUARD,
     F_KEY_PREFIX,
     F_LEASES,
     F_CANDIDATES,
@@ -116,6 +117,10 @@ static const flag flags[] = {
      "(default 10ms)"},
     {"election-ttl", F_ELECTION_TTL, "TIME",
      "leadership TTL of W5 with a unit, 10ms..168h (default 1s)"},
+    {"restart-guard", F_RESTART_GUARD, "TIME",
+     "every manager's restart guard: auto (default: the largest TTL that "
+     "manager sent; freshly spawned nodes are usable at once), 0ms (off), "
+     "or a time with a unit up to 168h"},
     {"key-prefix", F_KEY_PREFIX, "STR",
      "key prefix; keys are <prefix><run-id>:<n> (default redlock-bench:)"},
     {"leases", F_LEASES, "L", "leases held by W4 (default 1000)"},
@@ -324,6 +329,13 @@ static int parse_flags(int argc, char **argv, bench_config *cfg, cli *c)
                 return bad_value(name, optarg,
                                  "a time with a unit, 10ms..168h "
                                  "(e.g. 1s, 300ms)");
+            break;
+        case F_RESTART_GUARD:
+            if (bench_parse_restart_guard(optarg,
+                                          &cfg->restart_guard_ms) != 0)
+                return bad_value(name, optarg,
+                                 "auto, or a time with a unit, 0ms..168h "
+                                 "(e.g. 30s)");
             break;
         case F_KEY_PREFIX:
             if (bench_copy(cfg->key_prefix, sizeof(cfg->key_prefix),

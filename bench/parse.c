@@ -8,6 +8,7 @@
  */
 #include "bench.h"
 #include "duration.h"
+#include "redlock.h" /* macros only: this core does not link the library */
 
 #include <ctype.h>
 #include <errno.h>
@@ -49,6 +50,7 @@ void bench_config_defaults(bench_config *c)
     c->retry_delay_ms = BENCH_DEFAULT_RETRY_DELAY_MS;
     c->retry_jitter_ms = BENCH_DEFAULT_RETRY_JITTER_MS;
     c->election_ttl_ms = BENCH_DEFAULT_ELECTION_TTL_MS;
+    c->restart_guard_ms = REDLOCK_RESTART_GUARD_AUTO;
     bench_copy(c->key_prefix, sizeof(c->key_prefix), "redlock-bench:");
     c->leases = BENCH_DEFAULT_LEASES;
     c->candidates = BENCH_DEFAULT_CANDIDATES;
@@ -120,6 +122,16 @@ int bench_parse_duration_unit_ms(const char *s, uint32_t min, uint32_t max,
         return -1;
     *out = (uint32_t)v;
     return 0;
+}
+
+/* "auto" or a duration with a unit; see bench.h. */
+int bench_parse_restart_guard(const char *s, uint32_t *out)
+{
+    if (s != NULL && strcmp(s, "auto") == 0) {
+        *out = REDLOCK_RESTART_GUARD_AUTO;
+        return 0;
+    }
+    return bench_parse_duration_unit_ms(s, 0, REDLOCK_TTL_MAX_MS, out);
 }
 
 /* One unsigned decimal integer within [min, max]. */

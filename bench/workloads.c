@@ -201,6 +201,7 @@ static redlock_status make_manager(const bench_config *cfg,
 
     redlock_options_init(&o);
     o.key_prefix = cfg->key_prefix;
+    o.restart_guard_ms = cfg->restart_guard_ms;
     if (delay_ms != LIBRARY_RETRY) {
         o.retry_delay_ms = delay_ms;
         o.retry_jitter_ms = jitter_ms;
@@ -1252,7 +1253,7 @@ typedef struct w5 {
     char buf[512];              /* partial line from the pipe */
     size_t buflen;
     const char *argv[32 + 2 * BENCH_NODES_MAX];
-    char fdstr[16], ttlstr[16], delaystr[16], jitterstr[16];
+    char fdstr[16], ttlstr[16], delaystr[16], jitterstr[16], guardstr[16];
 } w5;
 
 /* Build the argv of a candidate: this program in --candidate-fd mode. */
@@ -1268,6 +1269,11 @@ static void w5_argv(w5 *x)
              cfg->retry_delay_ms);
     snprintf(x->jitterstr, sizeof(x->jitterstr), "%" PRIu32 "ms",
              cfg->retry_jitter_ms);
+    if (cfg->restart_guard_ms == REDLOCK_RESTART_GUARD_AUTO)
+        snprintf(x->guardstr, sizeof(x->guardstr), "auto");
+    else
+        snprintf(x->guardstr, sizeof(x->guardstr), "%" PRIu32 "ms",
+                 cfg->restart_guard_ms);
     x->argv[i++] = x->run->self_exe;
     x->argv[i++] = "--candidate-fd";
     x->argv[i++] = x->fdstr;
@@ -1279,6 +1285,8 @@ static void w5_argv(w5 *x)
     x->argv[i++] = x->delaystr;
     x->argv[i++] = "--retry-jitter";
     x->argv[i++] = x->jitterstr;
+    x->argv[i++] = "--restart-guard";
+    x->argv[i++] = x->guardstr;
     x->argv[i++] = "--key-prefix";
     x->argv[i++] = cfg->key_prefix;
     for (size_t k = 0; k < x->run->nodes->n; k++) {

@@ -189,6 +189,12 @@ typedef enum redlock_log_level {
  *                      configuration error, also logged at ERROR. The
  *                      message names both nodes. It does not vote until
  *                      that changes;
+ *   REDLOCK_EGUARDED   the node restarted (or another server now answers
+ *                      for it) and is in its restart guard (see
+ *                      redlock_options.restart_guard_ms): it gets no
+ *                      acquires or extends for now; the message says why
+ *                      and for how long, and the guard's end is reported
+ *                      with REDLOCK_OK;
  *   REDLOCK_EIO        any other network or system error.
  * node is the node's address without credentials, such as
  * "127.0.0.1:6379" or "unix:/run/redis.sock"; message says what happened
@@ -283,15 +289,18 @@ typedef struct redlock_options {
      * restarted may have lost our keys (no persistence, or a failover to
      * a replica that never saw them), so it must not say "yes" to an
      * acquire or an extend for as long as a key it lost could still be
-     * live. A node is guarded when its INFO uptime is below the guard
-     * time, or when its run_id changed since this manager last saw it,
-     * until the guard time has passed since the restart. A guarded node
-     * still gets releases; its answers count as REDLOCK_EGUARDED.
+     * live. A node is guarded when its run_id changed since this manager
+     * last saw it, or, on the manager's first connection to it, when its
+     * INFO uptime is below the guard time; until the guard time (plus
+     * its drift allowance) has passed since the restart. A guarded node
+     * is sent no acquires, extends or restores (they count as
+     * REDLOCK_EGUARDED, unsent); it still gets releases and reads.
      *   REDLOCK_RESTART_GUARD_AUTO (default): the guard time is the
-     *     largest TTL this manager has sent so far (0 before its first
-     *     lock, so freshly started nodes are usable at once). It covers
-     *     restarts this manager could have lost keys to, not those of
-     *     other processes with longer TTLs.
+     *     largest TTL this manager has sent so far, and only restarts
+     *     after it first wrote a TTL to that node are guarded (so freshly
+     *     started nodes, and first connections, are usable at once). It
+     *     covers restarts this manager could have lost keys to, not those
+     *     of other processes.
      *   0: off (the plain Redlock spec; needs persistence with fsync).
      *   Any other value: that many ms. Set it to the largest TTL any
      *     client of the deployment uses: the safe production setting.
@@ -716,7 +725,11 @@ typedef struct redlock_node_view {
                                           EREFUSED, ETIMEDOUT, EPROTO, EIO,
                                           EDUPNODE, ...; see
                                           redlock_node_error_fn); OK
-                                          otherwise */
+                                          otherwise. EGUARDED with
+                                          reachable 1: the node answered
+                                          but is in its restart guard
+                                          (votes in no acquire or
+                                          extend) */
     char owner[REDLOCK_OWNER_MAX + 1]; /* the owner: what follows the
                                           first space of the stored value,
                                           truncated to REDLOCK_OWNER_MAX;

@@ -4,7 +4,9 @@
  * CLI's status commands and for monitoring.
  *
  * One EVAL per node returns the stored value and its PTTL together, so
- * both describe the same instant on that node. The value is split at its
+ * both describe the same instant on that node. A node in its restart
+ * guard (node.c) still answers these reads; its view says
+ * REDLOCK_EGUARDED next to what it answered. The value is split at its
  * first space into the token and the owner label (value.c).
  */
 #include <hiredis/hiredis.h>
@@ -79,6 +81,13 @@ redlock_status redlock_inspect(redlock_manager *m, const void *resource,
     for (size_t i = 0; i < m->n; i++)
         fill_view(&op->slots[i], &views[i]);
     pthread_mutex_unlock(&op->mu);
+    /* A node in its restart guard answers reads, but does not vote: say
+     * so next to what it answered. */
+    uint64_t now = redlock__clock_now_us();
+    for (size_t i = 0; i < m->n; i++)
+        if (views[i].reachable &&
+            redlock__node_guard_left_us(m->nodes[i], now) > 0)
+            views[i].error = REDLOCK_EGUARDED;
     atomic_store_explicit(&op->abandoned, true, memory_order_release);
     redlock__op_unref(op);
     redlock__manager_unref(m);

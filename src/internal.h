@@ -219,6 +219,45 @@ uint64_t redlock__retry_delay_us(uint32_t delay_ms, uint32_t jitter_ms,
  * UINT64_MAX (read: never) instead of wrapping. */
 uint64_t redlock__after_ms(uint64_t now_us, uint64_t ms);
 
+/* The restart guard (quorum.c; docs/safety.md, "Restart guard"). */
+
+/* "No restart known": the node is not guarded. */
+#define REDLOCK__RESTART_NONE UINT64_MAX
+
+/* A handshake's run_id compared with the last one this manager saw on
+ * that node. */
+typedef enum redlock__run_id_seen {
+    REDLOCK__RUN_ID_NEW = 0,     /* nothing to compare: the first
+                                    connection, or a run_id unreadable
+                                    now or before */
+    REDLOCK__RUN_ID_SAME = 1,    /* the same server process as before */
+    REDLOCK__RUN_ID_CHANGED = 2  /* another process: restarted, or a
+                                    failover to another server */
+} redlock__run_id_seen;
+
+/* When a node restarted at the latest, on redlock__clock_now_us(), from
+ * its handshake's INFO server read at now_us: now_us when its run_id
+ * CHANGED; prev_restart_us (the estimate kept from before, possibly
+ * REDLOCK__RESTART_NONE) when it is the SAME process; for a NEW one,
+ * now_us - uptime_s seconds when the uptime is known (0 when that is
+ * before the clock's origin), else prev_restart_us (nothing new is
+ * known). Pure. */
+uint64_t redlock__restart_at_us(uint64_t now_us, uint64_t prev_restart_us,
+                                redlock__run_id_seen seen, bool uptime_known,
+                                uint64_t uptime_s);
+
+/* Until when (exclusive) a node that restarted at restart_us is
+ * guarded: restart_us + guard_ms + drift(guard_ms), saturating at
+ * UINT64_MAX. 0 (not guarded) when restart_us is REDLOCK__RESTART_NONE,
+ * when guard_ms is 0, or in auto_mode when the restart came no later
+ * than first_ttl_us (when this manager first wrote a command carrying a TTL
+ * to that node; UINT64_MAX: never), since no key of ours can have been
+ * lost then. guard_ms is the guard time in force: the option, or in
+ * auto_mode the largest TTL this manager sent so far. Pure. */
+uint64_t redlock__guard_until_us(uint64_t restart_us, uint64_t first_ttl_us,
+                                 bool auto_mode, uint32_t guard_ms,
+                                 double drift_factor);
+
 /* ------------------------------------------------------------------------
  * Node failure classes (classify.c): pure functions
  * ------------------------------------------------------------------------ */
@@ -501,6 +540,10 @@ void redlock__mark_callback_thread(const struct redlock_manager *m);
 /* The node's address without credentials; owned by the node. */
 const char *redlock__node_name(const redlock__node *node);
 
+/* Microseconds left of node's restart guard at now (0: not guarded):
+ * acquires and extends are not sent to it meanwhile. Any thread. */
+uint64_t redlock__node_guard_left_us(redlock__node *node, uint64_t now);
+
 /* Tell node that it is the same server as voting node `of` (-1: it votes).
  * Any thread: an atomic store; its worker refuses non-release work at
  * once while it is set, and reports the change on its next pass. */
@@ -530,6 +573,10 @@ struct redlock_manager {
                                   known (yet) */
     int *dup_of;               /* per node: -1, or the voting node it is
                                   the same server as (redlock__dup_update) */
+    /* The restart guard's AUTO mode (redlock__manager_note_ttl()): the
+     * largest TTL this manager has sent. Written by any thread before it
+     * queues a command carrying a TTL; read by the workers. */
+    _Atomic uint32_t max_ttl_sent_ms;
 };
 
 /* Take / drop a reference on the manager (memory is freed at zero). */
@@ -546,6 +593,22 @@ bool redlock__manager_sleep_us(struct redlock_manager *m, uint64_t us);
  * node idx is the same server as, or -1. Takes dup_mu. */
 int redlock__manager_set_run_id(struct redlock_manager *m, size_t idx,
                                 const char *run_id);
+
+/* Record that a command carrying ttl_ms (SET PX, PEXPIRE, restore) is
+ * about to be queued: raises the largest TTL sent, the guard time of the
+ * restart guard's AUTO mode. Any thread; call before queuing. */
+void redlock__manager_note_ttl(struct redlock_manager *m, uint32_t ttl_ms);
+
+/* Until when (exclusive, redlock__clock_now_us()) a node that restarted
+ * at restart_us is guarded under m's restart_guard_ms as it stands now
+ * (redlock__guard_until_us()); 0 if not guarded. first_write_us: when
+ * this manager first wrote a command carrying a TTL to that node
+ * (UINT64_MAX: never). *guard_ms (may be NULL) gets the guard time in
+ * force. Any thread. */
+uint64_t redlock__manager_guard_until_us(struct redlock_manager *m,
+                                         uint64_t restart_us,
+                                         uint64_t first_write_us,
+                                         uint32_t *guard_ms);
 
 /* Report a node state change through the node-error callback and log. */
 void redlock__manager_node_event(struct redlock_manager *m, const char *node,

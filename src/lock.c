@@ -156,6 +156,8 @@ static redlock__op *script_op(const redlock_lock *lock,
                 redlock__value_build(value, lock->token, lock->owner);
         }
     }
+    if (with_ttl) /* before it can be queued: the restart guard's AUTO */
+        redlock__manager_note_ttl(lock->m, ttl_ms);
     return redlock__op_new(kind, lock->m->n, argc, argv, lens, id);
 }
 
@@ -170,6 +172,7 @@ static redlock__op *acquire_op(const redlock_lock *lock, uint32_t ttl_ms)
     size_t value_len = redlock__value_build(value, lock->token, lock->owner);
     const char *argv[6] = {"SET", lock->keys[0], value, "NX", "PX", ttl};
     size_t lens[6] = {3, lock->key_lens[0], value_len, 2, 2, strlen(ttl)};
+    redlock__manager_note_ttl(lock->m, ttl_ms);
     return redlock__op_new(REDLOCK__OP_ACQUIRE, lock->m->n, 6, argv, lens,
                            REDLOCK__SCRIPT_COUNT);
 }

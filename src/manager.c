@@ -207,6 +207,7 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
     m->opts.key_prefix = m->prefix;
     m->n = n;
     m->quorum = redlock__quorum(n);
+    atomic_init(&m->max_ttl_sent_ms, 0);
     for (size_t i = 0; i < n; i++)
         m->dup_of[i] = -1;
     for (size_t i = 0; i < n; i++) {
@@ -322,6 +323,35 @@ int redlock__manager_set_run_id(struct redlock_manager *m, size_t idx,
             redlock__node_set_dup(m->nodes[i], after[i]);
     pthread_mutex_unlock(&m->dup_mu);
     return after[idx];
+}
+
+/* Raise the largest TTL sent. A release store: a worker that sees the
+ * slot (queued after this, under the node's queue lock) sees it too. */
+void redlock__manager_note_ttl(struct redlock_manager *m, uint32_t ttl_ms)
+{
+    uint32_t seen = atomic_load_explicit(&m->max_ttl_sent_ms,
+                                         memory_order_relaxed);
+    while (ttl_ms > seen &&
+           !atomic_compare_exchange_weak_explicit(
+               &m->max_ttl_sent_ms, &seen, ttl_ms, memory_order_release,
+               memory_order_relaxed)) {
+    }
+}
+
+/* The guard's end under the option as it stands now; see internal.h. */
+uint64_t redlock__manager_guard_until_us(struct redlock_manager *m,
+                                         uint64_t restart_us,
+                                         uint64_t first_write_us,
+                                         uint32_t *guard_ms)
+{
+    bool is_auto = m->opts.restart_guard_ms == REDLOCK_RESTART_GUARD_AUTO;
+    uint32_t g = is_auto ? atomic_load_explicit(&m->max_ttl_sent_ms,
+                                                memory_order_acquire)
+                         : m->opts.restart_guard_ms;
+    if (guard_ms != NULL)
+        *guard_ms = g;
+    return redlock__guard_until_us(restart_us, first_write_us, is_auto, g,
+                                   m->opts.drift_factor);
 }
 
 /* Node count. */

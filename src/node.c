@@ -20,10 +20,10 @@
  * (non-blocking connect in progress), HANDSHAKE (AUTH / SELECT / INFO
  * server / SCRIPT LOAD sent; each error reply is classified by
  * redlock__handshake_error_status(), and the run_id of INFO feeds the
- * manager's duplicate-server rule),
- * READY. While DOWN, new work other than releases fails at once, so a dead
- * node costs callers nothing; while CONNECTING or HANDSHAKE it waits in
- * `pending` until its deadline.
+ * manager's duplicate-server rule and, with the uptime, the restart
+ * guard), READY. While DOWN, new work other than releases fails at once,
+ * so a dead node costs callers nothing; while CONNECTING or HANDSHAKE it
+ * waits in `pending` until its deadline.
  *
  * Guarantees:
  *   - Per-node FIFO: commands reach a node in submission order, so a
@@ -68,6 +68,16 @@
 
 #include "internal.h"
 #include "reply.h"
+
+/* The restart guard (docs/safety.md, "Restart guard"): the handshake's
+ * INFO server gives the server's uptime and run_id; from them the worker
+ * keeps when the server restarted at the latest (restart_us, rule in
+ * quorum.c). While the guard lasts, acquires and extends (restores too)
+ * finish at once with REDLOCK_EGUARDED, unsent, as a duplicate node's
+ * do; releases and reads still go. The start and the end are reported
+ * like a down and an up. The end is computed at each look from the guard
+ * time in force, and once passed the worker clears restart_us, so the
+ * guard ends once per restart. */
 
 /* Most commands written to a node and not yet answered. Far above what
  * a healthy node has in flight (a batch of a thousand lease renewals plus
@@ -146,6 +156,19 @@ struct redlock__node {
                                   handshake (manager.c, under dup_mu) */
     int dup_reported;          /* dup_of as last reported */
     bool run_id_warned;        /* "cannot read run_id" logged once */
+    /* The restart guard. */
+    _Atomic uint64_t restart_us; /* when the server restarted at the
+                                  latest, or REDLOCK__RESTART_NONE (not
+                                  guarded): written by the worker, read
+                                  by redlock__node_guard_left_us() */
+    char last_run_id[41];      /* the last run_id seen here ("" none) */
+    _Atomic uint64_t first_write_us; /* when a command carrying a TTL
+                                  was first written here (UINT64_MAX:
+                                  never): AUTO guards only restarts
+                                  after it. Written by the worker once,
+                                  read by inspect */
+    char guard_why[112];       /* why restart_us was set, for messages */
+    bool guard_reported;       /* the guard's start was reported */
     redlock__reply_guard reply_guard; /* the reader's limits (reply.h) */
 };
 
@@ -268,10 +291,57 @@ static void dup_message(const redlock__node *nd, int of, char *msg,
              nd->uri.display, other, id);
 }
 
+/* True for the commands a restart guard holds back: those that can
+ * make a node say "yes" for a lock (acquire, extend, restore). */
+static bool guard_applies(const redlock__slot *s)
+{
+    redlock__op_kind k = s->op->kind;
+    return k == REDLOCK__OP_ACQUIRE || k == REDLOCK__OP_ACQUIRE_MULTI ||
+           k == REDLOCK__OP_EXTEND;
+}
+
+/* True while nd's restart guard lasts at now; *until and *guard_ms (the
+ * guard time in force) are set then. Once it has passed, restart_us is
+ * cleared, so a longer TTL sent later does not start it again. Worker
+ * only. */
+static bool guard_active(redlock__node *nd, uint64_t now, uint64_t *until,
+                         uint32_t *guard_ms)
+{
+    uint64_t r = atomic_load_explicit(&nd->restart_us, memory_order_relaxed);
+    if (r == REDLOCK__RESTART_NONE)
+        return false;
+    *until = redlock__manager_guard_until_us(
+        nd->m, r,
+        atomic_load_explicit(&nd->first_write_us, memory_order_relaxed),
+        guard_ms);
+    if (now < *until)
+        return true;
+    atomic_store_explicit(&nd->restart_us, REDLOCK__RESTART_NONE,
+                          memory_order_relaxed);
+    return false;
+}
+
+/* Describe nd's restart guard (see guard_active) into msg. */
+static void guard_message(const redlock__node *nd, uint64_t now,
+                          uint64_t until, uint32_t guard_ms, char *msg,
+                          size_t len)
+{
+    bool is_auto =
+        nd->m->opts.restart_guard_ms == REDLOCK_RESTART_GUARD_AUTO;
+    uint64_t left = until - now;
+    snprintf(msg, len,
+             "restart guard: %s, guard %.1f s%s: no acquires or extends "
+             "for %.1f s more (releases still go)",
+             nd->guard_why, (double)guard_ms / 1000.0,
+             is_auto ? " (auto: largest TTL sent)" : "",
+             (double)(left / 1000u) / 1000.0);
+}
+
 /* Append s's command to the output buffer and move it to inflight. Returns
  * false if hiredis could not buffer it (out of memory). A node that is the
  * same server as another fails it instead (releases still go: they only
- * delete our own keys). */
+ * delete our own keys). So does a node in its restart guard, for
+ * acquires and extends. */
 static bool send_slot(redlock__node *nd, redlock__slot *s, uint64_t now)
 {
     redlock__op *op = s->op;
@@ -281,6 +351,16 @@ static bool send_slot(redlock__node *nd, redlock__slot *s, uint64_t now)
         char msg[240];
         dup_message(nd, dup, msg, sizeof(msg));
         finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_EDUPNODE, msg);
+        return true;
+    }
+    uint64_t until;
+    uint32_t guard_ms;
+    if (guard_applies(s) && guard_active(nd, now, &until, &guard_ms)) {
+        /* Unsent: the wire stays QUEUED, so this node gets no release
+         * for it either. */
+        char msg[240];
+        guard_message(nd, now, until, guard_ms, msg, sizeof(msg));
+        finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_EGUARDED, msg);
         return true;
     }
     /* Claim the slot for the wire; a cancelled one is dropped instead. (A
@@ -321,6 +401,11 @@ static bool send_slot(redlock__node *nd, redlock__slot *s, uint64_t now)
                "could not buffer command");
         return false;
     }
+    if (guard_applies(s) &&
+        atomic_load_explicit(&nd->first_write_us, memory_order_relaxed) ==
+            UINT64_MAX)
+        atomic_store_explicit(&nd->first_write_us, now,
+                              memory_order_relaxed);
     s->sent_us = now;
     list_push(&nd->inflight, s);
     return true;
@@ -435,6 +520,33 @@ static void report_dup_change(redlock__node *nd)
     }
 }
 
+/* Report the start and the end of nd's restart guard (see
+ * guard_active): the start as down with REDLOCK_EGUARDED (logged at
+ * WARN), the end as up. Silent while nd is a duplicate (that report says
+ * more) or not connected. Called on every pass of the worker and when
+ * the connection becomes ready. */
+static void report_guard_change(redlock__node *nd, uint64_t now)
+{
+    uint64_t until = 0;
+    uint32_t guard_ms = 0;
+    bool on = nd->state == CONN_READY &&
+              guard_active(nd, now, &until, &guard_ms);
+    if (on == nd->guard_reported)
+        return;
+    nd->guard_reported = on;
+    if (atomic_load_explicit(&nd->dup_of, memory_order_relaxed) >= 0)
+        return;
+    if (on) {
+        char msg[240];
+        guard_message(nd, now, until, guard_ms, msg, sizeof(msg));
+        report(nd, true, REDLOCK_EGUARDED, msg);
+    } else if (nd->state == CONN_READY) {
+        report(nd, false, REDLOCK_OK,
+               "connected (restart guard over: acquires and extends go "
+               "again)");
+    }
+}
+
 /* The connection is usable: send what waited for it. */
 static void conn_ready(redlock__node *nd, uint64_t now)
 {
@@ -442,13 +554,16 @@ static void conn_ready(redlock__node *nd, uint64_t now)
     nd->backoff_ms = nd->m->opts.reconnect_min_ms;
     nd->ever_connected = true;
     int dup = atomic_load_explicit(&nd->dup_of, memory_order_relaxed);
-    if (dup >= 0) {
-        nd->dup_reported = -1; /* report it again on this connection */
+    uint64_t until;
+    uint32_t guard_ms;
+    nd->dup_reported = -1; /* report it again on this connection */
+    nd->guard_reported = false;
+    if (dup >= 0)
         report_dup_change(nd);
-    } else {
-        nd->dup_reported = -1;
+    else if (guard_active(nd, now, &until, &guard_ms))
+        report_guard_change(nd, now);
+    else
         report(nd, false, REDLOCK_OK, "connected");
-    }
     pump_pending(nd, now);
 }
 
@@ -457,22 +572,45 @@ static void conn_ready(redlock__node *nd, uint64_t now)
  * error (an ACL without INFO) or a reply without run_id leaves it
  * unknown: this node is then never taken for a duplicate, and a warning
  * says so once. */
-static void on_run_id(redlock__node *nd, const redisReply *r)
+static void on_run_id(redlock__node *nd, const redisReply *r, uint64_t now)
 {
     char id[41] = "";
-    bool ok = (r->type == REDIS_REPLY_STRING ||
-               r->type == REDIS_REPLY_STATUS) &&
-              redlock__parse_run_id(r->str, r->len, id);
-    if (!ok && !nd->run_id_warned) {
+    bool text = r->type == REDIS_REPLY_STRING ||
+                r->type == REDIS_REPLY_STATUS;
+    bool ok = text && redlock__parse_run_id(r->str, r->len, id);
+    uint64_t uptime = 0;
+    bool uptime_ok = text && redlock__parse_uptime(r->str, r->len, &uptime);
+    /* The restart guard: a run_id other than the last one seen here, or
+     * a short uptime (rule in quorum.c). */
+    redlock__run_id_seen seen =
+        !ok || nd->last_run_id[0] == '\0' ? REDLOCK__RUN_ID_NEW
+        : strcmp(nd->last_run_id, id) == 0 ? REDLOCK__RUN_ID_SAME
+                                           : REDLOCK__RUN_ID_CHANGED;
+    if (seen == REDLOCK__RUN_ID_CHANGED)
+        snprintf(nd->guard_why, sizeof(nd->guard_why),
+                 "run_id changed from %.12s... to %.12s...", nd->last_run_id,
+                 id);
+    else if (seen == REDLOCK__RUN_ID_NEW && uptime_ok)
+        snprintf(nd->guard_why, sizeof(nd->guard_why), "uptime %llu s",
+                 (unsigned long long)uptime);
+    if (ok) /* else keep the last one, to compare with the next */
+        memcpy(nd->last_run_id, id, sizeof(id));
+    uint64_t prev =
+        atomic_load_explicit(&nd->restart_us, memory_order_relaxed);
+    atomic_store_explicit(&nd->restart_us,
+                          redlock__restart_at_us(now, prev, seen, uptime_ok,
+                                                 uptime),
+                          memory_order_relaxed);
+    if ((!ok || !uptime_ok) && !nd->run_id_warned) {
         nd->run_id_warned = true;
         redlock__log(nd->m, REDLOCK_LOG_WARN,
-                     "node %s: cannot read run_id from INFO server (%.100s): "
-                     "this node cannot be checked for being the same server "
-                     "as another",
+                     "node %s: cannot read run_id or uptime from INFO server "
+                     "(%.100s): this node cannot be checked for being the "
+                     "same server as another, nor guarded after a restart",
                      nd->uri.display,
                      r->type == REDIS_REPLY_ERROR && r->str != NULL
                          ? r->str
-                         : "no run_id line");
+                         : "no run_id or uptime_in_seconds line");
     }
     redlock__manager_set_run_id(nd->m, nd->idx, id);
 }
@@ -648,7 +786,7 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
         if (st == REDLOCK_OK && known && kind == REDLOCK__HS_SCRIPT)
             check_script_digest(nd, nd->handshake_script[which], r);
         if (st == REDLOCK_OK && known && kind == REDLOCK__HS_INFO)
-            on_run_id(nd, r);
+            on_run_id(nd, r, now);
         char msg[200];
         if (st == REDLOCK_EREFUSED)
             snprintf(msg, sizeof(msg),
@@ -903,6 +1041,20 @@ static int poll_timeout_ms(const redlock__node *nd, uint64_t now)
         due = nd->pending_scan_us;
     if (nd->stop_seen && nd->stop_deadline_us < due)
         due = nd->stop_deadline_us;
+    if (nd->guard_reported) { /* wake to report the guard's end */
+        uint64_t r = atomic_load_explicit(&nd->restart_us,
+                                          memory_order_relaxed);
+        uint64_t t =
+            r == REDLOCK__RESTART_NONE
+                ? now
+                : redlock__manager_guard_until_us(
+                      nd->m, r,
+                      atomic_load_explicit(&nd->first_write_us,
+                                           memory_order_relaxed),
+                      NULL);
+        if (t < due)
+            due = t;
+    }
     if (due <= now)
         return 0;
     return (int)((due - now + 999u) / 1000u);
@@ -973,6 +1125,7 @@ static void *worker_main(void *arg)
             break;
 
         report_dup_change(nd);
+        report_guard_change(nd, now);
         expire_pending(nd, now);
         check_timeouts(nd, now);
         pump_pending(nd, now);
@@ -1041,6 +1194,8 @@ redlock__node *redlock__node_new(struct redlock_manager *m, size_t idx,
     memset(uri, 0, sizeof(*uri));
     atomic_init(&nd->load, 0);
     atomic_init(&nd->dup_of, -1);
+    atomic_init(&nd->restart_us, REDLOCK__RESTART_NONE);
+    atomic_init(&nd->first_write_us, UINT64_MAX);
     nd->dup_reported = -1;
     nd->state = CONN_DOWN;
     nd->backoff_ms = m->opts.reconnect_min_ms;
@@ -1140,4 +1295,19 @@ void redlock__node_set_dup(redlock__node *nd, int of)
 const char *redlock__node_name(const redlock__node *nd)
 {
     return nd->uri.display;
+}
+
+/* Microseconds left of node's restart guard at now (0: not guarded), for
+ * read-only views. Any thread: reads the worker's estimate without
+ * clearing it. */
+uint64_t redlock__node_guard_left_us(redlock__node *nd, uint64_t now)
+{
+    uint64_t r = atomic_load_explicit(&nd->restart_us, memory_order_relaxed);
+    if (r == REDLOCK__RESTART_NONE)
+        return 0;
+    uint64_t until = redlock__manager_guard_until_us(
+        nd->m, r,
+        atomic_load_explicit(&nd->first_write_us, memory_order_relaxed),
+        NULL);
+    return until > now ? until - now : 0;
 }

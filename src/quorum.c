@@ -325,3 +325,69 @@ uint64_t redlock__after_ms(uint64_t now_us, uint64_t ms)
         return UINT64_MAX;
     return now_us + ms * 1000u;
 }
+
+/* ------------------------------------------------------------------------
+ * The restart guard (docs/safety.md, "Restart guard")
+ *
+ * A node that restarted without persistence (or was replaced by a
+ * replica that never saw our writes) has lost the keys it held. The
+ * Redlock spec's answer is a delayed restart: the node must not take
+ * part until every key it could have held has expired. We do that in
+ * the client: the worker estimates when the node restarted, and the node
+ * is sent no acquire or extend until the guard time has passed since
+ * then. Two pure functions: the estimate, and the end of the guard. The
+ * worker keeps the estimate and computes the end at each send from the
+ * guard time as it is then (in AUTO mode it only grows, so this errs on
+ * the safe side); once the end has passed, the worker clears the
+ * estimate, so a later, longer TTL does not guard the node again.
+ * Rejected: guarding every (re)connect for G (a network blip would
+ * silence a node that lost nothing), and delaying the reconnect itself
+ * (the node would then miss the releases it should still get).
+ * ------------------------------------------------------------------------ */
+
+/* A run_id that changed since our last connection means another process
+ * answers for the name (a restart, or a failover to a replica whose long
+ * uptime says nothing about our keys), which happened at the latest now,
+ * when we read it (the connection's start would be earlier: now is the
+ * conservative side). The same run_id is the same process: nothing
+ * restarted since we last saw it, and what we knew then still holds
+ * (its uptime, rounded down, would now put the restart later than it
+ * was, and guard a node that lost nothing after a mere reconnect).
+ * Without a run_id to compare, the uptime decides: INFO's
+ * uptime_in_seconds is whole seconds, rounded down, read by the server
+ * at some instant before now_us, so the server started at the latest
+ * now - uptime. With neither, nothing new is known: the estimate from
+ * before stands (none on a first connection). */
+uint64_t redlock__restart_at_us(uint64_t now_us, uint64_t prev_restart_us,
+                                redlock__run_id_seen seen, bool uptime_known,
+                                uint64_t uptime_s)
+{
+    if (seen == REDLOCK__RUN_ID_CHANGED)
+        return now_us;
+    if (seen == REDLOCK__RUN_ID_SAME || !uptime_known)
+        return prev_restart_us;
+    if (uptime_s > now_us / 1000000u)
+        return 0; /* before our clock's origin: as early as we can say */
+    return now_us - uptime_s * 1000000u;
+}
+
+/* restart + G + drift(G), saturating; 0 when not guarded at all. The
+ * drift allowance covers a node clock that runs fast (its uptime then
+ * says the restart was earlier than it was), the way validity allows for
+ * clocks in the rest of the algorithm. */
+uint64_t redlock__guard_until_us(uint64_t restart_us, uint64_t first_ttl_us,
+                                 bool auto_mode, uint32_t guard_ms,
+                                 double drift_factor)
+{
+    if (restart_us == REDLOCK__RESTART_NONE || guard_ms == 0)
+        return 0;
+    /* AUTO covers this manager's keys only: a restart no later than the
+     * first key it ever wrote to that node lost none of them (a key
+     * lands after it is written, and restart_us is never early). So the
+     * first connection, and fresh nodes, are never guarded in AUTO. */
+    if (auto_mode && restart_us <= first_ttl_us)
+        return 0;
+    uint64_t g = (uint64_t)guard_ms * 1000u +
+                 redlock__drift_us(guard_ms, drift_factor);
+    return g > UINT64_MAX - restart_us ? UINT64_MAX : restart_us + g;
+}

@@ -386,3 +386,36 @@ bool redlock__parse_run_id(const char *info, size_t len, char out[41])
     }
     return false;
 }
+
+/* The uptime_in_seconds line of INFO server; see reply.h. */
+bool redlock__parse_uptime(const char *info, size_t len, uint64_t *out)
+{
+    static const char key[] = "uptime_in_seconds:";
+    const size_t kl = sizeof(key) - 1;
+    *out = 0;
+    if (info == NULL)
+        return false;
+    size_t i = 0;
+    while (i < len) {
+        size_t end = i;
+        while (end < len && info[end] != '\n')
+            end++;
+        size_t line = end - i;
+        if (line > 0 && info[end - 1] == '\r')
+            line--;
+        if (line > kl && memcmp(info + i, key, kl) == 0) {
+            uint64_t v = 0;
+            for (size_t k = i + kl; k < i + line; k++) {
+                char c = info[k];
+                if (c < '0' || c > '9')
+                    return false;
+                unsigned d = (unsigned)(c - '0');
+                v = v > (UINT64_MAX - d) / 10u ? UINT64_MAX : v * 10u + d;
+            }
+            *out = v;
+            return true;
+        }
+        i = end + 1;
+    }
+    return false;
+}

@@ -147,6 +147,14 @@ redlock_status redlock__handshake_error_status(redlock__hs_cmd cmd,
 bool redlock__parse_run_id(const char *info, size_t len, char out[41]);
 
 /*
+ * Read the server's uptime from the text of an INFO server reply (len
+ * bytes; a line "uptime_in_seconds:<decimal>") into *out, saturating at
+ * UINT64_MAX. Returns false, with *out 0, if there is no such line or
+ * its value is empty or not all digits. For the restart guard. Pure.
+ */
+bool redlock__parse_uptime(const char *info, size_t len, uint64_t *out);
+
+/*
  * True if r is the extend script's answer "no key is held by anyone else,
  * but at least one is gone" (-1), as opposed to "held by another token"
  * (0). Only meaningful for REDLOCK__OP_EXTEND; NULL gives false. Pure.

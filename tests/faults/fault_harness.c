@@ -114,6 +114,7 @@ void fh_config_init(fh_config *cfg, const char *name)
     cfg->acquire_deadline_ms = 1000;
     cfg->command_timeout_ms = 500;
     cfg->slack_ms = 200;
+    cfg->restart_guard_ms = REDLOCK_RESTART_GUARD_AUTO;
     const char *slack = getenv("REDLOCK_FAULT_SLACK_MS");
     if (slack != NULL) {
         char *end;
@@ -551,6 +552,7 @@ static void client_main(const fh_run *r, int idx)
     o.reconnect_min_ms = 10;
     o.reconnect_max_ms = 200;
     o.shutdown_timeout_ms = 500;
+    o.restart_guard_ms = r->cfg.restart_guard_ms;
     o.node_error_fn = on_node_event;
     o.node_error_userdata = &c;
     char err[256];
@@ -621,6 +623,7 @@ int fh_observe_start(fh_run *r, size_t n)
     opts.reconnect_min_ms = 10;
     opts.reconnect_max_ms = 200;
     opts.shutdown_timeout_ms = 500;
+    opts.restart_guard_ms = r->cfg.restart_guard_ms;
     char err[256];
     redlock_status st = redlock_manager_create_ex(r->uris, r->cfg.nodes,
                                                   &opts, &o->m, err,
@@ -769,6 +772,7 @@ int fh_probe_start(fh_run *r)
     opts.reconnect_min_ms = 10;
     opts.reconnect_max_ms = 200;
     opts.shutdown_timeout_ms = 500;
+    opts.restart_guard_ms = r->cfg.restart_guard_ms;
     char err[256];
     redlock_status st = redlock_manager_create_ex(r->uris, r->cfg.nodes,
                                                   &opts, &p->m, err,
@@ -1288,6 +1292,122 @@ done:
     if (la != NULL)
         redlock_lock_free(la);
     redlock_manager_destroy(b);
+    redlock_manager_destroy(a);
+    fflush(stdout);
+    return rc;
+}
+
+/* See fault_harness.h. */
+int fh_rolling_control(fh_run *r, uint32_t a_guard_ms, fh_contender who,
+                       uint32_t b_guard_ms, fh_control *out)
+{
+    const size_t n = 3;
+    redlock_manager *a = NULL, *b = NULL;
+    redlock_lock *la = NULL, *lb = NULL;
+    redlock_options o;
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    memset(r, 0, sizeof(*r));
+    r->started = true;
+    fh_config_init(&r->cfg, "rolling_control");
+    r->cfg.nodes = n;
+    r->cfg.procs = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rs_start(&r->srv[i]) != 0)
+            return -1;
+        r->uris[i] = r->srv[i].uri;
+    }
+    control_options(&o);
+    o.restart_guard_ms = a_guard_ms;
+    if (redlock_manager_create(r->uris, n, &o, &a) != REDLOCK_OK)
+        goto done;
+
+    /* A takes the lock; every node stores it. */
+    uint64_t a_start = fh_now();
+    out->a_status = redlock_acquire(a, "ctl", 30000, &la);
+    uint64_t a_granted = fh_now();
+    if (out->a_status != REDLOCK_OK || await_dbsize(r, n, 1) != 0) {
+        fprintf(stderr, "rolling control: A: %s, or not on every node\n",
+                redlock_status_name(out->a_status));
+        goto done;
+    }
+    uint64_t a_vend = redlock_lock_validity_end_us(la);
+
+    /* Node 1 restarts empty, then node 2: two of three have lost A's key,
+     * while A still holds the lock for about 30 s. */
+    for (size_t i = 1; i <= 2; i++) {
+        rs_kill(&r->srv[i], 1);
+        if (rs_restart(&r->srv[i]) != 0)
+            goto done;
+        printf("[%s] kill -9 node %zu (%d), restarted empty\n", r->cfg.name,
+               i, r->srv[i].port);
+    }
+
+    /* B tries the same resource: retries cover its connections coming
+     * up; each attempt is decided by what the nodes hold and whether
+     * they may vote. */
+    uint32_t guard_ms = a_guard_ms;
+    if (who == FH_B_SAME_MANAGER) {
+        b = a;
+    } else {
+        o.restart_guard_ms = guard_ms = b_guard_ms;
+        if (redlock_manager_create(r->uris, n, &o, &b) != REDLOCK_OK)
+            goto done;
+    }
+    redlock_acquire_opts ao;
+    redlock_acquire_info info;
+    redlock_acquire_opts_init(&ao);
+    ao.retry_count = 40;
+    ao.retry_delay_ms = 50;
+    ao.retry_jitter_ms = 10;
+    ao.info = &info;
+    uint64_t b_start = fh_now();
+    out->b_status = redlock_acquire_ex(b, "ctl", 3, 30000, &ao, &lb);
+    uint64_t b_granted = fh_now();
+    uint64_t b_vend = 0, b_rel = 0;
+    if (out->b_status == REDLOCK_OK) {
+        out->b_nodes_granted = redlock_lock_nodes_granted(lb);
+        b_vend = redlock_lock_validity_end_us(lb);
+        fh_sleep_ms(100); /* B holds it a while, as A still does */
+        b_rel = fh_now();
+        redlock_release(lb);
+        lb = NULL;
+    }
+    printf("[%s] B (%s manager, guard %s): %s after %u attempts (last "
+           "yes/no/error %u/%u/%u; node statuses %s %s %s)\n",
+           r->cfg.name, who == FH_B_SAME_MANAGER ? "A's" : "a new",
+           guard_ms == REDLOCK_RESTART_GUARD_AUTO ? "auto"
+           : guard_ms == 0                        ? "off"
+                                                  : "explicit",
+           redlock_status_name(out->b_status), info.attempts, info.last.yes,
+           info.last.no, info.last.error,
+           redlock_status_name(info.node_status[0]),
+           redlock_status_name(info.node_status[1]),
+           redlock_status_name(info.node_status[2]));
+    uint64_t a_rel = fh_now();
+    redlock_release(la);
+    la = NULL;
+
+    /* The checker over both holds. */
+    mc_log_free(&r->log);
+    if (control_line(&r->log, "A", a_start, a_granted, a_vend, a_rel) != 0 ||
+        control_line(&r->log, "B", b_start,
+                     out->b_status == REDLOCK_OK ? b_granted : 0, b_vend,
+                     b_rel) != 0)
+        goto done;
+    printf("[%s] checker: ", r->cfg.name);
+    mc_check(&r->log, &out->rep, stdout, FH_DETAILS);
+    mc_report_print(&out->rep, stdout);
+    r->rep = out->rep;
+    rc = 0;
+done:
+    if (lb != NULL)
+        redlock_lock_free(lb);
+    if (la != NULL)
+        redlock_lock_free(la);
+    if (b != a)
+        redlock_manager_destroy(b);
     redlock_manager_destroy(a);
     fflush(stdout);
     return rc;

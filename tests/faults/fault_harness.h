@@ -72,6 +72,10 @@ typedef struct fh_config {
                                     $REDLOCK_FAULT_SLACK_MS */
     const char *watch_text;      /* if set, count node-event messages and
                                     acquire details containing it */
+    uint32_t restart_guard_ms;   /* manager option of the clients, the
+                                    observers and the probe;
+                                    REDLOCK_RESTART_GUARD_AUTO (the
+                                    library's default) */
 } fh_config;
 
 /* Counters of one client process (in shared memory; the parent reads
@@ -280,6 +284,29 @@ typedef struct fh_control {
  * up. fh_cleanup() (fh_teardown) stops the servers.
  */
 int fh_restart_control(fh_run *r, int appendonly, fh_control *out);
+
+/* Who asks for the lock after the restarts in fh_rolling_control(). */
+typedef enum fh_contender {
+    FH_B_SAME_MANAGER = 0, /* A's own manager (with guard_ms), as another
+                              thread of A's process would */
+    FH_B_NEW_MANAGER = 1   /* a new manager (with guard_ms), as another
+                              process would */
+} fh_contender;
+
+/*
+ * The deterministic rolling restart: 3 servers (no persistence), manager
+ * A (restart guard a_guard_ms) takes resource "ctl" with a 30 s TTL and
+ * waits until every node holds it; node 1 is SIGKILLed and restarted
+ * empty, then node 2; then B (see fh_contender: A's manager, or a new
+ * one with restart guard b_guard_ms) tries the same resource (retries
+ * for about 2 s, while connections come up).
+ * Both holds are checked as in fh_restart_control(). Without a restart
+ * guard B must get OK from the two empty nodes and the checker must find
+ * one overlap; with one that covers A's TTL, B must not. Returns 0
+ * (results in *out), or -1 if something could not be set up.
+ */
+int fh_rolling_control(fh_run *r, uint32_t a_guard_ms, fh_contender who,
+                       uint32_t b_guard_ms, fh_control *out);
 
 /* Stop everything fh_start() started (clients by PID, servers), free the
  * log, and remove the log directory unless $REDLOCK_FAULT_KEEP_LOGS is

@@ -22,7 +22,9 @@
  * node before exiting; a wrong password failing fast (exit 2) with one
  * line per node without -v, rate-limited; elect saying why it cannot
  * campaign; duplicate nodes; owner labels in status and through extend;
- * elect --listen seeing a change of leader.
+ * elect --listen seeing a change of leader; --restart-guard and
+ * REDLOCK_RESTART_GUARD (status shows guarded nodes, an acquire gets no
+ * quorum from them, bad values are usage errors).
  *
  * Processes: the test makes itself a child subreaper, so the commands run
  * by a `redlock` that it killed are reparented to it and can be reaped
@@ -444,6 +446,7 @@ static int setup(void **state)
     setenv("REDLOCK_NODES", f->nodes, 1);
     unsetenv("REDLOCK_PASSWORD");
     unsetenv("REDLOCK_OWNER");
+    unsetenv("REDLOCK_RESTART_GUARD");
     *state = f;
     return 0;
 }
@@ -1948,6 +1951,63 @@ static void test_elect_cmd_exits(void **state)
     assert_released(f, "election:lone-grp", expired);
 }
 
+/* --restart-guard / REDLOCK_RESTART_GUARD: the fixture's nodes started
+ * seconds ago, so a guard of an hour guards all three: status shows them
+ * as guarded with the time left (and cannot say "free"), an acquire gets
+ * no quorum (exit 2); auto and 0 leave them usable; bad values are usage
+ * errors. */
+static void test_restart_guard(void **state)
+{
+    fixture *f = *state;
+    char out[8192];
+    char err[4096];
+
+    assert_int_equal(CLI(f, "rg0", "status", "job-rg", "--restart-guard",
+                         "1h"),
+                     2);
+    read_named(f, "rg0.out", out, sizeof(out));
+    assert_non_null(strstr(out, "guarded"));
+    assert_non_null(strstr(out, "restart guard: uptime"));
+    assert_non_null(strstr(out, "s more"));
+    assert_non_null(strstr(out, "(3 in the restart guard)"));
+    assert_non_null(strstr(out, "state: unknown"));
+
+    setenv("REDLOCK_RESTART_GUARD", "1h", 1);
+    assert_int_equal(CLI(f, "rg1", "status", "job-rg", "--json"), 2);
+    read_named(f, "rg1.out", out, sizeof(out));
+    assert_non_null(strstr(out, "\"guarded\":true,\"guard\":\"restart guard:"));
+    assert_non_null(strstr(out, "\"guarded\":3"));
+    assert_int_equal(CLI(f, "rg2", "acquire", "job-rg", "--wait", "0"), 2);
+    read_named(f, "rg2.err", err, sizeof(err));
+    assert_non_null(strstr(err, "EGUARDED"));
+    assert_int_equal(nodes_with(f, "job-rg", "(nil)"), NODES);
+    /* The flag wins over the environment. */
+    assert_int_equal(CLI(f, "rg3", "status", "job-rg", "--restart-guard",
+                         "auto"),
+                     1);
+    read_named(f, "rg3.out", out, sizeof(out));
+    assert_null(strstr(out, "guarded"));
+    assert_non_null(strstr(out, "state: free"));
+    setenv("REDLOCK_RESTART_GUARD", "soon", 1);
+    assert_int_equal(CLI(f, "rg4", "status", "job-rg"), 64);
+    read_named(f, "rg4.err", err, sizeof(err));
+    assert_non_null(strstr(err, "REDLOCK_RESTART_GUARD: bad restart guard"));
+    unsetenv("REDLOCK_RESTART_GUARD");
+
+    assert_int_equal(CLI(f, "rg5", "acquire", "job-rg", "--restart-guard",
+                         "0"),
+                     0);
+    assert_int_equal(CLI(f, "rg6", "status", "job-rg", "--restart-guard",
+                         "169h"),
+                     64);
+    read_named(f, "rg6.err", err, sizeof(err));
+    assert_non_null(strstr(err, "--restart-guard: bad restart guard '169h'"));
+    assert_non_null(strstr(err, "at most 168h"));
+    assert_int_equal(CLI(f, "rg7", "status", "job-rg", "--restart-guard",
+                         "-1"),
+                     64);
+}
+
 /* ------------------------------------------------------------------------
  * main
  * ------------------------------------------------------------------------ */
@@ -1975,6 +2035,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_json_everywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_nodes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_guard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict_exit_zero, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_node_flags, setup, teardown),

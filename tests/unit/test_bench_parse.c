@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "bench.h"
+#include "redlock.h"
 
 /* Durations (the parser shared with the CLI): plain seconds, units,
  * fractions, compounds. */
@@ -172,6 +173,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.leases, 1000);
     assert_int_equal(c.candidates, 3);
     assert_int_equal(c.election_ttl_ms, 1000);
+    assert_int_equal(c.restart_guard_ms, REDLOCK_RESTART_GUARD_AUTO);
     assert_int_equal(c.soak_ms, 600000);
     assert_int_equal(c.duration_ms, 0);
     assert_int_equal(c.threads, 0);
@@ -190,6 +192,28 @@ static void test_copy(void **state)
     assert_int_equal(bench_copy(buf, sizeof(buf), "abcd"), -1);
     assert_string_equal(buf, "abc");
     assert_int_equal(bench_copy(buf, 0, "x"), -1);
+}
+
+/* --restart-guard: auto, or a time with a unit in 0ms..168h. */
+static void test_restart_guard(void **state)
+{
+    (void)state;
+    uint32_t v = 7;
+    assert_int_equal(bench_parse_restart_guard("auto", &v), 0);
+    assert_int_equal(v, REDLOCK_RESTART_GUARD_AUTO);
+    assert_int_equal(bench_parse_restart_guard("0ms", &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(bench_parse_restart_guard("30s", &v), 0);
+    assert_int_equal(v, 30000);
+    assert_int_equal(bench_parse_restart_guard("168h", &v), 0);
+    assert_int_equal(v, REDLOCK_TTL_MAX_MS);
+    v = 7;
+    static const char *bad[] = {"169h", "30", "-1s", "", "AUTO", "auto ",
+                                "1.5", NULL};
+    for (size_t i = 0; bad[i] != NULL; i++)
+        assert_int_equal(bench_parse_restart_guard(bad[i], &v), -1);
+    assert_int_equal(bench_parse_restart_guard(NULL, &v), -1);
+    assert_int_equal(v, 7);
 }
 
 /* Run the group. */
@@ -229,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_workloads),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_copy),
+        cmocka_unit_test(test_restart_guard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

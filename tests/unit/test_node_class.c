@@ -184,6 +184,47 @@ static void test_parse_run_id(void **state)
     assert_false(redlock__parse_run_id(info, 20, out));
 }
 
+/* The uptime_in_seconds line of INFO server (the restart guard). */
+static void test_parse_uptime(void **state)
+{
+    (void)state;
+    uint64_t v = 7;
+    const char *info = "# Server\r\nrun_id:0123\r\nuptime_in_seconds:42\r\n"
+                       "uptime_in_days:0\r\n";
+    assert_true(redlock__parse_uptime(info, strlen(info), &v));
+    assert_int_equal(v, 42);
+    info = "# Server\nuptime_in_seconds:0";
+    assert_true(redlock__parse_uptime(info, strlen(info), &v));
+    assert_int_equal(v, 0);
+    /* saturates instead of wrapping */
+    info = "uptime_in_seconds:99999999999999999999999\r\n";
+    assert_true(redlock__parse_uptime(info, strlen(info), &v));
+    assert_int_equal(v, UINT64_MAX);
+    info = "uptime_in_seconds:18446744073709551615\r\n";
+    assert_true(redlock__parse_uptime(info, strlen(info), &v));
+    assert_int_equal(v, UINT64_MAX);
+    info = "uptime_in_seconds:18446744073709551614\r\n";
+    assert_true(redlock__parse_uptime(info, strlen(info), &v));
+    assert_int_equal(v, UINT64_MAX - 1);
+    static const char *bad[] = {
+        "# Server\r\nuptime_in_days:3\r\n",
+        "uptime_in_seconds:\r\n",
+        "uptime_in_seconds:-3\r\n",
+        "uptime_in_seconds:3x\r\n",
+        "xuptime_in_seconds:3\r\n",
+        "",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        v = 7;
+        assert_false(redlock__parse_uptime(bad[i], strlen(bad[i]), &v));
+        assert_int_equal(v, 0);
+    }
+    assert_false(redlock__parse_uptime(NULL, 0, &v));
+    /* a length that cuts the line before its digits */
+    info = "uptime_in_seconds:42\r\n";
+    assert_false(redlock__parse_uptime(info, 18, &v));
+}
+
 /* One step of a duplicate scenario: node `node` reports run_id `id`
  * ("" unknown), after which dup_of must read `want` (n entries). */
 typedef struct dup_step {
@@ -274,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_handshake_error_status),
         cmocka_unit_test(test_connect_error_status),
         cmocka_unit_test(test_parse_run_id),
+        cmocka_unit_test(test_parse_uptime),
         cmocka_unit_test(test_dup_update),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -702,6 +702,117 @@ static void test_leader_decide(void **state)
 #undef TA
 #undef TB
 
+/* The restart guard's rule (quorum.c): the restart estimate from a
+ * handshake, then the end of the guard, as one table. Times in us; S is
+ * one second. */
+#define S 1000000ull
+#define NONE REDLOCK__RESTART_NONE
+#define NEW REDLOCK__RUN_ID_NEW
+#define SAME REDLOCK__RUN_ID_SAME
+#define CHG REDLOCK__RUN_ID_CHANGED
+static void test_restart_guard(void **state)
+{
+    (void)state;
+    const struct {
+        uint64_t now;       /* when INFO was read */
+        redlock__run_id_seen seen;
+        uint64_t prev;      /* the estimate kept from before */
+        bool uptime_known;
+        uint64_t uptime_s;
+        uint64_t first_ttl; /* first TTL written to the node; NONE:
+                               never */
+        bool auto_mode;
+        uint32_t guard_ms;
+        uint64_t restart;   /* expected estimate */
+        uint64_t until;     /* expected end (0: not guarded) */
+    } rows[] = {
+        /* A first connection with an uptime below the guard: guarded
+         * until restart + G + drift (drift of 30 s at 1 %: 300 ms +
+         * 2 ms). */
+        {100 * S, NEW, NONE, true, 3, 0, false, 30000, 97 * S,
+         97 * S + 30 * S + 302000},
+        /* Uptime above the guard: the end is in the past. */
+        {100 * S, NEW, NONE, true, 60, 0, false, 30000, 40 * S,
+         40 * S + 30 * S + 302000},
+        /* Whole seconds round down, so the restart is taken at the
+         * latest instant it can have happened. */
+        {100 * S + 999999, NEW, NONE, true, 3, 0, false, 1000,
+         97 * S + 999999, 97 * S + 999999 + S + 12000},
+        /* A changed run_id is a restart now, whatever the uptime says
+         * (a replica promoted after a long life)... */
+        {100 * S, CHG, NONE, true, 86400, 0, false, 30000, 100 * S,
+         100 * S + 30 * S + 302000},
+        {100 * S, CHG, 20 * S, true, 86400, 0, false, 30000, 100 * S,
+         100 * S + 30 * S + 302000},
+        /* ... even when INFO gave no uptime. */
+        {100 * S, CHG, NONE, false, 0, 0, false, 30000, 100 * S,
+         100 * S + 30 * S + 302000},
+        /* The same run_id: the same process, the estimate from before
+         * stands (its rounded-down uptime would move it later)... */
+        {100 * S, SAME, 97 * S, true, 2, 0, false, 30000, 97 * S,
+         97 * S + 30 * S + 302000},
+        /* ... including "none" (a guard that ended, or none found). */
+        {100 * S, SAME, NONE, true, 0, 0, false, 30000, NONE, 0},
+        /* Nothing known: not guarded on a first connection; on a
+         * reconnect whose INFO failed, the estimate from before stands. */
+        {100 * S, NEW, NONE, false, 0, 0, false, 30000, NONE, 0},
+        {100 * S, NEW, 97 * S, false, 0, 0, false, 30000, 97 * S,
+         97 * S + 30 * S + 302000},
+        /* Guard 0 is off. */
+        {100 * S, NEW, NONE, true, 0, 0, false, 0, 100 * S, 0},
+        {100 * S, CHG, NONE, true, 0, 0, true, 0, 100 * S, 0},
+        /* An uptime longer than our clock has run: as early as we can
+         * say (0), still guarded while the clock is below G. */
+        {5 * S, NEW, NONE, true, 3600, 0, false, 30000, 0,
+         30 * S + 302000},
+        /* Huge uptimes and guards saturate, never wrap. */
+        {100 * S, NEW, NONE, true, UINT64_MAX, 0, false, UINT32_MAX - 1, 0,
+         (uint64_t)(UINT32_MAX - 1) * 1000u +
+             redlock__drift_us(UINT32_MAX - 1, 0.01)},
+        {UINT64_MAX - S, NEW, NONE, true, 0, 0, false, UINT32_MAX - 1,
+         UINT64_MAX - S, UINT64_MAX},
+        {UINT64_MAX - 1, CHG, NONE, true, 1, 0, false, 1, UINT64_MAX - 1,
+         UINT64_MAX},
+        /* AUTO: a restart before this manager's first TTL written to
+         * the node lost none of its keys (a first connection, fresh
+         * nodes of a test or bench, are not guarded)... */
+        {100 * S, NEW, NONE, true, 3, 98 * S, true, 30000, 97 * S, 0},
+        {100 * S, NEW, NONE, true, 3, 97 * S, true, 30000, 97 * S, 0},
+        {100 * S, NEW, NONE, true, 3, NONE, true, 30000, 97 * S, 0},
+        {100 * S, CHG, NONE, true, 3, NONE, true, 30000, 100 * S, 0},
+        /* ... one after it is guarded for the largest TTL sent. */
+        {100 * S, NEW, NONE, true, 3, 97 * S - 1, true, 30000, 97 * S,
+         97 * S + 30 * S + 302000},
+        {100 * S, NEW, NONE, true, 3, 10 * S, true, 10000, 97 * S,
+         97 * S + 10 * S + 102000},
+        {100 * S, CHG, NONE, false, 0, 10 * S, true, 10000, 100 * S,
+         100 * S + 10 * S + 102000},
+        /* An explicit guard ignores when we first wrote (other clients'
+         * keys count too). */
+        {100 * S, NEW, NONE, true, 3, NONE, false, 30000, 97 * S,
+         97 * S + 30 * S + 302000},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        uint64_t r = redlock__restart_at_us(rows[i].now, rows[i].prev,
+                                            rows[i].seen,
+                                            rows[i].uptime_known,
+                                            rows[i].uptime_s);
+        uint64_t u = redlock__guard_until_us(r, rows[i].first_ttl,
+                                             rows[i].auto_mode,
+                                             rows[i].guard_ms, 0.01);
+        if (r != rows[i].restart || u != rows[i].until)
+            print_error("row %zu: restart %llu until %llu\n", i,
+                        (unsigned long long)r, (unsigned long long)u);
+        assert_int_equal(r, rows[i].restart);
+        assert_int_equal(u, rows[i].until);
+    }
+}
+#undef S
+#undef NONE
+#undef NEW
+#undef SAME
+#undef CHG
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -727,6 +838,7 @@ int main(void)
         cmocka_unit_test(test_random_upto),
         cmocka_unit_test(test_extend_end),
         cmocka_unit_test(test_extend_floor),
+        cmocka_unit_test(test_restart_guard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

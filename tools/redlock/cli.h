@@ -109,7 +109,8 @@ typedef enum cli_flag_id {
     CLI_F_HELP,
     CLI_F_VERSION,
     CLI_F_OWNER,
-    CLI_F_LISTEN
+    CLI_F_LISTEN,
+    CLI_F_RESTART_GUARD
 } cli_flag_id;
 
 /* One flag: the single source for parsing, --help and (checked by a
@@ -160,6 +161,9 @@ typedef struct cli_args {
     int wait_set; /* 0: wait without limit */
     uint64_t grace_ms;
     uint32_t timeout_ms;    /* 0: the library's defaults */
+    uint32_t restart_guard_ms; /* --restart-guard: ms, or
+                                  REDLOCK_RESTART_GUARD_AUTO */
+    int restart_guard_set;  /* 0: $REDLOCK_RESTART_GUARD, else auto */
     int conflict_exit_code; /* exit status when held elsewhere */
     int json;
     int show_token;
@@ -190,6 +194,13 @@ const cli_command *cli_command_of(cli_cmd cmd);
 
 /* Print the help of cmd (CLI_CMD_NONE: the general help) to out. */
 void cli_print_help(FILE *out, cli_cmd cmd);
+
+/* Parse a restart guard (--restart-guard, $REDLOCK_RESTART_GUARD):
+ * "auto" (REDLOCK_RESTART_GUARD_AUTO), or a duration from 0 (off) to
+ * 168h (the longest TTL: no guard needs more). Returns 0 with *ms set,
+ * or -1 with a reason in why (not repeating value). */
+int cli_restart_guard_parse(const char *value, uint32_t *ms, char *why,
+                            size_t whylen);
 
 /* Check an owner label: 1..REDLOCK_OWNER_MAX bytes of printable ASCII
  * without spaces (0x21..0x7e), as the library requires. Returns NULL if
@@ -354,6 +365,13 @@ int cli_check_token(const char *cmd_name, const char *token);
  * ------------------------------------------------------------------------ */
 
 #define CLI_NODE_REPORT_EVERY_US (10u * 1000u * 1000u)
+
+/* Copy into out (len bytes) the last message the library gave about node
+ * name, if its last status was st (for example the restart guard's
+ * "restart guard: ..., for 27.3 s more"). Returns 1 if found, else 0
+ * with out "". Any thread. */
+int cli_nodes_message(const char *name, redlock_status st, char *out,
+                      size_t len);
 
 /* Set o's node_error_fn to record each node's latest failure (and print
  * it while live reporting is on). cli_session_open() calls it. */

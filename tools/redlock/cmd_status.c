@@ -1,7 +1,10 @@
 /*
  * cmd_status.c: `redlock status RESOURCE`: what each node says about a
  * resource (reachable, holder, remaining TTL) and what that adds up to.
- * Read-only: it changes nothing on any node.
+ * Read-only: it changes nothing on any node. A node in its restart guard
+ * (docs/safety.md) is shown as "guarded" with what it stores and the
+ * library's message (how long the guard still lasts); it counts neither
+ * as free nor as holding, since it votes in no acquire or extend.
  *
  * Holder tokens are secrets of a kind (with a token, anyone can release
  * the lock), so only their first CLI_TOKEN_PREFIX_LEN characters are shown
@@ -16,6 +19,7 @@
 /* What the node views add up to. */
 typedef struct status_summary {
     size_t reachable;    /* nodes that answered */
+    size_t guarded;      /* ... of which in their restart guard */
     size_t free_nodes;   /* answered, and no key */
     size_t holder_nodes; /* nodes storing the most common holder */
     const char *holder;  /* that holder (in a view), or NULL */
@@ -48,12 +52,17 @@ static void summarise(const redlock_node_view *views, size_t n, size_t quorum,
         if (!views[i].reachable)
             continue;
         s->reachable++;
+        if (views[i].error == REDLOCK_EGUARDED) {
+            s->guarded++; /* votes for nothing: counted as unknown */
+            continue;
+        }
         if (!views[i].held) {
             s->free_nodes++;
             continue;
         }
         for (size_t j = 0; j < n; j++)
             if (views[j].reachable && views[j].held &&
+                views[j].error != REDLOCK_EGUARDED &&
                 strcmp(views[j].holder, views[i].holder) == 0)
                 same++;
         if (same > s->holder_nodes) {
@@ -68,7 +77,8 @@ static void summarise(const redlock_node_view *views, size_t n, size_t quorum,
     } else if (s->free_nodes >= quorum) {
         s->state = "free";
         s->exit_code = CLI_EXIT_CONFLICT;
-    } else if (s->holder_nodes + (n - s->reachable) < quorum) {
+    } else if (s->holder_nodes + (n - s->reachable + s->guarded) <
+               quorum) {
         s->state = "split";
         s->exit_code = CLI_EXIT_CONFLICT;
     } else {
@@ -128,8 +138,10 @@ static void print_json(const cli_args *a, redlock_manager *m,
     fputs(",\"owner\":", stdout);
     print_json_owner(s->holder != NULL ? s->owner : "");
     printf(",\"holder_nodes\":%zu,\"node_count\":%zu,\"quorum\":%zu,"
-           "\"reachable\":%zu,\"token_redacted\":%s,\"nodes\":[",
+           "\"reachable\":%zu,\"guarded\":%zu,\"token_redacted\":%s,"
+           "\"nodes\":[",
            s->holder_nodes, n, redlock_manager_quorum(m), s->reachable,
+           s->guarded,
            a->show_token ? "false" : "true");
     for (size_t i = 0; i < n; i++) {
         const redlock_node_view *v = &views[i];
@@ -143,6 +155,13 @@ static void print_json(const cli_args *a, redlock_manager *m,
                             strlen(redlock_strerror(v->error)));
             fputs("}", stdout);
             continue;
+        }
+        if (v->error == REDLOCK_EGUARDED) {
+            char msg[200];
+
+            cli_nodes_message(name, REDLOCK_EGUARDED, msg, sizeof(msg));
+            fputs(",\"guarded\":true,\"guard\":", stdout);
+            cli_json_string(stdout, msg, strlen(msg));
         }
         printf(",\"reachable\":true,\"held\":%s,\"holder\":",
                v->held ? "true" : "false");
@@ -214,19 +233,32 @@ static void print_table(const cli_args *a, redlock_manager *m,
                    "-", owner_width, "-", redlock_strerror(v->error));
             continue;
         }
+        const char *state = v->error == REDLOCK_EGUARDED ? "guarded"
+                            : v->held                    ? "held"
+                                                         : "free";
         if (!v->held) {
-            printf("%-11s  %-*s  %-*s  -\n", "free", holder_width, "-",
+            printf("%-11s  %-*s  %-*s  -", state, holder_width, "-",
                    owner_width, "-");
-            continue;
-        }
-        int used = (int)shown_len(a, v->holder, &cut) + (cut ? 3 : 0);
+        } else {
+            int used = (int)shown_len(a, v->holder, &cut) + (cut ? 3 : 0);
 
-        printf("%-11s  ", "held");
-        print_holder(a, v->holder);
-        printf("%*s  ", used < holder_width ? holder_width - used : 0, "");
-        print_owner_cell(v->owner, owner_width);
-        fputs("  ", stdout);
-        print_ttl(v->ttl_ms);
+            printf("%-11s  ", state);
+            print_holder(a, v->holder);
+            printf("%*s  ", used < holder_width ? holder_width - used : 0,
+                   "");
+            print_owner_cell(v->owner, owner_width);
+            fputs("  ", stdout);
+            print_ttl(v->ttl_ms);
+        }
+        if (v->error == REDLOCK_EGUARDED) {
+            char msg[200];
+
+            if (cli_nodes_message(redlock_manager_node_name(m, i),
+                                  REDLOCK_EGUARDED, msg, sizeof(msg)))
+                printf("  (%s)", msg);
+            else
+                printf("  (%s)", redlock_strerror(v->error));
+        }
         fputs("\n", stdout);
     }
     printf("state: %s", s->state);
@@ -240,8 +272,10 @@ static void print_table(const cli_args *a, redlock_manager *m,
         printf(" on %zu", s->holder_nodes);
         fputs(")", stdout);
     }
-    printf("; %zu of %zu nodes reachable, quorum %zu\n", s->reachable, n,
-           redlock_manager_quorum(m));
+    printf("; %zu of %zu nodes reachable", s->reachable, n);
+    if (s->guarded > 0)
+        printf(" (%zu in the restart guard)", s->guarded);
+    printf(", quorum %zu\n", redlock_manager_quorum(m));
 }
 
 /* Run `status`; returns the exit status: 0 held on a quorum, 1 not held,

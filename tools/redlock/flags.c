@@ -53,6 +53,12 @@ const cli_flag cli_flags[] = {
      "hostname:pid)"},
     {CLI_F_TIMEOUT, "timeout", 0, "D", CLI_NODES,
      "per-node connect and command timeout, 1ms to 10m (default 1s)"},
+    {CLI_F_RESTART_GUARD, "restart-guard", 0, "D", CLI_NODES,
+     "do not count a node restarted less than D ago (or whose run_id "
+     "changed) toward acquires and extends, as it may have lost its keys; "
+     "set D to the longest TTL any client uses, 0 turns it off, at most "
+     "168h (default: $REDLOCK_RESTART_GUARD, else auto: the longest TTL "
+     "this process sent; see redlock(1), RESTART GUARD)"},
     {CLI_F_TTL, "ttl", 't', "D", B_ACQ | B_EXT | B_EXE | B_ELE,
      "time to live of the lock, 3ms (above the clock-drift allowance; "
      "10ms for exec and elect, which renew it) to 168h (default 30s)"},
@@ -277,6 +283,29 @@ static int parse_duration_flag(const parse_state *ps, const char *spelled,
     return 0;
 }
 
+/* Parse a restart guard; see cli.h. */
+int cli_restart_guard_parse(const char *value, uint32_t *ms, char *why,
+                            size_t whylen)
+{
+    uint64_t v;
+    char lim[32];
+
+    if (strcmp(value, "auto") == 0) {
+        *ms = REDLOCK_RESTART_GUARD_AUTO;
+        return 0;
+    }
+    if (tool_duration_parse(value, &v, why, whylen) != 0)
+        return -1;
+    if (v > REDLOCK_TTL_MAX_MS) {
+        tool_duration_format(REDLOCK_TTL_MAX_MS, lim, sizeof(lim));
+        snprintf(why, whylen, "too long (at most %s, the longest TTL; or "
+                 "auto)", lim);
+        return -1;
+    }
+    *ms = (uint32_t)v;
+    return 0;
+}
+
 /* Check an owner label; see cli.h. */
 const char *cli_owner_problem(const char *owner)
 {
@@ -358,6 +387,16 @@ static int apply_flag(parse_state *ps, const cli_flag *f, const char *spelled,
             parse_duration_flag(ps, spelled, value, 1, CLI_MAX_TIMEOUT_MS, &ms);
         a->timeout_ms = (uint32_t)ms;
         break;
+    case CLI_F_RESTART_GUARD: {
+        char why[160];
+
+        if (cli_restart_guard_parse(value, &a->restart_guard_ms, why,
+                                    sizeof(why)) != 0)
+            return usage_error(ps, "--%s: bad restart guard '%s': %s",
+                               spelled, value, why);
+        a->restart_guard_set = 1;
+        break;
+    }
     case CLI_F_TTL:
         rc =
             parse_duration_flag(ps, spelled, value, 1, REDLOCK_TTL_MAX_MS, &ms);

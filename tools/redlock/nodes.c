@@ -136,6 +136,24 @@ static void on_node_error(const char *node, redlock_status st,
     pthread_mutex_unlock(&g.mu);
 }
 
+/* The last message about node name if its last status is st; see
+ * cli.h. */
+int cli_nodes_message(const char *name, redlock_status st, char *out,
+                      size_t len)
+{
+    int found = 0;
+
+    out[0] = '\0';
+    pthread_mutex_lock(&g.mu);
+    for (size_t i = 0; i < g.node_count; i++)
+        if (strcmp(g.nodes[i].name, name) == 0 && g.nodes[i].st == st) {
+            snprintf(out, len, "%s", g.nodes[i].msg);
+            found = 1;
+        }
+    pthread_mutex_unlock(&g.mu);
+    return found;
+}
+
 /* Hook the reports into the manager's options; see cli.h. */
 void cli_nodes_hook(redlock_options *o)
 {

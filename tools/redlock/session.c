@@ -270,6 +270,20 @@ int cli_session_open(const cli_args *a, redlock_manager **out)
     }
 
     redlock_options_init(&o);
+    if (a->restart_guard_set) {
+        o.restart_guard_ms = a->restart_guard_ms;
+    } else if (getenv("REDLOCK_RESTART_GUARD") != NULL &&
+               getenv("REDLOCK_RESTART_GUARD")[0] != '\0') {
+        char why[160];
+
+        if (cli_restart_guard_parse(getenv("REDLOCK_RESTART_GUARD"),
+                                    &o.restart_guard_ms, why,
+                                    sizeof(why)) != 0) {
+            cli_error("REDLOCK_RESTART_GUARD: bad restart guard: %s", why);
+            rc = CLI_EXIT_USAGE;
+            goto out;
+        }
+    }
     if (a->timeout_ms != 0) {
         o.connect_timeout_ms = a->timeout_ms;
         o.command_timeout_ms = a->timeout_ms;
