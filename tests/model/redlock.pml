@@ -28,8 +28,9 @@
  *
  * The property: never two clients that both believe they hold the lock,
  * with validity > 0, at the same global time. A client's belief starts or
- * lengthens only at a grant (acquire won, extend won), and `now` only
- * grows, so asserting it at each grant checks it in every state.
+ * lengthens only at a grant (acquire won, extend won; and the pre-fix
+ * rule's failure path, a mutant), and `now` only grows, so asserting it
+ * there checks it in every state.
  * Rejected: a monitor process asserting the invariant in every state (it
  * adds a process and interleavings for the same coverage), and LTL (a
  * never claim doubles the search for a plain safety property).
@@ -166,7 +167,7 @@ end_clock:
 
 /* ----------------------------------------------------------------- nodes */
 
-/* Run one command on node n for client c (inside the node's atomic). */
+/* Run one command on node n for client c (inside the node's d_step). */
 inline execute(n, c, cmd, tok, ttl, op)
 {
     if
@@ -458,9 +459,10 @@ holding:
                 skip
             :: else ->
 #ifdef PREFIX_EXTEND
-                vend[c] = oend;
+                vend[c] = oend;          /* lengthens the cut end: check */
                 printf("MODEL t=%d client %d extend failed: validity end stays t=%d (pre-fix rule)\n",
                        now, c, vend[c]);
+                check_exclusion(c);
 #else
                 vend[c] = (e < vend[c] -> e : vend[c]);
                 printf("MODEL t=%d client %d extend failed: holds until t=%d at most\n",
