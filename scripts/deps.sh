@@ -20,6 +20,7 @@ PACKAGES=(
     libcmocka-dev   # tests only
     redis-server    # tests, example and bench start their own servers
     redis-tools     # redis-cli, redis-benchmark
+    spin            # tests only: the Promela model (ctest -L model)
     clang           # scripts/fuzz.sh: the libFuzzer harnesses
     libclang-rt-14-dev # libFuzzer and sanitizer runtimes for clang 14
 )
