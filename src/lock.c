@@ -728,6 +728,16 @@ redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
     uint64_t limit = redlock__wait_limit_us(t0, m->opts.command_timeout_ms,
                                             floor_ms, df, 0);
     op->deadline_us = limit;
+    /* From the moment the PEXPIREs are posted, a shorter TTL may land on
+     * any node: until the answers say otherwise the holder may count only
+     * on what a failed extend leaves (found by the model, docs/model.md).
+     * A longer TTL leaves the end as it was. */
+    uint64_t end_before = atomic_load_explicit(&lock->validity_end_us,
+                                               memory_order_relaxed);
+    atomic_store_explicit(&lock->validity_end_us,
+                          redlock__extend_end_us(false, end_before, t0,
+                                                 floor_ms, df),
+                          memory_order_relaxed);
     redlock__op_submit(m, op);
     redlock__verdict v = redlock__op_wait(op, limit, false);
     uint64_t t1 = redlock__clock_now_us();

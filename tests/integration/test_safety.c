@@ -4,7 +4,8 @@
  * real redis-server processes:
  *   - the extend rule (safety.md §10): a failed, shorter extend never
  *     leaves the holder counting on more than the keys' TTL, so nobody
- *     else can win while the holder's validity reads > 0;
+ *     else can win while the holder's validity reads > 0; nor does one
+ *     still waiting for its answers;
  *   - a fencing number drawn after the lock expired is refused;
  *   - the same server given twice is refused at create;
  *   - redlock_manager_destroy() cuts short the sleep between retries;
@@ -15,6 +16,8 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -134,6 +137,63 @@ static void test_failed_short_extend(void **state)
     assert_true(b_won); /* the keys expired by their 100 ms TTL */
     redlock_lock_free(la);
     redlock_manager_destroy(mb);
+}
+
+/* An extend running on its own thread. */
+typedef struct inflight_extend {
+    redlock_lock *lock;
+    uint32_t ttl_ms;
+    redlock_status st;
+    atomic_bool done;
+} inflight_extend;
+
+/* Thread: redlock_extend(lock, ttl_ms). */
+static void *extend_thread(void *arg)
+{
+    inflight_extend *e = arg;
+    e->st = redlock_extend(e->lock, e->ttl_ms);
+    atomic_store(&e->done, true);
+    return NULL;
+}
+
+/* For rl_await: node 0 has applied the shorter TTL (at most 5 s). */
+static bool short_ttl_on_node0(void *arg)
+{
+    long long t = pttl(arg, 0, "res");
+    return t >= 0 && t <= 5000;
+}
+
+/*
+ * Found by the model (docs/model.md §6): while a shorter extend is still
+ * waiting for answers, its PEXPIRE may already have landed on some nodes,
+ * so the validity the holder reads must already be no longer than the new
+ * TTL allows, not the old, longer end. Nodes 1 and 2 are paused, so the
+ * extend waits out its command timeout; once node 0 shows the short TTL,
+ * validity must read at most 5 s while the call is still in flight.
+ */
+static void test_inflight_short_extend(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c->m, "res", 20000, &l), REDLOCK_OK);
+    assert_true(redlock_lock_validity_ms(l) > 15000);
+    client_pause(c, 1, 4000);
+    client_pause(c, 2, 4000);
+    inflight_extend e = {.lock = l, .ttl_ms = 5000};
+    atomic_init(&e.done, false);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, extend_thread, &e), 0);
+    assert_true(rl_await(short_ttl_on_node0, c, 3000));
+    int64_t left = redlock_lock_validity_ms(l);
+    bool in_flight = !atomic_load(&e.done);
+    print_message("validity during the extend: %lld ms (in flight: %d)\n",
+                  (long long)left, in_flight);
+    assert_int_equal(pthread_join(t, NULL), 0); /* before any failure */
+    assert_true(in_flight); /* the 2 s command timeout has not run out */
+    assert_true(left <= 5000);
+    assert_int_not_equal(e.st, REDLOCK_OK);
+    assert_true(redlock_lock_validity_ms(l) <= 5000);
+    redlock_lock_free(l);
 }
 
 /* For rl_await: every node has "res" with more than 10 s to live. */
@@ -438,6 +498,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_failed_short_extend, setup3,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_inflight_short_extend, setup3,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_shortening_then_lengthening,
                                         setup3, teardown),
