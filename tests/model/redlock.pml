@@ -171,18 +171,23 @@ end_clock:
 inline execute(n, c, cmd, tok, ttl, op)
 {
     if
-    :: cmd == SET ->                     /* SET key tok NX PX ttl */
+    /* A guarded node is sent no acquire, extend or restore (send_slot()
+     * in src/node.c fails them with REDLOCK_EGUARDED, unsent): it writes
+     * nothing and the answer counts as an error. */
+    :: cmd == SET && guarded(n) -> a = A_ERR
+    :: cmd == EXT && guarded(n) -> a = A_ERR
+    :: cmd == SET && !guarded(n) ->      /* SET key tok NX PX ttl */
         if
         :: owner[n] == 0 ->
             owner[n] = tok; expires[n] = now + ttl;
-            a = (guarded(n) -> A_ERR : A_YES)
+            a = A_YES
         :: else -> a = A_NO
         fi
-    :: cmd == EXT ->                     /* compare, then PEXPIRE */
+    :: cmd == EXT && !guarded(n) ->      /* compare, then PEXPIRE */
         if
         :: owner[n] == tok ->
             expires[n] = now + ttl;
-            a = (guarded(n) -> A_ERR : A_YES)
+            a = A_YES
         :: owner[n] == 0 -> a = A_GONE
         :: else -> a = A_NO
         fi
@@ -193,7 +198,7 @@ inline execute(n, c, cmd, tok, ttl, op)
         fi
     :: cmd == RES ->                     /* restore: set if absent or ours */
         if
-        :: owner[n] == 0 || owner[n] == tok ->
+        :: !guarded(n) && (owner[n] == 0 || owner[n] == tok) ->
             owner[n] = tok; expires[n] = now + ttl
         :: else -> skip
         fi;
