@@ -519,6 +519,126 @@ static void test_hostile_nodes(void **state)
     }
 }
 
+/* ------------------------------------------------------------------------
+ * Prompt reconnect
+ * ------------------------------------------------------------------------ */
+
+static void long_backoff(redlock_options *o)
+{
+    o->reconnect_min_ms = 20;
+    o->reconnect_max_ms = 600000; /* ten minutes */
+}
+
+/* A node down long enough for its backoff to have grown is probed as
+ * soon as work finds it down once it is back, and used again at once,
+ * not at the end of a backoff sized for an idle node. While it is down,
+ * work makes each probe fail and double the backoff (20 ms * 2^15 is
+ * past the ten-minute cap within the 3 s below); without probes on
+ * demand the backoff would still grow with the time down (seconds). The
+ * bound on the wait for "connected" (2 s) is generous for a probe that
+ * starts with the next operation. */
+static void test_prompt_reconnect(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    assert_int_equal(rl_cluster_start(&c, 3, long_backoff), 0);
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c.m, "p", 10000, &l), REDLOCK_OK);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    rs_kill(&c.srv[2], 1);
+    assert_true(rl_wait_down(&c.ev, 2, 1, 5000));
+    uint64_t end = rl_now_us() + 3000000u;
+    while (rl_now_us() < end) {
+        assert_int_equal(redlock_acquire(c.m, "p", 10000, &l), REDLOCK_OK);
+        assert_int_equal(redlock_release(l), REDLOCK_OK);
+    }
+    int ups = c.ev.up[2];
+    assert_int_equal(rs_restart(&c.srv[2]), 0);
+    /* This acquire finds node 2 down and probes it. */
+    assert_int_equal(redlock_acquire(c.m, "p", 10000, &l), REDLOCK_OK);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    assert_true(rl_wait_up(&c.ev, 2, ups + 1, 2000));
+    assert_int_equal(redlock_acquire(c.m, "p", 10000, &l), REDLOCK_OK);
+    assert_true(rl_await_keys(&c, 3, 5000));
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    rl_cluster_stop(&c);
+}
+
+/* A stand-in for a node that is down: it accepts and closes at once,
+ * counting connection attempts. */
+typedef struct closer {
+    int lfd, port;
+    atomic_bool stop;
+    atomic_int accepts;
+    pthread_t th;
+} closer;
+
+static void *closer_main(void *arg)
+{
+    closer *k = arg;
+    while (!atomic_load(&k->stop)) {
+        struct pollfd p = {k->lfd, POLLIN, 0};
+        if (poll(&p, 1, 20) <= 0)
+            continue;
+        int fd = accept4(k->lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            atomic_fetch_add(&k->accepts, 1);
+            close(fd);
+        }
+    }
+    return NULL;
+}
+
+/* Work that finds a node down probes it at once (at most once per
+ * reconnect_min_ms), whatever its backoff has grown to: over 2 s of
+ * operations against a node that closes every connection, it is tried
+ * far more often than the doubling backoff alone allows (attempts at
+ * 20 ms * (2^k - 1): at most 8 in 2 s). */
+static void test_work_probes_down_node(void **state)
+{
+    (void)state;
+    closer k;
+    memset(&k, 0, sizeof(k));
+    k.lfd = silent_listener(&k.port);
+    atomic_init(&k.stop, false);
+    atomic_init(&k.accepts, 0);
+    assert_int_equal(pthread_create(&k.th, NULL, closer_main, &k), 0);
+
+    rl_cluster c;
+    memset(&c, 0, sizeof(c));
+    c.n = 3;
+    assert_int_equal(rs_start_many(c.srv, 2), 0);
+    rs_uris(c.srv, 2, c.uris);
+    char uri[64];
+    snprintf(uri, sizeof(uri), "redis://127.0.0.1:%d", k.port);
+    c.uris[2] = uri;
+    c.srv[2].port = k.port;
+    rl_events_init(&c.ev, &c);
+    redlock_options o;
+    rl_test_options(&o, &c.ev);
+    long_backoff(&o);
+    assert_int_equal(redlock_manager_create(c.uris, 3, &o, &c.m),
+                     REDLOCK_OK);
+    assert_true(rl_wait_down(&c.ev, 2, 1, 5000));
+    int before = atomic_load(&k.accepts);
+    uint64_t end = rl_now_us() + 2000000u;
+    redlock_lock *l = NULL;
+    while (rl_now_us() < end) {
+        assert_int_equal(redlock_acquire(c.m, "w", 10000, &l), REDLOCK_OK);
+        assert_int_equal(redlock_release(l), REDLOCK_OK);
+    }
+    int probes = atomic_load(&k.accepts) - before;
+    if (probes < 16)
+        fail_msg("only %d connection attempts during 2 s of work", probes);
+    redlock_manager_destroy(c.m);
+    c.m = NULL;
+    atomic_store(&k.stop, true);
+    pthread_join(k.th, NULL);
+    close(k.lfd);
+    rs_stop_many(c.srv, 2);
+    rl_events_destroy(&c.ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -527,6 +647,8 @@ int main(void)
         cmocka_unit_test(test_unix_socket),
         cmocka_unit_test(test_fds_cloexec_from_creation),
         cmocka_unit_test(test_hostile_nodes),
+        cmocka_unit_test(test_prompt_reconnect),
+        cmocka_unit_test(test_work_probes_down_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
