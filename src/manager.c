@@ -5,7 +5,7 @@
  *   application threads  call acquire/extend/release; each call builds an
  *                        op (op.c), posts it to every node and sleeps on
  *                        the op's condition variable until it is decided.
- *   one worker per node  owns that node's hiredis connection (node.c); it
+ *   one worker per node  owns that node's connection (node.c, conn.c); it
  *                        is the only thread that ever touches it.
  * The manager itself is read-only after create, except for `closing` and
  * the reference count. It is reference-counted: the creator, every live
