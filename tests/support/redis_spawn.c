@@ -485,7 +485,8 @@ static void link_close(rs_link *l)
 }
 
 /* TLS half of link_open(): handshake with the server's certificate
- * verified against s->tls_ca_file and the address 127.0.0.1, presenting
+ * verified against s->tls_ca_file and (unless s->tls_skip_name_check) the
+ * address 127.0.0.1, presenting
  * the client certificate when the server asks for one. Returns 0, -1, or
  * RS_LINK_BADCERT when a server answered with a certificate that does not
  * verify. */
@@ -519,8 +520,9 @@ static int link_open_tls(rs_link *l, const rs_server *s, long connect_ms,
     }
     l->ssl = SSL_new(l->ctx);
     if (l->ssl == NULL || SSL_set_fd(l->ssl, l->fd) != 1 ||
-        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(l->ssl),
-                                      "127.0.0.1") != 1) {
+        (!s->tls_skip_name_check &&
+         X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(l->ssl),
+                                       "127.0.0.1") != 1)) {
         tls_error(err, errlen, "SSL setup for", s->port, "failed");
         return -1;
     }
@@ -1107,6 +1109,7 @@ static int set_tls(rs_server *s, const rs_options *o)
     }
     s->tls = 1;
     s->tls_auth_clients = o->tls_auth_clients ? 1 : 0;
+    s->tls_skip_name_check = o->tls_skip_name_check ? 1 : 0;
     if (tls_path(s->tls_cert_file, o->tls_cert_file, "tls_cert_file") != 0 ||
         tls_path(s->tls_key_file, o->tls_key_file, "tls_key_file") != 0 ||
         tls_path(s->tls_ca_file, o->tls_ca_file, "tls_ca_file") != 0 ||
