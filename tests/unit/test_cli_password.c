@@ -1,7 +1,8 @@
 /*
  * test_cli_password.c: how the CLI puts a password from REDLOCK_PASSWORD
  * or --password-file into node URIs (tools/redlock/password.c): only where
- * a URI has none, percent-encoded, for redis:// and unix:// forms; and
+ * a URI has none, percent-encoded, for redis://, rediss:// and unix://
+ * forms; and
  * that the library's URI parser reads the result back to the same
  * password.
  */
@@ -50,6 +51,11 @@ static void test_inject(void **state)
          "unix:///s.sock?db=2&password=own"},
         {"unix:///s.sock?user=u",
          "p&q=", "unix:///s.sock?user=u&password=p%26q%3D"},
+        {"rediss://h:1/2", "pw", "rediss://:pw@h:1/2"},
+        {"REDISS://h", "pw", "REDISS://:pw@h"},
+        {"rediss://user@h", "pw", "rediss://user:pw@h"},
+        {"rediss://:own@h", "pw", "rediss://:own@h"},
+        {"rediss://h", "a b@c", "rediss://:a%20b%40c@h"},
         {"http://h", "pw", "http://h"},
         {"redis://h", "", "redis://h"},
     };

@@ -10,6 +10,8 @@
  *   ../common/duration.c  durations, shared with redlock-bench: "30"
  *                   (seconds), "1.5s", "250ms", "1m30s" (duration.h)
  *   password.c      password injection into node URIs (password.h)
+ *   ../common/tls_opts.c  --tls-* flags and REDLOCK_TLS_* variables,
+ *                   shared with redlock-bench (tls_opts.h)
  *   output.c        messages, timestamps, JSON strings, exit codes
  *   session.c       node list, password, manager creation, the shared
  *                   acquire-with-wait loop
@@ -109,7 +111,11 @@ typedef enum cli_flag_id {
     CLI_F_HELP,
     CLI_F_VERSION,
     CLI_F_OWNER,
-    CLI_F_LISTEN
+    CLI_F_LISTEN,
+    CLI_F_TLS_CA,
+    CLI_F_TLS_CERT,
+    CLI_F_TLS_KEY,
+    CLI_F_TLS_INSECURE
 } cli_flag_id;
 
 /* One flag: the single source for parsing, --help and (checked by a
@@ -154,6 +160,10 @@ typedef struct cli_args {
     const char *password_file;
     const char *key_prefix;
     const char *owner; /* --owner, or NULL */
+    const char *tls_ca;   /* --tls-ca, or NULL (then $REDLOCK_TLS_CA) */
+    const char *tls_cert; /* --tls-cert and --tls-key: both or neither */
+    const char *tls_key;  /* (then $REDLOCK_TLS_CERT, $REDLOCK_TLS_KEY) */
+    int tls_insecure;     /* --tls-insecure */
     uint32_t ttl_ms;
     int ttl_set;
     uint64_t wait_ms;
@@ -278,7 +288,10 @@ int cli_exit_for_wait_status(int wstatus);
 /*
  * Create the manager for a's nodes (--node, else $REDLOCK_NODES), with the
  * password from --password-file or $REDLOCK_PASSWORD put into URIs that
- * lack one, a's --key-prefix and --timeout, and -v logging. Returns 0 and
+ * lack one, the TLS files from --tls-* or $REDLOCK_TLS_* (a warning on
+ * stderr with --tls-insecure, even with -q; a notice when TLS settings
+ * are given but no node is rediss://), a's --key-prefix and --timeout,
+ * and -v logging. Returns 0 and
  * *out, or an exit status (CLI_EXIT_USAGE for bad nodes or flags,
  * CLI_EXIT_UNAVAILABLE otherwise) after printing why.
  */
