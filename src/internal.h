@@ -481,6 +481,10 @@ struct redlock_manager {
                                   known (yet) */
     int *dup_of;               /* per node: -1, or the voting node it is
                                   the same server as (redlock__dup_update) */
+    struct redlock__tls *tls;  /* TLS settings (conn.h), built at create
+                                  when a node is rediss:// or a TLS file
+                                  is given; NULL otherwise. Read-only;
+                                  freed after the nodes. */
 };
 
 /* Take / drop a reference on the manager (memory is freed at zero). */
