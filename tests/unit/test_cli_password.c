@@ -86,6 +86,8 @@ static void test_round_trip_through_parser(void **state)
         "redis://user@host",
         "unix:///tmp/r.sock",
         "unix:///tmp/r.sock?db=3",
+        "rediss://10.0.0.1:6380/4",
+        "rediss://user@host",
     };
     (void)state;
     for (size_t i = 0; i < sizeof(passwords) / sizeof(passwords[0]); i++) {
@@ -99,8 +101,9 @@ static void test_round_trip_through_parser(void **state)
                 fail_msg("%s: %s", uris[j], err);
             assert_non_null(u.password);
             assert_string_equal(u.password, passwords[i]);
-            if (j == 1)
+            if (j == 1 || j == 5)
                 assert_string_equal(u.user, "user");
+            assert_int_equal(u.tls, j >= 4);
             redlock__uri_clear(&u);
             cli_password_free_uri(got);
         }

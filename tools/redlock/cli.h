@@ -352,8 +352,13 @@ int cli_settle(redlock_manager *m, const char *res, const char *token,
 int cli_check_resource(const char *cmd_name, const char *resource);
 
 /* What to check when a quorum refuses with st (EAUTH: the password;
- * EDB: the database index; EDUPNODE: duplicate servers): one phrase. */
+ * EDB: the database index; EDUPNODE: duplicate servers; ETLS: the CA,
+ * client certificate and the nodes' certificates): one phrase. */
 const char *cli_config_hint(redlock_status st);
+
+/* 1 for the statuses of a node that refuses us for our configuration
+ * (EAUTH, EDB, EDUPNODE, ETLS): retrying will not change them. */
+int cli_is_config_status(redlock_status st);
 
 /* Check a TOKEN operand: REDLOCK_TOKEN_LEN lowercase hex characters, as
  * the library prints them. Returns 0, or CLI_EXIT_USAGE after printing
@@ -384,7 +389,8 @@ size_t cli_nodes_report_attempt(redlock_manager *m,
                                 const redlock_acquire_info *info);
 
 /* After a success: print a line for each node that refused our password,
- * database or vote (EAUTH, EDB, EDUPNODE) in info's last attempt or as
+ * database, vote or TLS setup (EAUTH, EDB, EDUPNODE, ETLS) in info's
+ * last attempt or as
  * last reported by the library (info NULL: only the latter): the lock
  * was won without it, but the cluster tolerates fewer failures until it
  * is fixed. Returns how many. Main thread. */
@@ -392,8 +398,8 @@ size_t cli_nodes_report_config(redlock_manager *m,
                                const redlock_acquire_info *info);
 
 /* Print a line for each node that is down now, as last reported by the
- * library. Returns how many are down, and in *worst EAUTH, EDB or
- * EDUPNODE if one of them failed so (configuration errors), else
+ * library. Returns how many are down, and in *worst EAUTH, EDB, EDUPNODE
+ * or ETLS if one of them failed so (configuration errors), else
  * ENOQUORUM if any is down, else OK. Main thread. */
 size_t cli_nodes_report_down(redlock_manager *m, redlock_status *worst);
 

@@ -470,10 +470,21 @@ static int acquire_retryable(redlock_status st)
     return 0;
 }
 
-/* What to check when a quorum refuses st (EAUTH, EDB, EDUPNODE). */
+/* 1 for a node's refusal of our configuration; see cli.h. */
+int cli_is_config_status(redlock_status st)
+{
+    return st == REDLOCK_EAUTH || st == REDLOCK_EDB ||
+           st == REDLOCK_EDUPNODE || st == REDLOCK_ETLS;
+}
+
+/* What to check when a quorum refuses st (EAUTH, EDB, EDUPNODE, ETLS). */
 const char *cli_config_hint(redlock_status st)
 {
     switch (st) {
+    case REDLOCK_ETLS:
+        return "check the CA (--tls-ca, REDLOCK_TLS_CA), the client "
+               "certificate (--tls-cert, --tls-key) and the nodes' "
+               "certificates and host names";
     case REDLOCK_EAUTH:
         return "check the password (--password-file, REDLOCK_PASSWORD, or "
                "the node URIs) and the user's ACL";
@@ -564,8 +575,7 @@ static cli_acquire_outcome acquire_failed(redlock_manager *m, const cli_args *a,
     } else if (st == REDLOCK_EINVAL || st == REDLOCK_ERANGE) {
         cli_error("%s: %s: %s", cmd, res, redlock_strerror(st));
         *exit_code = CLI_EXIT_USAGE;
-    } else if (st == REDLOCK_EAUTH || st == REDLOCK_EDB ||
-               st == REDLOCK_EDUPNODE) {
+    } else if (cli_is_config_status(st)) {
         size_t refusing = 0;
 
         for (size_t i = 0; i < redlock_manager_node_count(m); i++)
