@@ -64,7 +64,6 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -207,11 +206,11 @@ bool redlock__conn_is_ip_literal(const char *s)
  * The resolver: one detached thread per lookup
  * ------------------------------------------------------------------------ */
 
-static atomic_uint resolve_delay_ms;
+static _Atomic(redlock__resolve_fn) test_resolver;
 
-void redlock__conn_test_resolve_delay_ms(unsigned ms)
+void redlock__conn_test_set_resolver(redlock__resolve_fn fn)
 {
-    atomic_store_explicit(&resolve_delay_ms, ms, memory_order_relaxed);
+    atomic_store_explicit(&test_resolver, fn, memory_order_relaxed);
 }
 
 /* A lookup shared by the connection and its resolver thread; the last of
@@ -239,20 +238,18 @@ static void req_unref(resolve_req *r)
 static void *resolver_main(void *arg)
 {
     resolve_req *r = arg;
-    unsigned delay = atomic_load_explicit(&resolve_delay_ms,
-                                          memory_order_relaxed);
-    if (delay > 0) {
-        struct timespec ts = {(time_t)(delay / 1000u),
-                              (long)(delay % 1000u) * 1000000L};
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-        }
+    redlock__resolve_fn fn =
+        atomic_load_explicit(&test_resolver, memory_order_relaxed);
+    if (fn != NULL) {
+        r->rc = fn(r->host, r->port, &r->res);
+    } else {
+        struct addrinfo hints;
+        memset(&hints, 0, sizeof(hints));
+        hints.ai_family = AF_UNSPEC; /* IPv4 and IPv6; all tried */
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_NUMERICSERV;
+        r->rc = getaddrinfo(r->host, r->port, &hints, &r->res);
     }
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    r->rc = getaddrinfo(r->host, r->port, &hints, &r->res);
     atomic_store_explicit(&r->done, true, memory_order_release);
     uint64_t one = 1;
     ssize_t w = write(r->efd, &one, sizeof(one));

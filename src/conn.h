@@ -123,9 +123,15 @@ redlock_status redlock__conn_get_reply(redlock__conn *c, void **reply,
  * be opened again. */
 void redlock__conn_close(redlock__conn *c);
 
-/* Test hook: every name lookup from now on first sleeps this long on its
- * resolver thread (0: none). Lets tests make resolution slow on demand;
- * costs one relaxed atomic load per lookup in production. */
-void redlock__conn_test_resolve_delay_ms(unsigned ms);
+/* Test hook: name lookups from now on call fn instead of getaddrinfo()
+ * (NULL: back to getaddrinfo). fn runs on the resolver thread with the
+ * node's host and port and must return what getaddrinfo() would: 0 and a
+ * list freeaddrinfo() can free, or an EAI_ code. Lets tests make a lookup
+ * slow or give a name several addresses; costs one relaxed atomic load
+ * per lookup in production. */
+struct addrinfo;
+typedef int (*redlock__resolve_fn)(const char *host, const char *port,
+                                   struct addrinfo **res);
+void redlock__conn_test_set_resolver(redlock__resolve_fn fn);
 
 #endif /* REDLOCK_CONN_H */

@@ -118,6 +118,11 @@ struct redlock__node {
     uint64_t connect_started_us;
     uint64_t next_connect_us;
     uint32_t backoff_ms;
+    uint64_t work_bound_us;    /* shortest wait of the work that found the
+                                  node down since it was last ready (0:
+                                  none): bounds the backoff (conn_fail) */
+    bool probe_wanted;         /* work arrived while down: reconnect now
+                                  (at most once per reconnect_min_ms) */
     int handshake_replies;     /* handshake replies still expected */
     int handshake_total;       /* handshake commands sent */
     uint8_t handshake_kind[HANDSHAKE_MAX]; /* per handshake command: a
@@ -384,7 +389,10 @@ static void conn_fail(redlock__node *nd, redlock_status st, const char *why,
     /* Jitter in [delay/2, delay], so many clients do not reconnect in
      * step after a node restart. */
     uint32_t jittered = delay / 2 + redlock__random_upto(delay - delay / 2);
-    nd->next_connect_us = now + (uint64_t)jittered * 1000u;
+    nd->next_connect_us =
+        now + redlock__reconnect_delay_us(
+                  jittered, nd->m->opts.reconnect_min_ms,
+                  nd->pending.head != NULL, nd->work_bound_us);
     nd->backoff_ms = delay >= max / 2 ? max : delay * 2;
     report(nd, true, st, msg);
 }
@@ -434,6 +442,8 @@ static void conn_ready(redlock__node *nd, uint64_t now)
 {
     nd->state = CONN_READY;
     nd->backoff_ms = nd->m->opts.reconnect_min_ms;
+    nd->work_bound_us = 0;
+    nd->probe_wanted = false;
     nd->ever_connected = true;
     int dup = atomic_load_explicit(&nd->dup_of, memory_order_relaxed);
     if (dup >= 0) {
@@ -738,6 +748,15 @@ static void accept_incoming(redlock__node *nd, slot_list *in, uint64_t now)
                  nd->inflight.len < NODE_INFLIGHT_MAX)
             send_slot(nd, s, now);
         else if (nd->state == CONN_DOWN && !is_release(s)) {
+            /* This work finds the node down: probe it now rather than at
+             * the end of the backoff (worker_main), and let its wait
+             * bound the next backoff, so a node that is back is used
+             * again within a fraction of the work's TTL. */
+            nd->probe_wanted = true;
+            if (s->op->deadline_us > now &&
+                (nd->work_bound_us == 0 ||
+                 s->op->deadline_us - now < nd->work_bound_us))
+                nd->work_bound_us = s->op->deadline_us - now;
             /* Failed with the class of the node's failure (EAUTH,
              * EREFUSED, ...), so that callers can tell a node refusing us
              * from a node that is unreachable. */
@@ -927,6 +946,15 @@ static void *worker_main(void *arg)
         if (nd->state == CONN_DOWN && now >= nd->next_connect_us && !stopping)
             conn_start(nd, now);
         accept_incoming(nd, &in, now);
+        /* Work found the node down (accept_incoming): probe at once, at
+         * most once per reconnect_min_ms. A release waiting (kept across
+         * the failure) already shortened the backoff in conn_fail. */
+        if (nd->state == CONN_DOWN && nd->probe_wanted && !stopping &&
+            now >= nd->connect_started_us +
+                       (uint64_t)nd->m->opts.reconnect_min_ms * 1000u) {
+            nd->probe_wanted = false;
+            conn_start(nd, now);
+        }
         /* Shutting down: stay only to deliver releases, and only while
          * connected (a node that is down would just eat the timeout; the
          * keys expire by TTL). */
