@@ -6,7 +6,8 @@
  * answers `redis-cli --tls` and the fixture's own commands; it refuses
  * plaintext and a client that trusts another CA; with
  * --tls-auth-clients yes it refuses a client without a certificate; a
- * server whose certificate does not fit 127.0.0.1 is refused at start;
+ * server whose certificate does not fit 127.0.0.1 is refused at start
+ * (unless asked for on purpose);
  * restart keeps TLS; bad options leave nothing behind.
  *
  * One set of certificates serves the whole group (group setup); each test
@@ -277,6 +278,25 @@ static void test_wrong_host_refused(void **state)
     assert_string_equal(st->srv.dir, "");
 }
 
+/* With tls_skip_name_check the same server starts (for tests of a
+ * client's name check), and still answers redis-cli, which checks the
+ * chain only. */
+static void test_wrong_host_on_purpose(void **state)
+{
+    tls_state *st = *state;
+    rs_options o = tls_opts();
+    const char *tls[] = { "--tls", "--cacert", certs.ca_file, NULL };
+    char out[1024];
+
+    o.tls_cert_file = certs.wrong_host_cert;
+    o.tls_key_file = certs.wrong_host_key;
+    o.tls_skip_name_check = 1;
+    assert_int_equal(rs_start_ex(&st->srv, &o), 0);
+    assert_int_equal(cli_ping(st->srv.port, out, sizeof(out), tls), 0);
+    assert_true(is_pong(out));
+    assert_int_equal(rs_dbsize(&st->srv), 0);
+}
+
 /* Restart on the same port keeps TLS. */
 static void test_restart_keeps_tls(void **state)
 {
@@ -364,6 +384,8 @@ int main(void)
             test_tls_refuses_plaintext_and_wrong_ca, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mutual_tls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_host_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_host_on_purpose, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_restart_keeps_tls, setup,
                                         teardown),

@@ -40,6 +40,7 @@ typedef struct rs_server {
     int tls;             /* 1: TLS-only; port is the TLS port, uri is
                             "rediss://127.0.0.1:PORT" */
     int tls_auth_clients; /* started with --tls-auth-clients yes */
+    int tls_skip_name_check; /* see rs_options */
     char tls_cert_file[RS_TLS_PATH]; /* the server's certificate, key */
     char tls_key_file[RS_TLS_PATH];
     char tls_ca_file[RS_TLS_PATH];   /* --tls-ca-cert-file */
@@ -70,6 +71,12 @@ typedef struct rs_options {
                                          server's certificate and key (as
                                          redis-server itself does) */
     const char *tls_client_key_file;
+    int tls_skip_name_check; /* 1: the fixture's own connections verify
+                                the chain against tls_ca_file but not
+                                the name, for a server started on purpose
+                                with a certificate for another host
+                                (tls_certs' wrong_host_cert); 0 (default):
+                                the name must match 127.0.0.1 */
 } rs_options;
 
 /* Start one server with default options; returns 0 on success, -1 on
