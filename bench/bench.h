@@ -132,6 +132,21 @@ const char *bench_wl_name(int wl);
  * Configuration (from the flags)
  * ------------------------------------------------------------------------ */
 
+/* TLS settings for rediss:// nodes, resolved by main.c from --tls-ca,
+ * --tls-cert, --tls-key, --tls-insecure and REDLOCK_TLS_* (the rules of
+ * tools/common/tls_opts.h), or from --tls (spawned TLS-only nodes and the
+ * CA made for them). Given to every manager (the redlock_options fields
+ * of the same names) and to the limits' own connections. Strings are
+ * borrowed (argv, the environment, or main.c's certificates). */
+typedef struct bench_tls {
+    const char *ca_file;   /* NULL with ca_dir NULL: the system store */
+    const char *ca_dir;
+    const char *cert_file; /* client certificate and key, or NULL */
+    const char *key_file;
+    int insecure;          /* --tls-insecure */
+    int spawn;             /* --tls: spawned nodes are TLS-only */
+} bench_tls;
+
 /* Everything the flags decide. Filled by bench_config_defaults() and then
  * by main.c's parser; read-only while workloads run. Durations are in
  * milliseconds; 0 means "the workload's default". */
@@ -159,6 +174,7 @@ typedef struct bench_config {
     int soak;                  /* --soak */
     uint64_t soak_ms;          /* --soak-duration (or --duration) */
     uint64_t soak_fault_ms;    /* --soak-fault-interval; 0: no faults */
+    bench_tls tls;             /* --tls and --tls-*; zero: no TLS */
 } bench_config;
 
 /* Fill c with the defaults documented in --help. */
@@ -227,6 +243,7 @@ typedef struct bench_result {
     int wl;                 /* bench_wl */
     int sweep;              /* 1: a W2 run of the --plot thread sweep */
     size_t nodes;
+    int tls;                /* 1: the nodes were rediss:// */
     uint32_t threads;       /* W4: leases; W5: candidates */
     double duration_s;      /* measured wall time of the timed part */
     uint64_t cycles;        /* acquire+release cycles (W1-W3), extensions
@@ -395,9 +412,10 @@ typedef struct bench_nodes {
     const char *uris[BENCH_NODES_MAX]; /* point into srv[] or argv */
 } bench_nodes;
 
-/* Start n local redis-servers. Returns 0, or -1 (with a message on stderr
- * and nothing left running). */
-int bench_nodes_spawn(bench_nodes *nd, size_t n);
+/* Start n local redis-servers, with options o (NULL: plain; TLS options
+ * make them TLS-only, with rediss:// URIs). Returns 0, or -1 (with a
+ * message on stderr and nothing left running). */
+int bench_nodes_spawn(bench_nodes *nd, size_t n, const rs_options *o);
 
 /* Use the given URIs (borrowed). Returns 0, or -1 if there are too many. */
 int bench_nodes_use(bench_nodes *nd, const char *const *uris, size_t n);
@@ -408,10 +426,13 @@ void bench_nodes_stop(bench_nodes *nd);
 /* Measure L1 (serial PING p50 per node, and a quorum PING fan-out through
  * worker threads) and L2 (pipelined SET capacity over all nodes at once)
  * into l. Keys written by L2 are
- * "<prefix><run_id>:l2:<n>" with a 10 s expiry. Returns 0, or -1 if a node
- * could not be reached (with a message on stderr). */
-int bench_measure_limits(const bench_nodes *nd, const char *prefix,
-                         const char *run_id, bench_limits *l);
+ * "<prefix><run_id>:l2:<n>" with a 10 s expiry. rediss:// nodes are
+ * measured over TLS with tls's CA and client certificate, so the limits
+ * include what TLS costs. Returns 0, or -1 if a node could not be reached
+ * (with a message on stderr). */
+int bench_measure_limits(const bench_nodes *nd, const bench_tls *tls,
+                         const char *prefix, const char *run_id,
+                         bench_limits *l);
 
 /* ------------------------------------------------------------------------
  * workloads.c: W1..W5 and the soak

@@ -39,6 +39,8 @@
 #include <unistd.h>
 
 #include "redlock.h"
+#include "tls_certs.h"
+#include "tls_opts.h"
 
 /* Exit statuses (documented in --help and docs/bench.md). */
 #define EXIT_RUN_FAILED 1   /* a workload or the nodes failed */
@@ -79,7 +81,12 @@ enum {
     F_SOAK_DURATION,
     F_SOAK_FAULT_INTERVAL,
     F_CANDIDATE_FD,
-    F_ELECTION
+    F_ELECTION,
+    F_TLS,
+    F_TLS_CA,
+    F_TLS_CERT,
+    F_TLS_KEY,
+    F_TLS_INSECURE
 };
 
 /* One flag: its long name, argument name (NULL: none) and help. */
@@ -94,8 +101,8 @@ typedef struct flag {
 static const flag flags[] = {
     {"node", F_NODE, "URI",
      "use this Redis master (repeat for each node) instead of spawning "
-     "local ones; redis://[[user]:password@]host[:port][/db] or "
-     "unix:///path"},
+     "local ones; redis://[[user]:password@]host[:port][/db], the same "
+     "with rediss:// for TLS, or unix:///path"},
     {"spawn", F_SPAWN, "N",
      "spawn N local redis-servers on loopback (default 3)"},
     {"nodes-count", F_NODES_COUNT, "LIST",
@@ -145,6 +152,21 @@ static const flag flags[] = {
      "time between --soak faults, rotating: SIGSTOP a minority 2 s, CLIENT "
      "KILL on one node, SCRIPT FLUSH on all, DEBUG SLEEP 0.5 on one "
      "(default 30s; 0: none; never with --node)"},
+    {"tls", F_TLS, NULL,
+     "spawn TLS-only nodes (rediss://) with a CA and certificates made "
+     "for the run, and use that CA; not with --node or --tls-ca, "
+     "--tls-cert, --tls-key"},
+    {"tls-ca", F_TLS_CA, "FILE",
+     "CA file, or directory of hashed certificates, for rediss:// nodes "
+     "(default: $REDLOCK_TLS_CA, else the system store)"},
+    {"tls-cert", F_TLS_CERT, "FILE",
+     "client certificate for mutual TLS; needs --tls-key (default: "
+     "$REDLOCK_TLS_CERT)"},
+    {"tls-key", F_TLS_KEY, "FILE",
+     "its private key (default: $REDLOCK_TLS_KEY)"},
+    {"tls-insecure", F_TLS_INSECURE, NULL,
+     "do NOT verify rediss:// nodes' certificates or names (test setups "
+     "only; warns)"},
     {"help", F_HELP, NULL, "show this help and exit"},
     {"version", F_VERSION, NULL, "show the version and exit"},
     {"candidate-fd", F_CANDIDATE_FD, "FD",
@@ -208,6 +230,9 @@ static void usage(FILE *out)
     }
     fprintf(out, "\nDurations (TIME): a bare number is seconds (5, 1.5), or "
                  "units ms, s, m, h\n(500ms, 2m, 1m30s), as for redlock(1).\n"
+                 "TLS flags and REDLOCK_TLS_CA, REDLOCK_TLS_CERT, "
+                 "REDLOCK_TLS_KEY work as for\nredlock(1); --tls ignores "
+                 "the variables.\n"
                  "\nexit status: 0 ok; 1 a workload or the nodes failed; 3 a "
                  "mutual-exclusion\nviolation or a lost lease was seen; 64 bad "
                  "usage; 130 interrupted.\nSee docs/bench.md.\n");
@@ -227,6 +252,7 @@ typedef struct cli {
     int candidate_fd;     /* -1: not a candidate */
     const char *election; /* candidate's election name */
     int spawn_given, counts_given, duration_given, soak_duration_given;
+    tool_tls_flags tls; /* --tls-ca, --tls-cert, --tls-key, --tls-insecure */
 } cli;
 
 /* Parse argv into cfg and c. Returns 0, or an exit status. */
@@ -384,6 +410,21 @@ static int parse_flags(int argc, char **argv, bench_config *cfg, cli *c)
         case F_ELECTION:
             c->election = optarg;
             break;
+        case F_TLS:
+            cfg->tls.spawn = 1;
+            break;
+        case F_TLS_CA:
+            c->tls.ca = optarg;
+            break;
+        case F_TLS_CERT:
+            c->tls.cert = optarg;
+            break;
+        case F_TLS_KEY:
+            c->tls.key = optarg;
+            break;
+        case F_TLS_INSECURE:
+            c->tls.insecure = 1;
+            break;
         case ':':
             fprintf(stderr, "redlock-bench: %s needs a value (see --help)\n",
                     argv[optind - 1]);
@@ -406,6 +447,18 @@ static int parse_flags(int argc, char **argv, bench_config *cfg, cli *c)
     }
     if (cfg->json && cfg->csv) {
         fprintf(stderr, "redlock-bench: choose one of --json and --csv\n");
+        return EXIT_USAGE;
+    }
+    if (cfg->tls.spawn && cfg->node_uri_count > 0) {
+        fprintf(stderr, "redlock-bench: --tls spawns TLS nodes; for your "
+                        "own rediss:// nodes give --node and --tls-ca\n");
+        return EXIT_USAGE;
+    }
+    if (cfg->tls.spawn &&
+        (c->tls.ca != NULL || c->tls.cert != NULL || c->tls.key != NULL)) {
+        fprintf(stderr, "redlock-bench: --tls makes its own CA and "
+                        "certificates: drop --tls-ca, --tls-cert and "
+                        "--tls-key\n");
         return EXIT_USAGE;
     }
     if (cfg->soak) {
@@ -527,10 +580,22 @@ static void emit(const bench_config *cfg, const bench_result *r,
     free(line);
 }
 
-/* Attach the limits and the figure-to-limit ratio to r. */
-static void attach_limits(bench_result *r, const bench_limits *l)
+/* 1 if any node of nd is rediss://. */
+static int nodes_tls(const bench_nodes *nd)
+{
+    for (size_t i = 0; i < nd->n; i++)
+        if (tool_uri_is_tls(nd->uris[i]))
+            return 1;
+    return 0;
+}
+
+/* Attach the limits, the figure-to-limit ratio and whether the nodes
+ * spoke TLS to r. */
+static void attach_limits(bench_result *r, const bench_limits *l,
+                          const bench_nodes *nd)
 {
     r->limits = *l;
+    r->tls = nodes_tls(nd);
     if (r->wl == BENCH_W1 && l->have_ping && l->ping_us_p50 > 0.0 &&
         r->acquire_us.count > 0)
         r->limit_ratio = r->acquire_us.p50 / l->ping_us_p50;
@@ -548,7 +613,7 @@ static int run_one(const bench_run *run, results *rs, const bench_limits *l,
     int rc = bench_run_workload(run, wl, threads, duration_ms, &r);
 
     r.sweep = sweep;
-    attach_limits(&r, l);
+    attach_limits(&r, l, run->nodes);
     if (rc != 0 && !bench_stop_requested())
         fprintf(stderr, "redlock-bench: %s N=%zu: %s\n", bench_wl_id(wl),
                 run->nodes->n, r.error[0] ? r.error : "failed");
@@ -581,8 +646,8 @@ static int run_node_set(const bench_run *run, results *rs, FILE *human)
     bench_limits lim;
     int rc = 0;
 
-    if (bench_measure_limits(run->nodes, cfg->key_prefix, run->run_id,
-                             &lim) != 0) {
+    if (bench_measure_limits(run->nodes, &cfg->tls, cfg->key_prefix,
+                             run->run_id, &lim) != 0) {
         if (bench_stop_requested())
             return 0;
         fprintf(stderr, "redlock-bench: limits could not be measured; "
@@ -618,6 +683,7 @@ static int run_node_set(const bench_run *run, results *rs, FILE *human)
             rc = -1;
         }
         r.limits = lim;
+        r.tls = nodes_tls(run->nodes);
         emit(cfg, &r, run->run_id);
         if (results_add(rs, &r) != 0) {
             bench_result_free(&r);
@@ -625,6 +691,79 @@ static int run_node_set(const bench_run *run, results *rs, FILE *human)
         }
     }
     return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * TLS
+ * ------------------------------------------------------------------------ */
+
+/* --tls: the CA and certificates made for this run, and the process that
+ * made them (the only one that removes them, at exit). */
+static rs_tls_certs tls_certs;
+static pid_t tls_certs_owner;
+
+/* atexit: remove the certificates of --tls. */
+static void remove_tls_certs(void)
+{
+    if (tls_certs_owner == getpid())
+        rs_tls_certs_remove(&tls_certs);
+}
+
+/* Resolve the TLS flags and variables into cfg->tls (tls_opts.h's rules;
+ * the files must be readable). --tls takes only --tls-insecure from them:
+ * its CA comes later (setup_tls_spawn). Warns about --tls-insecure unless
+ * quiet (a W5 candidate: its bench warned already). Returns 0 or
+ * EXIT_USAGE. */
+static int resolve_tls(bench_config *cfg, const cli *c, int quiet)
+{
+    redlock_options o;
+    tool_tls t;
+    char why[512];
+
+    if (tool_tls_resolve(&c->tls, getenv("REDLOCK_TLS_CA"),
+                         getenv("REDLOCK_TLS_CERT"), getenv("REDLOCK_TLS_KEY"),
+                         &t, why, sizeof(why)) != 0) {
+        fprintf(stderr, "redlock-bench: %s\n", why);
+        return EXIT_USAGE;
+    }
+    if (cfg->tls.spawn) {
+        memset(&t, 0, sizeof(t)); /* --tls ignores the variables */
+        t.insecure = c->tls.insecure;
+    }
+    redlock_options_init(&o);
+    if (tool_tls_apply(&t, &o, why, sizeof(why)) != 0) {
+        fprintf(stderr, "redlock-bench: %s\n", why);
+        return EXIT_USAGE;
+    }
+    cfg->tls.ca_file = o.tls_ca_file;
+    cfg->tls.ca_dir = o.tls_ca_dir;
+    cfg->tls.cert_file = o.tls_cert_file;
+    cfg->tls.key_file = o.tls_key_file;
+    cfg->tls.insecure = o.tls_insecure_skip_verify;
+    if (cfg->tls.insecure && !quiet)
+        fprintf(stderr, "redlock-bench: %s\n", TOOL_TLS_INSECURE_WARNING);
+    return 0;
+}
+
+/* --tls: make the CA and certificates, point cfg->tls at the CA and fill
+ * *so for TLS-only spawned servers. Returns 0, or -1 with a message. */
+static int setup_tls_spawn(bench_config *cfg, rs_options *so)
+{
+    memset(so, 0, sizeof(*so));
+    if (!cfg->tls.spawn)
+        return 0;
+    if (rs_tls_certs_create(&tls_certs) != 0) {
+        fprintf(stderr, "redlock-bench: --tls: could not make the test "
+                        "certificates (see above)\n");
+        return -1;
+    }
+    tls_certs_owner = getpid();
+    atexit(remove_tls_certs);
+    cfg->tls.ca_file = tls_certs.ca_file;
+    so->tls_cert_file = tls_certs.server_cert;
+    so->tls_key_file = tls_certs.server_key;
+    so->tls_ca_file = tls_certs.ca_file;
+    return 0;
 }
 
 /* Run as a W5 candidate (--candidate-fd). */
@@ -645,6 +784,7 @@ int main(int argc, char **argv)
     cli c;
     bench_run run;
     bench_nodes nodes;
+    rs_options spawn_opts;
     results rs = {NULL, 0, 0};
     char run_id[16], self[PATH_MAX];
     FILE *human;
@@ -656,6 +796,11 @@ int main(int argc, char **argv)
     rc = parse_flags(argc, argv, &cfg, &c);
     if (rc != 0)
         return rc;
+    if (!c.help && !c.version) {
+        rc = resolve_tls(&cfg, &c, c.candidate_fd >= 0);
+        if (rc != 0)
+            return rc;
+    }
     if (c.help) {
         usage(stdout);
         return 0;
@@ -677,6 +822,8 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
+    if (setup_tls_spawn(&cfg, &spawn_opts) != 0)
+        return EXIT_RUN_FAILED;
     install_signals();
     make_run_id(run_id, sizeof(run_id));
     len = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -695,9 +842,10 @@ int main(int argc, char **argv)
         run.self_exe = self;
     }
 
-    fprintf(human, "redlock-bench %s: run %s, key prefix \"%s\", %s\n",
+    fprintf(human, "redlock-bench %s: run %s, key prefix \"%s\", %s%s\n",
             redlock_version(), run_id, cfg.key_prefix,
-            cfg.node_uri_count > 0 ? "given nodes" : "spawned local nodes");
+            cfg.node_uri_count > 0 ? "given nodes" : "spawned local nodes",
+            cfg.tls.spawn ? " (TLS-only, CA made for this run)" : "");
     fflush(human);
     if (cfg.csv) {
         char header[1024];
@@ -710,7 +858,9 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sets && !bench_stop_requested(); i++) {
         if (cfg.node_uri_count > 0) {
             bench_nodes_use(&nodes, cfg.node_uris, cfg.node_uri_count);
-        } else if (bench_nodes_spawn(&nodes, cfg.node_counts[i]) != 0) {
+        } else if (bench_nodes_spawn(&nodes, cfg.node_counts[i],
+                                     cfg.tls.spawn ? &spawn_opts : NULL) !=
+                   0) {
             failed = 1;
             break;
         }

@@ -179,6 +179,7 @@ int bench_format_json(const bench_result *r, const char *run_id, char *buf,
     if (run_id != NULL)
         bench_json_str(&j, "run_id", run_id);
     bench_json_u64(&j, "nodes", r->nodes);
+    bench_json_bool(&j, "tls", r->tls);
     bench_json_u64(&j, "threads", r->threads);
     bench_json_num(&j, "duration_s", r->duration_s, 3);
     bench_json_u64(&j, "cycles", r->cycles);

@@ -189,8 +189,8 @@ static void set_error(bench_result *r, const char *what, redlock_status st)
 /* Retry policy argument of make_manager(): keep the library's defaults. */
 #define LIBRARY_RETRY UINT32_MAX
 
-/* Create a manager on the run's nodes with the bench's key prefix and the
- * given retry policy (LIBRARY_RETRY for the library's own). Returns the
+/* Create a manager on the run's nodes with the bench's key prefix, TLS
+ * settings (cfg->tls) and the given retry policy (LIBRARY_RETRY for the library's own). Returns the
  * status; *out is NULL on failure. */
 static redlock_status make_manager(const bench_config *cfg,
                                    const char *const *uris, size_t n,
@@ -202,6 +202,11 @@ static redlock_status make_manager(const bench_config *cfg,
     redlock_options_init(&o);
     o.key_prefix = cfg->key_prefix;
     o.restart_guard_ms = cfg->restart_guard_ms;
+    o.tls_ca_file = cfg->tls.ca_file;
+    o.tls_ca_dir = cfg->tls.ca_dir;
+    o.tls_cert_file = cfg->tls.cert_file;
+    o.tls_key_file = cfg->tls.key_file;
+    o.tls_insecure_skip_verify = cfg->tls.insecure;
     if (delay_ms != LIBRARY_RETRY) {
         o.retry_delay_ms = delay_ms;
         o.retry_jitter_ms = jitter_ms;
@@ -1289,6 +1294,21 @@ static void w5_argv(w5 *x)
     x->argv[i++] = x->guardstr;
     x->argv[i++] = "--key-prefix";
     x->argv[i++] = cfg->key_prefix;
+    /* The bench's TLS settings, as flags: they win over the variables
+     * the candidate inherits. */
+    if (cfg->tls.ca_file != NULL || cfg->tls.ca_dir != NULL) {
+        x->argv[i++] = "--tls-ca";
+        x->argv[i++] = cfg->tls.ca_file != NULL ? cfg->tls.ca_file
+                                                : cfg->tls.ca_dir;
+    }
+    if (cfg->tls.cert_file != NULL) {
+        x->argv[i++] = "--tls-cert";
+        x->argv[i++] = cfg->tls.cert_file;
+        x->argv[i++] = "--tls-key";
+        x->argv[i++] = cfg->tls.key_file;
+    }
+    if (cfg->tls.insecure)
+        x->argv[i++] = "--tls-insecure";
     for (size_t k = 0; k < x->run->nodes->n; k++) {
         x->argv[i++] = "--node";
         x->argv[i++] = x->run->nodes->uris[k];

@@ -231,8 +231,9 @@ typedef struct redlock_options {
      * in 64 bits, so UINT32_MAX means what it says and never wraps. */
     uint32_t retry_delay_ms;     /* base delay between attempts; 200 */
     uint32_t retry_jitter_ms;    /* random extra delay in [0, jitter]; 100 */
-    uint32_t connect_timeout_ms; /* TCP/unix connect plus AUTH/SELECT; 1000;
-                                    > 0 */
+    uint32_t connect_timeout_ms; /* name lookup, TCP/unix connect, TLS
+                                    handshake plus AUTH/SELECT/INFO/SCRIPT
+                                    LOAD, together; 1000; > 0 */
     uint32_t command_timeout_ms; /* a node that has not answered a command in
                                     this long is treated as failed and
                                     reconnected; 1000; > 0 */
@@ -240,9 +241,18 @@ typedef struct redlock_options {
                                     default "" (none) */
     uint32_t node_queue_max;     /* commands waiting per node before new
                                     ones fail fast for that node; 65536 */
-    uint32_t reconnect_min_ms;   /* first reconnect delay; 50; > 0 */
-    uint32_t reconnect_max_ms;   /* cap of the doubling delay; 2000;
-                                    >= reconnect_min_ms */
+    uint32_t reconnect_min_ms;   /* first reconnect delay, and the shortest
+                                    time between two connects of a node;
+                                    50; > 0 */
+    uint32_t reconnect_max_ms;   /* cap of the doubling delay of an idle
+                                    node; 2000; >= reconnect_min_ms. Work
+                                    waiting shortens it: a node that work
+                                    finds down is probed at once (at most
+                                    once per reconnect_min_ms), and the
+                                    next delay is at most a quarter of
+                                    that work's remaining wait
+                                    (reconnect_min_ms with a release
+                                    waiting) */
     uint32_t shutdown_timeout_ms; /* how long destroy lets queued releases
                                      finish; 1000; 0: do not wait */
     redlock_node_error_fn node_error_fn; /* may be NULL */
@@ -279,7 +289,8 @@ typedef struct redlock_options {
                                     node's URI host (an IP literal is
                                     verified as an IP address, not sent
                                     as SNI) */
-    int tls_insecure_skip_verify; /* 0 (default). 1: accept any certificate
+    int tls_insecure_skip_verify; /* 0 (default), or 1 (else REDLOCK_EINVAL
+                                    at create). 1: accept any certificate
                                     and any name. For test setups only:
                                     anyone on the path can then read and
                                     forge lock traffic. Logged at WARN at
@@ -324,9 +335,15 @@ REDLOCK_API void redlock_options_init(redlock_options *opts);
 /*
  * Create a manager for the n nodes given as URIs:
  *   redis://[[user]:password@]host[:port][/db]     (port 6379, db 0 default)
+ *   rediss://[[user]:password@]host[:port][/db]    (the same over TLS,
+ *                                                   port 6379 too)
  *   unix:///path/to.sock[?db=N][&password=P][&user=U]
  * IPv6 hosts go in brackets: redis://[::1]:6379. Percent-escapes (%40 ...)
- * are decoded in user and password.
+ * are decoded in user and password. rediss:// nodes use the tls_* options
+ * (docs/api.md, "TLS"); they are never tried in plaintext, and a TLS
+ * failure is a node failure with REDLOCK_ETLS naming its cause. Host names
+ * are looked up in the background within connect_timeout_ms, and every
+ * address of a name (IPv4 and IPv6) is tried in turn.
  *
  * Each node must be an independent server: the same server given twice
  * (the same unix path, or the same host and port, whatever the database
@@ -353,7 +370,9 @@ REDLOCK_API void redlock_options_init(redlock_options *opts);
  * On success stores a new manager in *out, which the caller must pass to
  * redlock_manager_destroy(). On failure stores NULL, returns the reason
  * (REDLOCK_ENONODES, REDLOCK_EURI, REDLOCK_ERANGE, REDLOCK_EINVAL (also
- * for a bad opts->owner), REDLOCK_ENOMEM, REDLOCK_ECRYPTO, REDLOCK_EIO)
+ * for a bad opts->owner), REDLOCK_ENOMEM, REDLOCK_ECRYPTO, REDLOCK_ETLS (a
+ * TLS file that cannot be loaded, named in err_buf; a certificate without
+ * its key), REDLOCK_EIO)
  * and leaves no thread or fd behind. If err_buf is not NULL, a one-line explanation (without
  * passwords) is written to it. uris and opts are read during the call only.
  * opts may be NULL for all defaults.

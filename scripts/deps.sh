@@ -17,6 +17,7 @@ PACKAGES=(
     libhiredis-dev  # hiredis 0.14.1 on Debian 12
     libsodium-dev
     libssl-dev      # OpenSSL 3: TLS (rediss://) and SHA1
+    openssl         # tests and bench --tls: make a test CA and certificates
     libcmocka-dev   # tests only
     redis-server    # tests, example and bench start their own servers
     redis-tools     # redis-cli, redis-benchmark

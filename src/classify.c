@@ -48,6 +48,26 @@ redlock_status redlock__connect_error_status(int err, const char *errstr)
     return REDLOCK_EIO;
 }
 
+/* The delay before a reconnect; see internal.h. */
+uint64_t redlock__reconnect_delay_us(uint32_t backoff_ms,
+                                     uint32_t reconnect_min_ms,
+                                     bool releases_waiting,
+                                     uint64_t work_bound_us)
+{
+    uint64_t d = (uint64_t)backoff_ms * 1000u;
+    uint64_t floor = (uint64_t)reconnect_min_ms * 1000u;
+    if (releases_waiting && d > floor)
+        d = floor;
+    if (work_bound_us != 0) {
+        uint64_t b = work_bound_us / 4u;
+        if (b < floor)
+            b = floor;
+        if (d > b)
+            d = b;
+    }
+    return d;
+}
+
 /* The first voting node other than i whose run_id is id, or -1. */
 static int voter_with(size_t n, const char (*run_ids)[41], const int *dup_of,
                       size_t i, const char *id)

@@ -268,6 +268,19 @@ uint64_t redlock__guard_until_us(uint64_t restart_us, uint64_t first_ttl_us,
  * which names the errno when hiredis did not keep it. */
 redlock_status redlock__connect_error_status(int err, const char *errstr);
 
+/* How long a node that just failed waits before it reconnects, in us.
+ * backoff_ms is the jittered, doubling backoff (reconnect_min_ms ..
+ * reconnect_max_ms). Work waiting bounds it: with a release waiting for
+ * the node (releases_waiting), at most reconnect_min_ms; with work that
+ * found the node down and could wait work_bound_us more (0: none), at
+ * most a quarter of that, but never under reconnect_min_ms. So a node
+ * that comes back is used again within a fraction of the TTLs in use,
+ * not after a backoff sized for idle nodes. Pure. */
+uint64_t redlock__reconnect_delay_us(uint32_t backoff_ms,
+                                     uint32_t reconnect_min_ms,
+                                     bool releases_waiting,
+                                     uint64_t work_bound_us);
+
 /* The duplicate-server rule. run_ids[i] is the run_id node i last
  * reported ("" if unknown); dup_of[i] is -1 if node i votes, else the
  * index of the voting node whose server it is. Call after node idx stored
@@ -577,6 +590,10 @@ struct redlock_manager {
      * largest TTL this manager has sent. Written by any thread before it
      * queues a command carrying a TTL; read by the workers. */
     _Atomic uint32_t max_ttl_sent_ms;
+    struct redlock__tls *tls;  /* TLS settings (conn.h), built at create
+                                  when a node is rediss:// or a TLS file
+                                  is given; NULL otherwise. Read-only;
+                                  freed after the nodes. */
 };
 
 /* Take / drop a reference on the manager (memory is freed at zero). */

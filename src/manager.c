@@ -5,7 +5,7 @@
  *   application threads  call acquire/extend/release; each call builds an
  *                        op (op.c), posts it to every node and sleeps on
  *                        the op's condition variable until it is decided.
- *   one worker per node  owns that node's hiredis connection (node.c); it
+ *   one worker per node  owns that node's connection (node.c, conn.c); it
  *                        is the only thread that ever touches it.
  * The manager itself is read-only after create, except for `closing` and
  * the reference count. It is reference-counted: the creator, every live
@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "conn.h"
 #include "options.h"
 
 /* The manager whose internal thread (worker, lease or election thread)
@@ -63,6 +64,7 @@ static void manager_free(struct redlock_manager *m)
     for (size_t i = 0; i < m->n; i++)
         redlock__node_free(m->nodes[i]);
     free(m->nodes);
+    redlock__tls_free(m->tls);
     free(m->prefix);
     free(m->owner);
     m->magic = REDLOCK__DEAD_MAGIC;
@@ -88,6 +90,33 @@ static void stop_nodes(struct redlock_manager *m, uint64_t deadline_us)
     for (size_t i = 0; i < m->n; i++)
         if (m->nodes[i] != NULL)
             redlock__node_stop(m->nodes[i], deadline_us);
+}
+
+/* Build the manager's TLS settings when a node is rediss:// or a TLS
+ * file is given (so a bad file is reported even before the URIs use
+ * it): files are read once here, not per connection. Skipping
+ * verification is logged loudly. */
+static redlock_status manager_tls(struct redlock_manager *m,
+                                  const redlock__uri *parsed, size_t n,
+                                  char *err, size_t errlen)
+{
+    const redlock_options *o = &m->opts;
+    size_t tls_nodes = 0;
+    for (size_t i = 0; i < n; i++)
+        tls_nodes += parsed[i].tls ? 1u : 0u;
+    if (tls_nodes == 0 && o->tls_ca_file == NULL && o->tls_ca_dir == NULL &&
+        o->tls_cert_file == NULL && o->tls_key_file == NULL)
+        return REDLOCK_OK;
+    redlock_status st = redlock__tls_new(o, &m->tls, err, errlen);
+    if (st != REDLOCK_OK)
+        return st;
+    if (tls_nodes > 0 && o->tls_insecure_skip_verify)
+        redlock__log(m, REDLOCK_LOG_WARN,
+                     "TLS certificate and host name verification is OFF "
+                     "(tls_insecure_skip_verify): anyone on the network "
+                     "path can read and forge lock traffic; use this for "
+                     "test setups only");
+    return REDLOCK_OK;
 }
 
 /* Create a manager; see redlock.h. */
@@ -202,6 +231,12 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
     if (m->leases == NULL) {
         manager_free(m);
         goto fail_oom;
+    }
+    st = manager_tls(m, parsed, n, err, sizeof(err));
+    if (st != REDLOCK_OK) {
+        manager_free(m);
+        set_err(err_buf, err_buf_len, err);
+        goto fail_parsed;
     }
     m->prefix_len = strlen(m->prefix);
     m->opts.key_prefix = m->prefix;

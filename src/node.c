@@ -2,13 +2,12 @@
  * node.c: one worker thread per Redis node.
  *
  * DESIGN
- * The worker owns the node's hiredis context alone; no other thread ever
- * touches it (hiredis contexts are not thread-safe). Application threads
- * hand it requests (op slots) through a mutex-protected queue and wake it
- * with an eventfd. The context is used in non-blocking mode: the worker
- * polls the socket and the eventfd together, appends every queued command
- * to the output buffer and writes them in one go, then reads every reply
- * that has arrived (pipelining). Replies come back in the order commands
+ * The worker owns the node's connection (conn.h) alone; no other thread
+ * ever touches it. Application threads hand it requests (op slots)
+ * through a mutex-protected queue and wake it with an eventfd. The
+ * connection never blocks: the worker polls its fd and the eventfd
+ * together, appends every queued command to the output buffer and writes
+ * them in one go, then reads every reply that has arrived (pipelining). Replies come back in the order commands
  * were written, so the in-flight list is a FIFO matched against replies.
  *
  * Lists a slot moves through (all but `queue` are the worker's alone):
@@ -17,7 +16,8 @@
  *   inflight  written to the socket, waiting for a reply
  *
  * Connection states: DOWN (waiting out a reconnect backoff), CONNECTING
- * (non-blocking connect in progress), HANDSHAKE (AUTH / SELECT / INFO
+ * (name lookup, non-blocking connect and TLS handshake in progress, all
+ * within connect_timeout_ms), HANDSHAKE (AUTH / SELECT / INFO
  * server / SCRIPT LOAD sent; each error reply is classified by
  * redlock__handshake_error_status(), and the run_id of INFO feeds the
  * manager's duplicate-server rule and, with the uptime, the restart
@@ -53,19 +53,16 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "internal.h"
 #include "reply.h"
 
@@ -126,11 +123,16 @@ struct redlock__node {
     atomic_size_t load;        /* slots owned by this node (queue + worker) */
 
     /* The worker's alone. */
-    redisContext *ctx;
+    redlock__conn *conn;       /* never NULL; CLOSED while DOWN */
     conn_state state;
     uint64_t connect_started_us;
     uint64_t next_connect_us;
     uint32_t backoff_ms;
+    uint64_t work_bound_us;    /* shortest wait of the work that found the
+                                  node down since it was last ready (0:
+                                  none): bounds the backoff (conn_fail) */
+    bool probe_wanted;         /* work arrived while down: reconnect now
+                                  (at most once per reconnect_min_ms) */
     int handshake_replies;     /* handshake replies still expected */
     int handshake_total;       /* handshake commands sent */
     uint8_t handshake_kind[HANDSHAKE_MAX]; /* per handshake command: a
@@ -338,14 +340,14 @@ static void guard_message(const redlock__node *nd, uint64_t now,
 }
 
 /* Append s's command to the output buffer and move it to inflight. Returns
- * false if hiredis could not buffer it (out of memory). A node that is the
+ * false if it could not be buffered (out of memory). A node that is the
  * same server as another fails it instead (releases still go: they only
  * delete our own keys). So does a node in its restart guard, for
  * acquires and extends. */
 static bool send_slot(redlock__node *nd, redlock__slot *s, uint64_t now)
 {
     redlock__op *op = s->op;
-    int rc;
+    bool ok;
     int dup = atomic_load_explicit(&nd->dup_of, memory_order_relaxed);
     if (dup >= 0 && !is_release(s)) {
         char msg[240];
@@ -391,12 +393,12 @@ static bool send_slot(redlock__node *nd, redlock__slot *s, uint64_t now)
         lens[0] = 4;
         argv[1] = redlock__script_source(op->script);
         lens[1] = strlen(argv[1]);
-        rc = redisAppendCommandArgv(nd->ctx, argc, argv, lens);
+        ok = redlock__conn_append(nd->conn, argc, argv, lens);
     } else {
-        rc = redisAppendCommandArgv(nd->ctx, op->argc, op->argv,
-                                    op->argvlen);
+        ok = redlock__conn_append(nd->conn, op->argc, op->argv,
+                                  op->argvlen);
     }
-    if (rc != REDIS_OK) {
+    if (!ok) {
         finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ENOMEM,
                "could not buffer command");
         return false;
@@ -442,10 +444,7 @@ static void conn_fail(redlock__node *nd, redlock_status st, const char *why,
 {
     char msg[200];
     snprintf(msg, sizeof(msg), "%s", why);
-    if (nd->ctx != NULL) {
-        redisFree(nd->ctx);
-        nd->ctx = NULL;
-    }
+    redlock__conn_close(nd->conn);
     nd->state = CONN_DOWN;
     nd->handshake_replies = 0;
 
@@ -475,7 +474,10 @@ static void conn_fail(redlock__node *nd, redlock_status st, const char *why,
     /* Jitter in [delay/2, delay], so many clients do not reconnect in
      * step after a node restart. */
     uint32_t jittered = delay / 2 + redlock__random_upto(delay - delay / 2);
-    nd->next_connect_us = now + (uint64_t)jittered * 1000u;
+    nd->next_connect_us =
+        now + redlock__reconnect_delay_us(
+                  jittered, nd->m->opts.reconnect_min_ms,
+                  nd->pending.head != NULL, nd->work_bound_us);
     nd->backoff_ms = delay >= max / 2 ? max : delay * 2;
     report(nd, true, st, msg);
 }
@@ -486,7 +488,7 @@ static void conn_fail(redlock__node *nd, redlock_status st, const char *why,
 static void pump_pending(redlock__node *nd, uint64_t now)
 {
     redlock__slot *s;
-    while (nd->state == CONN_READY && nd->ctx != NULL &&
+    while (nd->state == CONN_READY &&
            nd->inflight.len < NODE_INFLIGHT_MAX &&
            (s = list_pop(&nd->pending)) != NULL) {
         if (droppable(s))
@@ -552,6 +554,8 @@ static void conn_ready(redlock__node *nd, uint64_t now)
 {
     nd->state = CONN_READY;
     nd->backoff_ms = nd->m->opts.reconnect_min_ms;
+    nd->work_bound_us = 0;
+    nd->probe_wanted = false;
     nd->ever_connected = true;
     int dup = atomic_load_explicit(&nd->dup_of, memory_order_relaxed);
     uint64_t until;
@@ -623,7 +627,7 @@ static void handshake_cmd(redlock__node *nd, int argc, const char **argv,
                           int script)
 {
     if (nd->handshake_total >= HANDSHAKE_MAX ||
-        redisAppendCommandArgv(nd->ctx, argc, argv, lens) != REDIS_OK)
+        !redlock__conn_append(nd->conn, argc, argv, lens))
         return;
     nd->handshake_script[nd->handshake_total] = script;
     nd->handshake_kind[nd->handshake_total++] = (uint8_t)kind;
@@ -715,58 +719,34 @@ static void conn_handshake(redlock__node *nd, uint64_t now)
     nd->state = CONN_HANDSHAKE;
 }
 
-/* Begin a non-blocking connect. */
+/* Begin a connect (conn.h: never blocks; a name is looked up on a
+ * resolver thread). A unix socket may be open at once. */
 static void conn_start(redlock__node *nd, uint64_t now)
 {
-    const redlock__uri *u = &nd->uri;
-    errno = 0;
-    nd->ctx = u->is_unix ? redisConnectUnixNonBlock(u->path)
-                         : redisConnectNonBlock(u->host, u->port);
-    int saved_errno = errno;
+    char msg[200];
     nd->connect_started_us = now;
-    if (nd->ctx == NULL) {
-        conn_fail(nd, REDLOCK_ENOMEM, "out of memory creating context", now);
-        return;
-    }
-    if (nd->ctx->err != 0) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "connect failed: %s", nd->ctx->errstr);
-        redlock_status st =
-            nd->ctx->err == REDIS_ERR_IO
-                ? redlock__connect_error_status(saved_errno,
-                                                nd->ctx->errstr)
-                : REDLOCK_EIO;
+    redlock_status st = redlock__conn_open(nd->conn, msg, sizeof(msg));
+    if (st != REDLOCK_OK) {
         conn_fail(nd, st, msg, now);
         return;
     }
-    /* Replies are built within limits, so a hostile node cannot make us
-     * allocate without bound (reply.h). */
-    redlock__reply_reader_init(nd->ctx->reader, &nd->reply_guard);
-    /* Our sockets must not leak into children a user fork()+exec()s. */
-    int flags = fcntl(nd->ctx->fd, F_GETFD);
-    if (flags >= 0)
-        fcntl(nd->ctx->fd, F_SETFD, flags | FD_CLOEXEC);
-    if (!u->is_unix) {
-        int one = 1;
-        setsockopt(nd->ctx->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
     nd->state = CONN_CONNECTING;
+    if (redlock__conn_phase_of(nd->conn) == REDLOCK__CONN_OPEN)
+        conn_handshake(nd, now);
 }
 
-/* The socket became writable while connecting: did the connect work? */
+/* The connection's fd was ready while connecting: drive the lookup,
+ * connect or TLS handshake on; once open, start our handshake. */
 static void conn_check(redlock__node *nd, uint64_t now)
 {
-    int err = 0;
-    socklen_t len = sizeof(err);
-    if (getsockopt(nd->ctx->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        err = errno;
-    if (err != 0) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "connect failed: %s", strerror(err));
-        conn_fail(nd, redlock__connect_error_status(err, NULL), msg, now);
+    char msg[200];
+    redlock_status st = redlock__conn_advance(nd->conn, msg, sizeof(msg));
+    if (st != REDLOCK_OK) {
+        conn_fail(nd, st, msg, now);
         return;
     }
-    conn_handshake(nd, now);
+    if (redlock__conn_phase_of(nd->conn) == REDLOCK__CONN_OPEN)
+        conn_handshake(nd, now);
 }
 
 /* Handle one reply that arrived on the connection. */
@@ -846,54 +826,40 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
 /* Write as much of the output buffer as the socket takes. */
 static void flush_output(redlock__node *nd, uint64_t now)
 {
-    if (nd->ctx == NULL || nd->state < CONN_HANDSHAKE)
+    if (nd->state < CONN_HANDSHAKE)
         return;
-    int done = 0;
-    if (redisBufferWrite(nd->ctx, &done) != REDIS_OK) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "write failed: %s", nd->ctx->errstr);
-        conn_fail(nd, REDLOCK_EIO, msg, now);
-    }
+    char msg[200];
+    redlock_status st = redlock__conn_flush(nd->conn, msg, sizeof(msg));
+    if (st != REDLOCK_OK)
+        conn_fail(nd, st, msg, now);
 }
 
-/* Read what arrived and handle every complete reply. */
+/* Read everything that arrived (TLS data OpenSSL has buffered too, so
+ * nothing waits behind a poll that would not wake) and handle every
+ * complete reply after each chunk, so the reader's buffer stays small. */
 static void read_input(redlock__node *nd, uint64_t now)
 {
-    if (redisBufferRead(nd->ctx) != REDIS_OK) {
-        char msg[160];
-        snprintf(msg, sizeof(msg), "read failed: %s", nd->ctx->errstr);
-        conn_fail(nd, REDLOCK_EIO, msg, now);
-        return;
-    }
-    if (redlock__reply_buffer_over_limit(nd->ctx->reader)) {
-        conn_fail(nd, REDLOCK_EPROTO, "protocol error: incomplete reply "
-                  "over the buffer limit", now);
-        return;
-    }
-    while (nd->ctx != NULL) {
-        void *reply = NULL;
-        if (redisGetReplyFromReader(nd->ctx, &reply) != REDIS_OK) {
-            char msg[160];
-            /* hiredis reports a value our builder refused as OOM; the
-             * guard knows the real reason. */
-            const char *why = nd->reply_guard.refused != NULL
-                                  ? nd->reply_guard.refused
-                                  : nd->ctx->errstr;
-            snprintf(msg, sizeof(msg), "protocol error: %s", why);
-            conn_fail(nd, REDLOCK_EPROTO, msg, now);
+    char msg[200];
+    bool eof = false;
+    while (!eof && nd->state >= CONN_HANDSHAKE) {
+        redlock_status st =
+            redlock__conn_read(nd->conn, &eof, msg, sizeof(msg));
+        if (st != REDLOCK_OK) {
+            conn_fail(nd, st, msg, now);
             return;
         }
-        if (reply == NULL)
-            return;
-        on_reply(nd, reply, now);
+        while (nd->state >= CONN_HANDSHAKE) {
+            void *reply = NULL;
+            st = redlock__conn_get_reply(nd->conn, &reply, msg, sizeof(msg));
+            if (st != REDLOCK_OK) {
+                conn_fail(nd, st, msg, now);
+                return;
+            }
+            if (reply == NULL)
+                break;
+            on_reply(nd, reply, now);
+        }
     }
-}
-
-/* True while output is waiting to be written. */
-static bool has_output(const redlock__node *nd)
-{
-    return nd->ctx != NULL && nd->ctx->obuf != NULL &&
-           nd->ctx->obuf[0] != '\0';
 }
 
 /* ------------------------------------------------------------------------
@@ -920,6 +886,15 @@ static void accept_incoming(redlock__node *nd, slot_list *in, uint64_t now)
                  nd->inflight.len < NODE_INFLIGHT_MAX)
             send_slot(nd, s, now);
         else if (nd->state == CONN_DOWN && !is_release(s)) {
+            /* This work finds the node down: probe it now rather than at
+             * the end of the backoff (worker_main), and let its wait
+             * bound the next backoff, so a node that is back is used
+             * again within a fraction of the work's TTL. */
+            nd->probe_wanted = true;
+            if (s->op->deadline_us > now &&
+                (nd->work_bound_us == 0 ||
+                 s->op->deadline_us - now < nd->work_bound_us))
+                nd->work_bound_us = s->op->deadline_us - now;
             /* Failed with the class of the node's failure (EAUTH,
              * EREFUSED, ...), so that callers can tell a node refusing us
              * from a node that is unreachable. */
@@ -1012,10 +987,7 @@ static void shut_down(redlock__node *nd)
     while ((s = list_pop(&rest)) != NULL)
         finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ECLOSED,
                "manager is shutting down");
-    if (nd->ctx != NULL) {
-        redisFree(nd->ctx);
-        nd->ctx = NULL;
-    }
+    redlock__conn_close(nd->conn);
 }
 
 /* Milliseconds poll() may sleep before the next timer is due. */
@@ -1067,7 +1039,16 @@ static void check_timeouts(redlock__node *nd, uint64_t now)
     if ((nd->state == CONN_CONNECTING || nd->state == CONN_HANDSHAKE) &&
         now >= nd->connect_started_us +
                    (uint64_t)o->connect_timeout_ms * 1000u) {
-        conn_fail(nd, REDLOCK_ETIMEDOUT, "connect timed out", now);
+        conn_fail(nd, nd->state == CONN_CONNECTING
+                          ? (redlock__conn_phase_of(nd->conn) ==
+                                     REDLOCK__CONN_TLS
+                                 ? REDLOCK_ETLS
+                                 : REDLOCK_ETIMEDOUT)
+                          : REDLOCK_ETIMEDOUT,
+                  nd->state == CONN_CONNECTING
+                      ? redlock__conn_timeout_message(nd->conn)
+                      : "connect timed out (handshake unanswered)",
+                  now);
         return;
     }
     if (nd->state == CONN_READY && nd->inflight.head != NULL &&
@@ -1117,6 +1098,15 @@ static void *worker_main(void *arg)
         if (nd->state == CONN_DOWN && now >= nd->next_connect_us && !stopping)
             conn_start(nd, now);
         accept_incoming(nd, &in, now);
+        /* Work found the node down (accept_incoming): probe at once, at
+         * most once per reconnect_min_ms. A release waiting (kept across
+         * the failure) already shortened the backoff in conn_fail. */
+        if (nd->state == CONN_DOWN && nd->probe_wanted && !stopping &&
+            now >= nd->connect_started_us +
+                       (uint64_t)nd->m->opts.reconnect_min_ms * 1000u) {
+            nd->probe_wanted = false;
+            conn_start(nd, now);
+        }
         /* Shutting down: stay only to deliver releases, and only while
          * connected (a node that is down would just eat the timeout; the
          * keys expire by TTL). */
@@ -1136,13 +1126,10 @@ static void *worker_main(void *arg)
         pfd[0].fd = nd->wake_fd;
         pfd[0].events = POLLIN;
         pfd[0].revents = 0;
-        if (nd->ctx != NULL && nd->state != CONN_DOWN) {
-            pfd[1].fd = nd->ctx->fd;
+        if (nd->state != CONN_DOWN && redlock__conn_fd(nd->conn) >= 0) {
+            pfd[1].fd = redlock__conn_fd(nd->conn);
             pfd[1].revents = 0;
-            if (nd->state == CONN_CONNECTING)
-                pfd[1].events = POLLOUT;
-            else
-                pfd[1].events = POLLIN | (has_output(nd) ? POLLOUT : 0);
+            pfd[1].events = redlock__conn_events(nd->conn);
             nfds = 2;
         }
         int rc = poll(pfd, (nfds_t)nfds, poll_timeout_ms(nd, now));
@@ -1156,10 +1143,11 @@ static void *worker_main(void *arg)
             if (nd->state == CONN_CONNECTING)
                 conn_check(nd, now);
             else {
-                if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))
-                    read_input(nd, now);
-                if (nd->ctx != NULL && (pfd[1].revents & POLLOUT))
-                    flush_output(nd, now);
+                /* Either direction may be what TLS waits for (an
+                 * SSL_write that wants to read, and the reverse): try
+                 * both; each is a no-op when it has nothing to do. */
+                read_input(nd, now);
+                flush_output(nd, now);
             }
         }
     }
@@ -1191,6 +1179,13 @@ redlock__node *redlock__node_new(struct redlock_manager *m, size_t idx,
     nd->m = m;
     nd->idx = idx;
     nd->uri = *uri;
+    nd->conn = redlock__conn_new(&nd->uri, m->tls, &nd->reply_guard);
+    if (nd->conn == NULL) {
+        pthread_mutex_destroy(&nd->queue_mu);
+        close(nd->wake_fd);
+        free(nd);
+        return NULL; /* uri still owns its strings */
+    }
     memset(uri, 0, sizeof(*uri));
     atomic_init(&nd->load, 0);
     atomic_init(&nd->dup_of, -1);
@@ -1274,8 +1269,7 @@ void redlock__node_free(redlock__node *nd)
 {
     if (nd == NULL)
         return;
-    if (nd->ctx != NULL)
-        redisFree(nd->ctx);
+    redlock__conn_free(nd->conn);
     if (nd->wake_fd >= 0)
         close(nd->wake_fd);
     pthread_mutex_destroy(&nd->queue_mu);

@@ -90,6 +90,11 @@ redlock_status redlock__options_validate(const redlock_options *o, char *err,
                  o->restore_on_extend);
         return REDLOCK_EINVAL;
     }
+    if (o->tls_insecure_skip_verify != 0 && o->tls_insecure_skip_verify != 1) {
+        snprintf(err, errlen, "tls_insecure_skip_verify %d must be 0 or 1",
+                 o->tls_insecure_skip_verify);
+        return REDLOCK_EINVAL;
+    }
     if (o->node_queue_max == 0) {
         snprintf(err, errlen, "node_queue_max must be > 0");
         return REDLOCK_ERANGE;

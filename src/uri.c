@@ -44,7 +44,10 @@
 
 #include "uri.h"
 
-/* Port used when a redis:// URI gives none. */
+/* Port used when a redis:// or rediss:// URI gives none. rediss://
+ * keeps 6379 too: a server with TLS usually serves it on its usual port
+ * (ElastiCache, and Redis's own tls-port examples), and one default for
+ * both schemes is the least surprising. */
 #define URI_DEFAULT_PORT 6379
 /* Longest host accepted, in characters, brackets excluded (DNS limit). */
 #define URI_HOST_MAX 255
@@ -675,12 +678,17 @@ static redlock_status uri_unknown_scheme(const char *text, uri_err *e)
         uri_set_err(e, "unix socket URIs are written unix:///path/to.sock");
         return REDLOCK_EURI;
     }
+    if (uri_has_prefix_ci(text, "rediss:")) {
+        uri_set_err(e, "TLS redis URIs are written "
+                       "rediss://host[:port][/db]");
+        return REDLOCK_EURI;
+    }
     if (uri_has_prefix_ci(text, "redis:")) {
         uri_set_err(e, "redis URIs are written redis://host[:port][/db]");
         return REDLOCK_EURI;
     }
     if (sep == NULL) {
-        uri_set_err(e, "missing scheme (expected redis:// or unix://)");
+        uri_set_err(e, "missing scheme (expected redis://, rediss:// or unix://)");
         return REDLOCK_EURI;
     }
     len = (size_t)(sep - text);
@@ -691,10 +699,10 @@ static redlock_status uri_unknown_scheme(const char *text, uri_err *e)
         plain = uri_is_alnum(c) || c == '+' || c == '-' || c == '.';
     }
     if (plain)
-        uri_set_err(e, "unknown scheme \"%.*s\" (expected redis:// or "
-                       "unix://)", (int)len, text);
+        uri_set_err(e, "unknown scheme \"%.*s\" (expected redis://, "
+                       "rediss:// or unix://)", (int)len, text);
     else
-        uri_set_err(e, "unknown scheme (expected redis:// or unix://)");
+        uri_set_err(e, "unknown scheme (expected redis://, rediss:// or unix://)");
     return REDLOCK_EURI;
 }
 
@@ -738,9 +746,9 @@ redlock_status redlock__uri_parse(const char *text, redlock__uri *out,
         tmp.is_unix = 1;
         st = uri_parse_unix(text + strlen("unix://"), &tmp, &e);
     } else if (uri_has_prefix_ci(text, "rediss://")) {
-        uri_set_err(&e, "rediss:// (TLS) is not supported: hiredis 0.14.1 "
-                        "has no TLS; use redis:// or unix://");
-        st = REDLOCK_EURI;
+        /* The same grammar as redis://; the connection uses TLS. */
+        tmp.tls = 1;
+        st = uri_parse_redis(text + strlen("rediss://"), &tmp, &e);
     } else {
         st = uri_unknown_scheme(text, &e);
     }

@@ -3,6 +3,7 @@
  *
  * Accepted forms:
  *   redis://[[user]:password@]host[:port][/db]
+ *   rediss://[[user]:password@]host[:port][/db]    (the same, over TLS)
  *   unix:///path/to.sock[?db=N][&password=P][&user=U]
  * A host may be a name, an IPv4 address or an IPv6 address in brackets.
  * user and password are percent-decoded. This file is pure logic: no I/O.
@@ -18,7 +19,8 @@
 /* A parsed node address. All strings are heap-allocated and owned by the
  * struct; free them with redlock__uri_clear(). */
 typedef struct redlock__uri {
-    int is_unix;     /* 1 for unix://, 0 for redis:// */
+    int is_unix;     /* 1 for unix://, 0 for redis:// and rediss:// */
+    int tls;         /* 1 for rediss:// */
     char *host;      /* host name or address, brackets removed; NULL if unix */
     int port;        /* 1..65535; 6379 by default; 0 if unix */
     char *path;      /* socket path; NULL unless unix */

@@ -1159,7 +1159,8 @@ static void test_flags_documented(void **state)
     {
         static const char *const words[] = {
             "REDLOCK_NODES", "REDLOCK_PASSWORD", "REDLOCK_TOKEN",
-            "REDLOCK_FENCE", ".SH EXIT STATUS",  ".B 64",
+            "REDLOCK_FENCE", "REDLOCK_TLS_CA", "REDLOCK_TLS_CERT",
+            "REDLOCK_TLS_KEY", "rediss://", ".SH EXIT STATUS",  ".B 64",
             ".B 126",        ".B 127",           ".B 3\n"};
         for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
             if (strstr(man, words[i]) == NULL)

@@ -18,6 +18,17 @@
  *    after a failed assertion without its teardown).
  * PR_SET_PDEATHSIG fires when the thread that forked exits, so start servers
  * from a thread that lives as long as they should (normally the main one).
+ *
+ * TLS servers (rs_options.tls_cert_file) are TLS-only, so the fixture's
+ * own connections must speak TLS. hiredis 0.14 has no TLS, so an rs_link
+ * is either a hiredis context (plain) or a blocking socket under an
+ * OpenSSL SSL object, with hiredis only formatting commands and parsing
+ * replies (redisFormatCommandArgv, redisReader). The TLS link verifies the
+ * server's certificate against the CA and the address 127.0.0.1, so a
+ * server started with a certificate that does not fit never becomes
+ * "ready". Rejected: probing with `redis-cli --tls` (a fork per probe,
+ * and rs_command() would still need a TLS client), and a plain port beside
+ * the TLS one (then the server is not the TLS-only one the tests mean).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -46,7 +57,12 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 
+#include <netinet/tcp.h>
+
 #include <hiredis/hiredis.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -70,6 +86,8 @@
 #define RS_REGISTRY_MAX 128
 /* Bytes of the log printed when a server fails to start. */
 #define RS_LOG_TAIL_BYTES 2048
+/* Entries of a redis-server command line (build_args), NULL included. */
+#define RS_ARGS_MAX 48
 /* Prefix of the temp directories we create (and only ever remove). */
 #define RS_DIR_PREFIX "redlock-rs-"
 
@@ -316,7 +334,7 @@ static void print_log_tail(const rs_server *s)
             (n > 0 && buf[n - 1] != '\n') ? "\n" : "");
 }
 
-/* Write "redis://[:PASSWORD@]127.0.0.1:PORT" into s->uri, percent-encoding
+/* Write "redis[s]://[:PASSWORD@]127.0.0.1:PORT" into s->uri, percent-encoding
  * the password. Returns 0 or -1 if it does not fit. */
 static int build_uri(rs_server *s)
 {
@@ -339,55 +357,376 @@ static int build_uri(rs_server *s)
     }
     enc[j] = '\0';
     if (s->password[0] != '\0')
-        n = snprintf(s->uri, sizeof(s->uri), "redis://:%s@127.0.0.1:%d", enc,
-                     s->port);
+        n = snprintf(s->uri, sizeof(s->uri), "%s://:%s@127.0.0.1:%d",
+                     s->tls ? "rediss" : "redis", enc, s->port);
     else
-        n = snprintf(s->uri, sizeof(s->uri), "redis://127.0.0.1:%d", s->port);
+        n = snprintf(s->uri, sizeof(s->uri), "%s://127.0.0.1:%d",
+                     s->tls ? "rediss" : "redis", s->port);
     return (n < 0 || (size_t)n >= sizeof(s->uri)) ? -1 : 0;
 }
 
 /* ------------------------------------------------------------------------
- * Talking to a server
+ * Talking to a server: rs_link, plain (hiredis) or TLS (OpenSSL + the
+ * hiredis reader)
  * ------------------------------------------------------------------------ */
 
-/* Open a connection to the server with the given timeouts (connect and
- * reply) and authenticate if it has a password. On failure returns NULL and
- * writes the reason into err. */
-static redisContext *connect_server(const rs_server *s, long connect_ms,
-                                    long reply_ms, char *err, size_t errlen)
+/* link_open(): a server answered with a certificate that does not verify
+ * (readiness gives up at once: waiting cannot fix it). */
+#define RS_LINK_BADCERT (-2)
+
+/* One open connection to a server of ours. */
+typedef struct rs_link {
+    redisContext *c; /* plain servers */
+    SSL_CTX *ctx;    /* TLS servers: ctx, ssl, fd and rd */
+    SSL *ssl;
+    int fd;
+    redisReader *rd;
+    int port;
+} rs_link;
+
+/* Write the first queued OpenSSL error (or fallback) into err. */
+static void tls_error(char *err, size_t errlen, const char *what, int port,
+                      const char *fallback)
 {
-    redisContext *c;
+    char buf[256];
+    unsigned long e = ERR_get_error();
+    size_t k, n;
+
+    if (e != 0)
+        ERR_error_string_n(e, buf, sizeof(buf));
+    else
+        snprintf(buf, sizeof(buf), "%s", fallback);
+
+    ERR_clear_error();
+    snprintf(err, errlen, "%s 127.0.0.1:%d: ", what, port);
+    k = strlen(err);
+    n = strlen(buf);
+    if (k + 1 >= errlen)
+        return;
+    if (n > errlen - k - 1)
+        n = errlen - k - 1; /* truncated: the start is enough */
+    memcpy(err + k, buf, n);
+    err[k + n] = '\0';
+}
+
+/* Connect a blocking TCP socket to 127.0.0.1:port within connect_ms, with
+ * send and receive timeouts of reply_ms. Returns the fd or -1 (err set). */
+static int tcp_connect(int port, long connect_ms, long reply_ms, char *err,
+                       size_t errlen)
+{
+    struct sockaddr_in sa;
+    struct timeval tv = tv_ms(reply_ms);
+    int fd, flags, one = 1, soerr = 0;
+    socklen_t len = sizeof(soerr);
+
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)port);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        struct pollfd p = { fd, POLLOUT, 0 };
+        int pr;
+        if (errno != EINPROGRESS) {
+            soerr = errno;
+            goto fail;
+        }
+        do {
+            pr = poll(&p, 1, (int)connect_ms);
+        } while (pr < 0 && errno == EINTR);
+        if (pr <= 0) {
+            soerr = pr == 0 ? ETIMEDOUT : errno;
+            goto fail;
+        }
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+            soerr = errno;
+        if (soerr != 0)
+            goto fail;
+    }
+    flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
+        soerr = errno;
+        goto fail;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+
+fail:
+    snprintf(err, errlen, "connect to 127.0.0.1:%d: %s", port,
+             strerror(soerr));
+    close(fd);
+    return -1;
+}
+
+/* OpenSSL writes to the socket with write(), so a server that closed
+ * its end (killed by a test, or refusing our certificate) would raise
+ * SIGPIPE and kill the test. Every OpenSSL call that may write runs
+ * between pipe_guard_on() and pipe_guard_off(): SIGPIPE is blocked for the
+ * calling thread, and one raised meanwhile (thread-directed, so ours) is
+ * consumed before the old mask comes back; the caller sees an error
+ * instead. */
+static void pipe_guard_on(sigset_t *old)
+{
+    sigset_t pipe_set;
+
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, old);
+}
+
+/* See pipe_guard_on(). */
+static void pipe_guard_off(const sigset_t *old)
+{
+    sigset_t pipe_set;
+    struct timespec zero = { 0, 0 };
+
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    if (!sigismember(old, SIGPIPE)) {
+        while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+/* Close a link (safe on a zeroed or half-open one). */
+static void link_close(rs_link *l)
+{
+    if (l->c != NULL)
+        redisFree(l->c);
+    if (l->ssl != NULL) {
+        sigset_t old;
+
+        pipe_guard_on(&old);
+        if (SSL_is_init_finished(l->ssl))
+            SSL_shutdown(l->ssl); /* best effort close_notify */
+        pipe_guard_off(&old);
+        SSL_free(l->ssl);
+    }
+    if (l->ctx != NULL)
+        SSL_CTX_free(l->ctx);
+    if (l->fd >= 0)
+        close(l->fd);
+    if (l->rd != NULL)
+        redisReaderFree(l->rd);
+    memset(l, 0, sizeof(*l));
+    l->fd = -1;
+    ERR_clear_error();
+}
+
+/* TLS half of link_open(): handshake with the server's certificate
+ * verified against s->tls_ca_file and (unless s->tls_skip_name_check) the
+ * address 127.0.0.1, presenting
+ * the client certificate when the server asks for one. Returns 0, -1, or
+ * RS_LINK_BADCERT when a server answered with a certificate that does not
+ * verify. */
+static int link_open_tls(rs_link *l, const rs_server *s, long connect_ms,
+                         long reply_ms, char *err, size_t errlen)
+{
+    sigset_t old;
+    long verify;
+    int rc;
+
+    l->fd = tcp_connect(s->port, connect_ms, reply_ms, err, errlen);
+    if (l->fd < 0)
+        return -1;
+    l->ctx = SSL_CTX_new(TLS_client_method());
+    if (l->ctx == NULL) {
+        tls_error(err, errlen, "SSL_CTX_new for", s->port, "failed");
+        return -1;
+    }
+    SSL_CTX_set_verify(l->ctx, SSL_VERIFY_PEER, NULL);
+    if (SSL_CTX_load_verify_locations(l->ctx, s->tls_ca_file, NULL) != 1) {
+        tls_error(err, errlen, "loading the CA file for", s->port,
+                  s->tls_ca_file);
+        return -1;
+    }
+    if (s->tls_auth_clients &&
+        (SSL_CTX_use_certificate_chain_file(l->ctx,
+                                            s->tls_client_cert_file) != 1 ||
+         SSL_CTX_use_PrivateKey_file(l->ctx, s->tls_client_key_file,
+                                     SSL_FILETYPE_PEM) != 1)) {
+        tls_error(err, errlen, "loading the client certificate for",
+                  s->port, s->tls_client_cert_file);
+        return -1;
+    }
+    l->ssl = SSL_new(l->ctx);
+    if (l->ssl == NULL || SSL_set_fd(l->ssl, l->fd) != 1 ||
+        (!s->tls_skip_name_check &&
+         X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(l->ssl),
+                                       "127.0.0.1") != 1)) {
+        tls_error(err, errlen, "SSL setup for", s->port, "failed");
+        return -1;
+    }
+    pipe_guard_on(&old);
+    rc = SSL_connect(l->ssl);
+    pipe_guard_off(&old);
+    if (rc != 1) {
+        verify = SSL_get_verify_result(l->ssl);
+        if (verify != X509_V_OK) {
+            ERR_clear_error();
+            snprintf(err, errlen, "TLS handshake with 127.0.0.1:%d: "
+                                  "certificate verify failed: %s",
+                     s->port, X509_verify_cert_error_string(verify));
+            return RS_LINK_BADCERT;
+        } else {
+            tls_error(err, errlen, "TLS handshake with", s->port,
+                      "connection closed");
+        }
+        return -1;
+    }
+    l->rd = redisReaderCreate();
+    if (l->rd == NULL) {
+        snprintf(err, errlen, "cannot allocate a hiredis reader");
+        return -1;
+    }
+    return 0;
+}
+
+/* Open a link to s with the given timeouts (connect and reply). Does not
+ * authenticate. Returns 0, or -1 or RS_LINK_BADCERT with the reason in
+ * err (l then closed). */
+static int link_open(rs_link *l, const rs_server *s, long connect_ms,
+                     long reply_ms, char *err, size_t errlen)
+{
+    memset(l, 0, sizeof(*l));
+    l->fd = -1;
+    l->port = s->port;
+    if (s->tls) {
+        int rc = link_open_tls(l, s, connect_ms, reply_ms, err, errlen);
+        if (rc != 0) {
+            link_close(l);
+            return rc;
+        }
+        return 0;
+    }
+    l->c = redisConnectWithTimeout("127.0.0.1", s->port, tv_ms(connect_ms));
+    if (l->c == NULL) {
+        snprintf(err, errlen, "cannot allocate a hiredis context");
+        return -1;
+    }
+    if (l->c->err) {
+        snprintf(err, errlen, "connect to 127.0.0.1:%d: %s", s->port,
+                 l->c->errstr);
+        link_close(l);
+        return -1;
+    }
+    redisSetTimeout(l->c, tv_ms(reply_ms));
+    return 0;
+}
+
+/* Write all n bytes of buf over TLS (under the SIGPIPE guard). Returns 0
+ * or -1. */
+static int tls_write_all(SSL *ssl, const char *buf, size_t n)
+{
+    sigset_t old;
+    int rc = 0;
+
+    pipe_guard_on(&old);
+    while (n > 0) {
+        int w = SSL_write(ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
+        if (w <= 0) {
+            rc = -1;
+            break;
+        }
+        buf += w;
+        n -= (size_t)w;
+    }
+    pipe_guard_off(&old);
+    return rc;
+}
+
+/* Send one command and read its reply. Returns the reply (free with
+ * freeReplyObject) or NULL with the reason in err. */
+static redisReply *link_command(rs_link *l, int argc, const char **argv,
+                                char *err, size_t errlen)
+{
+    char *cmd = NULL;
+    void *reply = NULL;
+    int len;
+
+    if (l->c != NULL) {
+        redisReply *r = redisCommandArgv(l->c, argc, argv, NULL);
+        if (r == NULL)
+            snprintf(err, errlen, "%s on 127.0.0.1:%d: %s", argv[0], l->port,
+                     l->c->errstr);
+        return r;
+    }
+    len = redisFormatCommandArgv(&cmd, argc, argv, NULL);
+    if (len < 0 || cmd == NULL) {
+        snprintf(err, errlen, "cannot format %s", argv[0]);
+        return NULL;
+    }
+    if (tls_write_all(l->ssl, cmd, (size_t)len) != 0) {
+        redisFreeCommand(cmd);
+        tls_error(err, errlen, "TLS write to", l->port, "connection lost");
+        return NULL;
+    }
+    redisFreeCommand(cmd);
+    for (;;) {
+        char buf[16384];
+        int n;
+
+        if (redisReaderGetReply(l->rd, &reply) != REDIS_OK) {
+            snprintf(err, errlen, "%s on 127.0.0.1:%d: protocol error: %s",
+                     argv[0], l->port, l->rd->errstr);
+            return NULL;
+        }
+        if (reply != NULL)
+            return reply;
+        n = SSL_read(l->ssl, buf, sizeof(buf));
+        if (n <= 0) {
+            int e = SSL_get_error(l->ssl, n);
+            if (e == SSL_ERROR_SYSCALL && (errno == EAGAIN ||
+                                           errno == EWOULDBLOCK)) {
+                ERR_clear_error();
+                snprintf(err, errlen, "%s on 127.0.0.1:%d: timed out",
+                         argv[0], l->port);
+            } else {
+                tls_error(err, errlen, "TLS read from", l->port,
+                          "connection closed");
+            }
+            return NULL;
+        }
+        if (redisReaderFeed(l->rd, buf, (size_t)n) != REDIS_OK) {
+            snprintf(err, errlen, "%s on 127.0.0.1:%d: reader error",
+                     argv[0], l->port);
+            return NULL;
+        }
+    }
+}
+
+/* Open a link to the server with the given timeouts and authenticate if
+ * it has a password. Returns 0, or -1 with the reason in err. */
+static int connect_server(rs_link *l, const rs_server *s, long connect_ms,
+                          long reply_ms, char *err, size_t errlen)
+{
+    const char *auth[2] = { "AUTH", s->password };
     redisReply *r;
 
-    c = redisConnectWithTimeout("127.0.0.1", s->port, tv_ms(connect_ms));
-    if (c == NULL) {
-        snprintf(err, errlen, "cannot allocate a hiredis context");
-        return NULL;
-    }
-    if (c->err) {
-        snprintf(err, errlen, "connect to 127.0.0.1:%d: %s", s->port,
-                 c->errstr);
-        redisFree(c);
-        return NULL;
-    }
-    redisSetTimeout(c, tv_ms(reply_ms));
+    if (link_open(l, s, connect_ms, reply_ms, err, errlen) != 0)
+        return -1;
     if (s->password[0] == '\0')
-        return c;
-    r = redisCommand(c, "AUTH %s", s->password);
+        return 0;
+    r = link_command(l, 2, auth, err, errlen);
     if (r == NULL) {
-        snprintf(err, errlen, "AUTH on 127.0.0.1:%d: %s", s->port,
-                 c->errstr);
-        redisFree(c);
-        return NULL;
+        link_close(l);
+        return -1;
     }
     if (r->type == REDIS_REPLY_ERROR) {
         snprintf(err, errlen, "AUTH on 127.0.0.1:%d: %s", s->port, r->str);
         freeReplyObject(r);
-        redisFree(c);
-        return NULL;
+        link_close(l);
+        return -1;
     }
     freeReplyObject(r);
-    return c;
+    return 0;
 }
 
 /* Append the text of src (length n) to out at *pos, truncating at outlen. */
@@ -444,49 +783,47 @@ static void render_reply(const redisReply *r, char *out, size_t outlen,
 static redisReply *command_reply(const rs_server *s, int argc,
                                  const char **argv, char *err, size_t errlen)
 {
-    redisContext *c;
+    rs_link l;
     redisReply *r;
 
     if (s == NULL || s->port <= 0 || argc <= 0 || argv == NULL) {
         snprintf(err, errlen, "bad arguments");
         return NULL;
     }
-    c = connect_server(s, RS_COMMAND_TIMEOUT_MS, RS_COMMAND_TIMEOUT_MS, err,
-                       errlen);
-    if (c == NULL)
+    if (connect_server(&l, s, RS_COMMAND_TIMEOUT_MS, RS_COMMAND_TIMEOUT_MS,
+                       err, errlen) != 0)
         return NULL;
-    r = redisCommandArgv(c, argc, argv, NULL);
-    if (r == NULL)
-        snprintf(err, errlen, "%s on 127.0.0.1:%d: %s", argv[0], s->port,
-                 c->errstr);
-    redisFree(c);
+    r = link_command(&l, argc, argv, err, errlen);
+    link_close(&l);
     return r;
 }
 
 /* One readiness probe for pid. Returns 1 when the server on s->port
- * answers PONG and reports our pid, 0 when it is not (yet) answering, and
- * -1 when a process that is not ours (or not configured like ours) answers
- * on the port. */
-static int probe_ready(const rs_server *s, pid_t pid)
+ * answers PONG and reports our pid, 0 when it is not (yet) answering (the
+ * reason, if any, in why), -1 when a process that is not ours (or not
+ * configured like ours) answers on the port, and RS_LINK_BADCERT when a
+ * TLS server's certificate does not verify (reason in why). */
+static int probe_ready(const rs_server *s, pid_t pid, char *why,
+                       size_t whylen)
 {
-    redisContext *c;
+    static const char *ping[] = { "PING" };
+    static const char *info[] = { "INFO", "server" };
+    rs_link l;
     redisReply *r;
     const char *p;
-    int ready = 0;
+    int ready = 0, rc;
 
-    c = redisConnectWithTimeout("127.0.0.1", s->port,
-                                tv_ms(RS_PROBE_CONNECT_MS));
-    if (c == NULL)
-        return 0;
-    if (c->err) {
-        redisFree(c); /* refused or timed out: not listening yet */
-        return 0;
-    }
-    redisSetTimeout(c, tv_ms(RS_PROBE_REPLY_MS));
+    rc = link_open(&l, s, RS_PROBE_CONNECT_MS, RS_PROBE_REPLY_MS, why,
+                   whylen);
+    if (rc == RS_LINK_BADCERT)
+        return rc;
+    if (rc != 0)
+        return 0; /* refused or timed out: not listening yet */
     if (s->password[0] != '\0') {
-        r = redisCommand(c, "AUTH %s", s->password);
+        const char *auth[2] = { "AUTH", s->password };
+        r = link_command(&l, 2, auth, why, whylen);
         if (r == NULL) {
-            redisFree(c);
+            link_close(&l);
             return 0;
         }
         if (r->type == REDIS_REPLY_ERROR) {
@@ -494,20 +831,21 @@ static int probe_ready(const rs_server *s, pid_t pid)
              * WRONGPASS) means this is not the server we started. */
             ready = strncmp(r->str, "LOADING", 7) == 0 ? 0 : -1;
             freeReplyObject(r);
-            redisFree(c);
+            link_close(&l);
             return ready;
         }
         freeReplyObject(r);
     }
-    r = redisCommand(c, "PING");
+    r = link_command(&l, 1, ping, why, whylen);
     if (r == NULL || r->type != REDIS_REPLY_STATUS ||
         strcmp(r->str, "PONG") != 0) {
-        freeReplyObject(r); /* e.g. -LOADING while reading the AOF */
-        redisFree(c);
+        if (r != NULL) /* e.g. -LOADING while reading the AOF */
+            freeReplyObject(r);
+        link_close(&l);
         return 0;
     }
     freeReplyObject(r);
-    r = redisCommand(c, "INFO server");
+    r = link_command(&l, 2, info, why, whylen);
     if (r != NULL && r->type == REDIS_REPLY_STRING &&
         (p = strstr(r->str, "process_id:")) != NULL) {
         char *end;
@@ -515,8 +853,9 @@ static int probe_ready(const rs_server *s, pid_t pid)
         ready = (end != p + strlen("process_id:") && id == (long)pid) ? 1
                                                                      : -1;
     }
-    freeReplyObject(r);
-    redisFree(c);
+    if (r != NULL)
+        freeReplyObject(r);
+    link_close(&l);
     return ready;
 }
 
@@ -524,8 +863,9 @@ static int probe_ready(const rs_server *s, pid_t pid)
  * Starting and stopping processes
  * ------------------------------------------------------------------------ */
 
-/* Fill args (room for at least 32 entries) with the redis-server command
- * line for s, using bufs for the formatted values. */
+/* Fill args (room for at least RS_ARGS_MAX entries) with the redis-server
+ * command line for s, using bufs for the formatted values. A TLS server
+ * gets --port 0 and its port as --tls-port. */
 static void build_args(const rs_server *s, const char **args, char *portbuf,
                        size_t portlen, char *logbuf, size_t loglen)
 {
@@ -537,7 +877,21 @@ static void build_args(const rs_server *s, const char **args, char *portbuf,
     args[i++] = "--bind";
     args[i++] = "127.0.0.1";
     args[i++] = "--port";
-    args[i++] = portbuf;
+    if (s->tls) {
+        args[i++] = "0";
+        args[i++] = "--tls-port";
+        args[i++] = portbuf;
+        args[i++] = "--tls-cert-file";
+        args[i++] = s->tls_cert_file;
+        args[i++] = "--tls-key-file";
+        args[i++] = s->tls_key_file;
+        args[i++] = "--tls-ca-cert-file";
+        args[i++] = s->tls_ca_file;
+        args[i++] = "--tls-auth-clients";
+        args[i++] = s->tls_auth_clients ? "yes" : "no";
+    } else {
+        args[i++] = portbuf;
+    }
     args[i++] = "--daemonize";
     args[i++] = "no";
     args[i++] = "--dir";
@@ -623,9 +977,10 @@ static void discard_child(pid_t pid)
  * returns RS_LAUNCH_RETRY or RS_LAUNCH_FATAL after printing why. */
 static int launch(rs_server *s)
 {
-    const char *args[32];
+    const char *args[RS_ARGS_MAX];
     char portbuf[16];
     char logbuf[PATH_MAX];
+    char why[256];
     int pipefd[2];
     int maxfd, err, status, ready;
     long open_max;
@@ -690,6 +1045,7 @@ static int launch(rs_server *s)
         return RS_LAUNCH_FATAL;
     }
 
+    why[0] = '\0';
     for (;;) {
         if (wait_child(pid, &status, WNOHANG) == pid) {
             registry_remove(pid);
@@ -704,11 +1060,17 @@ static int launch(rs_server *s)
             print_log_tail(s);
             return RS_LAUNCH_RETRY;
         }
-        ready = probe_ready(s, pid);
+        ready = probe_ready(s, pid, why, sizeof(why));
         if (ready == 1) {
             s->pid = pid;
             s->paused = 0;
             return RS_LAUNCH_OK;
+        }
+        if (ready == RS_LINK_BADCERT) {
+            fprintf(stderr, "redis_spawn: redis-server on port %d: %s\n",
+                    s->port, why);
+            discard_child(pid);
+            return RS_LAUNCH_FATAL;
         }
         if (ready < 0) {
             fprintf(stderr, "redis_spawn: another process answers on port "
@@ -719,7 +1081,8 @@ static int launch(rs_server *s)
         }
         if (now_ms() >= deadline) {
             fprintf(stderr, "redis_spawn: redis-server on port %d not ready "
-                            "after %d ms\n", s->port, RS_READY_TIMEOUT_MS);
+                            "after %d ms%s%s\n", s->port, RS_READY_TIMEOUT_MS,
+                    why[0] != '\0' ? "; last probe: " : "", why);
             discard_child(pid);
             print_log_tail(s);
             return RS_LAUNCH_FATAL;
@@ -736,6 +1099,57 @@ static int launch(rs_server *s)
 int rs_start(rs_server *s)
 {
     return rs_start_ex(s, NULL);
+}
+
+/* Store the absolute form of path (which must exist) into dst (size
+ * RS_TLS_PATH): the server runs in its own directory. Returns 0 or -1
+ * with a message naming what. */
+static int tls_path(char *dst, const char *path, const char *what)
+{
+    char abs[PATH_MAX];
+
+    if (path == NULL || path[0] == '\0') {
+        fprintf(stderr, "redis_spawn: TLS needs %s\n", what);
+        return -1;
+    }
+    if (realpath(path, abs) == NULL) {
+        fprintf(stderr, "redis_spawn: %s %s: %s\n", what, path,
+                strerror(errno));
+        return -1;
+    }
+    if (copy_str(dst, RS_TLS_PATH, abs) != 0) {
+        fprintf(stderr, "redis_spawn: %s path too long (at most %d bytes): "
+                        "%s\n", what, RS_TLS_PATH - 1, abs);
+        return -1;
+    }
+    return 0;
+}
+
+/* Copy the TLS options of o into s (o->tls_cert_file is set). */
+static int set_tls(rs_server *s, const rs_options *o)
+{
+    const char *ccert = o->tls_client_cert_file;
+    const char *ckey = o->tls_client_key_file;
+
+    if ((ccert == NULL) != (ckey == NULL)) {
+        fprintf(stderr, "redis_spawn: tls_client_cert_file and "
+                        "tls_client_key_file go together\n");
+        return -1;
+    }
+    if (ccert == NULL) {
+        ccert = o->tls_cert_file;
+        ckey = o->tls_key_file;
+    }
+    s->tls = 1;
+    s->tls_auth_clients = o->tls_auth_clients ? 1 : 0;
+    s->tls_skip_name_check = o->tls_skip_name_check ? 1 : 0;
+    if (tls_path(s->tls_cert_file, o->tls_cert_file, "tls_cert_file") != 0 ||
+        tls_path(s->tls_key_file, o->tls_key_file, "tls_key_file") != 0 ||
+        tls_path(s->tls_ca_file, o->tls_ca_file, "tls_ca_file") != 0 ||
+        tls_path(s->tls_client_cert_file, ccert, "tls_client_cert_file") != 0 ||
+        tls_path(s->tls_client_key_file, ckey, "tls_client_key_file") != 0)
+        return -1;
+    return 0;
 }
 
 /* Start one server with options o (may be NULL): a new temp dir and a free
@@ -767,6 +1181,10 @@ int rs_start_ex(rs_server *s, const rs_options *o)
     s->appendonly = (o != NULL && o->appendonly) ? 1 : 0;
     if (o != NULL && (o->port < 0 || o->port > 65535)) {
         fprintf(stderr, "redis_spawn: bad port %d\n", o->port);
+        memset(s, 0, sizeof(*s));
+        return -1;
+    }
+    if (o != NULL && o->tls_cert_file != NULL && set_tls(s, o) != 0) {
         memset(s, 0, sizeof(*s));
         return -1;
     }

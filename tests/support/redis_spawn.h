@@ -6,6 +6,12 @@
  * with --save '' --appendonly no (unless asked for AOF), in its own temp
  * directory. Only PIDs started here are ever signalled. Readiness is a
  * condition (PING answers) awaited with a deadline, not a fixed sleep.
+ *
+ * TLS: with rs_options.tls_cert_file set the server is TLS-only (--port 0
+ * --tls-port P); its URI is rediss://127.0.0.1:P, and the fixture's own
+ * connections (readiness, rs_command and friends) speak TLS too, verifying
+ * the server against tls_ca_file and the address 127.0.0.1.
+ * tests/support/tls_certs.h makes the files.
  */
 #ifndef REDLOCK_REDIS_SPAWN_H
 #define REDLOCK_REDIS_SPAWN_H
@@ -16,6 +22,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Room for one TLS file path in rs_server. */
+#define RS_TLS_PATH 320
 
 /* One spawned server. Treat the fields as read-only. */
 typedef struct rs_server {
@@ -28,6 +37,16 @@ typedef struct rs_server {
     int appendonly;      /* started with appendonly yes + fsync always */
     int paused;          /* SIGSTOPped by rs_pause() */
     char redis_server[256]; /* binary started (reused by rs_restart()) */
+    int tls;             /* 1: TLS-only; port is the TLS port, uri is
+                            "rediss://127.0.0.1:PORT" */
+    int tls_auth_clients; /* started with --tls-auth-clients yes */
+    int tls_skip_name_check; /* see rs_options */
+    char tls_cert_file[RS_TLS_PATH]; /* the server's certificate, key */
+    char tls_key_file[RS_TLS_PATH];
+    char tls_ca_file[RS_TLS_PATH];   /* --tls-ca-cert-file */
+    char tls_client_cert_file[RS_TLS_PATH]; /* what the fixture presents
+                                               when tls_auth_clients */
+    char tls_client_key_file[RS_TLS_PATH];
 } rs_server;
 
 /* Options for rs_start_ex(). Zero-initialised means defaults. */
@@ -36,6 +55,28 @@ typedef struct rs_options {
     int appendonly;        /* 1: --appendonly yes --appendfsync always */
     int port;              /* 0: pick a free port */
     const char *redis_server; /* path; NULL: $REDIS_SERVER or "redis-server" */
+    /* TLS. tls_cert_file non-NULL makes the server TLS-only: --port 0
+     * --tls-port PORT --tls-cert-file --tls-key-file --tls-ca-cert-file
+     * (all three then required) and --tls-auth-clients yes|no. Paths are
+     * copied (at most RS_TLS_PATH - 1 bytes each). The password, if any,
+     * still applies (in the URI as for plain servers). */
+    const char *tls_cert_file;
+    const char *tls_key_file;
+    const char *tls_ca_file;
+    int tls_auth_clients;  /* 0: no client certificate asked (default);
+                              1: clients must present one signed by
+                              tls_ca_file (mutual TLS) */
+    const char *tls_client_cert_file; /* for the fixture's own connections
+                                         when tls_auth_clients; NULL: the
+                                         server's certificate and key (as
+                                         redis-server itself does) */
+    const char *tls_client_key_file;
+    int tls_skip_name_check; /* 1: the fixture's own connections verify
+                                the chain against tls_ca_file but not
+                                the name, for a server started on purpose
+                                with a certificate for another host
+                                (tls_certs' wrong_host_cert); 0 (default):
+                                the name must match 127.0.0.1 */
 } rs_options;
 
 /* Start one server with default options; returns 0 on success, -1 on
@@ -66,8 +107,8 @@ int rs_restart(rs_server *s);
 int rs_pause(rs_server *s);
 int rs_resume(rs_server *s);
 
-/* Run one command (argv style) on the server over a fresh connection with a
- * 2 s timeout; writes a textual rendering of the reply (integers as
+/* Run one command (argv style) on the server over a fresh connection (TLS
+ * for a TLS server) with a 2 s timeout; writes a textual rendering of the reply (integers as
  * decimal, nil as "(nil)", strings and status replies as is, errors as
  * Redis sent them, e.g. "ERR ..." or "NOAUTH ...", arrays as their rendered
  * elements separated by '\n', an empty array as "(empty array)") into out,

@@ -4,7 +4,8 @@
  * documented maximum, one past it,
  * INT64_MAX and UINT64_MAX milliseconds, and one past UINT64_MAX. Each
  * value is either stored exactly or refused as a usage error (status 64);
- * none is clamped or wrapped.
+ * none is clamped or wrapped. And the TLS flags (--tls-ca, --tls-cert,
+ * --tls-key, --tls-insecure): stored, paired, empty values refused.
  *
  * The flag table and parser (tools/redlock/flags.c) and the duration
  * parser are compiled into this test directly: they are pure, and print
@@ -213,6 +214,101 @@ static void test_limits_fit(void **state)
     assert_true(CLI_MAX_GRACE_MS < UINT64_MAX / 1000u / 2u);
 }
 
+/* Parse a NULL-terminated argument list (without the program name) with
+ * stderr silenced. */
+static int parse_list(const char *const *args, cli_args *a)
+{
+    char *argv[16];
+    int argc = 0;
+
+    argv[argc++] = (char *)"redlock";
+    for (size_t i = 0; args[i] != NULL && argc < 15; i++)
+        argv[argc++] = (char *)args[i];
+    argv[argc] = NULL;
+    int saved = dup(2);
+    int null = open("/dev/null", O_WRONLY);
+    assert_true(saved >= 0 && null >= 0);
+    fflush(stderr);
+    dup2(null, 2);
+    int rc = cli_parse_args(argc, argv, a);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(null);
+    return rc;
+}
+
+/* The TLS flags: stored as given on every command that talks to nodes;
+ * a certificate without its key (or the reverse) and empty file names
+ * are usage errors whose message names the flag. */
+static void test_tls_flags(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *args[10];
+        int rc;
+        const char *ca, *cert, *key;
+        int insecure;
+        const char *msg; /* rc 64: a part of the usage message */
+    } rows[] = {
+        {{"acquire", "r", "--tls-ca", "ca.pem", NULL}, 0, "ca.pem", NULL,
+         NULL, 0, NULL},
+        {{"status", "r", "--tls-ca=/d", "--tls-cert", "c.pem", "--tls-key",
+          "k.pem", NULL},
+         0, "/d", "c.pem", "k.pem", 0, NULL},
+        {{"release", "r", "0123", "--tls-insecure", NULL}, 0, NULL, NULL,
+         NULL, 1, NULL},
+        {{"exec", "r", "--tls-cert", "c", "--tls-key", "k", "--", "true",
+          NULL},
+         0, NULL, "c", "k", 0, NULL},
+        {{"elect", "n", "--tls-insecure", "--tls-ca", "x", "--", "true",
+          NULL},
+         0, "x", NULL, NULL, 1, NULL},
+        {{"acquire", "r", "--tls-cert", "c.pem", NULL}, CLI_EXIT_USAGE, NULL,
+         NULL, NULL, 0, "--tls-cert needs --tls-key"},
+        {{"acquire", "r", "--tls-key", "k.pem", NULL}, CLI_EXIT_USAGE, NULL,
+         NULL, NULL, 0, "--tls-key needs --tls-cert"},
+        {{"acquire", "r", "--tls-ca=", NULL}, CLI_EXIT_USAGE, NULL, NULL,
+         NULL, 0, "--tls-ca: empty file name"},
+        {{"acquire", "r", "--tls-cert", "", "--tls-key", "k", NULL},
+         CLI_EXIT_USAGE, NULL, NULL, NULL, 0, "--tls-cert: empty"},
+        {{"acquire", "r", "--tls-ca", NULL}, CLI_EXIT_USAGE, NULL, NULL,
+         NULL, 0, "needs an argument"},
+        {{"acquire", "r", "--tls-insecure=yes", NULL}, CLI_EXIT_USAGE, NULL,
+         NULL, NULL, 0, "takes no argument"},
+        /* Not at the top level, as for every node flag. */
+        {{"--tls-insecure", NULL}, CLI_EXIT_USAGE, NULL, NULL, NULL, 0,
+         "missing command"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        cli_args a;
+        int rc = parse_list(rows[i].args, &a);
+
+        if (rc != rows[i].rc)
+            fail_msg("row %zu: %d, want %d (%s)", i, rc, rows[i].rc,
+                     cli_usage_message());
+        if (rc != 0) {
+            if (strstr(cli_usage_message(), rows[i].msg) == NULL)
+                fail_msg("row %zu: message '%s' lacks '%s'", i,
+                         cli_usage_message(), rows[i].msg);
+            continue;
+        }
+#define STR_EQ(got, want)                                                      \
+    do {                                                                       \
+        if (((got) == NULL) != ((want) == NULL) ||                             \
+            ((got) != NULL && strcmp((got), (want)) != 0))                     \
+            fail_msg("row %zu: %s = %s, want %s", i, #got,                     \
+                     (got) ? (got) : "NULL", (want) ? (want) : "NULL");        \
+    } while (0)
+        STR_EQ(a.tls_ca, rows[i].ca);
+        STR_EQ(a.tls_cert, rows[i].cert);
+        STR_EQ(a.tls_key, rows[i].key);
+#undef STR_EQ
+        assert_int_equal(a.tls_insecure, rows[i].insecure);
+        cli_args_free(&a);
+    }
+}
+
 /* Run the group. */
 int main(void)
 {
@@ -220,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_duration_flags),
         cmocka_unit_test(test_ttl_per_command),
         cmocka_unit_test(test_limits_fit),
+        cmocka_unit_test(test_tls_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

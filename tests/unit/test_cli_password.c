@@ -1,7 +1,8 @@
 /*
  * test_cli_password.c: how the CLI puts a password from REDLOCK_PASSWORD
  * or --password-file into node URIs (tools/redlock/password.c): only where
- * a URI has none, percent-encoded, for redis:// and unix:// forms; and
+ * a URI has none, percent-encoded, for redis://, rediss:// and unix://
+ * forms; and
  * that the library's URI parser reads the result back to the same
  * password.
  */
@@ -50,6 +51,11 @@ static void test_inject(void **state)
          "unix:///s.sock?db=2&password=own"},
         {"unix:///s.sock?user=u",
          "p&q=", "unix:///s.sock?user=u&password=p%26q%3D"},
+        {"rediss://h:1/2", "pw", "rediss://:pw@h:1/2"},
+        {"REDISS://h", "pw", "REDISS://:pw@h"},
+        {"rediss://user@h", "pw", "rediss://user:pw@h"},
+        {"rediss://:own@h", "pw", "rediss://:own@h"},
+        {"rediss://h", "a b@c", "rediss://:a%20b%40c@h"},
         {"http://h", "pw", "http://h"},
         {"redis://h", "", "redis://h"},
     };
@@ -80,6 +86,8 @@ static void test_round_trip_through_parser(void **state)
         "redis://user@host",
         "unix:///tmp/r.sock",
         "unix:///tmp/r.sock?db=3",
+        "rediss://10.0.0.1:6380/4",
+        "rediss://user@host",
     };
     (void)state;
     for (size_t i = 0; i < sizeof(passwords) / sizeof(passwords[0]); i++) {
@@ -93,8 +101,9 @@ static void test_round_trip_through_parser(void **state)
                 fail_msg("%s: %s", uris[j], err);
             assert_non_null(u.password);
             assert_string_equal(u.password, passwords[i]);
-            if (j == 1)
+            if (j == 1 || j == 5)
                 assert_string_equal(u.user, "user");
+            assert_int_equal(u.tls, j >= 4);
             redlock__uri_clear(&u);
             cli_password_free_uri(got);
         }

@@ -149,6 +149,38 @@ static void test_connect_error_status(void **state)
 }
 
 /* The run_id line of INFO server. */
+/* The reconnect delay: the backoff, bounded by the work waiting. */
+static void test_reconnect_delay(void **state)
+{
+    (void)state;
+    const struct {
+        uint32_t backoff_ms, min_ms;
+        bool releases;
+        uint64_t bound_us;
+        uint64_t want_us;
+    } rows[] = {
+        {2000, 50, false, 0, 2000000},        /* idle: the backoff */
+        {2000, 50, true, 0, 50000},           /* a release waits */
+        {30, 50, true, 0, 30000},             /* already shorter */
+        {2000, 50, false, 1000000, 250000},   /* a quarter of the wait */
+        {2000, 50, false, 100000, 50000},     /* never under min */
+        {100, 50, false, 1000000, 100000},    /* backoff shorter */
+        {2000, 50, true, 1000000, 50000},     /* both: the smaller */
+        {UINT32_MAX, UINT32_MAX, false, 0, (uint64_t)UINT32_MAX * 1000u},
+        {UINT32_MAX, 1, false, UINT64_MAX, (uint64_t)UINT32_MAX * 1000u},
+        {UINT32_MAX, 1, false, 4000000, 1000000},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        uint64_t got = redlock__reconnect_delay_us(
+            rows[i].backoff_ms, rows[i].min_ms, rows[i].releases,
+            rows[i].bound_us);
+        if (got != rows[i].want_us)
+            fail_msg("row %zu: %llu us, expected %llu", i,
+                     (unsigned long long)got,
+                     (unsigned long long)rows[i].want_us);
+    }
+}
+
 static void test_parse_run_id(void **state)
 {
     (void)state;
@@ -314,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_reply_error_status),
         cmocka_unit_test(test_handshake_error_status),
         cmocka_unit_test(test_connect_error_status),
+        cmocka_unit_test(test_reconnect_delay),
         cmocka_unit_test(test_parse_run_id),
         cmocka_unit_test(test_parse_uptime),
         cmocka_unit_test(test_dup_update),

@@ -107,6 +107,13 @@ static const good_case good_cases[] = {
      NULL, NULL, 0, "Host.Example.COM:1234"},
     {"redis://my_redis-1.internal:6379/3", 0, "my_redis-1.internal", 6379,
      NULL, NULL, NULL, 3, "my_redis-1.internal:6379/3"},
+    /* rediss://: the grammar of redis://, over TLS, port 6379 by default */
+    {"rediss://127.0.0.1:6380", 0, "127.0.0.1", 6380, NULL, NULL, NULL, 0,
+     "127.0.0.1:6380"},
+    {"rediss://cache.example.com", 0, "cache.example.com", 6379, NULL, NULL,
+     NULL, 0, "cache.example.com:6379"},
+    {"REDISS://u:p%40ss@[::1]:7000/2", 0, "::1", 7000, NULL, "u", "p@ss", 2,
+     "[::1]:7000/2"},
     {"unix:///tmp/redis.sock", 1, NULL, 0, "/tmp/redis.sock", NULL, NULL, 0,
      "unix:/tmp/redis.sock"},
     {"unix:///tmp/redis.sock?db=3", 1, NULL, 0, "/tmp/redis.sock", NULL,
@@ -179,8 +186,11 @@ static const bad_case bad_cases[] = {
     {"redis:/host", "redis://host", NULL},
     {"redis:host", "redis://host", NULL},
     {"unix:/tmp/x.sock", "unix:///", NULL},
-    {"rediss://host:6380", "TLS", NULL},
-    {"rediss://u:s3cretpw@host", "hiredis 0.14.1", "s3cretpw"},
+    {"rediss:/host", "rediss://host", NULL},
+    {"rediss:host", "rediss://host", NULL},
+    {"rediss://", "empty host", NULL},
+    {"rediss://u:s3cretpw@", "empty host", "s3cretpw"},
+    {"rediss://u:s3cretpw@host:0", "port", "s3cretpw"},
     /* hosts */
     {"redis://", "empty host", NULL},
     {"redis://:6379", "empty host", NULL},
@@ -566,6 +576,9 @@ static void test_same_server(void **state)
         {"unix:///tmp/a.sock", "unix:///tmp/a.sock?db=2", true},
         {"unix:///tmp/a.sock", "unix:///tmp/b.sock", false},
         {"unix:///tmp/a.sock", "redis://127.0.0.1:7000", false},
+        /* TLS or not, one port of one host is one server */
+        {"rediss://127.0.0.1:7000", "redis://127.0.0.1:7000", true},
+        {"rediss://127.0.0.1:7000", "rediss://127.0.0.1:7001", false},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         redlock__uri a, b;
@@ -580,11 +593,38 @@ static void test_same_server(void **state)
     }
 }
 
+/* rediss:// asks for TLS; redis:// and unix:// never do. */
+static void test_tls_flag(void **state)
+{
+    (void)state;
+    const struct {
+        const char *text;
+        int tls;
+    } rows[] = {
+        {"rediss://127.0.0.1:6380", 1},
+        {"REDISS://h", 1},
+        {"rediss://u:p@[::1]/2", 1},
+        {"redis://127.0.0.1:6380", 0},
+        {"redis://h", 0},
+        {"unix:///tmp/r.sock", 0},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        redlock__uri u;
+        assert_int_equal(redlock__uri_parse(rows[i].text, &u, NULL, 0),
+                         REDLOCK_OK);
+        if (u.tls != rows[i].tls)
+            fail_msg("%s: tls is %d, expected %d", rows[i].text, u.tls,
+                     rows[i].tls);
+        redlock__uri_clear(&u);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_cases),
         cmocka_unit_test(test_same_server),
+        cmocka_unit_test(test_tls_flag),
         cmocka_unit_test(test_bad_cases),
         cmocka_unit_test(test_host_length),
         cmocka_unit_test(test_path_length),

@@ -10,6 +10,8 @@
  *   ../common/duration.c  durations, shared with redlock-bench: "30"
  *                   (seconds), "1.5s", "250ms", "1m30s" (duration.h)
  *   password.c      password injection into node URIs (password.h)
+ *   ../common/tls_opts.c  --tls-* flags and REDLOCK_TLS_* variables,
+ *                   shared with redlock-bench (tls_opts.h)
  *   output.c        messages, timestamps, JSON strings, exit codes
  *   session.c       node list, password, manager creation, the shared
  *                   acquire-with-wait loop
@@ -110,7 +112,11 @@ typedef enum cli_flag_id {
     CLI_F_VERSION,
     CLI_F_OWNER,
     CLI_F_LISTEN,
-    CLI_F_RESTART_GUARD
+    CLI_F_RESTART_GUARD,
+    CLI_F_TLS_CA,
+    CLI_F_TLS_CERT,
+    CLI_F_TLS_KEY,
+    CLI_F_TLS_INSECURE
 } cli_flag_id;
 
 /* One flag: the single source for parsing, --help and (checked by a
@@ -155,6 +161,10 @@ typedef struct cli_args {
     const char *password_file;
     const char *key_prefix;
     const char *owner; /* --owner, or NULL */
+    const char *tls_ca;   /* --tls-ca, or NULL (then $REDLOCK_TLS_CA) */
+    const char *tls_cert; /* --tls-cert and --tls-key: both or neither */
+    const char *tls_key;  /* (then $REDLOCK_TLS_CERT, $REDLOCK_TLS_KEY) */
+    int tls_insecure;     /* --tls-insecure */
     uint32_t ttl_ms;
     int ttl_set;
     uint64_t wait_ms;
@@ -289,7 +299,10 @@ int cli_exit_for_wait_status(int wstatus);
 /*
  * Create the manager for a's nodes (--node, else $REDLOCK_NODES), with the
  * password from --password-file or $REDLOCK_PASSWORD put into URIs that
- * lack one, a's --key-prefix and --timeout, and -v logging. Returns 0 and
+ * lack one, the TLS files from --tls-* or $REDLOCK_TLS_* (a warning on
+ * stderr with --tls-insecure, even with -q; a notice when TLS settings
+ * are given but no node is rediss://), a's --key-prefix and --timeout,
+ * and -v logging. Returns 0 and
  * *out, or an exit status (CLI_EXIT_USAGE for bad nodes or flags,
  * CLI_EXIT_UNAVAILABLE otherwise) after printing why.
  */
@@ -350,8 +363,13 @@ int cli_settle(redlock_manager *m, const char *res, const char *token,
 int cli_check_resource(const char *cmd_name, const char *resource);
 
 /* What to check when a quorum refuses with st (EAUTH: the password;
- * EDB: the database index; EDUPNODE: duplicate servers): one phrase. */
+ * EDB: the database index; EDUPNODE: duplicate servers; ETLS: the CA,
+ * client certificate and the nodes' certificates): one phrase. */
 const char *cli_config_hint(redlock_status st);
+
+/* 1 for the statuses of a node that refuses us for our configuration
+ * (EAUTH, EDB, EDUPNODE, ETLS): retrying will not change them. */
+int cli_is_config_status(redlock_status st);
 
 /* Check a TOKEN operand: REDLOCK_TOKEN_LEN lowercase hex characters, as
  * the library prints them. Returns 0, or CLI_EXIT_USAGE after printing
@@ -389,7 +407,8 @@ size_t cli_nodes_report_attempt(redlock_manager *m,
                                 const redlock_acquire_info *info);
 
 /* After a success: print a line for each node that refused our password,
- * database or vote (EAUTH, EDB, EDUPNODE) in info's last attempt or as
+ * database, vote or TLS setup (EAUTH, EDB, EDUPNODE, ETLS) in info's
+ * last attempt or as
  * last reported by the library (info NULL: only the latter): the lock
  * was won without it, but the cluster tolerates fewer failures until it
  * is fixed. Returns how many. Main thread. */
@@ -397,8 +416,8 @@ size_t cli_nodes_report_config(redlock_manager *m,
                                const redlock_acquire_info *info);
 
 /* Print a line for each node that is down now, as last reported by the
- * library. Returns how many are down, and in *worst EAUTH, EDB or
- * EDUPNODE if one of them failed so (configuration errors), else
+ * library. Returns how many are down, and in *worst EAUTH, EDB, EDUPNODE
+ * or ETLS if one of them failed so (configuration errors), else
  * ENOQUORUM if any is down, else OK. Main thread. */
 size_t cli_nodes_report_down(redlock_manager *m, redlock_status *worst);
 

@@ -186,8 +186,7 @@ static void check_campaign(elect_run *r)
     if (down <= n - quorum)
         return;
     snprintf(key, sizeof(key), "elect: campaign");
-    if (worst == REDLOCK_EAUTH || worst == REDLOCK_EDB ||
-        worst == REDLOCK_EDUPNODE)
+    if (cli_is_config_status(worst))
         cli_report_limited(key, worst,
                            "elect: cannot campaign for %s: %zu of %zu nodes "
                            "down, a quorum is %zu (%s: %s); still trying",

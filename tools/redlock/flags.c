@@ -40,11 +40,26 @@
 /* Every flag of the tool. Keep docs/redlock.1 in step (a test checks). */
 const cli_flag cli_flags[] = {
     {CLI_F_NODE, "node", 0, "URI", CLI_NODES,
-     "a Redis node (redis://[[user]:password@]host[:port][/db] or "
+     "a Redis node (redis://[[user]:password@]host[:port][/db], the same "
+     "with rediss:// for TLS, or "
      "unix:///path[?db=N]); repeat once per node (default: $REDLOCK_NODES)"},
     {CLI_F_PASSWORD_FILE, "password-file", 0, "FILE", CLI_NODES,
      "read the node password from the first line of FILE and use it for "
      "nodes whose URI has none (default: $REDLOCK_PASSWORD)"},
+    {CLI_F_TLS_CA, "tls-ca", 0, "FILE", CLI_NODES,
+     "trust the CA certificates in FILE (PEM) for rediss:// nodes, or in "
+     "FILE if it is a directory of hashed certificates (default: "
+     "$REDLOCK_TLS_CA, else the system trust store)"},
+    {CLI_F_TLS_CERT, "tls-cert", 0, "FILE", CLI_NODES,
+     "client certificate (PEM) for mutual TLS with rediss:// nodes; needs "
+     "--tls-key (default: $REDLOCK_TLS_CERT)"},
+    {CLI_F_TLS_KEY, "tls-key", 0, "FILE", CLI_NODES,
+     "private key (PEM, unencrypted) of --tls-cert (default: "
+     "$REDLOCK_TLS_KEY)"},
+    {CLI_F_TLS_INSECURE, "tls-insecure", 0, NULL, CLI_NODES,
+     "do NOT verify rediss:// nodes' certificates or names: anyone on the "
+     "path can read and forge lock traffic; for test setups only (prints a "
+     "warning)"},
     {CLI_F_KEY_PREFIX, "key-prefix", 0, "PREFIX", CLI_NODES,
      "prepend PREFIX to every key the tool reads or writes (default: none)"},
     {CLI_F_OWNER, "owner", 0, "NAME", B_ACQ | B_EXE | B_ELE,
@@ -376,6 +391,21 @@ static int apply_flag(parse_state *ps, const cli_flag *f, const char *spelled,
         a->owner = value;
         break;
     }
+    case CLI_F_TLS_CA:
+    case CLI_F_TLS_CERT:
+    case CLI_F_TLS_KEY:
+        if (value[0] == '\0')
+            return usage_error(ps, "--%s: empty file name", spelled);
+        if (f->id == CLI_F_TLS_CA)
+            a->tls_ca = value;
+        else if (f->id == CLI_F_TLS_CERT)
+            a->tls_cert = value;
+        else
+            a->tls_key = value;
+        break;
+    case CLI_F_TLS_INSECURE:
+        a->tls_insecure = 1;
+        break;
     case CLI_F_KEY_PREFIX:
         if (strlen(value) > REDLOCK_KEY_PREFIX_MAX)
             return usage_error(ps, "--%s: prefix too long (at most %d bytes)",
@@ -551,6 +581,12 @@ static int check_parsed(parse_state *ps, int dashdash, int have_program)
                                cli_flags[i].name, c->name);
     if (a->quiet && a->verbose)
         return usage_error(ps, "-q and -v cannot be combined");
+    if (a->tls_cert != NULL && a->tls_key == NULL)
+        return usage_error(ps, "--tls-cert needs --tls-key (the "
+                               "certificate's private key)");
+    if (a->tls_key != NULL && a->tls_cert == NULL)
+        return usage_error(ps, "--tls-key needs --tls-cert (the client "
+                               "certificate for mutual TLS)");
     if (c->takes_program && a->ttl_ms < CLI_MIN_LEASE_TTL_MS) {
         char ttl[32];
 
@@ -757,6 +793,11 @@ static void print_help_footer(FILE *out)
                  "(comma-separated URIs);\n"
                  "a password for URIs without one from --password-file or "
                  "REDLOCK_PASSWORD.\n"
+                 "rediss:// nodes use TLS, verified against --tls-ca or "
+                 "REDLOCK_TLS_CA (else the\n"
+                 "system store); for mutual TLS, --tls-cert and --tls-key, "
+                 "or REDLOCK_TLS_CERT\n"
+                 "and REDLOCK_TLS_KEY.\n"
                  "Durations: a bare number is seconds (30, 1.5); or with "
                  "units ms, s, m, h:\n"
                  "250ms, 1.5s, 2m, 1m30s, 2h (largest unit first; whole "

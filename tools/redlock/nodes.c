@@ -217,12 +217,10 @@ size_t cli_nodes_report_config(redlock_manager *m,
                                 ? info->node_status[i]
                                 : REDLOCK_OK;
 
-        if (st != REDLOCK_EAUTH && st != REDLOCK_EDB &&
-            st != REDLOCK_EDUPNODE && s != NULL &&
-            (s->st == REDLOCK_EAUTH || s->st == REDLOCK_EDB ||
-             s->st == REDLOCK_EDUPNODE))
+        if (!cli_is_config_status(st) && s != NULL &&
+            cli_is_config_status(s->st))
             st = s->st;
-        if (st != REDLOCK_EAUTH && st != REDLOCK_EDB && st != REDLOCK_EDUPNODE)
+        if (!cli_is_config_status(st))
             continue;
         bad++;
         report_node(name, st, s != NULL && s->st == st ? s->msg : NULL, now);
@@ -248,8 +246,7 @@ size_t cli_nodes_report_down(redlock_manager *m, redlock_status *worst)
             continue;
         down++;
         report_node(name, s->st, s->msg, now);
-        if (s->st == REDLOCK_EAUTH || s->st == REDLOCK_EDB ||
-            s->st == REDLOCK_EDUPNODE) {
+        if (cli_is_config_status(s->st)) {
             if (*worst == REDLOCK_OK || *worst == REDLOCK_ENOQUORUM)
                 *worst = s->st; /* a configuration error says more */
         } else if (*worst == REDLOCK_OK) {

@@ -6,9 +6,9 @@
  * shows it): it comes from the environment or a file and is merged into
  * the URIs in memory, right before they are handed to
  * redlock_manager_create_ex(). The rules mirror the library's parser
- * (src/uri.c): in redis:// URIs the credentials end at the LAST '@', and a
- * password is present when the text between the first ':' of the
- * credentials and that '@' is not empty; in unix:// URIs it is the
+ * (src/uri.c): in redis:// and rediss:// URIs the credentials end at the
+ * LAST '@', and a password is present when the text between the first ':'
+ * of the credentials and that '@' is not empty; in unix:// URIs it is the
  * "password" query parameter. Every buffer that held the password is
  * wiped before it is freed.
  */
@@ -214,6 +214,7 @@ static char *pw_inject_unix(const char *uri, const char *password)
 char *cli_password_inject(const char *uri, const char *password)
 {
     static const char redis_scheme[] = "redis://";
+    static const char rediss_scheme[] = "rediss://";
     static const char unix_scheme[] = "unix://";
 
     if (uri == NULL)
@@ -222,6 +223,8 @@ char *cli_password_inject(const char *uri, const char *password)
         return strdup(uri);
     if (strncasecmp(uri, redis_scheme, sizeof(redis_scheme) - 1) == 0)
         return pw_inject_redis(uri, sizeof(redis_scheme) - 1, password);
+    if (strncasecmp(uri, rediss_scheme, sizeof(rediss_scheme) - 1) == 0)
+        return pw_inject_redis(uri, sizeof(rediss_scheme) - 1, password);
     if (strncasecmp(uri, unix_scheme, sizeof(unix_scheme) - 1) == 0)
         return pw_inject_unix(uri, password);
     return strdup(uri);

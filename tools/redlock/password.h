@@ -14,6 +14,7 @@
  *   redis://host:1/2            -> redis://:PW@host:1/2
  *   redis://user@host           -> redis://user:PW@host
  *   redis://user:@host          -> redis://user:PW@host
+ *   rediss://host:1             -> rediss://:PW@host:1 (as redis://)
  *   unix:///s.sock              -> unix:///s.sock?password=PW
  *   unix:///s.sock?db=1         -> unix:///s.sock?db=1&password=PW
  *   unix:///s.sock?password=&db=1 -> unix:///s.sock?db=1&password=PW

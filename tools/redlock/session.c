@@ -20,6 +20,13 @@
  * (exit 1) from "no quorum" (exit 2) when the call ends at the deadline.
  * Rejected: the tool's own loop with its own jitter generator (what it
  * had before: a second retry policy to keep in step with the library's).
+ *
+ * TLS files come from --tls-* or $REDLOCK_TLS_* (rules in
+ * ../common/tls_opts.h, shared with the bench). The tool checks that
+ * they can be read before the manager is created, so a typo is a usage
+ * error (64) naming the flag or variable, as for --password-file; a file
+ * the library then cannot load (not PEM, key not matching) is one too.
+ * --tls-insecure warns on stderr even with -q: it must never be silent.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +37,7 @@
 
 #include "cli.h"
 #include "password.h"
+#include "../common/tls_opts.h"
 
 /* Longest password accepted from a file or the environment, in bytes. */
 #define SESSION_PASSWORD_MAX 4096
@@ -192,6 +200,37 @@ static int resolve_owner(const cli_args *a, char *buf, size_t len)
     return 0;
 }
 
+/* Resolve the TLS flags and variables into o (whose strings then point
+ * into a and the environment); warn about --tls-insecure, and note TLS
+ * settings that no node uses. Returns 0 or CLI_EXIT_USAGE after printing
+ * why. */
+static int session_tls(const cli_args *a, const char *const *uris, size_t n,
+                       redlock_options *o)
+{
+    tool_tls_flags f = {a->tls_ca, a->tls_cert, a->tls_key, a->tls_insecure};
+    tool_tls t;
+    char why[512];
+    int any_tls = 0;
+
+    if (tool_tls_resolve(&f, getenv("REDLOCK_TLS_CA"),
+                         getenv("REDLOCK_TLS_CERT"), getenv("REDLOCK_TLS_KEY"),
+                         &t, why, sizeof(why)) != 0 ||
+        tool_tls_apply(&t, o, why, sizeof(why)) != 0) {
+        cli_error("%s", why);
+        return CLI_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < n; i++)
+        any_tls |= tool_uri_is_tls(uris[i]);
+    if (t.insecure)
+        fprintf(stderr, "redlock: %s\n", TOOL_TLS_INSECURE_WARNING);
+    if (tool_tls_any(&t) && !any_tls)
+        cli_notice("TLS settings given (%s) but no node is rediss://: "
+                   "nothing is encrypted",
+                   t.insecure ? "--tls-insecure"
+                   : t.ca != NULL ? t.ca_from : t.cert_from);
+    return 0;
+}
+
 /* Create the manager; see cli.h. */
 int cli_session_open(const cli_args *a, redlock_manager **out)
 {
@@ -284,6 +323,9 @@ int cli_session_open(const cli_args *a, redlock_manager **out)
             goto out;
         }
     }
+    rc = session_tls(a, uris, n, &o);
+    if (rc != 0)
+        goto out;
     if (a->timeout_ms != 0) {
         o.connect_timeout_ms = a->timeout_ms;
         o.command_timeout_ms = a->timeout_ms;
@@ -304,6 +346,12 @@ int cli_session_open(const cli_args *a, redlock_manager **out)
         if (st == REDLOCK_EURI || st == REDLOCK_ENONODES ||
             st == REDLOCK_ERANGE || st == REDLOCK_EINVAL) {
             cli_error("bad node list: %s",
+                      err[0] != '\0' ? err : redlock_strerror(st));
+            rc = CLI_EXIT_USAGE;
+        } else if (st == REDLOCK_ETLS) {
+            /* The files were readable (session_tls) but the library
+             * could not use them: not PEM, a key that does not match. */
+            cli_error("TLS setup: %s",
                       err[0] != '\0' ? err : redlock_strerror(st));
             rc = CLI_EXIT_USAGE;
         } else {
@@ -436,10 +484,21 @@ static int acquire_retryable(redlock_status st)
     return 0;
 }
 
-/* What to check when a quorum refuses st (EAUTH, EDB, EDUPNODE). */
+/* 1 for a node's refusal of our configuration; see cli.h. */
+int cli_is_config_status(redlock_status st)
+{
+    return st == REDLOCK_EAUTH || st == REDLOCK_EDB ||
+           st == REDLOCK_EDUPNODE || st == REDLOCK_ETLS;
+}
+
+/* What to check when a quorum refuses st (EAUTH, EDB, EDUPNODE, ETLS). */
 const char *cli_config_hint(redlock_status st)
 {
     switch (st) {
+    case REDLOCK_ETLS:
+        return "check the CA (--tls-ca, REDLOCK_TLS_CA), the client "
+               "certificate (--tls-cert, --tls-key) and the nodes' "
+               "certificates and host names";
     case REDLOCK_EAUTH:
         return "check the password (--password-file, REDLOCK_PASSWORD, or "
                "the node URIs) and the user's ACL";
@@ -530,8 +589,7 @@ static cli_acquire_outcome acquire_failed(redlock_manager *m, const cli_args *a,
     } else if (st == REDLOCK_EINVAL || st == REDLOCK_ERANGE) {
         cli_error("%s: %s: %s", cmd, res, redlock_strerror(st));
         *exit_code = CLI_EXIT_USAGE;
-    } else if (st == REDLOCK_EAUTH || st == REDLOCK_EDB ||
-               st == REDLOCK_EDUPNODE) {
+    } else if (cli_is_config_status(st)) {
         size_t refusing = 0;
 
         for (size_t i = 0; i < redlock_manager_node_count(m); i++)
