@@ -195,6 +195,13 @@ typedef enum redlock_log_level {
  *                      acquires or extends for now; the message says why
  *                      and for how long, and the guard's end is reported
  *                      with REDLOCK_OK;
+ *   REDLOCK_ETLS       a rediss:// node's TLS refused: certificate verify
+ *                      failed, hostname mismatch, no shared protocol, or
+ *                      our client certificate refused; the message names
+ *                      the cause. A configuration error, like EAUTH. A
+ *                      handshake that timed out is REDLOCK_ETIMEDOUT and
+ *                      a connection reset during it REDLOCK_EIO (both
+ *                      with "TLS" in the message): those may pass;
  *   REDLOCK_EIO        any other network or system error.
  * node is the node's address without credentials, such as
  * "127.0.0.1:6379" or "unix:/run/redis.sock"; message says what happened
@@ -473,9 +480,9 @@ typedef struct redlock_acquire_info {
  * REDLOCK_ETIMEDOUT at the deadline; with REDLOCK_ECLOSED as soon as
  * redlock_manager_destroy() begins (also while sleeping between
  * attempts); or at once on a status that retrying cannot improve:
- * REDLOCK_EAUTH, REDLOCK_EDB or REDLOCK_EDUPNODE when so many nodes
- * refused authentication, the database or their vote that a quorum is
- * impossible without them, REDLOCK_ENOMEM, and the argument errors
+ * REDLOCK_EAUTH, REDLOCK_EDB, REDLOCK_EDUPNODE or REDLOCK_ETLS when so
+ * many nodes refused authentication, the database, their vote or TLS
+ * that a quorum is impossible without them, REDLOCK_ENOMEM, and the argument errors
  * checked before anything is sent. ETAKEN, ENOQUORUM and EEXPIRED are
  * retried. */
 #define REDLOCK_RETRY_UNTIL_DEADLINE (-2)
@@ -536,10 +543,11 @@ REDLOCK_API void redlock_acquire_opts_init(redlock_acquire_opts *o);
  *                       decide, or none refused but too few said yes;
  *   REDLOCK_EEXPIRED    a quorum said yes but the validity was used up;
  *   REDLOCK_ETIMEDOUT   the deadline passed;
- *   REDLOCK_EAUTH, REDLOCK_EDB, REDLOCK_EDUPNODE
+ *   REDLOCK_EAUTH, REDLOCK_EDB, REDLOCK_EDUPNODE, REDLOCK_ETLS
  *                       so many nodes refused authentication (or
- *                       permission for our commands), the database, or
- *                       their vote as a duplicate server, that a quorum
+ *                       permission for our commands), the database,
+ *                       their vote as a duplicate server, or TLS
+ *                       (verification, protocol), that a quorum
  *                       is impossible without them (for an odd node
  *                       count: a quorum of nodes refused). Returned at
  *                       once, without retrying: retrying cannot help. The

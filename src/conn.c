@@ -93,6 +93,27 @@ struct redlock__tls {
     bool insecure;
 };
 
+
+/* OpenSSL 3.0 computes a certificate's cached extension data on its first
+ * use; several workers verifying against one shared CA at once race on
+ * it (seen under TSan: ASN1_STRING_cmp against ASN1_STRING_set). Compute
+ * it once here, on the creating thread, for every certificate the store
+ * holds now (a CA file's). Certificates a CA directory or the system
+ * store load on demand cannot be primed here; OpenSSL locks their
+ * loading, and TSan has not flagged them (test_cli_tls's CA-directory
+ * case runs under it). */
+static void prime_store(SSL_CTX *ctx)
+{
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    STACK_OF(X509_OBJECT) *objs =
+        store != NULL ? X509_STORE_get0_objects(store) : NULL;
+    for (int i = 0; objs != NULL && i < sk_X509_OBJECT_num(objs); i++) {
+        X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+        if (x != NULL)
+            (void)X509_check_purpose(x, -1, 0);
+    }
+}
+
 /* Describe OpenSSL's oldest queued error into buf (and clear the queue). */
 static void ssl_err_text(char *buf, size_t len, const char *fallback)
 {
@@ -170,6 +191,7 @@ redlock_status redlock__tls_new(const redlock_options *o, redlock__tls **out,
         redlock__tls_free(t);
         return REDLOCK_ETLS;
     }
+    prime_store(t->ctx);
     t->insecure = o->tls_insecure_skip_verify != 0;
     SSL_CTX_set_verify(t->ctx, t->insecure ? SSL_VERIFY_NONE
                                            : SSL_VERIFY_PEER,
@@ -476,10 +498,14 @@ static redlock_status tls_failure(redlock__conn *c, int ssl_err, int sys_err,
                     X509_verify_cert_error_string(vr));
     }
     if (ssl_err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+        /* The connection itself broke (reset, closed): an I/O failure
+         * a reconnect may cure, not a TLS refusal. */
         if (sys_err != 0)
             snprintf(why, sizeof(why), "%s", strerror(sys_err));
         else
             snprintf(why, sizeof(why), "connection closed by the node");
+        return fail(c, REDLOCK_EIO, err, errlen, "TLS %s failed: %s",
+                    handshake ? "handshake" : "connection", why);
     } else {
         ssl_err_text(why, sizeof(why), "unknown TLS error");
     }

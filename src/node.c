@@ -424,14 +424,19 @@ static bool send_slot(redlock__node *nd, redlock__slot *s, uint64_t now)
 static void report(redlock__node *nd, bool down, redlock_status st,
                    const char *message)
 {
+    /* last_error keeps the first sizeof - 1 bytes: compare only those,
+     * so a longer message is not reported again and again. */
+    size_t keep = strnlen(message, sizeof(nd->last_error) - 1);
     if (down == nd->is_down_reported &&
         (!down || (st == nd->last_error_status &&
-                   strcmp(message, nd->last_error) == 0)))
+                   strlen(nd->last_error) == keep &&
+                   memcmp(message, nd->last_error, keep) == 0)))
         return;
     nd->is_down_reported = down;
     if (down) {
         nd->last_error_status = st;
-        snprintf(nd->last_error, sizeof(nd->last_error), "%s", message);
+        memcpy(nd->last_error, message, keep);
+        nd->last_error[keep] = '\0';
     }
     redlock__manager_node_event(nd->m, nd->uri.display, st, message);
 }
@@ -1039,12 +1044,10 @@ static void check_timeouts(redlock__node *nd, uint64_t now)
     if ((nd->state == CONN_CONNECTING || nd->state == CONN_HANDSHAKE) &&
         now >= nd->connect_started_us +
                    (uint64_t)o->connect_timeout_ms * 1000u) {
-        conn_fail(nd, nd->state == CONN_CONNECTING
-                          ? (redlock__conn_phase_of(nd->conn) ==
-                                     REDLOCK__CONN_TLS
-                                 ? REDLOCK_ETLS
-                                 : REDLOCK_ETIMEDOUT)
-                          : REDLOCK_ETIMEDOUT,
+        /* A handshake that timed out is a timeout (the message names
+         * TLS): REDLOCK_ETLS is kept for refusals no retry can fix,
+         * which fail an acquire fast (redlock__config_failure_status). */
+        conn_fail(nd, REDLOCK_ETIMEDOUT,
                   nd->state == CONN_CONNECTING
                       ? redlock__conn_timeout_message(nd->conn)
                       : "connect timed out (handshake unanswered)",

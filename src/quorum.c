@@ -103,7 +103,7 @@ redlock_status redlock__keep_failure_status(size_t n, size_t no)
 redlock_status redlock__config_failure_status(size_t n,
                                               const redlock_status *st)
 {
-    size_t auth = 0, db = 0, dup = 0;
+    size_t auth = 0, db = 0, dup = 0, tls = 0;
     for (size_t i = 0; i < n; i++) {
         if (st[i] == REDLOCK_EAUTH)
             auth++;
@@ -111,12 +111,17 @@ redlock_status redlock__config_failure_status(size_t n,
             db++;
         else if (st[i] == REDLOCK_EDUPNODE)
             dup++;
+        else if (st[i] == REDLOCK_ETLS)
+            tls++;
     }
-    if (!redlock__quorum_impossible(n, add_sat(add_sat(auth, db), dup)))
+    if (!redlock__quorum_impossible(
+            n, add_sat(add_sat(auth, db), add_sat(dup, tls))))
         return REDLOCK_OK;
-    if (auth >= db && auth >= dup)
+    if (auth >= db && auth >= dup && auth >= tls)
         return REDLOCK_EAUTH;
-    return db >= dup ? REDLOCK_EDB : REDLOCK_EDUPNODE;
+    if (db >= dup && db >= tls)
+        return REDLOCK_EDB;
+    return dup >= tls ? REDLOCK_EDUPNODE : REDLOCK_ETLS;
 }
 
 /* Only a lost race (ETAKEN), too few answers (ENOQUORUM) or an answer

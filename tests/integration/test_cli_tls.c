@@ -267,8 +267,9 @@ static void remove_dir(const char *dir)
     while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        unlink(path);
+        int len = snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        if (len > 0 && (size_t)len < sizeof(path))
+            unlink(path);
     }
     closedir(d);
     rmdir(dir);

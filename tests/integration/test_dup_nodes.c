@@ -79,9 +79,11 @@ static redlock_manager *manager_on(rl_events *ev, const char *const *uris,
     pthread_cond_init(&ev->cv, &a);
     pthread_condattr_destroy(&a);
     ev->n = n;
-    for (size_t i = 0; i < n; i++)
-        snprintf(ev->node_names[i], sizeof(ev->node_names[i]), "%s",
-                 names[i]);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strnlen(names[i], sizeof(ev->node_names[i]) - 1);
+        memcpy(ev->node_names[i], names[i], len);
+        ev->node_names[i][len] = '\0';
+    }
     redlock_options o;
     rl_test_options(&o, ev);
     o.log_fn = keep_log;

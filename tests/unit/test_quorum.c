@@ -556,6 +556,7 @@ static void test_config_failure(void **state)
 #define R REDLOCK_EREFUSED
 #define I REDLOCK_EIO
 #define X REDLOCK_ETIMEDOUT
+#define S REDLOCK_ETLS
     static const struct {
         size_t n;
         redlock_status st[5];
@@ -592,6 +593,14 @@ static void test_config_failure(void **state)
         {5, {A, A, O, O, O}, O},
         {5, {A, A, D, O, O}, A},
         {5, {U, U, U, A, A}, U},
+        /* TLS refusals (verification, protocol) count like the others,
+         * last on a tie */
+        {1, {S}, S},
+        {3, {S, S, O}, S},
+        {3, {S, A, O}, A},
+        {3, {S, U, P}, U},
+        {3, {S, X, I}, O},
+        {5, {S, S, S, A, A}, S},
     };
 #undef O
 #undef T
@@ -602,6 +611,7 @@ static void test_config_failure(void **state)
 #undef R
 #undef I
 #undef X
+#undef S
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         redlock_status got =
             redlock__config_failure_status(rows[i].n, rows[i].st);
