@@ -274,6 +274,13 @@ static void test_wrong_ca(void **state)
     for (size_t i = 0; i < 3; i++)
         assert_node_down(&c, i, REDLOCK_ETLS,
                          "TLS certificate verify failed");
+    /* inspect reports each node's failure class too */
+    redlock_node_view v[3];
+    assert_int_equal(redlock_inspect(c.m, "ca", 2, v, 3), REDLOCK_OK);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(v[i].reachable, 0);
+        assert_int_equal(v[i].error, REDLOCK_ETLS);
+    }
     assert_int_equal(rl_total_keys(&c), 0);
     rl_cluster_stop(&c);
 }
