@@ -89,30 +89,18 @@
 
 struct redlock__tls {
     SSL_CTX *ctx;
+    /* Held around each handshake step (SSL_connect) of every connection
+     * of the manager: certificate verification against the shared store
+     * is not free of races in Debian's OpenSSL 3.0 (openssl/openssl#25202,
+     * and by_dir lookups, fixed only in 3.2 by openssl/openssl#24295).
+     * A step is short and handshakes are rare (connects only), so
+     * serialising them costs a few ms at most when every node connects
+     * at once. A leaf in the LOCK ORDER list (internal.h). */
+    pthread_mutex_t handshake_mu;
     char *server_name; /* NULL: each node's host */
     bool insecure;
 };
 
-
-/* OpenSSL 3.0 computes a certificate's cached extension data on its first
- * use; several workers verifying against one shared CA at once race on
- * it (seen under TSan: ASN1_STRING_cmp against ASN1_STRING_set). Compute
- * it once here, on the creating thread, for every certificate the store
- * holds now (a CA file's). Certificates a CA directory or the system
- * store load on demand cannot be primed here; OpenSSL locks their
- * loading, and TSan has not flagged them (test_cli_tls's CA-directory
- * case runs under it). */
-static void prime_store(SSL_CTX *ctx)
-{
-    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
-    STACK_OF(X509_OBJECT) *objs =
-        store != NULL ? X509_STORE_get0_objects(store) : NULL;
-    for (int i = 0; objs != NULL && i < sk_X509_OBJECT_num(objs); i++) {
-        X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
-        if (x != NULL)
-            (void)X509_check_purpose(x, -1, 0);
-    }
-}
 
 /* Describe OpenSSL's oldest queued error into buf (and clear the queue). */
 static void ssl_err_text(char *buf, size_t len, const char *fallback)
@@ -141,6 +129,11 @@ redlock_status redlock__tls_new(const redlock_options *o, redlock__tls **out,
     }
     redlock__tls *t = calloc(1, sizeof(*t));
     if (t == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return REDLOCK_ENOMEM;
+    }
+    if (pthread_mutex_init(&t->handshake_mu, NULL) != 0) {
+        free(t);
         snprintf(err, errlen, "out of memory");
         return REDLOCK_ENOMEM;
     }
@@ -191,7 +184,6 @@ redlock_status redlock__tls_new(const redlock_options *o, redlock__tls **out,
         redlock__tls_free(t);
         return REDLOCK_ETLS;
     }
-    prime_store(t->ctx);
     t->insecure = o->tls_insecure_skip_verify != 0;
     SSL_CTX_set_verify(t->ctx, t->insecure ? SSL_VERIFY_NONE
                                            : SSL_VERIFY_PEER,
@@ -213,6 +205,7 @@ void redlock__tls_free(redlock__tls *t)
     if (t == NULL)
         return;
     SSL_CTX_free(t->ctx);
+    pthread_mutex_destroy(&t->handshake_mu);
     free(t->server_name);
     free(t);
 }
@@ -517,15 +510,17 @@ static redlock_status tls_failure(redlock__conn *c, int ssl_err, int sys_err,
 static redlock_status tls_step(redlock__conn *c, char *err, size_t errlen)
 {
     ERR_clear_error();
+    pthread_mutex_lock(&c->tls->handshake_mu);
     errno = 0;
     int rc = SSL_connect(c->ssl);
+    int sys = errno;
+    pthread_mutex_unlock(&c->tls->handshake_mu);
     if (rc == 1) {
         c->phase = REDLOCK__CONN_OPEN;
         c->want_write = false;
         return REDLOCK_OK;
     }
     int se = SSL_get_error(c->ssl, rc);
-    int sys = errno;
     if (se == SSL_ERROR_WANT_READ) {
         c->want_write = false;
         return REDLOCK_OK;

@@ -20,7 +20,9 @@
  *   - redlock_election.mu (election.c): a term's token, fence and flags;
  *   - redlock_manager.dup_mu (manager.c): the nodes' run_ids and who
  *     duplicates whom (a worker takes it in its handshake);
- *   - redlock_manager.close_mu (manager.c): wakes retry sleeps on destroy.
+ *   - redlock_manager.close_mu (manager.c): wakes retry sleeps on destroy;
+ *   - redlock__tls.handshake_mu (conn.c): one TLS handshake step at a time
+ *     per manager (OpenSSL 3.0's certificate store is not race-free).
  */
 #ifndef REDLOCK_INTERNAL_H
 #define REDLOCK_INTERNAL_H
