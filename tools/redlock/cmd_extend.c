@@ -6,8 +6,14 @@
  * redlock_extend() then acts only on nodes that still store that token.
  * As for acquire, cli_settle() lets the extension reach every reachable
  * node before the process exits.
+ *
+ * A node whose "key gone" answer arrives after the extension has won is
+ * restored by the lock's next winning extension (docs/safety.md §9). A
+ * one-shot extend has no next one, so when a reachable node lacks the key
+ * once every answer is in, it extends once more, which restores it.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -27,6 +33,28 @@ static void print_json(const redlock_manager *m, const redlock_lock *lock,
            redlock_manager_node_count(m), redlock_manager_quorum(m));
 }
 
+/* Reachable nodes that store no key for res (-1 if inspect failed). An
+ * inspect follows the extension on every node's connection, so by its
+ * answers every answer of the extension is in. */
+static int reachable_without_key(redlock_manager *m, const char *res)
+{
+    size_t n = redlock_manager_node_count(m);
+    redlock_node_view *views = calloc(n, sizeof(*views));
+    int missing = 0;
+
+    if (views == NULL)
+        return -1;
+    if (redlock_inspect(m, res, strlen(res), views, n) != REDLOCK_OK) {
+        free(views);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (views[i].reachable && !views[i].held)
+            missing++;
+    free(views);
+    return missing;
+}
+
 /* Run `extend`; returns the exit status. */
 int cli_cmd_extend(const cli_args *a)
 {
@@ -43,6 +71,12 @@ int cli_cmd_extend(const cli_args *a)
                 res, (long long)redlock_lock_validity_ms(lock),
                 redlock_lock_nodes_granted(lock),
                 redlock_manager_node_count(m));
+        /* A key found gone too late for this extension's restore: the
+         * next one restores it (and a failure here changes nothing). */
+        if (reachable_without_key(m, res) > 0 &&
+            redlock_extend(lock, a->ttl_ms) == REDLOCK_OK)
+            cli_log("extended %s again to restore its key on a node",
+                    res);
         /* Let the extension reach the other reachable nodes too. */
         int storing = cli_settle(m, res, a->operands[1], 0);
         size_t nodes =
