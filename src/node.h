@@ -26,7 +26,8 @@ typedef struct redlock__node redlock__node;
  * creation so that node.c never calls up into manager.c by name (the
  * tiers of docs/design.md). Every pointer outlives the node; the hooks
  * are called on the worker's thread (guard_until_us also on any thread
- * that calls redlock__node_guard_left_us()) and must not block. */
+ * that calls redlock__node_guard_left_us()); they must not block, and
+ * take no lock but the manager's dup_mu (a leaf of the LOCK ORDER). */
 typedef struct redlock__node_env {
     const redlock_options *opts;  /* the manager's copy; read-only */
     struct redlock__tls *tls;     /* conn.h; NULL without TLS */
