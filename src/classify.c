@@ -26,7 +26,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "classify.h"
 
 /* The class of a failed connect: the errno seen, or failing that (0, or
  * an errno hiredis did not keep), the text hiredis made of it. */

@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <time.h>
 
-#include "internal.h"
+#include "clock.h"
 
 /* Read a clock in microseconds. */
 static uint64_t read_clock_us(clockid_t id)

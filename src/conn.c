@@ -70,8 +70,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "classify.h"
 #include "conn.h"
 #include "internal.h"
+#include "reply.h"
+#include "uri.h"
 
 /* Bytes read from the socket per call. */
 #define READ_CHUNK 16384u

@@ -27,7 +27,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "internal.h"
+#include "lease.h"
+#include "lock.h"
+#include "manager.h"
+#include "quorum.h"
+#include "token.h"
 
 #define ELECTION_MAGIC 0x524c454cu /* "RLEL" */
 

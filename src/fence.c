@@ -26,7 +26,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "internal.h"
+#include "lock.h"
+#include "manager.h"
+#include "op.h"
+#include "quorum.h"
+#include "scripts.h"
+#include "token.h"
 
 /* KEYS[1]: counter. Returns its value (0 if unset). */
 static const char read_lua[] =
@@ -58,7 +65,7 @@ static redlock__op *run(redlock_manager *m, redlock__op_kind kind,
     uint64_t limit = redlock__clock_now_us() +
                      (uint64_t)m->opts.command_timeout_ms * 1000u;
     op->deadline_us = limit;
-    redlock__op_submit(m, op);
+    redlock__op_submit(m->nodes, op);
     redlock__op_wait(op, limit, false);
     return op;
 }
@@ -69,10 +76,9 @@ static bool max_read(const redlock__op *op, long long *max)
 {
     *max = 0;
     for (size_t i = 0; i < op->n; i++) {
-        const redlock__slot *s = &op->slots[i];
-        if (s->answer != REDLOCK__ANS_YES)
+        if (redlock__op_answer_at(op, i) != REDLOCK__ANS_YES)
             continue;
-        const redisReply *r = s->reply;
+        const redisReply *r = redlock__op_reply_at(op, i);
         if (r == NULL || r->type != REDIS_REPLY_INTEGER)
             return false;
         if (r->integer > *max)

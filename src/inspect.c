@@ -13,7 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "internal.h"
+#include "manager.h"
+#include "op.h"
+#include "quorum.h"
+#include "scripts.h"
+#include "value.h"
 
 /* KEYS[1]: the key. Returns {value or "", pttl}. */
 static const char inspect_lua[] =
@@ -21,19 +27,22 @@ static const char inspect_lua[] =
     "if not v then v = '' end\n"
     "return {v, redis.call('pttl', KEYS[1])}\n";
 
-/* Fill one view from node i's slot (called with op->mu held). */
-static void fill_view(const redlock__slot *s, redlock_node_view *v)
+/* Fill one view from node `node`'s answer (called with op->mu held). */
+static void fill_view(const redlock__op *op, size_t node,
+                      redlock_node_view *v)
 {
     memset(v, 0, sizeof(*v));
     v->ttl_ms = -2;
-    const redisReply *r = s->reply;
-    if (s->answer != REDLOCK__ANS_YES || r == NULL ||
+    const redlock__answer answer = redlock__op_answer_at(op, node);
+    const redisReply *r = redlock__op_reply_at(op, node);
+    if (answer != REDLOCK__ANS_YES || r == NULL ||
         r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[0]->type != REDIS_REPLY_STRING ||
         r->element[1]->type != REDIS_REPLY_INTEGER) {
-        v->error = s->answer == REDLOCK__ANS_NONE ? REDLOCK_ETIMEDOUT
-                   : s->answer == REDLOCK__ANS_ERROR ? s->error
-                                                     : REDLOCK_EPROTO;
+        redlock_status err = redlock__op_error_at(op, node);
+        v->error = answer == REDLOCK__ANS_NONE    ? REDLOCK_ETIMEDOUT
+                   : answer == REDLOCK__ANS_ERROR ? err
+                                                  : REDLOCK_EPROTO;
         if (v->error == REDLOCK_OK)
             v->error = REDLOCK_EPROTO;
         return;
@@ -75,18 +84,18 @@ redlock_status redlock_inspect(redlock_manager *m, const void *resource,
                      (uint64_t)m->opts.command_timeout_ms * 1000u;
     op->deadline_us = limit;
     redlock__manager_ref(m);
-    redlock__op_submit(m, op);
+    redlock__op_submit(m->nodes, op);
     redlock__op_wait(op, limit, true);
     pthread_mutex_lock(&op->mu);
     for (size_t i = 0; i < m->n; i++)
-        fill_view(&op->slots[i], &views[i]);
+        fill_view(op, i, &views[i]);
     pthread_mutex_unlock(&op->mu);
     /* A node in its restart guard answers reads, but does not vote: say
      * so next to what it answered. */
     uint64_t now = redlock__clock_now_us();
     for (size_t i = 0; i < m->n; i++)
         if (views[i].reachable &&
-            redlock__node_guard_left_us(m->nodes[i], now) > 0)
+            redlock__manager_guard_left_us(m, i, now) > 0)
             views[i].error = REDLOCK_EGUARDED;
     atomic_store_explicit(&op->abandoned, true, memory_order_release);
     redlock__op_unref(op);
@@ -111,12 +120,13 @@ static const char observe_lua[] =
 /* Read one node's answer to observe_lua (op->mu held). A node that failed,
  * or answered in another shape or with a counter that is not a decimal
  * number, is left unanswered. */
-static void fill_reading(const redlock__slot *s, redlock__leader_reading *rd)
+static void fill_reading(const redlock__op *op, size_t node,
+                         redlock__leader_reading *rd)
 {
     memset(rd, 0, sizeof(*rd));
     rd->pttl_ms = -2;
-    const redisReply *r = s->reply;
-    if (s->answer != REDLOCK__ANS_YES || r == NULL ||
+    const redisReply *r = redlock__op_reply_at(op, node);
+    if (redlock__op_answer_at(op, node) != REDLOCK__ANS_YES || r == NULL ||
         r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
         r->element[0]->type != REDIS_REPLY_STRING ||
         r->element[1]->type != REDIS_REPLY_INTEGER ||
@@ -181,11 +191,11 @@ redlock_status redlock_election_observe(redlock_manager *m, const char *name,
                      (uint64_t)m->opts.command_timeout_ms * 1000u;
     op->deadline_us = limit;
     redlock__manager_ref(m);
-    redlock__op_submit(m, op);
+    redlock__op_submit(m->nodes, op);
     redlock__op_wait(op, limit, true);
     pthread_mutex_lock(&op->mu);
     for (size_t i = 0; i < m->n; i++)
-        fill_reading(&op->slots[i], &rd[i]);
+        fill_reading(op, i, &rd[i]);
     pthread_mutex_unlock(&op->mu);
     atomic_store_explicit(&op->abandoned, true, memory_order_release);
     redlock__op_unref(op);

@@ -64,8 +64,15 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "heap.h"
 #include "internal.h"
+#include "lease.h"
+#include "lock.h"
+#include "manager.h"
+#include "op.h"
+#include "quorum.h"
+#include "token.h"
 
 #define LEASE_MAGIC 0x524c4c53u /* "RLLS" */
 /* Renewals due within this window of each other are started together, so
@@ -630,7 +637,7 @@ static void *lease_main(void *arg)
         pthread_mutex_unlock(&ls->mu);
 
         for (size_t i = 0; i < posts.len; i++) {
-            redlock__op_submit(ls->m, posts.v[i]);
+            redlock__op_submit(ls->m->nodes, posts.v[i]);
             redlock__op_unref(posts.v[i]);
         }
         posts.len = 0;

@@ -26,8 +26,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "internal.h"
+#include "lock.h"
+#include "manager.h"
+#include "op.h"
 #include "options.h"
+#include "quorum.h"
+#include "scripts.h"
+#include "token.h"
+#include "value.h"
 
 /* ------------------------------------------------------------------------
  * Helpers
@@ -190,7 +198,7 @@ static redlock__op *post_release(redlock_lock *lock, const bool *which)
     uint64_t now = redlock__clock_now_us();
     op->keep_until_us = redlock__keys_gone_us(now, lock->max_ttl_ms,
                                               lock->m->opts.drift_factor);
-    redlock__op_submit_some(lock->m, op, which, REDLOCK__ANS_NO);
+    redlock__op_submit_some(lock->m->nodes, op, which, REDLOCK__ANS_NO);
     return op;
 }
 
@@ -214,7 +222,8 @@ static void wait_nodes(redlock__op *op, const bool *which,
     for (;;) {
         bool all = true;
         for (size_t i = 0; i < op->n; i++)
-            if (which[i] && op->slots[i].answer == REDLOCK__ANS_NONE)
+            if (which[i] &&
+                redlock__op_answer_at(op, i) == REDLOCK__ANS_NONE)
                 all = false;
         uint64_t now = redlock__clock_now_us();
         if (all || now >= deadline_us)
@@ -250,14 +259,14 @@ static void undo_attempt(redlock_lock *lock, redlock__op *acq,
     bool any_needed = false;
     pthread_mutex_lock(&acq->mu);
     for (size_t i = 0; i < m->n; i++) {
-        uint8_t a = acq->slots[i].answer;
+        uint8_t a = redlock__op_answer_at(acq, i);
         granted[i] = a == REDLOCK__ANS_YES;
         /* A node that said "no" has nothing of ours; one whose SET was
          * never written (cancelled now, or failed before sending) neither.
          * A "yes" was written: no need to try to cancel it. */
         needed[i] = granted[i] ||
                     (a != REDLOCK__ANS_NO &&
-                     !redlock__wire_cancel_unsent(acq->slots[i].wire));
+                     !redlock__op_cancel_unsent(acq, i));
         /* Worth a short wait: nodes that may still confirm our delete. */
         maybe[i] = needed[i] && a != REDLOCK__ANS_ERROR;
         any_granted |= granted[i];
@@ -321,8 +330,8 @@ static void node_statuses(redlock__op *op, redlock_status *out)
 {
     pthread_mutex_lock(&op->mu);
     for (size_t i = 0; i < op->n; i++) {
-        const redlock__slot *s = &op->slots[i];
-        switch ((redlock__answer)s->answer) {
+        redlock_status err = redlock__op_error_at(op, i);
+        switch (redlock__op_answer_at(op, i)) {
         case REDLOCK__ANS_YES:
             out[i] = REDLOCK_OK;
             break;
@@ -330,7 +339,7 @@ static void node_statuses(redlock__op *op, redlock_status *out)
             out[i] = REDLOCK_ETAKEN;
             break;
         case REDLOCK__ANS_ERROR:
-            out[i] = s->error != REDLOCK_OK ? s->error : REDLOCK_EIO;
+            out[i] = err != REDLOCK_OK ? err : REDLOCK_EIO;
             break;
         case REDLOCK__ANS_NONE:
             out[i] = REDLOCK_EPENDING;
@@ -357,7 +366,7 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
     lock->ttl_ms = ttl_ms;
     if (ttl_ms > lock->max_ttl_ms)
         lock->max_ttl_ms = ttl_ms;
-    redlock__op_submit(m, op);
+    redlock__op_submit(m->nodes, op);
     redlock__verdict v = redlock__op_wait(op, limit, false);
     uint64_t t1 = redlock__clock_now_us();
 
@@ -686,9 +695,9 @@ void redlock__lock_restore_missing(redlock_lock *lock, redlock__op *ext,
         /* Sent as EVAL with the source from the start: an EVALSHA could
          * meet NOSCRIPT and be re-sent behind a later release, and then
          * re-create the keys after it. */
-        op->slots[i].eval_fallback = 1;
+        redlock__op_send_eval(op, i);
     }
-    redlock__op_submit_some(m, op, which, REDLOCK__ANS_NONE);
+    redlock__op_submit_some(m->nodes, op, which, REDLOCK__ANS_NONE);
     redlock__op_unref(op);
 }
 
@@ -738,7 +747,7 @@ redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
                           redlock__extend_end_us(false, end_before, t0,
                                                  floor_ms, df),
                           memory_order_relaxed);
-    redlock__op_submit(m, op);
+    redlock__op_submit(m->nodes, op);
     redlock__verdict v = redlock__op_wait(op, limit, false);
     uint64_t t1 = redlock__clock_now_us();
     size_t yes, no, error;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "internal.h"
+#include "manager.h"
 
 /* Format a line and pass it to m's log callback if level is enabled. */
 void redlock__log(const struct redlock_manager *m, redlock_log_level level,
@@ -25,8 +26,8 @@ void redlock__log(const struct redlock_manager *m, redlock_log_level level,
 }
 
 /* A node's state changed: tell the node-error callback, and log it. */
-void redlock__manager_node_event(struct redlock_manager *m, const char *node,
-                                 redlock_status st, const char *message)
+void redlock__log_node_event(struct redlock_manager *m, const char *node,
+                             redlock_status st, const char *message)
 {
     /* A duplicate node is a configuration error, not an outage. */
     redlock_log_level level = st == REDLOCK_OK         ? REDLOCK_LOG_INFO

@@ -13,6 +13,19 @@
  * while callers still hold locks; their later calls answer
  * REDLOCK_ECLOSED, and the memory goes with the last reference.
  *
+ * DESIGN: THE ASSEMBLY (docs/design.md section 21, "Tiers of src/")
+ *   This file is the only one that knows every tier. It builds the
+ *   transport (a node worker per node, given a redlock__node_env: the
+ *   options, TLS settings and small hooks below, so node.c never names
+ *   the manager), the lease subsystem (lease.h) and the TLS settings
+ *   (conn.h), and hands the algorithms its nodes array for
+ *   redlock__op_submit(). Calls go downwards only: algorithms -> op ->
+ *   node -> conn, everything -> pure leaves. Rejected: node.c calling
+ *   redlock__manager_set_run_id() and redlock__manager_guard_until_us()
+ *   by name and reading m->opts (the manager <-> node <-> op include
+ *   circle), and a global registry of managers for the workers to look
+ *   up (hidden state, and a lock on every lookup).
+ *
  * FORK: a child of fork() has none of the worker threads. It must not use
  * an inherited manager or lock at all (not even destroy: mutexes may be
  * held by threads that no longer exist); it creates its own manager if it
@@ -23,9 +36,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "classify.h"
+#include "clock.h"
 #include "conn.h"
+#include "internal.h"
+#include "lease.h"
+#include "manager.h"
+#include "node.h"
 #include "options.h"
+#include "quorum.h"
+#include "scripts.h"
+#include "token.h"
+#include "uri.h"
 
 /* The manager whose internal thread (worker, lease or election thread)
  * runs on this thread, or NULL: lets redlock_manager_destroy() refuse to
@@ -42,6 +64,50 @@ void redlock__mark_callback_thread(const struct redlock_manager *m)
 bool redlock__on_worker_of(const struct redlock_manager *m)
 {
     return callback_thread_of == m;
+}
+
+uint64_t redlock__manager_guard_left_us(struct redlock_manager *m, size_t i,
+                                        uint64_t now)
+{
+    return redlock__node_guard_left_us(m->nodes[i], now);
+}
+
+/* ------------------------------------------------------------------------
+ * The node workers' environment (redlock__node_env): how node.c reaches
+ * the manager without naming it. Each hook is a thin adapter.
+ * ------------------------------------------------------------------------ */
+
+static void env_thread_start(void *ctx)
+{
+    redlock__mark_callback_thread(ctx);
+}
+
+static int env_set_run_id(void *ctx, size_t idx, const char *run_id)
+{
+    return redlock__manager_set_run_id(ctx, idx, run_id);
+}
+
+static uint64_t env_guard_until_us(void *ctx, uint64_t restart_us,
+                                   uint64_t first_write_us,
+                                   uint32_t *guard_ms)
+{
+    return redlock__manager_guard_until_us(ctx, restart_us, first_write_us,
+                                           guard_ms);
+}
+
+static const char *env_node_name(void *ctx, size_t idx)
+{
+    const struct redlock_manager *m = ctx;
+    return redlock__node_name(m->nodes[idx]);
+}
+
+/* Under dup_mu, as every access to run_ids. */
+static void env_run_id_of(void *ctx, size_t idx, char out[41])
+{
+    struct redlock_manager *m = ctx;
+    pthread_mutex_lock(&m->dup_mu);
+    snprintf(out, 41, "%s", m->run_ids[idx]);
+    pthread_mutex_unlock(&m->dup_mu);
 }
 
 /* Write a message into the caller's optional error buffer. */
@@ -245,8 +311,19 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
     atomic_init(&m->max_ttl_sent_ms, 0);
     for (size_t i = 0; i < n; i++)
         m->dup_of[i] = -1;
+    const redlock__node_env env = {
+        .opts = &m->opts,
+        .tls = m->tls,
+        .log_to = m,
+        .ctx = m,
+        .thread_start = env_thread_start,
+        .set_run_id = env_set_run_id,
+        .guard_until_us = env_guard_until_us,
+        .node_name = env_node_name,
+        .run_id_of = env_run_id_of,
+    };
     for (size_t i = 0; i < n; i++) {
-        m->nodes[i] = redlock__node_new(m, i, &parsed[i]);
+        m->nodes[i] = redlock__node_new(&env, i, &parsed[i]);
         if (m->nodes[i] == NULL) {
             manager_free(m);
             goto fail_oom;

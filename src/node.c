@@ -62,9 +62,17 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "classify.h"
+#include "clock.h"
 #include "conn.h"
 #include "internal.h"
+#include "node.h"
+#include "op.h"
+#include "quorum.h"
 #include "reply.h"
+#include "scripts.h"
+#include "token.h"
+#include "uri.h"
 
 /* The restart guard (docs/safety.md, "Restart guard"): the handshake's
  * INFO server gives the server's uptime and run_id; from them the worker
@@ -107,7 +115,7 @@ typedef struct slot_list {
 } slot_list;
 
 struct redlock__node {
-    struct redlock_manager *m; /* not referenced: outlives its nodes */
+    redlock__node_env env;     /* from the manager; outlives the node */
     size_t idx;
     redlock__uri uri;
     pthread_t thread;
@@ -281,11 +289,9 @@ static bool expired(const redlock__slot *s, uint64_t now)
 static void dup_message(const redlock__node *nd, int of, char *msg,
                         size_t len)
 {
-    const char *other = redlock__node_name(nd->m->nodes[of]);
+    const char *other = nd->env.node_name(nd->env.ctx, (size_t)of);
     char id[41];
-    pthread_mutex_lock(&nd->m->dup_mu);
-    snprintf(id, sizeof(id), "%s", nd->m->run_ids[nd->idx]);
-    pthread_mutex_unlock(&nd->m->dup_mu);
+    nd->env.run_id_of(nd->env.ctx, nd->idx, id);
     snprintf(msg, len,
              "configuration error: %s is the same server as %s (run_id "
              "%.12s...); it does not vote: each node must be an "
@@ -312,8 +318,8 @@ static bool guard_active(redlock__node *nd, uint64_t now, uint64_t *until,
     uint64_t r = atomic_load_explicit(&nd->restart_us, memory_order_relaxed);
     if (r == REDLOCK__RESTART_NONE)
         return false;
-    *until = redlock__manager_guard_until_us(
-        nd->m, r,
+    *until = nd->env.guard_until_us(
+        nd->env.ctx, r,
         atomic_load_explicit(&nd->first_write_us, memory_order_relaxed),
         guard_ms);
     if (now < *until)
@@ -329,7 +335,7 @@ static void guard_message(const redlock__node *nd, uint64_t now,
                           size_t len)
 {
     bool is_auto =
-        nd->m->opts.restart_guard_ms == REDLOCK_RESTART_GUARD_AUTO;
+        nd->env.opts->restart_guard_ms == REDLOCK_RESTART_GUARD_AUTO;
     uint64_t left = until - now;
     snprintf(msg, len,
              "restart guard: %s, guard %.1f s%s: no acquires or extends "
@@ -438,7 +444,7 @@ static void report(redlock__node *nd, bool down, redlock_status st,
         memcpy(nd->last_error, message, keep);
         nd->last_error[keep] = '\0';
     }
-    redlock__manager_node_event(nd->m, nd->uri.display, st, message);
+    redlock__log_node_event(nd->env.log_to, nd->uri.display, st, message);
 }
 
 /* Close the connection after a failure: in-flight and pending work fails
@@ -474,14 +480,14 @@ static void conn_fail(redlock__node *nd, redlock_status st, const char *why,
     nd->pending = keep;
     nd->pending_scan_us = 0; /* scan the kept releases next pass */
 
-    uint32_t max = nd->m->opts.reconnect_max_ms;
+    uint32_t max = nd->env.opts->reconnect_max_ms;
     uint32_t delay = nd->backoff_ms;
     /* Jitter in [delay/2, delay], so many clients do not reconnect in
      * step after a node restart. */
     uint32_t jittered = delay / 2 + redlock__random_upto(delay - delay / 2);
     nd->next_connect_us =
         now + redlock__reconnect_delay_us(
-                  jittered, nd->m->opts.reconnect_min_ms,
+                  jittered, nd->env.opts->reconnect_min_ms,
                   nd->pending.head != NULL, nd->work_bound_us);
     nd->backoff_ms = delay >= max / 2 ? max : delay * 2;
     report(nd, true, st, msg);
@@ -558,7 +564,7 @@ static void report_guard_change(redlock__node *nd, uint64_t now)
 static void conn_ready(redlock__node *nd, uint64_t now)
 {
     nd->state = CONN_READY;
-    nd->backoff_ms = nd->m->opts.reconnect_min_ms;
+    nd->backoff_ms = nd->env.opts->reconnect_min_ms;
     nd->work_bound_us = 0;
     nd->probe_wanted = false;
     nd->ever_connected = true;
@@ -612,7 +618,7 @@ static void on_run_id(redlock__node *nd, const redisReply *r, uint64_t now)
                           memory_order_relaxed);
     if ((!ok || !uptime_ok) && !nd->run_id_warned) {
         nd->run_id_warned = true;
-        redlock__log(nd->m, REDLOCK_LOG_WARN,
+        redlock__log(nd->env.log_to, REDLOCK_LOG_WARN,
                      "node %s: cannot read run_id or uptime from INFO server "
                      "(%.100s): this node cannot be checked for being the "
                      "same server as another, nor guarded after a restart",
@@ -621,7 +627,7 @@ static void on_run_id(redlock__node *nd, const redisReply *r, uint64_t now)
                          ? r->str
                          : "no run_id or uptime_in_seconds line");
     }
-    redlock__manager_set_run_id(nd->m, nd->idx, id);
+    nd->env.set_run_id(nd->env.ctx, nd->idx, id);
 }
 
 /* Queue one handshake command of the given kind (a redlock__hs_cmd: it
@@ -667,7 +673,7 @@ static void check_script_digest(redlock__node *nd, int script,
         snprintf(got, sizeof(got), "\"%.40s\"", r->str);
     else
         snprintf(got, sizeof(got), "a reply of type %d", r->type);
-    redlock__log(nd->m, REDLOCK_LOG_ERROR,
+    redlock__log(nd->env.log_to, REDLOCK_LOG_ERROR,
                  "node %s: script digest mismatch: SCRIPT LOAD of script %d "
                  "answered %s, we expected %s; sending that script as EVAL "
                  "on this connection",
@@ -998,7 +1004,7 @@ static void shut_down(redlock__node *nd)
 /* Milliseconds poll() may sleep before the next timer is due. */
 static int poll_timeout_ms(const redlock__node *nd, uint64_t now)
 {
-    const redlock_options *o = &nd->m->opts;
+    const redlock_options *o = nd->env.opts;
     uint64_t due = now + 1000000u; /* housekeeping at least every second */
     if (nd->state == CONN_DOWN && nd->next_connect_us < due)
         due = nd->next_connect_us;
@@ -1024,8 +1030,8 @@ static int poll_timeout_ms(const redlock__node *nd, uint64_t now)
         uint64_t t =
             r == REDLOCK__RESTART_NONE
                 ? now
-                : redlock__manager_guard_until_us(
-                      nd->m, r,
+                : nd->env.guard_until_us(
+                      nd->env.ctx, r,
                       atomic_load_explicit(&nd->first_write_us,
                                            memory_order_relaxed),
                       NULL);
@@ -1040,7 +1046,7 @@ static int poll_timeout_ms(const redlock__node *nd, uint64_t now)
 /* Check connect and command timeouts. */
 static void check_timeouts(redlock__node *nd, uint64_t now)
 {
-    const redlock_options *o = &nd->m->opts;
+    const redlock_options *o = nd->env.opts;
     if ((nd->state == CONN_CONNECTING || nd->state == CONN_HANDSHAKE) &&
         now >= nd->connect_started_us +
                    (uint64_t)o->connect_timeout_ms * 1000u) {
@@ -1076,7 +1082,7 @@ static void drain_wake(redlock__node *nd)
 static void *worker_main(void *arg)
 {
     redlock__node *nd = arg;
-    redlock__mark_callback_thread(nd->m);
+    nd->env.thread_start(nd->env.ctx);
     for (;;) {
         uint64_t now = redlock__clock_now_us();
 
@@ -1106,7 +1112,7 @@ static void *worker_main(void *arg)
          * the failure) already shortened the backoff in conn_fail. */
         if (nd->state == CONN_DOWN && nd->probe_wanted && !stopping &&
             now >= nd->connect_started_us +
-                       (uint64_t)nd->m->opts.reconnect_min_ms * 1000u) {
+                       (uint64_t)nd->env.opts->reconnect_min_ms * 1000u) {
             nd->probe_wanted = false;
             conn_start(nd, now);
         }
@@ -1137,8 +1143,9 @@ static void *worker_main(void *arg)
         }
         int rc = poll(pfd, (nfds_t)nfds, poll_timeout_ms(nd, now));
         if (rc < 0 && errno != EINTR) {
-            redlock__log(nd->m, REDLOCK_LOG_ERROR, "node %s: poll: %s",
-                         nd->uri.display, strerror(errno));
+            redlock__log(nd->env.log_to, REDLOCK_LOG_ERROR,
+                         "node %s: poll: %s", nd->uri.display,
+                         strerror(errno));
             redlock__sleep_us(10000);
         }
         now = redlock__clock_now_us();
@@ -1163,7 +1170,7 @@ static void *worker_main(void *arg)
  * ------------------------------------------------------------------------ */
 
 /* Allocate a node; takes over uri's strings. */
-redlock__node *redlock__node_new(struct redlock_manager *m, size_t idx,
+redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
                                  redlock__uri *uri)
 {
     redlock__node *nd = calloc(1, sizeof(*nd));
@@ -1179,10 +1186,10 @@ redlock__node *redlock__node_new(struct redlock_manager *m, size_t idx,
         free(nd);
         return NULL;
     }
-    nd->m = m;
+    nd->env = *env;
     nd->idx = idx;
     nd->uri = *uri;
-    nd->conn = redlock__conn_new(&nd->uri, m->tls, &nd->reply_guard);
+    nd->conn = redlock__conn_new(&nd->uri, env->tls, &nd->reply_guard);
     if (nd->conn == NULL) {
         pthread_mutex_destroy(&nd->queue_mu);
         close(nd->wake_fd);
@@ -1196,7 +1203,7 @@ redlock__node *redlock__node_new(struct redlock_manager *m, size_t idx,
     atomic_init(&nd->first_write_us, UINT64_MAX);
     nd->dup_reported = -1;
     nd->state = CONN_DOWN;
-    nd->backoff_ms = m->opts.reconnect_min_ms;
+    nd->backoff_ms = env->opts->reconnect_min_ms;
     nd->next_connect_us = 0; /* connect at once */
     return nd;
 }
@@ -1227,7 +1234,7 @@ void redlock__node_submit(redlock__node *nd, redlock__slot *s)
         st = REDLOCK_ECLOSED;
     } else if (!release && atomic_load_explicit(&nd->load,
                                                 memory_order_relaxed) >=
-                               nd->m->opts.node_queue_max) {
+                               nd->env.opts->node_queue_max) {
         refuse = "node queue is full";
         st = REDLOCK_EIO;
     } else {
@@ -1302,8 +1309,8 @@ uint64_t redlock__node_guard_left_us(redlock__node *nd, uint64_t now)
     uint64_t r = atomic_load_explicit(&nd->restart_us, memory_order_relaxed);
     if (r == REDLOCK__RESTART_NONE)
         return 0;
-    uint64_t until = redlock__manager_guard_until_us(
-        nd->m, r,
+    uint64_t until = nd->env.guard_until_us(
+        nd->env.ctx, r,
         atomic_load_explicit(&nd->first_write_us, memory_order_relaxed),
         NULL);
     return until > now ? until - now : 0;

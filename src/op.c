@@ -25,7 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "internal.h"
+#include "node.h"
+#include "op.h"
+#include "quorum.h"
 
 /* Allocate one block holding the op, its slots, argv and the bytes. */
 redlock__op *redlock__op_new(redlock__op_kind kind, size_t n, int argc,
@@ -212,12 +216,12 @@ redlock__verdict redlock__op_wait(redlock__op *op, uint64_t deadline_us,
 }
 
 /* Post every slot to its node. */
-void redlock__op_submit(struct redlock_manager *m, redlock__op *op)
+void redlock__op_submit(struct redlock__node *const *nodes, redlock__op *op)
 {
     /* One reference per slot, taken before any node can complete one. */
     atomic_fetch_add_explicit(&op->refs, (int)op->n, memory_order_relaxed);
     for (size_t i = 0; i < op->n; i++)
-        redlock__node_submit(m->nodes[i], &op->slots[i]);
+        redlock__node_submit(nodes[i], &op->slots[i]);
 }
 
 /* Cancel a wire state unless it was written; see internal.h. A slot
@@ -235,22 +239,23 @@ bool redlock__wire_cancel_unsent(atomic_uchar *wire)
 
 /* Post only the slots marked in which[] (length op->n); the others get
  * `skipped` as their answer at once (unless it is ANS_NONE). */
-void redlock__op_submit_some(struct redlock_manager *m, redlock__op *op,
-                             const bool *which, redlock__answer skipped)
+void redlock__op_submit_some(struct redlock__node *const *nodes,
+                             redlock__op *op, const bool *which,
+                             redlock__answer skipped)
 {
     int count = 0;
     if (skipped != REDLOCK__ANS_NONE)
         for (size_t i = 0; i < op->n; i++)
             if (!which[i])
                 redlock__op_answer(&op->slots[i], skipped, REDLOCK_OK,
-                                   redlock__node_name(m->nodes[i]),
+                                   redlock__node_name(nodes[i]),
                                    "not needed on this node");
     for (size_t i = 0; i < op->n; i++)
         count += which[i] ? 1 : 0;
     atomic_fetch_add_explicit(&op->refs, count, memory_order_relaxed);
     for (size_t i = 0; i < op->n; i++)
         if (which[i])
-            redlock__node_submit(m->nodes[i], &op->slots[i]);
+            redlock__node_submit(nodes[i], &op->slots[i]);
 }
 
 /* Copy out the tallies under the op's lock. */

@@ -12,6 +12,7 @@
 
 #include "internal.h"
 #include "options.h"
+#include "value.h"
 
 /* The documented defaults. */
 void redlock_options_init(redlock_options *opts)

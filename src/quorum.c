@@ -27,7 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "quorum.h"
 
 /* N/2 + 1 nodes must agree. */
 size_t redlock__quorum(size_t n)

@@ -24,7 +24,8 @@
 
 #include <hiredis/hiredis.h>
 
-#include "internal.h"
+#include "answer.h"
+#include "redlock.h"
 
 /* Most elements one array reply may declare. Our own commands get at most
  * 2 back (redlock_inspect()); error and status replies are strings. */

@@ -2,9 +2,10 @@
  * scoped.c: redlock_with_lock(), which runs a function under a lease and
  * always releases afterwards (node-redlock's using(), in C).
  */
+#include <stdbool.h>
 #include <string.h>
 
-#include "internal.h"
+#include "redlock.h"
 
 /* Acquire, lease, run fn, stop the lease and release. */
 redlock_status redlock_with_lock(redlock_manager *m, const char *resource,

@@ -30,11 +30,12 @@
  * (redlock_lock_adopt()) must still extend and release it.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <openssl/evp.h>
 
-#include "internal.h"
+#include "scripts.h"
 
 /* KEYS: resources. ARGV[1]: token, ARGV[2]: ttl in ms, ARGV[3]: value.
  * Sets every key to the value or, if any already exists, none. Returns 1

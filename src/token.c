@@ -9,7 +9,7 @@
 #include <pthread.h>
 #include <sodium.h>
 
-#include "internal.h"
+#include "token.h"
 
 static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
 static int crypto_result = -1;

@@ -18,7 +18,7 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "value.h"
 
 /* 1..REDLOCK_OWNER_MAX bytes, each 0x21..0x7e. */
 bool redlock__owner_valid(const char *owner)

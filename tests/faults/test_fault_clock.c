@@ -42,7 +42,8 @@
 #include <cmocka.h>
 
 #include "fault_harness.h"
-#include "internal.h"
+#include "clock.h"
+#include "quorum.h"
 
 /* ------------------------------------------------------------------------
  * The fake wall clock

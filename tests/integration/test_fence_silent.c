@@ -38,7 +38,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "scripts.h"
 #include "rl_test.h"
 
 #define FAKE_CONNS 8

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,7 +24,9 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "clock.h"
+#include "lease.h"
+#include "manager.h"
 #include "rl_test.h"
 
 /* Start three nodes with the test options. */

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "lock.h"
 #include "rl_test.h"
 
 /* Start a cluster of (size_t)*state nodes. */

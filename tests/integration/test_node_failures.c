@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "scripts.h"
 #include "rl_test.h"
 
 /* ------------------------------------------------------------------------

@@ -27,7 +27,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "clock.h"
 #include "rl_test.h"
 
 /* Start a cluster of n nodes with the test options. */

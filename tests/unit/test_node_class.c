@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "classify.h"
 #include "reply.h"
 
 /* Error replies to a command after the handshake. */

@@ -7,13 +7,15 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "quorum.h"
+#include "token.h"
 
 /* N/2 + 1 for N = 1..7. */
 static void test_quorum_sizes(void **state)

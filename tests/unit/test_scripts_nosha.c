@@ -22,7 +22,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "scripts.h"
 
 /* No digest: the status says so, remembered for later calls, and every
  * name is empty rather than a wrong one. */

@@ -11,7 +11,8 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "scripts.h"
+#include "token.h"
 
 /* Compare two tokens for qsort. */
 static int cmp_token(const void *a, const void *b)

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "value.h"
 
 #define TOKEN "0123456789abcdef0123456789abcdef"
 
