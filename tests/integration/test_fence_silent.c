@@ -288,11 +288,21 @@ static void test_fence_silent_write_is_no_quorum(void **state)
     uint64_t fence = 99;
     assert_int_equal(redlock_fence_next(l, &fence), REDLOCK_ENOQUORUM);
     assert_int_equal(fence, 0);
-    /* One round: one read and one write on each node, none repeated. */
+    /* One round: at most one read and one write on each node, none
+     * repeated. (A read still unsent when two nodes have decided the
+     * read round is dropped, so a node may see none.) */
+    int reads = 0, writes = 0;
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(fake_count(&f[i], &f[i].reads), 1);
-        assert_int_equal(fake_count(&f[i], &f[i].writes), 1);
+        int r = fake_count(&f[i], &f[i].reads);
+        int w = fake_count(&f[i], &f[i].writes);
+        print_message("node %d: %d read(s), %d write(s)\n", i, r, w);
+        assert_true(r <= 1);
+        assert_true(w <= 1);
+        reads += r;
+        writes += w;
     }
+    assert_true(reads >= 2);  /* a quorum of reads decided the round */
+    assert_true(writes >= 2); /* and the write round went out */
     /* Not released: the silent nodes would answer the release in place of
      * the write they swallowed. The keys live only in the stand-ins. */
     redlock_lock_free(l);
