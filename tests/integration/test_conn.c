@@ -87,17 +87,21 @@ static void add_address(struct addrinfo **res, const char *host,
     *tail = one;
 }
 
+/* A loopback port that refuses connections: bound by the test (so no
+ * other process can listen on it) but never listening. */
+static char closed_port[16];
+
 /* Every name has three addresses: IPv6 loopback and IPv4 loopback on
- * port 1 (nothing listens there: refused, or IPv6 unavailable), then the
- * node's real port on 127.0.0.1. Only the last one works. */
+ * closed_port (refused, or IPv6 unavailable), then the node's real port
+ * on 127.0.0.1. Only the last one works. */
 static int multi_resolver(const char *host, const char *port,
                           struct addrinfo **res)
 {
     (void)host;
     atomic_fetch_add(&hook_calls, 1);
     *res = NULL;
-    add_address(res, "::1", "1");
-    add_address(res, "127.0.0.1", "1");
+    add_address(res, "::1", closed_port);
+    add_address(res, "127.0.0.1", closed_port);
     add_address(res, "127.0.0.1", port);
     atomic_fetch_add(&hook_returns, 1);
     return *res != NULL ? 0 : EAI_FAIL;
@@ -228,6 +232,16 @@ static void test_every_address_tried(void **state)
 {
     (void)state;
     reset_hooks();
+    int closed_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(closed_fd >= 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof(a);
+    assert_int_equal(bind(closed_fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(closed_fd, (struct sockaddr *)&a, &alen), 0);
+    snprintf(closed_port, sizeof(closed_port), "%d", ntohs(a.sin_port));
     redlock__conn_test_set_resolver(multi_resolver);
     rl_cluster c;
     memset(&c, 0, sizeof(c));
@@ -256,6 +270,7 @@ static void test_every_address_tried(void **state)
     assert_int_equal(redlock_release(l), REDLOCK_OK);
     rl_cluster_stop(&c);
     reset_hooks();
+    close(closed_fd);
 }
 
 /* ------------------------------------------------------------------------
