@@ -146,12 +146,19 @@ redlock_status redlock__tls_new(const redlock_options *o, redlock__tls **out,
     if (t->ctx == NULL) {
         ssl_err_text(why, sizeof(why), "unknown error");
         snprintf(err, errlen, "TLS: cannot create context: %s", why);
+        pthread_mutex_destroy(&t->handshake_mu);
         free(t);
         return REDLOCK_ETLS;
     }
     SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
                                  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Redis closes without close_notify (restart, crash, SIGTERM), which
+     * OpenSSL 3 reports as an SSL error ("unexpected eof"): taken as a
+     * plain end of stream instead, it is the I/O failure it is, not a TLS
+     * refusal (REDLOCK_ETLS fails an acquire fast). A reply cut short is
+     * still caught by the RESP parser. */
+    SSL_CTX_set_options(t->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
     const char *bad = NULL, *what = NULL;
     if (o->tls_ca_file != NULL || o->tls_ca_dir != NULL) {
         if (o->tls_ca_file != NULL &&
@@ -475,7 +482,12 @@ static const char *tls_name(const redlock__conn *c)
 static redlock_status tls_failure(redlock__conn *c, int ssl_err, int sys_err,
                                   char *err, size_t errlen, bool handshake)
 {
-    long vr = c->ssl != NULL ? SSL_get_verify_result(c->ssl) : X509_V_OK;
+    /* The verify result speaks only for a handshake that verified: with
+     * verification off OpenSSL still records one (say "self-signed"),
+     * which must not turn a reset into a certificate failure. */
+    long vr = c->ssl != NULL && handshake && !c->tls->insecure
+                  ? SSL_get_verify_result(c->ssl)
+                  : X509_V_OK;
     char why[200];
     if (vr == X509_V_ERR_HOSTNAME_MISMATCH ||
         vr == X509_V_ERR_IP_ADDRESS_MISMATCH) {

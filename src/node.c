@@ -633,16 +633,17 @@ static void on_run_id(redlock__node *nd, const redisReply *r, uint64_t now)
 /* Queue one handshake command of the given kind (a redlock__hs_cmd: it
  * decides what an error reply means); script is the script a SCRIPT LOAD
  * loads (-1: none). */
-static void handshake_cmd(redlock__node *nd, int argc, const char **argv,
+static bool handshake_cmd(redlock__node *nd, int argc, const char **argv,
                           const size_t *lens, redlock__hs_cmd kind,
                           int script)
 {
     if (nd->handshake_total >= HANDSHAKE_MAX ||
         !redlock__conn_append(nd->conn, argc, argv, lens))
-        return;
+        return false;
     nd->handshake_script[nd->handshake_total] = script;
     nd->handshake_kind[nd->handshake_total++] = (uint8_t)kind;
     nd->handshake_replies++;
+    return true;
 }
 
 /* Compare a SCRIPT LOAD reply with the digest we send in EVALSHA. An
@@ -686,7 +687,7 @@ static void check_script_digest(redlock__node *nd, int script,
  * on_reply(). */
 static void conn_handshake(redlock__node *nd, uint64_t now)
 {
-    (void)now;
+    bool ok = true;
     nd->handshake_replies = 0;
     nd->handshake_total = 0;
     memset(nd->script_eval, 0, sizeof(nd->script_eval));
@@ -703,21 +704,21 @@ static void conn_handshake(redlock__node *nd, uint64_t now)
         }
         argv[argc] = u->password;
         lens[argc++] = strlen(u->password);
-        handshake_cmd(nd, argc, argv, lens, REDLOCK__HS_AUTH, -1);
+        ok = ok && handshake_cmd(nd, argc, argv, lens, REDLOCK__HS_AUTH, -1);
     }
     if (u->db != 0) {
         char db[16];
         snprintf(db, sizeof(db), "%d", u->db);
         const char *argv[2] = {"SELECT", db};
         size_t lens[2] = {6, strlen(db)};
-        handshake_cmd(nd, 2, argv, lens, REDLOCK__HS_SELECT, -1);
+        ok = ok && handshake_cmd(nd, 2, argv, lens, REDLOCK__HS_SELECT, -1);
     }
     {
         /* The server's run_id, read on every (re)connect: the name may
          * now lead to another server. */
         const char *argv[2] = {"INFO", "server"};
         size_t lens[2] = {4, 6};
-        handshake_cmd(nd, 2, argv, lens, REDLOCK__HS_INFO, -1);
+        ok = ok && handshake_cmd(nd, 2, argv, lens, REDLOCK__HS_INFO, -1);
     }
     for (int i = 0; i < REDLOCK__SCRIPT_COUNT; i++) {
         const char *src = redlock__script_source((redlock__script_id)i);
@@ -725,7 +726,15 @@ static void conn_handshake(redlock__node *nd, uint64_t now)
         size_t lens[3] = {6, 4, strlen(src)};
         /* Not fatal: an ACL may forbid SCRIPT; EVAL fallback covers it.
          * The reply is compared with our digest (check_script_digest). */
-        handshake_cmd(nd, 3, argv, lens, REDLOCK__HS_SCRIPT, i);
+        ok = ok && handshake_cmd(nd, 3, argv, lens, REDLOCK__HS_SCRIPT, i);
+    }
+    /* A handshake missing a command (out of memory) must not go on: a
+     * node whose INFO was never asked would skip the restart guard and
+     * the duplicate check. */
+    if (!ok) {
+        conn_fail(nd, REDLOCK_ENOMEM, "out of memory queuing the handshake",
+                  now);
+        return;
     }
     nd->state = CONN_HANDSHAKE;
 }

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -401,6 +402,76 @@ static void test_paused_mid_handshake(void **state)
     rl_cluster_stop(&c);
 }
 
+/* Node events with REDLOCK_ETLS, counted in front of rl_test's own
+ * handler (which the tweaks below keep). */
+static atomic_int etls_events;
+static redlock_node_error_fn events_next;
+
+static void count_etls(const char *node, redlock_status st,
+                       const char *message, void *userdata)
+{
+    if (st == REDLOCK_ETLS) {
+        atomic_fetch_add(&etls_events, 1);
+        print_message("ETLS event: %s\n", message);
+    }
+    events_next(node, st, message, userdata);
+}
+
+static void counting(redlock_options *o)
+{
+    events_next = o->node_error_fn;
+    o->node_error_fn = count_etls;
+}
+
+/* Verification off and no CA: OpenSSL still records a verify failure,
+ * which must not speak for later failures. */
+static void counting_insecure(redlock_options *o)
+{
+    counting(o);
+    o->tls_ca_file = NULL;
+    o->tls_insecure_skip_verify = 1;
+}
+
+/* A TLS node that dies (SIGKILL: the kernel closes its connections
+ * without TLS close_notify, as a restart or crash does) is an I/O
+ * failure, never REDLOCK_ETLS, which would fail acquires fast as a
+ * configuration error. Before SSL_OP_IGNORE_UNEXPECTED_EOF, OpenSSL 3
+ * reported "unexpected eof" (ETLS); with verification off, the recorded
+ * verify result turned it into "certificate verify failed". */
+static void test_node_death_is_not_tls_failure(void **state)
+{
+    (void)state;
+    void (*tweaks[2])(redlock_options *) = {counting, counting_insecure};
+    for (int k = 0; k < 2; k++) {
+        rl_cluster c;
+        start_servers(&c, 3, &good_servers);
+        atomic_store(&etls_events, 0);
+        char err[256] = "";
+        assert_int_equal(make_manager(&c, tweaks[k], err, sizeof(err)),
+                         REDLOCK_OK);
+        redlock_lock *l = NULL;
+        assert_int_equal(redlock_acquire(c.m, "death", 10000, &l),
+                         REDLOCK_OK);
+        assert_true(rl_await_keys(&c, 3, 10000)); /* all connected */
+        assert_int_equal(redlock_release(l), REDLOCK_OK);
+        for (size_t i = 1; i < 3; i++) {
+            pthread_mutex_lock(&c.ev.mu);
+            int downs = c.ev.down[i];
+            pthread_mutex_unlock(&c.ev.mu);
+            rs_kill(&c.srv[i], 0);
+            assert_true(rl_wait_down(&c.ev, i, downs + 1, 10000));
+        }
+        /* Work meets the dead nodes: still no TLS refusal. */
+        assert_int_not_equal(redlock_try_acquire(c.m, "death", 10000, &l),
+                             REDLOCK_ETLS);
+        int got = atomic_load(&etls_events);
+        redlock_manager_destroy(c.m);
+        c.m = NULL;
+        rl_cluster_stop(&c);
+        assert_int_equal(got, 0);
+    }
+}
+
 /* Bad TLS settings fail create with ETLS, a message naming the file, and
  * leave no thread or fd behind. */
 static void test_bad_files(void **state)
@@ -448,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_no_plaintext_fallback),
         cmocka_unit_test(test_hostname_mismatch),
         cmocka_unit_test(test_paused_mid_handshake),
+        cmocka_unit_test(test_node_death_is_not_tls_failure),
         cmocka_unit_test(test_bad_files),
     };
     return cmocka_run_group_tests(tests, setup_certs, remove_certs);
