@@ -22,7 +22,10 @@
  *     its connect timeout bounds the lookup. The request is reference-
  *     counted between the two: whichever lets go last frees it, so closing
  *     a connection (or destroying the manager) never waits for a lookup,
- *     and a lookup that ends late touches only its own memory. IP literals
+ *     and a lookup that ends late touches only its own memory. A lookup
+ *     still running when its connect gave up is kept, and the next
+ *     connect waits on it rather than start another: a resolver that
+ *     hangs costs one thread per node, not one per reconnect. IP literals
  *     and unix paths skip the thread. Every address the name gives is
  *     tried in turn (IPv4 and IPv6) within the connect timeout.
  *     Rejected: getaddrinfo_a() (its completion runs on a glibc thread
@@ -337,6 +340,11 @@ struct redlock__conn {
     redlock__conn_phase phase;
     int fd;
     resolve_req *rq;             /* while RESOLVING */
+    resolve_req *stale_rq;       /* a lookup still running when the last
+                                    connect gave up: the next connect
+                                    waits on it instead of starting
+                                    another, so a hung resolver costs at
+                                    most one thread per connection */
     struct addrinfo *ai_list;    /* owned; addresses to try */
     struct addrinfo *ai_cur;     /* the one being connected to */
     bool ai_numeric;             /* ai_list came from a literal */
@@ -376,7 +384,11 @@ void redlock__conn_close(redlock__conn *c)
         c->fd = -1;
     }
     if (c->rq != NULL) {
-        req_unref(c->rq); /* a running lookup frees it when it ends */
+        if (c->stale_rq == NULL &&
+            !atomic_load_explicit(&c->rq->done, memory_order_acquire))
+            c->stale_rq = c->rq; /* kept for the next connect */
+        else
+            req_unref(c->rq); /* a running lookup frees it when it ends */
         c->rq = NULL;
     }
     if (c->ai_list != NULL) {
@@ -399,6 +411,8 @@ void redlock__conn_free(redlock__conn *c)
     if (c == NULL)
         return;
     redlock__conn_close(c);
+    if (c->stale_rq != NULL)
+        req_unref(c->stale_rq); /* a running lookup frees it when it ends */
     free(c);
 }
 
@@ -700,6 +714,14 @@ redlock_status redlock__conn_open(redlock__conn *c, char *err, size_t errlen)
                         c->u->host, gai_strerror(rc));
         c->ai_list = c->ai_cur = res;
         return try_addresses(c, err, errlen);
+    }
+    if (c->stale_rq != NULL) {
+        /* The lookup the last connect gave up on: wait for it (or take
+         * its answer) rather than start a second one beside it. */
+        c->rq = c->stale_rq;
+        c->stale_rq = NULL;
+        c->phase = REDLOCK__CONN_RESOLVING;
+        return REDLOCK_OK;
     }
     c->rq = resolve_start(c->u->host, c->u->port, err, errlen);
     if (c->rq == NULL) {

@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,6 +108,13 @@ static int multi_resolver(const char *host, const char *port,
     return *res != NULL ? 0 : EAI_FAIL;
 }
 
+/* For rl_await: a second lookup has started. */
+static bool second_lookup(void *arg)
+{
+    (void)arg;
+    return atomic_load(&hook_calls) >= 2;
+}
+
 static void reset_hooks(void)
 {
     redlock__conn_test_set_resolver(NULL);
@@ -172,8 +180,9 @@ static void short_connect(redlock_options *o)
 
 /* A name whose lookup never ends: the other two nodes decide acquire and
  * release without it; the node reports "name resolution timed out" after
- * the connect timeout (its worker is not stuck in the lookup); destroy
- * returns while the lookup is still running. */
+ * the connect timeout (its worker is not stuck in the lookup); its
+ * reconnects wait on that one lookup instead of piling up resolver
+ * threads; destroy returns while the lookup is still running. */
 static void test_slow_name_does_not_delay_others(void **state)
 {
     (void)state;
@@ -205,9 +214,16 @@ static void test_slow_name_does_not_delay_others(void **state)
                      REDLOCK_OK);
     assert_int_equal(redlock_lock_nodes_granted(l), 2);
     assert_int_equal(redlock_release(l), REDLOCK_OK);
+    /* Reconnects (several connect timeouts of 300 ms, and the probes the
+     * work above made) wait on the one hung lookup: no second resolver
+     * thread is started beside it. */
+    bool second = rl_await(second_lookup, NULL, 2000);
+    int started = atomic_load(&hook_calls);
 
     redlock_manager_destroy(c.m);
     c.m = NULL;
+    assert_false(second);
+    assert_int_equal(started, 1);
     /* destroy did not wait for the lookups: none has returned yet */
     assert_true(atomic_load(&hook_calls) >= 1);
     assert_int_equal(atomic_load(&hook_returns), 0);
