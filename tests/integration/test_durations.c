@@ -622,7 +622,7 @@ static void test_election_ttl(void **state)
         if (st != REDLOCK_OK) {
             quiet_end(c, q, "election_start");
             assert_null(e);
-            assert_int_equal(rl_count_threads(), threads);
+            assert_int_equal(rl_await_threads(threads, 5000), threads);
             continue;
         }
         redlock_election_destroy(e);
@@ -836,7 +836,7 @@ static void test_manager_options(void **state)
             assert_int_equal(redlock_release(l), REDLOCK_OK);
         }
         redlock_manager_destroy(m == (redlock_manager *)0x1 ? NULL : m);
-        assert_int_equal(rl_count_threads(), threads);
+        assert_int_equal(rl_await_threads(threads, 5000), threads);
         assert_int_equal(rl_count_fds(), fds);
         await_no_keys(c);
     }

@@ -464,7 +464,7 @@ static void test_stop_and_destroy_clean(void **state)
     assert_int_equal(redlock_lease_status(l2), REDLOCK_ECLOSED);
     assert_int_equal(r.calls, 1);
     assert_int_equal(redlock_lease_stop(l2, NULL), REDLOCK_ECLOSED);
-    assert_int_equal(rl_count_threads(), threads);
+    assert_int_equal(rl_await_threads(threads, 5000), threads);
     rl_cluster_stop(&c);
 }
 

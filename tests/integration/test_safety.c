@@ -295,7 +295,7 @@ static void test_duplicate_nodes(void **state)
                      REDLOCK_EINVAL);
     assert_null(m);
     /* Nothing left behind. */
-    assert_int_equal(rl_count_threads(), threads);
+    assert_int_equal(rl_await_threads(threads, 5000), threads);
     assert_int_equal(rl_count_fds(), fds);
 }
 

@@ -507,7 +507,7 @@ static void test_bad_files(void **state)
         assert_null(m);
     }
     assert_int_equal(rl_count_fds(), fds);
-    assert_int_equal(rl_count_threads(), threads);
+    assert_int_equal(rl_await_threads(threads, 5000), threads);
 }
 
 int main(void)

@@ -277,3 +277,15 @@ int rl_count_threads(void)
 {
     return count_dir("/proc/self/task");
 }
+
+int rl_await_threads(int want, int timeout_ms)
+{
+    uint64_t end = rl_now_us() + (uint64_t)timeout_ms * 1000u;
+    int n = rl_count_threads();
+    while (n > want && rl_now_us() < end) {
+        struct timespec ts = {0, 1000000}; /* 1 ms */
+        nanosleep(&ts, NULL);
+        n = rl_count_threads();
+    }
+    return n;
+}

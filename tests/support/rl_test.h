@@ -93,6 +93,13 @@ bool rl_await(bool (*cond)(void *arg), void *arg, int timeout_ms);
 int rl_count_fds(void);
 int rl_count_threads(void);
 
+/* Wait until the process has at most want threads or timeout_ms passed;
+ * returns the last count. A thread joined with pthread_join() can stay
+ * listed in /proc/self/task for a moment after the join returns (the
+ * kernel wakes the joiner before it removes the task), so "no thread
+ * left behind" is awaited, not read once. */
+int rl_await_threads(int want, int timeout_ms);
+
 /* Microseconds on the library's clock. */
 uint64_t rl_now_us(void);
 
