@@ -354,6 +354,26 @@ redlock_status redlock__handshake_error_status(redlock__hs_cmd cmd,
     return REDLOCK_EIO; /* not a handshake command */
 }
 
+/* The next line of an INFO reply from *pos: its start and its length
+ * without "\r\n" or "\n". False when no line is left. */
+static bool info_next_line(const char *info, size_t len, size_t *pos,
+                           const char **line, size_t *line_len)
+{
+    size_t i = *pos;
+    if (i >= len)
+        return false;
+    size_t end = i;
+    while (end < len && info[end] != '\n')
+        end++;
+    size_t n = end - i;
+    if (n > 0 && info[end - 1] == '\r')
+        n--;
+    *line = info + i;
+    *line_len = n;
+    *pos = end + 1;
+    return true;
+}
+
 /* The run_id line of INFO server; see reply.h. */
 bool redlock__parse_run_id(const char *info, size_t len, char out[41])
 {
@@ -362,16 +382,11 @@ bool redlock__parse_run_id(const char *info, size_t len, char out[41])
     out[0] = '\0';
     if (info == NULL)
         return false;
-    size_t i = 0;
-    while (i < len) {
-        size_t end = i;
-        while (end < len && info[end] != '\n')
-            end++;
-        size_t line = end - i;
-        if (line > 0 && info[end - 1] == '\r')
-            line--;
-        if (line == kl + 40 && memcmp(info + i, key, kl) == 0) {
-            const char *v = info + i + kl;
+    size_t pos = 0, line_len;
+    const char *line;
+    while (info_next_line(info, len, &pos, &line, &line_len)) {
+        if (line_len == kl + 40 && memcmp(line, key, kl) == 0) {
+            const char *v = line + kl;
             for (size_t k = 0; k < 40; k++) {
                 char c = v[k];
                 if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
@@ -382,7 +397,6 @@ bool redlock__parse_run_id(const char *info, size_t len, char out[41])
             out[40] = '\0';
             return true;
         }
-        i = end + 1;
     }
     return false;
 }
@@ -395,18 +409,13 @@ bool redlock__parse_uptime(const char *info, size_t len, uint64_t *out)
     *out = 0;
     if (info == NULL)
         return false;
-    size_t i = 0;
-    while (i < len) {
-        size_t end = i;
-        while (end < len && info[end] != '\n')
-            end++;
-        size_t line = end - i;
-        if (line > 0 && info[end - 1] == '\r')
-            line--;
-        if (line > kl && memcmp(info + i, key, kl) == 0) {
+    size_t pos = 0, line_len;
+    const char *line;
+    while (info_next_line(info, len, &pos, &line, &line_len)) {
+        if (line_len > kl && memcmp(line, key, kl) == 0) {
             uint64_t v = 0;
-            for (size_t k = i + kl; k < i + line; k++) {
-                char c = info[k];
+            for (size_t k = kl; k < line_len; k++) {
+                char c = line[k];
                 if (c < '0' || c > '9')
                     return false;
                 unsigned d = (unsigned)(c - '0');
@@ -415,7 +424,6 @@ bool redlock__parse_uptime(const char *info, size_t len, uint64_t *out)
             *out = v;
             return true;
         }
-        i = end + 1;
     }
     return false;
 }
