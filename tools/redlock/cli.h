@@ -358,6 +358,13 @@ int cli_adopt_by_token(const cli_args *a, const char *cmd_name,
 int cli_settle(redlock_manager *m, const char *res, const char *token,
                int releasing);
 
+/*
+ * redlock_inspect() of res on every node, as cli_settle() uses it: an
+ * array of redlock_manager_node_count(m) views the caller frees, or NULL
+ * if it could not be allocated or the nodes could not be asked.
+ */
+redlock_node_view *cli_inspect(redlock_manager *m, const char *res);
+
 /* Check a resource operand: not empty, at most REDLOCK_RESOURCE_MAX
  * bytes. Returns 0, or CLI_EXIT_USAGE after printing why. */
 int cli_check_resource(const char *cmd_name, const char *resource);

@@ -39,15 +39,11 @@ static void print_json(const redlock_manager *m, const redlock_lock *lock,
 static int reachable_without_key(redlock_manager *m, const char *res)
 {
     size_t n = redlock_manager_node_count(m);
-    redlock_node_view *views = calloc(n, sizeof(*views));
+    redlock_node_view *views = cli_inspect(m, res);
     int missing = 0;
 
     if (views == NULL)
         return -1;
-    if (redlock_inspect(m, res, strlen(res), views, n) != REDLOCK_OK) {
-        free(views);
-        return -1;
-    }
     for (size_t i = 0; i < n; i++)
         if (views[i].reachable && !views[i].held)
             missing++;

@@ -415,20 +415,30 @@ int cli_check_token(const char *cmd_name, const char *token)
     return 0;
 }
 
+/* Inspect res on every node; see cli.h. */
+redlock_node_view *cli_inspect(redlock_manager *m, const char *res)
+{
+    size_t n = redlock_manager_node_count(m);
+    redlock_node_view *views = calloc(n, sizeof(*views));
+
+    if (views != NULL &&
+        redlock_inspect(m, res, strlen(res), views, n) != REDLOCK_OK) {
+        free(views);
+        views = NULL;
+    }
+    return views;
+}
+
 /* Wait for every reachable node; see cli.h. */
 int cli_settle(redlock_manager *m, const char *res, const char *token,
                int releasing)
 {
     size_t n = redlock_manager_node_count(m);
-    redlock_node_view *views = calloc(n, sizeof(*views));
+    redlock_node_view *views = cli_inspect(m, res);
     int storing = 0;
 
     if (views == NULL)
         return -1;
-    if (redlock_inspect(m, res, strlen(res), views, n) != REDLOCK_OK) {
-        free(views);
-        return -1;
-    }
     for (size_t i = 0; i < n; i++) {
         const char *node = redlock_manager_node_name(m, i);
 
