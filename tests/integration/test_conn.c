@@ -127,28 +127,17 @@ static void reset_hooks(void)
  * ------------------------------------------------------------------------ */
 
 /* Assert that node i goes down with st and a message containing what
- * (within 30 s). Down events come once per change of reason, so an
- * earlier reason (a timeout on a loaded machine) is skipped over. */
+ * (within 30 s; see rl_wait_down_reason()). */
 static void assert_node_down(rl_events *ev, size_t i, redlock_status st,
                              const char *what)
 {
-    uint64_t end = rl_now_us() + 30000000u;
-    redlock_status got = REDLOCK_OK;
-    char msg[200] = "(no down event)";
-    for (int k = 1;; k++) {
-        uint64_t now = rl_now_us();
-        if (now >= end ||
-            !rl_wait_down(ev, i, k, (int)((end - now) / 1000u)))
-            break;
-        pthread_mutex_lock(&ev->mu);
-        got = ev->last_status[i];
-        snprintf(msg, sizeof(msg), "%s", ev->last_message[i]);
-        pthread_mutex_unlock(&ev->mu);
-        if (got == st && strstr(msg, what) != NULL)
-            return;
-    }
-    fail_msg("node %zu: %s \"%s\", expected %s with \"%s\"", i,
-             redlock_status_name(got), msg, redlock_status_name(st), what);
+    redlock_status got;
+    char msg[200];
+    if (!rl_wait_down_reason(ev, i, st, st, what, 30000, &got, msg,
+                             sizeof(msg)))
+        fail_msg("node %zu: %s \"%s\", expected %s with \"%s\"", i,
+                 redlock_status_name(got), msg, redlock_status_name(st),
+                 what);
 }
 
 /* A listening loopback socket that never accepts: connects complete in

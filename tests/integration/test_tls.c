@@ -115,29 +115,17 @@ static redlock_status make_manager(rl_cluster *c,
 }
 
 /* Assert that node i goes down with st or st2 and a message containing
- * what (within 30 s). Down events come once per change of reason, so an
- * earlier reason (a timeout on a loaded machine) is skipped over. */
+ * what (within 30 s; see rl_wait_down_reason()). */
 static void assert_node_down2(rl_cluster *c, size_t i, redlock_status st,
                               redlock_status st2, const char *what)
 {
-    rl_events *ev = &c->ev;
-    uint64_t end = rl_now_us() + 30000000u;
-    redlock_status got = REDLOCK_OK;
-    char msg[200] = "(no down event)";
-    for (int k = 1;; k++) {
-        uint64_t now = rl_now_us();
-        if (now >= end ||
-            !rl_wait_down(ev, i, k, (int)((end - now) / 1000u)))
-            break;
-        pthread_mutex_lock(&ev->mu);
-        got = ev->last_status[i];
-        snprintf(msg, sizeof(msg), "%s", ev->last_message[i]);
-        pthread_mutex_unlock(&ev->mu);
-        if ((got == st || got == st2) && strstr(msg, what) != NULL)
-            return;
-    }
-    fail_msg("node %zu: %s \"%s\", expected %s with \"%s\"", i,
-             redlock_status_name(got), msg, redlock_status_name(st), what);
+    redlock_status got;
+    char msg[200];
+    if (!rl_wait_down_reason(&c->ev, i, st, st2, what, 30000, &got, msg,
+                             sizeof(msg)))
+        fail_msg("node %zu: %s \"%s\", expected %s with \"%s\"", i,
+                 redlock_status_name(got), msg, redlock_status_name(st),
+                 what);
 }
 
 /* assert_node_down2() with one status. */

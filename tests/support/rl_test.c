@@ -273,6 +273,28 @@ int rl_count_fds(void)
 }
 
 /* Threads of this process. */
+bool rl_wait_down_reason(rl_events *ev, size_t i, redlock_status st,
+                         redlock_status st2, const char *what,
+                         int timeout_ms, redlock_status *got, char *seen,
+                         size_t seen_len)
+{
+    uint64_t end = rl_now_us() + (uint64_t)timeout_ms * 1000u;
+    *got = REDLOCK_OK;
+    snprintf(seen, seen_len, "(no down event)");
+    for (int k = 1;; k++) {
+        uint64_t now = rl_now_us();
+        if (now >= end ||
+            !rl_wait_down(ev, i, k, (int)((end - now) / 1000u)))
+            return false;
+        pthread_mutex_lock(&ev->mu);
+        *got = ev->last_status[i];
+        snprintf(seen, seen_len, "%s", ev->last_message[i]);
+        pthread_mutex_unlock(&ev->mu);
+        if ((*got == st || *got == st2) && strstr(seen, what) != NULL)
+            return true;
+    }
+}
+
 int rl_count_threads(void)
 {
     return count_dir("/proc/self/task");

@@ -64,6 +64,16 @@ void rl_events_destroy(rl_events *ev);
 bool rl_wait_down(rl_events *ev, size_t i, int count, int timeout_ms);
 bool rl_wait_up(rl_events *ev, size_t i, int count, int timeout_ms);
 
+/* Wait until node i has gone down with status st or st2 and a message
+ * containing what, or timeout_ms passed; returns whether it did. Down
+ * events come once per change of reason, so earlier reasons (a timeout
+ * on a loaded machine) are skipped over. The last reason seen is left
+ * in *got and seen ("(no down event)" if none). */
+bool rl_wait_down_reason(rl_events *ev, size_t i, redlock_status st,
+                         redlock_status st2, const char *what,
+                         int timeout_ms, redlock_status *got, char *seen,
+                         size_t seen_len);
+
 /* Total keys across all servers (DBSIZE summed; -1 on error). */
 long long rl_total_keys(rl_cluster *c);
 
