@@ -65,6 +65,7 @@ static redlock__op *run(redlock_manager *m, redlock__op_kind kind,
     uint64_t limit = redlock__clock_now_us() +
                      (uint64_t)m->opts.command_timeout_ms * 1000u;
     op->deadline_us = limit;
+    op->inline_io = true;
     redlock__op_submit(m->nodes, op);
     redlock__op_wait(op, limit, false);
     return op;

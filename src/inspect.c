@@ -84,6 +84,7 @@ redlock_status redlock_inspect(redlock_manager *m, const void *resource,
                      (uint64_t)m->opts.command_timeout_ms * 1000u;
     op->deadline_us = limit;
     redlock__manager_ref(m);
+    op->inline_io = true;
     redlock__op_submit(m->nodes, op);
     redlock__op_wait(op, limit, true);
     pthread_mutex_lock(&op->mu);
@@ -191,6 +192,7 @@ redlock_status redlock_election_observe(redlock_manager *m, const char *name,
                      (uint64_t)m->opts.command_timeout_ms * 1000u;
     op->deadline_us = limit;
     redlock__manager_ref(m);
+    op->inline_io = true;
     redlock__op_submit(m->nodes, op);
     redlock__op_wait(op, limit, true);
     pthread_mutex_lock(&op->mu);

@@ -19,11 +19,21 @@
  * docs/design.md section 15 and the DESIGN comments point here.
  *   1. redlock__leases.mu (ls->mu, lease.c): the lease heap, the in-flight
  *      list, the callback queue, every lease's scheduling fields.
- *   2. redlock__node.queue_mu (node.c): a node's request queue. Taken
- *      under ls->mu only when the lease thread posts a restore.
- *   3. redlock__op.mu (op.c): one fan-out operation's tallies. Taken under
- *      ls->mu when the lease thread reads a renewal's tallies.
- *   2 and 3 are never held together (a worker completes slots after
+ *   2. redlock__node.io_mu (node.c): a node's connection and in-flight
+ *      lists. Held by the node's worker for each pass (never across its
+ *      poll), and by a calling thread only for non-blocking I/O on an
+ *      idle node (the fast path: trylock to write, lock to read replies).
+ *      Never taken under ls->mu (the lease thread's ops take the
+ *      workers' path), never with another node's io_mu.
+ *   3. redlock__node.queue_mu (node.c): a node's request queue. Taken
+ *      under io_mu (the worker splices the queue; a caller checks it is
+ *      empty; anyone waking the worker), and under ls->mu only when the
+ *      lease thread posts a restore.
+ *   4. redlock__op.mu (op.c): one fan-out operation's tallies. Taken under
+ *      io_mu when a reply answers a slot, and under ls->mu when the lease
+ *      thread reads a renewal's tallies. While holding it, the answerer
+ *      may write the waiter's eventfd (a syscall, no lock).
+ *   3 and 4 are never held together (a worker completes slots after
  *   dropping its queue lock; a refused submission is completed after it
  *   too), and no thread holds two queue locks or two op locks at once.
  *   Leaves, never held while taking any other library mutex:
@@ -32,7 +42,8 @@
  *     duplicates whom (a worker takes it in its handshake);
  *   - redlock_manager.close_mu (manager.c): wakes retry sleeps on destroy;
  *   - redlock__tls.handshake_mu (conn.c): one TLS handshake step at a time
- *     per manager (OpenSSL 3.0's certificate store is not race-free).
+ *     per manager (OpenSSL 3.0's certificate store is not race-free);
+ *   - redlock__wakers.mu (op.c): the pool of waiters' eventfds.
  */
 #ifndef REDLOCK_INTERNAL_H
 #define REDLOCK_INTERNAL_H

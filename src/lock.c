@@ -198,6 +198,7 @@ static redlock__op *post_release(redlock_lock *lock, const bool *which)
     uint64_t now = redlock__clock_now_us();
     op->keep_until_us = redlock__keys_gone_us(now, lock->max_ttl_ms,
                                               lock->m->opts.drift_factor);
+    op->inline_io = true; /* every caller waits for it */
     redlock__op_submit_some(lock->m->nodes, op, which, REDLOCK__ANS_NO);
     return op;
 }
@@ -211,26 +212,6 @@ static bool acquired_on(redlock_lock *lock, size_t i)
         (lock->restored_nodes >> i & 1u) != 0)
         return true;
     return !redlock__wire_cancel_unsent(&lock->acquired_wires->state[i]);
-}
-
-/* Wait until every node in `which` has answered op, or deadline_us. */
-static void wait_nodes(redlock__op *op, const bool *which,
-                       uint64_t deadline_us)
-{
-    pthread_mutex_lock(&op->mu);
-    op->wake_each = true; /* each answer may be one of ours */
-    for (;;) {
-        bool all = true;
-        for (size_t i = 0; i < op->n; i++)
-            if (which[i] &&
-                redlock__op_answer_at(op, i) == REDLOCK__ANS_NONE)
-                all = false;
-        uint64_t now = redlock__clock_now_us();
-        if (all || now >= deadline_us)
-            break;
-        redlock__cond_wait_us(&op->cv, &op->mu, deadline_us - now);
-    }
-    pthread_mutex_unlock(&op->mu);
 }
 
 /* Mark the op as no longer waited on, so queued slots can be skipped. */
@@ -294,9 +275,9 @@ static void undo_attempt(redlock_lock *lock, redlock__op *acq,
         if (granted_end > d)
             granted_end = d;
     }
-    wait_nodes(rel, maybe, grace_end);
+    redlock__op_wait_nodes(rel, maybe, grace_end);
     if (any_granted)
-        wait_nodes(rel, granted, granted_end);
+        redlock__op_wait_nodes(rel, granted, granted_end);
     abandon(rel); /* releases are never dropped, whatever this says */
     redlock__op_unref(rel);
 }
@@ -366,6 +347,7 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
     lock->ttl_ms = ttl_ms;
     if (ttl_ms > lock->max_ttl_ms)
         lock->max_ttl_ms = ttl_ms;
+    op->inline_io = true;
     redlock__op_submit(m->nodes, op);
     redlock__verdict v = redlock__op_wait(op, limit, false);
     uint64_t t1 = redlock__clock_now_us();
@@ -747,6 +729,7 @@ redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
                           redlock__extend_end_us(false, end_before, t0,
                                                  floor_ms, df),
                           memory_order_relaxed);
+    op->inline_io = true;
     redlock__op_submit(m->nodes, op);
     redlock__verdict v = redlock__op_wait(op, limit, false);
     uint64_t t1 = redlock__clock_now_us();

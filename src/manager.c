@@ -130,6 +130,10 @@ static void manager_free(struct redlock_manager *m)
     for (size_t i = 0; i < m->n; i++)
         redlock__node_free(m->nodes[i]);
     free(m->nodes);
+    if (m->wakers != NULL) {
+        redlock__wakers_clear(m->wakers);
+        free(m->wakers);
+    }
     redlock__tls_free(m->tls);
     free(m->prefix);
     free(m->owner);
@@ -287,9 +291,14 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
     m->opts.owner = m->owner;
     m->run_ids = calloc(n, sizeof(*m->run_ids));
     m->dup_of = malloc(n * sizeof(*m->dup_of));
+    m->wakers = calloc(1, sizeof(*m->wakers));
+    if (m->wakers != NULL && redlock__wakers_init(m->wakers) != 0) {
+        free(m->wakers);
+        m->wakers = NULL;
+    }
     if (m->prefix == NULL || m->nodes == NULL ||
         (has_owner && m->owner == NULL) || m->run_ids == NULL ||
-        m->dup_of == NULL) {
+        m->dup_of == NULL || m->wakers == NULL) {
         manager_free(m);
         goto fail_oom;
     }
@@ -321,6 +330,7 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
         .guard_until_us = env_guard_until_us,
         .node_name = env_node_name,
         .run_id_of = env_run_id_of,
+        .wakers = m->wakers,
     };
     for (size_t i = 0; i < n; i++) {
         m->nodes[i] = redlock__node_new(&env, i, &parsed[i]);

@@ -46,6 +46,9 @@ struct redlock_manager {
      * largest TTL this manager has sent. Written by any thread before it
      * queues a command carrying a TTL; read by the workers. */
     _Atomic uint32_t max_ttl_sent_ms;
+    struct redlock__wakers *wakers; /* eventfds of threads waiting on
+                                  inline I/O (op.h); closed after the
+                                  nodes are freed */
     struct redlock__tls *tls;  /* TLS settings (conn.h), built at create
                                   when a node is rediss:// or a TLS file
                                   is given; NULL otherwise. Read-only;

@@ -2,13 +2,39 @@
  * node.c: one worker thread per Redis node.
  *
  * DESIGN
- * The worker owns the node's connection (conn.h) alone; no other thread
- * ever touches it. Application threads hand it requests (op slots)
- * through a mutex-protected queue and wake it with an eventfd. The
- * connection never blocks: the worker polls its fd and the eventfd
- * together, appends every queued command to the output buffer and writes
- * them in one go, then reads every reply that has arrived (pipelining). Replies come back in the order commands
- * were written, so the in-flight list is a FIFO matched against replies.
+ * The worker owns the node's connection (conn.h): it connects, runs the
+ * handshake, enforces timeouts, reconnects, reports, and carries the
+ * load when several threads use the node at once. Application threads
+ * hand it requests (op slots) through a mutex-protected queue and wake it
+ * with an eventfd. The connection never blocks: the worker polls its fd
+ * and the eventfd together, appends every queued command to the output
+ * buffer and writes them in one go, then reads every reply that has
+ * arrived (pipelining). Replies come back in the order commands were
+ * written, so the in-flight list is a FIFO matched against replies.
+ *
+ * The fast path (docs/design.md, "Inline I/O"): the connection and the
+ * lists are guarded by io_mu, which the worker holds for each pass but
+ * not while it polls. A calling thread that will wait for its op and
+ * finds the node idle (ready; nothing queued, parked or unwritten; no
+ * worker or other caller reading it) writes its command itself under
+ * io_mu, then polls the socket while it waits and reads the replies
+ * under io_mu. An uncontended operation thus crosses no thread: no
+ * eventfd write, no worker wake-up, no condition variable. An idle
+ * worker polls its connection only for the peer's close (POLLRDHUP),
+ * so replies the caller reads do not wake it. When the caller's op is
+ * decided, replies still owed (stragglers) stay in flight: the next
+ * caller to write there reads them first, in order, and the worker is
+ * woken only if its poll would otherwise end after their command
+ * timeout. Every state change of the connection stays with the worker:
+ * a caller that meets a failure only closes the socket, records it
+ * (inline_err) and wakes the worker; reports are made under io_mu but
+ * delivered to user callbacks after it is dropped (emit_notes).
+ * Rejected: callers holding io_mu while they wait (a stalled node would
+ * block the worker and every other caller until the wait ends);
+ * inline I/O whenever the lock is free (every waiter would poll the same
+ * socket, and each reply would wake them all); a leader/follower hand-off
+ * of the reading role between callers (a wake-up per hand-off, which is
+ * what the worker already costs under load).
  *
  * Lists a slot moves through (all but `queue` are the worker's alone):
  *   queue     submitted by any thread, under queue_mu
@@ -25,7 +51,8 @@
  * so a dead node costs callers nothing; while CONNECTING or HANDSHAKE it
  * waits in `pending` until its deadline.
  *
- * Guarantees:
+ * Guarantees (the fast path keeps each: it writes only when nothing
+ * submitted earlier is still queued or parked, under the same io_mu):
  *   - Per-node FIFO: commands reach a node in submission order, so a
  *     release always follows the acquire it undoes. (One exception: after a
  *     NOSCRIPT reply the script is re-sent as EVAL behind commands already
@@ -54,6 +81,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <hiredis/hiredis.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -96,6 +124,10 @@
 /* Most handshake commands: AUTH, SELECT, INFO and one SCRIPT LOAD per
  * script, with room to spare. */
 #define HANDSHAKE_MAX 12
+/* Most commands in flight that a calling thread adopts when it writes to
+ * a node inline (replies owed to callers that left; see
+ * redlock__node_try_send). Past it the worker takes over. */
+#define NODE_ADOPT_MAX 64u
 
 /* ------------------------------------------------------------------------
  * Types
@@ -107,6 +139,17 @@ typedef enum conn_state {
     CONN_HANDSHAKE = 2,
     CONN_READY = 3
 } conn_state;
+
+/* A report (node event or log line) the worker made while holding
+ * io_mu: user code never runs under a library mutex (internal.h), so it
+ * is delivered after the worker drops it. */
+#define NODE_NOTES_MAX 8
+typedef struct node_note {
+    bool is_event;             /* node event (node_error_fn) or log line */
+    redlock_log_level level;   /* log lines only */
+    redlock_status st;         /* node events only */
+    char msg[256];
+} node_note;
 
 /* A singly linked FIFO of slots. */
 typedef struct slot_list {
@@ -130,8 +173,29 @@ struct redlock__node {
     uint64_t shutdown_deadline_us;
     atomic_size_t load;        /* slots owned by this node (queue + worker) */
 
-    /* The worker's alone. */
+    /* Under io_mu: the connection and the lists below. The worker holds
+     * io_mu for each pass and drops it only to poll; a calling thread
+     * takes it (trylock) to write to an idle node, and to read replies
+     * while it waits (the fast path, see DESIGN). Everything else in this
+     * block is the worker's alone. */
+    pthread_mutex_t io_mu;
     redlock__conn *conn;       /* never NULL; CLOSED while DOWN */
+    uint64_t conn_gen;         /* bumped whenever the connection closes:
+                                  a caller's remembered fd is stale then */
+    bool worker_reads;         /* the worker's current poll watches the
+                                  connection for replies (it had work in
+                                  flight when it went to sleep) */
+    uint64_t worker_wake_us;   /* when that poll times out at the latest */
+    int readers;               /* calling threads reading inline now (at
+                                  most one: see redlock__node_try_send) */
+    redlock_status inline_err; /* a failure met by a calling thread; the
+                                  worker closes the connection (conn_fail)
+                                  on its next pass. OK: none */
+    char inline_msg[200];
+    node_note notes[NODE_NOTES_MAX]; /* reports made by the worker under
+                                  io_mu, handed to the user's callbacks
+                                  once it is dropped (emit_notes) */
+    size_t notes_len;
     conn_state state;
     uint64_t connect_started_us;
     uint64_t next_connect_us;
@@ -225,6 +289,78 @@ static void list_append_all(slot_list *dst, slot_list *src)
     dst->len += src->len;
     src->head = src->tail = NULL;
     src->len = 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Reports, delivered outside io_mu
+ * ------------------------------------------------------------------------ */
+
+/* The node whose worker runs on this thread (NULL on other threads): the
+ * worker alone changes the connection's state; a calling thread that
+ * meets a failure leaves it to the worker (fail()). */
+static _Thread_local redlock__node *tl_worker;
+
+/* Keep a report for emit_notes(). Worker only, io_mu held. Beyond
+ * NODE_NOTES_MAX in one pass (reports are per transition, so a pass makes
+ * a few), the last one is overwritten: the newest state is told. */
+static node_note *note_new(redlock__node *nd)
+{
+    if (nd->notes_len < NODE_NOTES_MAX)
+        nd->notes_len++;
+    return &nd->notes[nd->notes_len - 1];
+}
+
+/* A node event (up/down) for node_error_fn and the log. */
+static void note_event(redlock__node *nd, redlock_status st, const char *msg)
+{
+    node_note *n = note_new(nd);
+    n->is_event = true;
+    n->st = st;
+    snprintf(n->msg, sizeof(n->msg), "%s", msg);
+}
+
+/* A log line. */
+static void note_log(redlock__node *nd, redlock_log_level level,
+                     const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void note_log(redlock__node *nd, redlock_log_level level,
+                     const char *fmt, ...)
+{
+    node_note *n = note_new(nd);
+    n->is_event = false;
+    n->level = level;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(n->msg, sizeof(n->msg), fmt, ap);
+    va_end(ap);
+}
+
+/* Deliver the reports kept in this pass, in order. Worker only, io_mu
+ * NOT held (the notes are the worker's alone: only it writes them). */
+static void emit_notes(redlock__node *nd)
+{
+    for (size_t i = 0; i < nd->notes_len; i++) {
+        const node_note *n = &nd->notes[i];
+        if (n->is_event)
+            redlock__log_node_event(nd->env.log_to, nd->uri.display, n->st,
+                                    n->msg);
+        else
+            redlock__log(nd->env.log_to, n->level, "%s", n->msg);
+    }
+    nd->notes_len = 0;
+}
+
+/* Wake the worker (any thread). Under queue_mu, so that the eventfd is
+ * not closed by redlock__node_stop() meanwhile. */
+static void wake_worker(redlock__node *nd)
+{
+    pthread_mutex_lock(&nd->queue_mu);
+    if (!nd->worker_gone) {
+        uint64_t one = 1;
+        ssize_t w = write(nd->wake_fd, &one, sizeof(one));
+        (void)w; /* EAGAIN: the counter is already non-zero */
+    }
+    pthread_mutex_unlock(&nd->queue_mu);
 }
 
 /* ------------------------------------------------------------------------
@@ -444,7 +580,7 @@ static void report(redlock__node *nd, bool down, redlock_status st,
         memcpy(nd->last_error, message, keep);
         nd->last_error[keep] = '\0';
     }
-    redlock__log_node_event(nd->env.log_to, nd->uri.display, st, message);
+    note_event(nd, st, message);
 }
 
 /* Close the connection after a failure: in-flight and pending work fails
@@ -456,6 +592,8 @@ static void conn_fail(redlock__node *nd, redlock_status st, const char *why,
     char msg[200];
     snprintf(msg, sizeof(msg), "%s", why);
     redlock__conn_close(nd->conn);
+    nd->conn_gen++;
+    nd->inline_err = REDLOCK_OK; /* this is the failure it asked for */
     nd->state = CONN_DOWN;
     nd->handshake_replies = 0;
 
@@ -491,6 +629,35 @@ static void conn_fail(redlock__node *nd, redlock_status st, const char *why,
                   nd->pending.head != NULL, nd->work_bound_us);
     nd->backoff_ms = delay >= max / 2 ? max : delay * 2;
     report(nd, true, st, msg);
+}
+
+/* A failure of the connection, met by whichever thread holds io_mu. The
+ * worker closes it at once (conn_fail); a calling thread doing inline I/O
+ * only closes the socket, records the failure and wakes the worker,
+ * which then fails the work and reports it (user callbacks and state
+ * changes stay on the worker). Until then inline_err keeps every caller
+ * off the connection. */
+static void fail(redlock__node *nd, redlock_status st, const char *why,
+                 uint64_t now)
+{
+    if (tl_worker == nd) {
+        conn_fail(nd, st, why, now);
+        return;
+    }
+    if (nd->inline_err != REDLOCK_OK)
+        return;
+    nd->inline_err = st;
+    snprintf(nd->inline_msg, sizeof(nd->inline_msg), "%s", why);
+    redlock__conn_close(nd->conn);
+    nd->conn_gen++;
+    wake_worker(nd);
+}
+
+/* True while the connection may be read and written: ready, and no
+ * calling thread has met a failure the worker has yet to act on. */
+static bool conn_usable(const redlock__node *nd)
+{
+    return nd->state >= CONN_HANDSHAKE && nd->inline_err == REDLOCK_OK;
 }
 
 /* While connected, send waiting slots in order, up to the in-flight
@@ -618,7 +785,7 @@ static void on_run_id(redlock__node *nd, const redisReply *r, uint64_t now)
                           memory_order_relaxed);
     if ((!ok || !uptime_ok) && !nd->run_id_warned) {
         nd->run_id_warned = true;
-        redlock__log(nd->env.log_to, REDLOCK_LOG_WARN,
+        note_log(nd, REDLOCK_LOG_WARN,
                      "node %s: cannot read run_id or uptime from INFO server "
                      "(%.100s): this node cannot be checked for being the "
                      "same server as another, nor guarded after a restart",
@@ -674,7 +841,7 @@ static void check_script_digest(redlock__node *nd, int script,
         snprintf(got, sizeof(got), "\"%.40s\"", r->str);
     else
         snprintf(got, sizeof(got), "a reply of type %d", r->type);
-    redlock__log(nd->env.log_to, REDLOCK_LOG_ERROR,
+    note_log(nd, REDLOCK_LOG_ERROR,
                  "node %s: script digest mismatch: SCRIPT LOAD of script %d "
                  "answered %s, we expected %s; sending that script as EVAL "
                  "on this connection",
@@ -805,7 +972,7 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
     redlock__slot *s = list_pop(&nd->inflight);
     if (s == NULL) {
         freeReplyObject(r);
-        conn_fail(nd, REDLOCK_EPROTO, "reply without a request", now);
+        fail(nd, REDLOCK_EPROTO, "reply without a request", now);
         return;
     }
     if (r->type == REDIS_REPLY_ERROR && s->op->kind != REDLOCK__OP_RAW &&
@@ -846,12 +1013,12 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
 /* Write as much of the output buffer as the socket takes. */
 static void flush_output(redlock__node *nd, uint64_t now)
 {
-    if (nd->state < CONN_HANDSHAKE)
+    if (!conn_usable(nd))
         return;
     char msg[200];
     redlock_status st = redlock__conn_flush(nd->conn, msg, sizeof(msg));
     if (st != REDLOCK_OK)
-        conn_fail(nd, st, msg, now);
+        fail(nd, st, msg, now);
 }
 
 /* Read everything that arrived (TLS data OpenSSL has buffered too, so
@@ -861,18 +1028,18 @@ static void read_input(redlock__node *nd, uint64_t now)
 {
     char msg[200];
     bool eof = false;
-    while (!eof && nd->state >= CONN_HANDSHAKE) {
+    while (!eof && conn_usable(nd)) {
         redlock_status st =
             redlock__conn_read(nd->conn, &eof, msg, sizeof(msg));
         if (st != REDLOCK_OK) {
-            conn_fail(nd, st, msg, now);
+            fail(nd, st, msg, now);
             return;
         }
-        while (nd->state >= CONN_HANDSHAKE) {
+        while (conn_usable(nd)) {
             void *reply = NULL;
             st = redlock__conn_get_reply(nd->conn, &reply, msg, sizeof(msg));
             if (st != REDLOCK_OK) {
-                conn_fail(nd, st, msg, now);
+                fail(nd, st, msg, now);
                 return;
             }
             if (reply == NULL)
@@ -886,50 +1053,54 @@ static void read_input(redlock__node *nd, uint64_t now)
  * The worker loop
  * ------------------------------------------------------------------------ */
 
+/* Route one slot: send it, park it behind the others, or fail it. */
+static void route(redlock__node *nd, redlock__slot *s, uint64_t now)
+{
+    if (droppable(s))
+        drop(nd, s);
+    else if (nd->stop_seen && !is_release(s))
+        finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ECLOSED,
+               "manager is shutting down");
+    else if (!is_release(s) && expired(s, now))
+        /* It waited in the queue past its deadline (this thread was
+         * busy, e.g. in a user callback): a late restore or extension
+         * must not land. */
+        finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ETIMEDOUT,
+               "timed out before it could be sent");
+    else if (nd->state == CONN_READY && nd->pending.head == NULL &&
+             nd->inflight.len < NODE_INFLIGHT_MAX)
+        send_slot(nd, s, now);
+    else if (nd->state == CONN_DOWN && !is_release(s)) {
+        /* This work finds the node down: probe it now rather than at
+         * the end of the backoff (worker_main), and let its wait
+         * bound the next backoff, so a node that is back is used
+         * again within a fraction of the work's TTL. */
+        nd->probe_wanted = true;
+        if (s->op->deadline_us > now &&
+            (nd->work_bound_us == 0 ||
+             s->op->deadline_us - now < nd->work_bound_us))
+            nd->work_bound_us = s->op->deadline_us - now;
+        /* Failed with the class of the node's failure (EAUTH,
+         * EREFUSED, ...), so that callers can tell a node refusing us
+         * from a node that is unreachable. */
+        char msg[240];
+        snprintf(msg, sizeof(msg), "node is down (reconnecting): %s",
+                 nd->last_error);
+        finish(nd, s, REDLOCK__ANS_ERROR,
+               nd->last_error_status != REDLOCK_OK
+                   ? nd->last_error_status
+                   : REDLOCK_EIO,
+               msg);
+    } else
+        park(nd, s, now); /* behind the others, to keep FIFO order */
+}
+
 /* Route newly submitted slots: send, park, or fail them. */
 static void accept_incoming(redlock__node *nd, slot_list *in, uint64_t now)
 {
     redlock__slot *s;
-    while ((s = list_pop(in)) != NULL) {
-        if (droppable(s))
-            drop(nd, s);
-        else if (nd->stop_seen && !is_release(s))
-            finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ECLOSED,
-                   "manager is shutting down");
-        else if (!is_release(s) && expired(s, now))
-            /* It waited in the queue past its deadline (this thread was
-             * busy, e.g. in a user callback): a late restore or extension
-             * must not land. */
-            finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ETIMEDOUT,
-                   "timed out before it could be sent");
-        else if (nd->state == CONN_READY && nd->pending.head == NULL &&
-                 nd->inflight.len < NODE_INFLIGHT_MAX)
-            send_slot(nd, s, now);
-        else if (nd->state == CONN_DOWN && !is_release(s)) {
-            /* This work finds the node down: probe it now rather than at
-             * the end of the backoff (worker_main), and let its wait
-             * bound the next backoff, so a node that is back is used
-             * again within a fraction of the work's TTL. */
-            nd->probe_wanted = true;
-            if (s->op->deadline_us > now &&
-                (nd->work_bound_us == 0 ||
-                 s->op->deadline_us - now < nd->work_bound_us))
-                nd->work_bound_us = s->op->deadline_us - now;
-            /* Failed with the class of the node's failure (EAUTH,
-             * EREFUSED, ...), so that callers can tell a node refusing us
-             * from a node that is unreachable. */
-            char msg[240];
-            snprintf(msg, sizeof(msg), "node is down (reconnecting): %s",
-                     nd->last_error);
-            finish(nd, s, REDLOCK__ANS_ERROR,
-                   nd->last_error_status != REDLOCK_OK
-                       ? nd->last_error_status
-                       : REDLOCK_EIO,
-                   msg);
-        }
-        else
-            park(nd, s, now); /* behind the others, to keep FIFO order */
-    }
+    while ((s = list_pop(in)) != NULL)
+        route(nd, s, now);
 }
 
 /* Fail or drop pending slots whose time has passed, and skip those whose
@@ -1008,6 +1179,7 @@ static void shut_down(redlock__node *nd)
         finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ECLOSED,
                "manager is shutting down");
     redlock__conn_close(nd->conn);
+    nd->conn_gen++;
 }
 
 /* Milliseconds poll() may sleep before the next timer is due. */
@@ -1087,17 +1259,50 @@ static void drain_wake(redlock__node *nd)
     }
 }
 
-/* The worker thread. */
+/* The poll events for the connection: all it waits for, except that an
+ * idle ready connection (nothing in flight, nothing to write) is watched
+ * only for the peer's close. Input there can only be a reply to a command
+ * a calling thread wrote inline and reads itself, and waking for it would
+ * be the very hand-off the fast path avoids. */
+static short conn_poll_events(const redlock__node *nd)
+{
+    short ev = redlock__conn_events(nd->conn);
+    if (nd->state == CONN_READY && nd->inflight.head == NULL &&
+        !redlock__conn_has_output(nd->conn))
+        ev = (short)((ev & ~POLLIN) | POLLRDHUP);
+    return ev;
+}
+
+/* The worker thread. Each pass runs under io_mu; only the poll does not. */
 static void *worker_main(void *arg)
 {
     redlock__node *nd = arg;
+    tl_worker = nd;
     nd->env.thread_start(nd->env.ctx);
+    short conn_revents = 0; /* what the last poll saw on the connection */
     for (;;) {
         uint64_t now = redlock__clock_now_us();
 
         /* Read the eventfd before taking the queue: a submitter that finds
          * the queue empty after our splice writes the eventfd again. */
         drain_wake(nd);
+        pthread_mutex_lock(&nd->io_mu);
+        if (conn_revents != 0 && nd->inline_err == REDLOCK_OK) {
+            if (nd->state == CONN_CONNECTING)
+                conn_check(nd, now);
+            else if (nd->state != CONN_DOWN) {
+                /* Either direction may be what TLS waits for (an
+                 * SSL_write that wants to read, and the reverse): try
+                 * both; each is a no-op when it has nothing to do. */
+                read_input(nd, now);
+                flush_output(nd, now);
+            }
+        }
+        conn_revents = 0;
+        /* A calling thread met a failure of the connection: act on it. */
+        if (nd->inline_err != REDLOCK_OK)
+            conn_fail(nd, nd->inline_err, nd->inline_msg, now);
+
         pthread_mutex_lock(&nd->queue_mu);
         slot_list in = nd->queue;
         nd->queue = (slot_list){0};
@@ -1144,33 +1349,32 @@ static void *worker_main(void *arg)
         pfd[0].fd = nd->wake_fd;
         pfd[0].events = POLLIN;
         pfd[0].revents = 0;
+        nd->worker_reads = false;
         if (nd->state != CONN_DOWN && redlock__conn_fd(nd->conn) >= 0) {
             pfd[1].fd = redlock__conn_fd(nd->conn);
             pfd[1].revents = 0;
-            pfd[1].events = redlock__conn_events(nd->conn);
+            pfd[1].events = conn_poll_events(nd);
+            nd->worker_reads = (pfd[1].events & POLLIN) != 0;
             nfds = 2;
         }
-        int rc = poll(pfd, (nfds_t)nfds, poll_timeout_ms(nd, now));
+        int timeout = poll_timeout_ms(nd, now);
+        nd->worker_wake_us = now + (uint64_t)timeout * 1000u;
+        pthread_mutex_unlock(&nd->io_mu);
+        emit_notes(nd);
+
+        int rc = poll(pfd, (nfds_t)nfds, timeout);
         if (rc < 0 && errno != EINTR) {
             redlock__log(nd->env.log_to, REDLOCK_LOG_ERROR,
                          "node %s: poll: %s", nd->uri.display,
                          strerror(errno));
             redlock__sleep_us(10000);
         }
-        now = redlock__clock_now_us();
-        if (nfds == 2 && pfd[1].revents != 0) {
-            if (nd->state == CONN_CONNECTING)
-                conn_check(nd, now);
-            else {
-                /* Either direction may be what TLS waits for (an
-                 * SSL_write that wants to read, and the reverse): try
-                 * both; each is a no-op when it has nothing to do. */
-                read_input(nd, now);
-                flush_output(nd, now);
-            }
-        }
+        if (nfds == 2)
+            conn_revents = pfd[1].revents;
     }
     shut_down(nd);
+    pthread_mutex_unlock(&nd->io_mu);
+    emit_notes(nd);
     return NULL;
 }
 
@@ -1195,11 +1399,18 @@ redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
         free(nd);
         return NULL;
     }
+    if (pthread_mutex_init(&nd->io_mu, NULL) != 0) {
+        pthread_mutex_destroy(&nd->queue_mu);
+        close(nd->wake_fd);
+        free(nd);
+        return NULL;
+    }
     nd->env = *env;
     nd->idx = idx;
     nd->uri = *uri;
     nd->conn = redlock__conn_new(&nd->uri, env->tls, &nd->reply_guard);
     if (nd->conn == NULL) {
+        pthread_mutex_destroy(&nd->io_mu);
         pthread_mutex_destroy(&nd->queue_mu);
         close(nd->wake_fd);
         free(nd);
@@ -1291,6 +1502,7 @@ void redlock__node_free(redlock__node *nd)
     redlock__conn_free(nd->conn);
     if (nd->wake_fd >= 0)
         close(nd->wake_fd);
+    pthread_mutex_destroy(&nd->io_mu);
     pthread_mutex_destroy(&nd->queue_mu);
     redlock__uri_clear(&nd->uri);
     free(nd);
@@ -1323,4 +1535,93 @@ uint64_t redlock__node_guard_left_us(redlock__node *nd, uint64_t now)
         atomic_load_explicit(&nd->first_write_us, memory_order_relaxed),
         NULL);
     return until > now ? until - now : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The fast path: inline I/O by a calling thread (see DESIGN)
+ * ------------------------------------------------------------------------ */
+
+/* Write s on the calling thread if the node is idle. */
+bool redlock__node_try_send(redlock__node *nd, redlock__slot *s, int *fd,
+                            uint64_t *gen)
+{
+    if (pthread_mutex_trylock(&nd->io_mu) != 0)
+        return false; /* the worker or another caller is at it */
+    /* Replies still owed to callers that left (stragglers) are read by
+     * this caller too, in order: it adopts them, unless the worker or
+     * another caller is reading the node already. */
+    bool idle = nd->state == CONN_READY && nd->inline_err == REDLOCK_OK &&
+                nd->pending.head == NULL && nd->readers == 0 &&
+                !nd->worker_reads && nd->inflight.len < NODE_ADOPT_MAX &&
+                !redlock__conn_has_output(nd->conn);
+    if (idle) {
+        /* Nothing submitted before us may be overtaken (per-node FIFO),
+         * and a stopping node takes the worker's path. */
+        pthread_mutex_lock(&nd->queue_mu);
+        idle = nd->queue.head == NULL && !nd->stopping && !nd->worker_gone;
+        if (idle)
+            atomic_fetch_add_explicit(&nd->load, 1, memory_order_relaxed);
+        pthread_mutex_unlock(&nd->queue_mu);
+    }
+    if (!idle) {
+        pthread_mutex_unlock(&nd->io_mu);
+        return false;
+    }
+    nd->readers++;
+    uint64_t now = redlock__clock_now_us();
+    route(nd, s, now); /* READY and nothing waiting: sent (or answered) */
+    flush_output(nd, now);
+    /* A write the socket did not take whole is finished by the worker. */
+    if (conn_usable(nd) && redlock__conn_has_output(nd->conn))
+        wake_worker(nd);
+    *fd = redlock__conn_fd(nd->conn);
+    *gen = nd->conn_gen;
+    pthread_mutex_unlock(&nd->io_mu);
+    return true;
+}
+
+/* Read and handle every reply that has arrived. */
+bool redlock__node_read(redlock__node *nd, uint64_t gen)
+{
+    pthread_mutex_lock(&nd->io_mu);
+    bool same = gen == nd->conn_gen;
+    if (same && nd->state == CONN_READY && conn_usable(nd)) {
+        uint64_t now = redlock__clock_now_us();
+        read_input(nd, now);
+        flush_output(nd, now); /* a script re-sent as EVAL (NOSCRIPT) */
+        if (conn_usable(nd) && redlock__conn_has_output(nd->conn))
+            wake_worker(nd);
+    }
+    pthread_mutex_unlock(&nd->io_mu);
+    return same;
+}
+
+/* The caller stops reading. Replies still owed (stragglers) are left to
+ * the next caller that writes here, which reads them first; the worker is
+ * woken only when nobody might read them before their command timeout:
+ * its poll would end later than that, or output is unwritten. */
+void redlock__node_leave(redlock__node *nd)
+{
+    pthread_mutex_lock(&nd->io_mu);
+    nd->readers--;
+    bool wake = false;
+    if (nd->readers == 0 && !nd->worker_reads &&
+        nd->inline_err == REDLOCK_OK) {
+        uint64_t limit =
+            nd->inflight.head != NULL
+                ? nd->inflight.head->sent_us +
+                      (uint64_t)nd->env.opts->command_timeout_ms * 1000u
+                : UINT64_MAX;
+        wake = redlock__conn_has_output(nd->conn) ||
+               nd->worker_wake_us > limit;
+    }
+    pthread_mutex_unlock(&nd->io_mu);
+    if (wake)
+        wake_worker(nd);
+}
+
+/* The manager's pool of waiter eventfds. */
+struct redlock__wakers *redlock__node_wakers(const redlock__node *nd)
+{
+    return nd->env.wakers;
 }

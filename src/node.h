@@ -50,6 +50,9 @@ typedef struct redlock__node_env {
      * (for the duplicate report). */
     const char *(*node_name)(void *ctx, size_t idx);
     void (*run_id_of)(void *ctx, size_t idx, char out[41]);
+    /* Eventfds for threads waiting on inline I/O (op.h); shared by the
+     * manager's nodes, outlives them. */
+    struct redlock__wakers *wakers;
 } redlock__node_env;
 
 /* Create the worker for node index idx (does not start its thread).
@@ -83,5 +86,37 @@ uint64_t redlock__node_guard_left_us(redlock__node *node, uint64_t now);
  * Any thread: an atomic store; its worker refuses non-release work at
  * once while it is set, and reports the change on its next pass. */
 void redlock__node_set_dup(redlock__node *node, int of);
+
+/* The fast path (docs/design.md, "Inline I/O"): a calling thread that
+ * will wait for its op writes to an idle node itself and reads the
+ * replies while it waits, so an uncontended operation crosses no thread.
+ * "Idle": connected and ready, nothing queued, parked, in flight or
+ * unwritten, not stopping, and no other thread doing I/O on it right now.
+ *
+ * redlock__node_try_send: if nd is idle, route s on the calling thread
+ * (written, or answered at once when the node refuses it: a duplicate, a
+ * restart guard, a cancelled or expired slot) and return true with the
+ * connection's fd and generation, to poll and to hand to
+ * redlock__node_read(). Otherwise false: submit s with
+ * redlock__node_submit(). Never blocks (a trylock).
+ *
+ * redlock__node_read: read every reply that has arrived on nd and answer
+ * the slots they belong to (any op's: replies are matched in order).
+ * Takes the node's I/O lock, held only for non-blocking I/O. Returns
+ * false, having done nothing, if the connection of generation gen has
+ * closed meanwhile (the worker then answers the slots: stop polling its
+ * fd, whose number may already be reused).
+ *
+ * redlock__node_leave: the caller stops reading nd (its op is decided or
+ * its wait is over). Commands still in flight there are handed to the
+ * worker, which is woken if its poll was not already watching for
+ * replies: one hand-off, only for stragglers. */
+bool redlock__node_try_send(redlock__node *nd, redlock__slot *s, int *fd,
+                            uint64_t *gen);
+bool redlock__node_read(redlock__node *nd, uint64_t gen);
+void redlock__node_leave(redlock__node *nd);
+
+/* The manager's pool of waiter eventfds (op.h), for the op layer. */
+struct redlock__wakers *redlock__node_wakers(const redlock__node *nd);
 
 #endif /* REDLOCK_NODE_H */

@@ -5,12 +5,24 @@
  * DESIGN
  * An op carries the command (argv, copied once into the op's own block and
  * shared read-only by every worker), one slot per node, and the tallies.
- * The calling thread submits the op to every node's queue at once, then
- * sleeps on op->cv. Each worker, as its node answers, records the answer
- * under op->mu and signals the caller as soon as the verdict is certain
- * (a quorum said yes, or too many said no or failed for a quorum to be
- * possible), or when every node has answered. The caller therefore never
- * waits for the slowest node once the outcome is known.
+ * The calling thread submits the op to every node at once, then waits.
+ * Whoever reads a node's answer records it under op->mu and wakes the
+ * caller as soon as the verdict is certain (a quorum said yes, or too
+ * many said no or failed for a quorum to be possible), or when every node
+ * has answered. The caller therefore never waits for the slowest node
+ * once the outcome is known.
+ *
+ * Two ways to a node (node.h): an op whose caller will wait (inline_io)
+ * is written by the caller itself to every idle node, and the caller then
+ * waits by polling those sockets plus one eventfd, reading the replies as
+ * they come (the fast path: no thread hand-off). Busy nodes get the slot
+ * through their worker's queue, as every op without inline_io does, and
+ * the caller sleeps on op->cv (or, when it also reads some nodes, on the
+ * eventfd, which every other answerer writes while op->waiter_fd is set).
+ * The eventfds come from a per-manager pool (redlock__wakers), so a
+ * thread that waits costs no fd once its wait is over. When the first
+ * wait returns, the nodes it read are handed back (node_leave): a later
+ * wait on the same op sleeps on op->cv.
  *
  * Lifetime: one reference for the caller, one per slot still held by a
  * node. The caller may stop waiting (deadline, decision) and drop its
@@ -19,11 +31,16 @@
  * `abandoned`, which lets workers skip slots not yet sent (except
  * releases, which are never skipped while the key may still exist).
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "internal.h"
@@ -69,6 +86,8 @@ redlock__op *redlock__op_new(redlock__op_kind kind, size_t n, int argc,
     }
     atomic_init(&op->refs, 1);
     atomic_init(&op->abandoned, false);
+    op->waiter_fd = -1;
+    op->inl_efd = -1;
     op->kind = kind;
     op->n = n;
     op->script = script;
@@ -131,6 +150,72 @@ void redlock__wires_unref(redlock__wires *w)
         free(w);
 }
 
+/* ------------------------------------------------------------------------
+ * Waiter eventfds
+ * ------------------------------------------------------------------------ */
+
+int redlock__wakers_init(redlock__wakers *w)
+{
+    memset(w, 0, sizeof(*w));
+    return pthread_mutex_init(&w->mu, NULL);
+}
+
+void redlock__wakers_clear(redlock__wakers *w)
+{
+    for (size_t i = 0; i < w->len; i++)
+        close(w->free_fds[i]);
+    free(w->free_fds);
+    pthread_mutex_destroy(&w->mu);
+    memset(w, 0, sizeof(*w));
+}
+
+/* Take an eventfd from the pool (a new one when it is empty); -1 when
+ * none can be made (the caller then takes the workers' path). */
+static int wakers_get(redlock__wakers *w)
+{
+    int fd = -1;
+    pthread_mutex_lock(&w->mu);
+    if (w->len > 0)
+        fd = w->free_fds[--w->len];
+    pthread_mutex_unlock(&w->mu);
+    if (fd < 0)
+        fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return fd;
+}
+
+/* Empty an eventfd's counter. */
+static void drain_fd(int fd)
+{
+    uint64_t v;
+    ssize_t r = read(fd, &v, sizeof(v));
+    (void)r; /* EAGAIN: it was empty */
+}
+
+/* Give an eventfd back, emptied (a late write only costs its next user
+ * one spurious turn of its loop). */
+static void wakers_put(redlock__wakers *w, int fd)
+{
+    drain_fd(fd);
+    pthread_mutex_lock(&w->mu);
+    if (w->len == w->cap) {
+        size_t cap = w->cap != 0 ? w->cap * 2 : 8;
+        int *v = realloc(w->free_fds, cap * sizeof(*v));
+        if (v == NULL) {
+            pthread_mutex_unlock(&w->mu);
+            close(fd);
+            return;
+        }
+        w->free_fds = v;
+        w->cap = cap;
+    }
+    w->free_fds[w->len++] = fd;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* The op this thread is waiting on with inline I/O: its own answers need
+ * no eventfd write. */
+static _Thread_local const redlock__op *tl_waiting_op;
+
 /* True when the waiter has something to act on. */
 static bool op_ready(const redlock__op *op, bool wait_all)
 {
@@ -173,8 +258,17 @@ void redlock__op_answer(redlock__slot *s, redlock__answer ans,
         bool decided = was_pending &&
                        redlock__verdict_of(op->n, op->yes, op->no,
                                            op->error) != REDLOCK__PENDING;
-        if (decided || op->answered >= op->n || op->wake_each)
+        if (decided || op->answered >= op->n || op->wake_each) {
             pthread_cond_broadcast(&op->cv);
+            /* A waiter polling sockets (inline I/O) sleeps on its eventfd,
+             * not on cv. Written under mu: the waiter takes waiter_fd
+             * away under mu before it gives the fd back. */
+            if (op->waiter_fd >= 0 && tl_waiting_op != op) {
+                uint64_t one = 1;
+                ssize_t w = write(op->waiter_fd, &one, sizeof(one));
+                (void)w;
+            }
+        }
     }
     bool notify = op->on_done != NULL && !op->done_notified &&
                   op_ready(op, false);
@@ -197,31 +291,140 @@ void redlock__op_complete(redlock__slot *s, redlock__answer ans,
     redlock__op_unref(op);
 }
 
-/* Wait for a certain outcome (or all answers) until deadline_us. */
-redlock__verdict redlock__op_wait(redlock__op *op, uint64_t deadline_us,
-                                  bool wait_all)
+/* True when a waiter for (wait_all, which) may stop; under op->mu. */
+static bool wait_over(const redlock__op *op, bool wait_all, const bool *which)
+{
+    if (which == NULL)
+        return op_ready(op, wait_all);
+    for (size_t i = 0; i < op->n; i++)
+        if (which[i] && op->slots[i].answer == REDLOCK__ANS_NONE)
+            return false;
+    return true;
+}
+
+/* Wait on the op's condition variable (no inline I/O to do). */
+static void wait_cv(redlock__op *op, uint64_t deadline_us, bool wait_all,
+                    const bool *which)
 {
     pthread_mutex_lock(&op->mu);
-    while (!op_ready(op, wait_all)) {
+    while (!wait_over(op, wait_all, which)) {
         uint64_t now = redlock__clock_now_us();
         if (deadline_us != 0 && now >= deadline_us)
             break;
         uint64_t wait = deadline_us != 0 ? deadline_us - now : 1000000u;
         redlock__cond_wait_us(&op->cv, &op->mu, wait);
     }
+    pthread_mutex_unlock(&op->mu);
+}
+
+/* Wait while reading the nodes this thread wrote inline: poll their
+ * sockets and the eventfd other answerers write, read whatever arrives
+ * (answering any op's slots, in order), until the wait is over or
+ * deadline_us. Then hand what is still in flight to the workers: the
+ * duty ends with this wait. */
+static void wait_inline(redlock__op *op, uint64_t deadline_us, bool wait_all,
+                        const bool *which)
+{
+    struct pollfd pfd[1 + REDLOCK_NODES_MAX];
+    size_t slot_of[1 + REDLOCK_NODES_MAX];
+    bool stale[REDLOCK_NODES_MAX] = {false};
+    tl_waiting_op = op;
+    for (;;) {
+        size_t k = 1;
+        pthread_mutex_lock(&op->mu);
+        bool over = wait_over(op, wait_all, which);
+        for (size_t i = 0; !over && i < op->n && i < REDLOCK_NODES_MAX; i++) {
+            const redlock__slot *s = &op->slots[i];
+            if (s->inl != NULL && !stale[i] &&
+                s->answer == REDLOCK__ANS_NONE) {
+                pfd[k].fd = s->inl_fd;
+                pfd[k].events = POLLIN;
+                pfd[k].revents = 0;
+                slot_of[k++] = i;
+            }
+        }
+        pthread_mutex_unlock(&op->mu);
+        if (over)
+            break;
+        uint64_t now = redlock__clock_now_us();
+        if (deadline_us != 0 && now >= deadline_us)
+            break;
+        pfd[0].fd = op->inl_efd;
+        pfd[0].events = POLLIN;
+        pfd[0].revents = 0;
+        struct timespec ts, *tp = NULL;
+        if (deadline_us != 0) {
+            uint64_t left = deadline_us - now;
+            ts.tv_sec = (time_t)(left / 1000000u);
+            ts.tv_nsec = (long)(left % 1000000u) * 1000L;
+            tp = &ts;
+        }
+        if (ppoll(pfd, (nfds_t)k, tp, NULL) < 0 && errno != EINTR)
+            break; /* cannot poll: the workers' path below takes over */
+        if (pfd[0].revents != 0)
+            drain_fd(op->inl_efd);
+        for (size_t j = 1; j < k; j++) {
+            size_t i = slot_of[j];
+            if (pfd[j].revents != 0 &&
+                !redlock__node_read(op->slots[i].inl, op->slots[i].inl_gen))
+                stale[i] = true; /* closed: the worker answers it */
+        }
+    }
+    tl_waiting_op = NULL;
+    pthread_mutex_lock(&op->mu);
+    op->waiter_fd = -1;
+    pthread_mutex_unlock(&op->mu);
+    wakers_put(op->inl_wakers, op->inl_efd);
+    op->inl_efd = -1;
+    /* Stragglers: a last look (a reply may have just come in), then the
+     * worker watches for the rest. */
+    for (size_t i = 0; i < op->n && i < REDLOCK_NODES_MAX; i++) {
+        redlock__slot *s = &op->slots[i];
+        if (s->inl == NULL)
+            continue;
+        pthread_mutex_lock(&op->mu);
+        bool open = s->answer == REDLOCK__ANS_NONE;
+        pthread_mutex_unlock(&op->mu);
+        if (open && !stale[i])
+            redlock__node_read(s->inl, s->inl_gen);
+        redlock__node_leave(s->inl);
+        s->inl = NULL;
+    }
+    op->inline_slots = 0;
+}
+
+/* Wait for a certain outcome (or all answers) until deadline_us. */
+redlock__verdict redlock__op_wait(redlock__op *op, uint64_t deadline_us,
+                                  bool wait_all)
+{
+    if (op->inline_slots > 0)
+        wait_inline(op, deadline_us, wait_all, NULL);
+    else
+        wait_cv(op, deadline_us, wait_all, NULL);
+    pthread_mutex_lock(&op->mu);
     redlock__verdict v =
         redlock__verdict_of(op->n, op->yes, op->no, op->error);
     pthread_mutex_unlock(&op->mu);
     return v;
 }
 
+/* Wait until every node in `which` has answered op, or deadline_us. */
+void redlock__op_wait_nodes(redlock__op *op, const bool *which,
+                            uint64_t deadline_us)
+{
+    pthread_mutex_lock(&op->mu);
+    op->wake_each = true; /* each answer may be one of ours */
+    pthread_mutex_unlock(&op->mu);
+    if (op->inline_slots > 0)
+        wait_inline(op, deadline_us, false, which);
+    else
+        wait_cv(op, deadline_us, false, which);
+}
+
 /* Post every slot to its node. */
 void redlock__op_submit(struct redlock__node *const *nodes, redlock__op *op)
 {
-    /* One reference per slot, taken before any node can complete one. */
-    atomic_fetch_add_explicit(&op->refs, (int)op->n, memory_order_relaxed);
-    for (size_t i = 0; i < op->n; i++)
-        redlock__node_submit(nodes[i], &op->slots[i]);
+    redlock__op_submit_some(nodes, op, NULL, REDLOCK__ANS_NONE);
 }
 
 /* Cancel a wire state unless it was written; see internal.h. A slot
@@ -237,25 +440,59 @@ bool redlock__wire_cancel_unsent(atomic_uchar *wire)
     return expected == REDLOCK__WIRE_CANCELLED;
 }
 
-/* Post only the slots marked in which[] (length op->n); the others get
- * `skipped` as their answer at once (unless it is ANS_NONE). */
+/* Post only the slots marked in which[] (length op->n; NULL: all); the
+ * others get `skipped` as their answer at once (unless it is ANS_NONE).
+ * With inline_io, idle nodes are written on this thread (node.h). */
 void redlock__op_submit_some(struct redlock__node *const *nodes,
                              redlock__op *op, const bool *which,
                              redlock__answer skipped)
 {
     int count = 0;
-    if (skipped != REDLOCK__ANS_NONE)
+    if (skipped != REDLOCK__ANS_NONE && which != NULL)
         for (size_t i = 0; i < op->n; i++)
             if (!which[i])
                 redlock__op_answer(&op->slots[i], skipped, REDLOCK_OK,
                                    redlock__node_name(nodes[i]),
                                    "not needed on this node");
     for (size_t i = 0; i < op->n; i++)
-        count += which[i] ? 1 : 0;
+        count += which == NULL || which[i] ? 1 : 0;
+    /* One reference per slot, taken before any node can complete one. */
     atomic_fetch_add_explicit(&op->refs, count, memory_order_relaxed);
-    for (size_t i = 0; i < op->n; i++)
-        if (which[i])
-            redlock__node_submit(nodes[i], &op->slots[i]);
+    /* Inline I/O needs an eventfd to sleep on besides the sockets. */
+    bool inl = op->inline_io && op->on_done == NULL && op->n > 0 &&
+               op->n <= REDLOCK_NODES_MAX && op->inline_slots == 0;
+    if (inl) {
+        op->inl_wakers = redlock__node_wakers(nodes[0]);
+        op->inl_efd = wakers_get(op->inl_wakers);
+        inl = op->inl_efd >= 0;
+        if (inl) {
+            pthread_mutex_lock(&op->mu);
+            op->waiter_fd = op->inl_efd;
+            pthread_mutex_unlock(&op->mu);
+        }
+    }
+    for (size_t i = 0; i < op->n; i++) {
+        if (which != NULL && !which[i])
+            continue;
+        redlock__slot *s = &op->slots[i];
+        int fd;
+        uint64_t gen;
+        if (inl && redlock__node_try_send(nodes[i], s, &fd, &gen)) {
+            s->inl = nodes[i];
+            s->inl_fd = fd;
+            s->inl_gen = gen;
+            op->inline_slots++;
+        } else {
+            redlock__node_submit(nodes[i], s);
+        }
+    }
+    if (inl && op->inline_slots == 0) {
+        pthread_mutex_lock(&op->mu);
+        op->waiter_fd = -1;
+        pthread_mutex_unlock(&op->mu);
+        wakers_put(op->inl_wakers, op->inl_efd);
+        op->inl_efd = -1;
+    }
 }
 
 /* Copy out the tallies under the op's lock. */

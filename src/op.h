@@ -50,6 +50,12 @@ typedef struct redlock__slot {
     redlock_status error;       /* when answer is ERROR */
     void *reply;                /* redisReply* for OP_RAW; owned by the op */
     uint64_t sent_us;           /* when written to the socket */
+    struct redlock__node *inl;  /* written inline by the submitter, which
+                                   reads the node while it waits (the
+                                   fast path, node.h); NULL otherwise.
+                                   The submitter's alone */
+    uint64_t inl_gen;           /* that connection's generation */
+    int inl_fd;                 /* and its fd, to poll */
     atomic_uchar *wire;         /* REDLOCK__WIRE_*: see above; points at
                                    wire_own, or for acquires into the op's
                                    shared redlock__wires */
@@ -109,9 +115,36 @@ typedef struct redlock__op {
     bool wake_each;           /* under mu: a waiter needs every answer
                                  (wait for given nodes), not just the
                                  verdict or the last answer */
+    bool inline_io;           /* set before submitting by a caller that
+                                 will wait for the op: idle nodes are then
+                                 written on its own thread (node.h) */
+    size_t inline_slots;      /* slots written inline and not yet handed
+                                 to the workers: the waiter's duty */
+    int waiter_fd;            /* under mu: the eventfd of a waiter that
+                                 polls sockets (-1: none); whoever answers
+                                 a slot while it is set writes it */
+    int inl_efd;              /* the submitter's: that eventfd, taken from
+                                 inl_wakers for the inline wait (-1) */
+    struct redlock__wakers *inl_wakers;
     redlock__wires *wires;    /* acquires only: shared wire states */
     redlock__slot slots[];    /* n of them */
 } redlock__op;
+
+/* A pool of eventfds for threads that wait on inline I/O: such a thread
+ * polls its nodes' sockets and one eventfd, which other threads write when
+ * they answer one of its slots (a worker reading a reply, failing a
+ * connection or shutting down). One pool per manager; an fd is taken for
+ * one wait and given back, so the fds in use are bounded by the threads
+ * waiting at once, and all are closed with the manager. */
+typedef struct redlock__wakers {
+    pthread_mutex_t mu;         /* a leaf of the LOCK ORDER */
+    int *free_fds;
+    size_t len, cap;
+} redlock__wakers;
+
+/* Initialise / close every pooled fd and free (no wait may be running). */
+int redlock__wakers_init(redlock__wakers *w);
+void redlock__wakers_clear(redlock__wakers *w);
 
 /* Allocate an op for n nodes with a command of argc arguments (copied).
  * For script kinds argv[0] must be "EVALSHA" and argv[1] the SHA; the
@@ -146,7 +179,16 @@ void redlock__op_answer(redlock__slot *s, redlock__answer ans,
 redlock__verdict redlock__op_wait(redlock__op *op, uint64_t deadline_us,
                                   bool wait_all);
 
-/* Post the op to every node (one reference per slot). nodes: the
+/* Wait until every node i with which[i] has answered op, or deadline_us
+ * (0: none). */
+void redlock__op_wait_nodes(redlock__op *op, const bool *which,
+                            uint64_t deadline_us);
+
+/* Post the op to every node (one reference per slot). With inline_io,
+ * a node that is idle is written on the calling thread, which then must
+ * wait for the op (redlock__op_wait or _wait_nodes) before dropping its
+ * reference: the first wait reads those nodes and, when it returns,
+ * hands whatever is still in flight to their workers. nodes: the
  * manager's op->n workers, in node order (m->nodes); opaque here, so the
  * op API needs neither node.h nor the manager. */
 void redlock__op_submit(struct redlock__node *const *nodes, redlock__op *op);

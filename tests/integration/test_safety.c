@@ -372,11 +372,11 @@ static void test_destroy_interrupts_retry_sleep(void **state)
  * A slot that waited in the queue past its deadline is not sent
  * ------------------------------------------------------------------------ */
 
-/* Holds node 0's worker inside its "connected" event while armed. */
+/* Holds node 0's worker inside its "down" event while armed. */
 typedef struct gate {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    bool armed;     /* block the next "connected" event of node 0 */
+    bool armed;     /* block the next "down" event of node 0 */
     bool blocked;   /* the worker is inside the callback */
     bool open;      /* let it go */
     char node0[64];
@@ -392,7 +392,7 @@ static void gate_event(const char *node, redlock_status st,
     (void)message;
     gate *g = userdata;
     pthread_mutex_lock(&g->mu);
-    if (st == REDLOCK_OK && g->armed && strcmp(node, g->node0) == 0) {
+    if (st != REDLOCK_OK && g->armed && strcmp(node, g->node0) == 0) {
         g->armed = false;
         g->blocked = true;
         pthread_cond_broadcast(&g->cv);
@@ -423,11 +423,14 @@ static bool gone_on_node0(void *arg)
 }
 
 /*
- * Node 0's worker is held inside its "connected" callback (user code)
- * while an extension is posted; the other nodes decide it, and its
- * deadline passes. When the worker comes back, the extension's slot for
- * node 0 has waited in the queue past its deadline: it must be failed,
- * not written (as a restore must never be written late).
+ * Node 0's worker is held inside its "down" callback (user code) while an
+ * extension is posted; the other nodes decide it, and its deadline
+ * passes. Node 0 is not ready, so the caller cannot write to it itself
+ * (the fast path needs a ready, idle node): its slot waits in the queue.
+ * When the worker comes back, that slot is past its deadline: it must be
+ * failed, not written (as a restore must never be written late). (Held in
+ * "connected" instead, the node is ready and idle, and the caller writes
+ * the extension itself, in time.)
  */
 static void test_queued_slot_past_deadline(void **state)
 {
@@ -451,7 +454,7 @@ static void test_queued_slot_past_deadline(void **state)
      * connection: a first connect reports no "connected" event. */
     assert_true(rl_await_keys(&c, 3, 10000));
 
-    /* Drop node 0's connection; hold its worker in the reconnect event. */
+    /* Drop node 0's connection; hold its worker in the down event. */
     pthread_mutex_lock(&the_gate.mu);
     the_gate.armed = true;
     pthread_mutex_unlock(&the_gate.mu);
@@ -467,7 +470,7 @@ static void test_queued_slot_past_deadline(void **state)
     }
     bool blocked = the_gate.blocked;
     pthread_mutex_unlock(&the_gate.mu);
-    assert_true(blocked); /* the reconnect was reported within 10 s */
+    assert_true(blocked); /* the drop was reported within 10 s */
     long before = calls_of(&c, 0, "evalsha") + calls_of(&c, 0, "eval");
 
     /* Nodes 1 and 2 decide it; its deadline (about 97 ms) passes. */
