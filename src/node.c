@@ -182,6 +182,9 @@ struct redlock__node {
     redlock__conn *conn;       /* never NULL; CLOSED while DOWN */
     uint64_t conn_gen;         /* bumped whenever the connection closes:
                                   a caller's remembered fd is stale then */
+    atomic_ullong writes_inline; /* commands written by calling threads */
+    atomic_ullong writes_worker; /* and by the worker (for tests and the
+                                    bench: how often the fast path ran) */
     bool worker_reads;         /* the worker's current poll watches the
                                   connection for replies (it had work in
                                   flight when it went to sleep) */
@@ -552,6 +555,9 @@ static bool send_slot(redlock__node *nd, redlock__slot *s, uint64_t now)
                               memory_order_relaxed);
     s->sent_us = now;
     list_push(&nd->inflight, s);
+    atomic_fetch_add_explicit(tl_worker == nd ? &nd->writes_worker
+                                              : &nd->writes_inline,
+                              1, memory_order_relaxed);
     return true;
 }
 
@@ -1418,6 +1424,8 @@ redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
     }
     memset(uri, 0, sizeof(*uri));
     atomic_init(&nd->load, 0);
+    atomic_init(&nd->writes_inline, 0);
+    atomic_init(&nd->writes_worker, 0);
     atomic_init(&nd->dup_of, -1);
     atomic_init(&nd->restart_us, REDLOCK__RESTART_NONE);
     atomic_init(&nd->first_write_us, UINT64_MAX);
@@ -1624,4 +1632,12 @@ void redlock__node_leave(redlock__node *nd)
 struct redlock__wakers *redlock__node_wakers(const redlock__node *nd)
 {
     return nd->env.wakers;
+}
+
+/* How many commands were written by calling threads and by the worker. */
+void redlock__node_write_counts(const redlock__node *nd, uint64_t *inl,
+                                uint64_t *worker)
+{
+    *inl = atomic_load_explicit(&nd->writes_inline, memory_order_relaxed);
+    *worker = atomic_load_explicit(&nd->writes_worker, memory_order_relaxed);
 }

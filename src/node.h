@@ -116,6 +116,12 @@ bool redlock__node_try_send(redlock__node *nd, redlock__slot *s, int *fd,
 bool redlock__node_read(redlock__node *nd, uint64_t gen);
 void redlock__node_leave(redlock__node *nd);
 
+/* How many commands (handshakes aside) were written to nd by calling
+ * threads (the fast path) and by its worker. Any thread; for tests and
+ * diagnostics. */
+void redlock__node_write_counts(const redlock__node *nd, uint64_t *inl,
+                                uint64_t *worker);
+
 /* The manager's pool of waiter eventfds (op.h), for the op layer. */
 struct redlock__wakers *redlock__node_wakers(const redlock__node *nd);
 
