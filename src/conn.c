@@ -916,7 +916,12 @@ redlock_status redlock__conn_read(redlock__conn *c, bool *eof, char *err,
         return fail(c, REDLOCK_EPROTO, err, errlen,
                     "protocol error: incomplete reply over the buffer "
                     "limit");
-    *eof = false;
+    /* A short read from a TCP or unix stream took all the socket held:
+     * asking again would only return EAGAIN (one wasted system call per
+     * reply on the fast path); what comes later wakes the next poll. TLS
+     * goes on until OpenSSL says it wants to read, as its records may
+     * hold more than one read returns. */
+    *eof = c->ssl == NULL && (size_t)n < sizeof(buf);
     return REDLOCK_OK;
 }
 

@@ -191,11 +191,12 @@ static void drain_fd(int fd)
     (void)r; /* EAGAIN: it was empty */
 }
 
-/* Give an eventfd back, emptied (a late write only costs its next user
- * one spurious turn of its loop). */
+/* Give an eventfd back. It is not drained (a read that finds it empty
+ * is a system call per operation for nothing): the waiter drains it
+ * whenever its poll sees it, and a write that came in after that only
+ * costs the fd's next user one spurious turn of its loop. */
 static void wakers_put(redlock__wakers *w, int fd)
 {
-    drain_fd(fd);
     pthread_mutex_lock(&w->mu);
     if (w->len == w->cap) {
         size_t cap = w->cap != 0 ? w->cap * 2 : 8;
