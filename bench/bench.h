@@ -7,12 +7,14 @@
  * main.c turns flags into a bench_config and drives the run loop: for each
  * node count it gets nodes (nodes.c: spawned redis-servers or the --node
  * list), measures the limits L1 and L2 (nodes.c), runs the selected
- * workloads (workloads.c), and hands each bench_result to report.c (table,
+ * workloads (workloads.c; the soak in soak.c, W5 in failover.c), and
+ * hands each bench_result to report.c (table,
  * progress line, --json, --csv) and, at the end, to plot.c (--plot).
  * Parsing helpers live in parse.c and the JSON writer and checker in
  * json.c, so the unit tests can link them without main().
  *
- * Threads: only workloads.c starts threads; every result is filled by the
+ * Threads: only the workload files (workloads.c, soak.c, failover.c) and
+ * the limits (nodes.c) start threads; every result is filled by the
  * thread that runs the workload after joining its workers. A stop request
  * (SIGINT, SIGTERM) is one atomic flag, read by every loop.
  */
@@ -435,7 +437,7 @@ int bench_measure_limits(const bench_nodes *nd, const bench_tls *tls,
                          bench_limits *l);
 
 /* ------------------------------------------------------------------------
- * workloads.c: W1..W5 and the soak
+ * workloads.c: W1..W4; failover.c: W5; soak.c: the soak
  * ------------------------------------------------------------------------ */
 
 /* What a workload run needs from the driver. */
