@@ -206,6 +206,17 @@ typedef struct bench_limits {
     double capacity_ops_s;  /* L2: SET/s over all nodes at once */
     int have_ping;          /* L1 (and the fan-out figure) measured */
     int have_capacity;      /* L2 was measured */
+    /* L1q, the inline quorum fan-out (limit_inline.c): one thread writes
+     * SET <key> <tok> NX PX 10000 to all N non-blocking sockets and stops
+     * the clock when a quorum said OK; then it reads the other replies
+     * and sends DEL to all N (untimed). */
+    int have_inline;        /* L1q measured */
+    double inline_us_p50;   /* the quorum step: p50 and p99 */
+    double inline_us_p99;
+    double inline_cpu_us;   /* the loop's own CPU (RUSAGE_THREAD) per
+                               iteration: SET round and DEL round, so it
+                               compares with a W1 acquire + release */
+    uint64_t inline_iters;  /* measured iterations */
 } bench_limits;
 
 /* One soak throughput window (BENCH_SOAK_WINDOW_MS long, the last one
@@ -426,12 +437,14 @@ int bench_nodes_use(bench_nodes *nd, const char *const *uris, size_t n);
 void bench_nodes_stop(bench_nodes *nd);
 
 /* Measure L1 (serial PING p50 per node, and a quorum PING fan-out through
- * worker threads) and L2 (pipelined SET capacity over all nodes at once)
- * into l. Keys written by L2 are
- * "<prefix><run_id>:l2:<n>" with a 10 s expiry. rediss:// nodes are
- * measured over TLS with tls's CA and client certificate, so the limits
- * include what TLS costs. Returns 0, or -1 if a node could not be reached
- * (with a message on stderr). */
+ * worker threads), L1q (the inline quorum fan-out, limit_inline.c) and L2
+ * (pipelined SET capacity over all nodes at once) into l. Keys written by
+ * L2 are "<prefix><run_id>:l2:<n>" with a 10 s expiry, by L1q
+ * "<prefix><run_id>:l1q:<i>" (deleted again at once, PX 10000 in case the
+ * DEL is lost). rediss:// nodes are measured over TLS with tls's CA and
+ * client certificate, so the limits include what TLS costs. Returns 0, or
+ * -1 if a node could not be reached (with a message on stderr); L1q
+ * failing alone leaves have_inline 0 and does not fail the call. */
 int bench_measure_limits(const bench_nodes *nd, const bench_tls *tls,
                          const char *prefix, const char *run_id,
                          bench_limits *l);

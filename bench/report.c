@@ -211,6 +211,16 @@ int bench_format_json(const bench_result *r, const char *run_id, char *buf,
             bench_json_num(&j, NULL, l->ping_us_p50_node[i], 1);
         bench_json_array_end(&j);
     }
+    if (l->have_inline) {
+        bench_json_num(&j, "l1q_us_p50", l->inline_us_p50, 1);
+        bench_json_num(&j, "l1q_us_p99", l->inline_us_p99, 1);
+        bench_json_num(&j, "l1q_cpu_us_per_iter", l->inline_cpu_us, 2);
+        bench_json_u64(&j, "l1q_iterations", l->inline_iters);
+    } else {
+        bench_json_null(&j, "l1q_us_p50");
+        bench_json_null(&j, "l1q_us_p99");
+        bench_json_null(&j, "l1q_cpu_us_per_iter");
+    }
     bench_json_object_end(&j);
     if (r->limit_ratio > 0.0)
         bench_json_num(&j, "limit_ratio", r->limit_ratio, 3);
@@ -667,6 +677,12 @@ void bench_report_limits(FILE *out, const bench_limits *l)
     } else {
         fprintf(out, " not measured");
     }
+    if (l->have_inline)
+        fprintf(out, "; L1q inline quorum SET p50 %.1f us, p99 %.1f us, "
+                     "client CPU %.1f us per SET+DEL iteration",
+                l->inline_us_p50, l->inline_us_p99, l->inline_cpu_us);
+    else
+        fprintf(out, "; L1q not measured");
     if (l->have_capacity)
         fprintf(out, "; L2 SET capacity %.0f/s, L2/(2N) = %.0f cycles/s\n",
                 l->capacity_ops_s,

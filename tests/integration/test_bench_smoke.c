@@ -167,6 +167,17 @@ static int check_lines(char *out, const char *const *ids, int *seen,
         assert_int_equal(
             bench_json_number(line, "limits.capacity_ops_s", &v), 0);
         assert_true(v > 0.0);
+        /* L1q, the inline quorum fan-out: present and positive (no
+         * thresholds: goals belong in the bench's own output). */
+        assert_int_equal(bench_json_number(line, "limits.l1q_us_p50", &v),
+                         0);
+        assert_true(v > 0.0);
+        assert_int_equal(bench_json_number(line, "limits.l1q_us_p99", &v),
+                         0);
+        assert_true(v > 0.0);
+        assert_int_equal(
+            bench_json_number(line, "limits.l1q_cpu_us_per_iter", &v), 0);
+        assert_true(v > 0.0);
         assert_int_equal(bench_json_find(line, "failures.taken", &val, &len),
                          0);
         if (bench_json_find(line, "error", &val, &len) == 0) {

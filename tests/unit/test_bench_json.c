@@ -138,6 +138,11 @@ static void fill_w2(bench_result *r)
     r->limits.ping_us_p50_node[1] = 25.0;
     r->limits.ping_us_p50_node[2] = 23.0;
     r->limits.capacity_ops_s = 400000.0;
+    r->limits.have_inline = 1;
+    r->limits.inline_us_p50 = 60.0;
+    r->limits.inline_us_p99 = 120.0;
+    r->limits.inline_cpu_us = 45.5;
+    r->limits.inline_iters = 2000;
     r->limit_ratio = 0.37;
     r->ttl_ms = 10000;
 }
@@ -205,6 +210,17 @@ static void test_format_w2(void **state)
     assert_int_equal(bench_json_number(line, "limits.capacity_ops_s", &v),
                      0);
     assert_true(v == 400000.0);
+    /* L1q, the inline quorum fan-out, beside L1 and L2. */
+    assert_int_equal(bench_json_number(line, "limits.l1q_us_p50", &v), 0);
+    assert_true(v == 60.0);
+    assert_int_equal(bench_json_number(line, "limits.l1q_us_p99", &v), 0);
+    assert_true(v == 120.0);
+    assert_int_equal(
+        bench_json_number(line, "limits.l1q_cpu_us_per_iter", &v), 0);
+    assert_true(v == 45.5);
+    assert_int_equal(bench_json_number(line, "limits.l1q_iterations", &v),
+                     0);
+    assert_true(v == 2000.0);
     assert_int_equal(bench_json_number(line, "limit_ratio", &v), 0);
     assert_true(v == 0.37);
     assert_int_equal(bench_json_is_null(line, "leases"), -1);
@@ -237,6 +253,9 @@ static void test_format_w5(void **state)
     assert_int_equal(bench_json_is_null(line, "acquire_us"), 1);
     assert_int_equal(bench_json_is_null(line, "release_us"), 1);
     assert_int_equal(bench_json_is_null(line, "limits.ping_us_p50"), 1);
+    assert_int_equal(bench_json_is_null(line, "limits.l1q_us_p50"), 1);
+    assert_int_equal(bench_json_is_null(line, "limits.l1q_cpu_us_per_iter"),
+                     1);
     assert_int_equal(bench_json_is_null(line, "limit_ratio"), 1);
     assert_int_equal(bench_json_number(line, "failovers", &v), 0);
     assert_true(v == 4.0);
