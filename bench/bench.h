@@ -272,6 +272,16 @@ typedef struct bench_result {
     bench_limits limits;
     double csw_per_cycle;   /* W1-W3P: process context switches per
                                cycle */
+    double cpu_us_per_cycle; /* W1-W3P: process CPU per cycle (W1: an
+                                acquire + a release) */
+    double l1q_ratio;       /* W1: acquire p50 / L1q p50; 0: no L1q */
+    double l1q_cpu_ratio;   /* W1: cpu_us_per_cycle / L1q's CPU per
+                               SET+DEL iteration; 0: no L1q */
+    /* W3, W3P: hand-over gap, from a holder's release returning to the
+     * next holder's grant returning (stats.h) */
+    bench_pcts handover_us;
+    uint64_t handover_early; /* grants that returned before the release
+                                they follow (counted as 0 us) */
     double limit_ratio;     /* W1: acquire p50 / L1; W2: cycles/s /
                                (L2 / 2N); 0: none */
     uint32_t ttl_ms;

@@ -599,6 +599,15 @@ static void attach_limits(bench_result *r, const bench_limits *l,
     if (r->wl == BENCH_W1 && l->have_ping && l->ping_us_p50 > 0.0 &&
         r->acquire_us.count > 0)
         r->limit_ratio = r->acquire_us.p50 / l->ping_us_p50;
+    /* W1's goals are set against L1q: the acquire p50 against the quorum
+     * step, the CPU of a cycle (acquire + release) against that of an
+     * L1q iteration (SET round + DEL round). */
+    if (r->wl == BENCH_W1 && l->have_inline && l->inline_us_p50 > 0.0 &&
+        r->acquire_us.count > 0) {
+        r->l1q_ratio = r->acquire_us.p50 / l->inline_us_p50;
+        if (l->inline_cpu_us > 0.0 && r->cpu_us_per_cycle > 0.0)
+            r->l1q_cpu_ratio = r->cpu_us_per_cycle / l->inline_cpu_us;
+    }
     if (r->wl == BENCH_W2 && l->have_capacity && l->capacity_ops_s > 0.0)
         r->limit_ratio =
             r->cycles_per_s / (l->capacity_ops_s / (2.0 * (double)r->nodes));

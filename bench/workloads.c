@@ -261,7 +261,7 @@ void *wl_cycle_thread(void *arg)
 }
 
 /* W3/W3P worker: wait for the one key, run the checked critical section,
- * release. */
+ * release; time the hand-over from each release to the next grant. */
 static void *contend_thread(void *arg)
 {
     worker *w = arg;
@@ -299,10 +299,13 @@ static void *contend_thread(void *arg)
         t1 = wl_mono_ns();
         bench_hist_record(w->acq, t1 - t0);
 
-        /* The critical section. */
+        /* The critical section. v numbers the holds, so this grant pairs
+         * with hold v - 1's release (stats.h, "hand-over gap"). */
         if (atomic_fetch_add(&sh->inside, 1) != 0)
             w->violations++;
         v = atomic_load_explicit(&sh->counter, memory_order_relaxed);
+        bench_handover_grant(sh->handover, HANDOVER_RING, v, t1, w->gap,
+                             &w->early);
         sched_yield(); /* widen the window a second holder would hit */
         atomic_store_explicit(&sh->counter, v + 1, memory_order_relaxed);
         atomic_fetch_sub(&sh->inside, 1);
@@ -312,6 +315,10 @@ static void *contend_thread(void *arg)
         t1 = wl_mono_ns();
         st = redlock_release(lk);
         t2 = wl_mono_ns();
+        /* Also after a failed release: the next grant then waits for the
+         * key to expire, and that gap is real. */
+        bench_handover_release(sh->handover, HANDOVER_RING, v, t2, w->gap,
+                               &w->early);
         if (st == REDLOCK_OK)
             bench_hist_record(w->rel, t2 - t1);
         else
@@ -330,10 +337,12 @@ worker *wl_workers_new(shared *sh, uint32_t n)
         w[i].sh = sh;
         w[i].acq = bench_hist_new();
         w[i].rel = bench_hist_new();
-        if (w[i].acq == NULL || w[i].rel == NULL) {
+        w[i].gap = bench_hist_new();
+        if (w[i].acq == NULL || w[i].rel == NULL || w[i].gap == NULL) {
             for (uint32_t k = 0; k <= i; k++) {
                 free(w[k].acq);
                 free(w[k].rel);
+                free(w[k].gap);
             }
             free(w);
             return NULL;
@@ -347,6 +356,7 @@ worker *wl_workers_new(shared *sh, uint32_t n)
 void wl_workers_collect(worker *w, uint32_t n, bench_result *r)
 {
     bench_hist *acq = bench_hist_new(), *rel = bench_hist_new();
+    bench_hist *gap = bench_hist_new();
 
     for (uint32_t i = 0; i < n; i++) {
         if (acq != NULL)
@@ -359,14 +369,21 @@ void wl_workers_collect(worker *w, uint32_t n, bench_result *r)
         r->fail_other += w[i].other;
         r->violations += w[i].violations;
         free(w[i].acq);
+        if (gap != NULL)
+            bench_hist_merge(gap, w[i].gap);
+        r->handover_early += w[i].early;
         free(w[i].rel);
+        free(w[i].gap);
     }
     free(w);
     if (acq != NULL)
         bench_pcts_from_hist(&r->acquire_us, acq);
     if (rel != NULL)
         bench_pcts_from_hist(&r->release_us, rel);
+    if (gap != NULL && gap->count > 0)
+        bench_pcts_from_hist(&r->handover_us, gap);
     free(rel);
+    free(gap);
     free(r->acq_hist);
     r->acq_hist = acq;
 }
@@ -482,8 +499,10 @@ static int run_threads(const bench_run *run, int wl, uint32_t threads,
     r->cpu_s = wl_cpu_seconds() - cpu0;
     csw0 = wl_context_switches() - csw0;
     wl_workers_collect(w, threads, r);
-    if (r->cycles > 0)
+    if (r->cycles > 0) {
         r->csw_per_cycle = (double)csw0 / (double)r->cycles;
+        r->cpu_us_per_cycle = bench_cpu_us_per_iter(r->cpu_s, r->cycles);
+    }
     if (contended) {
         uint64_t counted = atomic_load(&sh->counter);
         /* A lost update means two holders overlapped unnoticed. */

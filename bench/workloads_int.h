@@ -25,6 +25,7 @@
 
 #include "bench.h"
 #include "redlock.h"
+#include "stats.h"
 
 /* How often a driver wakes to redraw progress and check the clock. */
 #define TICK_MS 100
@@ -70,6 +71,11 @@ redlock_status wl_make_manager(const bench_config *cfg,
  * Worker threads (W1, W2, W3, W3P, soak)
  * ------------------------------------------------------------------------ */
 
+/* Holds the W3 hand-over ring spans (stats.h): slot k pairs hold k's
+ * release with hold k + 1's grant, which cannot be HANDOVER_RING holds
+ * later, since hold k + 1 needs hold k's key gone. */
+#define HANDOVER_RING 1024u
+
 /* State every worker of one workload shares. */
 typedef struct shared {
     const bench_run *run;
@@ -83,6 +89,7 @@ typedef struct shared {
     int64_t retry_delay_ms, retry_jitter_ms;
     atomic_int inside;               /* threads in the critical section */
     atomic_uint_fast64_t counter;    /* incremented load-then-store */
+    bench_handover_slot handover[HANDOVER_RING]; /* W3: release -> grant */
 } shared;
 
 /* One worker: its thread, histograms and counters (owned by it until
@@ -91,8 +98,9 @@ typedef struct worker {
     shared *sh;
     pthread_t tid;
     int started;
-    bench_hist *acq, *rel;
+    bench_hist *acq, *rel, *gap;   /* gap: W3 hand-overs it recorded */
     uint64_t cycles, taken, quorum, other, violations;
+    uint64_t early;                 /* W3: grants before the release */
 } worker;
 
 /* Count a failed call in its class: taken, quorum, or other. */

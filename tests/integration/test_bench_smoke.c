@@ -218,7 +218,36 @@ static void test_smoke_workloads(void **state)
         assert_true(v > 0.0);
         assert_int_equal(bench_json_number(w1, "release_us.p99", &v), 0);
         assert_int_equal(bench_json_number(w1, "limit_ratio", &v), 0);
+        /* ... and its ratios to L1q (issue 13's goals). */
+        assert_int_equal(bench_json_number(w1, "l1q_ratio.acquire_p50", &v),
+                         0);
+        assert_true(v > 0.0);
+        assert_int_equal(
+            bench_json_number(w1, "l1q_ratio.cpu_per_cycle", &v), 0);
+        assert_true(v > 0.0);
+        assert_int_equal(bench_json_number(w1, "cpu_us_per_cycle", &v), 0);
+        assert_true(v > 0.0);
         *nl = '\n';
+    }
+    /* W3 and W3P carry the hand-over gap (release -> next grant). */
+    for (const char *p = out; (p = strstr(p, "\"workload\":\"W3")) != NULL;
+         p++) {
+        const char *start = p, *end = strchr(p, '\n');
+        char line[OUT_MAX / 4];
+        while (start > out && start[-1] != '\n')
+            start--;
+        assert_non_null(end);
+        assert_true((size_t)(end - start) < sizeof(line));
+        memcpy(line, start, (size_t)(end - start));
+        line[end - start] = '\0';
+        assert_int_equal(bench_json_number(line, "handover_us.p50", &v), 0);
+        assert_true(v >= 0.0);
+        assert_int_equal(bench_json_number(line, "handover_us.count", &v),
+                         0);
+        assert_true(v > 0.0);
+        assert_int_equal(bench_json_number(line, "handover_us.max", &v), 0);
+        assert_true(v > 0.0);
+        assert_int_equal(bench_json_number(line, "handover_early", &v), 0);
     }
     assert_int_equal(check_lines(out, ids, seen, 5), 5);
     for (size_t i = 0; i < 5; i++)

@@ -228,6 +228,48 @@ static void test_format_w2(void **state)
     assert_int_equal(bench_json_is_null(line, "error"), -1);
 }
 
+/* W1 line: the ratios to L1q; W3 line: the hand-over gap. */
+static void test_format_w1_w3(void **state)
+{
+    (void)state;
+    bench_result r;
+    char line[8192];
+    double v;
+    fill_w2(&r);
+    r.wl = BENCH_W1;
+    r.cpu_us_per_cycle = 91.0;
+    r.l1q_ratio = 1.2;
+    r.l1q_cpu_ratio = 2.0;
+    assert_true(bench_format_json(&r, "abcd1234", line, sizeof(line)) > 0);
+    check_spec_fields(line, "W1");
+    assert_int_equal(bench_json_number(line, "cpu_us_per_cycle", &v), 0);
+    assert_true(v == 91.0);
+    assert_int_equal(bench_json_number(line, "l1q_ratio.acquire_p50", &v),
+                     0);
+    assert_true(v == 1.2);
+    assert_int_equal(bench_json_number(line, "l1q_ratio.cpu_per_cycle", &v),
+                     0);
+    assert_true(v == 2.0);
+    assert_int_equal(bench_json_is_null(line, "handover_us"), -1);
+    r.l1q_ratio = 0.0; /* no L1q: null */
+    assert_true(bench_format_json(&r, "abcd1234", line, sizeof(line)) > 0);
+    assert_int_equal(bench_json_is_null(line, "l1q_ratio"), 1);
+
+    fill_w2(&r);
+    r.wl = BENCH_W3;
+    r.handover_us = (bench_pcts){50, 80.0, 90.0, 200.0, 300.0, 400.0};
+    r.handover_early = 3;
+    assert_true(bench_format_json(&r, "abcd1234", line, sizeof(line)) > 0);
+    check_spec_fields(line, "W3");
+    assert_int_equal(bench_json_number(line, "handover_us.p50", &v), 0);
+    assert_true(v == 80.0);
+    assert_int_equal(bench_json_number(line, "handover_us.p99", &v), 0);
+    assert_true(v == 200.0);
+    assert_int_equal(bench_json_number(line, "handover_early", &v), 0);
+    assert_true(v == 3.0);
+    assert_int_equal(bench_json_is_null(line, "l1q_ratio"), -1);
+}
+
 /* W5 line: latencies null, failover figures present; an error string is
  * escaped into valid JSON. */
 static void test_format_w5(void **state)
@@ -413,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_checker),
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_format_w2),
+        cmocka_unit_test(test_format_w1_w3),
         cmocka_unit_test(test_format_w5),
         cmocka_unit_test(test_format_w4),
         cmocka_unit_test(test_format_soak),
