@@ -292,7 +292,12 @@ typedef struct bench_result {
     uint64_t extensions;
     double extensions_per_s;
     double cpu_s_per_1000_leases_per_s;
-    double rss_per_lease_b;
+    double rss_per_lease_b; /* RSS growth while taking the leases, per
+                               lease (depends on what the allocator kept
+                               from earlier workloads) */
+    double heap_per_lease_b; /* live bytes per lease: glibc's bytes in use
+                                (mallinfo2) grown while taking the leases,
+                                per lease; -1: unknown */
     double cpu_us_per_extension;  /* process CPU per extension */
     double csw_per_extension;     /* context switches per extension */
     /* W5 */

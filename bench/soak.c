@@ -461,6 +461,7 @@ int bench_run_soak(const bench_run *run, bench_result *r)
     uint32_t started = 0;
     uint64_t t0, end, ext0;
     long rss_before;
+    long long heap_before;
     double cpu0;
     redlock_status st;
     int rc = 0;
@@ -487,8 +488,11 @@ int bench_run_soak(const bench_run *run, bench_result *r)
     ls->m = sh->m;
     ls->want = cfg->leases;
     rss_before = wl_rss_kb();
+    heap_before = wl_heap_in_use_b();
     if (wl_leases_start(run, ls, r) != 0)
         rc = -1;
+    r->heap_per_lease_b =
+        wl_heap_per_lease_b(heap_before, wl_heap_in_use_b(), ls->held);
     if (ls->held > 0)
         r->rss_per_lease_b =
             (double)(wl_rss_kb() - rss_before) * 1024.0 / ls->held;

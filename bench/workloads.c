@@ -113,17 +113,33 @@ uint64_t wl_context_switches(void)
     return (uint64_t)ru.ru_nvcsw + (uint64_t)ru.ru_nivcsw;
 }
 
-/* Bytes the allocator has handed out and not had back, in KiB (glibc's
- * mallinfo2; -1 elsewhere). Set beside the RSS it tells live memory from
- * memory the allocator keeps after free(). */
-long wl_heap_in_use_kb(void)
+/* Bytes the allocator has handed out and not had back (glibc's
+ * mallinfo2, summed over every arena; -1 elsewhere). Set beside the RSS
+ * it tells live memory from memory the allocator keeps after free(). */
+long long wl_heap_in_use_b(void)
 {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
     struct mallinfo2 mi = mallinfo2();
-    return (long)((mi.uordblks + mi.hblkhd) / 1024u);
+    return (long long)(mi.uordblks + mi.hblkhd);
 #else
     return -1;
 #endif
+}
+
+/* The same in KiB (-1: unknown). */
+long wl_heap_in_use_kb(void)
+{
+    long long b = wl_heap_in_use_b();
+    return b < 0 ? -1 : (long)(b / 1024);
+}
+
+/* Live bytes per lease from glibc's bytes in use before and after taking
+ * `held` leases (-1 if glibc cannot tell or none were taken). */
+double wl_heap_per_lease_b(long long before, long long after, uint32_t held)
+{
+    if (before < 0 || after < 0 || held == 0)
+        return -1.0;
+    return (double)(after - before) / (double)held;
 }
 
 /* Current resident set in KiB (from /proc/self/statm), or 0. */
@@ -633,6 +649,7 @@ static int run_leases(const bench_run *run, uint64_t duration_ms,
     lease_set *ls = calloc(1, sizeof(*ls));
     redlock_status st;
     long rss0, rss1;
+    long long heap0, heap1;
     double cpu0, cpu1, held_s;
     uint64_t ext0, ext1, t0, csw0, csw1;
     int rc = 0;
@@ -653,9 +670,12 @@ static int run_leases(const bench_run *run, uint64_t duration_ms,
         return -1;
     }
     rss0 = wl_rss_kb();
+    heap0 = wl_heap_in_use_b();
     if (wl_leases_start(run, ls, r) != 0)
         rc = -1;
     rss1 = wl_rss_kb();
+    heap1 = wl_heap_in_use_b();
+    r->heap_per_lease_b = wl_heap_per_lease_b(heap0, heap1, ls->held);
     if (ls->held > 0)
         r->rss_per_lease_b = (double)(rss1 - rss0) * 1024.0 / ls->held;
 

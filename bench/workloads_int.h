@@ -50,9 +50,15 @@ void wl_sleep_ms(uint64_t ms);
 double wl_cpu_seconds(void);
 /* Context switches (voluntary + involuntary) of the whole process. */
 uint64_t wl_context_switches(void);
-/* glibc's bytes in use (mallinfo2: uordblks + hblkhd), in KiB; -1 where
- * glibc cannot tell. */
+/* glibc's bytes in use (mallinfo2: uordblks + hblkhd, every arena), in
+ * bytes; -1 where glibc cannot tell. */
+long long wl_heap_in_use_b(void);
+/* The same in KiB (-1: unknown). */
 long wl_heap_in_use_kb(void);
+/* Live bytes per lease: (after - before) / held, from two readings of
+ * wl_heap_in_use_b() around taking the leases; -1 if unknown. Unlike RSS
+ * it does not depend on what earlier workloads left in the allocator. */
+double wl_heap_per_lease_b(long long before, long long after, uint32_t held);
 /* Current resident set in KiB, or 0. */
 long wl_rss_kb(void);
 

@@ -276,6 +276,9 @@ static void test_smoke_leases(void **state)
     assert_true(v == 200.0);
     assert_int_equal(bench_json_number(out, "extensions_per_s", &v), 0);
     assert_true(v > 0.0);
+    /* Live bytes per lease (glibc's bytes in use): present and positive. */
+    assert_int_equal(bench_json_number(out, "heap_per_lease_b", &v), 0);
+    assert_true(v > 0.0);
     assert_int_equal(check_lines(out, ids, seen, 1), 1);
     assert_int_equal(seen[0], 1);
     free(out);

@@ -336,6 +336,12 @@ static void test_format_w4(void **state)
     assert_int_equal(bench_json_number(line, "rss_per_lease_b", &v), 0);
     assert_int_equal(bench_json_number(line, "lost", &v), 0);
     assert_true(v == 0.0);
+    /* Live bytes per lease: null until measured, then a number. */
+    assert_int_equal(bench_json_is_null(line, "heap_per_lease_b"), 1);
+    r.heap_per_lease_b = 412.0;
+    assert_true(bench_format_json(&r, "x", line, sizeof(line)) > 0);
+    assert_int_equal(bench_json_number(line, "heap_per_lease_b", &v), 0);
+    assert_true(v == 412.0);
 }
 
 /* Soak line: lease figures without the W4-only CPU ratio, the RSS and
