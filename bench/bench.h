@@ -473,7 +473,7 @@ typedef struct bench_run {
     const bench_config *cfg;
     bench_nodes *nodes;   /* not const: the soak pauses spawned nodes */
     const char *run_id;
-    FILE *progress; /* a terminal, or NULL: no progress line */
+    FILE *progress; /* stderr when it is a terminal; NULL: none */
     const char *self_exe; /* this program, re-executed for W5 candidates */
     FILE *log;      /* where the soak logs its faults as they happen */
 } bench_run;

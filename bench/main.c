@@ -841,10 +841,10 @@ int main(int argc, char **argv)
     run.cfg = &cfg;
     run.nodes = &nodes;
     run.run_id = run_id;
-    /* The spec: no progress line when stdout is not a terminal (and it is
-     * drawn where the table goes, which must be one too). */
-    run.progress = (isatty(STDOUT_FILENO) && isatty(fileno(human))) ? human
-                                                                    : NULL;
+    /* The live progress line goes to stderr whenever stderr is a
+     * terminal, also when stdout is redirected (issue 13): it is for the
+     * person watching, never part of the output a program reads. */
+    run.progress = isatty(STDERR_FILENO) ? stderr : NULL;
     run.log = human;
     if (len > 0) {
         self[len] = '\0';
