@@ -213,9 +213,12 @@ static void usage(FILE *out)
             "Benchmark libredlock on N Redis masters: workloads W1 serial, "
             "W2 parallel,\nW3 contended (W3P: the same with a 10 ms polling "
             "client), W4 leases,\nW5 failover, each beside the limits L1 "
-            "(PING round trip) and L2 (pipelined\nSET capacity) measured in "
-            "the same run. With no --node, N local redis-servers\nare "
-            "started on loopback and stopped at the end (also on Ctrl-C).\n"
+            "(PING round trip), L1q (inline quorum\nfan-out: SET NX PX to "
+            "all nodes from one thread until a quorum said OK) and\nL2 "
+            "(pipelined SET capacity), measured in the same run. With no "
+            "--node, N local\nredis-servers are started on loopback and "
+            "stopped at the end (also on Ctrl-C).\nA live progress line is "
+            "drawn on stderr when stderr is a terminal.\n"
             "\noptions:\n");
     for (size_t i = 0; i < FLAG_COUNT; i++) {
         char left[64];
