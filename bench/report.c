@@ -370,6 +370,13 @@ static void csv_cell(csv_row *c, const char *fmt, ...)
     c->len += (size_t)n;
 }
 
+/* Append n empty cells (figures that do not apply to this row). */
+static void csv_blank(csv_row *c, int n)
+{
+    for (int i = 0; i < n; i++)
+        csv_cell(c, "%s", "");
+}
+
 /* The header line. */
 int bench_format_csv_header(char *buf, size_t len)
 {
@@ -412,15 +419,13 @@ int bench_format_csv(const bench_result *r, const char *run_id, char *buf,
         csv_cell(&c, "%.1f", a->p999);
         csv_cell(&c, "%.1f", a->max);
     } else {
-        for (int i = 0; i < 5; i++)
-            csv_cell(&c, "%s", "");
+        csv_blank(&c, 5);
     }
     if (rl->count > 0) {
         csv_cell(&c, "%.1f", rl->p50);
         csv_cell(&c, "%.1f", rl->p99);
     } else {
-        csv_cell(&c, "%s", "");
-        csv_cell(&c, "%s", "");
+        csv_blank(&c, 2);
     }
     csv_cell(&c, "%" PRIu64, r->fail_taken);
     csv_cell(&c, "%" PRIu64, r->fail_quorum);
@@ -432,22 +437,21 @@ int bench_format_csv(const bench_result *r, const char *run_id, char *buf,
     if (l->have_ping)
         csv_cell(&c, "%.1f", l->ping_us_p50);
     else
-        csv_cell(&c, "%s", "");
+        csv_blank(&c, 1);
     if (l->have_capacity)
         csv_cell(&c, "%.0f", l->capacity_ops_s);
     else
-        csv_cell(&c, "%s", "");
+        csv_blank(&c, 1);
     if (r->limit_ratio > 0.0)
         csv_cell(&c, "%.3f", r->limit_ratio);
     else
-        csv_cell(&c, "%s", "");
+        csv_blank(&c, 1);
     csv_cell(&c, "%" PRIu32, r->ttl_ms);
     if (r->has_retry) {
         csv_cell(&c, "%" PRIu32, r->retry_delay_ms);
         csv_cell(&c, "%" PRIu32, r->retry_jitter_ms);
     } else {
-        csv_cell(&c, "%s", "");
-        csv_cell(&c, "%s", "");
+        csv_blank(&c, 2);
     }
     if (lease) {
         csv_cell(&c, "%" PRIu32, r->leases);
@@ -455,19 +459,17 @@ int bench_format_csv(const bench_result *r, const char *run_id, char *buf,
         if (r->wl == BENCH_W4)
             csv_cell(&c, "%.5f", r->cpu_s_per_1000_leases_per_s);
         else
-            csv_cell(&c, "%s", "");
+            csv_blank(&c, 1);
         csv_cell(&c, "%.0f", r->rss_per_lease_b);
     } else {
-        for (int i = 0; i < 4; i++)
-            csv_cell(&c, "%s", "");
+        csv_blank(&c, 4);
     }
     if (r->wl == BENCH_W5) {
         csv_cell(&c, "%" PRIu64, r->failovers);
         csv_cell(&c, "%.3f", r->failover_ttl_p50);
         csv_cell(&c, "%.3f", r->failover_ttl_max);
     } else {
-        for (int i = 0; i < 3; i++)
-            csv_cell(&c, "%s", "");
+        csv_blank(&c, 3);
     }
     csv_cell(&c, "%d", r->sweep);
     csv_cell(&c, "%s", err);
@@ -476,30 +478,28 @@ int bench_format_csv(const bench_result *r, const char *run_id, char *buf,
     if (r->wl <= BENCH_W3P)
         csv_cell(&c, "%.2f", r->cpu_us_per_cycle);
     else
-        csv_cell(&c, "%s", "");
+        csv_blank(&c, 1);
     if (l->have_inline) {
         csv_cell(&c, "%.1f", l->inline_us_p50);
         csv_cell(&c, "%.1f", l->inline_us_p99);
         csv_cell(&c, "%.2f", l->inline_cpu_us);
     } else {
-        for (int i = 0; i < 3; i++)
-            csv_cell(&c, "%s", "");
+        csv_blank(&c, 3);
     }
     if (r->l1q_ratio > 0.0)
         csv_cell(&c, "%.3f", r->l1q_ratio);
     else
-        csv_cell(&c, "%s", "");
+        csv_blank(&c, 1);
     if (r->handover_us.count > 0) {
         csv_cell(&c, "%.1f", r->handover_us.p50);
         csv_cell(&c, "%.1f", r->handover_us.p99);
     } else {
-        csv_cell(&c, "%s", "");
-        csv_cell(&c, "%s", "");
+        csv_blank(&c, 2);
     }
     if (lease && r->heap_per_lease_b >= 0.0)
         csv_cell(&c, "%.0f", r->heap_per_lease_b);
     else
-        csv_cell(&c, "%s", "");
+        csv_blank(&c, 1);
     if (c.overflow)
         return -1;
     return (int)c.len;

@@ -128,6 +128,16 @@ static int bench_finish(bench_proc *p, char *out, size_t cap)
     return WEXITSTATUS(status);
 }
 
+/* The number at path in line exists and is > 0 (a figure that must be
+ * there, with no threshold on its value). */
+static void expect_positive(const char *line, const char *path)
+{
+    double v = 0.0;
+
+    if (bench_json_number(line, path, &v) != 0 || !(v > 0.0))
+        fail_msg("%s missing or not positive in: %s", path, line);
+}
+
 /* Check every line of out: valid JSON with the spec's fields, no
  * violations, nothing lost, no error. Marks each workload id seen in
  * seen[] (indexed like `ids`). Returns the number of lines. */
@@ -165,23 +175,13 @@ static int check_lines(char *out, const char *const *ids, int *seen,
         if (v <= 0.0)
             fprintf(stderr, "no cycles in: %s\n", line);
         assert_true(v > 0.0);
-        assert_int_equal(bench_json_number(line, "limits.ping_us_p50", &v),
-                         0);
-        assert_true(v > 0.0);
-        assert_int_equal(
-            bench_json_number(line, "limits.capacity_ops_s", &v), 0);
-        assert_true(v > 0.0);
+        expect_positive(line, "limits.ping_us_p50");
+        expect_positive(line, "limits.capacity_ops_s");
         /* L1q, the inline quorum fan-out: present and positive (no
          * thresholds: goals belong in the bench's own output). */
-        assert_int_equal(bench_json_number(line, "limits.l1q_us_p50", &v),
-                         0);
-        assert_true(v > 0.0);
-        assert_int_equal(bench_json_number(line, "limits.l1q_us_p99", &v),
-                         0);
-        assert_true(v > 0.0);
-        assert_int_equal(
-            bench_json_number(line, "limits.l1q_cpu_us_per_iter", &v), 0);
-        assert_true(v > 0.0);
+        expect_positive(line, "limits.l1q_us_p50");
+        expect_positive(line, "limits.l1q_us_p99");
+        expect_positive(line, "limits.l1q_cpu_us_per_iter");
         assert_int_equal(bench_json_find(line, "failures.taken", &val, &len),
                          0);
         if (bench_json_find(line, "error", &val, &len) == 0) {
@@ -223,14 +223,9 @@ static void test_smoke_workloads(void **state)
         assert_int_equal(bench_json_number(w1, "release_us.p99", &v), 0);
         assert_int_equal(bench_json_number(w1, "limit_ratio", &v), 0);
         /* ... and its ratios to L1q (issue 13's goals). */
-        assert_int_equal(bench_json_number(w1, "l1q_ratio.acquire_p50", &v),
-                         0);
-        assert_true(v > 0.0);
-        assert_int_equal(
-            bench_json_number(w1, "l1q_ratio.cpu_per_cycle", &v), 0);
-        assert_true(v > 0.0);
-        assert_int_equal(bench_json_number(w1, "cpu_us_per_cycle", &v), 0);
-        assert_true(v > 0.0);
+        expect_positive(w1, "l1q_ratio.acquire_p50");
+        expect_positive(w1, "l1q_ratio.cpu_per_cycle");
+        expect_positive(w1, "cpu_us_per_cycle");
         *nl = '\n';
     }
     /* W3 and W3P carry the hand-over gap (release -> next grant). */
@@ -244,13 +239,11 @@ static void test_smoke_workloads(void **state)
         assert_true((size_t)(end - start) < sizeof(line));
         memcpy(line, start, (size_t)(end - start));
         line[end - start] = '\0';
+        /* p50 may be 0 if most grants beat their release (counted as
+         * early); the gaps are there and some is positive. */
         assert_int_equal(bench_json_number(line, "handover_us.p50", &v), 0);
-        assert_true(v >= 0.0);
-        assert_int_equal(bench_json_number(line, "handover_us.count", &v),
-                         0);
-        assert_true(v > 0.0);
-        assert_int_equal(bench_json_number(line, "handover_us.max", &v), 0);
-        assert_true(v > 0.0);
+        expect_positive(line, "handover_us.count");
+        expect_positive(line, "handover_us.max");
         assert_int_equal(bench_json_number(line, "handover_early", &v), 0);
     }
     assert_int_equal(check_lines(out, ids, seen, 5), 5);
@@ -281,8 +274,7 @@ static void test_smoke_leases(void **state)
     assert_int_equal(bench_json_number(out, "extensions_per_s", &v), 0);
     assert_true(v > 0.0);
     /* Live bytes per lease (glibc's bytes in use): present and positive. */
-    assert_int_equal(bench_json_number(out, "heap_per_lease_b", &v), 0);
-    assert_true(v > 0.0);
+    expect_positive(out, "heap_per_lease_b");
     assert_int_equal(check_lines(out, ids, seen, 1), 1);
     assert_int_equal(seen[0], 1);
     free(out);

@@ -147,6 +147,15 @@ static void fill_w2(bench_result *r)
     r->ttl_ms = 10000;
 }
 
+/* The number at path in line is exactly want. */
+static void expect_num(const char *line, const char *path, double want)
+{
+    double v = 0.0;
+
+    if (bench_json_number(line, path, &v) != 0 || v != want)
+        fail_msg("%s: want %g in: %s", path, want, line);
+}
+
 /* Every field the spec lists, with its type. */
 static void check_spec_fields(const char *line, const char *wl)
 {
@@ -211,16 +220,10 @@ static void test_format_w2(void **state)
                      0);
     assert_true(v == 400000.0);
     /* L1q, the inline quorum fan-out, beside L1 and L2. */
-    assert_int_equal(bench_json_number(line, "limits.l1q_us_p50", &v), 0);
-    assert_true(v == 60.0);
-    assert_int_equal(bench_json_number(line, "limits.l1q_us_p99", &v), 0);
-    assert_true(v == 120.0);
-    assert_int_equal(
-        bench_json_number(line, "limits.l1q_cpu_us_per_iter", &v), 0);
-    assert_true(v == 45.5);
-    assert_int_equal(bench_json_number(line, "limits.l1q_iterations", &v),
-                     0);
-    assert_true(v == 2000.0);
+    expect_num(line, "limits.l1q_us_p50", 60.0);
+    expect_num(line, "limits.l1q_us_p99", 120.0);
+    expect_num(line, "limits.l1q_cpu_us_per_iter", 45.5);
+    expect_num(line, "limits.l1q_iterations", 2000.0);
     assert_int_equal(bench_json_number(line, "limit_ratio", &v), 0);
     assert_true(v == 0.37);
     assert_int_equal(bench_json_is_null(line, "leases"), -1);
@@ -234,7 +237,6 @@ static void test_format_w1_w3(void **state)
     (void)state;
     bench_result r;
     char line[8192];
-    double v;
     fill_w2(&r);
     r.wl = BENCH_W1;
     r.cpu_us_per_cycle = 91.0;
@@ -242,14 +244,9 @@ static void test_format_w1_w3(void **state)
     r.l1q_cpu_ratio = 2.0;
     assert_true(bench_format_json(&r, "abcd1234", line, sizeof(line)) > 0);
     check_spec_fields(line, "W1");
-    assert_int_equal(bench_json_number(line, "cpu_us_per_cycle", &v), 0);
-    assert_true(v == 91.0);
-    assert_int_equal(bench_json_number(line, "l1q_ratio.acquire_p50", &v),
-                     0);
-    assert_true(v == 1.2);
-    assert_int_equal(bench_json_number(line, "l1q_ratio.cpu_per_cycle", &v),
-                     0);
-    assert_true(v == 2.0);
+    expect_num(line, "cpu_us_per_cycle", 91.0);
+    expect_num(line, "l1q_ratio.acquire_p50", 1.2);
+    expect_num(line, "l1q_ratio.cpu_per_cycle", 2.0);
     assert_int_equal(bench_json_is_null(line, "handover_us"), -1);
     r.l1q_ratio = 0.0; /* no L1q: null */
     assert_true(bench_format_json(&r, "abcd1234", line, sizeof(line)) > 0);
@@ -261,12 +258,9 @@ static void test_format_w1_w3(void **state)
     r.handover_early = 3;
     assert_true(bench_format_json(&r, "abcd1234", line, sizeof(line)) > 0);
     check_spec_fields(line, "W3");
-    assert_int_equal(bench_json_number(line, "handover_us.p50", &v), 0);
-    assert_true(v == 80.0);
-    assert_int_equal(bench_json_number(line, "handover_us.p99", &v), 0);
-    assert_true(v == 200.0);
-    assert_int_equal(bench_json_number(line, "handover_early", &v), 0);
-    assert_true(v == 3.0);
+    expect_num(line, "handover_us.p50", 80.0);
+    expect_num(line, "handover_us.p99", 200.0);
+    expect_num(line, "handover_early", 3.0);
     assert_int_equal(bench_json_is_null(line, "l1q_ratio"), -1);
 }
 
@@ -340,8 +334,7 @@ static void test_format_w4(void **state)
     assert_int_equal(bench_json_is_null(line, "heap_per_lease_b"), 1);
     r.heap_per_lease_b = 412.0;
     assert_true(bench_format_json(&r, "x", line, sizeof(line)) > 0);
-    assert_int_equal(bench_json_number(line, "heap_per_lease_b", &v), 0);
-    assert_true(v == 412.0);
+    expect_num(line, "heap_per_lease_b", 412.0);
 }
 
 /* Soak line: lease figures without the W4-only CPU ratio, the RSS and
