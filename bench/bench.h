@@ -7,12 +7,14 @@
  * main.c turns flags into a bench_config and drives the run loop: for each
  * node count it gets nodes (nodes.c: spawned redis-servers or the --node
  * list), measures the limits L1 and L2 (nodes.c), runs the selected
- * workloads (workloads.c), and hands each bench_result to report.c (table,
+ * workloads (workloads.c; the soak in soak.c, W5 in failover.c), and
+ * hands each bench_result to report.c (table,
  * progress line, --json, --csv) and, at the end, to plot.c (--plot).
  * Parsing helpers live in parse.c and the JSON writer and checker in
  * json.c, so the unit tests can link them without main().
  *
- * Threads: only workloads.c starts threads; every result is filled by the
+ * Threads: only the workload files (workloads.c, soak.c, failover.c) and
+ * the limits (nodes.c) start threads; every result is filled by the
  * thread that runs the workload after joining its workers. A stop request
  * (SIGINT, SIGTERM) is one atomic flag, read by every loop.
  */
@@ -204,6 +206,17 @@ typedef struct bench_limits {
     double capacity_ops_s;  /* L2: SET/s over all nodes at once */
     int have_ping;          /* L1 (and the fan-out figure) measured */
     int have_capacity;      /* L2 was measured */
+    /* L1q, the inline quorum fan-out (limit_inline.c): one thread writes
+     * SET <key> <tok> NX PX 10000 to all N non-blocking sockets and stops
+     * the clock when a quorum said OK; then it reads the other replies
+     * and sends DEL to all N (untimed). */
+    int have_inline;        /* L1q measured */
+    double inline_us_p50;   /* the quorum step: p50 and p99 */
+    double inline_us_p99;
+    double inline_cpu_us;   /* the loop's own CPU (RUSAGE_THREAD) per
+                               iteration: SET round and DEL round, so it
+                               compares with a W1 acquire + release */
+    uint64_t inline_iters;  /* measured iterations */
 } bench_limits;
 
 /* One soak throughput window (BENCH_SOAK_WINDOW_MS long, the last one
@@ -259,6 +272,16 @@ typedef struct bench_result {
     bench_limits limits;
     double csw_per_cycle;   /* W1-W3P: process context switches per
                                cycle */
+    double cpu_us_per_cycle; /* W1-W3P: process CPU per cycle (W1: an
+                                acquire + a release) */
+    double l1q_ratio;       /* W1: acquire p50 / L1q p50; 0: no L1q */
+    double l1q_cpu_ratio;   /* W1: cpu_us_per_cycle / L1q's CPU per
+                               SET+DEL iteration; 0: no L1q */
+    /* W3, W3P: hand-over gap, from a holder's release returning to the
+     * next holder's grant returning (stats.h) */
+    bench_pcts handover_us;
+    uint64_t handover_early; /* grants that returned before the release
+                                they follow (counted as 0 us) */
     double limit_ratio;     /* W1: acquire p50 / L1; W2: cycles/s /
                                (L2 / 2N); 0: none */
     uint32_t ttl_ms;
@@ -269,7 +292,12 @@ typedef struct bench_result {
     uint64_t extensions;
     double extensions_per_s;
     double cpu_s_per_1000_leases_per_s;
-    double rss_per_lease_b;
+    double rss_per_lease_b; /* RSS growth while taking the leases, per
+                               lease (depends on what the allocator kept
+                               from earlier workloads) */
+    double heap_per_lease_b; /* live bytes per lease: glibc's bytes in use
+                                (mallinfo2) grown while taking the leases,
+                                per lease; -1: unknown */
     double cpu_us_per_extension;  /* process CPU per extension */
     double csw_per_extension;     /* context switches per extension */
     /* W5 */
@@ -424,18 +452,20 @@ int bench_nodes_use(bench_nodes *nd, const char *const *uris, size_t n);
 void bench_nodes_stop(bench_nodes *nd);
 
 /* Measure L1 (serial PING p50 per node, and a quorum PING fan-out through
- * worker threads) and L2 (pipelined SET capacity over all nodes at once)
- * into l. Keys written by L2 are
- * "<prefix><run_id>:l2:<n>" with a 10 s expiry. rediss:// nodes are
- * measured over TLS with tls's CA and client certificate, so the limits
- * include what TLS costs. Returns 0, or -1 if a node could not be reached
- * (with a message on stderr). */
+ * worker threads), L1q (the inline quorum fan-out, limit_inline.c) and L2
+ * (pipelined SET capacity over all nodes at once) into l. Keys written by
+ * L2 are "<prefix><run_id>:l2:<n>" with a 10 s expiry, by L1q
+ * "<prefix><run_id>:l1q:<i>" (deleted again at once, PX 10000 in case the
+ * DEL is lost). rediss:// nodes are measured over TLS with tls's CA and
+ * client certificate, so the limits include what TLS costs. Returns 0, or
+ * -1 if a node could not be reached (with a message on stderr); L1q
+ * failing alone leaves have_inline 0 and does not fail the call. */
 int bench_measure_limits(const bench_nodes *nd, const bench_tls *tls,
                          const char *prefix, const char *run_id,
                          bench_limits *l);
 
 /* ------------------------------------------------------------------------
- * workloads.c: W1..W5 and the soak
+ * workloads.c: W1..W4; failover.c: W5; soak.c: the soak
  * ------------------------------------------------------------------------ */
 
 /* What a workload run needs from the driver. */
@@ -443,7 +473,7 @@ typedef struct bench_run {
     const bench_config *cfg;
     bench_nodes *nodes;   /* not const: the soak pauses spawned nodes */
     const char *run_id;
-    FILE *progress; /* a terminal, or NULL: no progress line */
+    FILE *progress; /* stderr when it is a terminal; NULL: none */
     const char *self_exe; /* this program, re-executed for W5 candidates */
     FILE *log;      /* where the soak logs its faults as they happen */
 } bench_run;

@@ -20,6 +20,9 @@
  *    library's own work taken out: the round trip plus the thread
  *    hand-offs plus N servers and N workers sharing the machine's cores.
  *    Set beside W1 it says how much of W1's distance from L1 is that.
+ *  - L1q inline quorum fan-out (limit_inline.c): one thread, N
+ *    non-blocking sockets, SET NX PX to all until a quorum said OK: the
+ *    serial acquire with no worker threads at all, the yardstick of W1.
  *  - L2 capacity: what `redis-benchmark -t set -P 16 -c 50` measures, on
  *    every node at once: one client thread per node, 50 connections each,
  *    16 pipelined SETs per connection per round. A round first queues and
@@ -34,7 +37,7 @@
  *    certificate), so that L1 and L2 are the limits of TLS nodes and W1/L1
  *    and W2/L2 still compare like with like. hiredis 0.14 has no TLS, so
  *    a TLS connection is a blocking socket under OpenSSL with hiredis's
- *    formatter and reply reader (bconn below). The handshake is outside
+ *    formatter and reply reader (bconn.c). The handshake is outside
  *    every timed part. Rejected: measuring TLS nodes' limits in plaintext
  *    on a second port (then the limits would not be those of the nodes
  *    the workloads use).
@@ -43,7 +46,8 @@
 #define _GNU_SOURCE
 #endif
 #include "bench.h"
-#include "uri.h"
+#include "bconn.h"
+#include "limit_inline.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -55,19 +59,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <limits.h>
-#include <netdb.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 
 #include <hiredis/hiredis.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 /* L1: PINGs per node before and during the measurement. */
 #define L1_WARMUP 200
@@ -80,8 +75,6 @@
 #define L2_PIPELINE 16
 #define L2_WARMUP_MS 200
 #define L2_MEASURE_MS 1500
-/* Connect and command timeout of the limit clients. */
-#define NODE_TIMEOUT_MS 2000
 
 /* ------------------------------------------------------------------------
  * Spawned or given nodes
@@ -131,345 +124,6 @@ void bench_nodes_stop(bench_nodes *nd)
 }
 
 /* ------------------------------------------------------------------------
- * Connections of the limit clients: hiredis (plain) or TLS
- * ------------------------------------------------------------------------ */
-
-/* One connection of a limit client. Plain nodes use a hiredis context, as
- * before; rediss:// nodes a blocking socket under an OpenSSL SSL object,
- * with hiredis only formatting commands and parsing replies (hiredis 0.14
- * has no TLS). Either way a command costs one write and the reads its
- * reply needs, so the limits of TLS nodes are those of TLS itself. */
-typedef struct bconn {
-    redisContext *c;   /* plain */
-    SSL *ssl;          /* TLS: ssl, fd, rd */
-    int fd;
-    redisReader *rd;
-    char display[128]; /* for messages; no credentials */
-} bconn;
-
-/* Everything the limit clients share: the TLS context (NULL when no node
- * speaks TLS), built once per measurement. */
-typedef struct bench_link {
-    SSL_CTX *ctx;
-    const bench_tls *tls;
-} bench_link;
-
-/* The first queued OpenSSL error, or fallback. */
-static const char *tls_err(const char *fallback, char *buf, size_t len)
-{
-    unsigned long e = ERR_get_error();
-
-    ERR_clear_error();
-    if (e == 0)
-        return fallback;
-    ERR_error_string_n(e, buf, len);
-    return buf;
-}
-
-/* Build the TLS context of the limit clients from tls: verify the peer
- * against the CA (or the system store) unless insecure, present the client
- * certificate if given. Returns NULL with a message on stderr. */
-static SSL_CTX *link_ctx_new(const bench_tls *tls)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    char buf[256];
-
-    if (ctx == NULL) {
-        fprintf(stderr, "redlock-bench: limits: SSL_CTX_new: %s\n",
-                tls_err("failed", buf, sizeof(buf)));
-        return NULL;
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_verify(ctx, tls->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER,
-                       NULL);
-    if ((tls->ca_file != NULL || tls->ca_dir != NULL)
-            ? SSL_CTX_load_verify_locations(ctx, tls->ca_file,
-                                            tls->ca_dir) != 1
-            : SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        fprintf(stderr, "redlock-bench: limits: cannot load the CAs: %s\n",
-                tls_err("failed", buf, sizeof(buf)));
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    if (tls->cert_file != NULL &&
-        (SSL_CTX_use_certificate_chain_file(ctx, tls->cert_file) != 1 ||
-         SSL_CTX_use_PrivateKey_file(ctx, tls->key_file, SSL_FILETYPE_PEM) !=
-             1)) {
-        fprintf(stderr, "redlock-bench: limits: cannot load the client "
-                        "certificate: %s\n",
-                tls_err("failed", buf, sizeof(buf)));
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    return ctx;
-}
-
-/* Connect a blocking TCP socket to host:port (any address it resolves to)
- * with NODE_TIMEOUT_MS for connect (SO_SNDTIMEO bounds connect() on
- * Linux), sends and receives. Returns the fd or -1 (errno set). */
-static int tcp_connect(const char *host, int port)
-{
-    struct addrinfo hints, *res = NULL, *ai;
-    struct timeval tv = {NODE_TIMEOUT_MS / 1000,
-                         (NODE_TIMEOUT_MS % 1000) * 1000};
-    char portbuf[16];
-    int fd = -1, one = 1, err = ECONNREFUSED;
-
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    snprintf(portbuf, sizeof(portbuf), "%d", port);
-    if (getaddrinfo(host, portbuf, &hints, &res) != 0) {
-        errno = EHOSTUNREACH;
-        return -1;
-    }
-    for (ai = res; ai != NULL; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-                    ai->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-            break;
-        err = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        errno = err;
-    return fd;
-}
-
-/* 1 if host is an IPv4 or IPv6 literal. */
-static int is_ip_literal(const char *host)
-{
-    unsigned char buf[sizeof(struct in6_addr)];
-    return inet_pton(AF_INET, host, buf) == 1 ||
-           inet_pton(AF_INET6, host, buf) == 1;
-}
-
-/* Free a connection (NULL is ignored). */
-static void bc_free(bconn *b)
-{
-    if (b == NULL)
-        return;
-    if (b->c != NULL)
-        redisFree(b->c);
-    if (b->ssl != NULL) {
-        SSL_shutdown(b->ssl);
-        SSL_free(b->ssl);
-    }
-    if (b->fd >= 0)
-        close(b->fd);
-    if (b->rd != NULL)
-        redisReaderFree(b->rd);
-    free(b);
-}
-
-/* The TLS half of bc_connect(): handshake with a's host verified (as an
- * address for an IP literal, else as a name, also sent as SNI). */
-static int bc_tls_open(bconn *b, const bench_link *lk, const redlock__uri *a)
-{
-    char buf[256];
-    long verify;
-
-    b->fd = tcp_connect(a->host, a->port);
-    if (b->fd < 0) {
-        fprintf(stderr, "redlock-bench: connect %s: %s\n", a->display,
-                strerror(errno));
-        return -1;
-    }
-    b->ssl = SSL_new(lk->ctx);
-    if (b->ssl == NULL || SSL_set_fd(b->ssl, b->fd) != 1) {
-        fprintf(stderr, "redlock-bench: %s: SSL setup: %s\n", a->display,
-                tls_err("failed", buf, sizeof(buf)));
-        return -1;
-    }
-    if (is_ip_literal(a->host)) {
-        if (!lk->tls->insecure &&
-            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(b->ssl), a->host) !=
-                1)
-            return -1;
-    } else {
-        SSL_set_tlsext_host_name(b->ssl, a->host);
-        if (!lk->tls->insecure && SSL_set1_host(b->ssl, a->host) != 1)
-            return -1;
-    }
-    if (SSL_connect(b->ssl) != 1) {
-        verify = SSL_get_verify_result(b->ssl);
-        fprintf(stderr, "redlock-bench: %s: TLS handshake: %s\n", a->display,
-                verify != X509_V_OK
-                    ? X509_verify_cert_error_string(verify)
-                    : tls_err("connection closed", buf, sizeof(buf)));
-        ERR_clear_error();
-        return -1;
-    }
-    b->rd = redisReaderCreate();
-    return b->rd != NULL ? 0 : -1;
-}
-
-/* Write n bytes over b. Returns 0 or -1. */
-static int bc_write(bconn *b, const char *buf, size_t n)
-{
-    if (b->c != NULL) {
-        int done = 0;
-        if (redisAppendFormattedCommand(b->c, buf, n) != REDIS_OK)
-            return -1;
-        while (!done)
-            if (redisBufferWrite(b->c, &done) != REDIS_OK)
-                return -1;
-        return 0;
-    }
-    while (n > 0) {
-        int w = SSL_write(b->ssl, buf, n > INT_MAX ? INT_MAX : (int)n);
-        if (w <= 0) {
-            ERR_clear_error();
-            return -1;
-        }
-        buf += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Read the next reply. Returns it (free with freeReplyObject), or NULL on
- * an error or timeout. */
-static redisReply *bc_read(bconn *b)
-{
-    void *reply = NULL;
-
-    if (b->c != NULL)
-        return redisGetReply(b->c, &reply) == REDIS_OK ? reply : NULL;
-    for (;;) {
-        char buf[16384];
-        int n;
-
-        if (redisReaderGetReply(b->rd, &reply) != REDIS_OK)
-            return NULL;
-        if (reply != NULL)
-            return reply;
-        n = SSL_read(b->ssl, buf, sizeof(buf));
-        if (n <= 0) {
-            ERR_clear_error();
-            return NULL;
-        }
-        if (redisReaderFeed(b->rd, buf, (size_t)n) != REDIS_OK)
-            return NULL;
-    }
-}
-
-/* Send one command (argv form) and read its reply; NULL on failure. */
-static redisReply *bc_command(bconn *b, int argc, const char **argv)
-{
-    char *cmd = NULL;
-    redisReply *r;
-    int len;
-
-    if (b->c != NULL)
-        return redisCommandArgv(b->c, argc, argv, NULL);
-    len = redisFormatCommandArgv(&cmd, argc, argv, NULL);
-    if (len < 0 || cmd == NULL)
-        return NULL;
-    r = bc_write(b, cmd, (size_t)len) == 0 ? bc_read(b) : NULL;
-    redisFreeCommand(cmd);
-    return r;
-}
-
-/* What went wrong on b, for a message. */
-static const char *bc_errstr(const bconn *b)
-{
-    return b->c != NULL ? b->c->errstr : "TLS connection failed";
-}
-
-/* Connect to uri (plain or TLS) with timeouts, AUTH and SELECT. Returns a
- * connection, or NULL with a message on stderr. */
-static bconn *bc_connect(const char *uri, const bench_link *lk)
-{
-    redlock__uri a;
-    bconn *b;
-    redisReply *r;
-    char why[200];
-    struct timeval tv = {NODE_TIMEOUT_MS / 1000,
-                         (NODE_TIMEOUT_MS % 1000) * 1000};
-
-    /* The library's own parser (src/uri.c, compiled into the bench), so
-     * the limits connect exactly where the manager does. */
-    if (redlock__uri_parse(uri, &a, why, sizeof(why)) != REDLOCK_OK) {
-        fprintf(stderr, "redlock-bench: node URI for the limits: %s\n",
-                why);
-        return NULL;
-    }
-    b = calloc(1, sizeof(*b));
-    if (b == NULL) {
-        redlock__uri_clear(&a);
-        return NULL;
-    }
-    b->fd = -1;
-    snprintf(b->display, sizeof(b->display), "%s", a.display);
-    if (a.tls) {
-        if (lk->ctx == NULL || bc_tls_open(b, lk, &a) != 0)
-            goto fail;
-    } else {
-        if (a.is_unix)
-            b->c = redisConnectUnixWithTimeout(a.path, tv);
-        else
-            b->c = redisConnectWithTimeout(a.host, a.port, tv);
-        if (b->c == NULL || b->c->err) {
-            fprintf(stderr, "redlock-bench: connect %s: %s\n", a.display,
-                    b->c != NULL ? b->c->errstr : "out of memory");
-            goto fail;
-        }
-        redisSetTimeout(b->c, tv);
-    }
-    if (a.password != NULL) {
-        const char *auth[3] = {"AUTH", a.user != NULL ? a.user : a.password,
-                               a.password};
-        r = bc_command(b, a.user != NULL ? 3 : 2, auth);
-        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            fprintf(stderr, "redlock-bench: %s: AUTH refused\n", a.display);
-            if (r != NULL)
-                freeReplyObject(r);
-            goto fail;
-        }
-        freeReplyObject(r);
-    }
-    if (a.db != 0) {
-        char dbbuf[16];
-        const char *sel[2] = {"SELECT", dbbuf};
-        snprintf(dbbuf, sizeof(dbbuf), "%d", a.db);
-        r = bc_command(b, 2, sel);
-        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            fprintf(stderr, "redlock-bench: %s: SELECT refused\n",
-                    a.display);
-            if (r != NULL)
-                freeReplyObject(r);
-            goto fail;
-        }
-        freeReplyObject(r);
-    }
-    redlock__uri_clear(&a);
-    return b;
-
-fail:
-    bc_free(b);
-    redlock__uri_clear(&a);
-    return NULL;
-}
-
-/* Nanoseconds on CLOCK_MONOTONIC. */
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* ------------------------------------------------------------------------
  * L1
  * ------------------------------------------------------------------------ */
 
@@ -491,9 +145,9 @@ static int measure_ping(const char *uri, const bench_link *lk,
     }
     for (int i = 0; i < L1_WARMUP + L1_SAMPLES && !bench_stop_requested();
          i++) {
-        uint64_t t0 = mono_ns();
+        uint64_t t0 = bench_mono_ns();
         redisReply *r = bc_command(c, 1, ping);
-        uint64_t t1 = mono_ns();
+        uint64_t t1 = bench_mono_ns();
         if (r == NULL || r->type == REDIS_REPLY_ERROR) {
             fprintf(stderr, "redlock-bench: PING failed: %s\n",
                     r == NULL ? bc_errstr(c) : r->str);
@@ -625,7 +279,7 @@ static int measure_fanout(const bench_nodes *nd, const bench_link *lk,
         pthread_mutex_lock(&f->mu);
         f->ok = f->answered = 0;
         pthread_mutex_unlock(&f->mu);
-        t0 = mono_ns();
+        t0 = bench_mono_ns();
         if (fan_wake(f) != 0) {
             rc = -1;
             break;
@@ -633,7 +287,7 @@ static int measure_fanout(const bench_nodes *nd, const bench_link *lk,
         pthread_mutex_lock(&f->mu);
         while (f->ok < quorum && !f->failed)
             pthread_cond_wait(&f->cv, &f->mu);
-        t1 = mono_ns();
+        t1 = bench_mono_ns();
         while (f->answered < (int)f->n)
             pthread_cond_wait(&f->cv, &f->mu);
         if (f->failed)
@@ -743,7 +397,7 @@ static void *l2_thread(void *arg)
         }
     }
     while (!bench_stop_requested()) {
-        uint64_t now = mono_ns();
+        uint64_t now = bench_mono_ns();
         if (now >= cl->end_ns)
             break;
         for (size_t i = 0; i < nconn; i++)
@@ -761,7 +415,7 @@ static void *l2_thread(void *arg)
                 freeReplyObject(rep);
             }
         }
-        now = mono_ns();
+        now = bench_mono_ns();
         if (now >= cl->measure_from_ns && now <= cl->end_ns)
             cl->ops += (uint64_t)nconn * L2_PIPELINE;
     }
@@ -783,7 +437,7 @@ static int measure_capacity(const bench_nodes *nd, const bench_link *lk,
                             double *ops_s)
 {
     l2_client cl[BENCH_NODES_MAX];
-    uint64_t start = mono_ns();
+    uint64_t start = bench_mono_ns();
     uint64_t from = start + (uint64_t)L2_WARMUP_MS * 1000000u;
     uint64_t end = from + (uint64_t)L2_MEASURE_MS * 1000000u;
     uint64_t ops = 0;
@@ -835,7 +489,7 @@ int bench_measure_limits(const bench_nodes *nd, const bench_tls *tls,
     for (size_t i = 0; i < nd->n; i++)
         any_tls |= strncasecmp(nd->uris[i], "rediss://", 9) == 0;
     if (any_tls) {
-        lk.ctx = link_ctx_new(lk.tls);
+        lk.ctx = bench_link_ctx_new(lk.tls);
         if (lk.ctx == NULL)
             return -1;
     }
@@ -863,6 +517,9 @@ static int measure_limits(const bench_nodes *nd, const bench_link *lk,
         l->have_ping = 0;
     if (!l->have_ping)
         return -1;
+    /* L1q failing alone (reported on stderr) leaves the others usable. */
+    if (!bench_stop_requested())
+        bench_measure_inline(nd, lk, prefix, run_id, l);
     if (measure_capacity(nd, lk, prefix, run_id, &l->capacity_ops_s) != 0)
         return -1;
     l->have_capacity = 1;

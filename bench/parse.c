@@ -64,6 +64,7 @@ void bench_result_init(bench_result *r, int wl, size_t nodes)
     memset(r, 0, sizeof(*r));
     r->wl = wl;
     r->nodes = nodes;
+    r->heap_per_lease_b = -1.0; /* unknown until measured */
 }
 
 /* Free the result's owned buffers. */

@@ -19,11 +19,18 @@
 
 #include "redlock_version.h"
 
-/* Goals from the issue, shown beside the figures in the table. */
-#define GOAL_W1_RATIO_MAX 1.5  /* W1 acquire p50 <= 1.5 x L1 */
+/* Goals from the issues, shown beside the figures in the table. */
+#define GOAL_W1_RATIO_MAX 1.5  /* issue 5: W1 acquire p50 <= 1.5 x L1
+                                  (shown when L1q is not measured) */
+#define GOAL_W1_L1Q_MAX 1.25   /* issue 13: W1 acquire p50 <= 1.25 x L1q */
+#define GOAL_W1_CPU_MAX 1.5    /* issue 13: W1 CPU per cycle <= 1.5 x L1q's
+                                  per SET+DEL iteration */
+#define GOAL_W3_GAP_MAX 2.0    /* issue 13: W3 hand-over p50 <= 2 x L1q */
+#define GOAL_W3_VS_POLL_MIN 3.0 /* issue 13: W3 acquisitions/s >= 3 x W3P */
 #define GOAL_W2_RATIO_MIN 0.5  /* W2 >= 50 % of L2 / (2N) */
 #define GOAL_W4_CORE_MAX 0.02  /* 1000 leases < 2 % of one core */
-#define GOAL_RSS_PER_LEASE_MAX 1024.0 /* bytes */
+#define GOAL_RSS_PER_LEASE_MAX 1024.0 /* bytes per lease: live bytes
+                                         (glibc), else RSS */
 
 /* ------------------------------------------------------------------------
  * Small helpers
@@ -211,13 +218,42 @@ int bench_format_json(const bench_result *r, const char *run_id, char *buf,
             bench_json_num(&j, NULL, l->ping_us_p50_node[i], 1);
         bench_json_array_end(&j);
     }
+    if (l->have_inline) {
+        bench_json_num(&j, "l1q_us_p50", l->inline_us_p50, 1);
+        bench_json_num(&j, "l1q_us_p99", l->inline_us_p99, 1);
+        bench_json_num(&j, "l1q_cpu_us_per_iter", l->inline_cpu_us, 2);
+        bench_json_u64(&j, "l1q_iterations", l->inline_iters);
+    } else {
+        bench_json_null(&j, "l1q_us_p50");
+        bench_json_null(&j, "l1q_us_p99");
+        bench_json_null(&j, "l1q_cpu_us_per_iter");
+    }
     bench_json_object_end(&j);
     if (r->limit_ratio > 0.0)
         bench_json_num(&j, "limit_ratio", r->limit_ratio, 3);
     else
         bench_json_null(&j, "limit_ratio");
-    if (r->wl <= BENCH_W3P)
+    if (r->wl <= BENCH_W3P) {
         bench_json_num(&j, "context_switches_per_cycle", r->csw_per_cycle, 2);
+        bench_json_num(&j, "cpu_us_per_cycle", r->cpu_us_per_cycle, 2);
+    }
+    if (r->wl == BENCH_W1) {
+        if (r->l1q_ratio > 0.0) {
+            bench_json_object_begin(&j, "l1q_ratio");
+            bench_json_num(&j, "acquire_p50", r->l1q_ratio, 3);
+            if (r->l1q_cpu_ratio > 0.0)
+                bench_json_num(&j, "cpu_per_cycle", r->l1q_cpu_ratio, 3);
+            else
+                bench_json_null(&j, "cpu_per_cycle");
+            bench_json_object_end(&j);
+        } else {
+            bench_json_null(&j, "l1q_ratio");
+        }
+    }
+    if (r->wl == BENCH_W3 || r->wl == BENCH_W3P) {
+        json_pcts(&j, "handover_us", &r->handover_us);
+        bench_json_u64(&j, "handover_early", r->handover_early);
+    }
     if (r->ttl_ms > 0)
         bench_json_u64(&j, "ttl_ms", r->ttl_ms);
     if (r->has_retry) {
@@ -231,6 +267,10 @@ int bench_format_json(const bench_result *r, const char *run_id, char *buf,
         bench_json_u64(&j, "extensions", r->extensions);
         bench_json_num(&j, "extensions_per_s", r->extensions_per_s, 1);
         bench_json_num(&j, "rss_per_lease_b", r->rss_per_lease_b, 0);
+        if (r->heap_per_lease_b >= 0.0)
+            bench_json_num(&j, "heap_per_lease_b", r->heap_per_lease_b, 0);
+        else
+            bench_json_null(&j, "heap_per_lease_b");
         if (r->wl == BENCH_W4) {
             /* Not for the soak: W2's threads share the process's CPU. */
             bench_json_num(&j, "cpu_s_per_1000_leases_per_s",
@@ -291,7 +331,9 @@ static const char csv_header[] =
     "lost,cpu_s,rss_kb,ping_us_p50,capacity_ops_s,limit_ratio,ttl_ms,"
     "retry_delay_ms,retry_jitter_ms,leases,extensions_per_s,"
     "cpu_s_per_1000_leases_per_s,rss_per_lease_b,failovers,"
-    "failover_ttl_p50,failover_ttl_max,sweep,error";
+    "failover_ttl_p50,failover_ttl_max,sweep,error,cpu_us_per_cycle,"
+    "l1q_us_p50,l1q_us_p99,l1q_cpu_us_per_iter,l1q_ratio,handover_p50_us,"
+    "handover_p99_us,heap_per_lease_b";
 
 /* A growing CSV row in a caller's buffer. */
 typedef struct csv_row {
@@ -326,6 +368,13 @@ static void csv_cell(csv_row *c, const char *fmt, ...)
         return;
     }
     c->len += (size_t)n;
+}
+
+/* Append n empty cells (figures that do not apply to this row). */
+static void csv_blank(csv_row *c, int n)
+{
+    for (int i = 0; i < n; i++)
+        csv_cell(c, "%s", "");
 }
 
 /* The header line. */
@@ -370,15 +419,13 @@ int bench_format_csv(const bench_result *r, const char *run_id, char *buf,
         csv_cell(&c, "%.1f", a->p999);
         csv_cell(&c, "%.1f", a->max);
     } else {
-        for (int i = 0; i < 5; i++)
-            csv_cell(&c, "%s", "");
+        csv_blank(&c, 5);
     }
     if (rl->count > 0) {
         csv_cell(&c, "%.1f", rl->p50);
         csv_cell(&c, "%.1f", rl->p99);
     } else {
-        csv_cell(&c, "%s", "");
-        csv_cell(&c, "%s", "");
+        csv_blank(&c, 2);
     }
     csv_cell(&c, "%" PRIu64, r->fail_taken);
     csv_cell(&c, "%" PRIu64, r->fail_quorum);
@@ -390,22 +437,21 @@ int bench_format_csv(const bench_result *r, const char *run_id, char *buf,
     if (l->have_ping)
         csv_cell(&c, "%.1f", l->ping_us_p50);
     else
-        csv_cell(&c, "%s", "");
+        csv_blank(&c, 1);
     if (l->have_capacity)
         csv_cell(&c, "%.0f", l->capacity_ops_s);
     else
-        csv_cell(&c, "%s", "");
+        csv_blank(&c, 1);
     if (r->limit_ratio > 0.0)
         csv_cell(&c, "%.3f", r->limit_ratio);
     else
-        csv_cell(&c, "%s", "");
+        csv_blank(&c, 1);
     csv_cell(&c, "%" PRIu32, r->ttl_ms);
     if (r->has_retry) {
         csv_cell(&c, "%" PRIu32, r->retry_delay_ms);
         csv_cell(&c, "%" PRIu32, r->retry_jitter_ms);
     } else {
-        csv_cell(&c, "%s", "");
-        csv_cell(&c, "%s", "");
+        csv_blank(&c, 2);
     }
     if (lease) {
         csv_cell(&c, "%" PRIu32, r->leases);
@@ -413,22 +459,47 @@ int bench_format_csv(const bench_result *r, const char *run_id, char *buf,
         if (r->wl == BENCH_W4)
             csv_cell(&c, "%.5f", r->cpu_s_per_1000_leases_per_s);
         else
-            csv_cell(&c, "%s", "");
+            csv_blank(&c, 1);
         csv_cell(&c, "%.0f", r->rss_per_lease_b);
     } else {
-        for (int i = 0; i < 4; i++)
-            csv_cell(&c, "%s", "");
+        csv_blank(&c, 4);
     }
     if (r->wl == BENCH_W5) {
         csv_cell(&c, "%" PRIu64, r->failovers);
         csv_cell(&c, "%.3f", r->failover_ttl_p50);
         csv_cell(&c, "%.3f", r->failover_ttl_max);
     } else {
-        for (int i = 0; i < 3; i++)
-            csv_cell(&c, "%s", "");
+        csv_blank(&c, 3);
     }
     csv_cell(&c, "%d", r->sweep);
     csv_cell(&c, "%s", err);
+    /* Columns added with L1q and the hand-over gap (issue 13), after the
+     * old ones so that readers by position keep working. */
+    if (r->wl <= BENCH_W3P)
+        csv_cell(&c, "%.2f", r->cpu_us_per_cycle);
+    else
+        csv_blank(&c, 1);
+    if (l->have_inline) {
+        csv_cell(&c, "%.1f", l->inline_us_p50);
+        csv_cell(&c, "%.1f", l->inline_us_p99);
+        csv_cell(&c, "%.2f", l->inline_cpu_us);
+    } else {
+        csv_blank(&c, 3);
+    }
+    if (r->l1q_ratio > 0.0)
+        csv_cell(&c, "%.3f", r->l1q_ratio);
+    else
+        csv_blank(&c, 1);
+    if (r->handover_us.count > 0) {
+        csv_cell(&c, "%.1f", r->handover_us.p50);
+        csv_cell(&c, "%.1f", r->handover_us.p99);
+    } else {
+        csv_blank(&c, 2);
+    }
+    if (lease && r->heap_per_lease_b >= 0.0)
+        csv_cell(&c, "%.0f", r->heap_per_lease_b);
+    else
+        csv_blank(&c, 1);
     if (c.overflow)
         return -1;
     return (int)c.len;
@@ -455,21 +526,95 @@ static const bench_result *find_result(const bench_result *r, size_t count,
     return NULL;
 }
 
+/* Memory per lease for the notes: the goal is judged on live bytes
+ * (glibc's bytes in use), which do not depend on what earlier workloads
+ * left in the allocator; the RSS growth follows as a diagnostic. Without
+ * glibc's figure, the RSS growth is judged as before. */
+static void lease_memory(const bench_result *r, char *out, size_t len)
+{
+    if (r->heap_per_lease_b >= 0.0)
+        snprintf(out, len, "%.0f live B/lease (goal < 1 KiB: %s; RSS "
+                           "%.0f B/lease)",
+                 r->heap_per_lease_b,
+                 verdict(r->heap_per_lease_b < GOAL_RSS_PER_LEASE_MAX),
+                 r->rss_per_lease_b);
+    else
+        snprintf(out, len, "%.0f B/lease of RSS (goal < 1 KiB: %s)",
+                 r->rss_per_lease_b,
+                 verdict(r->rss_per_lease_b < GOAL_RSS_PER_LEASE_MAX));
+}
+
+/* W1's notes: the goals against L1q (acquire p50, client CPU per cycle),
+ * then, as diagnostics, the ratios to L1 and to the fan-out through
+ * worker threads. Without L1q, the issue-5 goal against L1. */
+static void w1_notes(const bench_result *r, char *out, size_t len)
+{
+    const bench_limits *l = &r->limits;
+    double fan = l->fanout_us_p50 > 0.0 ? r->acquire_us.p50 / l->fanout_us_p50
+                                        : 0.0;
+
+    if (r->l1q_ratio > 0.0) {
+        snprintf(out, len, "acq p50 = %.2f x L1q (goal <= %.2f: %s); CPU "
+                           "%.1f us per cycle (acquire+release) = %.2f x "
+                           "L1q's SET+DEL iteration (goal <= %.1f: %s); "
+                           "diagnostics: %.2f x L1, %.2f x the fan-out "
+                           "through worker threads",
+                 r->l1q_ratio, GOAL_W1_L1Q_MAX,
+                 verdict(r->l1q_ratio <= GOAL_W1_L1Q_MAX),
+                 r->cpu_us_per_cycle, r->l1q_cpu_ratio, GOAL_W1_CPU_MAX,
+                 verdict(r->l1q_cpu_ratio > 0.0 &&
+                         r->l1q_cpu_ratio <= GOAL_W1_CPU_MAX),
+                 r->limit_ratio, fan);
+    } else if (r->limit_ratio > 0.0) {
+        snprintf(out, len, "L1q not measured; acq p50 = %.2f x L1 (goal <= "
+                           "%.1f for N=3,5: %s); %.2f x the fan-out",
+                 r->limit_ratio, GOAL_W1_RATIO_MAX,
+                 verdict(r->limit_ratio <= GOAL_W1_RATIO_MAX), fan);
+    }
+}
+
+/* W3's notes: the hand-over gap against L1q with the violations, and the
+ * acquisitions/s against W3P's (p: the W3P row of the same N, or NULL). */
+static void w3_notes(const bench_result *r, const bench_result *p, char *out,
+                     size_t len)
+{
+    const bench_limits *l = &r->limits;
+    char gap[160], poll[96];
+
+    if (l->have_inline && l->inline_us_p50 > 0.0 &&
+        r->handover_us.count > 0) {
+        double x = r->handover_us.p50 / l->inline_us_p50;
+        snprintf(gap, sizeof(gap), "hand-over p50 %.0f us, p99 %.0f us = "
+                                   "%.2f x L1q (goal p50 <= %.0f x L1q with "
+                                   "0 violations: %s)",
+                 r->handover_us.p50, r->handover_us.p99, x, GOAL_W3_GAP_MAX,
+                 verdict(x <= GOAL_W3_GAP_MAX && r->violations == 0));
+    } else {
+        snprintf(gap, sizeof(gap), "hand-over p50 %.0f us, p99 %.0f us "
+                                   "(no L1q); violations goal 0: %s",
+                 r->handover_us.p50, r->handover_us.p99,
+                 verdict(r->violations == 0));
+    }
+    if (p != NULL && p->cycles_per_s > 0.0)
+        snprintf(poll, sizeof(poll), "; %.2f x W3P acquisitions/s (goal >= "
+                                     "%.0f: %s)",
+                 r->cycles_per_s / p->cycles_per_s, GOAL_W3_VS_POLL_MIN,
+                 verdict(r->cycles_per_s >=
+                         GOAL_W3_VS_POLL_MIN * p->cycles_per_s));
+    else
+        poll[0] = '\0';
+    snprintf(out, len, "retry %" PRIu32 "+%" PRIu32 " ms; %s%s",
+             r->retry_delay_ms, r->retry_jitter_ms, gap, poll);
+}
+
 /* The notes column of one row: the figure beside its limit or goal. */
 static void row_notes(const bench_result *r, const bench_result *all,
                       size_t count, char *out, size_t len)
 {
-    const bench_result *other;
-
     out[0] = '\0';
     switch (r->wl) {
     case BENCH_W1:
-        if (r->limit_ratio > 0.0)
-            snprintf(out, len, "acq p50 = %.2f x L1 (goal <= %.1f for "
-                               "N=3,5: %s); %.2f x the fan-out",
-                     r->limit_ratio, GOAL_W1_RATIO_MAX,
-                     verdict(r->limit_ratio <= GOAL_W1_RATIO_MAX),
-                     r->acquire_us.p50 / r->limits.fanout_us_p50);
+        w1_notes(r, out, len);
         break;
     case BENCH_W2:
         if (r->limit_ratio > 0.0)
@@ -484,37 +629,30 @@ static void row_notes(const bench_result *r, const bench_result *all,
                      sysconf(_SC_NPROCESSORS_ONLN), r->csw_per_cycle);
         break;
     case BENCH_W3:
-        other = find_result(all, count, BENCH_W3P, r->nodes);
-        if (other != NULL && other->cycles_per_s > 0.0)
-            snprintf(out, len, "retry %" PRIu32 "+%" PRIu32 " ms; %.2f x "
-                               "W3P (goal >= 1: %s); violations goal 0: %s",
-                     r->retry_delay_ms, r->retry_jitter_ms,
-                     r->cycles_per_s / other->cycles_per_s,
-                     verdict(r->cycles_per_s >= other->cycles_per_s),
-                     verdict(r->violations == 0));
-        else
-            snprintf(out, len, "retry %" PRIu32 "+%" PRIu32 " ms; "
-                               "violations goal 0: %s",
-                     r->retry_delay_ms, r->retry_jitter_ms,
-                     verdict(r->violations == 0));
+        w3_notes(r, find_result(all, count, BENCH_W3P, r->nodes), out,
+                 len);
         break;
     case BENCH_W3P:
         snprintf(out, len, "retry %" PRIu32 "+%" PRIu32 " ms (10 ms "
-                           "polling client)",
-                 r->retry_delay_ms, r->retry_jitter_ms);
+                           "polling client); hand-over p50 %.0f us, p99 "
+                           "%.0f us",
+                 r->retry_delay_ms, r->retry_jitter_ms, r->handover_us.p50,
+                 r->handover_us.p99);
         break;
-    case BENCH_W4:
+    case BENCH_W4: {
+        char mem[128];
+        lease_memory(r, mem, sizeof(mem));
         snprintf(out, len, "%" PRIu32 " leases: %.0f ext/s, %.2f%% of a "
                            "core per 1000 (goal < 2%%: %s; %.0f us CPU, "
                            "%.1f context switches per extension), lost %"
-                           PRIu64 " (%s), %.0f B/lease (goal < 1 KiB: %s)",
+                           PRIu64 " (%s), %s",
                  r->leases, r->extensions_per_s,
                  100.0 * r->cpu_s_per_1000_leases_per_s,
                  verdict(r->cpu_s_per_1000_leases_per_s < GOAL_W4_CORE_MAX),
                  r->cpu_us_per_extension, r->csw_per_extension, r->lost,
-                 verdict(r->lost == 0), r->rss_per_lease_b,
-                 verdict(r->rss_per_lease_b < GOAL_RSS_PER_LEASE_MAX));
+                 verdict(r->lost == 0), mem);
         break;
+    }
     case BENCH_W5:
         snprintf(out, len, "%" PRIu64 " failovers: new leader p50 %.2f "
                            "TTL, max %.2f TTL (TTL %" PRIu32 " ms, retry %"
@@ -522,15 +660,15 @@ static void row_notes(const bench_result *r, const bench_result *all,
                  r->failovers, r->failover_ttl_p50, r->failover_ttl_max,
                  r->ttl_ms, r->retry_delay_ms, r->retry_jitter_ms);
         break;
-    case BENCH_SOAK:
-        snprintf(out, len, "RSS %ld -> %ld kB, %.0f B/lease (goal < 1 KiB: "
-                           "%s), %zu faults, lost %" PRIu64 ", no growth: "
-                           "%s (see the soak report)",
-                 r->rss_start_kb, r->rss_end_kb, r->rss_per_lease_b,
-                 verdict(r->rss_per_lease_b < GOAL_RSS_PER_LEASE_MAX),
-                 r->faults_n, r->lost,
+    case BENCH_SOAK: {
+        char mem[128];
+        lease_memory(r, mem, sizeof(mem));
+        snprintf(out, len, "RSS %ld -> %ld kB, %s, %zu faults, lost %"
+                           PRIu64 ", no growth: %s (see the soak report)",
+                 r->rss_start_kb, r->rss_end_kb, mem, r->faults_n, r->lost,
                  bench_soak_no_growth(r) ? "PASS" : "FAIL");
         break;
+    }
     default:
         break;
     }
@@ -551,7 +689,7 @@ static void lat_cell(FILE *out, const bench_pcts *p, double v)
 void bench_report_table(FILE *out, const bench_result *r, size_t n,
                         const bench_config *cfg)
 {
-    char notes[400];
+    char notes[512];
     char fails[48];
     size_t last_nodes = 0;
 
@@ -667,6 +805,12 @@ void bench_report_limits(FILE *out, const bench_limits *l)
     } else {
         fprintf(out, " not measured");
     }
+    if (l->have_inline)
+        fprintf(out, "; L1q inline quorum SET p50 %.1f us, p99 %.1f us, "
+                     "client CPU %.1f us per SET+DEL iteration",
+                l->inline_us_p50, l->inline_us_p99, l->inline_cpu_us);
+    else
+        fprintf(out, "; L1q not measured");
     if (l->have_capacity)
         fprintf(out, "; L2 SET capacity %.0f/s, L2/(2N) = %.0f cycles/s\n",
                 l->capacity_ops_s,

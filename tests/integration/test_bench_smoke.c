@@ -2,9 +2,12 @@
  * test_bench_smoke.c: run the real redlock-bench briefly on one spawned
  * node and read its --json output back with the bench's own JSON checker
  * (no python needed): every line must parse, carry the spec's fields, and
- * report 0 mutual-exclusion violations and 0 lost leases. Also checks that
- * SIGINT stops a run early with status 130 and leaves no redis-server of
- * the bench running.
+ * report 0 mutual-exclusion violations and 0 lost leases, and carry L1q,
+ * W1's ratios to it, W3's hand-over gap and W4's live bytes per lease
+ * (present and positive; no thresholds: goals belong in the bench's own
+ * output). Also checks that SIGINT stops a run early with status 130 and
+ * leaves no redis-server of the bench running, and that the progress
+ * line goes to a terminal on stderr while stdout is redirected.
  *
  * The bench binary's path comes from CMake (REDLOCK_BENCH_BIN). Runs are
  * kept short (1 s per workload, 2 s for W4 with 200 leases, a 300 ms
@@ -22,6 +25,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -124,6 +128,16 @@ static int bench_finish(bench_proc *p, char *out, size_t cap)
     return WEXITSTATUS(status);
 }
 
+/* The number at path in line exists and is > 0 (a figure that must be
+ * there, with no threshold on its value). */
+static void expect_positive(const char *line, const char *path)
+{
+    double v = 0.0;
+
+    if (bench_json_number(line, path, &v) != 0 || !(v > 0.0))
+        fail_msg("%s missing or not positive in: %s", path, line);
+}
+
 /* Check every line of out: valid JSON with the spec's fields, no
  * violations, nothing lost, no error. Marks each workload id seen in
  * seen[] (indexed like `ids`). Returns the number of lines. */
@@ -161,12 +175,13 @@ static int check_lines(char *out, const char *const *ids, int *seen,
         if (v <= 0.0)
             fprintf(stderr, "no cycles in: %s\n", line);
         assert_true(v > 0.0);
-        assert_int_equal(bench_json_number(line, "limits.ping_us_p50", &v),
-                         0);
-        assert_true(v > 0.0);
-        assert_int_equal(
-            bench_json_number(line, "limits.capacity_ops_s", &v), 0);
-        assert_true(v > 0.0);
+        expect_positive(line, "limits.ping_us_p50");
+        expect_positive(line, "limits.capacity_ops_s");
+        /* L1q, the inline quorum fan-out: present and positive (no
+         * thresholds: goals belong in the bench's own output). */
+        expect_positive(line, "limits.l1q_us_p50");
+        expect_positive(line, "limits.l1q_us_p99");
+        expect_positive(line, "limits.l1q_cpu_us_per_iter");
         assert_int_equal(bench_json_find(line, "failures.taken", &val, &len),
                          0);
         if (bench_json_find(line, "error", &val, &len) == 0) {
@@ -207,7 +222,29 @@ static void test_smoke_workloads(void **state)
         assert_true(v > 0.0);
         assert_int_equal(bench_json_number(w1, "release_us.p99", &v), 0);
         assert_int_equal(bench_json_number(w1, "limit_ratio", &v), 0);
+        /* ... and its ratios to L1q (issue 13's goals). */
+        expect_positive(w1, "l1q_ratio.acquire_p50");
+        expect_positive(w1, "l1q_ratio.cpu_per_cycle");
+        expect_positive(w1, "cpu_us_per_cycle");
         *nl = '\n';
+    }
+    /* W3 and W3P carry the hand-over gap (release -> next grant). */
+    for (const char *p = out; (p = strstr(p, "\"workload\":\"W3")) != NULL;
+         p++) {
+        const char *start = p, *end = strchr(p, '\n');
+        char line[OUT_MAX / 4];
+        while (start > out && start[-1] != '\n')
+            start--;
+        assert_non_null(end);
+        assert_true((size_t)(end - start) < sizeof(line));
+        memcpy(line, start, (size_t)(end - start));
+        line[end - start] = '\0';
+        /* p50 may be 0 if most grants beat their release (counted as
+         * early); the gaps are there and some is positive. */
+        assert_int_equal(bench_json_number(line, "handover_us.p50", &v), 0);
+        expect_positive(line, "handover_us.count");
+        expect_positive(line, "handover_us.max");
+        assert_int_equal(bench_json_number(line, "handover_early", &v), 0);
     }
     assert_int_equal(check_lines(out, ids, seen, 5), 5);
     for (size_t i = 0; i < 5; i++)
@@ -236,6 +273,8 @@ static void test_smoke_leases(void **state)
     assert_true(v == 200.0);
     assert_int_equal(bench_json_number(out, "extensions_per_s", &v), 0);
     assert_true(v > 0.0);
+    /* Live bytes per lease (glibc's bytes in use): present and positive. */
+    expect_positive(out, "heap_per_lease_b");
     assert_int_equal(check_lines(out, ids, seen, 1), 1);
     assert_int_equal(seen[0], 1);
     free(out);
@@ -330,6 +369,80 @@ static void test_smoke_interrupt(void **state)
     free(out);
 }
 
+/* The live progress line goes to stderr when stderr is a terminal, also
+ * with stdout redirected: stderr is a pseudo-terminal here, stdout a
+ * pipe; the line shows up on the terminal and never in the --json. */
+static void test_progress_on_tty_stderr(void **state)
+{
+    static const char *const args[] = {"--spawn", "1", "--workloads", "W1",
+                                       "--duration", "1", "--json", NULL};
+    char *tty = malloc(OUT_MAX), *out = malloc(OUT_MAX);
+    size_t tlen = 0;
+    long long deadline = now_ms() + RUN_TIMEOUT_MS;
+    int master, slave, fds[2];
+    pid_t pid;
+    (void)state;
+
+    assert_non_null(tty);
+    assert_non_null(out);
+    master = posix_openpt(O_RDWR | O_NOCTTY);
+    assert_true(master >= 0);
+    assert_int_equal(grantpt(master), 0);
+    assert_int_equal(unlockpt(master), 0);
+    slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+    assert_true(slave >= 0);
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        const char *argv[16];
+        size_t n = 0;
+        argv[n++] = REDLOCK_BENCH_BIN;
+        for (size_t i = 0; args[i] != NULL; i++)
+            argv[n++] = args[i];
+        argv[n] = NULL;
+        dup2(fds[1], STDOUT_FILENO);
+        dup2(slave, STDERR_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        close(slave);
+        close(master);
+        execv(REDLOCK_BENCH_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    close(slave);
+    /* Drain the terminal until the bench is gone (EIO once no one has the
+     * slave open), so its writes never block. */
+    while (now_ms() < deadline && tlen < OUT_MAX - 1) {
+        struct pollfd pfd = {master, POLLIN, 0};
+        ssize_t n;
+        if (poll(&pfd, 1, 1000) <= 0)
+            continue;
+        n = read(master, tty + tlen, OUT_MAX - 1 - tlen);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        tlen += (size_t)n;
+    }
+    tty[tlen] = '\0';
+    close(master);
+    {
+        bench_proc p = {pid, fds[0]};
+        assert_int_equal(bench_finish(&p, out, OUT_MAX), 0);
+    }
+    if (strstr(tty, "[W1 N=1]") == NULL)
+        fprintf(stderr, "no progress line on the terminal: %s\n", tty);
+    assert_non_null(strstr(tty, "[W1 N=1]"));
+    assert_null(strstr(out, "[W1 N=1]"));
+    assert_null(strchr(out, '\r'));
+    assert_int_equal(bench_json_check(strtok(out, "\n"), NULL, 0), 0);
+    free(tty);
+    free(out);
+}
+
 /* Bad usage exits with status 64 (EX_USAGE, as redlock) and prints
  * nothing on stdout. */
 static void test_usage_errors(void **state)
@@ -378,6 +491,7 @@ int main(void)
         cmocka_unit_test(test_smoke_workloads),
         cmocka_unit_test(test_smoke_leases),
         cmocka_unit_test(test_smoke_interrupt),
+        cmocka_unit_test(test_progress_on_tty_stderr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

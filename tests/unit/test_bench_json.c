@@ -138,8 +138,22 @@ static void fill_w2(bench_result *r)
     r->limits.ping_us_p50_node[1] = 25.0;
     r->limits.ping_us_p50_node[2] = 23.0;
     r->limits.capacity_ops_s = 400000.0;
+    r->limits.have_inline = 1;
+    r->limits.inline_us_p50 = 60.0;
+    r->limits.inline_us_p99 = 120.0;
+    r->limits.inline_cpu_us = 45.5;
+    r->limits.inline_iters = 2000;
     r->limit_ratio = 0.37;
     r->ttl_ms = 10000;
+}
+
+/* The number at path in line is exactly want. */
+static void expect_num(const char *line, const char *path, double want)
+{
+    double v = 0.0;
+
+    if (bench_json_number(line, path, &v) != 0 || v != want)
+        fail_msg("%s: want %g in: %s", path, want, line);
 }
 
 /* Every field the spec lists, with its type. */
@@ -205,11 +219,49 @@ static void test_format_w2(void **state)
     assert_int_equal(bench_json_number(line, "limits.capacity_ops_s", &v),
                      0);
     assert_true(v == 400000.0);
+    /* L1q, the inline quorum fan-out, beside L1 and L2. */
+    expect_num(line, "limits.l1q_us_p50", 60.0);
+    expect_num(line, "limits.l1q_us_p99", 120.0);
+    expect_num(line, "limits.l1q_cpu_us_per_iter", 45.5);
+    expect_num(line, "limits.l1q_iterations", 2000.0);
     assert_int_equal(bench_json_number(line, "limit_ratio", &v), 0);
     assert_true(v == 0.37);
     assert_int_equal(bench_json_is_null(line, "leases"), -1);
     assert_int_equal(bench_json_is_null(line, "failovers"), -1);
     assert_int_equal(bench_json_is_null(line, "error"), -1);
+}
+
+/* W1 line: the ratios to L1q; W3 line: the hand-over gap. */
+static void test_format_w1_w3(void **state)
+{
+    (void)state;
+    bench_result r;
+    char line[8192];
+    fill_w2(&r);
+    r.wl = BENCH_W1;
+    r.cpu_us_per_cycle = 91.0;
+    r.l1q_ratio = 1.2;
+    r.l1q_cpu_ratio = 2.0;
+    assert_true(bench_format_json(&r, "abcd1234", line, sizeof(line)) > 0);
+    check_spec_fields(line, "W1");
+    expect_num(line, "cpu_us_per_cycle", 91.0);
+    expect_num(line, "l1q_ratio.acquire_p50", 1.2);
+    expect_num(line, "l1q_ratio.cpu_per_cycle", 2.0);
+    assert_int_equal(bench_json_is_null(line, "handover_us"), -1);
+    r.l1q_ratio = 0.0; /* no L1q: null */
+    assert_true(bench_format_json(&r, "abcd1234", line, sizeof(line)) > 0);
+    assert_int_equal(bench_json_is_null(line, "l1q_ratio"), 1);
+
+    fill_w2(&r);
+    r.wl = BENCH_W3;
+    r.handover_us = (bench_pcts){50, 80.0, 90.0, 200.0, 300.0, 400.0};
+    r.handover_early = 3;
+    assert_true(bench_format_json(&r, "abcd1234", line, sizeof(line)) > 0);
+    check_spec_fields(line, "W3");
+    expect_num(line, "handover_us.p50", 80.0);
+    expect_num(line, "handover_us.p99", 200.0);
+    expect_num(line, "handover_early", 3.0);
+    assert_int_equal(bench_json_is_null(line, "l1q_ratio"), -1);
 }
 
 /* W5 line: latencies null, failover figures present; an error string is
@@ -237,6 +289,9 @@ static void test_format_w5(void **state)
     assert_int_equal(bench_json_is_null(line, "acquire_us"), 1);
     assert_int_equal(bench_json_is_null(line, "release_us"), 1);
     assert_int_equal(bench_json_is_null(line, "limits.ping_us_p50"), 1);
+    assert_int_equal(bench_json_is_null(line, "limits.l1q_us_p50"), 1);
+    assert_int_equal(bench_json_is_null(line, "limits.l1q_cpu_us_per_iter"),
+                     1);
     assert_int_equal(bench_json_is_null(line, "limit_ratio"), 1);
     assert_int_equal(bench_json_number(line, "failovers", &v), 0);
     assert_true(v == 4.0);
@@ -275,6 +330,11 @@ static void test_format_w4(void **state)
     assert_int_equal(bench_json_number(line, "rss_per_lease_b", &v), 0);
     assert_int_equal(bench_json_number(line, "lost", &v), 0);
     assert_true(v == 0.0);
+    /* Live bytes per lease: null until measured, then a number. */
+    assert_int_equal(bench_json_is_null(line, "heap_per_lease_b"), 1);
+    r.heap_per_lease_b = 412.0;
+    assert_true(bench_format_json(&r, "x", line, sizeof(line)) > 0);
+    expect_num(line, "heap_per_lease_b", 412.0);
 }
 
 /* Soak line: lease figures without the W4-only CPU ratio, the RSS and
@@ -394,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_checker),
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_format_w2),
+        cmocka_unit_test(test_format_w1_w3),
         cmocka_unit_test(test_format_w5),
         cmocka_unit_test(test_format_w4),
         cmocka_unit_test(test_format_soak),
