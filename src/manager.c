@@ -110,6 +110,13 @@ static void env_run_id_of(void *ctx, size_t idx, char out[41])
     pthread_mutex_unlock(&m->dup_mu);
 }
 
+/* pub/sub: a node's subscriber event, into the waiters' registry. */
+static void env_sub_event(void *ctx, size_t idx, int ev, const char *key,
+                          size_t len)
+{
+    redlock__wakes_event(ctx, idx, ev, key, len);
+}
+
 /* Write a message into the caller's optional error buffer. */
 static void set_err(char *buf, size_t len, const char *msg)
 {
@@ -130,6 +137,7 @@ static void manager_free(struct redlock_manager *m)
     for (size_t i = 0; i < m->n; i++)
         redlock__node_free(m->nodes[i]);
     free(m->nodes);
+    redlock__wakes_free(m->wakes); /* after the workers that report */
     redlock__tls_free(m->tls);
     free(m->prefix);
     free(m->owner);
@@ -294,7 +302,8 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
         goto fail_oom;
     }
     m->leases = redlock__leases_new(m);
-    if (m->leases == NULL) {
+    m->wakes = redlock__wakes_new();
+    if (m->leases == NULL || m->wakes == NULL) {
         manager_free(m);
         goto fail_oom;
     }
@@ -321,6 +330,7 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
         .guard_until_us = env_guard_until_us,
         .node_name = env_node_name,
         .run_id_of = env_run_id_of,
+        .sub_event = env_sub_event,
     };
     for (size_t i = 0; i < n; i++) {
         m->nodes[i] = redlock__node_new(&env, i, &parsed[i]);
@@ -387,6 +397,7 @@ void redlock_manager_destroy(redlock_manager *m)
     pthread_mutex_lock(&m->close_mu);
     pthread_cond_broadcast(&m->close_cv);
     pthread_mutex_unlock(&m->close_mu);
+    redlock__wakes_close(m->wakes); /* and those waiting for a release */
     uint64_t deadline = redlock__clock_now_us() +
                         (uint64_t)m->opts.shutdown_timeout_ms * 1000u;
     /* Leases first: no extension may start once the workers stop. */

@@ -71,6 +71,7 @@
 #include "quorum.h"
 #include "reply.h"
 #include "scripts.h"
+#include "subscribe.h"
 #include "token.h"
 #include "uri.h"
 
@@ -180,6 +181,9 @@ struct redlock__node {
     char guard_why[112];       /* why restart_us was set, for messages */
     bool guard_reported;       /* the guard's start was reported */
     redlock__reply_guard reply_guard; /* the reader's limits (reply.h) */
+    /* Pub/sub wake-ups: the subscriber connection (subscribe.c), driven
+     * by this worker's loop; never NULL. */
+    redlock__sub *sub;
 };
 
 /* ------------------------------------------------------------------------
@@ -692,20 +696,12 @@ static void conn_handshake(redlock__node *nd, uint64_t now)
     nd->handshake_total = 0;
     memset(nd->script_eval, 0, sizeof(nd->script_eval));
     const redlock__uri *u = &nd->uri;
-    if (u->password != NULL) {
-        const char *argv[3];
-        size_t lens[3];
-        int argc = 0;
-        argv[argc] = "AUTH";
-        lens[argc++] = 4;
-        if (u->user != NULL) {
-            argv[argc] = u->user;
-            lens[argc++] = strlen(u->user);
-        }
-        argv[argc] = u->password;
-        lens[argc++] = strlen(u->password);
-        ok = ok && handshake_cmd(nd, argc, argv, lens, REDLOCK__HS_AUTH, -1);
-    }
+    const char *auth[3];
+    size_t auth_lens[3];
+    int auth_argc = redlock__uri_auth_args(u, auth, auth_lens);
+    if (auth_argc > 0)
+        ok = ok && handshake_cmd(nd, auth_argc, auth, auth_lens,
+                                 REDLOCK__HS_AUTH, -1);
     if (u->db != 0) {
         char db[16];
         snprintf(db, sizeof(db), "%d", u->db);
@@ -1008,6 +1004,7 @@ static void shut_down(redlock__node *nd)
         finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ECLOSED,
                "manager is shutting down");
     redlock__conn_close(nd->conn);
+    redlock__sub_close(nd->sub); /* pub/sub */
 }
 
 /* Milliseconds poll() may sleep before the next timer is due. */
@@ -1139,7 +1136,7 @@ static void *worker_main(void *arg)
         pump_pending(nd, now);
         flush_output(nd, now);
 
-        struct pollfd pfd[2];
+        struct pollfd pfd[3];
         int nfds = 1;
         pfd[0].fd = nd->wake_fd;
         pfd[0].events = POLLIN;
@@ -1150,7 +1147,19 @@ static void *worker_main(void *arg)
             pfd[1].events = redlock__conn_events(nd->conn);
             nfds = 2;
         }
-        int rc = poll(pfd, (nfds_t)nfds, poll_timeout_ms(nd, now));
+        /* --- pub/sub (subscribe.c): its fd joins the poll set. */
+        redlock__sub_prepare(nd->sub, now);
+        int sub_at = -1;
+        short sub_events = 0;
+        int sub_fd = redlock__sub_poll_fd(nd->sub, &sub_events);
+        if (sub_fd >= 0) {
+            sub_at = nfds++;
+            pfd[sub_at] = (struct pollfd){sub_fd, sub_events, 0};
+        }
+        int timeout = redlock__sub_timeout_ms(nd->sub, now,
+                                              poll_timeout_ms(nd, now));
+        /* --- end pub/sub */
+        int rc = poll(pfd, (nfds_t)nfds, timeout);
         if (rc < 0 && errno != EINTR) {
             redlock__log(nd->env.log_to, REDLOCK_LOG_ERROR,
                          "node %s: poll: %s", nd->uri.display,
@@ -1158,7 +1167,9 @@ static void *worker_main(void *arg)
             redlock__sleep_us(10000);
         }
         now = redlock__clock_now_us();
-        if (nfds == 2 && pfd[1].revents != 0) {
+        if (sub_at >= 0) /* pub/sub */
+            redlock__sub_service(nd->sub, pfd[sub_at].revents, now);
+        if (nfds >= 2 && sub_at != 1 && pfd[1].revents != 0) {
             if (nd->state == CONN_CONNECTING)
                 conn_check(nd, now);
             else {
@@ -1177,6 +1188,15 @@ static void *worker_main(void *arg)
 /* ------------------------------------------------------------------------
  * Public (library-internal) interface
  * ------------------------------------------------------------------------ */
+
+/* pub/sub: pass the subscriber's events to the manager (env.sub_event),
+ * on this worker's thread. */
+static void sub_hook(void *ctx, size_t idx, redlock__sub_event ev,
+                     const char *key, size_t len)
+{
+    redlock__node *nd = ctx;
+    nd->env.sub_event(nd->env.ctx, idx, (int)ev, key, len);
+}
 
 /* Allocate a node; takes over uri's strings. */
 redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
@@ -1200,6 +1220,17 @@ redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
     nd->uri = *uri;
     nd->conn = redlock__conn_new(&nd->uri, env->tls, &nd->reply_guard);
     if (nd->conn == NULL) {
+        pthread_mutex_destroy(&nd->queue_mu);
+        close(nd->wake_fd);
+        free(nd);
+        return NULL; /* uri still owns its strings */
+    }
+    /* pub/sub: the subscriber connection (subscribe.c). */
+    nd->sub = redlock__sub_new(&nd->uri, env->tls, env->opts, env->log_to,
+                               nd->uri.display, idx, nd->wake_fd, sub_hook,
+                               nd);
+    if (nd->sub == NULL) {
+        redlock__conn_free(nd->conn);
         pthread_mutex_destroy(&nd->queue_mu);
         close(nd->wake_fd);
         free(nd);
@@ -1277,6 +1308,7 @@ void redlock__node_stop(redlock__node *nd, uint64_t shutdown_deadline_us)
     ssize_t w = write(nd->wake_fd, &one, sizeof(one));
     (void)w;
     pthread_join(nd->thread, NULL);
+    redlock__sub_stop(nd->sub); /* pub/sub: no eventfd writes from now */
     nd->started = false;
     /* No one writes the eventfd once worker_gone is set. */
     close(nd->wake_fd);
@@ -1289,6 +1321,7 @@ void redlock__node_free(redlock__node *nd)
     if (nd == NULL)
         return;
     redlock__conn_free(nd->conn);
+    redlock__sub_free(nd->sub); /* pub/sub */
     if (nd->wake_fd >= 0)
         close(nd->wake_fd);
     pthread_mutex_destroy(&nd->queue_mu);
@@ -1323,4 +1356,11 @@ uint64_t redlock__node_guard_left_us(redlock__node *nd, uint64_t now)
         atomic_load_explicit(&nd->first_write_us, memory_order_relaxed),
         NULL);
     return until > now ? until - now : 0;
+}
+
+/* pub/sub: want or drop key's wake channel (subscribe.c). Any thread. */
+int redlock__node_sub_want(redlock__node *nd, const char *key, size_t len,
+                           bool on)
+{
+    return (int)redlock__sub_want(nd->sub, key, len, on);
 }
