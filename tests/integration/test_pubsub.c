@@ -29,6 +29,7 @@
 #include "rl_test.h"
 #include "scripts.h"
 #include "subscribe.h"
+#include "tls_certs.h"
 
 /* An acquire running on its own thread. */
 typedef struct waiter {
@@ -180,6 +181,47 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Per test: three TLS-only, password-protected servers and a manager
+ * that verifies them: the subscriber connections need TLS and AUTH too. */
+static rs_tls_certs certs;
+
+static int setup_tls_auth(void **state)
+{
+    rl_cluster *c = calloc(1, sizeof(*c));
+    if (c == NULL || rs_tls_certs_create(&certs) != 0) {
+        free(c);
+        return -1;
+    }
+    c->n = 3;
+    for (size_t i = 0; i < c->n; i++) {
+        rs_options o;
+        memset(&o, 0, sizeof(o));
+        o.password = "pubsub-pw";
+        o.tls_cert_file = certs.server_cert;
+        o.tls_key_file = certs.server_key;
+        o.tls_ca_file = certs.ca_file;
+        if (rs_start_ex(&c->srv[i], &o) != 0)
+            return -1;
+    }
+    rs_uris(c->srv, c->n, c->uris);
+    rl_events_init(&c->ev, c);
+    redlock_options o;
+    rl_test_options(&o, &c->ev);
+    o.connect_timeout_ms = 3000;
+    o.tls_ca_file = certs.ca_file;
+    if (redlock_manager_create(c->uris, c->n, &o, &c->m) != REDLOCK_OK)
+        return -1;
+    *state = c;
+    return 0;
+}
+
+static int teardown_tls_auth(void **state)
+{
+    teardown(state);
+    rs_tls_certs_remove(&certs);
+    return 0;
+}
+
 /* Join w, which must have got its lock, and release it; if it was the
  * last waiter of its resources, await that no node keeps a subscription
  * for them. */
@@ -254,7 +296,7 @@ static void test_release_before_subscription(void **state)
     assert_true(rl_await(entries_are, &a, 10000)); /* registered */
     /* Released before any node subscribed: no message can reach it. */
     assert_int_equal(redlock_release(holder), REDLOCK_OK);
-    assert_int_equal(rl_total_keys(c), 0);
+    assert_true(rl_await_keys(c, 0, 5000)); /* a quorum answered first */
     uint64_t released = rl_now_us();
     redlock__sub_test_refuse(false);
     finish(c, &w, true);
@@ -416,16 +458,41 @@ static void test_destroy_wakes_waiter(void **state)
     redlock_lock_free(holder);
 }
 
+/* Over TLS with AUTH: the subscriber connections authenticate and
+ * speak TLS like the command connections, and the release wakes the
+ * waiter by message. */
+static void test_tls_and_auth(void **state)
+{
+    rl_cluster *c = *state;
+    assert_non_null(strstr(c->uris[0], "rediss://"));
+    redlock_lock *holder = hold(c, "secure");
+    waiter w;
+    start_waiter(&w, c->m, "secure", NULL, 5000,
+                 rl_now_us() + 60u * 1000000u);
+    await_waiting(c, 1);
+    await_numsub(c, "secure", 1);
+    uint64_t released = rl_now_us();
+    assert_int_equal(redlock_release(holder), REDLOCK_OK);
+    finish(c, &w, true);
+    assert_true(w.returned_us - released < 1000000u);
+    assert_true(stats_of(c->m).by_message >= 1);
+    assert_int_equal(stats_of(c->m).by_timer, 0);
+}
+
+#define WITH_CLUSTER(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_woken_by_release, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_release_before_subscription, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_no_confirmation_falls_back, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_killed_subscriber_falls_back, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deregistration, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_multi_resource, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_destroy_wakes_waiter, setup, teardown),
+        WITH_CLUSTER(test_woken_by_release),
+        WITH_CLUSTER(test_release_before_subscription),
+        WITH_CLUSTER(test_no_confirmation_falls_back),
+        WITH_CLUSTER(test_killed_subscriber_falls_back),
+        WITH_CLUSTER(test_deregistration),
+        WITH_CLUSTER(test_multi_resource),
+        WITH_CLUSTER(test_destroy_wakes_waiter),
+        cmocka_unit_test_setup_teardown(test_tls_and_auth, setup_tls_auth,
+                                        teardown_tls_auth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
