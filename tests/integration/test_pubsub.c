@@ -154,11 +154,14 @@ static bool entries_are(void *arg)
  * attempt made at once (the message count was marked before it), so
  * from then on a release reaches the waiter as a message. (Counting the
  * SETs a node served would not do: a node's SET may be skipped when the
- * other two refused first.) */
-static void await_waiting(rl_cluster *c, long long n)
+ * other two refused first.) With res, also await one subscriber of its
+ * channel on every node. */
+static void await_waiting(rl_cluster *c, long long n, const char *res)
 {
     cond_arg a = {c, c->m, NULL, n, 0};
     assert_true(rl_await(waits_at_least, &a, 10000));
+    if (res != NULL)
+        await_numsub(c, res, 1);
 }
 
 /* Per test: three servers and a manager (with rl_test_options()). */
@@ -243,36 +246,48 @@ static redlock_lock *hold(rl_cluster *c, const char *res)
     return l;
 }
 
+/* Hold res, then start a waiter w on it with the given retry delay and
+ * a deadline 60 s away; with refuse, no subscriber connection may open
+ * (redlock__sub_test_refuse()) from before the waiter starts. */
+static redlock_lock *hold_and_wait(rl_cluster *c, waiter *w, const char *res,
+                                   uint32_t delay_ms, bool refuse)
+{
+    redlock_lock *holder = hold(c, res);
+    redlock__sub_test_refuse(refuse);
+    start_waiter(w, c->m, res, NULL, delay_ms,
+                 rl_now_us() + 60u * 1000000u);
+    return holder;
+}
+
+/* Release holder and finish w: it must be granted within 1 s of the
+ * release, and the manager must have ended a wait by a message and, if
+ * no_timer, none by the timer. */
+static void release_wakes(rl_cluster *c, redlock_lock *holder, waiter *w,
+                          bool no_timer)
+{
+    uint64_t released = rl_now_us();
+    assert_int_equal(redlock_release(holder), REDLOCK_OK);
+    finish(c, w, true); /* and no subscription is left behind */
+    print_message("granted %.1f ms after the release, %u attempts\n",
+                  (double)(w->returned_us - released) / 1000.0,
+                  w->info.attempts);
+    assert_true(w->returned_us - released < 1000000u);
+    redlock__wake_stats st = stats_of(c->m);
+    assert_true(st.by_message >= 1);
+    if (no_timer)
+        assert_int_equal(st.by_timer, 0);
+}
+
 /* The required case: a retry delay of 5 s, and the grant within 1 s of
  * the release, woken by a message (not by the timer). */
 static void test_woken_by_release(void **state)
 {
     rl_cluster *c = *state;
-    redlock_lock *holder = hold(c, "job");
     waiter w;
-    start_waiter(&w, c->m, "job", NULL, 5000,
-                 rl_now_us() + 60u * 1000000u);
-    await_waiting(c, 1);
-    await_numsub(c, "job", 1);
-    uint64_t released = rl_now_us();
-    assert_int_equal(redlock_release(holder), REDLOCK_OK);
-    finish(c, &w, true); /* and no subscription is left behind */
-    print_message("granted %.1f ms after the release, %u attempts\n",
-                  (double)(w.returned_us - released) / 1000.0,
-                  w.info.attempts);
-    assert_true(w.returned_us - released < 1000000u);
-    redlock__wake_stats st = stats_of(c->m);
-    print_message("by message %llu, by timer %llu, per attempt yes/no/err:",
-                  (unsigned long long)st.by_message,
-                  (unsigned long long)st.by_timer);
-    for (uint32_t i = 0;
-         i < w.info.attempts && i < REDLOCK_INFO_ATTEMPTS_MAX; i++)
-        print_message(" %u/%u/%u", w.info.per_attempt[i].yes,
-                      w.info.per_attempt[i].no, w.info.per_attempt[i].error);
-    print_message("\n");
-    assert_true(st.by_message >= 1);
-    assert_int_equal(st.by_timer, 0);
-    assert_int_equal(st.confirm_timeouts, 0);
+    redlock_lock *holder = hold_and_wait(c, &w, "job", 5000, false);
+    await_waiting(c, 1, "job");
+    release_wakes(c, holder, &w, true);
+    assert_int_equal(stats_of(c->m).confirm_timeouts, 0);
     /* refused, at once, woken (and again if the release had not yet
      * reached a quorum when the first message came) */
     assert_true(w.info.attempts >= 3);
@@ -285,13 +300,10 @@ static void test_woken_by_release(void **state)
 static void test_release_before_subscription(void **state)
 {
     rl_cluster *c = *state;
-    redlock_lock *holder = hold(c, "early");
     /* Hold back the subscription: the waiter's first refusal registers,
      * but no node can confirm until the hook is cleared. */
-    redlock__sub_test_refuse(true);
     waiter w;
-    start_waiter(&w, c->m, "early", NULL, 5000,
-                 rl_now_us() + 60u * 1000000u);
+    redlock_lock *holder = hold_and_wait(c, &w, "early", 5000, true);
     cond_arg a = {c, c->m, "early", 1, 0};
     assert_true(rl_await(entries_are, &a, 10000)); /* registered */
     /* Released before any node subscribed: no message can reach it. */
@@ -315,11 +327,8 @@ static void test_release_before_subscription(void **state)
 static void test_no_confirmation_falls_back(void **state)
 {
     rl_cluster *c = *state;
-    redlock_lock *holder = hold(c, "lost");
-    redlock__sub_test_refuse(true);
     waiter w;
-    start_waiter(&w, c->m, "lost", NULL, 100,
-                 rl_now_us() + 60u * 1000000u);
+    redlock_lock *holder = hold_and_wait(c, &w, "lost", 100, true);
     cond_arg a = {c, c->m, "lost", 1, 0};
     assert_true(rl_await(confirm_timeouts_at_least, &a, 10000));
     assert_true(rl_await(waits_at_least, &a, 10000));
@@ -340,12 +349,9 @@ static void test_no_confirmation_falls_back(void **state)
 static void test_killed_subscriber_falls_back(void **state)
 {
     rl_cluster *c = *state;
-    redlock_lock *holder = hold(c, "kill");
     waiter w;
-    start_waiter(&w, c->m, "kill", NULL, 300,
-                 rl_now_us() + 60u * 1000000u);
-    await_waiting(c, 1);
-    await_numsub(c, "kill", 1);
+    redlock_lock *holder = hold_and_wait(c, &w, "kill", 300, false);
+    await_waiting(c, 1, "kill");
     redlock__sub_test_refuse(true);
     for (size_t i = 0; i < c->n; i++) {
         const char *argv[4] = {"CLIENT", "KILL", "TYPE", "pubsub"};
@@ -371,12 +377,8 @@ static void test_killed_subscriber_falls_back(void **state)
                  rl_now_us() + 60u * 1000000u);
     cond_arg a = {c, c->m, "kill", (long long)st.confirmed + 1, 0};
     assert_true(rl_await(confirmed_at_least, &a, 10000));
-    await_waiting(c, waits0 + 1);
-    uint64_t released = rl_now_us();
-    assert_int_equal(redlock_release(holder), REDLOCK_OK);
-    finish(c, &w2, true);
-    assert_true(w2.returned_us - released < 1000000u);
-    assert_true(stats_of(c->m).by_message >= 1);
+    await_waiting(c, waits0 + 1, NULL);
+    release_wakes(c, holder, &w2, false);
 }
 
 /* w[0] or w[1] has returned. */
@@ -427,15 +429,9 @@ static void test_multi_resource(void **state)
     redlock_lock *holder = hold(c, "b");
     waiter w;
     start_waiter(&w, c->m, "a", "b", 5000, rl_now_us() + 60u * 1000000u);
-    await_waiting(c, 1);
-    await_numsub(c, "a", 1);
+    await_waiting(c, 1, "a");
     await_numsub(c, "b", 1);
-    uint64_t released = rl_now_us();
-    assert_int_equal(redlock_release(holder), REDLOCK_OK);
-    finish(c, &w, true);
-    assert_true(w.returned_us - released < 1000000u);
-    assert_true(stats_of(c->m).by_message >= 1);
-    assert_int_equal(stats_of(c->m).by_timer, 0);
+    release_wakes(c, holder, &w, true);
 }
 
 /* Destroy while a waiter waits for a message (retry delay 5 s, no
@@ -446,7 +442,7 @@ static void test_destroy_wakes_waiter(void **state)
     redlock_lock *holder = hold(c, "end");
     waiter w;
     start_waiter(&w, c->m, "end", NULL, 5000, 0);
-    await_waiting(c, 1);
+    await_waiting(c, 1, NULL);
     uint64_t t0 = rl_now_us();
     redlock_manager_destroy(c->m);
     c->m = NULL;
@@ -465,18 +461,10 @@ static void test_tls_and_auth(void **state)
 {
     rl_cluster *c = *state;
     assert_non_null(strstr(c->uris[0], "rediss://"));
-    redlock_lock *holder = hold(c, "secure");
     waiter w;
-    start_waiter(&w, c->m, "secure", NULL, 5000,
-                 rl_now_us() + 60u * 1000000u);
-    await_waiting(c, 1);
-    await_numsub(c, "secure", 1);
-    uint64_t released = rl_now_us();
-    assert_int_equal(redlock_release(holder), REDLOCK_OK);
-    finish(c, &w, true);
-    assert_true(w.returned_us - released < 1000000u);
-    assert_true(stats_of(c->m).by_message >= 1);
-    assert_int_equal(stats_of(c->m).by_timer, 0);
+    redlock_lock *holder = hold_and_wait(c, &w, "secure", 5000, false);
+    await_waiting(c, 1, "secure");
+    release_wakes(c, holder, &w, true);
 }
 
 #define WITH_CLUSTER(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
