@@ -41,7 +41,11 @@
  * follows after the same jittered, doubling backoff as the command
  * connection (reconnect_min_ms .. reconnect_max_ms), then re-subscribes
  * every wanted channel. A lost message or a node whose subscriber is
- * down costs only latency: waiters keep their timed retry.
+ * down costs only latency: waiters keep their timed retry. The backoff
+ * starts over only once a subscription is confirmed, so a node that
+ * takes the connection but refuses SUBSCRIBE (an ACL user without
+ * channels: NOPERM) is tried again at most every reconnect_max_ms while
+ * waiters want its channels, and logged once.
  * Once opened, the connection stays open while the worker runs (an idle
  * subscriber costs one connection per node and nothing else), and
  * closes as the worker exits. Rejected: closing it when its last channel
@@ -55,6 +59,7 @@
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -422,24 +427,24 @@ static const char *chan_key(const redisReply *e, size_t *len)
     return e->str + PREFIX_LEN;
 }
 
-/* Handle one reply; false if the connection must close (*why set). */
-static bool on_reply(redlock__sub *s, const redisReply *r, const char **why)
+/* Handle one reply; false if the connection must close (why says
+ * why). */
+static bool on_reply(redlock__sub *s, const redisReply *r, char *why,
+                     size_t whylen)
 {
-    if (s->auth_pending) {
-        s->auth_pending = false;
-        if (r->type == REDIS_REPLY_ERROR) {
-            *why = "AUTH refused";
-            return false;
-        }
-        return true;
-    }
+    bool auth = s->auth_pending;
+    s->auth_pending = false;
     if (r->type == REDIS_REPLY_ERROR) {
-        *why = "error reply to SUBSCRIBE";
+        snprintf(why, whylen, "%s refused: %.120s",
+                 auth ? "AUTH" : "SUBSCRIBE",
+                 r->str != NULL ? r->str : "");
         return false;
     }
+    if (auth)
+        return true;
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
         r->element[0]->type != REDIS_REPLY_STRING) {
-        *why = "unexpected reply";
+        snprintf(why, whylen, "unexpected reply (type %d)", r->type);
         return false;
     }
     const redisReply *kind = r->element[0];
@@ -467,8 +472,15 @@ static bool on_reply(redlock__sub *s, const redisReply *r, const char **why)
         s->dirty = true; /* drop it, or subscribe again if wanted */
     }
     pthread_mutex_unlock(&s->mu);
-    if (confirmed)
+    if (confirmed) {
+        /* The connection works: the backoff starts over, and the next
+         * failure is logged. Not on any reply: a node that accepts the
+         * connection and AUTH but refuses SUBSCRIBE (an ACL without
+         * channels) must not be retried at the shortest backoff. */
+        s->backoff_ms = s->opts->reconnect_min_ms;
+        s->down_logged = false;
         s->hook(s->ctx, s->idx, REDLOCK__SUB_CONFIRMED, key, len);
+    }
     return true;
 }
 
@@ -493,11 +505,10 @@ static void read_input(redlock__sub *s, uint64_t now)
             }
             if (reply == NULL)
                 break;
-            const char *why = NULL;
-            bool ok = on_reply(s, reply, &why);
+            bool ok = on_reply(s, reply, msg, sizeof(msg));
             freeReplyObject(reply);
             if (!ok) {
-                sub_fail(s, why, now);
+                sub_fail(s, msg, now);
                 return;
             }
         }
@@ -597,7 +608,5 @@ void redlock__sub_service(redlock__sub *s, short revents, uint64_t now)
             return;
         }
         flush_output(s, now);
-        s->down_logged = false;
-        s->backoff_ms = s->opts->reconnect_min_ms;
     }
 }

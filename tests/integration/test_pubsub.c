@@ -467,6 +467,46 @@ static void test_tls_and_auth(void **state)
     release_wakes(c, holder, &w, true);
 }
 
+/* An ACL user without channels (Redis 7's default for new users): its
+ * releases still succeed (the script's PUBLISH runs under redis.pcall),
+ * its subscriber connections are refused SUBSCRIBE (NOPERM), and its
+ * waiters fall back to timed retries. */
+static void test_acl_without_channels(void **state)
+{
+    rl_cluster *c = *state;
+    char uris[3][160];
+    const char *u[3];
+    for (size_t i = 0; i < c->n; i++) {
+        const char *argv[] = {"ACL", "SETUSER", "nochan", "on", ">pw-1",
+                              "~*",  "resetchannels", "+@all"};
+        char out[128];
+        assert_int_equal(rs_command(&c->srv[i], out, sizeof(out), 8, argv),
+                         0);
+        assert_string_equal(out, "OK");
+        snprintf(uris[i], sizeof(uris[i]), "redis://nochan:pw-1@127.0.0.1:%d",
+                 c->srv[i].port);
+        u[i] = uris[i];
+    }
+    redlock_options o;
+    rl_test_options(&o, NULL);
+    redlock_manager *m = NULL;
+    assert_int_equal(redlock_manager_create(u, c->n, &o, &m), REDLOCK_OK);
+    redlock_lock *holder = NULL;
+    assert_int_equal(redlock_acquire(m, "acl", 30000, &holder), REDLOCK_OK);
+    waiter w;
+    start_waiter(&w, m, "acl", NULL, 200, rl_now_us() + 60u * 1000000u);
+    cond_arg a = {c, m, "acl", 1, 0};
+    assert_true(rl_await(confirm_timeouts_at_least, &a, 10000));
+    assert_int_equal(redlock_release(holder), REDLOCK_OK);
+    pthread_join(w.thread, NULL);
+    assert_int_equal(w.st, REDLOCK_OK);
+    assert_int_equal(redlock_release(w.lock), REDLOCK_OK);
+    redlock__wake_stats st = stats_of(m);
+    assert_int_equal(st.by_message, 0);
+    assert_int_equal(st.confirmed, 0);
+    redlock_manager_destroy(m);
+}
+
 #define WITH_CLUSTER(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -479,6 +519,7 @@ int main(void)
         WITH_CLUSTER(test_deregistration),
         WITH_CLUSTER(test_multi_resource),
         WITH_CLUSTER(test_destroy_wakes_waiter),
+        WITH_CLUSTER(test_acl_without_channels),
         cmocka_unit_test_setup_teardown(test_tls_and_auth, setup_tls_auth,
                                         teardown_tls_auth),
     };
