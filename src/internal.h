@@ -7,11 +7,11 @@
  * "Tiers"):
  *   pure leaves  quorum.h classify.h value.h clock.h token.h scripts.h
  *                answer.h reply.h uri.h heap.h options.h
- *   transport    conn.h node.h op.h (only these see slots, wire states
- *                and sockets)
+ *   transport    conn.h node.h op.h subscribe.h (only these see slots,
+ *                wire states and sockets)
  *   algorithms   lock.h lease.h (lock.c lease.c fence.c election.c
  *                inspect.c use only op.h to reach nodes)
- * manager.h/manager.c assemble them.
+ * manager.h/manager.c (and wake.c, the waiters' registry) assemble them.
  *
  * LOCK ORDER: the one list of the library's mutexes, in the order they
  * may be taken (a thread holding one may take only those below it; none
@@ -36,6 +36,16 @@
  *   3 and 4 are never held together (a worker completes slots after
  *   dropping its queue lock; a refused submission is completed after it
  *   too), and no thread holds two queue locks or two op locks at once.
+ *   4. redlock__wakes.mu (wake.c): the manager's registry of waiters for
+ *      pub/sub wake-ups. Taken by acquiring threads holding nothing else,
+ *      and by a node worker in its sub_event hook (holding no library
+ *      mutex of its own but, once workers run their pass under a per-node
+ *      io_mu, that one, which then ranks above 4).
+ *   5. redlock__sub.mu (subscribe.c): one node's table of wake channels.
+ *      Taken under 4 when a waiter registers or leaves (asking every
+ *      node in turn: one at a time, never two nodes' at once), and alone
+ *      by that node's worker, which drops it before calling its hook.
+ *   4 and 5 are never held with 1, 2 or 3.
  *   Leaves, never held while taking any other library mutex:
  *   - redlock_election.mu (election.c): a term's token, fence and flags;
  *   - redlock_manager.dup_mu (manager.c): the nodes' run_ids and who

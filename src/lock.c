@@ -490,6 +490,10 @@ static redlock_status acquire_run(redlock_manager *m,
     if (owner != NULL)
         snprintf(lock->owner, sizeof(lock->owner), "%s", owner);
     uint64_t started = redlock__clock_now_us();
+    /* Pub/sub wake-ups (wake.c): registered after the first attempt
+     * that another holder refused. */
+    redlock__waiter waiter;
+    memset(&waiter, 0, sizeof(waiter));
     for (uint32_t i = 0;; i++) {
         if (closing(m)) {
             st = REDLOCK_ECLOSED;
@@ -503,6 +507,8 @@ static redlock_status acquire_run(redlock_manager *m,
          * attempt (re-sent after NOSCRIPT, or left running on a closed
          * connection) can then never delete this attempt's keys. */
         redlock__token_new(lock->token);
+        if (waiter.registered) /* a release from now on ends the wait */
+            redlock__wake_mark(m, &waiter);
         st = attempt(lock, ttl_ms, p.deadline_us, p.info);
         /* Until the deadline, i is not compared (it may wrap): the
          * deadline, destroy or a status no retry can change ends it. */
@@ -513,7 +519,40 @@ static redlock_status acquire_run(redlock_manager *m,
             p.retry_delay_ms, p.retry_jitter_ms,
             redlock__random_upto(p.retry_jitter_ms));
         uint64_t now = redlock__clock_now_us();
-        if (p.deadline_us != 0 && now + delay >= p.deadline_us) {
+        bool to_deadline = p.deadline_us != 0 && now + delay >= p.deadline_us;
+        uint64_t until = to_deadline ? p.deadline_us : now + delay;
+        if (st == REDLOCK_ETAKEN && !waiter.registered &&
+            redlock__wake_register(m, lock->keys, lock->key_lens, count,
+                                   &waiter)) {
+            /* Subscribe first, then try (Redisson #3018): once a node
+             * confirmed the subscription, try again at once, so that a
+             * release between the last attempt and the subscription is
+             * not missed. No confirmation within the delay: that was the
+             * timed retry's wait. */
+            if (redlock__wake_await_confirmed(m, &waiter, until))
+                continue;
+            if (closing(m))
+                continue; /* the loop's check returns ECLOSED */
+            if (to_deadline) {
+                st = REDLOCK_ETIMEDOUT;
+                break;
+            }
+            continue;
+        }
+        if (waiter.registered) {
+            /* A message, the delay (or the deadline), or destroy. */
+            redlock__wake_how how = redlock__wake_wait(m, &waiter, until);
+            if (how == REDLOCK__WAKE_CLOSED) {
+                st = REDLOCK_ECLOSED;
+                break;
+            }
+            if (how == REDLOCK__WAKE_TIMER && to_deadline) {
+                st = REDLOCK_ETIMEDOUT;
+                break;
+            }
+            continue;
+        }
+        if (to_deadline) {
             /* No attempt could start before the deadline. */
             if (p.deadline_us > now &&
                 !redlock__manager_sleep_us(m, p.deadline_us - now))
@@ -525,6 +564,7 @@ static redlock_status acquire_run(redlock_manager *m,
         /* Cut short by destroy: the loop's check returns ECLOSED. */
         (void)redlock__manager_sleep_us(m, delay);
     }
+    redlock__wake_unregister(m, &waiter);
     if (p.info != NULL) {
         p.info->elapsed_us = redlock__clock_now_us() - started;
         if (p.info->attempts == 0)

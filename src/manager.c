@@ -110,6 +110,13 @@ static void env_run_id_of(void *ctx, size_t idx, char out[41])
     pthread_mutex_unlock(&m->dup_mu);
 }
 
+/* pub/sub: a node's subscriber event, into the waiters' registry. */
+static void env_sub_event(void *ctx, size_t idx, int ev, const char *key,
+                          size_t len)
+{
+    redlock__wakes_event(ctx, idx, ev, key, len);
+}
+
 /* Write a message into the caller's optional error buffer. */
 static void set_err(char *buf, size_t len, const char *msg)
 {
@@ -134,6 +141,7 @@ static void manager_free(struct redlock_manager *m)
         redlock__wakers_clear(m->wakers);
         free(m->wakers);
     }
+    redlock__wakes_free(m->wakes); /* after the workers that report */
     redlock__tls_free(m->tls);
     free(m->prefix);
     free(m->owner);
@@ -303,7 +311,8 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
         goto fail_oom;
     }
     m->leases = redlock__leases_new(m);
-    if (m->leases == NULL) {
+    m->wakes = redlock__wakes_new();
+    if (m->leases == NULL || m->wakes == NULL) {
         manager_free(m);
         goto fail_oom;
     }
@@ -331,6 +340,7 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
         .node_name = env_node_name,
         .run_id_of = env_run_id_of,
         .wakers = m->wakers,
+        .sub_event = env_sub_event,
     };
     for (size_t i = 0; i < n; i++) {
         m->nodes[i] = redlock__node_new(&env, i, &parsed[i]);
@@ -397,6 +407,7 @@ void redlock_manager_destroy(redlock_manager *m)
     pthread_mutex_lock(&m->close_mu);
     pthread_cond_broadcast(&m->close_cv);
     pthread_mutex_unlock(&m->close_mu);
+    redlock__wakes_close(m->wakes); /* and those waiting for a release */
     uint64_t deadline = redlock__clock_now_us() +
                         (uint64_t)m->opts.shutdown_timeout_ms * 1000u;
     /* Leases first: no extension may start once the workers stop. */

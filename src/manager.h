@@ -21,6 +21,7 @@
 struct redlock__node;
 struct redlock__leases;
 struct redlock__tls;
+struct redlock__wakes;
 
 struct redlock_manager {
     uint32_t magic;
@@ -53,6 +54,7 @@ struct redlock_manager {
                                   when a node is rediss:// or a TLS file
                                   is given; NULL otherwise. Read-only;
                                   freed after the nodes. */
+    struct redlock__wakes *wakes; /* pub/sub waiters' registry (wake.c) */
 };
 
 /* Take / drop a reference on the manager (memory is freed at zero). */
@@ -98,5 +100,76 @@ void redlock__mark_callback_thread(const struct redlock_manager *m);
  * the manager, never through node.h. Any thread. */
 uint64_t redlock__manager_guard_left_us(struct redlock_manager *m, size_t i,
                                         uint64_t now);
+
+/* ------------------------------------------------------------------------
+ * Pub/sub wake-ups for waiters (wake.c; docs/design.md, "How waiters are
+ * woken"). A waiter registers its keys; the manager asks every node's
+ * subscriber connection for their wake channels and counts the messages
+ * that arrive. A message carries no token: it only makes the waiter try
+ * again at once, and the acquire itself decides.
+ * ------------------------------------------------------------------------ */
+
+/* A waiter's registration: one per acquire call, on its stack. Zero it
+ * before use; registered says whether it holds anything. */
+typedef struct redlock__waiter {
+    struct redlock__wake_entry *e[REDLOCK_MULTI_MAX];
+    size_t count;
+    uint64_t seen; /* the entries' message count at the last mark */
+    bool registered;
+} redlock__waiter;
+
+/* How a wait between attempts ended. */
+typedef enum redlock__wake_how {
+    REDLOCK__WAKE_MESSAGE = 0, /* a release announced one of the keys */
+    REDLOCK__WAKE_TIMER = 1,   /* until_us came */
+    REDLOCK__WAKE_CLOSED = 2   /* destroy began */
+} redlock__wake_how;
+
+/* Register w for keys (with the manager's prefix) and ask every node to
+ * subscribe to their channels (the first waiter of a key does). False,
+ * and w left unregistered, when no node can take them (each node's cap,
+ * or out of memory): the caller then uses timed retries only. Any
+ * thread. */
+bool redlock__wake_register(struct redlock_manager *m,
+                            char *const *keys, const size_t *lens,
+                            size_t count, redlock__waiter *w);
+
+/* Undo redlock__wake_register() (nothing if w is not registered); the
+ * last waiter of a key makes every node unsubscribe. */
+void redlock__wake_unregister(struct redlock_manager *m, redlock__waiter *w);
+
+/* Wait until every key of w has a subscription confirmed by at least one
+ * node, until_us, or destroy. True only if confirmed. */
+bool redlock__wake_await_confirmed(struct redlock_manager *m,
+                                   redlock__waiter *w, uint64_t until_us);
+
+/* Remember the keys' message count now: a message after this mark ends
+ * the next redlock__wake_wait() at once. Call before each attempt. */
+void redlock__wake_mark(struct redlock_manager *m, redlock__waiter *w);
+
+/* Wait for a message on one of w's keys since the last mark, until_us,
+ * or destroy, whichever comes first. */
+redlock__wake_how redlock__wake_wait(struct redlock_manager *m,
+                                     redlock__waiter *w, uint64_t until_us);
+
+/* Test hook: the manager's pub/sub counters so far. */
+typedef struct redlock__wake_stats {
+    uint64_t by_message;       /* waits ended by a message */
+    uint64_t by_timer;         /* waits ended by their timer */
+    uint64_t confirmed;        /* registrations confirmed in time */
+    uint64_t confirm_timeouts; /* registrations not confirmed in time */
+    uint64_t waits;            /* waits begun (redlock__wake_wait) */
+    uint64_t entries;          /* keys with waiters now */
+} redlock__wake_stats;
+void redlock__wake_get_stats(struct redlock_manager *m,
+                             redlock__wake_stats *out);
+
+/* Assembly (manager.c): build / free the registry, wake its waiters on
+ * destroy, and take a node's subscriber event (node env's sub_event). */
+struct redlock__wakes *redlock__wakes_new(void);
+void redlock__wakes_free(struct redlock__wakes *w);
+void redlock__wakes_close(struct redlock__wakes *w);
+void redlock__wakes_event(struct redlock_manager *m, size_t idx, int ev,
+                          const char *key, size_t len);
 
 #endif /* REDLOCK_MANAGER_H */

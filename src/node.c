@@ -99,6 +99,7 @@
 #include "quorum.h"
 #include "reply.h"
 #include "scripts.h"
+#include "subscribe.h"
 #include "token.h"
 #include "uri.h"
 
@@ -247,6 +248,9 @@ struct redlock__node {
     char guard_why[112];       /* why restart_us was set, for messages */
     bool guard_reported;       /* the guard's start was reported */
     redlock__reply_guard reply_guard; /* the reader's limits (reply.h) */
+    /* Pub/sub wake-ups: the subscriber connection (subscribe.c), driven
+     * by this worker's loop; never NULL. */
+    redlock__sub *sub;
 };
 
 /* ------------------------------------------------------------------------
@@ -865,20 +869,12 @@ static void conn_handshake(redlock__node *nd, uint64_t now)
     nd->handshake_total = 0;
     memset(nd->script_eval, 0, sizeof(nd->script_eval));
     const redlock__uri *u = &nd->uri;
-    if (u->password != NULL) {
-        const char *argv[3];
-        size_t lens[3];
-        int argc = 0;
-        argv[argc] = "AUTH";
-        lens[argc++] = 4;
-        if (u->user != NULL) {
-            argv[argc] = u->user;
-            lens[argc++] = strlen(u->user);
-        }
-        argv[argc] = u->password;
-        lens[argc++] = strlen(u->password);
-        ok = ok && handshake_cmd(nd, argc, argv, lens, REDLOCK__HS_AUTH, -1);
-    }
+    const char *auth[3];
+    size_t auth_lens[3];
+    int auth_argc = redlock__uri_auth_args(u, auth, auth_lens);
+    if (auth_argc > 0)
+        ok = ok && handshake_cmd(nd, auth_argc, auth, auth_lens,
+                                 REDLOCK__HS_AUTH, -1);
     if (u->db != 0) {
         char db[16];
         snprintf(db, sizeof(db), "%d", u->db);
@@ -1186,6 +1182,7 @@ static void shut_down(redlock__node *nd)
                "manager is shutting down");
     redlock__conn_close(nd->conn);
     nd->conn_gen++;
+    redlock__sub_close(nd->sub); /* pub/sub */
 }
 
 /* Milliseconds poll() may sleep before the next timer is due. */
@@ -1350,7 +1347,7 @@ static void *worker_main(void *arg)
         pump_pending(nd, now);
         flush_output(nd, now);
 
-        struct pollfd pfd[2];
+        struct pollfd pfd[3];
         int nfds = 1;
         pfd[0].fd = nd->wake_fd;
         pfd[0].events = POLLIN;
@@ -1368,6 +1365,18 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&nd->io_mu);
         emit_notes(nd);
 
+        /* --- pub/sub (subscribe.c): the subscriber is the worker's alone
+         * and needs no io_mu; its fd joins the poll set. */
+        redlock__sub_prepare(nd->sub, now);
+        int sub_at = -1;
+        short sub_events = 0;
+        int sub_fd = redlock__sub_poll_fd(nd->sub, &sub_events);
+        if (sub_fd >= 0) {
+            sub_at = nfds++;
+            pfd[sub_at] = (struct pollfd){sub_fd, sub_events, 0};
+        }
+        timeout = redlock__sub_timeout_ms(nd->sub, now, timeout);
+        /* --- end pub/sub */
         int rc = poll(pfd, (nfds_t)nfds, timeout);
         if (rc < 0 && errno != EINTR) {
             redlock__log(nd->env.log_to, REDLOCK_LOG_ERROR,
@@ -1375,7 +1384,10 @@ static void *worker_main(void *arg)
                          strerror(errno));
             redlock__sleep_us(10000);
         }
-        if (nfds == 2)
+        now = redlock__clock_now_us();
+        if (sub_at >= 0) /* pub/sub */
+            redlock__sub_service(nd->sub, pfd[sub_at].revents, now);
+        if (nfds >= 2 && sub_at != 1)
             conn_revents = pfd[1].revents;
     }
     shut_down(nd);
@@ -1387,6 +1399,15 @@ static void *worker_main(void *arg)
 /* ------------------------------------------------------------------------
  * Public (library-internal) interface
  * ------------------------------------------------------------------------ */
+
+/* pub/sub: pass the subscriber's events to the manager (env.sub_event),
+ * on this worker's thread. */
+static void sub_hook(void *ctx, size_t idx, redlock__sub_event ev,
+                     const char *key, size_t len)
+{
+    redlock__node *nd = ctx;
+    nd->env.sub_event(nd->env.ctx, idx, (int)ev, key, len);
+}
 
 /* Allocate a node; takes over uri's strings. */
 redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
@@ -1417,6 +1438,17 @@ redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
     nd->conn = redlock__conn_new(&nd->uri, env->tls, &nd->reply_guard);
     if (nd->conn == NULL) {
         pthread_mutex_destroy(&nd->io_mu);
+        pthread_mutex_destroy(&nd->queue_mu);
+        close(nd->wake_fd);
+        free(nd);
+        return NULL; /* uri still owns its strings */
+    }
+    /* pub/sub: the subscriber connection (subscribe.c). */
+    nd->sub = redlock__sub_new(&nd->uri, env->tls, env->opts, env->log_to,
+                               nd->uri.display, idx, nd->wake_fd, sub_hook,
+                               nd);
+    if (nd->sub == NULL) {
+        redlock__conn_free(nd->conn);
         pthread_mutex_destroy(&nd->queue_mu);
         close(nd->wake_fd);
         free(nd);
@@ -1496,6 +1528,7 @@ void redlock__node_stop(redlock__node *nd, uint64_t shutdown_deadline_us)
     ssize_t w = write(nd->wake_fd, &one, sizeof(one));
     (void)w;
     pthread_join(nd->thread, NULL);
+    redlock__sub_stop(nd->sub); /* pub/sub: no eventfd writes from now */
     nd->started = false;
     /* No one writes the eventfd once worker_gone is set. */
     close(nd->wake_fd);
@@ -1508,6 +1541,7 @@ void redlock__node_free(redlock__node *nd)
     if (nd == NULL)
         return;
     redlock__conn_free(nd->conn);
+    redlock__sub_free(nd->sub); /* pub/sub */
     if (nd->wake_fd >= 0)
         close(nd->wake_fd);
     pthread_mutex_destroy(&nd->io_mu);
@@ -1640,4 +1674,11 @@ void redlock__node_write_counts(const redlock__node *nd, uint64_t *inl,
 {
     *inl = atomic_load_explicit(&nd->writes_inline, memory_order_relaxed);
     *worker = atomic_load_explicit(&nd->writes_worker, memory_order_relaxed);
+}
+
+/* pub/sub: want or drop key's wake channel (subscribe.c). Any thread. */
+int redlock__node_sub_want(redlock__node *nd, const char *key, size_t len,
+                           bool on)
+{
+    return (int)redlock__sub_want(nd->sub, key, len, on);
 }

@@ -53,6 +53,14 @@ typedef struct redlock__node_env {
     /* Eventfds for threads waiting on inline I/O (op.h); shared by the
      * manager's nodes, outlives them. */
     struct redlock__wakers *wakers;
+    /* Pub/sub wake-ups (subscribe.h): node idx's subscriber connection
+     * saw a message on key's wake channel, confirmed key's subscription,
+     * or closed (ev REDLOCK__SUB_RESET, key NULL). A
+     * redlock__sub_event as an int, so node.h stays free of
+     * subscribe.h. May take the manager's wake registry lock (a leaf of
+     * the LOCK ORDER). */
+    void (*sub_event)(void *ctx, size_t idx, int ev, const char *key,
+                      size_t len);
 } redlock__node_env;
 
 /* Create the worker for node index idx (does not start its thread).
@@ -81,6 +89,13 @@ const char *redlock__node_name(const redlock__node *node);
 /* Microseconds left of node's restart guard at now (0: not guarded):
  * acquires and extends are not sent to it meanwhile. Any thread. */
 uint64_t redlock__node_guard_left_us(redlock__node *node, uint64_t now);
+
+/* Want (on) or no longer want key's wake channel on node's subscriber
+ * connection (subscribe.h, redlock__sub_want()). Any thread; never
+ * blocks. Returns a redlock__sub_state: 0 refused, 1 pending (a
+ * confirmation will reach env.sub_event), 2 already confirmed. */
+int redlock__node_sub_want(redlock__node *node, const char *key,
+                           size_t len, bool on);
 
 /* Tell node that it is the same server as voting node `of` (-1: it votes).
  * Any thread: an atomic store; its worker refuses non-release work at

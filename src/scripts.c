@@ -89,7 +89,13 @@ static const char restore_lua[] =
     "return 1\n";
 
 /* KEYS: resources. ARGV[1]: token. Deletes each key that holds our token
- * (with or without an owner). Returns how many were deleted. */
+ * (with or without an owner). Returns how many were deleted. Each key
+ * this call deleted is announced on its wake channel
+ * (REDLOCK__WAKE_CHANNEL_PREFIX + the key) with an empty message, for
+ * waiters subscribed there (subscribe.c); a key that was not ours, or
+ * already gone, is not announced. redis.pcall: a user whose ACL forbids
+ * PUBLISH (Redis 7 gives new users no channel) still releases; its
+ * waiters fall back to their timed retries. */
 static const char release_lua[] =
     "local t = ARGV[1]\n"
     "local p = t .. ' '\n"
@@ -97,7 +103,11 @@ static const char release_lua[] =
     "for i = 1, #KEYS do\n"
     "  local v = redis.call('get', KEYS[i])\n"
     "  if v == t or (v and string.sub(v, 1, #p) == p) then\n"
-    "    n = n + redis.call('del', KEYS[i])\n"
+    "    if redis.call('del', KEYS[i]) == 1 then\n"
+    "      n = n + 1\n"
+    "      redis.pcall('publish', '" REDLOCK__WAKE_CHANNEL_PREFIX
+    "' .. KEYS[i], '')\n"
+    "    end\n"
     "  end\n"
     "end\n"
     "return n\n";

@@ -17,6 +17,14 @@ typedef enum redlock__script_id {
     REDLOCK__SCRIPT_COUNT = 4
 } redlock__script_id;
 
+/* The channel a release announces a deleted key on is this prefix
+ * followed by the full key (key_prefix + resource): the release script
+ * PUBLISHes an empty message there (scripts.c), and node workers
+ * subscribe to it for waiters (subscribe.c). The message carries no
+ * token and no value: it only says "this key was just deleted by its
+ * holder, try again". */
+#define REDLOCK__WAKE_CHANNEL_PREFIX "redlock:wake:"
+
 /* Lua source of a script; static. */
 const char *redlock__script_source(redlock__script_id id);
 

@@ -762,6 +762,24 @@ redlock_status redlock__uri_parse(const char *text, redlock__uri *out,
     return REDLOCK_OK;
 }
 
+/* AUTH [user] password, argv style; 0 without a password. */
+int redlock__uri_auth_args(const redlock__uri *u, const char *argv[3],
+                           size_t lens[3])
+{
+    if (u->password == NULL)
+        return 0;
+    int argc = 0;
+    argv[argc] = "AUTH";
+    lens[argc++] = 4;
+    if (u->user != NULL) {
+        argv[argc] = u->user;
+        lens[argc++] = strlen(u->user);
+    }
+    argv[argc] = u->password;
+    lens[argc++] = strlen(u->password);
+    return argc;
+}
+
 /* Wipe the password, free every string of u and zero it; NULL is ignored. */
 void redlock__uri_clear(redlock__uri *u)
 {

@@ -48,6 +48,12 @@ redlock_status redlock__uri_parse(const char *text, redlock__uri *out,
  * detected here. Pure. */
 bool redlock__uri_same_server(const redlock__uri *a, const redlock__uri *b);
 
+/* The AUTH command for u, argv style, into argv/lens (3 slots; they
+ * point into u): AUTH [user] password. Returns argc, or 0 when u has no
+ * password (then no AUTH is sent). Pure. */
+int redlock__uri_auth_args(const redlock__uri *u, const char *argv[3],
+                           size_t lens[3]);
+
 /* Free the strings of u and zero it (the password is wiped first). NULL is
  * ignored. */
 void redlock__uri_clear(redlock__uri *u);
