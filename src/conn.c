@@ -561,6 +561,65 @@ static redlock_status tls_step(redlock__conn *c, char *err, size_t errlen)
     return tls_failure(c, se, sys, err, errlen, true);
 }
 
+/* TLS writes that cannot raise SIGPIPE. OpenSSL's socket BIO writes
+ * with write(), which raises SIGPIPE when the peer has gone. Workers
+ * block every signal, but a calling thread on the fast path (node.c) does
+ * TLS I/O too, and its SIGPIPE would kill the process by default. So TLS
+ * connections use a copy of the socket BIO whose write is
+ * send(MSG_NOSIGNAL), as plain connections use. Built once per process
+ * and never freed (one small static allocation, like OpenSSL's own
+ * methods). */
+static BIO_METHOD *nosig_method;
+static pthread_once_t nosig_once = PTHREAD_ONCE_INIT;
+
+static int nosig_write(BIO *b, const char *buf, int len)
+{
+    int fd = -1;
+    BIO_get_fd(b, &fd);
+    ssize_t n;
+    do
+        n = send(fd, buf, (size_t)len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    BIO_clear_retry_flags(b);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        BIO_set_retry_write(b);
+    return (int)n;
+}
+
+static void nosig_init(void)
+{
+    const BIO_METHOD *sock = BIO_s_socket();
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK |
+                                     BIO_TYPE_DESCRIPTOR,
+                                 "redlock socket (no SIGPIPE)");
+    if (m == NULL)
+        return;
+    if (BIO_meth_set_write(m, nosig_write) != 1 ||
+        BIO_meth_set_read(m, BIO_meth_get_read(sock)) != 1 ||
+        BIO_meth_set_puts(m, BIO_meth_get_puts(sock)) != 1 ||
+        BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(sock)) != 1 ||
+        BIO_meth_set_create(m, BIO_meth_get_create(sock)) != 1 ||
+        BIO_meth_set_destroy(m, BIO_meth_get_destroy(sock)) != 1) {
+        BIO_meth_free(m);
+        return;
+    }
+    nosig_method = m;
+}
+
+/* Attach c's socket to c->ssl through the no-SIGPIPE BIO. */
+static bool ssl_attach(redlock__conn *c)
+{
+    pthread_once(&nosig_once, nosig_init);
+    if (nosig_method == NULL)
+        return false;
+    BIO *bio = BIO_new(nosig_method);
+    if (bio == NULL)
+        return false;
+    BIO_set_fd(bio, c->fd, BIO_NOCLOSE);
+    SSL_set_bio(c->ssl, bio, bio); /* the SSL owns it from now on */
+    return true;
+}
+
 /* The socket is connected: start TLS, or be open. */
 static redlock_status connected(redlock__conn *c, char *err, size_t errlen)
 {
@@ -574,7 +633,7 @@ static redlock_status connected(redlock__conn *c, char *err, size_t errlen)
     }
     ERR_clear_error();
     c->ssl = SSL_new(c->tls->ctx);
-    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+    if (c->ssl == NULL || !ssl_attach(c)) {
         char why[200];
         ssl_err_text(why, sizeof(why), "out of memory");
         return fail(c, REDLOCK_ETLS, err, errlen, "TLS setup failed: %s",

@@ -7,6 +7,7 @@
  * create.
  */
 #define _GNU_SOURCE
+#include <stdbool.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -460,6 +462,99 @@ static void test_node_death_is_not_tls_failure(void **state)
     }
 }
 
+/* Holds the node's worker inside its next "connected" event while armed,
+ * so that the connection is ready and idle while the worker is away. */
+typedef struct conn_gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool armed, blocked, open;
+} conn_gate;
+
+static conn_gate the_gate = {PTHREAD_MUTEX_INITIALIZER,
+                             PTHREAD_COND_INITIALIZER, false, false, false};
+static redlock_node_error_fn gate_next;
+
+static void gate_event(const char *node, redlock_status st,
+                       const char *message, void *userdata)
+{
+    pthread_mutex_lock(&the_gate.mu);
+    if (st == REDLOCK_OK && the_gate.armed) {
+        the_gate.armed = false;
+        the_gate.blocked = true;
+        pthread_cond_broadcast(&the_gate.cv);
+        while (!the_gate.open)
+            pthread_cond_wait(&the_gate.cv, &the_gate.mu);
+    }
+    pthread_mutex_unlock(&the_gate.mu);
+    gate_next(node, st, message, userdata);
+}
+
+static void gated(redlock_options *o)
+{
+    gate_next = o->node_error_fn;
+    o->node_error_fn = gate_event;
+    o->retry_count = 0;
+}
+
+/* A TLS node dies while its connection is idle and its worker is away
+ * (held in a callback): the calling thread writes to it itself (the fast
+ * path). Its large command takes several writes; the first draws a reset,
+ * and a plain write() after it raises SIGPIPE, whose default action kills
+ * the process. TLS connections write with send(MSG_NOSIGNAL), so the call
+ * just fails. (Before that fix this test died of SIGPIPE every time.) */
+static void test_dead_node_no_sigpipe(void **state)
+{
+    (void)state;
+    rl_cluster c;
+    start_servers(&c, 1, &good_servers);
+    char err[256] = "";
+    assert_int_equal(make_manager(&c, gated, err, sizeof(err)), REDLOCK_OK);
+    await_all_reachable(&c);
+    pthread_mutex_lock(&the_gate.mu);
+    the_gate.armed = true;
+    the_gate.blocked = the_gate.open = false;
+    pthread_mutex_unlock(&the_gate.mu);
+    /* Drop the connection; the worker reconnects and is held in the
+     * "connected" event, with the new connection ready and idle. */
+    const char *kill_normal[4] = {"CLIENT", "KILL", "TYPE", "normal"};
+    char out[64];
+    rs_command(&c.srv[0], out, sizeof(out), 4, kill_normal);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 20;
+    pthread_mutex_lock(&the_gate.mu);
+    while (!the_gate.blocked &&
+           pthread_cond_timedwait(&the_gate.cv, &the_gate.mu, &until) == 0) {
+    }
+    bool blocked = the_gate.blocked;
+    pthread_mutex_unlock(&the_gate.mu);
+    assert_true(blocked);
+
+    rs_kill(&c.srv[0], 0);
+    static char big[16][4000];
+    const void *res[16];
+    size_t lens[16];
+    for (int i = 0; i < 16; i++) {
+        memset(big[i], 'a' + i, sizeof(big[i]));
+        res[i] = big[i];
+        lens[i] = sizeof(big[i]);
+    }
+    redlock_lock *l = NULL;
+    redlock_status st =
+        redlock_acquire_multi(c.m, res, lens, 16, 10000, NULL, &l);
+    print_message("acquire on the dead node: %s\n",
+                  redlock_status_name(st));
+    assert_int_not_equal(st, REDLOCK_OK); /* and the process lives */
+
+    pthread_mutex_lock(&the_gate.mu);
+    the_gate.open = true;
+    pthread_cond_broadcast(&the_gate.cv);
+    pthread_mutex_unlock(&the_gate.mu);
+    redlock_manager_destroy(c.m);
+    c.m = NULL;
+    rl_cluster_stop(&c);
+}
+
 /* Bad TLS settings fail create with ETLS, a message naming the file, and
  * leave no thread or fd behind. */
 static void test_bad_files(void **state)
@@ -508,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_hostname_mismatch),
         cmocka_unit_test(test_paused_mid_handshake),
         cmocka_unit_test(test_node_death_is_not_tls_failure),
+        cmocka_unit_test(test_dead_node_no_sigpipe),
         cmocka_unit_test(test_bad_files),
     };
     return cmocka_run_group_tests(tests, setup_certs, remove_certs);
