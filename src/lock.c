@@ -275,9 +275,11 @@ static void undo_attempt(redlock_lock *lock, redlock__op *acq,
         if (granted_end > d)
             granted_end = d;
     }
-    redlock__op_wait_nodes(rel, maybe, grace_end);
+    /* One reader across both waits (last only on the final one): the
+     * confirmations of granted nodes may come after the grace. */
+    redlock__op_wait_nodes(rel, maybe, grace_end, !any_granted);
     if (any_granted)
-        redlock__op_wait_nodes(rel, granted, granted_end);
+        redlock__op_wait_nodes(rel, granted, granted_end, true);
     abandon(rel); /* releases are never dropped, whatever this says */
     redlock__op_unref(rel);
 }

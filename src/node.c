@@ -144,7 +144,7 @@ typedef enum conn_state {
 /* A report (node event or log line) the worker made while holding
  * io_mu: user code never runs under a library mutex (internal.h), so it
  * is delivered after the worker drops it. */
-#define NODE_NOTES_MAX 8
+#define NODE_NOTES_MIN 8
 typedef struct node_note {
     bool is_event;             /* node event (node_error_fn) or log line */
     redlock_log_level level;   /* log lines only */
@@ -196,10 +196,11 @@ struct redlock__node {
                                   worker closes the connection (conn_fail)
                                   on its next pass. OK: none */
     char inline_msg[200];
-    node_note notes[NODE_NOTES_MAX]; /* reports made by the worker under
-                                  io_mu, handed to the user's callbacks
-                                  once it is dropped (emit_notes) */
-    size_t notes_len;
+    node_note *notes;          /* reports made by the worker under io_mu,
+                                  handed to the user's callbacks once it
+                                  is dropped (emit_notes); the worker's */
+    size_t notes_len, notes_cap;
+    node_note note_spare;      /* written when none can be kept (OOM) */
     conn_state state;
     uint64_t connect_started_us;
     uint64_t next_connect_us;
@@ -307,14 +308,25 @@ static void list_append_all(slot_list *dst, slot_list *src)
  * meets a failure leaves it to the worker (fail()). */
 static _Thread_local redlock__node *tl_worker;
 
-/* Keep a report for emit_notes(). Worker only, io_mu held. Beyond
- * NODE_NOTES_MAX in one pass (reports are per transition, so a pass makes
- * a few), the last one is overwritten: the newest state is told. */
+/* Keep a report for emit_notes(). Worker only, io_mu held. The list
+ * grows as needed (a pass makes a few: reports are per transition); only
+ * when memory runs out is the last one overwritten, so the newest state is
+ * still told. */
 static node_note *note_new(redlock__node *nd)
 {
-    if (nd->notes_len < NODE_NOTES_MAX)
-        nd->notes_len++;
-    return &nd->notes[nd->notes_len - 1];
+    if (nd->notes_len == nd->notes_cap) {
+        size_t cap = nd->notes_cap != 0 ? nd->notes_cap * 2 : NODE_NOTES_MIN;
+        node_note *v = realloc(nd->notes, cap * sizeof(*v));
+        if (v != NULL) {
+            nd->notes = v;
+            nd->notes_cap = cap;
+        } else if (nd->notes_len == 0) {
+            return &nd->note_spare; /* dropped: nothing can be kept */
+        } else {
+            return &nd->notes[nd->notes_len - 1];
+        }
+    }
+    return &nd->notes[nd->notes_len++];
 }
 
 /* A node event (up/down) for node_error_fn and the log. */
@@ -1546,6 +1558,7 @@ void redlock__node_free(redlock__node *nd)
         close(nd->wake_fd);
     pthread_mutex_destroy(&nd->io_mu);
     pthread_mutex_destroy(&nd->queue_mu);
+    free(nd->notes);
     redlock__uri_clear(&nd->uri);
     free(nd);
 }
@@ -1583,6 +1596,16 @@ uint64_t redlock__node_guard_left_us(redlock__node *nd, uint64_t now)
  * The fast path: inline I/O by a calling thread (see DESIGN)
  * ------------------------------------------------------------------------ */
 
+/* True when the connection has output to write that a calling thread
+ * leaves behind (a partial write, or TLS wanting to write while reading):
+ * the worker must poll for POLLOUT. */
+static bool output_left(redlock__node *nd)
+{
+    return conn_usable(nd) &&
+           (redlock__conn_has_output(nd->conn) ||
+            (redlock__conn_events(nd->conn) & POLLOUT) != 0);
+}
+
 /* Write s on the calling thread if the node is idle. */
 bool redlock__node_try_send(redlock__node *nd, redlock__slot *s, int *fd,
                             uint64_t *gen)
@@ -1592,10 +1615,15 @@ bool redlock__node_try_send(redlock__node *nd, redlock__slot *s, int *fd,
     /* Replies still owed to callers that left (stragglers) are read by
      * this caller too, in order: it adopts them, unless the worker or
      * another caller is reading the node already. */
+    /* A duplicate node and a node in its restart guard take the worker's
+     * path: the worker reports the state as it refuses the work. */
     bool idle = nd->state == CONN_READY && nd->inline_err == REDLOCK_OK &&
                 nd->pending.head == NULL && nd->readers == 0 &&
                 !nd->worker_reads && nd->inflight.len < NODE_ADOPT_MAX &&
-                !redlock__conn_has_output(nd->conn);
+                !redlock__conn_has_output(nd->conn) &&
+                atomic_load_explicit(&nd->dup_of, memory_order_relaxed) < 0 &&
+                atomic_load_explicit(&nd->restart_us, memory_order_relaxed) ==
+                    REDLOCK__RESTART_NONE;
     if (idle) {
         /* Nothing submitted before us may be overtaken (per-node FIFO),
          * and a stopping node takes the worker's path. */
@@ -1614,7 +1642,7 @@ bool redlock__node_try_send(redlock__node *nd, redlock__slot *s, int *fd,
     route(nd, s, now); /* READY and nothing waiting: sent (or answered) */
     flush_output(nd, now);
     /* A write the socket did not take whole is finished by the worker. */
-    if (conn_usable(nd) && redlock__conn_has_output(nd->conn))
+    if (output_left(nd))
         wake_worker(nd);
     *fd = redlock__conn_fd(nd->conn);
     *gen = nd->conn_gen;
@@ -1626,14 +1654,14 @@ bool redlock__node_try_send(redlock__node *nd, redlock__slot *s, int *fd,
 bool redlock__node_read(redlock__node *nd, uint64_t gen)
 {
     pthread_mutex_lock(&nd->io_mu);
-    bool same = gen == nd->conn_gen;
-    if (same && nd->state == CONN_READY && conn_usable(nd)) {
+    if (gen == nd->conn_gen && nd->state == CONN_READY && conn_usable(nd)) {
         uint64_t now = redlock__clock_now_us();
         read_input(nd, now);
         flush_output(nd, now); /* a script re-sent as EVAL (NOSCRIPT) */
-        if (conn_usable(nd) && redlock__conn_has_output(nd->conn))
+        if (output_left(nd))
             wake_worker(nd);
     }
+    bool same = gen == nd->conn_gen; /* after the I/O: it may have failed */
     pthread_mutex_unlock(&nd->io_mu);
     return same;
 }

@@ -321,10 +321,12 @@ static void wait_cv(redlock__op *op, uint64_t deadline_us, bool wait_all,
 /* Wait while reading the nodes this thread wrote inline: poll their
  * sockets and the eventfd other answerers write, read whatever arrives
  * (answering any op's slots, in order), until the wait is over or
- * deadline_us. Then hand what is still in flight to the workers: the
- * duty ends with this wait. */
+ * deadline_us. Then, with hand_back, hand what is still in flight to the
+ * workers: the duty ends with this wait (without it, the next wait on the
+ * op goes on reading, so that a reply arriving between two waits is not
+ * left to the worker's next housekeeping pass). */
 static void wait_inline(redlock__op *op, uint64_t deadline_us, bool wait_all,
-                        const bool *which)
+                        const bool *which, bool hand_back)
 {
     struct pollfd pfd[1 + REDLOCK_NODES_MAX];
     size_t slot_of[1 + REDLOCK_NODES_MAX];
@@ -372,6 +374,8 @@ static void wait_inline(redlock__op *op, uint64_t deadline_us, bool wait_all,
         }
     }
     tl_waiting_op = NULL;
+    if (!hand_back)
+        return; /* another wait follows: keep reading these nodes */
     pthread_mutex_lock(&op->mu);
     op->waiter_fd = -1;
     pthread_mutex_unlock(&op->mu);
@@ -399,7 +403,7 @@ redlock__verdict redlock__op_wait(redlock__op *op, uint64_t deadline_us,
                                   bool wait_all)
 {
     if (op->inline_slots > 0)
-        wait_inline(op, deadline_us, wait_all, NULL);
+        wait_inline(op, deadline_us, wait_all, NULL, true);
     else
         wait_cv(op, deadline_us, wait_all, NULL);
     pthread_mutex_lock(&op->mu);
@@ -411,13 +415,13 @@ redlock__verdict redlock__op_wait(redlock__op *op, uint64_t deadline_us,
 
 /* Wait until every node in `which` has answered op, or deadline_us. */
 void redlock__op_wait_nodes(redlock__op *op, const bool *which,
-                            uint64_t deadline_us)
+                            uint64_t deadline_us, bool last)
 {
     pthread_mutex_lock(&op->mu);
     op->wake_each = true; /* each answer may be one of ours */
     pthread_mutex_unlock(&op->mu);
     if (op->inline_slots > 0)
-        wait_inline(op, deadline_us, false, which);
+        wait_inline(op, deadline_us, false, which, last);
     else
         wait_cv(op, deadline_us, false, which);
 }

@@ -180,15 +180,18 @@ redlock__verdict redlock__op_wait(redlock__op *op, uint64_t deadline_us,
                                   bool wait_all);
 
 /* Wait until every node i with which[i] has answered op, or deadline_us
- * (0: none). */
+ * (0: none). last: no other wait on op follows; false keeps the nodes this
+ * thread writes inline in its hands (it must then wait again, with last
+ * true, before dropping its reference). */
 void redlock__op_wait_nodes(redlock__op *op, const bool *which,
-                            uint64_t deadline_us);
+                            uint64_t deadline_us, bool last);
 
 /* Post the op to every node (one reference per slot). With inline_io,
  * a node that is idle is written on the calling thread, which then must
  * wait for the op (redlock__op_wait or _wait_nodes) before dropping its
  * reference: the first wait reads those nodes and, when it returns,
- * hands whatever is still in flight to their workers. nodes: the
+ * hands whatever is still in flight to their workers (unless it is a
+ * redlock__op_wait_nodes() with last false). nodes: the
  * manager's op->n workers, in node order (m->nodes); opaque here, so the
  * op API needs neither node.h nor the manager. */
 void redlock__op_submit(struct redlock__node *const *nodes, redlock__op *op);
