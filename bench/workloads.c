@@ -120,7 +120,11 @@ long long wl_heap_in_use_b(void)
 {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
     struct mallinfo2 mi = mallinfo2();
-    return (long long)(mi.uordblks + mi.hblkhd);
+    long long b = (long long)(mi.uordblks + mi.hblkhd);
+    /* 0 in use with this much running: malloc is not glibc's (a
+     * sanitizer's allocator answers mallinfo2 with zeros). Unknown, never
+     * a made-up 0 per lease. */
+    return b > 0 ? b : -1;
 #else
     return -1;
 #endif
