@@ -574,6 +574,10 @@ REDLOCK_API void redlock_acquire_opts_init(redlock_acquire_opts *o);
  * (retry_count + 1) attempts of at most command_timeout_ms each, plus the
  * undo waits after failed attempts and the delays between attempts
  * (with REDLOCK_RETRY_UNTIL_DEADLINE: until the deadline, if any).
+ * retry_count counts retry slots of one delay each: an attempt made early
+ * in a slot, when a release of the resource is announced (pub/sub
+ * wake-ups, docs/api.md), does not use one up, so there may be more
+ * attempts than retry_count + 1, within the same time.
  */
 REDLOCK_API redlock_status redlock_acquire(redlock_manager *m,
                                            const char *resource,

@@ -36,16 +36,15 @@
  *   3 and 4 are never held together (a worker completes slots after
  *   dropping its queue lock; a refused submission is completed after it
  *   too), and no thread holds two queue locks or two op locks at once.
- *   4. redlock__wakes.mu (wake.c): the manager's registry of waiters for
+ *   5. redlock__wakes.mu (wake.c): the manager's registry of waiters for
  *      pub/sub wake-ups. Taken by acquiring threads holding nothing else,
- *      and by a node worker in its sub_event hook (holding no library
- *      mutex of its own but, once workers run their pass under a per-node
- *      io_mu, that one, which then ranks above 4).
- *   5. redlock__sub.mu (subscribe.c): one node's table of wake channels.
- *      Taken under 4 when a waiter registers or leaves (asking every
+ *      and by a node worker in its sub_event hook, outside its io_mu
+ *      (the worker services its subscriber after dropping io_mu).
+ *   6. redlock__sub.mu (subscribe.c): one node's table of wake channels.
+ *      Taken under 5 when a waiter registers or leaves (asking every
  *      node in turn: one at a time, never two nodes' at once), and alone
  *      by that node's worker, which drops it before calling its hook.
- *   4 and 5 are never held with 1, 2 or 3.
+ *   5 and 6 are never held with 1, 2, 3 or 4.
  *   Leaves, never held while taking any other library mutex:
  *   - redlock_election.mu (election.c): a term's token, fence and flags;
  *   - redlock_manager.dup_mu (manager.c): the nodes' run_ids and who

@@ -130,12 +130,14 @@ static redlock_lock *lock_new(redlock_manager *m, const void *const *res,
     return lock;
 }
 
-/* Build a script op: EVALSHA sha numkeys keys... token [ttl [value]],
- * where value is what the key stores: the token, and the owner if the
- * lock has one (value.c). */
+/* Build a script op: EVALSHA sha numkeys keys... token [flag] [ttl
+ * [value]], where value is what the key stores: the token, and the owner
+ * if the lock has one (value.c), and flag the release's "announce" (NULL:
+ * none). */
 static redlock__op *script_op(const redlock_lock *lock,
                               redlock__op_kind kind, redlock__script_id id,
-                              uint32_t ttl_ms, bool with_ttl, bool with_value)
+                              uint32_t ttl_ms, bool with_ttl, bool with_value,
+                              const char *flag)
 {
     const char *argv[3 + REDLOCK_MULTI_MAX + 3];
     size_t lens[3 + REDLOCK_MULTI_MAX + 3];
@@ -155,6 +157,10 @@ static redlock__op *script_op(const redlock_lock *lock,
     }
     argv[argc] = lock->token;
     lens[argc++] = REDLOCK_TOKEN_LEN;
+    if (flag != NULL) { /* the release's announce flag */
+        argv[argc] = flag;
+        lens[argc++] = strlen(flag);
+    }
     if (with_ttl) {
         argv[argc] = ttl;
         lens[argc++] = strlen(ttl);
@@ -174,7 +180,8 @@ static redlock__op *acquire_op(const redlock_lock *lock, uint32_t ttl_ms)
 {
     if (lock->count > 1)
         return script_op(lock, REDLOCK__OP_ACQUIRE_MULTI,
-                         REDLOCK__SCRIPT_ACQUIRE_MULTI, ttl_ms, true, true);
+                         REDLOCK__SCRIPT_ACQUIRE_MULTI, ttl_ms, true, true,
+                         NULL);
     char ttl[16], value[REDLOCK__VALUE_MAX + 1];
     snprintf(ttl, sizeof(ttl), "%u", (unsigned)ttl_ms);
     size_t value_len = redlock__value_build(value, lock->token, lock->owner);
@@ -188,11 +195,15 @@ static redlock__op *acquire_op(const redlock_lock *lock, uint32_t ttl_ms)
 /* Post a release of lock's keys to the nodes i with which[i]; the others
  * count as "no" (nothing of ours there). It stays queued for nodes that
  * cannot take it now until the keys have surely expired. Returns the op
- * (caller's reference) or NULL on OOM. */
-static redlock__op *post_release(redlock_lock *lock, const bool *which)
+ * (caller's reference) or NULL on OOM. announce: the script announces
+ * each key it deletes on its wake channel (a release of a held lock; not
+ * the undo of a failed attempt, see scripts.c). */
+static redlock__op *post_release(redlock_lock *lock, const bool *which,
+                                 bool announce)
 {
-    redlock__op *op = script_op(lock, REDLOCK__OP_RELEASE,
-                                REDLOCK__SCRIPT_RELEASE, 0, false, false);
+    redlock__op *op =
+        script_op(lock, REDLOCK__OP_RELEASE, REDLOCK__SCRIPT_RELEASE, 0,
+                  false, false, announce ? "1" : "0");
     if (op == NULL)
         return NULL;
     uint64_t now = redlock__clock_now_us();
@@ -256,7 +267,7 @@ static void undo_attempt(redlock_lock *lock, redlock__op *acq,
     pthread_mutex_unlock(&acq->mu);
     if (!any_needed)
         return;
-    redlock__op *rel = post_release(lock, needed);
+    redlock__op *rel = post_release(lock, needed, false); /* quiet */
     if (rel == NULL)
         return; /* out of memory: the keys expire by TTL */
     uint64_t now = redlock__clock_now_us();
@@ -496,7 +507,15 @@ static redlock_status acquire_run(redlock_manager *m,
      * that another holder refused. */
     redlock__waiter waiter;
     memset(&waiter, 0, sizeof(waiter));
-    for (uint32_t i = 0;; i++) {
+    /* Retries are counted in slots of the retry delay (plus jitter): a
+     * slot starts after a failed attempt and ends at its timer. A wake-up
+     * inside it (a confirmed subscription, a release announced) tries
+     * again at once without starting a new slot, so retry_count bounds
+     * the time spent as before, and a waiter is not given up early
+     * because releases were announced. */
+    uint32_t slots = 0;     /* retry slots started */
+    uint64_t slot_end = 0;  /* end of the current slot (0: none) */
+    for (;;) {
         if (closing(m)) {
             st = REDLOCK_ECLOSED;
             break;
@@ -512,47 +531,57 @@ static redlock_status acquire_run(redlock_manager *m,
         if (waiter.registered) /* a release from now on ends the wait */
             redlock__wake_mark(m, &waiter);
         st = attempt(lock, ttl_ms, p.deadline_us, p.info);
-        /* Until the deadline, i is not compared (it may wrap): the
-         * deadline, destroy or a status no retry can change ends it. */
-        if (!redlock__retry_worthwhile(st) ||
-            (!p.retry_until_deadline && i >= p.retry_count))
+        if (!redlock__retry_worthwhile(st))
             break;
-        uint64_t delay = redlock__retry_delay_us(
-            p.retry_delay_ms, p.retry_jitter_ms,
-            redlock__random_upto(p.retry_jitter_ms));
         uint64_t now = redlock__clock_now_us();
-        bool to_deadline = p.deadline_us != 0 && now + delay >= p.deadline_us;
-        uint64_t until = to_deadline ? p.deadline_us : now + delay;
+        if (slot_end == 0 || now >= slot_end) {
+            /* Until the deadline, slots are not compared (the count
+             * saturates): the deadline, destroy or a status no retry can
+             * change ends it. */
+            if (!p.retry_until_deadline && slots >= p.retry_count)
+                break;
+            if (slots < UINT32_MAX)
+                slots++;
+            slot_end = now + redlock__retry_delay_us(
+                                 p.retry_delay_ms, p.retry_jitter_ms,
+                                 redlock__random_upto(p.retry_jitter_ms));
+        }
+        bool to_deadline = p.deadline_us != 0 && slot_end >= p.deadline_us;
+        uint64_t until = to_deadline ? p.deadline_us : slot_end;
         if (st == REDLOCK_ETAKEN && !waiter.registered &&
             redlock__wake_register(m, lock->keys, lock->key_lens, count,
                                    &waiter)) {
             /* Subscribe first, then try (Redisson #3018): once a node
              * confirmed the subscription, try again at once, so that a
              * release between the last attempt and the subscription is
-             * not missed. No confirmation within the delay: that was the
+             * not missed. No confirmation within the slot: that was the
              * timed retry's wait. */
             if (redlock__wake_await_confirmed(m, &waiter, until))
-                continue;
+                continue; /* same slot */
             if (closing(m))
                 continue; /* the loop's check returns ECLOSED */
             if (to_deadline) {
                 st = REDLOCK_ETIMEDOUT;
                 break;
             }
+            slot_end = 0;
             continue;
         }
         if (waiter.registered) {
-            /* A message, the delay (or the deadline), or destroy. */
+            /* A message, the slot's end (or the deadline), or destroy. */
             redlock__wake_how how = redlock__wake_wait(m, &waiter, until);
             if (how == REDLOCK__WAKE_CLOSED) {
                 st = REDLOCK_ECLOSED;
                 break;
             }
-            if (how == REDLOCK__WAKE_TIMER && to_deadline) {
-                st = REDLOCK_ETIMEDOUT;
-                break;
+            if (how == REDLOCK__WAKE_TIMER) {
+                if (to_deadline) {
+                    st = REDLOCK_ETIMEDOUT;
+                    break;
+                }
+                slot_end = 0;
             }
-            continue;
+            continue; /* a message: same slot */
         }
         if (to_deadline) {
             /* No attempt could start before the deadline. */
@@ -564,7 +593,9 @@ static redlock_status acquire_run(redlock_manager *m,
             break;
         }
         /* Cut short by destroy: the loop's check returns ECLOSED. */
-        (void)redlock__manager_sleep_us(m, delay);
+        if (until > now)
+            (void)redlock__manager_sleep_us(m, until - now);
+        slot_end = 0;
     }
     redlock__wake_unregister(m, &waiter);
     if (p.info != NULL) {
@@ -668,7 +699,8 @@ redlock__op *redlock__extend_op_new(redlock_lock *lock, uint32_t ttl_ms,
                                     uint32_t *floor_ms)
 {
     redlock__op *op = script_op(lock, REDLOCK__OP_EXTEND,
-                                REDLOCK__SCRIPT_EXTEND, ttl_ms, true, false);
+                                REDLOCK__SCRIPT_EXTEND, ttl_ms, true, false,
+                                NULL);
     if (op == NULL)
         return NULL;
     /* Any node may apply this TTL, whatever the outcome, and possibly
@@ -709,7 +741,8 @@ void redlock__lock_restore_missing(redlock_lock *lock, redlock__op *ext,
     for (size_t i = 0; i < ext->n; i++)
         which[i] = (gone >> i & 1u) != 0;
     redlock__op *op = script_op(lock, REDLOCK__OP_EXTEND,
-                                REDLOCK__SCRIPT_RESTORE, ttl_ms, true, true);
+                                REDLOCK__SCRIPT_RESTORE, ttl_ms, true, true,
+                                NULL);
     if (op == NULL)
         return; /* out of memory: the next extension tries again */
     op->deadline_us = validity_end_us;
@@ -820,7 +853,7 @@ static redlock_status release_keys(redlock_lock *lock)
     bool which[REDLOCK_NODES_MAX];
     for (size_t i = 0; i < m->n; i++)
         which[i] = acquired_on(lock, i);
-    redlock__op *op = post_release(lock, which);
+    redlock__op *op = post_release(lock, which, true);
     if (op == NULL)
         return REDLOCK_ENOMEM;
     uint64_t limit = redlock__clock_now_us() +

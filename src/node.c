@@ -1194,7 +1194,6 @@ static void shut_down(redlock__node *nd)
                "manager is shutting down");
     redlock__conn_close(nd->conn);
     nd->conn_gen++;
-    redlock__sub_close(nd->sub); /* pub/sub */
 }
 
 /* Milliseconds poll() may sleep before the next timer is due. */
@@ -1405,6 +1404,8 @@ static void *worker_main(void *arg)
     shut_down(nd);
     pthread_mutex_unlock(&nd->io_mu);
     emit_notes(nd);
+    /* pub/sub: outside io_mu (its RESET hook takes the registry lock). */
+    redlock__sub_close(nd->sub);
     return NULL;
 }
 
@@ -1461,6 +1462,7 @@ redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
                                nd);
     if (nd->sub == NULL) {
         redlock__conn_free(nd->conn);
+        pthread_mutex_destroy(&nd->io_mu);
         pthread_mutex_destroy(&nd->queue_mu);
         close(nd->wake_fd);
         free(nd);

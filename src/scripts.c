@@ -88,14 +88,18 @@ static const char restore_lua[] =
     "end\n"
     "return 1\n";
 
-/* KEYS: resources. ARGV[1]: token. Deletes each key that holds our token
- * (with or without an owner). Returns how many were deleted. Each key
- * this call deleted is announced on its wake channel
- * (REDLOCK__WAKE_CHANNEL_PREFIX + the key) with an empty message, for
- * waiters subscribed there (subscribe.c); a key that was not ours, or
- * already gone, is not announced. redis.pcall: a user whose ACL forbids
- * PUBLISH (Redis 7 gives new users no channel) still releases; its
- * waiters fall back to their timed retries. */
+/* KEYS: resources. ARGV[1]: token. ARGV[2]: "1" to announce. Deletes
+ * each key that holds our token (with or without an owner). Returns how
+ * many were deleted. With ARGV[2] "1", each key this call deleted is
+ * announced on its wake channel (REDLOCK__WAKE_CHANNEL_PREFIX + the key)
+ * with an empty message, for waiters subscribed there (subscribe.c); a
+ * key that was not ours, or already gone, is not announced. Only a
+ * release of a held lock announces: the undo of a failed attempt does not
+ * (it freed nothing another waiter could take, and announcing it woke the
+ * undoing waiter itself, and every other loser, into a busy retry loop).
+ * redis.pcall: a user whose ACL forbids PUBLISH (Redis 7 gives new users
+ * no channel) still releases; its waiters fall back to their timed
+ * retries. */
 static const char release_lua[] =
     "local t = ARGV[1]\n"
     "local p = t .. ' '\n"
@@ -105,8 +109,10 @@ static const char release_lua[] =
     "  if v == t or (v and string.sub(v, 1, #p) == p) then\n"
     "    if redis.call('del', KEYS[i]) == 1 then\n"
     "      n = n + 1\n"
-    "      redis.pcall('publish', '" REDLOCK__WAKE_CHANNEL_PREFIX
+    "      if ARGV[2] == '1' then\n"
+    "        redis.pcall('publish', '" REDLOCK__WAKE_CHANNEL_PREFIX
     "' .. KEYS[i], '')\n"
+    "      end\n"
     "    end\n"
     "  end\n"
     "end\n"

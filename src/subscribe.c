@@ -122,6 +122,7 @@ struct redlock__sub {
     uint32_t backoff_ms;
     bool auth_pending; /* the first reply answers AUTH */
     bool down_logged;  /* the last failure was logged (once per streak) */
+    uint64_t open_since_us; /* when the connection last opened */
     bool want_conn;    /* a channel was wanted at the last pass while
                           down: the backoff's end is a timer */
 };
@@ -209,6 +210,13 @@ redlock__sub_state redlock__sub_want(redlock__sub *s, const char *key,
         }
     } else if (i >= 0) {
         s->chans[i].wanted = false;
+        /* Off the wire (never sent, or the connection is down): drop it
+         * now. Left for the next sync, unwanted entries could fill the
+         * table while the connection is down, and then no key could be
+         * wanted, so it would never reconnect to clean them (found by
+         * review). */
+        if (s->chans[i].wire == W_NONE)
+            remove_at(s, (size_t)i);
     }
     /* The worker has something to do unless the key was refused or is
      * already confirmed. */
@@ -293,8 +301,18 @@ static void sub_fail(redlock__sub *s, const char *why, uint64_t now)
     }
     s->dirty = true;
     pthread_mutex_unlock(&s->mu);
-    uint32_t delay = s->backoff_ms;
     uint32_t max = s->opts->reconnect_max_ms;
+    /* The backoff starts over only after a connection that stayed open
+     * for reconnect_max_ms: one that a refusal ends at once (an ACL
+     * without channels, or with only some of them) is retried at the
+     * growing backoff, not every reconnect_min_ms. */
+    if (was_open && s->open_since_us != 0 &&
+        now - s->open_since_us >= (uint64_t)max * 1000u) {
+        s->backoff_ms = s->opts->reconnect_min_ms;
+        s->down_logged = false;
+    }
+    s->open_since_us = 0;
+    uint32_t delay = s->backoff_ms;
     uint32_t jittered = delay / 2 + redlock__random_upto(delay - delay / 2);
     s->next_connect_us = now + (uint64_t)jittered * 1000u;
     s->backoff_ms = delay >= max / 2 ? max : delay * 2;
@@ -368,6 +386,7 @@ static bool sync_table(redlock__sub *s)
 static void sub_opened(redlock__sub *s, uint64_t now)
 {
     s->state = S_OPEN;
+    s->open_since_us = now;
     const char *argv[3];
     size_t lens[3];
     int argc = redlock__uri_auth_args(s->uri, argv, lens);
@@ -436,7 +455,7 @@ static bool on_reply(redlock__sub *s, const redisReply *r, char *why,
     s->auth_pending = false;
     if (r->type == REDIS_REPLY_ERROR) {
         snprintf(why, whylen, "%s refused: %.120s",
-                 auth ? "AUTH" : "SUBSCRIBE",
+                 auth ? "AUTH" : "SUBSCRIBE or UNSUBSCRIBE",
                  r->str != NULL ? r->str : "");
         return false;
     }
@@ -472,15 +491,8 @@ static bool on_reply(redlock__sub *s, const redisReply *r, char *why,
         s->dirty = true; /* drop it, or subscribe again if wanted */
     }
     pthread_mutex_unlock(&s->mu);
-    if (confirmed) {
-        /* The connection works: the backoff starts over, and the next
-         * failure is logged. Not on any reply: a node that accepts the
-         * connection and AUTH but refuses SUBSCRIBE (an ACL without
-         * channels) must not be retried at the shortest backoff. */
-        s->backoff_ms = s->opts->reconnect_min_ms;
-        s->down_logged = false;
+    if (confirmed) /* (the backoff starts over in sub_fail, by uptime) */
         s->hook(s->ctx, s->idx, REDLOCK__SUB_CONFIRMED, key, len);
-    }
     return true;
 }
 

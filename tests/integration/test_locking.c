@@ -111,7 +111,9 @@ static void test_two_managers_contend(void **state)
     assert_int_equal(redlock_acquire_ex(m2, "shared", 6, 10000, &o, &b),
                      REDLOCK_ETAKEN);
     assert_null(b);
-    assert_int_equal(info.attempts, 3);
+    /* retry_count + 1 timed attempts, and at most one more made at once
+     * when the wake subscription is confirmed (no release meanwhile). */
+    assert_true(info.attempts >= 3 && info.attempts <= 4);
     assert_int_equal(info.last_status, REDLOCK_ETAKEN);
     /* The holder's SET may still be on its way to the slowest node, so
      * that node may have said yes to us; never a quorum. */

@@ -509,6 +509,109 @@ static void test_acl_without_channels(void **state)
 
 #define WITH_CLUSTER(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* A failed attempt's undo announces nothing. Another client holds
+ * "split" on nodes 0 and 1 (a quorum); node 2 grants each attempt and
+ * the undo deletes it there. Announcing that delete woke the waiter
+ * itself at once, so it retried in a tight loop (hundreds to thousands of
+ * attempts in 2 s, found by review). Nobody releases here: no wait may
+ * end by message, and the attempts follow the 300 ms timer. */
+static void test_undo_wakes_nobody(void **state)
+{
+    rl_cluster *c = *state;
+    rl_set(c, 0, "split", "other", 30000);
+    rl_set(c, 1, "split", "other", 30000);
+    redlock_acquire_opts ao;
+    redlock_acquire_opts_init(&ao);
+    redlock_acquire_info info;
+    ao.retry_count = REDLOCK_RETRY_UNTIL_DEADLINE;
+    ao.retry_delay_ms = 300;
+    ao.retry_jitter_ms = 0;
+    ao.deadline_us = rl_now_us() + 2000000u;
+    ao.info = &info;
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire_ex(c->m, "split", 5, 10000, &ao, &l),
+                     REDLOCK_ETIMEDOUT);
+    redlock__wake_stats st = stats_of(c->m);
+    print_message("attempts %u, waits ended by message %llu, by timer "
+                  "%llu\n",
+                  info.attempts, (unsigned long long)st.by_message,
+                  (unsigned long long)st.by_timer);
+    assert_int_equal(st.by_message, 0);
+    /* 2 s of 300 ms slots: about 8 (the timer), never hundreds. */
+    assert_true(info.attempts <= 16);
+}
+
+/* Wake-ups do not use up retry_count: it counts retry slots (the delay
+ * plus jitter), and the attempt made at once when the subscription is
+ * confirmed stays in its slot. With retry_count 1 and a 300 ms delay, a
+ * refused call lasts at least that one delay (it ended after ~2 ms once,
+ * the confirmation having spent its only retry). */
+static void test_wakes_keep_retry_budget(void **state)
+{
+    rl_cluster *c = *state;
+    for (size_t i = 0; i < c->n; i++)
+        rl_set(c, i, "budget", "other", 30000);
+    redlock_acquire_opts ao;
+    redlock_acquire_opts_init(&ao);
+    redlock_acquire_info info;
+    ao.retry_count = 1;
+    ao.retry_delay_ms = 300;
+    ao.retry_jitter_ms = 0;
+    ao.info = &info;
+    redlock_lock *l = NULL;
+    uint64_t t0 = rl_now_us();
+    assert_int_equal(redlock_acquire_ex(c->m, "budget", 6, 10000, &ao, &l),
+                     REDLOCK_ETAKEN);
+    uint64_t took = rl_now_us() - t0;
+    print_message("retry_count 1: %u attempts in %llu ms\n", info.attempts,
+                  (unsigned long long)(took / 1000u));
+    assert_true(took >= 300000u);
+    assert_true(info.attempts >= 2 && info.attempts <= 3);
+}
+
+/* Waiters that come and go while the subscriber connection is down
+ * leave nothing in its channel table: 1100 keys (the table holds 1024)
+ * registered and left with the subscriber refused, then a fresh key is
+ * still taken. Before, unwanted entries stayed until the connection came
+ * back, which it never did once the table was full, as nothing could be
+ * wanted any more (found by review). */
+static void slow_reconnects(redlock_options *o)
+{
+    o->reconnect_min_ms = 3000; /* one refused connect, then a long wait */
+    o->reconnect_max_ms = 3000;
+}
+
+static void test_table_survives_churn_while_down(void **state)
+{
+    (void)state;
+    rl_cluster cl, *c = &cl;
+    redlock__sub_test_refuse(true);
+    assert_int_equal(rl_cluster_start(c, 3, slow_reconnects), 0);
+    for (int i = 0; i < 1100; i++) {
+        char buf[32];
+        snprintf(buf, sizeof(buf), "churn:%d", i);
+        char *k = buf;
+        size_t l = strlen(buf);
+        redlock__waiter x;
+        memset(&x, 0, sizeof(x));
+        (void)redlock__wake_register(c->m, &k, &l, 1, &x);
+        redlock__wake_unregister(c->m, &x);
+    }
+    char fresh[] = "churn:fresh";
+    char *k = fresh;
+    size_t l = strlen(fresh);
+    redlock__waiter w;
+    memset(&w, 0, sizeof(w));
+    bool ok = redlock__wake_register(c->m, &k, &l, 1, &w);
+    redlock__sub_test_refuse(false);
+    assert_true(ok);
+    /* And once the subscriber may connect, the fresh key is confirmed. */
+    assert_true(redlock__wake_await_confirmed(c->m, &w,
+                                              rl_now_us() + 20000000u));
+    redlock__wake_unregister(c->m, &w);
+    rl_cluster_stop(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -520,6 +623,9 @@ int main(void)
         WITH_CLUSTER(test_multi_resource),
         WITH_CLUSTER(test_destroy_wakes_waiter),
         WITH_CLUSTER(test_acl_without_channels),
+        WITH_CLUSTER(test_undo_wakes_nobody),
+        WITH_CLUSTER(test_wakes_keep_retry_budget),
+        cmocka_unit_test(test_table_survives_churn_while_down),
         cmocka_unit_test_setup_teardown(test_tls_and_auth, setup_tls_auth,
                                         teardown_tls_auth),
     };

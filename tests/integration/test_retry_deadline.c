@@ -108,7 +108,7 @@ static void test_ok_when_released(void **state)
 
 /* Held throughout: ETIMEDOUT, not before the deadline and within 100 ms
  * after it. The same call with a counted retry_count would have ended
- * with ETAKEN after 4 attempts. */
+ * with ETAKEN after its 3 retry slots (4 or 5 attempts). */
 static void test_timeout_at_deadline(void **state)
 {
     (void)state;
@@ -124,7 +124,9 @@ static void test_timeout_at_deadline(void **state)
     ao.info = &info;
     assert_int_equal(redlock_acquire_ex(c.m, "busy", 4, 10000, &ao, &l),
                      REDLOCK_ETAKEN);
-    assert_int_equal(info.attempts, 4);
+    /* retry_count + 1 = 4 timed attempts, and at most one more made at
+     * once when the wake subscription is confirmed. */
+    assert_true(info.attempts >= 4 && info.attempts <= 5);
 
     waiter w;
     memset(&w, 0, sizeof(w));
