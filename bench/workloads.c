@@ -23,8 +23,9 @@
  *    detectable fact rather than undefined behaviour, and TSan stays quiet
  *    when the lock works). Any difference between the counter and the
  *    acquisitions also counts as violations. W3P is the same with retry
- *    delay 10 ms and no jitter: the "poll every 10 ms" client the issue
- *    compares against.
+ *    delay 10 ms and no jitter, as a client-side loop of single attempts
+ *    (so it gets no pub/sub wake-ups): the "poll every 10 ms" client the
+ *    issue compares against.
  *  - W4: L locks with TTL 1000 ms handed to the manager's lease thread,
  *    held for D seconds; CPU (getrusage, the whole process) and extensions
  *    are counted over the hold only.
@@ -297,7 +298,7 @@ static void *contend_thread(void *arg)
             redlock_acquire_info info;
             redlock_acquire_opts o;
             redlock_acquire_opts_init(&o);
-            o.retry_count = REDLOCK_RETRY_UNTIL_DEADLINE;
+            o.retry_count = sh->poll ? 0 : REDLOCK_RETRY_UNTIL_DEADLINE;
             o.retry_delay_ms = sh->retry_delay_ms;
             o.retry_jitter_ms = sh->retry_jitter_ms;
             o.deadline_us = redlock_clock_us() + (uint64_t)W3_CALL_MS * 1000u;
@@ -312,6 +313,8 @@ static void *contend_thread(void *arg)
             if (st != REDLOCK_ETAKEN && st != REDLOCK_ETIMEDOUT) {
                 wl_count_failure(w, st);
                 wl_sleep_ms(FAIL_PAUSE_MS);
+            } else if (sh->poll) {
+                wl_sleep_ms((uint64_t)sh->retry_delay_ms); /* the poll */
             }
         }
         if (lk == NULL)
@@ -477,6 +480,7 @@ static int run_threads(const bench_run *run, int wl, uint32_t threads,
     sh->ttl_ms = cfg->ttl_ms;
     sh->retry_delay_ms = delay;
     sh->retry_jitter_ms = jitter;
+    sh->poll = wl == BENCH_W3P;
     snprintf(sh->key, sizeof(sh->key), "%s:%s", run->run_id,
              wl == BENCH_W3P ? "w3p" : "w3");
     atomic_store(&sh->running, 1);

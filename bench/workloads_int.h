@@ -93,6 +93,11 @@ typedef struct shared {
     /* W3, W3P */
     char key[RES_MAX];
     int64_t retry_delay_ms, retry_jitter_ms;
+    int poll;                        /* W3P: one attempt per call, and the
+                                        client sleeps retry_delay_ms between
+                                        calls (a polling client: it gets no
+                                        wake-ups, unlike the library's own
+                                        retries) */
     atomic_int inside;               /* threads in the critical section */
     atomic_uint_fast64_t counter;    /* incremented load-then-store */
     bench_handover_slot handover[HANDOVER_RING]; /* W3: release -> grant */

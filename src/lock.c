@@ -528,8 +528,6 @@ static redlock_status acquire_run(redlock_manager *m,
          * attempt (re-sent after NOSCRIPT, or left running on a closed
          * connection) can then never delete this attempt's keys. */
         redlock__token_new(lock->token);
-        if (waiter.registered) /* a release from now on ends the wait */
-            redlock__wake_mark(m, &waiter);
         st = attempt(lock, ttl_ms, p.deadline_us, p.info);
         if (!redlock__retry_worthwhile(st))
             break;

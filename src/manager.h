@@ -114,7 +114,8 @@ uint64_t redlock__manager_guard_left_us(struct redlock_manager *m, size_t i,
 typedef struct redlock__waiter {
     struct redlock__wake_entry *e[REDLOCK_MULTI_MAX];
     size_t count;
-    uint64_t seen; /* the entries' message count at the last mark */
+    struct redlock__wake_entry *trying; /* the key whose grant woke this
+                                           waiter's current attempt */
     bool registered;
 } redlock__waiter;
 
@@ -143,12 +144,10 @@ void redlock__wake_unregister(struct redlock_manager *m, redlock__waiter *w);
 bool redlock__wake_await_confirmed(struct redlock_manager *m,
                                    redlock__waiter *w, uint64_t until_us);
 
-/* Remember the keys' message count now: a message after this mark ends
- * the next redlock__wake_wait() at once. Call before each attempt. */
-void redlock__wake_mark(struct redlock_manager *m, redlock__waiter *w);
-
-/* Wait for a message on one of w's keys since the last mark, until_us,
- * or destroy, whichever comes first. */
+/* Wait for a grant on one of w's keys (an announced release not yet
+ * taken by another waiter: one waiter per release tries; a grant that
+ * came during the last attempt is still there), until_us, or destroy,
+ * whichever comes first. */
 redlock__wake_how redlock__wake_wait(struct redlock_manager *m,
                                      redlock__waiter *w, uint64_t until_us);
 

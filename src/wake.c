@@ -11,20 +11,27 @@
  * messages arrived for it (seq). The workers report through the node
  * env's sub_event hook (manager.c), which lands in redlock__wakes_event().
  *
- * A waiter marks the entries' message count before each attempt and,
- * after a failed one, waits on the registry's condition variable until
- * the count moved, its retry delay ran out, or destroy began. So a
- * release that lands while the attempt is in flight still ends the
- * wait at once: nothing between "try" and "wait" can be missed. Every
- * message wakes every waiter of the key; they race, and the acquire
- * decides who wins. Messages carry no token and decide nothing.
+ * A message is a *grant*: one waiter of the key may try again now. A
+ * message gives the key a grant (at most one waiting) and wakes one
+ * sleeping waiter of the key (its entry's condition variable), unless a
+ * waiter woken by an earlier grant is still trying: every node announces
+ * the same release, and the copies must not wake more waiters. A waiter
+ * that finds a grant, when it goes to wait or when woken, takes it and
+ * tries at once; when it comes back to wait (it lost) or leaves, the key
+ * takes grants again. So a release that lands while a waiter's attempt is
+ * in flight is not missed (the grant waits for it, unless a sleeper took
+ * it and tries instead), and a release wakes one waiter, not the herd:
+ * with 16 threads on one key, waking them all made every release cost 15
+ * failed attempts (and their undos), and waking one per node's copy made
+ * the woken ones split the nodes between them, so that none won. The
+ * acquire decides who wins. Messages carry no token and decide nothing.
  *
- * One mutex (wakes->mu) and one condition variable for the manager:
- * a message wakes every waiter of the manager, and those of other keys
- * go back to sleep. Rejected: a condition variable per entry (more code
- * for a cost paid only by managers with many waiters on many keys at
- * once). The entries are a linked list, searched linearly, for the same
- * reason; a hash is the next step if many keys are waited on at once.
+ * One mutex (wakes->mu) for the manager; a condition variable per entry
+ * for the waiters of one key, and the manager's for confirmations,
+ * destroy, and waiters of several keys (a multi-resource acquire sleeps
+ * there, and any message of its keys broadcasts it). The entries are a
+ * linked list, searched linearly; a hash is the next step if many keys
+ * are waited on at once.
  *
  * Lock order (internal.h): wakes->mu is taken before a node subscriber's
  * mutex (register / unregister ask the nodes while holding it); the
@@ -47,6 +54,12 @@ typedef struct redlock__wake_entry {
     struct redlock__wake_entry *next;
     size_t waiters;
     uint64_t seq;       /* messages received */
+    uint64_t grants;    /* 0 or 1: a message not yet taken by a waiter */
+    bool trying;        /* a waiter took a grant and is trying: further
+                           messages (the other nodes' copies of the same
+                           release) give no new grant until it is back */
+    size_t sleepers;    /* single-key waiters asleep on cv */
+    pthread_cond_t cv;  /* the single-key waiters of this key */
     uint64_t confirmed; /* bit i: node i confirmed the subscription */
     uint64_t asked;     /* bit i: node i accepted the request */
     size_t len;
@@ -57,6 +70,7 @@ struct redlock__wakes {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool closing;
+    size_t multi_sleepers; /* multi-key waiters asleep on cv */
     redlock__wake_entry *head;
     uint64_t entries;
     redlock__wake_stats stats; /* under mu */
@@ -86,6 +100,7 @@ void redlock__wakes_free(struct redlock__wakes *w)
     while (w->head != NULL) { /* none left by correct callers */
         redlock__wake_entry *e = w->head;
         w->head = e->next;
+        pthread_cond_destroy(&e->cv);
         free(e);
     }
     pthread_cond_destroy(&w->cv);
@@ -99,6 +114,8 @@ void redlock__wakes_close(struct redlock__wakes *w)
     pthread_mutex_lock(&w->mu);
     w->closing = true;
     pthread_cond_broadcast(&w->cv);
+    for (redlock__wake_entry *e = w->head; e != NULL; e = e->next)
+        pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -128,6 +145,7 @@ static void entry_leave(struct redlock_manager *m, redlock__wake_entry *e)
             break;
         }
     w->entries--;
+    pthread_cond_destroy(&e->cv); /* no sleeper: it had no waiter left */
     free(e);
 }
 
@@ -145,6 +163,10 @@ static redlock__wake_entry *entry_join(struct redlock_manager *m,
     e = calloc(1, sizeof(*e) + len);
     if (e == NULL)
         return NULL;
+    if (redlock__cond_init(&e->cv) != 0) {
+        free(e);
+        return NULL;
+    }
     memcpy(e->key, key, len);
     e->len = len;
     e->waiters = 1;
@@ -156,6 +178,7 @@ static redlock__wake_entry *entry_join(struct redlock_manager *m,
             e->confirmed |= (uint64_t)1 << i;
     }
     if (e->asked == 0) {
+        pthread_cond_destroy(&e->cv);
         free(e);
         return NULL;
     }
@@ -165,6 +188,30 @@ static redlock__wake_entry *entry_join(struct redlock_manager *m,
     return e;
 }
 
+/* Take a grant of one of w's keys, if any: w is then the key's waiter
+ * trying (mu held). */
+static bool take_grant(redlock__waiter *w)
+{
+    for (size_t i = 0; i < w->count; i++)
+        if (w->e[i]->grants > 0) {
+            w->e[i]->grants--;
+            w->e[i]->trying = true;
+            w->trying = w->e[i];
+            return true;
+        }
+    return false;
+}
+
+/* w is back from the attempt a grant woke it for (mu held): its key takes
+ * grants again. */
+static void done_trying(redlock__waiter *w)
+{
+    if (w->trying != NULL) {
+        w->trying->trying = false;
+        w->trying = NULL;
+    }
+}
+
 bool redlock__wake_register(struct redlock_manager *m, char *const *keys,
                             const size_t *lens, size_t count,
                             redlock__waiter *w)
@@ -172,6 +219,7 @@ bool redlock__wake_register(struct redlock_manager *m, char *const *keys,
     struct redlock__wakes *r = m->wakes;
     bool ok = true;
     w->count = 0;
+    w->trying = NULL;
     pthread_mutex_lock(&r->mu);
     for (size_t i = 0; i < count && ok; i++) {
         redlock__wake_entry *e = entry_join(m, keys[i], lens[i]);
@@ -194,6 +242,7 @@ void redlock__wake_unregister(struct redlock_manager *m, redlock__waiter *w)
     if (!w->registered)
         return;
     pthread_mutex_lock(&m->wakes->mu);
+    done_trying(w);
     while (w->count > 0)
         entry_leave(m, w->e[--w->count]);
     pthread_mutex_unlock(&m->wakes->mu);
@@ -207,15 +256,6 @@ static bool all_confirmed(const redlock__waiter *w)
         if (w->e[i]->confirmed == 0)
             return false;
     return true;
-}
-
-/* Sum of the entries' message counts (mu held). */
-static uint64_t seq_sum(const redlock__waiter *w)
-{
-    uint64_t s = 0;
-    for (size_t i = 0; i < w->count; i++)
-        s += w->e[i]->seq;
-    return s;
 }
 
 bool redlock__wake_await_confirmed(struct redlock_manager *m,
@@ -239,13 +279,6 @@ bool redlock__wake_await_confirmed(struct redlock_manager *m,
     return ok;
 }
 
-void redlock__wake_mark(struct redlock_manager *m, redlock__waiter *w)
-{
-    pthread_mutex_lock(&m->wakes->mu);
-    w->seen = seq_sum(w);
-    pthread_mutex_unlock(&m->wakes->mu);
-}
-
 redlock__wake_how redlock__wake_wait(struct redlock_manager *m,
                                      redlock__waiter *w, uint64_t until_us)
 {
@@ -253,13 +286,14 @@ redlock__wake_how redlock__wake_wait(struct redlock_manager *m,
     redlock__wake_how how;
     pthread_mutex_lock(&r->mu);
     r->stats.waits++;
+    done_trying(w); /* its attempt lost */
     for (;;) {
         uint64_t now = redlock__clock_now_us();
         if (r->closing) {
             how = REDLOCK__WAKE_CLOSED;
             break;
         }
-        if (seq_sum(w) != w->seen) {
+        if (take_grant(w)) {
             how = REDLOCK__WAKE_MESSAGE;
             r->stats.by_message++;
             break;
@@ -269,7 +303,16 @@ redlock__wake_how redlock__wake_wait(struct redlock_manager *m,
             r->stats.by_timer++;
             break;
         }
-        redlock__cond_wait_us(&r->cv, &r->mu, until_us - now);
+        if (w->count == 1) { /* on its key's own condition variable */
+            redlock__wake_entry *e = w->e[0];
+            e->sleepers++;
+            redlock__cond_wait_us(&e->cv, &r->mu, until_us - now);
+            e->sleepers--;
+        } else {
+            r->multi_sleepers++;
+            redlock__cond_wait_us(&r->cv, &r->mu, until_us - now);
+            r->multi_sleepers--;
+        }
     }
     pthread_mutex_unlock(&r->mu);
     return how;
@@ -301,7 +344,13 @@ void redlock__wakes_event(struct redlock_manager *m, size_t idx, int ev,
             pthread_cond_broadcast(&r->cv);
         } else if (e != NULL && ev == REDLOCK__SUB_MESSAGE) {
             e->seq++;
-            pthread_cond_broadcast(&r->cv);
+            if (!e->trying && e->grants == 0) {
+                e->grants = 1;
+                if (e->sleepers > 0)
+                    pthread_cond_signal(&e->cv); /* one waiter */
+                if (r->multi_sleepers > 0)
+                    pthread_cond_broadcast(&r->cv);
+            }
         }
     }
     pthread_mutex_unlock(&r->mu);

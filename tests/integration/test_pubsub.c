@@ -612,6 +612,59 @@ static void test_table_survives_churn_while_down(void **state)
     rl_cluster_stop(c);
 }
 
+/* One release wakes one waiter, not the herd. Six waiters of one key
+ * (5 s retry delay) are all asleep when the holder releases; each node
+ * announces the release, and a message gives a grant only while no
+ * waiter woken by an earlier one is still trying, so at most one wait
+ * per node's message ends by message (3), where waking every waiter on
+ * every message ended 6 or more. Exactly one waiter wins. */
+static bool one_done(void *arg)
+{
+    waiter *w = arg;
+    for (int i = 0; i < 6; i++)
+        if (atomic_load(&w[i].done))
+            return true;
+    return false;
+}
+
+static void test_release_wakes_one(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_lock *holder = NULL;
+    assert_int_equal(redlock_acquire(c->m, "herd", 30000, &holder),
+                     REDLOCK_OK);
+    waiter w[6];
+    uint64_t deadline = rl_now_us() + 30000000u;
+    for (int i = 0; i < 6; i++)
+        start_waiter(&w[i], c->m, "herd", NULL, 5000, deadline);
+    /* Each waiter waits once it is subscribed and its at-once attempt
+     * failed. */
+    cond_arg a = {c, c->m, "herd", 6, 0};
+    assert_true(rl_await(waits_at_least, &a, 20000));
+    uint64_t before = stats_of(c->m).by_message;
+    assert_int_equal(redlock_release(holder), REDLOCK_OK);
+    assert_true(rl_await(one_done, w, 10000));
+    /* The other nodes' copies of the announcement arrive meanwhile. */
+    await_numsub(c, "herd", 1);
+    uint64_t woken = stats_of(c->m).by_message - before;
+    print_message("waits ended by message after one release: %llu\n",
+                  (unsigned long long)woken);
+    redlock_manager_destroy(c->m); /* the rest end with ECLOSED */
+    c->m = NULL;
+    int won = 0;
+    for (int i = 0; i < 6; i++) {
+        pthread_join(w[i].thread, NULL);
+        if (w[i].st == REDLOCK_OK) {
+            won++;
+            redlock_lock_free(w[i].lock);
+        } else {
+            assert_int_equal(w[i].st, REDLOCK_ECLOSED);
+        }
+    }
+    assert_int_equal(won, 1);
+    assert_true(woken >= 1 && woken <= 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -625,6 +678,7 @@ int main(void)
         WITH_CLUSTER(test_acl_without_channels),
         WITH_CLUSTER(test_undo_wakes_nobody),
         WITH_CLUSTER(test_wakes_keep_retry_budget),
+        WITH_CLUSTER(test_release_wakes_one),
         cmocka_unit_test(test_table_survives_churn_while_down),
         cmocka_unit_test_setup_teardown(test_tls_and_auth, setup_tls_auth,
                                         teardown_tls_auth),
