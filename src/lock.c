@@ -548,12 +548,16 @@ static redlock_status acquire_run(redlock_manager *m,
         uint64_t until = to_deadline ? p.deadline_us : slot_end;
         if (st == REDLOCK_ETAKEN && !waiter.registered &&
             redlock__wake_register(m, lock->keys, lock->key_lens, count,
-                                   &waiter)) {
+                                   &waiter) &&
+            !waiter.preconfirmed) {
             /* Subscribe first, then try (Redisson #3018): once a node
              * confirmed the subscription, try again at once, so that a
              * release between the last attempt and the subscription is
              * not missed. No confirmation within the slot: that was the
-             * timed retry's wait. */
+             * timed retry's wait. (A key whose subscription other waiters
+             * of this manager had confirmed already needs no such attempt:
+             * a release since then left a grant, or woke a waiter that is
+             * trying; this one just waits, below.) */
             if (redlock__wake_await_confirmed(m, &waiter, until))
                 continue; /* same slot */
             if (closing(m))
@@ -566,8 +570,37 @@ static redlock_status acquire_run(redlock_manager *m,
             continue;
         }
         if (waiter.registered) {
-            /* A message, the slot's end (or the deadline), or destroy. */
-            redlock__wake_how how = redlock__wake_wait(m, &waiter, until);
+            /* A grant, the slot's end (or the deadline), or destroy. A
+             * slot that ends while releases of the key are being
+             * announced makes no timed attempt: the key is being handed
+             * from waiter to waiter, and a timed attempt would only find
+             * it held, or split a woken waiter's vote. The timer attempts
+             * again once a whole slot passed without an announcement (a
+             * holder that died and left its key to expire, a message
+             * lost). The slot still counts against retry_count. */
+            redlock__wake_how how;
+            bool gave_up = false;
+            for (;;) {
+                uint64_t seq = redlock__wake_seq(m, &waiter);
+                how = redlock__wake_wait(m, &waiter, until);
+                if (how != REDLOCK__WAKE_TIMER || to_deadline ||
+                    redlock__wake_seq(m, &waiter) == seq)
+                    break;
+                if (!p.retry_until_deadline && slots >= p.retry_count) {
+                    gave_up = true; /* st: the last attempt's */
+                    break;
+                }
+                if (slots < UINT32_MAX)
+                    slots++;
+                now = redlock__clock_now_us();
+                slot_end = now + redlock__retry_delay_us(
+                                     p.retry_delay_ms, p.retry_jitter_ms,
+                                     redlock__random_upto(p.retry_jitter_ms));
+                to_deadline = p.deadline_us != 0 && slot_end >= p.deadline_us;
+                until = to_deadline ? p.deadline_us : slot_end;
+            }
+            if (gave_up)
+                break;
             if (how == REDLOCK__WAKE_CLOSED) {
                 st = REDLOCK_ECLOSED;
                 break;
@@ -579,7 +612,7 @@ static redlock_status acquire_run(redlock_manager *m,
                 }
                 slot_end = 0;
             }
-            continue; /* a message: same slot */
+            continue; /* a grant: same slot */
         }
         if (to_deadline) {
             /* No attempt could start before the deadline. */

@@ -117,6 +117,8 @@ typedef struct redlock__waiter {
     struct redlock__wake_entry *trying; /* the key whose grant woke this
                                            waiter's current attempt */
     bool registered;
+    bool preconfirmed; /* every key's subscription was confirmed when it
+                          registered (other waiters had it already) */
 } redlock__waiter;
 
 /* How a wait between attempts ended. */
@@ -143,6 +145,11 @@ void redlock__wake_unregister(struct redlock_manager *m, redlock__waiter *w);
  * node, until_us, or destroy. True only if confirmed. */
 bool redlock__wake_await_confirmed(struct redlock_manager *m,
                                    redlock__waiter *w, uint64_t until_us);
+
+/* How many messages w's keys have had (a sum that only grows): two
+ * equal reads mean no release was announced in between. */
+uint64_t redlock__wake_seq(struct redlock_manager *m,
+                           const redlock__waiter *w);
 
 /* Wait for a grant on one of w's keys (an announced release not yet
  * taken by another waiter: one waiter per release tries; a grant that

@@ -13,9 +13,11 @@
  *
  * A message is a *grant*: one waiter of the key may try again now. A
  * message gives the key a grant (at most one waiting) and wakes one
- * sleeping waiter of the key (its entry's condition variable), unless a
- * waiter woken by an earlier grant is still trying: every node announces
- * the same release, and the copies must not wake more waiters. A waiter
+ * sleeping waiter of the key (its entry's condition variable), unless it
+ * is another node's copy of a release already granted (each node
+ * announces a release once: a message from a node not heard since the
+ * last grant is a copy; from one already heard, a new release), or a
+ * waiter woken by an earlier grant is still trying. A waiter
  * that finds a grant, when it goes to wait or when woken, takes it and
  * tries at once; when it comes back to wait (it lost) or leaves, the key
  * takes grants again. So a release that lands while a waiter's attempt is
@@ -59,6 +61,7 @@ typedef struct redlock__wake_entry {
                            messages (the other nodes' copies of the same
                            release) give no new grant until it is back */
     size_t sleepers;    /* single-key waiters asleep on cv */
+    uint64_t heard;     /* bit i: node i announced the latest release */
     pthread_cond_t cv;  /* the single-key waiters of this key */
     uint64_t confirmed; /* bit i: node i confirmed the subscription */
     uint64_t asked;     /* bit i: node i accepted the request */
@@ -212,6 +215,15 @@ static void done_trying(redlock__waiter *w)
     }
 }
 
+/* True if every key of w is confirmed by a node (mu held). */
+static bool all_confirmed(const redlock__waiter *w)
+{
+    for (size_t i = 0; i < w->count; i++)
+        if (w->e[i]->confirmed == 0)
+            return false;
+    return true;
+}
+
 bool redlock__wake_register(struct redlock_manager *m, char *const *keys,
                             const size_t *lens, size_t count,
                             redlock__waiter *w)
@@ -232,6 +244,7 @@ bool redlock__wake_register(struct redlock_manager *m, char *const *keys,
         while (w->count > 0)
             entry_leave(m, w->e[--w->count]);
     }
+    w->preconfirmed = ok && all_confirmed(w);
     pthread_mutex_unlock(&r->mu);
     w->registered = ok;
     return ok;
@@ -249,14 +262,6 @@ void redlock__wake_unregister(struct redlock_manager *m, redlock__waiter *w)
     w->registered = false;
 }
 
-/* True if every key of w is confirmed by a node (mu held). */
-static bool all_confirmed(const redlock__waiter *w)
-{
-    for (size_t i = 0; i < w->count; i++)
-        if (w->e[i]->confirmed == 0)
-            return false;
-    return true;
-}
 
 bool redlock__wake_await_confirmed(struct redlock_manager *m,
                                    redlock__waiter *w, uint64_t until_us)
@@ -277,6 +282,17 @@ bool redlock__wake_await_confirmed(struct redlock_manager *m,
         r->stats.confirm_timeouts++;
     pthread_mutex_unlock(&r->mu);
     return ok;
+}
+
+uint64_t redlock__wake_seq(struct redlock_manager *m,
+                           const redlock__waiter *w)
+{
+    uint64_t sum = 0;
+    pthread_mutex_lock(&m->wakes->mu);
+    for (size_t i = 0; i < w->count; i++)
+        sum += w->e[i]->seq;
+    pthread_mutex_unlock(&m->wakes->mu);
+    return sum;
 }
 
 redlock__wake_how redlock__wake_wait(struct redlock_manager *m,
@@ -344,7 +360,14 @@ void redlock__wakes_event(struct redlock_manager *m, size_t idx, int ev,
             pthread_cond_broadcast(&r->cv);
         } else if (e != NULL && ev == REDLOCK__SUB_MESSAGE) {
             e->seq++;
-            if (!e->trying && e->grants == 0) {
+            /* Each node announces a release once: a message from a node
+             * not yet heard since the last release is another copy of
+             * it; one from a node already heard is a new release. */
+            bool fresh = e->heard == 0 || (e->heard & bit) != 0;
+            if (fresh)
+                e->heard = 0;
+            e->heard |= bit;
+            if (fresh && !e->trying && e->grants == 0) {
                 e->grants = 1;
                 if (e->sleepers > 0)
                     pthread_cond_signal(&e->cv); /* one waiter */
