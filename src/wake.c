@@ -207,10 +207,16 @@ static bool take_grant(redlock__waiter *w)
 
 /* w is back from the attempt a grant woke it for (mu held): its key takes
  * grants again. */
-static void done_trying(redlock__waiter *w)
+static void done_trying(redlock__waiter *w, bool lost)
 {
     if (w->trying != NULL) {
         w->trying->trying = false;
+        /* It lost: perhaps the release had reached only the node that
+         * announced first. The other nodes' copies, as they come, are
+         * grants again. (It won or left: they would only wake a waiter
+         * to find the key held.) */
+        if (lost)
+            w->trying->heard = 0;
         w->trying = NULL;
     }
 }
@@ -255,7 +261,7 @@ void redlock__wake_unregister(struct redlock_manager *m, redlock__waiter *w)
     if (!w->registered)
         return;
     pthread_mutex_lock(&m->wakes->mu);
-    done_trying(w);
+    done_trying(w, false);
     while (w->count > 0)
         entry_leave(m, w->e[--w->count]);
     pthread_mutex_unlock(&m->wakes->mu);
@@ -302,7 +308,7 @@ redlock__wake_how redlock__wake_wait(struct redlock_manager *m,
     redlock__wake_how how;
     pthread_mutex_lock(&r->mu);
     r->stats.waits++;
-    done_trying(w); /* its attempt lost */
+    done_trying(w, true); /* its attempt lost */
     for (;;) {
         uint64_t now = redlock__clock_now_us();
         if (r->closing) {
