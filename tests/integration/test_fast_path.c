@@ -34,19 +34,10 @@ static void counts(rl_cluster *c, size_t i, uint64_t *inl, uint64_t *wrk)
     redlock__node_write_counts(c->m->nodes[i], inl, wrk);
 }
 
-static long long pttl(rl_cluster *c, size_t i, const char *key)
-{
-    char out[64];
-    const char *argv[2] = {"PTTL", key};
-    if (rs_command(&c->srv[i], out, sizeof(out), 2, argv) != 0)
-        return -3;
-    return strtoll(out, NULL, 10);
-}
-
 /* For rl_await: the key "late" exists on node 2. */
 static bool late_on_node2(void *arg)
 {
-    return pttl(arg, 2, "late") > 0;
+    return rl_pttl(arg, 2, "late") > 0;
 }
 
 static void long_timeouts(redlock_options *o)

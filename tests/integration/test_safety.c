@@ -55,15 +55,6 @@ static int teardown(void **state)
 }
 
 /* PTTL of key on node i in ms (-2: no key, -1: no TTL, -3: error). */
-static long long pttl(rl_cluster *c, size_t i, const char *key)
-{
-    char out[64];
-    const char *argv[2] = {"PTTL", key};
-    if (rs_command(&c->srv[i], out, sizeof(out), 2, argv) != 0)
-        return -3;
-    return strtoll(out, NULL, 10);
-}
-
 /* CLIENT PAUSE ms on node i (every client's commands wait). */
 static void client_pause(rl_cluster *c, size_t i, int ms)
 {
@@ -80,7 +71,7 @@ static bool short_ttl_everywhere(void *arg)
 {
     rl_cluster *c = arg;
     for (size_t i = 0; i < c->n; i++) {
-        long long t = pttl(c, i, "res");
+        long long t = rl_pttl(c, i, "res");
         if (t == -3 || t == -1 || t > 200)
             return false;
     }
@@ -159,7 +150,7 @@ static void *extend_thread(void *arg)
 /* For rl_await: node 0 has applied the shorter TTL (at most 5 s). */
 static bool short_ttl_on_node0(void *arg)
 {
-    long long t = pttl(arg, 0, "res");
+    long long t = rl_pttl(arg, 0, "res");
     return t >= 0 && t <= 5000;
 }
 
@@ -201,7 +192,7 @@ static bool long_ttl_everywhere(void *arg)
 {
     rl_cluster *c = arg;
     for (size_t i = 0; i < c->n; i++)
-        if (pttl(c, i, "res") <= 10000)
+        if (rl_pttl(c, i, "res") <= 10000)
             return false;
     return true;
 }
@@ -419,7 +410,7 @@ static long calls_of(rl_cluster *c, size_t i, const char *name)
 static bool gone_on_node0(void *arg)
 {
     rl_cluster *c = arg;
-    return pttl(c, 0, "res") == -2;
+    return rl_pttl(c, 0, "res") == -2;
 }
 
 /*

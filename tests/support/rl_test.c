@@ -311,3 +311,13 @@ int rl_await_threads(int want, int timeout_ms)
     }
     return n;
 }
+
+/* PTTL of key on server i (-3 when the server cannot be asked). */
+long long rl_pttl(rl_cluster *c, size_t i, const char *key)
+{
+    char out[64];
+    const char *argv[2] = {"PTTL", key};
+    if (rs_command(&c->srv[i], out, sizeof(out), 2, argv) != 0)
+        return -3;
+    return strtoll(out, NULL, 10);
+}

@@ -77,6 +77,9 @@ bool rl_wait_down_reason(rl_events *ev, size_t i, redlock_status st,
 /* Total keys across all servers (DBSIZE summed; -1 on error). */
 long long rl_total_keys(rl_cluster *c);
 
+/* PTTL of key on server i: ms left, -1 no TTL, -2 no key, -3 on error. */
+long long rl_pttl(rl_cluster *c, size_t i, const char *key);
+
 /* Wait until the servers hold exactly `want` keys in total, or
  * timeout_ms passed. Returns whether they do. */
 bool rl_await_keys(rl_cluster *c, long long want, int timeout_ms);
