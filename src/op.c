@@ -19,8 +19,10 @@
  * through their worker's queue, as every op without inline_io does, and
  * the caller sleeps on op->cv (or, when it also reads some nodes, on the
  * eventfd, which every other answerer writes while op->waiter_fd is set).
- * The eventfds come from a per-manager pool (redlock__wakers), so a
- * thread that waits costs no fd once its wait is over. When the first
+ * The eventfds come from a per-manager pool (redlock__wakers) of a fixed
+ * size, made at create: a thread holds one only while it waits, the
+ * manager's fd count never moves after create, and when all are in use a
+ * caller takes the workers' path. When the first
  * wait returns, the nodes it read are handed back (node_leave): a later
  * wait on the same op sleeps on op->cv.
  *
@@ -157,20 +159,31 @@ void redlock__wires_unref(redlock__wires *w)
 int redlock__wakers_init(redlock__wakers *w)
 {
     memset(w, 0, sizeof(*w));
-    return pthread_mutex_init(&w->mu, NULL);
+    if (pthread_mutex_init(&w->mu, NULL) != 0)
+        return -1;
+    /* All made now: the manager's fd count stays what it is at create,
+     * however many threads wait at once later. */
+    for (size_t i = 0; i < REDLOCK__WAKERS; i++) {
+        int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (fd < 0) {
+            redlock__wakers_clear(w);
+            return -1;
+        }
+        w->free_fds[w->len++] = fd;
+    }
+    return 0;
 }
 
 void redlock__wakers_clear(redlock__wakers *w)
 {
     for (size_t i = 0; i < w->len; i++)
         close(w->free_fds[i]);
-    free(w->free_fds);
     pthread_mutex_destroy(&w->mu);
     memset(w, 0, sizeof(*w));
 }
 
-/* Take an eventfd from the pool (a new one when it is empty); -1 when
- * none can be made (the caller then takes the workers' path). */
+/* Take an eventfd from the pool; -1 when all are taken (the caller then
+ * takes the workers' path). */
 static int wakers_get(redlock__wakers *w)
 {
     int fd = -1;
@@ -178,8 +191,6 @@ static int wakers_get(redlock__wakers *w)
     if (w->len > 0)
         fd = w->free_fds[--w->len];
     pthread_mutex_unlock(&w->mu);
-    if (fd < 0)
-        fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     return fd;
 }
 
@@ -198,18 +209,7 @@ static void drain_fd(int fd)
 static void wakers_put(redlock__wakers *w, int fd)
 {
     pthread_mutex_lock(&w->mu);
-    if (w->len == w->cap) {
-        size_t cap = w->cap != 0 ? w->cap * 2 : 8;
-        int *v = realloc(w->free_fds, cap * sizeof(*v));
-        if (v == NULL) {
-            pthread_mutex_unlock(&w->mu);
-            close(fd);
-            return;
-        }
-        w->free_fds = v;
-        w->cap = cap;
-    }
-    w->free_fds[w->len++] = fd;
+    w->free_fds[w->len++] = fd; /* it came from here: there is room */
     pthread_mutex_unlock(&w->mu);
 }
 

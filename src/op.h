@@ -133,16 +133,20 @@ typedef struct redlock__op {
 /* A pool of eventfds for threads that wait on inline I/O: such a thread
  * polls its nodes' sockets and one eventfd, which other threads write when
  * they answer one of its slots (a worker reading a reply, failing a
- * connection or shutting down). One pool per manager; an fd is taken for
- * one wait and given back, so the fds in use are bounded by the threads
- * waiting at once, and all are closed with the manager. */
+ * connection or shutting down). One pool per manager, of a fixed size
+ * made at create (so the manager's fd count never grows: the soak checks
+ * it); an fd is taken for one wait and given back; with all taken, a
+ * caller takes the workers' path. All are closed with the manager. */
+#define REDLOCK__WAKERS 16       /* threads that may wait on inline I/O
+                                     at once, per manager */
 typedef struct redlock__wakers {
     pthread_mutex_t mu;         /* a leaf of the LOCK ORDER */
-    int *free_fds;
-    size_t len, cap;
+    int free_fds[REDLOCK__WAKERS];
+    size_t len;
 } redlock__wakers;
 
-/* Initialise / close every pooled fd and free (no wait may be running). */
+/* Make all REDLOCK__WAKERS eventfds (-1 if they cannot be made) / close
+ * them (no wait may be running). */
 int redlock__wakers_init(redlock__wakers *w);
 void redlock__wakers_clear(redlock__wakers *w);
 
