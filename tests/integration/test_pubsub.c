@@ -151,8 +151,9 @@ static bool entries_are(void *arg)
 
 /* Wait until the manager's waiters have begun `n` waits for a message
  * in all: the first comes after the confirmed subscription and the
- * attempt made at once (the message count was marked before it), so
- * from then on a release reaches the waiter as a message. (Counting the
+ * attempt made at once (a release during that attempt leaves a grant
+ * for the wait), so from then on a release reaches the waiter as a
+ * message. (Counting the
  * SETs a node served would not do: a node's SET may be skipped when the
  * other two refused first.) With res, also await one subscriber of its
  * channel on every node. */
