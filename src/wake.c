@@ -62,6 +62,8 @@ typedef struct redlock__wake_entry {
                            release) give no new grant until it is back */
     size_t sleepers;    /* single-key waiters asleep on cv */
     uint64_t heard;     /* bit i: node i announced the latest release */
+    bool held_back;     /* a message came while a waiter was trying: if
+                           that one loses, it is a grant after all */
     pthread_cond_t cv;  /* the single-key waiters of this key */
     uint64_t confirmed; /* bit i: node i confirmed the subscription */
     uint64_t asked;     /* bit i: node i accepted the request */
@@ -215,8 +217,15 @@ static void done_trying(redlock__waiter *w, bool lost)
          * announced first. The other nodes' copies, as they come, are
          * grants again. (It won or left: they would only wake a waiter
          * to find the key held.) */
-        if (lost)
+        if (lost) {
             w->trying->heard = 0;
+            /* A copy that came while it tried (and gave no grant then)
+             * may be the only news of a release it lost to no one: the
+             * key had not yet been deleted on the nodes it needed. */
+            if (w->trying->held_back)
+                w->trying->grants = 1;
+        }
+        w->trying->held_back = false;
         w->trying = NULL;
     }
 }
@@ -373,6 +382,8 @@ void redlock__wakes_event(struct redlock_manager *m, size_t idx, int ev,
             if (fresh)
                 e->heard = 0;
             e->heard |= bit;
+            if (e->trying)
+                e->held_back = true;
             if (fresh && !e->trying && e->grants == 0) {
                 e->grants = 1;
                 if (e->sleepers > 0)
