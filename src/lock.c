@@ -447,6 +447,23 @@ static redlock_status check_resources(const void *const *res,
 
 /* The acquire loop shared by every acquire entry point. info (NULL: the
  * caller wants none) is the library's own copy, zeroed. */
+/* Start the next retry slot at now (the delay plus jitter): false when
+ * p's retry_count is used up. Until a deadline, slots are not compared
+ * (the count saturates): the deadline, destroy or a status no retry can
+ * change ends the loop. */
+static bool next_slot(const redlock__policy *p, uint32_t *slots,
+                      uint64_t now, uint64_t *slot_end)
+{
+    if (!p->retry_until_deadline && *slots >= p->retry_count)
+        return false;
+    if (*slots < UINT32_MAX)
+        (*slots)++;
+    *slot_end = now + redlock__retry_delay_us(
+                          p->retry_delay_ms, p->retry_jitter_ms,
+                          redlock__random_upto(p->retry_jitter_ms));
+    return true;
+}
+
 static redlock_status acquire_run(redlock_manager *m,
                                   const void *const *res,
                                   const size_t *lens_in, size_t count,
@@ -532,18 +549,9 @@ static redlock_status acquire_run(redlock_manager *m,
         if (!redlock__retry_worthwhile(st))
             break;
         uint64_t now = redlock__clock_now_us();
-        if (slot_end == 0 || now >= slot_end) {
-            /* Until the deadline, slots are not compared (the count
-             * saturates): the deadline, destroy or a status no retry can
-             * change ends it. */
-            if (!p.retry_until_deadline && slots >= p.retry_count)
-                break;
-            if (slots < UINT32_MAX)
-                slots++;
-            slot_end = now + redlock__retry_delay_us(
-                                 p.retry_delay_ms, p.retry_jitter_ms,
-                                 redlock__random_upto(p.retry_jitter_ms));
-        }
+        if ((slot_end == 0 || now >= slot_end) &&
+            !next_slot(&p, &slots, now, &slot_end))
+            break;
         bool to_deadline = p.deadline_us != 0 && slot_end >= p.deadline_us;
         uint64_t until = to_deadline ? p.deadline_us : slot_end;
         if (st == REDLOCK_ETAKEN && !waiter.registered &&
@@ -586,16 +594,11 @@ static redlock_status acquire_run(redlock_manager *m,
                 if (how != REDLOCK__WAKE_TIMER || to_deadline ||
                     redlock__wake_seq(m, &waiter) == seq)
                     break;
-                if (!p.retry_until_deadline && slots >= p.retry_count) {
+                now = redlock__clock_now_us();
+                if (!next_slot(&p, &slots, now, &slot_end)) {
                     gave_up = true; /* st: the last attempt's */
                     break;
                 }
-                if (slots < UINT32_MAX)
-                    slots++;
-                now = redlock__clock_now_us();
-                slot_end = now + redlock__retry_delay_us(
-                                     p.retry_delay_ms, p.retry_jitter_ms,
-                                     redlock__random_upto(p.retry_jitter_ms));
                 to_deadline = p.deadline_us != 0 && slot_end >= p.deadline_us;
                 until = to_deadline ? p.deadline_us : slot_end;
             }
