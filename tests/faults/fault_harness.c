@@ -712,6 +712,8 @@ typedef struct probe_sample {
     uint64_t start_us;
     uint64_t latency_us;
     bool granted;
+    bool extended;            /* the extend of the granted lock succeeded */
+    uint64_t ext_latency_us;  /* how long it took (granted only) */
 } probe_sample;
 
 /* The probe thread's state; samples are written by the thread only and
@@ -724,7 +726,8 @@ typedef struct probe {
     size_t len, cap;
 } probe;
 
-/* The probe thread: single-attempt acquires of fresh resources. */
+/* The probe thread: single-attempt acquires of fresh resources, each
+ * extended once. */
 static void *probe_main(void *arg)
 {
     probe *p = arg;
@@ -736,8 +739,13 @@ static void *probe_main(void *arg)
         uint64_t t0 = fh_now();
         redlock_status st = redlock_try_acquire(p->m, res, 1000, &l);
         uint64_t t1 = fh_now();
-        if (st == REDLOCK_OK)
+        bool extended = false;
+        uint64_t t2 = t1;
+        if (st == REDLOCK_OK) {
+            extended = redlock_extend(l, 1000) == REDLOCK_OK;
+            t2 = fh_now();
             redlock_release(l);
+        }
         if (p->len == p->cap) {
             size_t cap = p->cap != 0 ? 2 * p->cap : 1024;
             probe_sample *v = realloc(p->v, cap * sizeof(*v));
@@ -749,6 +757,8 @@ static void *probe_main(void *arg)
         p->v[p->len].start_us = t0;
         p->v[p->len].latency_us = t1 - t0;
         p->v[p->len].granted = st == REDLOCK_OK;
+        p->v[p->len].extended = extended;
+        p->v[p->len].ext_latency_us = t2 - t1;
         p->len++;
         fh_sleep_ms(FH_PROBE_EVERY_MS);
     }
@@ -817,25 +827,55 @@ static void probe_free(fh_run *r)
 }
 
 /* Count and worst latency of the probes started in [from_us, to_us]. */
-uint64_t fh_probe_stats(const fh_run *r, uint64_t from_us, uint64_t to_us,
-                        size_t *count, size_t *granted)
+/* Probe samples started in [from_us, to_us]: of the acquires, or (ext)
+ * of the extends of those granted. */
+static uint64_t probe_stats(const fh_run *r, uint64_t from_us,
+                            uint64_t to_us, bool ext, size_t *count,
+                            size_t *ok_out)
 {
     const probe *p = r->probe;
     uint64_t worst = 0;
     size_t n = 0, ok = 0;
     for (size_t i = 0; p != NULL && i < p->len; i++) {
         const probe_sample *x = &p->v[i];
-        if (x->start_us < from_us || x->start_us > to_us)
+        if (x->start_us < from_us || x->start_us > to_us ||
+            (ext && !x->granted))
             continue;
         n++;
-        ok += x->granted;
-        if (x->latency_us > worst)
-            worst = x->latency_us;
+        ok += ext ? x->extended : x->granted;
+        uint64_t lat = ext ? x->ext_latency_us : x->latency_us;
+        if (lat > worst)
+            worst = lat;
     }
     *count = n;
-    if (granted != NULL)
-        *granted = ok;
+    if (ok_out != NULL)
+        *ok_out = ok;
     return worst;
+}
+
+uint64_t fh_probe_stats(const fh_run *r, uint64_t from_us, uint64_t to_us,
+                        size_t *count, size_t *granted)
+{
+    return probe_stats(r, from_us, to_us, false, count, granted);
+}
+
+uint64_t fh_probe_extend_stats(const fh_run *r, uint64_t from_us,
+                               uint64_t to_us, size_t *count, size_t *ok)
+{
+    return probe_stats(r, from_us, to_us, true, count, ok);
+}
+
+uint64_t fh_probe_in(const fh_run *r, const char *label, bool ext,
+                     size_t *count, size_t *ok)
+{
+    const fh_window_t *w = fh_window_get(r, label);
+    if (w == NULL) {
+        *count = 0;
+        if (ok != NULL)
+            *ok = 0;
+        return UINT64_MAX;
+    }
+    return probe_stats(r, w->from_us, w->to_us, ext, count, ok);
 }
 
 /* ------------------------------------------------------------------------

@@ -219,16 +219,22 @@ void fh_observe_stop(fh_run *r);
 
 /*
  * Latency probe: after fh_start(), a thread in the parent with its own
- * manager takes and releases a lock on a resource nobody else uses
- * ("probe-N", a new one each time) with a single attempt, every 10 ms,
- * noting when each acquire started and how long it took. Uncontended, an
- * attempt is decided as soon as a quorum of healthy nodes said yes, so
- * its latency shows whether the healthy nodes decide (about a round trip)
- * or whether the library waits for a stopped or slow node (up to the
- * command timeout): unlike a count of grants, this does not depend on the
- * machine's load or on the clients' contention. fh_probe_stop() ends the
- * thread (call it before fh_finish()); the samples stay for
- * fh_probe_stats(). Returns 0 or -1.
+ * manager takes a lock on a resource nobody else uses ("probe-N", a new
+ * one each time) with a single attempt, extends it once and releases it,
+ * every 10 ms, noting when each acquire started and how long the acquire
+ * and the extend took. Uncontended, an attempt is decided as soon as a
+ * quorum of healthy nodes said yes, so its latency shows whether the
+ * healthy nodes decide (about a round trip) or whether the library waits
+ * for a stopped or slow node (up to the command timeout): unlike a count
+ * of grants, this does not depend on the machine's load or on the
+ * clients' contention. The same holds for the extend: the lock's SET
+ * reached every healthy node ahead of it (per-node order), so every
+ * healthy node says yes. (A contended lock may have been won on exactly a
+ * quorum that includes the node now slow: it cannot be extended until
+ * that node answers, which is Redlock's rule, not a fault of the
+ * library; docs/testing.md.) fh_probe_stop() ends the thread (call it
+ * before fh_finish()); the samples stay for fh_probe_stats() and
+ * fh_probe_extend_stats(). Returns 0 or -1.
  */
 int fh_probe_start(fh_run *r);
 void fh_probe_stop(fh_run *r);
@@ -238,6 +244,18 @@ void fh_probe_stop(fh_run *r);
  * microseconds (returned; 0 if none). Valid after fh_probe_stop(). */
 uint64_t fh_probe_stats(const fh_run *r, uint64_t from_us, uint64_t to_us,
                         size_t *count, size_t *granted);
+
+/* The same for the extends of the probe locks acquired in [from_us,
+ * to_us]: how many were tried (*count), how many succeeded (*ok, may be
+ * NULL), and the longest extend latency in microseconds (returned). */
+uint64_t fh_probe_extend_stats(const fh_run *r, uint64_t from_us,
+                               uint64_t to_us, size_t *count, size_t *ok);
+
+/* fh_probe_stats() (ext false) or fh_probe_extend_stats() (ext true) over
+ * the named window (fh_window()); an unknown window counts nothing
+ * (*count 0) and returns UINT64_MAX, so a scenario's checks fail. */
+uint64_t fh_probe_in(const fh_run *r, const char *label, bool ext,
+                     size_t *count, size_t *ok);
 
 /* Wait for the clients (killing hung ones), check the logs (printing
  * the checker's findings) and sum the counters. Returns 0, or -1 if the

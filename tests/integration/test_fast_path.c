@@ -49,11 +49,19 @@ static void test_serial_ops_written_inline(void **state)
 {
     (void)state;
     rl_cluster c;
-    assert_int_equal(rl_cluster_start(&c, 3, NULL), 0);
+    /* Long command timeouts: on a loaded machine a reply slower than the
+     * default second would end the connection, and a release in flight
+     * then is written again on the next one (node.c, conn_fail()), which
+     * this count would take for a command written twice. */
+    assert_int_equal(rl_cluster_start(&c, 3, long_timeouts), 0);
     /* Connected: the first acquire may have waited for the handshakes. */
     redlock_lock *l = NULL;
     assert_int_equal(redlock_acquire(c.m, "warm", 10000, &l), REDLOCK_OK);
     assert_int_equal(redlock_release(l), REDLOCK_OK);
+    /* The release returned on a quorum; its command to the third node
+     * may still be queued at that node's worker. Counted below, it would
+     * look like a command written twice (CI saw 301 of 300). */
+    assert_true(rl_await_keys(&c, 0, 10000));
     uint64_t inl0[3], wrk0[3];
     for (size_t i = 0; i < 3; i++)
         counts(&c, i, &inl0[i], &wrk0[i]);
@@ -75,6 +83,9 @@ static void test_serial_ops_written_inline(void **state)
     }
     print_message("commands written inline: %llu of %llu\n",
                   (unsigned long long)inl, (unsigned long long)all);
+    /* No connection ended (the premise of the count below). */
+    for (size_t i = 0; i < 3; i++)
+        assert_false(rl_wait_down(&c.ev, i, 1, 0));
     /* No command was written twice (one the worker still had queued
      * when its op was decided may be skipped: at most one each)... */
     assert_true(all <= (uint64_t)CYCLES * 2u * 3u);
@@ -91,26 +102,44 @@ static void test_late_node_read_in_order(void **state)
     redlock_lock *l = NULL;
     assert_int_equal(redlock_acquire(c.m, "warm", 10000, &l), REDLOCK_OK);
     assert_int_equal(redlock_release(l), REDLOCK_OK);
-    uint64_t inl_before[3], wrk;
-    for (size_t i = 0; i < 3; i++)
-        counts(&c, i, &inl_before[i], &wrk);
+    /* Nothing of the warm-up left in flight: each node is idle again, so
+     * the acquire below is written by this thread where it can be. */
+    assert_true(rl_await_keys(&c, 0, 10000));
+    uint64_t wrk;
     long long expired = rl_expired_keys(&c);
 
-    /* Node 2 stops answering; nodes 0 and 1 decide. */
-    assert_int_equal(kill(c.srv[2].pid, SIGSTOP), 0);
-    redlock_status st = redlock_acquire(c.m, "late", 30000, &l);
-    size_t granted = st == REDLOCK_OK ? redlock_lock_nodes_granted(l) : 0;
-    assert_int_equal(kill(c.srv[2].pid, SIGCONT), 0);
-    assert_int_equal(st, REDLOCK_OK);
-    assert_int_equal(granted, 2);
-    for (size_t i = 0; i < 2; i++) {
-        uint64_t a;
-        counts(&c, i, &a, &wrk);
-        assert_true(a > inl_before[i]); /* decided on the fast path */
+    /* Node 2 stops answering; nodes 0 and 1 decide. The fast path is
+     * opportunistic (a caller writes only if it gets the node's I/O lock
+     * at once), so on a loaded machine a try may take the worker's path
+     * on some node: such a try is released and made again, up to 20
+     * times, until this thread wrote to all three nodes itself. */
+    bool all_inline = false;
+    redlock_status st = REDLOCK_OK;
+    for (int t = 0; t < 20 && !all_inline; t++) {
+        uint64_t before[3];
+        for (size_t i = 0; i < 3; i++)
+            counts(&c, i, &before[i], &wrk);
+        assert_int_equal(kill(c.srv[2].pid, SIGSTOP), 0);
+        st = redlock_acquire(c.m, "late", 30000, &l);
+        size_t granted = st == REDLOCK_OK ? redlock_lock_nodes_granted(l) : 0;
+        assert_int_equal(kill(c.srv[2].pid, SIGCONT), 0);
+        assert_int_equal(st, REDLOCK_OK);
+        assert_int_equal(granted, 2);
+        all_inline = true;
+        for (size_t i = 0; i < 3; i++) {
+            uint64_t a;
+            counts(&c, i, &a, &wrk);
+            all_inline = all_inline && a > before[i];
+        }
+        /* The late SET lands on node 2 once it resumed... */
+        assert_true(rl_await(late_on_node2, &c, 10000));
+        if (!all_inline) {
+            assert_int_equal(redlock_release(l), REDLOCK_OK);
+            assert_true(rl_await_keys(&c, 0, 10000));
+        }
     }
+    assert_true(all_inline); /* decided on the fast path */
 
-    /* The late SET landed on node 2 once it resumed... */
-    assert_true(rl_await(late_on_node2, &c, 10000));
     /* ...and the release behind it removes it there too. */
     assert_int_equal(redlock_release(l), REDLOCK_OK);
     assert_true(rl_await_keys(&c, 0, 10000));
