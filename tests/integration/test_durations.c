@@ -79,6 +79,16 @@ typedef struct quiet_mark {
 /* Take a mark. */
 static quiet_mark quiet_begin(rl_cluster *c)
 {
+    /* Commands of earlier calls may still be on their way (the UNSUBSCRIBE
+     * of a waiter that gave up, an undo not waited for past a deadline):
+     * the mark is taken once 20 reads in a row (several milliseconds) saw
+     * only their own INFO commands. */
+    long long before = commands_processed(c);
+    for (int i = 0, quiet = 0; i < 5000 && quiet < 20; i++) {
+        long long now = commands_processed(c);
+        quiet = now == before + (long long)c->n ? quiet + 1 : 0;
+        before = now;
+    }
     quiet_mark q = {commands_processed(c)};
     return q;
 }
