@@ -237,6 +237,7 @@ void wl_count_failure(worker *w, redlock_status st)
     case REDLOCK_EDUPNODE:
     case REDLOCK_ETLS:
     case REDLOCK_EGUARDED:
+    case REDLOCK_ECANCELED:
         w->other++;
         break;
     }

@@ -108,7 +108,8 @@ extern "C" {
       "TLS handshake or certificate verification with a node failed")         \
     X(EGUARDED, 25,                                                           \
       "node restarted recently: it does not vote until its restart guard "   \
-      "has passed")
+      "has passed")                                                           \
+    X(ECANCELED, 26, "operation was cancelled before it completed")
 
 /* Status of every call. 0 is success; the others are listed above. */
 typedef enum redlock_status {
@@ -962,6 +963,172 @@ REDLOCK_API redlock_status redlock_with_lock(
     redlock_manager *m, const char *resource, uint32_t ttl_ms,
     const redlock_acquire_opts *aopts, const redlock_lease_options *lopts,
     redlock_scoped_fn fn, void *userdata, int *fn_result);
+
+/* ------------------------------------------------------------------------
+ * Non-blocking operations (for event loops)
+ *
+ * Each call below checks its arguments, hands the operation to the
+ * manager's async engine (one internal thread per manager, started with
+ * the first operation) and returns at once. Retries wait on the engine's
+ * timers, never on a sleeping thread, and no call below ever waits for
+ * Redis. The outcome is delivered through a completion queue: a loop
+ * polls redlock_queue_fd() and calls redlock_queue_dispatch(), which runs
+ * the completion callbacks on the loop's own thread. One manager may
+ * serve several queues (one per loop thread, say).
+ *
+ * The contract of every submit call: REDLOCK_OK means the callback will
+ * run exactly once (with the operation's outcome, REDLOCK_ECANCELED after
+ * redlock_cancel(), or REDLOCK_ECLOSED if the manager is destroyed
+ * first); any other status means nothing was sent, nothing was kept, and
+ * the callback will never run.
+ *
+ * These use the worker path for every node (a loop thread must not do the
+ * I/O itself) and timed retries only (no pub/sub wake-ups; docs/api.md).
+ * ------------------------------------------------------------------------ */
+
+/* A completion queue: where finished operations wait for their callbacks. */
+typedef struct redlock_queue redlock_queue;
+
+/* One operation in flight. Valid from its submit call until its callback
+ * returns; the library frees it then. */
+typedef struct redlock_pending redlock_pending;
+
+/* Who runs the callbacks of a queue. */
+typedef enum redlock_queue_mode {
+    REDLOCK_QUEUE_DISPATCH = 0, /* the caller of redlock_queue_dispatch() */
+    REDLOCK_QUEUE_THREAD = 1    /* an internal thread of the queue, one
+                                   callback at a time, in order */
+} redlock_queue_mode;
+
+/* Options for redlock_queue_create(). Fill with
+ * redlock_queue_options_init() first. */
+typedef struct redlock_queue_options {
+    size_t struct_size;         /* set by _init() */
+    redlock_queue_mode mode;    /* REDLOCK_QUEUE_DISPATCH */
+} redlock_queue_options;
+
+/* Fill o with the defaults (and struct_size). NULL is ignored. */
+REDLOCK_API void redlock_queue_options_init(redlock_queue_options *o);
+
+/*
+ * A completion callback. st is the outcome. lock is:
+ * - acquire: the new lock on REDLOCK_OK (the callback's owner now: release
+ *   it, or hand it on), NULL otherwise;
+ * - extend: the lock extended (still the caller's);
+ * - release: the lock released; it is freed when the callback returns
+ *   (read its resource or token in the callback, if at all).
+ * Runs on the thread that dispatches the queue (see redlock_queue_mode),
+ * never with a library lock held. It may submit and cancel operations;
+ * redlock_queue_dispatch() of the same queue returns 0 there, and
+ * redlock_queue_destroy() of it is refused.
+ */
+typedef void (*redlock_async_fn)(redlock_pending *p, redlock_status st,
+                                 redlock_lock *lock, void *userdata);
+
+/*
+ * Create a completion queue for m. opts may be NULL (defaults). The queue
+ * keeps the manager's memory alive (not its nodes): it may be destroyed
+ * before or after the manager. Returns REDLOCK_OK and *out (destroy it
+ * with redlock_queue_destroy()), or EINVAL (NULL m or out, opts not from
+ * _init(), unknown mode), EMISUSE, ECLOSED, ENOMEM, EIO (eventfd or
+ * thread). Thread-safety: any thread.
+ */
+REDLOCK_API redlock_status redlock_queue_create(
+    redlock_manager *m, const redlock_queue_options *opts,
+    redlock_queue **out);
+
+/* The queue's eventfd: readable while completions wait to be dispatched
+ * (level-triggered; redlock_queue_dispatch() empties it once the queue is
+ * empty: do not read it yourself). Owned by the queue; -1 for a NULL
+ * queue. In REDLOCK_QUEUE_THREAD mode it exists too, but the queue's
+ * thread dispatches. Any thread. */
+REDLOCK_API int redlock_queue_fd(const redlock_queue *q);
+
+/* Run up to max completion callbacks (0: all that are waiting) on the
+ * calling thread, in the order the operations completed, and return how
+ * many ran. Never waits. 0 from a callback of this queue (no nesting) and
+ * for a NULL queue. In REDLOCK_QUEUE_DISPATCH mode, one thread at a time
+ * (a second concurrent caller gets 0). */
+REDLOCK_API size_t redlock_queue_dispatch(redlock_queue *q, size_t max);
+
+/* Operations submitted through q whose callback has not run yet. Any
+ * thread. */
+REDLOCK_API size_t redlock_queue_pending(const redlock_queue *q);
+
+/*
+ * Cancel every operation still pending on q (as redlock_cancel()), wait
+ * for the engine to finish them (a cancelled acquire's undo is posted,
+ * not waited for), run every callback still due on the calling thread
+ * (the queue's thread is stopped first), close the fd and free the queue.
+ * So each callback runs exactly once, even here. NULL is ignored.
+ * Refused (logged, nothing done) from a callback of q.
+ */
+REDLOCK_API void redlock_queue_destroy(redlock_queue *q);
+
+/*
+ * Start acquiring resource (resource_len bytes) with ttl_ms, as
+ * redlock_acquire_ex() would (opts: retries, deadline_us, owner; NULL for
+ * the manager's policy; opts->info is not filled), on q. The engine makes
+ * an attempt, and after a failed one undoes it and retries when its timer
+ * fires, until won, out of retries, past deadline_us, cancelled or
+ * closed. Returns REDLOCK_OK (the callback will run once) and, if out is
+ * not NULL, the pending handle in *out; or what redlock_acquire_ex()
+ * returns for bad arguments, with ECLOSED after destroy. Any thread.
+ */
+REDLOCK_API redlock_status redlock_acquire_async(
+    redlock_queue *q, const void *resource, size_t resource_len,
+    uint32_t ttl_ms, const redlock_acquire_opts *opts, redlock_async_fn cb,
+    void *userdata, redlock_pending **out);
+
+/* The same for several resources at once, as redlock_acquire_multi(). */
+REDLOCK_API redlock_status redlock_acquire_multi_async(
+    redlock_queue *q, const void *const *resources, const size_t *lens,
+    size_t count, uint32_t ttl_ms, const redlock_acquire_opts *opts,
+    redlock_async_fn cb, void *userdata, redlock_pending **out);
+
+/*
+ * Start extending lock to ttl_ms, as redlock_extend() would. Until its
+ * callback, lock belongs to the engine: no other call may use it but
+ * the read-only ones (validity, resource, token). Returns REDLOCK_OK, or
+ * what redlock_extend() returns for a bad handle or TTL, EMISUSE if an
+ * operation on lock is already pending, ECLOSED after destroy.
+ */
+REDLOCK_API redlock_status redlock_extend_async(redlock_queue *q,
+                                                redlock_lock *lock,
+                                                uint32_t ttl_ms,
+                                                redlock_async_fn cb,
+                                                void *userdata,
+                                                redlock_pending **out);
+
+/*
+ * Start releasing lock, as redlock_release() would; the lock handle is
+ * freed after the callback returns (whatever the outcome), and must not
+ * be used after this call but in that callback. Returns REDLOCK_OK, or
+ * EINVAL / EMISUSE (bad handle, or an operation on lock already pending)
+ * / ERELEASED (then nothing changes: the caller still owns the handle),
+ * ECLOSED after destroy (the keys then expire by their TTL; the handle is
+ * still the caller's to free with redlock_lock_free()).
+ */
+REDLOCK_API redlock_status redlock_release_async(redlock_queue *q,
+                                                 redlock_lock *lock,
+                                                 redlock_async_fn cb,
+                                                 void *userdata,
+                                                 redlock_pending **out);
+
+/*
+ * Ask for p to be cancelled. The callback still runs, exactly once:
+ * - an acquire not yet won completes with REDLOCK_ECANCELED, and whatever
+ *   its attempt in flight may have set is released, as after a failed
+ *   attempt; one already won completes with REDLOCK_OK (release it);
+ * - an extend not yet decided completes with REDLOCK_ECANCELED, and the
+ *   lock's validity end is what a failed extend leaves (docs/safety.md
+ *   §10); a release is not cancelled (it still completes with its
+ *   outcome).
+ * Returns REDLOCK_OK (asked), EINVAL (NULL) or EMISUSE (not a live
+ * handle). Call it only while p is valid: from the thread that dispatches
+ * its queue, or from a callback of that queue.
+ */
+REDLOCK_API redlock_status redlock_cancel(redlock_pending *p);
 
 /* ------------------------------------------------------------------------
  * Leader election

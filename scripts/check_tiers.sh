@@ -4,8 +4,8 @@
 #   pure leaves  may include only leaf headers and internal.h;
 #   transport    (conn, node, op) may add conn.h, node.h, op.h, but never a
 #                header of the algorithms or the manager, nor call them;
-#   algorithms   (lock, lease, fence, election, inspect) may add op.h,
-#                manager.h, lock.h, lease.h, never node.h or conn.h, and
+#   algorithms   (lock, lease, fence, election, inspect, async) may add op.h,
+#                manager.h, lock.h, lease.h, async.h, never node.h or conn.h, and
 #                never touch slots, wire states or node workers by name;
 #                lock.c never includes lease.h (lease calls lock, not the
 #                reverse);
@@ -24,13 +24,13 @@ src=${1:-$(dirname "$0")/../src}
 leaves="quorum classify value clock token scripts answer reply uri heap
         options status version"
 transport="conn node op subscribe"
-algorithms="lock lease fence election inspect"
+algorithms="lock lease fence election inspect async"
 assembly="manager log scoped wake"
 
 leaf_h="redlock.h internal.h quorum.h classify.h value.h clock.h token.h
         scripts.h answer.h reply.h uri.h heap.h options.h"
 transport_h="$leaf_h conn.h node.h op.h subscribe.h"
-algorithm_h="$leaf_h op.h manager.h lock.h lease.h"
+algorithm_h="$leaf_h op.h manager.h lock.h lease.h async.h"
 
 bad=0
 fail() { echo "check_tiers: $*"; bad=1; }

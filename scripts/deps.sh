@@ -24,6 +24,8 @@ PACKAGES=(
     spin            # tests only: the Promela model (ctest -L model)
     clang           # scripts/fuzz.sh: the libFuzzer harnesses
     libclang-rt-14-dev # libFuzzer and sanitizer runtimes for clang 14
+    libuv1-dev      # examples/loop_libuv.c (event-loop example and its test)
+    libevent-dev    # examples/loop_libevent.c (the same with libevent)
 )
 
 # die MESSAGE: print MESSAGE to stderr and exit 1.

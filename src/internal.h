@@ -53,6 +53,11 @@
  *   - redlock__tls.handshake_mu (conn.c): one TLS handshake step at a time
  *     per manager (OpenSSL 3.0's certificate store is not race-free);
  *   - redlock__wakers.mu (op.c): the pool of waiters' eventfds.
+ *   - redlock__async.mu (async.c): the engine's incoming list and state
+ *     (the engine takes op mutexes and queue mutexes only without it);
+ *   - redlock_queue.mu (async.c): a completion queue's ready list and
+ *     counts (taken by the engine delivering, and by dispatchers; never
+ *     held while a callback runs).
  */
 #ifndef REDLOCK_INTERNAL_H
 #define REDLOCK_INTERNAL_H

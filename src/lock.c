@@ -198,8 +198,9 @@ static redlock__op *acquire_op(const redlock_lock *lock, uint32_t ttl_ms)
  * (caller's reference) or NULL on OOM. announce: the script announces
  * each key it deletes on its wake channel (a release of a held lock; not
  * the undo of a failed attempt, see scripts.c). */
-static redlock__op *post_release(redlock_lock *lock, const bool *which,
-                                 bool announce)
+static redlock__op *release_op(redlock_lock *lock, bool inline_io,
+                               void (*on_done)(void *), void *arg,
+                               const bool *which, bool announce)
 {
     redlock__op *op =
         script_op(lock, REDLOCK__OP_RELEASE, REDLOCK__SCRIPT_RELEASE, 0,
@@ -209,7 +210,11 @@ static redlock__op *post_release(redlock_lock *lock, const bool *which,
     uint64_t now = redlock__clock_now_us();
     op->keep_until_us = redlock__keys_gone_us(now, lock->max_ttl_ms,
                                               lock->m->opts.drift_factor);
-    op->inline_io = true; /* every caller waits for it */
+    op->on_done = on_done;
+    op->on_done_arg = arg;
+    /* Only a caller that will wait for it may write it itself: replies
+     * to what it wrote are its to read (op.h, inline_slots). */
+    op->inline_io = inline_io && on_done == NULL;
     redlock__op_submit_some(lock->m->nodes, op, which, REDLOCK__ANS_NO);
     return op;
 }
@@ -233,66 +238,85 @@ static void abandon(redlock__op *op)
 }
 
 /* After a failed attempt, undo whatever it may have set: release on every
- * node that did not answer "no". Before returning, wait (bounded by the
- * command timeout) for the nodes that said "yes" to confirm, and give the
- * nodes that had not answered yet a short grace to confirm too, so that a healthy but slower node does not
- * keep our key after we return, while a stalled node costs only that
- * grace (twice the attempt, at least 50 ms, at most the command timeout).
- * Whatever is still unconfirmed stays queued behind our SET on that node.
- * attempt_us is how long the attempt took. */
-static void undo_attempt(redlock_lock *lock, redlock__op *acq,
-                         uint64_t attempt_us, uint64_t user_deadline)
+ * node that did not answer "no" (posted here; u->op NULL if no node needs
+ * it or out of memory). undo_wait() then waits (bounded by the command
+ * timeout) for the nodes that said "yes" to confirm, and gives the nodes
+ * that had not answered yet a short grace to confirm too, so that a
+ * healthy but slower node does not keep our key after we return, while a
+ * stalled node costs only that grace (twice the attempt, at least 50 ms,
+ * at most the command timeout). Whatever is still unconfirmed stays
+ * queued behind our SET on that node. attempt_us is how long the attempt
+ * took. The non-blocking calls (async.c) do not wait: per-node FIFO order
+ * puts the release ahead of anything they post later. */
+static void undo_post(redlock_lock *lock, redlock__op *acq,
+                      uint64_t attempt_us, uint64_t user_deadline,
+                      bool will_wait, redlock__undo *u)
 {
     redlock_manager *m = lock->m;
-    bool granted[REDLOCK_NODES_MAX];
-    bool maybe[REDLOCK_NODES_MAX];
-    bool any_granted = false;
     bool needed[REDLOCK_NODES_MAX];
     bool any_needed = false;
+    memset(u, 0, sizeof(*u));
     pthread_mutex_lock(&acq->mu);
     for (size_t i = 0; i < m->n; i++) {
         uint8_t a = redlock__op_answer_at(acq, i);
-        granted[i] = a == REDLOCK__ANS_YES;
+        u->granted[i] = a == REDLOCK__ANS_YES;
         /* A node that said "no" has nothing of ours; one whose SET was
          * never written (cancelled now, or failed before sending) neither.
          * A "yes" was written: no need to try to cancel it. */
-        needed[i] = granted[i] ||
+        needed[i] = u->granted[i] ||
                     (a != REDLOCK__ANS_NO &&
                      !redlock__op_cancel_unsent(acq, i));
         /* Worth a short wait: nodes that may still confirm our delete. */
-        maybe[i] = needed[i] && a != REDLOCK__ANS_ERROR;
-        any_granted |= granted[i];
+        u->maybe[i] = needed[i] && a != REDLOCK__ANS_ERROR;
+        u->any_granted |= u->granted[i];
         any_needed |= needed[i];
     }
     pthread_mutex_unlock(&acq->mu);
     if (!any_needed)
         return;
-    redlock__op *rel = post_release(lock, needed, false); /* quiet */
-    if (rel == NULL)
+    u->op = release_op(lock, will_wait, NULL, NULL, needed,
+                       false); /* quiet */
+    if (u->op == NULL)
         return; /* out of memory: the keys expire by TTL */
     uint64_t now = redlock__clock_now_us();
     uint64_t grace = 2 * attempt_us > 50000 ? 2 * attempt_us : 50000;
     uint64_t cap = (uint64_t)m->opts.command_timeout_ms * 1000u;
     if (grace > cap)
         grace = cap;
-    uint64_t grace_end = now + grace;
-    uint64_t granted_end = now + cap;
+    u->grace_end_us = now + grace;
+    u->granted_end_us = now + cap;
     /* The caller's deadline is a hard bound: past it, the release stays
      * queued behind our SETs but is no longer waited for. */
     if (user_deadline != 0) {
         uint64_t d = user_deadline > now ? user_deadline : now;
-        if (grace_end > d)
-            grace_end = d;
-        if (granted_end > d)
-            granted_end = d;
+        if (u->grace_end_us > d)
+            u->grace_end_us = d;
+        if (u->granted_end_us > d)
+            u->granted_end_us = d;
     }
+}
+
+/* Wait for an undo's confirmations (see undo_post()), then drop it. */
+static void undo_wait(redlock__undo *u)
+{
+    if (u->op == NULL)
+        return;
     /* One reader across both waits (last only on the final one): the
      * confirmations of granted nodes may come after the grace. */
-    redlock__op_wait_nodes(rel, maybe, grace_end, !any_granted);
-    if (any_granted)
-        redlock__op_wait_nodes(rel, granted, granted_end, true);
-    abandon(rel); /* releases are never dropped, whatever this says */
-    redlock__op_unref(rel);
+    redlock__op_wait_nodes(u->op, u->maybe, u->grace_end_us,
+                           !u->any_granted);
+    if (u->any_granted)
+        redlock__op_wait_nodes(u->op, u->granted, u->granted_end_us, true);
+    redlock__undo_drop(u);
+}
+
+void redlock__undo_drop(redlock__undo *u)
+{
+    if (u->op == NULL)
+        return;
+    abandon(u->op); /* releases are never dropped, whatever this says */
+    redlock__op_unref(u->op);
+    u->op = NULL;
 }
 
 /* a + b, saturating at UINT32_MAX (an acquire retried until its
@@ -343,12 +367,17 @@ static void node_statuses(redlock__op *op, redlock_status *out)
     pthread_mutex_unlock(&op->mu);
 }
 
-/* One attempt to take the lock. On success fills the lock's validity. */
-static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
-                              uint64_t user_deadline,
-                              redlock_acquire_info *info)
+/* Post one attempt to take the lock (a fresh token first: a late release
+ * from an earlier attempt, re-sent after NOSCRIPT or left running on a
+ * closed connection, can then never delete this attempt's keys). */
+redlock_status redlock__attempt_post(redlock_lock *lock, uint32_t ttl_ms,
+                                     uint64_t user_deadline,
+                                     void (*on_done)(void *), void *arg,
+                                     redlock__step *step)
 {
     redlock_manager *m = lock->m;
+    memset(step, 0, sizeof(*step));
+    redlock__token_new(lock->token);
     redlock__op *op = acquire_op(lock, ttl_ms);
     if (op == NULL)
         return REDLOCK_ENOMEM;
@@ -360,10 +389,34 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
     lock->ttl_ms = ttl_ms;
     if (ttl_ms > lock->max_ttl_ms)
         lock->max_ttl_ms = ttl_ms;
-    op->inline_io = true;
+    op->on_done = on_done;
+    op->on_done_arg = arg;
+    op->inline_io = on_done == NULL; /* a blocking caller waits */
+    step->op = op;
+    step->t0 = t0;
+    step->limit_us = limit;
+    step->ttl_ms = ttl_ms;
     redlock__op_submit(m->nodes, op);
-    redlock__verdict v = redlock__op_wait(op, limit, false);
+    return REDLOCK_OK;
+}
+
+/* Decide a posted attempt whose outcome is certain or whose wait is over
+ * (v: its verdict then). On success fills the lock's validity; otherwise
+ * returns why and posts the undo into *undo (undo->op NULL if none). Drops
+ * the step's op. */
+redlock_status redlock__attempt_finish(redlock_lock *lock, redlock__step *step,
+                                       redlock__verdict v,
+                                       uint64_t user_deadline,
+                                       redlock_acquire_info *info,
+                                       redlock__undo *undo)
+{
+    redlock_manager *m = lock->m;
+    redlock__op *op = step->op;
+    uint64_t t0 = step->t0;
+    uint32_t ttl_ms = step->ttl_ms;
     uint64_t t1 = redlock__clock_now_us();
+    memset(undo, 0, sizeof(*undo));
+    step->op = NULL;
 
     size_t yes, no, error;
     char detail[160];
@@ -415,8 +468,41 @@ static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
     }
     if (info != NULL)
         info->last_status = st;
-    undo_attempt(lock, op, t1 - t0, user_deadline);
+    undo_post(lock, op, t1 - t0, user_deadline, op->inline_io, undo);
     redlock__op_unref(op);
+    return st;
+}
+
+/* Undo a posted attempt that its caller gave up on (a cancelled
+ * non-blocking acquire): whatever it may have set is released, as after
+ * a failed attempt. Drops the step's op; the undo is not waited for. */
+void redlock__attempt_cancel(redlock_lock *lock, redlock__step *step)
+{
+    redlock__op *op = step->op;
+    step->op = NULL;
+    if (op == NULL)
+        return;
+    abandon(op);
+    redlock__undo u;
+    undo_post(lock, op, redlock__clock_now_us() - step->t0, 0, false, &u);
+    redlock__undo_drop(&u);
+    redlock__op_unref(op);
+}
+
+/* One blocking attempt: post, wait on this thread, decide, undo. */
+static redlock_status attempt(redlock_lock *lock, uint32_t ttl_ms,
+                              uint64_t user_deadline,
+                              redlock_acquire_info *info)
+{
+    redlock__step step;
+    redlock_status st = redlock__attempt_post(lock, ttl_ms, user_deadline,
+                                              NULL, NULL, &step);
+    if (st != REDLOCK_OK)
+        return st;
+    redlock__verdict v = redlock__op_wait(step.op, step.limit_us, false);
+    redlock__undo undo;
+    st = redlock__attempt_finish(lock, &step, v, user_deadline, info, &undo);
+    undo_wait(&undo);
     return st;
 }
 
@@ -464,6 +550,78 @@ static bool next_slot(const redlock__policy *p, uint32_t *slots,
     return true;
 }
 
+/* Check an acquire's arguments and make its lock (holding a manager
+ * reference); see lock.h. */
+redlock_status redlock__acquire_begin(redlock_manager *m,
+                                      const void *const *res,
+                                      const size_t *lens_in, size_t count,
+                                      uint32_t ttl_ms,
+                                      const redlock_acquire_opts *opts,
+                                      bool single_attempt,
+                                      redlock_acquire_info *info,
+                                      redlock__policy *p, redlock_lock **out)
+{
+    redlock_status st = REDLOCK_OK;
+    *out = NULL;
+    if (m == NULL)
+        st = REDLOCK_EINVAL;
+    else if (!manager_ok(m))
+        st = REDLOCK_EMISUSE;
+    if (st == REDLOCK_OK)
+        st = redlock__acquire_policy(&m->opts, opts, p);
+    if (st != REDLOCK_OK) {
+        if (info != NULL)
+            info->last_status = st;
+        return st;
+    }
+    p->info = info;
+    if (single_attempt) {
+        p->retry_count = 0;
+        p->retry_until_deadline = false;
+    }
+    size_t lens[REDLOCK_MULTI_MAX];
+    st = check_resources(res, lens_in, count, lens);
+    if (st == REDLOCK_OK)
+        st = check_grant_ttl(m, ttl_ms);
+    if (st == REDLOCK_OK && closing(m))
+        st = REDLOCK_ECLOSED;
+    if (st != REDLOCK_OK) {
+        if (p->info != NULL)
+            p->info->last_status = st;
+        return st;
+    }
+    redlock__manager_ref(m);
+    redlock_lock *lock = lock_new(m, res, lens, count);
+    if (lock == NULL) {
+        redlock__manager_unref(m);
+        if (p->info != NULL)
+            p->info->last_status = REDLOCK_ENOMEM;
+        return REDLOCK_ENOMEM;
+    }
+    /* The call's owner (checked by the policy), else the manager's. */
+    const char *owner = p->owner != NULL ? p->owner : m->opts.owner;
+    if (owner != NULL)
+        snprintf(lock->owner, sizeof(lock->owner), "%s", owner);
+    p->owner = NULL; /* copied: the caller's memory is not kept */
+    lock->ttl_ms = ttl_ms;
+    *out = lock;
+    return REDLOCK_OK;
+}
+
+/* Free a lock whose acquire failed (see lock.h). */
+void redlock__acquire_abort(redlock_lock *lock)
+{
+    redlock_manager *m = lock->m;
+    lock_free_memory(lock);
+    redlock__manager_unref(m);
+}
+
+bool redlock__acquire_next_slot(const redlock__policy *p, uint32_t *slots,
+                                uint64_t now, uint64_t *slot_end)
+{
+    return next_slot(p, slots, now, slot_end);
+}
+
 static redlock_status acquire_run(redlock_manager *m,
                                   const void *const *res,
                                   const size_t *lens_in, size_t count,
@@ -472,53 +630,19 @@ static redlock_status acquire_run(redlock_manager *m,
                                   bool single_attempt, redlock_lock **out,
                                   redlock_acquire_info *info)
 {
-    redlock_status st = REDLOCK_OK;
-    if (out == NULL || m == NULL)
-        st = REDLOCK_EINVAL;
-    else if (!manager_ok(m))
-        st = REDLOCK_EMISUSE;
-    if (out != NULL)
-        *out = NULL;
-    redlock__policy p;
-    if (st == REDLOCK_OK)
-        st = redlock__acquire_policy(&m->opts, opts, &p);
-    if (st != REDLOCK_OK) {
+    if (out == NULL) {
         if (info != NULL)
-            info->last_status = st;
+            info->last_status = REDLOCK_EINVAL;
+        return REDLOCK_EINVAL;
+    }
+    *out = NULL;
+    redlock__policy p;
+    redlock_lock *lock = NULL;
+    redlock_status st = redlock__acquire_begin(m, res, lens_in, count, ttl_ms,
+                                               opts, single_attempt, info,
+                                               &p, &lock);
+    if (st != REDLOCK_OK)
         return st;
-    }
-    p.info = info;
-    if (single_attempt) {
-        p.retry_count = 0;
-        p.retry_until_deadline = false;
-    }
-    size_t lens[REDLOCK_MULTI_MAX];
-    st = check_resources(res, lens_in, count, lens);
-    if (st == REDLOCK_OK)
-        st = check_grant_ttl(m, ttl_ms);
-    if (st != REDLOCK_OK) {
-        if (p.info != NULL)
-            p.info->last_status = st;
-        return st;
-    }
-    if (closing(m)) {
-        if (p.info != NULL)
-            p.info->last_status = REDLOCK_ECLOSED;
-        return REDLOCK_ECLOSED;
-    }
-
-    redlock__manager_ref(m);
-    redlock_lock *lock = lock_new(m, res, lens, count);
-    if (lock == NULL) {
-        redlock__manager_unref(m);
-        if (p.info != NULL)
-            p.info->last_status = REDLOCK_ENOMEM;
-        return REDLOCK_ENOMEM;
-    }
-    /* The call's owner (checked by the policy), else the manager's. */
-    const char *owner = p.owner != NULL ? p.owner : m->opts.owner;
-    if (owner != NULL)
-        snprintf(lock->owner, sizeof(lock->owner), "%s", owner);
     uint64_t started = redlock__clock_now_us();
     /* Pub/sub wake-ups (wake.c): registered after the first attempt
      * that another holder refused. */
@@ -541,10 +665,6 @@ static redlock_status acquire_run(redlock_manager *m,
             st = REDLOCK_ETIMEDOUT;
             break;
         }
-        /* A fresh token per attempt: a late release from an earlier
-         * attempt (re-sent after NOSCRIPT, or left running on a closed
-         * connection) can then never delete this attempt's keys. */
-        redlock__token_new(lock->token);
         st = attempt(lock, ttl_ms, p.deadline_us, p.info);
         if (!redlock__retry_worthwhile(st))
             break;
@@ -638,8 +758,7 @@ static redlock_status acquire_run(redlock_manager *m,
             p.info->last_status = st; /* no attempt was made */
     }
     if (st != REDLOCK_OK) {
-        lock_free_memory(lock);
-        redlock__manager_unref(m);
+        redlock__acquire_abort(lock);
         return st;
     }
     redlock__log(m, REDLOCK_LOG_DEBUG, "acquired %zu resource(s)", count);
@@ -802,8 +921,8 @@ void redlock__lock_extended(redlock_lock *lock, uint32_t ttl_ms,
                           memory_order_relaxed);
 }
 
-/* Compare-and-PEXPIRE on every node; OK on a quorum. */
-redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
+/* Check a lock handle and a TTL before an extend. */
+redlock_status redlock__extend_check(redlock_lock *lock, uint32_t ttl_ms)
 {
     if (lock == NULL)
         return REDLOCK_EINVAL;
@@ -811,12 +930,23 @@ redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
         return REDLOCK_EMISUSE;
     if (lock->released)
         return REDLOCK_ERELEASED;
-    redlock_manager *m = lock->m;
-    redlock_status st = check_grant_ttl(m, ttl_ms);
+    if (atomic_load_explicit(&lock->async_busy, memory_order_acquire))
+        return REDLOCK_EMISUSE; /* the async engine drives it (async.c) */
+    redlock_status st = check_grant_ttl(lock->m, ttl_ms);
     if (st != REDLOCK_OK)
         return st;
-    if (closing(m))
+    if (closing(lock->m))
         return REDLOCK_ECLOSED;
+    return REDLOCK_OK;
+}
+
+/* Post an extension of a checked lock (redlock__extend_check()). */
+redlock_status redlock__extend_post(redlock_lock *lock, uint32_t ttl_ms,
+                                    void (*on_done)(void *), void *arg,
+                                    redlock__step *step)
+{
+    redlock_manager *m = lock->m;
+    memset(step, 0, sizeof(*step));
     uint32_t floor_ms = 0;
     redlock__op *op = redlock__extend_op_new(lock, ttl_ms, &floor_ms);
     if (op == NULL)
@@ -824,7 +954,6 @@ redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
     /* t0 before posting: no node can apply the new TTL before it. */
     uint64_t t0 = redlock__clock_now_us();
     double df = m->opts.drift_factor;
-    uint64_t end_if_won = redlock__extend_end_us(true, 0, t0, floor_ms, df);
     uint64_t limit = redlock__wait_limit_us(t0, m->opts.command_timeout_ms,
                                             floor_ms, df, 0);
     op->deadline_us = limit;
@@ -838,9 +967,30 @@ redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
                           redlock__extend_end_us(false, end_before, t0,
                                                  floor_ms, df),
                           memory_order_relaxed);
-    op->inline_io = true;
+    op->on_done = on_done;
+    op->on_done_arg = arg;
+    op->inline_io = on_done == NULL;
+    step->op = op;
+    step->t0 = t0;
+    step->limit_us = limit;
+    step->ttl_ms = ttl_ms;
+    step->floor_ms = floor_ms;
     redlock__op_submit(m->nodes, op);
-    redlock__verdict v = redlock__op_wait(op, limit, false);
+    return REDLOCK_OK;
+}
+
+/* Decide a posted extension (v: its verdict once certain or its wait
+ * over). Drops the step's op. */
+redlock_status redlock__extend_finish(redlock_lock *lock, redlock__step *step,
+                                      redlock__verdict v)
+{
+    redlock_manager *m = lock->m;
+    redlock__op *op = step->op;
+    step->op = NULL;
+    uint64_t t0 = step->t0;
+    uint32_t ttl_ms = step->ttl_ms, floor_ms = step->floor_ms;
+    double df = m->opts.drift_factor;
+    uint64_t end_if_won = redlock__extend_end_us(true, 0, t0, floor_ms, df);
     uint64_t t1 = redlock__clock_now_us();
     size_t yes, no, error;
     redlock__op_tally(op, &yes, &no, &error, NULL, 0);
@@ -876,36 +1026,22 @@ redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
     return redlock__keep_failure_status(m->n, no);
 }
 
-/* Release on all nodes and mark the handle released. */
-static redlock_status release_keys(redlock_lock *lock)
+/* Extend: check, post, wait on this thread, decide. */
+redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
 {
-    redlock_manager *m = lock->m;
-    atomic_store_explicit(&lock->validity_end_us, 0, memory_order_relaxed);
-    lock->released = true;
-    if (closing(m))
-        return REDLOCK_ECLOSED;
-    bool which[REDLOCK_NODES_MAX];
-    for (size_t i = 0; i < m->n; i++)
-        which[i] = acquired_on(lock, i);
-    redlock__op *op = post_release(lock, which, true);
-    if (op == NULL)
-        return REDLOCK_ENOMEM;
-    uint64_t limit = redlock__clock_now_us() +
-                     (uint64_t)m->opts.command_timeout_ms * 1000u;
-    redlock__verdict v = redlock__op_wait(op, limit, false);
-    size_t no = 0;
-    redlock__op_tally(op, NULL, &no, NULL, NULL, 0);
-    abandon(op); /* releases still reach every node */
-    redlock__op_unref(op);
-    if (v == REDLOCK__WON)
-        return REDLOCK_OK;
-    if (closing(m))
-        return REDLOCK_ECLOSED;
-    return redlock__keep_failure_status(m->n, no);
+    redlock_status st = redlock__extend_check(lock, ttl_ms);
+    if (st != REDLOCK_OK)
+        return st;
+    redlock__step step;
+    st = redlock__extend_post(lock, ttl_ms, NULL, NULL, &step);
+    if (st != REDLOCK_OK)
+        return st;
+    redlock__verdict v = redlock__op_wait(step.op, step.limit_us, false);
+    return redlock__extend_finish(lock, &step, v);
 }
 
-/* Release but keep the handle. */
-redlock_status redlock_release_keep(redlock_lock *lock)
+/* Check a lock handle before a release. */
+redlock_status redlock__release_check(const redlock_lock *lock)
 {
     if (lock == NULL)
         return REDLOCK_EINVAL;
@@ -913,7 +1049,69 @@ redlock_status redlock_release_keep(redlock_lock *lock)
         return REDLOCK_EMISUSE;
     if (lock->released)
         return REDLOCK_ERELEASED;
-    return release_keys(lock);
+    if (atomic_load_explicit(&lock->async_busy, memory_order_acquire))
+        return REDLOCK_EMISUSE; /* the async engine drives it (async.c) */
+    return REDLOCK_OK;
+}
+
+/* Mark a checked lock released and post its release on every node it
+ * may hold (step->op NULL and ECLOSED if the manager is closing). */
+redlock_status redlock__release_post(redlock_lock *lock,
+                                     void (*on_done)(void *), void *arg,
+                                     redlock__step *step)
+{
+    redlock_manager *m = lock->m;
+    memset(step, 0, sizeof(*step));
+    atomic_store_explicit(&lock->validity_end_us, 0, memory_order_relaxed);
+    lock->released = true;
+    if (closing(m))
+        return REDLOCK_ECLOSED;
+    bool which[REDLOCK_NODES_MAX];
+    for (size_t i = 0; i < m->n; i++)
+        which[i] = acquired_on(lock, i);
+    redlock__op *op = release_op(lock, on_done == NULL, on_done, arg, which,
+                                 true);
+    if (op == NULL)
+        return REDLOCK_ENOMEM;
+    step->op = op;
+    step->t0 = redlock__clock_now_us();
+    step->limit_us = step->t0 + (uint64_t)m->opts.command_timeout_ms * 1000u;
+    return REDLOCK_OK;
+}
+
+/* Decide a posted release. Drops the step's op. */
+redlock_status redlock__release_finish(redlock_lock *lock, redlock__step *step,
+                                       redlock__verdict v)
+{
+    redlock__op *op = step->op;
+    step->op = NULL;
+    size_t no = 0;
+    redlock__op_tally(op, NULL, &no, NULL, NULL, 0);
+    abandon(op); /* releases still reach every node */
+    redlock__op_unref(op);
+    if (v == REDLOCK__WON)
+        return REDLOCK_OK;
+    if (closing(lock->m))
+        return REDLOCK_ECLOSED;
+    return redlock__keep_failure_status(lock->m->n, no);
+}
+
+/* Release on all nodes and mark the handle released. */
+static redlock_status release_keys(redlock_lock *lock)
+{
+    redlock__step step;
+    redlock_status st = redlock__release_post(lock, NULL, NULL, &step);
+    if (st != REDLOCK_OK)
+        return st;
+    redlock__verdict v = redlock__op_wait(step.op, step.limit_us, false);
+    return redlock__release_finish(lock, &step, v);
+}
+
+/* Release but keep the handle. */
+redlock_status redlock_release_keep(redlock_lock *lock)
+{
+    redlock_status st = redlock__release_check(lock);
+    return st != REDLOCK_OK ? st : release_keys(lock);
 }
 
 /* Release and free. */

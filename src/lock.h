@@ -15,6 +15,7 @@
 
 #include "redlock.h"
 #include "op.h"
+#include "options.h"
 
 struct redlock_manager;
 
@@ -34,6 +35,8 @@ struct redlock_lock {
                                   redlock__extend_floor_ms() */
     _Atomic uint64_t validity_end_us; /* read by any thread */
     _Atomic size_t nodes_granted; /* read by any thread */
+    atomic_bool async_busy;    /* a non-blocking extend or release of it
+                                  is pending (async.c) */
     bool released;
     /* Where a release must go: nodes the winning acquire's SET was
      * written to (NULL: every node, e.g. an adopted lock), plus nodes a
@@ -68,5 +71,100 @@ void redlock__lock_restore_missing(struct redlock_lock *lock,
 /* Store the result of a successful extension made by the lease thread. */
 void redlock__lock_extended(struct redlock_lock *lock, uint32_t ttl_ms,
                             uint64_t validity_end_us, size_t yes);
+
+/* ------------------------------------------------------------------------
+ * The operations in steps: post, then (once the op is decided or its
+ * wait is over) finish. The blocking calls wait for each step on their
+ * own thread (post with on_done NULL: the caller may do the I/O itself);
+ * the non-blocking ones (async.c) post with an on_done hook that wakes
+ * their engine, which finishes the step on its thread. One rule, one
+ * place: both paths run the same post and finish code.
+ * ------------------------------------------------------------------------ */
+
+/* One posted fan-out of a lock operation. */
+typedef struct redlock__step {
+    redlock__op *op;      /* the posted op (this step's reference) */
+    uint64_t t0;          /* taken before posting */
+    uint64_t limit_us;    /* wait for the outcome until then */
+    uint32_t ttl_ms;      /* acquire and extend: the TTL sent */
+    uint32_t floor_ms;    /* extend: the TTL its validity counts on */
+} redlock__step;
+
+/* The undo of a failed attempt: its release, and what a blocking caller
+ * waits for (lock.c, undo_post()). */
+typedef struct redlock__undo {
+    redlock__op *op;      /* NULL: nothing to undo (or out of memory) */
+    bool granted[REDLOCK_NODES_MAX];
+    bool maybe[REDLOCK_NODES_MAX];
+    bool any_granted;
+    uint64_t grace_end_us, granted_end_us;
+} redlock__undo;
+
+/* Acquire: check the arguments (as redlock_acquire_ex() and
+ * redlock_acquire_multi() do), resolve the retry policy into *p (info:
+ * the library's copy of the caller's info struct, or NULL; the owner is
+ * copied into the lock, so p keeps no pointer to the caller's memory) and
+ * make the lock, which holds a manager reference. Nothing is sent. */
+redlock_status redlock__acquire_begin(struct redlock_manager *m,
+                                      const void *const *res,
+                                      const size_t *lens, size_t count,
+                                      uint32_t ttl_ms,
+                                      const redlock_acquire_opts *opts,
+                                      bool single_attempt,
+                                      redlock_acquire_info *info,
+                                      redlock__policy *p,
+                                      struct redlock_lock **out);
+
+/* Free the lock of an acquire that failed, and its manager reference. */
+void redlock__acquire_abort(struct redlock_lock *lock);
+
+/* Start the next retry slot at now (its end in *slot_end, after the
+ * delay plus jitter): false when p's retry_count is used up. */
+bool redlock__acquire_next_slot(const redlock__policy *p, uint32_t *slots,
+                                uint64_t now, uint64_t *slot_end);
+
+/* Drop an undo without waiting (its release still reaches every node). */
+void redlock__undo_drop(redlock__undo *u);
+
+/* Acquire: post one attempt with a fresh token (REDLOCK_ENOMEM: nothing
+ * posted). on_done(arg) runs once the outcome is certain (op.h). */
+redlock_status redlock__attempt_post(struct redlock_lock *lock,
+                                     uint32_t ttl_ms, uint64_t user_deadline,
+                                     void (*on_done)(void *), void *arg,
+                                     redlock__step *step);
+
+/* Decide a posted attempt (v: its verdict, certain or at the end of the
+ * wait). OK fills the lock's validity; otherwise the undo is posted into
+ * *undo and the failure status returned. info may be NULL. */
+redlock_status redlock__attempt_finish(struct redlock_lock *lock,
+                                       redlock__step *step,
+                                       redlock__verdict v,
+                                       uint64_t user_deadline,
+                                       redlock_acquire_info *info,
+                                       redlock__undo *undo);
+
+/* Give up a posted attempt (cancelled): undo whatever it may have set, as
+ * after a failed attempt, without waiting. */
+void redlock__attempt_cancel(struct redlock_lock *lock, redlock__step *step);
+
+/* Extend: check the handle and TTL; post; decide (as redlock_extend()). */
+redlock_status redlock__extend_check(struct redlock_lock *lock,
+                                     uint32_t ttl_ms);
+redlock_status redlock__extend_post(struct redlock_lock *lock,
+                                    uint32_t ttl_ms, void (*on_done)(void *),
+                                    void *arg, redlock__step *step);
+redlock_status redlock__extend_finish(struct redlock_lock *lock,
+                                      redlock__step *step,
+                                      redlock__verdict v);
+
+/* Release: check the handle; mark it released and post (ECLOSED with
+ * nothing posted when the manager is closing); decide. */
+redlock_status redlock__release_check(const struct redlock_lock *lock);
+redlock_status redlock__release_post(struct redlock_lock *lock,
+                                     void (*on_done)(void *), void *arg,
+                                     redlock__step *step);
+redlock_status redlock__release_finish(struct redlock_lock *lock,
+                                       redlock__step *step,
+                                       redlock__verdict v);
 
 #endif /* REDLOCK_LOCK_H */

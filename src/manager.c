@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "classify.h"
+#include "async.h"
 #include "clock.h"
 #include "conn.h"
 #include "internal.h"
@@ -137,6 +138,8 @@ static void manager_free(struct redlock_manager *m)
     for (size_t i = 0; i < m->n; i++)
         redlock__node_free(m->nodes[i]);
     free(m->nodes);
+    /* After the nodes: no op hook (which wakes the engine) can run. */
+    redlock__async_free(m->async);
     if (m->wakers != NULL) {
         redlock__wakers_clear(m->wakers);
         free(m->wakers);
@@ -312,7 +315,8 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
     }
     m->leases = redlock__leases_new(m);
     m->wakes = redlock__wakes_new();
-    if (m->leases == NULL || m->wakes == NULL) {
+    m->async = redlock__async_new(m);
+    if (m->leases == NULL || m->wakes == NULL || m->async == NULL) {
         manager_free(m);
         goto fail_oom;
     }
@@ -410,7 +414,10 @@ void redlock_manager_destroy(redlock_manager *m)
     redlock__wakes_close(m->wakes); /* and those waiting for a release */
     uint64_t deadline = redlock__clock_now_us() +
                         (uint64_t)m->opts.shutdown_timeout_ms * 1000u;
-    /* Leases first: no extension may start once the workers stop. */
+    /* The non-blocking calls' engine first (it may still post the undo
+     * of an attempt in flight), then leases: no extension may start once
+     * the workers stop. */
+    redlock__async_shutdown(m->async);
     redlock__leases_shutdown(m->leases);
     stop_nodes(m, deadline);
     redlock__manager_unref(m);

@@ -22,6 +22,7 @@ struct redlock__node;
 struct redlock__leases;
 struct redlock__tls;
 struct redlock__wakes;
+struct redlock__async;
 
 struct redlock_manager {
     uint32_t magic;
@@ -55,6 +56,8 @@ struct redlock_manager {
                                   is given; NULL otherwise. Read-only;
                                   freed after the nodes. */
     struct redlock__wakes *wakes; /* pub/sub waiters' registry (wake.c) */
+    struct redlock__async *async; /* the non-blocking calls' engine
+                                  (async.c) */
 };
 
 /* Take / drop a reference on the manager (memory is freed at zero). */

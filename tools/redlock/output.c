@@ -264,6 +264,7 @@ int cli_exit_for_status(redlock_status st)
     case REDLOCK_EDUPNODE:
     case REDLOCK_ETLS:
     case REDLOCK_EGUARDED:
+    case REDLOCK_ECANCELED: /* the CLI cancels nothing */
         return CLI_EXIT_UNAVAILABLE;
     }
     return CLI_EXIT_UNAVAILABLE; /* a value outside the enum */

@@ -489,6 +489,7 @@ static int acquire_retryable(redlock_status st)
     case REDLOCK_ERELEASED:
     case REDLOCK_ETTLSHORT:
     case REDLOCK_EPENDING:
+    case REDLOCK_ECANCELED:
         return 0;
     }
     return 0;

@@ -1,0 +1,536 @@
+/*
+ * test_async.c: the non-blocking calls (redlock.h, "Non-blocking
+ * operations"; src/async.c) against three real redis-server processes.
+ *
+ * - acquire, extend and release complete through the queue's fd and
+ *   dispatch, on the dispatching thread, each callback exactly once, and
+ *   the keys on the nodes say what the outcome says;
+ * - a taken resource fails with ETAKEN (no retries) and leaves no key of
+ *   ours; with retries and a deadline it is won once the holder releases,
+ *   or fails with ETIMEDOUT at the deadline (not before);
+ * - cancel: a waiting acquire completes with ECANCELED and holds nothing;
+ *   an attempt in flight (a node stopped) is undone; cancelling a release
+ *   changes nothing;
+ * - completion order: callbacks run in the order operations finished;
+ * - misuse: bad arguments are refused at once with nothing sent and no
+ *   callback; a second operation on a busy lock is EMISUSE;
+ * - destroy with operations pending: each completes with ECLOSED exactly
+ *   once (manager destroyed), or ECANCELED (queue destroyed), and no fd or
+ *   thread is left;
+ * - REDLOCK_QUEUE_THREAD mode runs callbacks on the queue's thread.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "redlock.h"
+#include "rl_test.h"
+
+/* One completion as a callback saw it. */
+typedef struct seen {
+    int calls;                /* callback runs (must end at 1) */
+    redlock_status st;
+    redlock_lock *lock;
+    pthread_t thread;
+    int order;                /* position among this test's completions */
+} seen;
+
+static int completions; /* of the current test, on the dispatching thread */
+
+static void on_done(redlock_pending *p, redlock_status st,
+                    redlock_lock *lock, void *userdata)
+{
+    (void)p;
+    seen *s = userdata;
+    s->calls++;
+    s->st = st;
+    s->lock = lock;
+    s->thread = pthread_self();
+    s->order = completions++;
+}
+
+/* Dispatch q until s has completed, polling its fd (no sleeps), up to
+ * timeout_ms. */
+static bool run_until(redlock_queue *q, const seen *s, int timeout_ms)
+{
+    uint64_t end = rl_now_us() + (uint64_t)timeout_ms * 1000u;
+    while (s->calls == 0) {
+        uint64_t now = rl_now_us();
+        if (now >= end)
+            return false;
+        struct pollfd pfd = {redlock_queue_fd(q), POLLIN, 0};
+        int left = (int)((end - now) / 1000u) + 1;
+        if (poll(&pfd, 1, left) > 0)
+            redlock_queue_dispatch(q, 0);
+    }
+    return true;
+}
+
+/* Dispatch q until nothing is pending on it. */
+static bool run_all(redlock_queue *q, int timeout_ms)
+{
+    uint64_t end = rl_now_us() + (uint64_t)timeout_ms * 1000u;
+    while (redlock_queue_pending(q) > 0) {
+        uint64_t now = rl_now_us();
+        if (now >= end)
+            return false;
+        struct pollfd pfd = {redlock_queue_fd(q), POLLIN, 0};
+        if (poll(&pfd, 1, (int)((end - now) / 1000u) + 1) > 0)
+            redlock_queue_dispatch(q, 0);
+    }
+    return true;
+}
+
+/* Nodes holding key with the lock's token. */
+static int holders(rl_cluster *c, const char *key, const char *token)
+{
+    int n = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        char got[128];
+        if (rl_get(c, i, key, got, sizeof(got)) == 0 &&
+            strncmp(got, token, strlen(token)) == 0)
+            n++;
+    }
+    return n;
+}
+
+/* For rl_await: "cy" is on node 0 / gone from node 0; "cz" is on no
+ * node. */
+static bool on_node0(void *arg)
+{
+    return rl_pttl(arg, 0, "cy") > 0;
+}
+
+static bool gone_from_node0(void *arg)
+{
+    return rl_pttl(arg, 0, "cy") == -2;
+}
+
+static bool cz_gone(void *arg)
+{
+    rl_cluster *c = arg;
+    for (size_t i = 0; i < c->n; i++)
+        if (rl_pttl(c, i, "cz") != -2)
+            return false;
+    return true;
+}
+
+static int setup(void **state)
+{
+    rl_cluster *c = calloc(1, sizeof(*c));
+    if (c == NULL || rl_cluster_start(c, 3, NULL) != 0) {
+        free(c);
+        return -1;
+    }
+    completions = 0;
+    *state = c;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    rl_cluster *c = *state;
+    for (size_t i = 0; i < c->n; i++)
+        kill(c->srv[i].pid, SIGCONT); /* a test may have stopped one */
+    rl_cluster_stop(c);
+    free(c);
+    return 0;
+}
+
+static void test_acquire_extend_release(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_queue *q = NULL;
+    assert_int_equal(redlock_queue_create(c->m, NULL, &q), REDLOCK_OK);
+    assert_true(redlock_queue_fd(q) >= 0);
+
+    seen a = {0}, e = {0}, r = {0};
+    redlock_pending *h = NULL;
+    assert_int_equal(redlock_acquire_async(q, "ax", 2, 10000, NULL, on_done,
+                                           &a, &h),
+                     REDLOCK_OK);
+    assert_non_null(h);
+    assert_true(run_until(q, &a, 10000));
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(a.st, REDLOCK_OK);
+    assert_non_null(a.lock);
+    assert_true(pthread_equal(a.thread, pthread_self()));
+    assert_true(redlock_lock_validity_ms(a.lock) > 0);
+    char token[REDLOCK_TOKEN_LEN + 1];
+    snprintf(token, sizeof(token), "%s", redlock_lock_token(a.lock));
+    /* Won on a quorum; the third SET follows. */
+    assert_true(holders(c, "ax", token) >= 2);
+
+    assert_int_equal(redlock_extend_async(q, a.lock, 20000, on_done, &e,
+                                          NULL),
+                     REDLOCK_OK);
+    assert_true(run_until(q, &e, 10000));
+    assert_int_equal(e.st, REDLOCK_OK);
+    assert_ptr_equal(e.lock, a.lock);
+    assert_true(redlock_lock_validity_ms(a.lock) > 10000);
+    assert_true(rl_pttl(c, 0, "ax") > 10000 || rl_pttl(c, 1, "ax") > 10000);
+
+    assert_int_equal(redlock_release_async(q, a.lock, on_done, &r, NULL),
+                     REDLOCK_OK);
+    assert_true(run_until(q, &r, 10000));
+    assert_int_equal(r.st, REDLOCK_OK);
+    assert_true(rl_await_keys(c, 0, 10000));
+    /* Each callback ran once; nothing is pending; the fd is quiet. */
+    assert_int_equal(a.calls + e.calls + r.calls, 3);
+    assert_int_equal(redlock_queue_pending(q), 0);
+    struct pollfd pfd = {redlock_queue_fd(q), POLLIN, 0};
+    assert_int_equal(poll(&pfd, 1, 0), 0);
+    redlock_queue_destroy(q);
+}
+
+static void test_taken_and_retries(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_queue *q = NULL;
+    assert_int_equal(redlock_queue_create(c->m, NULL, &q), REDLOCK_OK);
+    redlock_lock *held = NULL;
+    assert_int_equal(redlock_acquire(c->m, "tk", 30000, &held), REDLOCK_OK);
+    assert_true(rl_await_keys(c, 3, 10000));
+
+    /* No retries: ETAKEN, and nothing of ours is left. */
+    redlock_acquire_opts o;
+    redlock_acquire_opts_init(&o);
+    o.retry_count = 0;
+    seen t = {0};
+    assert_int_equal(redlock_acquire_async(q, "tk", 2, 10000, &o, on_done,
+                                           &t, NULL),
+                     REDLOCK_OK);
+    assert_true(run_until(q, &t, 10000));
+    assert_int_equal(t.st, REDLOCK_ETAKEN);
+    assert_null(t.lock);
+
+    /* Retrying to a deadline: ETIMEDOUT, not before the deadline. */
+    redlock_acquire_opts_init(&o);
+    o.retry_count = REDLOCK_RETRY_UNTIL_DEADLINE;
+    o.deadline_us = rl_now_us() + 300000;
+    seen d = {0};
+    assert_int_equal(redlock_acquire_async(q, "tk", 2, 10000, &o, on_done,
+                                           &d, NULL),
+                     REDLOCK_OK);
+    assert_true(run_until(q, &d, 10000));
+    assert_int_equal(d.st, REDLOCK_ETIMEDOUT);
+    assert_true(rl_now_us() >= o.deadline_us);
+
+    /* Retrying: won once the holder lets go. The loop keeps turning
+     * while it waits (the engine's timers, not this thread, retry). */
+    redlock_acquire_opts_init(&o);
+    o.retry_count = REDLOCK_RETRY_UNTIL_DEADLINE;
+    o.deadline_us = rl_now_us() + 20000000;
+    seen w = {0};
+    assert_int_equal(redlock_acquire_async(q, "tk", 2, 10000, &o, on_done,
+                                           &w, NULL),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_queue_dispatch(q, 0), 0);
+    assert_int_equal(w.calls, 0);
+    assert_int_equal(redlock_release(held), REDLOCK_OK);
+    assert_true(run_until(q, &w, 15000));
+    assert_int_equal(w.st, REDLOCK_OK);
+    seen r = {0};
+    assert_int_equal(redlock_release_async(q, w.lock, on_done, &r, NULL),
+                     REDLOCK_OK);
+    assert_true(run_until(q, &r, 10000));
+    assert_int_equal(r.st, REDLOCK_OK);
+    assert_true(rl_await_keys(c, 0, 10000));
+    redlock_queue_destroy(q);
+}
+
+static void test_cancel(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_queue *q = NULL;
+    assert_int_equal(redlock_queue_create(c->m, NULL, &q), REDLOCK_OK);
+
+    /* A waiting acquire (the resource is held) is cancelled. */
+    redlock_lock *held = NULL;
+    assert_int_equal(redlock_acquire(c->m, "cx", 30000, &held), REDLOCK_OK);
+    redlock_acquire_opts o;
+    redlock_acquire_opts_init(&o);
+    o.retry_count = REDLOCK_RETRY_UNTIL_DEADLINE;
+    o.deadline_us = rl_now_us() + 30000000;
+    seen w = {0};
+    redlock_pending *h = NULL;
+    assert_int_equal(redlock_acquire_async(q, "cx", 2, 10000, &o, on_done,
+                                           &w, &h),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_cancel(h), REDLOCK_OK);
+    assert_true(run_until(q, &w, 10000));
+    assert_int_equal(w.st, REDLOCK_ECANCELED);
+    assert_null(w.lock);
+    assert_int_equal(redlock_release(held), REDLOCK_OK);
+    assert_true(rl_await_keys(c, 0, 10000));
+
+    /* An attempt in flight: nodes 1 and 2 are stopped, so no outcome is
+     * certain while it waits (up to the 2 s command timeout). Its SET on
+     * node 0 is undone by the cancel, long before its 10 s TTL. */
+    assert_int_equal(kill(c->srv[1].pid, SIGSTOP), 0);
+    assert_int_equal(kill(c->srv[2].pid, SIGSTOP), 0);
+    seen f = {0};
+    assert_int_equal(redlock_acquire_async(q, "cy", 2, 10000, NULL, on_done,
+                                           &f, &h),
+                     REDLOCK_OK);
+    assert_true(rl_await(on_node0, c, 10000));
+    assert_int_equal(redlock_queue_dispatch(q, 0), 0);
+    assert_int_equal(f.calls, 0);
+    assert_int_equal(redlock_cancel(h), REDLOCK_OK);
+    assert_true(run_until(q, &f, 10000));
+    assert_int_equal(f.st, REDLOCK_ECANCELED);
+    assert_null(f.lock);
+    assert_true(rl_await(gone_from_node0, c, 5000));
+    assert_int_equal(kill(c->srv[1].pid, SIGCONT), 0);
+    assert_int_equal(kill(c->srv[2].pid, SIGCONT), 0);
+
+    /* Cancelling a release changes nothing: it completes, and releases. */
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c->m, "cz", 30000, &l), REDLOCK_OK);
+    seen r = {0};
+    assert_int_equal(redlock_release_async(q, l, on_done, &r, &h),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_cancel(h), REDLOCK_OK);
+    assert_true(run_until(q, &r, 10000));
+    assert_int_equal(r.st, REDLOCK_OK);
+    assert_true(rl_await(cz_gone, c, 10000));
+    redlock_queue_destroy(q);
+}
+
+/* Completion order: a quick try of a held resource finishes before a
+ * retrying acquire of the same resource that only wins once the holder
+ * releases; both before the release submitted last. */
+static void test_completion_order(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_queue *q = NULL;
+    assert_int_equal(redlock_queue_create(c->m, NULL, &q), REDLOCK_OK);
+    redlock_lock *held = NULL;
+    assert_int_equal(redlock_acquire(c->m, "ord", 30000, &held), REDLOCK_OK);
+    redlock_acquire_opts slow;
+    redlock_acquire_opts_init(&slow);
+    slow.retry_count = REDLOCK_RETRY_UNTIL_DEADLINE;
+    slow.deadline_us = rl_now_us() + 20000000;
+    redlock_acquire_opts quick;
+    redlock_acquire_opts_init(&quick);
+    quick.retry_count = 0;
+    seen s1 = {0}, s2 = {0};
+    assert_int_equal(redlock_acquire_async(q, "ord", 3, 10000, &slow,
+                                           on_done, &s1, NULL),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_acquire_async(q, "ord", 3, 10000, &quick,
+                                           on_done, &s2, NULL),
+                     REDLOCK_OK);
+    assert_true(run_until(q, &s2, 10000));
+    assert_int_equal(s2.st, REDLOCK_ETAKEN);
+    assert_int_equal(s1.calls, 0);
+    assert_int_equal(redlock_release(held), REDLOCK_OK);
+    assert_true(run_until(q, &s1, 15000));
+    assert_int_equal(s1.st, REDLOCK_OK);
+    assert_true(s2.order < s1.order);
+    seen r = {0};
+    assert_int_equal(redlock_release_async(q, s1.lock, on_done, &r, NULL),
+                     REDLOCK_OK);
+    assert_true(run_until(q, &r, 10000));
+    assert_true(s1.order < r.order);
+    redlock_queue_destroy(q);
+}
+
+static void test_bad_input(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_queue *q = NULL;
+    redlock_queue_options qo;
+    redlock_queue_options_init(&qo);
+    qo.mode = (redlock_queue_mode)7;
+    assert_int_equal(redlock_queue_create(c->m, &qo, &q), REDLOCK_EINVAL);
+    assert_null(q);
+    assert_int_equal(redlock_queue_create(NULL, NULL, &q), REDLOCK_EINVAL);
+    assert_int_equal(redlock_queue_create(c->m, NULL, &q), REDLOCK_OK);
+
+    seen s = {0};
+    redlock_pending *h = (redlock_pending *)&s;
+    assert_int_equal(redlock_acquire_async(NULL, "r", 1, 1000, NULL,
+                                           on_done, &s, &h),
+                     REDLOCK_EINVAL);
+    assert_null(h);
+    assert_int_equal(redlock_acquire_async(q, "r", 1, 0, NULL, on_done, &s,
+                                           NULL),
+                     REDLOCK_ERANGE);
+    assert_int_equal(redlock_acquire_async(q, NULL, 1, 1000, NULL, on_done,
+                                           &s, NULL),
+                     REDLOCK_EINVAL);
+    assert_int_equal(redlock_acquire_async(q, "", 0, 1000, NULL, on_done,
+                                           &s, NULL),
+                     REDLOCK_EINVAL);
+    assert_int_equal(redlock_extend_async(q, NULL, 1000, on_done, &s, NULL),
+                     REDLOCK_EINVAL);
+    assert_int_equal(redlock_release_async(q, NULL, on_done, &s, NULL),
+                     REDLOCK_EINVAL);
+    assert_int_equal(redlock_cancel(NULL), REDLOCK_EINVAL);
+
+    /* A lock busy with a non-blocking extend takes no second operation. */
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c->m, "busy", 10000, &l), REDLOCK_OK);
+    seen e = {0};
+    assert_int_equal(redlock_extend_async(q, l, 10000, on_done, &e, NULL),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_release_async(q, l, on_done, &s, NULL),
+                     REDLOCK_EMISUSE);
+    assert_true(run_until(q, &e, 10000));
+    assert_int_equal(e.st, REDLOCK_OK);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    assert_int_equal(s.calls, 0); /* no refused call ever calls back */
+    assert_int_equal(redlock_queue_pending(q), 0);
+    assert_true(rl_await_keys(c, 0, 10000));
+    redlock_queue_destroy(q);
+}
+
+/* Destroying the manager with operations pending completes each with
+ * ECLOSED exactly once (or its outcome, if it had one already); the
+ * queue outlives the manager; nothing is left behind. */
+static void test_destroy_pending(void **state)
+{
+    rl_cluster *c = *state;
+    /* The cluster's own manager connected first (its sockets would
+     * otherwise count as ours). */
+    redlock_lock *warm = NULL;
+    assert_int_equal(redlock_acquire(c->m, "warm", 10000, &warm),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_release(warm), REDLOCK_OK);
+    assert_true(rl_await_keys(c, 0, 10000));
+    int fds0 = rl_count_fds();
+    int threads0 = rl_count_threads();
+    redlock_manager *m = rl_manager_new(c, NULL);
+    assert_non_null(m);
+    redlock_queue *q = NULL;
+    assert_int_equal(redlock_queue_create(m, NULL, &q), REDLOCK_OK);
+    redlock_lock *held = NULL;
+    assert_int_equal(redlock_acquire(m, "dx", 30000, &held), REDLOCK_OK);
+    enum { N = 20 };
+    seen s[N];
+    memset(s, 0, sizeof(s));
+    redlock_acquire_opts o;
+    redlock_acquire_opts_init(&o);
+    o.retry_count = REDLOCK_RETRY_UNTIL_DEADLINE;
+    o.deadline_us = rl_now_us() + 60000000;
+    for (int i = 0; i < N; i++)
+        assert_int_equal(redlock_acquire_async(q, "dx", 2, 10000, &o,
+                                               on_done, &s[i], NULL),
+                         REDLOCK_OK);
+    redlock_lock_free(held); /* keep its keys: the waiters keep waiting */
+    redlock_manager_destroy(m);
+    /* After destroy, a submit is refused at once. */
+    seen late = {0};
+    assert_int_equal(redlock_acquire_async(q, "dy", 2, 10000, NULL, on_done,
+                                           &late, NULL),
+                     REDLOCK_ECLOSED);
+    assert_true(run_all(q, 10000));
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(s[i].calls, 1);
+        assert_int_equal(s[i].st, REDLOCK_ECLOSED);
+    }
+    assert_int_equal(late.calls, 0);
+    redlock_queue_destroy(q);
+    assert_true(rl_await_threads(threads0, 10000));
+    assert_int_equal(rl_count_fds(), fds0);
+}
+
+/* Destroying a queue with operations pending runs every callback once
+ * (ECANCELED) on the destroying thread. */
+static void test_queue_destroy_pending(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_queue *q = NULL;
+    assert_int_equal(redlock_queue_create(c->m, NULL, &q), REDLOCK_OK);
+    redlock_lock *held = NULL;
+    assert_int_equal(redlock_acquire(c->m, "qx", 30000, &held), REDLOCK_OK);
+    redlock_acquire_opts o;
+    redlock_acquire_opts_init(&o);
+    o.retry_count = REDLOCK_RETRY_UNTIL_DEADLINE;
+    o.deadline_us = rl_now_us() + 60000000;
+    seen s[5];
+    memset(s, 0, sizeof(s));
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(redlock_acquire_async(q, "qx", 2, 10000, &o,
+                                               on_done, &s[i], NULL),
+                         REDLOCK_OK);
+    redlock_queue_destroy(q);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(s[i].calls, 1);
+        assert_int_equal(s[i].st, REDLOCK_ECANCELED);
+        assert_true(pthread_equal(s[i].thread, pthread_self()));
+    }
+    assert_int_equal(redlock_release(held), REDLOCK_OK);
+    assert_true(rl_await_keys(c, 0, 10000));
+}
+
+/* REDLOCK_QUEUE_THREAD: callbacks run on the queue's own thread. */
+typedef struct thread_seen {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    seen s;
+} thread_seen;
+
+static void on_done_locked(redlock_pending *p, redlock_status st,
+                           redlock_lock *lock, void *userdata)
+{
+    thread_seen *t = userdata;
+    pthread_mutex_lock(&t->mu);
+    on_done(p, st, lock, &t->s);
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void test_thread_mode(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_queue_options qo;
+    redlock_queue_options_init(&qo);
+    qo.mode = REDLOCK_QUEUE_THREAD;
+    redlock_queue *q = NULL;
+    assert_int_equal(redlock_queue_create(c->m, &qo, &q), REDLOCK_OK);
+    thread_seen t;
+    memset(&t, 0, sizeof(t));
+    pthread_mutex_init(&t.mu, NULL);
+    pthread_cond_init(&t.cv, NULL);
+    assert_int_equal(redlock_acquire_async(q, "th", 2, 10000, NULL,
+                                           on_done_locked, &t, NULL),
+                     REDLOCK_OK);
+    pthread_mutex_lock(&t.mu);
+    while (t.s.calls == 0)
+        pthread_cond_wait(&t.cv, &t.mu);
+    pthread_mutex_unlock(&t.mu);
+    assert_int_equal(t.s.st, REDLOCK_OK);
+    assert_false(pthread_equal(t.s.thread, pthread_self()));
+    assert_int_equal(redlock_release(t.s.lock), REDLOCK_OK);
+    redlock_queue_destroy(q);
+    assert_int_equal(t.s.calls, 1);
+    pthread_cond_destroy(&t.cv);
+    pthread_mutex_destroy(&t.mu);
+}
+
+#define WITH_CLUSTER(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        WITH_CLUSTER(test_acquire_extend_release),
+        WITH_CLUSTER(test_taken_and_retries),
+        WITH_CLUSTER(test_cancel),
+        WITH_CLUSTER(test_completion_order),
+        WITH_CLUSTER(test_bad_input),
+        WITH_CLUSTER(test_destroy_pending),
+        WITH_CLUSTER(test_queue_destroy_pending),
+        WITH_CLUSTER(test_thread_mode),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
