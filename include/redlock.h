@@ -1046,9 +1046,9 @@ REDLOCK_API int redlock_queue_fd(const redlock_queue *q);
 
 /* Run up to max completion callbacks (0: all that are waiting) on the
  * calling thread, in the order the operations completed, and return how
- * many ran. Never waits. 0 from a callback of this queue (no nesting) and
- * for a NULL queue. In REDLOCK_QUEUE_DISPATCH mode, one thread at a time
- * (a second concurrent caller gets 0). */
+ * many ran. Never waits. 0 from a callback of this queue (no nesting),
+ * for a REDLOCK_QUEUE_THREAD queue (its thread dispatches) and for a NULL
+ * queue. One thread at a time (a second concurrent caller gets 0). */
 REDLOCK_API size_t redlock_queue_dispatch(redlock_queue *q, size_t max);
 
 /* Operations submitted through q whose callback has not run yet. Any
@@ -1126,7 +1126,9 @@ REDLOCK_API redlock_status redlock_release_async(redlock_queue *q,
  *   outcome).
  * Returns REDLOCK_OK (asked), EINVAL (NULL) or EMISUSE (not a live
  * handle). Call it only while p is valid: from the thread that dispatches
- * its queue, or from a callback of that queue.
+ * its queue, or from a callback of that queue (with a
+ * REDLOCK_QUEUE_THREAD queue, only from its callbacks: p may be freed on
+ * that thread at any time).
  */
 REDLOCK_API redlock_status redlock_cancel(redlock_pending *p);
 

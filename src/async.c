@@ -55,6 +55,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -144,6 +145,18 @@ struct redlock__async {
  * Engine
  * ------------------------------------------------------------------------ */
 
+/* Start a library thread with every signal blocked (as every thread of
+ * the library: signals go to the application's threads). */
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(t, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
 /* Wake the engine (the op hook, submissions, cancels). Never blocks. */
 static void engine_wake(void *arg)
 {
@@ -161,10 +174,14 @@ redlock__async *redlock__async_new(redlock_manager *m)
     if (as == NULL)
         return NULL;
     as->m = m;
-    as->wake_fd = -1;
     atomic_init(&as->wake_pending, false);
     redlock__heap_init(&as->heap);
-    if (pthread_mutex_init(&as->mu, NULL) != 0) {
+    /* Made here, not with the thread: a cancel or a queue destroy may
+     * wake the engine from any thread before the first submit. */
+    as->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (as->wake_fd < 0 || pthread_mutex_init(&as->mu, NULL) != 0) {
+        if (as->wake_fd >= 0)
+            close(as->wake_fd);
         free(as);
         return NULL;
     }
@@ -318,13 +335,9 @@ static bool step_done(redlock__async *as, redlock_pending *p,
     switch (p->kind) {
     case P_ACQUIRE:
         return attempt_done(as, p, v, now);
-    case P_EXTEND: {
-        redlock_status st = redlock__extend_finish(p->lock, &p->step, v);
-        atomic_store_explicit(&p->lock->async_busy, false,
-                              memory_order_release);
-        complete(as, p, st);
+    case P_EXTEND:
+        complete(as, p, redlock__extend_finish(p->lock, &p->step, v));
         return false;
-    }
     case P_RELEASE:
         complete(as, p, redlock__release_finish(p->lock, &p->step, v));
         return false;
@@ -341,11 +354,9 @@ static void start(redlock__async *as, redlock_pending *p, uint64_t now)
         if (p->kind == P_ACQUIRE) {
             redlock__acquire_abort(p->lock);
             p->lock = NULL;
-        } else if (p->kind == P_EXTEND)
-            atomic_store_explicit(&p->lock->async_busy, false,
-                                  memory_order_release);
-        /* A release's lock is freed after the callback, as always; its
-         * keys expire by their TTL. */
+        }
+        /* An extend's lock is given back, and a release's freed, after
+         * the callback, as always; the keys expire by their TTL. */
         deliver(p, REDLOCK_ENOMEM);
         return;
     }
@@ -356,11 +367,9 @@ static void start(redlock__async *as, redlock_pending *p, uint64_t now)
     case P_EXTEND: {
         redlock_status st = redlock__extend_post(p->lock, p->ttl_ms,
                                                  engine_wake, as, &p->step);
-        if (st != REDLOCK_OK) {
-            atomic_store_explicit(&p->lock->async_busy, false,
-                                  memory_order_release);
+        if (st != REDLOCK_OK)
             complete(as, p, st);
-        } else
+        else
             wait_step(as, p);
         break;
     }
@@ -403,11 +412,10 @@ static void stop_pending(redlock__async *as, redlock_pending *p,
         acquire_failed(as, p, why);
         return;
     }
-    /* S_WAIT_OP: an outcome already certain stands. */
+    /* S_WAIT_OP: an outcome already certain stands (won, or lost for
+     * good); an acquire that would retry after it is stopped then. */
     redlock__verdict v = op_verdict(p->step.op);
-    if (v == REDLOCK__WON) {
-        /* An acquire won too late (validity gone) waits to retry: stop
-         * it then. */
+    if (v != REDLOCK__PENDING) {
         if (step_done(as, p, v, redlock__clock_now_us()))
             stop_pending(as, p, why);
         return;
@@ -418,8 +426,6 @@ static void stop_pending(redlock__async *as, redlock_pending *p,
         acquire_failed(as, p, why);
     } else {
         (void)redlock__extend_finish(p->lock, &p->step, REDLOCK__PENDING);
-        atomic_store_explicit(&p->lock->async_busy, false,
-                              memory_order_release);
         complete(as, p, why);
     }
 }
@@ -559,14 +565,9 @@ static redlock_status engine_submit(redlock__async *as, redlock_pending *p)
     if (as->stopping || as->stopped)
         st = REDLOCK_ECLOSED;
     else if (!as->started) {
-        as->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (as->wake_fd < 0)
+        if (start_thread(&as->thread, engine_main, as) != 0)
             st = REDLOCK_EIO;
-        else if (pthread_create(&as->thread, NULL, engine_main, as) != 0) {
-            close(as->wake_fd);
-            as->wake_fd = -1;
-            st = REDLOCK_EIO;
-        } else
+        else
             as->started = true;
     }
     if (st == REDLOCK_OK) {
@@ -618,6 +619,11 @@ static bool dispatch_one(redlock_queue *q)
     pthread_mutex_unlock(&q->mu);
     if (p == NULL)
         return false;
+    /* An extended lock is the caller's again from its callback on (not
+     * before: until then a second operation on it is refused). */
+    if (p->kind == P_EXTEND)
+        atomic_store_explicit(&p->lock->async_busy, false,
+                              memory_order_release);
     if (p->cb != NULL)
         p->cb(p, p->result, p->lock, p->userdata);
     if (p->kind == P_RELEASE)
@@ -649,13 +655,15 @@ static void dispatch_leave(redlock_queue *q)
 {
     pthread_mutex_lock(&q->mu);
     q->dispatching = false;
+    pthread_cond_broadcast(&q->cv); /* a destroy or the queue's thread */
     pthread_mutex_unlock(&q->mu);
 }
 
 size_t redlock_queue_dispatch(redlock_queue *q, size_t max)
 {
-    if (!queue_ok(q) || !dispatch_enter(q))
-        return 0;
+    if (!queue_ok(q) || q->mode == REDLOCK_QUEUE_THREAD ||
+        !dispatch_enter(q))
+        return 0; /* (the queue's own thread dispatches a THREAD queue) */
     size_t n = 0;
     while ((max == 0 || n < max) && dispatch_one(q))
         n++;
@@ -721,7 +729,7 @@ redlock_status redlock_queue_create(redlock_manager *m,
     q->m = m;
     redlock__manager_ref(m);
     if (o.mode == REDLOCK_QUEUE_THREAD) {
-        if (pthread_create(&q->thread, NULL, queue_main, q) != 0) {
+        if (start_thread(&q->thread, queue_main, q) != 0) {
             q->magic = REDLOCK__DEAD_MAGIC;
             redlock__manager_unref(m);
             close(q->efd);
@@ -867,17 +875,21 @@ static redlock_status acquire_submit(redlock_queue *q,
     if (st == REDLOCK_OK) {
         p->ttl_ms = ttl_ms;
         p->pol.info = NULL; /* not filled by the non-blocking calls */
+        /* Stored before the engine may finish (and another thread free)
+         * the operation. */
+        if (out != NULL)
+            *out = p;
         st = submit(p);
         if (st != REDLOCK_OK)
             redlock__acquire_abort(p->lock);
     }
     if (st != REDLOCK_OK) {
+        if (out != NULL)
+            *out = NULL;
         p->magic = REDLOCK__DEAD_MAGIC;
         free(p);
         return st;
     }
-    if (out != NULL)
-        *out = p;
     return REDLOCK_OK;
 }
 
@@ -940,16 +952,18 @@ static redlock_status lock_submit(redlock_queue *q, redlock_lock *lock,
     }
     p->lock = lock;
     p->ttl_ms = ttl_ms;
+    if (out != NULL)
+        *out = p; /* before the engine may finish it */
     st = submit(p);
     if (st != REDLOCK_OK) {
+        if (out != NULL)
+            *out = NULL;
         atomic_store_explicit(&lock->async_busy, false,
                               memory_order_release);
         p->magic = REDLOCK__DEAD_MAGIC;
         free(p);
         return st;
     }
-    if (out != NULL)
-        *out = p;
     return REDLOCK_OK;
 }
 

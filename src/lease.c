@@ -796,6 +796,8 @@ redlock_status redlock__lease_start_mirrored(redlock_lock *lock,
     *out = NULL;
     if (lock->magic != REDLOCK__LOCK_MAGIC)
         return REDLOCK_EMISUSE;
+    if (atomic_load_explicit(&lock->async_busy, memory_order_acquire))
+        return REDLOCK_EMISUSE; /* a non-blocking call drives it */
     if (lock->released)
         return REDLOCK_ERELEASED;
     redlock_lease_options o;

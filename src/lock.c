@@ -928,10 +928,12 @@ redlock_status redlock__extend_check(redlock_lock *lock, uint32_t ttl_ms)
         return REDLOCK_EINVAL;
     if (!lock_ok(lock))
         return REDLOCK_EMISUSE;
+    /* Before anything else of the lock: the async engine may be writing
+     * it (async.c). */
+    if (atomic_load_explicit(&lock->async_busy, memory_order_acquire))
+        return REDLOCK_EMISUSE;
     if (lock->released)
         return REDLOCK_ERELEASED;
-    if (atomic_load_explicit(&lock->async_busy, memory_order_acquire))
-        return REDLOCK_EMISUSE; /* the async engine drives it (async.c) */
     redlock_status st = check_grant_ttl(lock->m, ttl_ms);
     if (st != REDLOCK_OK)
         return st;
@@ -1047,10 +1049,12 @@ redlock_status redlock__release_check(const redlock_lock *lock)
         return REDLOCK_EINVAL;
     if (!lock_ok(lock))
         return REDLOCK_EMISUSE;
+    /* Before anything else of the lock: the async engine may be writing
+     * it (async.c). */
+    if (atomic_load_explicit(&lock->async_busy, memory_order_acquire))
+        return REDLOCK_EMISUSE;
     if (lock->released)
         return REDLOCK_ERELEASED;
-    if (atomic_load_explicit(&lock->async_busy, memory_order_acquire))
-        return REDLOCK_EMISUSE; /* the async engine drives it (async.c) */
     return REDLOCK_OK;
 }
 

@@ -19,6 +19,7 @@
  *   thread is left;
  * - REDLOCK_QUEUE_THREAD mode runs callbacks on the queue's thread.
  */
+#include <dirent.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -394,6 +396,125 @@ static void test_bad_input(void **state)
     redlock_queue_destroy(q);
 }
 
+/* A lock stays the engine's until its extend's callback has run: between
+ * the engine finishing the extend and the loop dispatching it, a second
+ * operation on the lock is refused (it was accepted when the engine gave
+ * the lock back before the callback, and a blocking release then freed a
+ * lock the callback was about to get). */
+static void test_busy_until_callback(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_queue *q = NULL;
+    assert_int_equal(redlock_queue_create(c->m, NULL, &q), REDLOCK_OK);
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c->m, "bw", 10000, &l), REDLOCK_OK);
+    seen e = {0}, e2 = {0};
+    assert_int_equal(redlock_extend_async(q, l, 10000, on_done, &e, NULL),
+                     REDLOCK_OK);
+    /* Finished by the engine: the queue's fd is readable; not yet
+     * dispatched. */
+    struct pollfd pfd = {redlock_queue_fd(q), POLLIN, 0};
+    assert_int_equal(poll(&pfd, 1, 10000), 1);
+    assert_int_equal(e.calls, 0);
+    assert_int_equal(redlock_extend_async(q, l, 10000, on_done, &e2, NULL),
+                     REDLOCK_EMISUSE);
+    assert_int_equal(redlock_release_keep(l), REDLOCK_EMISUSE);
+    assert_int_equal(redlock_extend(l, 10000), REDLOCK_EMISUSE);
+    assert_true(run_until(q, &e, 10000));
+    assert_int_equal(e.st, REDLOCK_OK);
+    assert_int_equal(e2.calls, 0);
+    assert_int_equal(redlock_release(l), REDLOCK_OK); /* ours again */
+    redlock_queue_destroy(q);
+}
+
+/* A queue destroyed while another thread dispatches waits for that
+ * dispatch, and returns when it ends (it once slept on, unwoken). */
+typedef struct slow_cb {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool in_callback, destroying;
+    redlock_queue *q;
+} slow_cb;
+
+static void on_done_slow(redlock_pending *p, redlock_status st,
+                         redlock_lock *lock, void *userdata)
+{
+    (void)p;
+    (void)st;
+    slow_cb *s = userdata;
+    if (lock != NULL)
+        redlock_lock_free(lock);
+    pthread_mutex_lock(&s->mu);
+    s->in_callback = true;
+    pthread_cond_broadcast(&s->cv);
+    while (!s->destroying)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    /* Give the destroying thread time to block on this dispatch (its
+     * wait cannot be observed from here). */
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+}
+
+static void *dispatch_thread(void *arg)
+{
+    slow_cb *s = arg;
+    struct pollfd pfd = {redlock_queue_fd(s->q), POLLIN, 0};
+    if (poll(&pfd, 1, 10000) == 1)
+        redlock_queue_dispatch(s->q, 1);
+    return NULL;
+}
+
+static void *destroy_thread(void *arg)
+{
+    slow_cb *s = arg;
+    redlock_queue_destroy(s->q);
+    pthread_mutex_lock(&s->mu);
+    s->destroying = false; /* reused as "destroy returned" */
+    s->in_callback = false;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static void test_destroy_waits_for_dispatch(void **state)
+{
+    rl_cluster *c = *state;
+    slow_cb s;
+    memset(&s, 0, sizeof(s));
+    pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.cv, NULL);
+    assert_int_equal(redlock_queue_create(c->m, NULL, &s.q), REDLOCK_OK);
+    assert_int_equal(redlock_acquire_async(s.q, "dd", 2, 10000, NULL,
+                                           on_done_slow, &s, NULL),
+                     REDLOCK_OK);
+    pthread_t d, x;
+    assert_int_equal(pthread_create(&d, NULL, dispatch_thread, &s), 0);
+    pthread_mutex_lock(&s.mu);
+    while (!s.in_callback)
+        pthread_cond_wait(&s.cv, &s.mu);
+    s.destroying = true;
+    pthread_cond_broadcast(&s.cv);
+    pthread_mutex_unlock(&s.mu);
+    assert_int_equal(pthread_create(&x, NULL, destroy_thread, &s), 0);
+    pthread_join(d, NULL);
+    /* The destroy returns once the dispatch is over. */
+    uint64_t end = rl_now_us() + 10000000u;
+    pthread_mutex_lock(&s.mu);
+    while (s.destroying && rl_now_us() < end) {
+        pthread_mutex_unlock(&s.mu);
+        struct pollfd none = {-1, 0, 0};
+        (void)poll(&none, 0, 5);
+        pthread_mutex_lock(&s.mu);
+    }
+    bool returned = !s.destroying;
+    pthread_mutex_unlock(&s.mu);
+    assert_true(returned);
+    pthread_join(x, NULL);
+    pthread_cond_destroy(&s.cv);
+    pthread_mutex_destroy(&s.mu);
+}
+
 /* Destroying the manager with operations pending completes each with
  * ECLOSED exactly once (or its outcome, if it had one already); the
  * queue outlives the manager; nothing is left behind. */
@@ -490,6 +611,31 @@ static void on_done_locked(redlock_pending *p, redlock_status st,
     pthread_mutex_unlock(&t->mu);
 }
 
+/* Threads of this process whose blocked-signal mask is empty. */
+static int threads_with_signals_open(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int open_ = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], line[128];
+        snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue; /* the thread ended meanwhile */
+        while (fgets(line, sizeof(line), f) != NULL)
+            if (strncmp(line, "SigBlk:", 7) == 0 &&
+                strtoull(line + 7, NULL, 16) == 0)
+                open_++;
+        fclose(f);
+    }
+    closedir(d);
+    return open_;
+}
+
 static void test_thread_mode(void **state)
 {
     rl_cluster *c = *state;
@@ -505,12 +651,16 @@ static void test_thread_mode(void **state)
     assert_int_equal(redlock_acquire_async(q, "th", 2, 10000, NULL,
                                            on_done_locked, &t, NULL),
                      REDLOCK_OK);
+    assert_int_equal(redlock_queue_dispatch(q, 0), 0); /* its thread's */
     pthread_mutex_lock(&t.mu);
     while (t.s.calls == 0)
         pthread_cond_wait(&t.cv, &t.mu);
     pthread_mutex_unlock(&t.mu);
     assert_int_equal(t.s.st, REDLOCK_OK);
     assert_false(pthread_equal(t.s.thread, pthread_self()));
+    /* The engine and the queue's thread started with every signal
+     * blocked, as all of the library's threads (signals go to ours). */
+    assert_int_equal(threads_with_signals_open(), 1); /* this one */
     assert_int_equal(redlock_release(t.s.lock), REDLOCK_OK);
     redlock_queue_destroy(q);
     assert_int_equal(t.s.calls, 1);
@@ -531,6 +681,8 @@ int main(void)
         WITH_CLUSTER(test_destroy_pending),
         WITH_CLUSTER(test_queue_destroy_pending),
         WITH_CLUSTER(test_thread_mode),
+        WITH_CLUSTER(test_busy_until_callback),
+        WITH_CLUSTER(test_destroy_waits_for_dispatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
