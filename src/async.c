@@ -852,6 +852,17 @@ static redlock_status submit(redlock_pending *p)
     return st;
 }
 
+/* The checks every submit call starts with. */
+static redlock_status submit_args(const redlock_queue *q,
+                                  redlock_pending **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (q == NULL)
+        return REDLOCK_EINVAL;
+    return queue_ok(q) ? REDLOCK_OK : REDLOCK_EMISUSE;
+}
+
 static redlock_status acquire_submit(redlock_queue *q,
                                      const void *const *res,
                                      const size_t *lens, size_t count,
@@ -860,18 +871,14 @@ static redlock_status acquire_submit(redlock_queue *q,
                                      redlock_async_fn cb, void *userdata,
                                      redlock_pending **out)
 {
-    if (out != NULL)
-        *out = NULL;
-    if (q == NULL)
-        return REDLOCK_EINVAL;
-    if (!queue_ok(q))
-        return REDLOCK_EMISUSE;
+    redlock_status st = submit_args(q, out);
+    if (st != REDLOCK_OK)
+        return st;
     redlock_pending *p = pending_new(q, P_ACQUIRE, cb, userdata);
     if (p == NULL)
         return REDLOCK_ENOMEM;
-    redlock_status st = redlock__acquire_begin(q->m, res, lens, count,
-                                               ttl_ms, opts, false, NULL,
-                                               &p->pol, &p->lock);
+    st = redlock__acquire_begin(q->m, res, lens, count, ttl_ms, opts, false,
+                                NULL, &p->pol, &p->lock);
     if (st == REDLOCK_OK) {
         p->ttl_ms = ttl_ms;
         p->pol.info = NULL; /* not filled by the non-blocking calls */
@@ -927,15 +934,11 @@ static redlock_status lock_submit(redlock_queue *q, redlock_lock *lock,
                                   redlock_async_fn cb, void *userdata,
                                   redlock_pending **out)
 {
-    if (out != NULL)
-        *out = NULL;
-    if (q == NULL)
-        return REDLOCK_EINVAL;
-    if (!queue_ok(q))
-        return REDLOCK_EMISUSE;
-    redlock_status st = kind == P_EXTEND
-                            ? redlock__extend_check(lock, ttl_ms)
-                            : redlock__release_check(lock);
+    redlock_status st = submit_args(q, out);
+    if (st != REDLOCK_OK)
+        return st;
+    st = kind == P_EXTEND ? redlock__extend_check(lock, ttl_ms)
+                          : redlock__release_check(lock);
     if (st != REDLOCK_OK)
         return st;
     if (lock->m != q->m)

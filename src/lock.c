@@ -924,17 +924,10 @@ void redlock__lock_extended(redlock_lock *lock, uint32_t ttl_ms,
 /* Check a lock handle and a TTL before an extend. */
 redlock_status redlock__extend_check(redlock_lock *lock, uint32_t ttl_ms)
 {
-    if (lock == NULL)
-        return REDLOCK_EINVAL;
-    if (!lock_ok(lock))
-        return REDLOCK_EMISUSE;
-    /* Before anything else of the lock: the async engine may be writing
-     * it (async.c). */
-    if (atomic_load_explicit(&lock->async_busy, memory_order_acquire))
-        return REDLOCK_EMISUSE;
-    if (lock->released)
-        return REDLOCK_ERELEASED;
-    redlock_status st = check_grant_ttl(lock->m, ttl_ms);
+    redlock_status st = redlock__release_check(lock); /* the handle */
+    if (st != REDLOCK_OK)
+        return st;
+    st = check_grant_ttl(lock->m, ttl_ms);
     if (st != REDLOCK_OK)
         return st;
     if (closing(lock->m))
@@ -1042,7 +1035,7 @@ redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
     return redlock__extend_finish(lock, &step, v);
 }
 
-/* Check a lock handle before a release. */
+/* Check a lock handle before a release (and an extend). */
 redlock_status redlock__release_check(const redlock_lock *lock)
 {
     if (lock == NULL)
