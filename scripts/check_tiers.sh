@@ -30,7 +30,7 @@ assembly="manager log scoped wake"
 leaf_h="redlock.h internal.h quorum.h classify.h value.h clock.h token.h
         scripts.h answer.h reply.h uri.h heap.h options.h"
 transport_h="$leaf_h conn.h node.h op.h subscribe.h"
-algorithm_h="$leaf_h op.h manager.h lock.h lease.h async.h"
+algorithm_h="$leaf_h op.h manager.h lock.h lease.h async.h fence.h"
 
 bad=0
 fail() { echo "check_tiers: $*"; bad=1; }

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "fence.h"
 #include "internal.h"
 #include "lock.h"
 #include "manager.h"
@@ -49,11 +50,13 @@ static const char write_lua[] =
     "end\n"
     "return 0\n";
 
-/* Run one script on every node and wait until a quorum decided it (or the
- * command timeout). Returns the op (caller's reference) or NULL on OOM. */
-static redlock__op *run(redlock_manager *m, redlock__op_kind kind,
-                        const char *script, const char *key, size_t keylen,
-                        const char *arg)
+/* Post one script to every node; on_done NULL: the caller waits for it
+ * on its own thread (and may do the I/O itself). Returns the op (the
+ * caller's reference) or NULL on OOM; *limit is how long to wait. */
+static redlock__op *post(redlock_manager *m, redlock__op_kind kind,
+                         const char *script, const char *key, size_t keylen,
+                         const char *arg, void (*on_done)(void *),
+                         void *done_arg, uint64_t *limit)
 {
     const char *argv[5] = {"EVAL", script, "1", key, arg};
     size_t lens[5] = {4, strlen(script), 1, keylen,
@@ -62,12 +65,13 @@ static redlock__op *run(redlock_manager *m, redlock__op_kind kind,
                                       lens, REDLOCK__SCRIPT_COUNT);
     if (op == NULL)
         return NULL;
-    uint64_t limit = redlock__clock_now_us() +
-                     (uint64_t)m->opts.command_timeout_ms * 1000u;
-    op->deadline_us = limit;
-    op->inline_io = true;
+    *limit = redlock__clock_now_us() +
+             (uint64_t)m->opts.command_timeout_ms * 1000u;
+    op->deadline_us = *limit;
+    op->on_done = on_done;
+    op->on_done_arg = done_arg;
+    op->inline_io = on_done == NULL;
     redlock__op_submit(m->nodes, op);
-    redlock__op_wait(op, limit, false);
     return op;
 }
 
@@ -88,13 +92,45 @@ static bool max_read(const redlock__op *op, long long *max)
     return true;
 }
 
-/* One read-then-write round. */
-static redlock_status draw_once(redlock_manager *m, const char *key,
-                                size_t keylen, uint64_t *fence)
+/* Check a lock before a draw and make its counter's key; see fence.h. */
+redlock_status redlock__fence_begin(redlock_lock *lock, redlock__fence *f)
 {
-    redlock__op *rd = run(m, REDLOCK__OP_RAW, read_lua, key, keylen, NULL);
-    if (rd == NULL)
+    memset(f, 0, sizeof(*f));
+    if (lock == NULL)
+        return REDLOCK_EINVAL;
+    if (lock->magic != REDLOCK__LOCK_MAGIC)
+        return REDLOCK_EMISUSE;
+    if (atomic_load_explicit(&lock->async_busy, memory_order_acquire))
+        return REDLOCK_EMISUSE; /* a non-blocking call drives it */
+    if (lock->released)
+        return REDLOCK_ERELEASED;
+    if (atomic_load_explicit(&lock->m->closing, memory_order_acquire))
+        return REDLOCK_ECLOSED;
+    /* A holder whose validity ran out must not get a number above the
+     * next holder's. */
+    if (redlock_lock_validity_ms(lock) <= 0)
+        return REDLOCK_EEXPIRED;
+    f->keylen = lock->key_lens[0] + 6;
+    f->key = malloc(f->keylen);
+    if (f->key == NULL)
         return REDLOCK_ENOMEM;
+    memcpy(f->key, lock->keys[0], lock->key_lens[0]);
+    memcpy(f->key + lock->key_lens[0], ":fence", 6);
+    f->m = lock->m;
+    return REDLOCK_OK;
+}
+
+redlock__op *redlock__fence_read_post(redlock__fence *f,
+                                      void (*on_done)(void *), void *arg,
+                                      uint64_t *limit)
+{
+    return post(f->m, REDLOCK__OP_RAW, read_lua, f->key, f->keylen, NULL,
+                on_done, arg, limit);
+}
+
+/* The read is decided or its wait over: the largest value, or why not. */
+redlock_status redlock__fence_read_finish(redlock__fence *f, redlock__op *rd)
+{
     long long max = 0;
     pthread_mutex_lock(&rd->mu);
     bool won = redlock__verdict_of(rd->n, rd->yes, rd->no, rd->error) ==
@@ -107,57 +143,42 @@ static redlock_status draw_once(redlock_manager *m, const char *key,
         return REDLOCK_ENOQUORUM;
     if (!ok || max < 0 || max >= (1LL << 53) - 1)
         return REDLOCK_EPROTO;
+    f->next = (uint64_t)max + 1;
+    return REDLOCK_OK;
+}
 
+redlock__op *redlock__fence_write_post(redlock__fence *f,
+                                       void (*on_done)(void *), void *arg,
+                                       uint64_t *limit)
+{
     char next[32];
-    snprintf(next, sizeof(next), "%lld", max + 1);
-    redlock__op *wr = run(m, REDLOCK__OP_INT, write_lua, key, keylen, next);
-    if (wr == NULL)
-        return REDLOCK_ENOMEM;
+    snprintf(next, sizeof(next), "%llu", (unsigned long long)f->next);
+    return post(f->m, REDLOCK__OP_INT, write_lua, f->key, f->keylen, next,
+                on_done, arg, limit);
+}
+
+/* The write is decided or its wait over: OK (f->next is ours), ETAKEN
+ * (lost a race with another draw: draw again) or why not. */
+redlock_status redlock__fence_write_finish(redlock__fence *f,
+                                           redlock__op *wr)
+{
     size_t yes, no, error;
     redlock__op_tally(wr, &yes, &no, &error, NULL, 0);
     redlock__verdict v = redlock__verdict_of(wr->n, yes, no, error);
     redlock__op_unref(wr); /* not abandoned: every node should store it */
-    if (v == REDLOCK__WON) {
-        *fence = (uint64_t)(max + 1);
+    if (v == REDLOCK__WON)
         return REDLOCK_OK;
-    }
-    /* ETAKEN: lost a race with another draw (retried). Nodes that did not
-     * answer count as failed, as in an acquire. */
-    return redlock__acquire_failure_status(m->n, yes, no);
+    /* Nodes that did not answer count as failed, as in an acquire. */
+    return redlock__acquire_failure_status(f->m->n, yes, no);
 }
 
-/* Draw the next fencing number for the lock's first resource. */
-redlock_status redlock_fence_next(redlock_lock *lock, uint64_t *fence)
+/* The outcome of a draw that ended with st after its rounds; see
+ * fence.h. Frees the key. */
+redlock_status redlock__fence_end(redlock__fence *f, redlock_lock *lock,
+                                  redlock_status st, uint64_t *fence)
 {
-    if (lock == NULL || fence == NULL)
-        return REDLOCK_EINVAL;
-    if (lock->magic != REDLOCK__LOCK_MAGIC)
-        return REDLOCK_EMISUSE;
-    if (lock->released)
-        return REDLOCK_ERELEASED;
-    redlock_manager *m = lock->m;
-    if (atomic_load_explicit(&m->closing, memory_order_acquire))
-        return REDLOCK_ECLOSED;
-    /* A holder whose validity ran out must not get a number above the
-     * next holder's. */
-    if (redlock_lock_validity_ms(lock) <= 0)
-        return REDLOCK_EEXPIRED;
-    size_t keylen = lock->key_lens[0] + 6;
-    char *key = malloc(keylen);
-    if (key == NULL)
-        return REDLOCK_ENOMEM;
-    memcpy(key, lock->keys[0], lock->key_lens[0]);
-    memcpy(key + lock->key_lens[0], ":fence", 6);
-    redlock_status st = REDLOCK_ENOQUORUM;
-    for (int round = 0; round < 8; round++) {
-        st = draw_once(m, key, keylen, fence);
-        if (st != REDLOCK_ETAKEN)
-            break;
-        if (redlock_lock_validity_ms(lock) <= 0)
-            break; /* reported as EEXPIRED below */
-        redlock__sleep_us(1000u + redlock__random_upto(4000u));
-    }
-    free(key);
+    free(f->key);
+    f->key = NULL;
     /* The draw may take several rounds, each bounded by the command
      * timeout: a number won after the validity ran out could be above the
      * next holder's, so it is not handed out (it stays on the nodes, which
@@ -168,7 +189,51 @@ redlock_status redlock_fence_next(redlock_lock *lock, uint64_t *fence)
         else if (st == REDLOCK_ETAKEN)
             st = REDLOCK_ENOQUORUM;
     }
-    if (st != REDLOCK_OK)
-        *fence = 0;
+    *fence = st == REDLOCK_OK ? f->next : 0;
     return st;
+}
+
+/* One blocking read-then-write round. */
+static redlock_status draw_once(redlock__fence *f)
+{
+    uint64_t limit;
+    redlock__op *rd = redlock__fence_read_post(f, NULL, NULL, &limit);
+    if (rd == NULL)
+        return REDLOCK_ENOMEM;
+    redlock__op_wait(rd, limit, false);
+    redlock_status st = redlock__fence_read_finish(f, rd);
+    if (st != REDLOCK_OK)
+        return st;
+    redlock__op *wr = redlock__fence_write_post(f, NULL, NULL, &limit);
+    if (wr == NULL)
+        return REDLOCK_ENOMEM;
+    redlock__op_wait(wr, limit, false);
+    return redlock__fence_write_finish(f, wr);
+}
+
+/* Draw the next fencing number for the lock's first resource. */
+redlock_status redlock_fence_next(redlock_lock *lock, uint64_t *fence)
+{
+    if (fence == NULL)
+        return REDLOCK_EINVAL;
+    *fence = 0;
+    redlock__fence f;
+    redlock_status st = redlock__fence_begin(lock, &f);
+    if (st != REDLOCK_OK)
+        return st;
+    for (int round = 0; round < REDLOCK__FENCE_ROUNDS; round++) {
+        st = draw_once(&f);
+        if (st != REDLOCK_ETAKEN)
+            break;
+        if (redlock_lock_validity_ms(lock) <= 0)
+            break; /* reported as EEXPIRED below */
+        redlock__sleep_us(redlock__fence_pause_us());
+    }
+    return redlock__fence_end(&f, lock, st, fence);
+}
+
+/* The pause between two rounds: 1 to 5 ms. */
+uint64_t redlock__fence_pause_us(void)
+{
+    return 1000u + redlock__random_upto(4000u);
 }
