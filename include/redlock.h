@@ -1192,8 +1192,69 @@ REDLOCK_API int redlock_election_is_leader(const redlock_election *e);
 REDLOCK_API redlock_status redlock_election_leader_token(
     const redlock_election *e, char *buf, size_t buf_len, uint64_t *fence);
 
-/* Resign if needed, stop the election's thread and free it. NULL is
- * ignored. Not from an election callback. */
+/*
+ * A file descriptor (eventfd) that becomes readable on every leadership
+ * change of this candidate: elected, and demoted for any reason
+ * (resignation included), for poll/epoll/libuv/libevent loops, so a loop
+ * can follow an election without a thread of its own. It turns readable
+ * after the state changed (redlock_election_is_leader() already returns
+ * the new value, up to its validity check) and before on_elected or
+ * on_demoted runs; on a demotion, also before the lock is released.
+ * Made on the first call (later calls return the same fd); readable at
+ * once if a change happened that redlock_election_state_get() has not
+ * returned yet.
+ *
+ * Drain it by calling redlock_election_state_get(), which also says what
+ * changed, or by read()ing 8 bytes from it (the number of changes since
+ * the last drain; EAGAIN if none). Several changes between two drains
+ * make it readable once: compare redlock_election_state.changes.
+ * Owned by the election: do not close it; redlock_election_destroy()
+ * closes it, so take it out of your loop before destroying.
+ *
+ * Returns the fd, or -1 with errno set: EINVAL (NULL or bad handle),
+ * EMFILE/ENFILE/ENOMEM (it could not be made; a later call tries again).
+ * Thread-safety: any thread, including the election's callbacks; not
+ * during or after redlock_election_destroy().
+ */
+REDLOCK_API int redlock_election_fd(redlock_election *e);
+
+/* A snapshot of one candidate, from redlock_election_state_get(). */
+typedef struct redlock_election_state {
+    int is_leader;                 /* as redlock_election_is_leader() */
+    uint64_t fence;                /* the current term's fencing number; 0
+                                      if not leader */
+    uint64_t changes;              /* leadership changes so far (elected +
+                                      demoted), monotonic; odd while a term
+                                      the candidate won has not yet been
+                                      stepped down from */
+    redlock_status last_demotion;  /* why the last term ended: the loss
+                                      reason (e.g. REDLOCK_ELOST,
+                                      REDLOCK_EEXPIRED, REDLOCK_ECLOSED), or
+                                      REDLOCK_OK if resigned or never led */
+    int64_t validity_ms;           /* validity left of the current term,
+                                      rounded down; 0 if not leader */
+} redlock_election_state;
+
+/*
+ * Copy the candidate's state into *out and drain redlock_election_fd()
+ * (if it was made), both at one instant: a change after it makes the fd
+ * readable again, so a loop calls this whenever the fd is readable and
+ * misses nothing. is_leader is read as redlock_election_is_leader()
+ * reads it, so it can turn 0 at a loss (the lease thread saw it, or the
+ * validity ran out) shortly before `changes` counts the demotion and the
+ * fd turns readable.
+ *
+ * Returns REDLOCK_OK; EINVAL (NULL argument), EMISUSE (bad handle).
+ * Never waits for Redis (takes the election's mutex briefly).
+ * Thread-safety: any thread, including the election's callbacks; not
+ * during or after redlock_election_destroy().
+ */
+REDLOCK_API redlock_status redlock_election_state_get(
+    redlock_election *e, redlock_election_state *out);
+
+/* Resign if needed, stop the election's thread, close its fd (see
+ * redlock_election_fd()) and free it. NULL is ignored. Not from an
+ * election callback. */
 REDLOCK_API void redlock_election_destroy(redlock_election *e);
 
 /* Who leads an election, as read from the nodes by

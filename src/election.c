@@ -20,12 +20,38 @@
  * (docs/safety.md). The flag itself is cleared later, by the lease's
  * on_lost hook on the lease callback thread, which may wait behind other
  * leases' callbacks; that only delays this thread's step down.
+ *
+ * Following an election from an event loop: the election owns an eventfd
+ * (redlock_election_fd()) and counts its leadership changes. This thread
+ * changes the leader flag, the change count and the reason of the last
+ * demotion together under mu, and writes the eventfd in that same
+ * critical section, before it calls on_elected or on_demoted (or, on a
+ * demotion, even releases the lock). So when the fd turns readable the
+ * flag already says what the change was, and the fd is readable no later
+ * than the callback runs. redlock_election_state_get() drains the fd and
+ * copies the state under mu too, so a change is either in the copy it
+ * returns or makes the fd readable again afterwards: a loop that reads
+ * the state whenever the fd is readable never misses one (two changes
+ * between reads make it readable once; the count tells them apart).
+ * The fd is made on the first redlock_election_fd() call, under mu, as
+ * redlock_lease_fd() does: an election nobody follows this way costs no
+ * fd, and redlock_election_start() keeps its failure list (making the fd
+ * at start would add a new way, EMFILE, for every start to fail). It is
+ * made readable at once if a change happened that no state_get has
+ * returned, so a loop that asks for the fd late still hears of a win
+ * that came first. Rejected: a pipe (two fds, and a writer that must
+ * guard against a full buffer) and signalling from the lease's on_lost
+ * hook (a demotion would then be announced on two threads, with the
+ * reason known only on this one).
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "internal.h"
@@ -57,7 +83,31 @@ struct redlock_election {
     atomic_bool leader;            /* lock-free reads by is_leader() */
     _Atomic uint64_t valid_until;  /* the term's validity end, kept by the
                                       lease thread; 0 when not leading */
+    uint64_t changes;              /* leadership changes (elected and
+                                      demoted) so far */
+    uint64_t reported;             /* changes as of the last state_get */
+    redlock_status last_demotion;  /* why the last term ended (OK: resigned
+                                      or never led) */
+    atomic_int efd;                /* eventfd, -1 until redlock_election_fd()
+                                      makes it; written under mu, read
+                                      lock-free once made */
 };
+
+/* Count a leadership change and make the fd readable. Called with mu
+ * held, after the leader flag was updated (a syscall under a leaf lock,
+ * as op.c does with a waiter's eventfd). */
+static void note_change_locked(redlock_election *e)
+{
+    e->changes++;
+    int fd = atomic_load_explicit(&e->efd, memory_order_relaxed);
+    if (fd >= 0) {
+        uint64_t one = 1;
+        /* Fails only if the counter would overflow, which 2^64 - 2
+         * unread changes cannot reach; it stays readable either way. */
+        ssize_t w = write(fd, &one, sizeof(one));
+        (void)w;
+    }
+}
 
 /* Lease on_lost hook: clear the flag and wake the thread. Runs on the
  * lease callback thread (the validity mirror was zeroed already). */
@@ -132,8 +182,10 @@ static void lead(redlock_election *e, redlock_lease *lease, uint64_t fence)
            REDLOCK_TOKEN_LEN + 1);
     e->fence = fence;
     bool begin = !e->lost && !e->resign_requested;
-    if (begin)
+    if (begin) {
         atomic_store_explicit(&e->leader, true, memory_order_release);
+        note_change_locked(e);
+    }
     pthread_mutex_unlock(&e->mu);
     if (begin && e->cb.on_elected != NULL)
         e->cb.on_elected(e, fence, e->userdata);
@@ -142,17 +194,24 @@ static void lead(redlock_election *e, redlock_lease *lease, uint64_t fence)
     while (!e->lost && !e->resign_requested)
         pthread_cond_wait(&e->cv, &e->mu);
     bool resigned = !e->lost;
-    atomic_store_explicit(&e->leader, false, memory_order_release);
-    pthread_mutex_unlock(&e->mu);
-
+    /* Lock-free (atomics and the clock), so allowed under the leaf mu. */
     redlock_status why = redlock_lease_status(lease);
-    /* Releases the lock on all nodes (a no-op where it is already gone). */
-    redlock_lease_stop(lease, NULL);
-    atomic_store_explicit(&e->valid_until, 0, memory_order_release);
     if (resigned)
         why = REDLOCK_OK;
     else if (why == REDLOCK_OK)
         why = REDLOCK_ELOST;
+    atomic_store_explicit(&e->leader, false, memory_order_release);
+    if (begin) {
+        /* Announced before the release below, which can take up to
+         * command_timeout_ms, and before on_demoted. */
+        e->last_demotion = why;
+        note_change_locked(e);
+    }
+    pthread_mutex_unlock(&e->mu);
+
+    /* Releases the lock on all nodes (a no-op where it is already gone). */
+    redlock_lease_stop(lease, NULL);
+    atomic_store_explicit(&e->valid_until, 0, memory_order_release);
     if (begin && e->cb.on_demoted != NULL)
         e->cb.on_demoted(e, why, e->userdata);
 }
@@ -224,6 +283,8 @@ redlock_status redlock_election_start(redlock_manager *m, const char *name,
     e->userdata = userdata;
     atomic_init(&e->leader, false);
     atomic_init(&e->valid_until, 0);
+    atomic_init(&e->efd, -1);
+    e->last_demotion = REDLOCK_OK;
     pthread_mutex_init(&e->mu, NULL);
     redlock__cond_init(&e->cv);
     redlock__manager_ref(m);
@@ -305,6 +366,76 @@ redlock_status redlock_election_leader_token(const redlock_election *e,
     return leader ? REDLOCK_OK : REDLOCK_ENOTHELD;
 }
 
+/* The election's eventfd, made on the first call. */
+int redlock_election_fd(redlock_election *e)
+{
+    if (!election_ok(e)) {
+        errno = EINVAL;
+        return -1;
+    }
+    /* acquire: pairs with the release store below, so a caller that sees
+     * the fd sees it fully made. */
+    int fd = atomic_load_explicit(&e->efd, memory_order_acquire);
+    if (fd >= 0)
+        return fd;
+    int err = 0;
+    pthread_mutex_lock(&e->mu);
+    fd = atomic_load_explicit(&e->efd, memory_order_relaxed);
+    if (fd < 0) {
+        fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (fd < 0) {
+            err = errno;
+        } else {
+            /* A change no state_get has returned: readable from the
+             * start. Under mu, so no change can slip in between. */
+            if (e->changes != e->reported) {
+                uint64_t one = 1;
+                ssize_t w = write(fd, &one, sizeof(one));
+                (void)w;
+            }
+            atomic_store_explicit(&e->efd, fd, memory_order_release);
+        }
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (fd < 0)
+        errno = err;
+    return fd;
+}
+
+/* Drain the fd and copy the state, in one critical section. */
+redlock_status redlock_election_state_get(redlock_election *e,
+                                          redlock_election_state *out)
+{
+    if (e == NULL || out == NULL)
+        return REDLOCK_EINVAL;
+    if (!election_ok(e))
+        return REDLOCK_EMISUSE;
+    pthread_mutex_lock(&e->mu);
+    int fd = atomic_load_explicit(&e->efd, memory_order_relaxed);
+    if (fd >= 0) {
+        uint64_t count;
+        /* Non-blocking: EAGAIN when already drained. */
+        ssize_t r = read(fd, &count, sizeof(count));
+        (void)r;
+    }
+    /* The same two reads as redlock_election_is_leader(), with one clock
+     * reading for the flag and the validity left. */
+    bool leader = atomic_load_explicit(&e->leader, memory_order_acquire);
+    uint64_t until =
+        atomic_load_explicit(&e->valid_until, memory_order_acquire);
+    uint64_t now = redlock__clock_now_us();
+    leader = leader && now < until;
+    out->is_leader = leader ? 1 : 0;
+    out->fence = leader ? e->fence : 0;
+    out->changes = e->changes;
+    out->last_demotion = e->last_demotion;
+    /* Rounded down: never more validity than is left. */
+    out->validity_ms = leader ? (int64_t)((until - now) / 1000u) : 0;
+    e->reported = e->changes;
+    pthread_mutex_unlock(&e->mu);
+    return REDLOCK_OK;
+}
+
 /* Resign and free. */
 void redlock_election_destroy(redlock_election *e)
 {
@@ -313,6 +444,9 @@ void redlock_election_destroy(redlock_election *e)
     if (redlock_election_resign(e) != REDLOCK_OK)
         return; /* from its own callback: refused */
     redlock_manager *m = e->m;
+    int fd = atomic_load_explicit(&e->efd, memory_order_acquire);
+    if (fd >= 0)
+        close(fd);
     e->magic = REDLOCK__DEAD_MAGIC;
     pthread_cond_destroy(&e->cv);
     pthread_mutex_destroy(&e->mu);

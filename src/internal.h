@@ -46,7 +46,9 @@
  *      by that node's worker, which drops it before calling its hook.
  *   5 and 6 are never held with 1, 2, 3 or 4.
  *   Leaves, never held while taking any other library mutex:
- *   - redlock_election.mu (election.c): a term's token, fence and flags;
+ *   - redlock_election.mu (election.c): a term's token, fence and flags,
+ *     the change count, and the election's eventfd (made, written and
+ *     drained under it: a syscall, no lock);
  *   - redlock_manager.dup_mu (manager.c): the nodes' run_ids and who
  *     duplicates whom (a worker takes it in its handshake);
  *   - redlock_manager.close_mu (manager.c): wakes retry sleeps on destroy;
