@@ -1116,6 +1116,30 @@ REDLOCK_API redlock_status redlock_release_async(redlock_queue *q,
                                                  redlock_pending **out);
 
 /*
+ * Start drawing the next fencing number for lock, as redlock_fence_next()
+ * would (a quorum read, then a quorum set-if-greater write; a round lost
+ * to a concurrent draw is tried again after a 1-5 ms pause, up to 8
+ * rounds). The callback gets redlock_fence_next()'s status and lock; on
+ * REDLOCK_OK redlock_pending_fence(p) there gives the number. Until the
+ * callback, lock belongs to the engine, as for redlock_extend_async().
+ * Returns REDLOCK_OK, or without any callback: EINVAL (NULL q or lock, a
+ * lock of another manager), EMISUSE (bad handle, or an operation on lock
+ * pending), ERELEASED, EEXPIRED (its validity ran out), ECLOSED, ENOMEM,
+ * EIO. A cancelled draw completes with ECANCELED unless a round's write
+ * had already won (then OK with its number).
+ */
+REDLOCK_API redlock_status redlock_fence_next_async(redlock_queue *q,
+                                                   redlock_lock *lock,
+                                                   redlock_async_fn cb,
+                                                   void *userdata,
+                                                   redlock_pending **out);
+
+/* In the callback of a redlock_fence_next_async() that completed with
+ * REDLOCK_OK: the fencing number drawn. 0 otherwise, and for other
+ * operations. */
+REDLOCK_API uint64_t redlock_pending_fence(const redlock_pending *p);
+
+/*
  * Ask for p to be cancelled. The callback still runs, exactly once:
  * - an acquire not yet won completes with REDLOCK_ECANCELED, and whatever
  *   its attempt in flight may have set is released, as after a failed

@@ -65,6 +65,7 @@
 
 #include "async.h"
 #include "clock.h"
+#include "fence.h"
 #include "heap.h"
 #include "internal.h"
 #include "lock.h"
@@ -76,12 +77,18 @@
 #define PENDING_MAGIC 0x524c5044u /* "RLPD" */
 #define QUEUE_MAGIC 0x524c5155u   /* "RLQU" */
 
-typedef enum pending_kind { P_ACQUIRE, P_EXTEND, P_RELEASE } pending_kind;
+typedef enum pending_kind {
+    P_ACQUIRE,
+    P_EXTEND,
+    P_RELEASE,
+    P_FENCE
+} pending_kind;
 
 typedef enum pending_state {
     S_NEW,     /* on the incoming list */
     S_WAIT_OP, /* a step is posted; waiting for its op */
-    S_TIMER,   /* an acquire waiting for its retry timer (or deadline) */
+    S_TIMER,   /* an acquire waiting for its retry timer (or deadline),
+                  a fence draw for its next round */
     S_DONE     /* on the queue's ready list or being dispatched */
 } pending_state;
 
@@ -106,6 +113,10 @@ struct redlock_pending {
     uint32_t retries;         /* acquire: retry slots started */
     uint64_t slot_end;        /* acquire: end of the current slot, 0 */
     bool timer_is_deadline;   /* S_TIMER: firing means ETIMEDOUT */
+    redlock__fence fence;     /* fence draw: its key and proposal */
+    bool fence_writing;       /* the posted step is the round's write */
+    int fence_round;
+    uint64_t fence_number;    /* the number drawn (OK), for the callback */
 };
 
 struct redlock_queue {
@@ -326,6 +337,65 @@ static bool attempt_done(redlock__async *as, redlock_pending *p,
     return true;
 }
 
+/* End fence draw p with st (after its rounds, or stopped). */
+static void fence_done(redlock__async *as, redlock_pending *p,
+                       redlock_status st)
+{
+    complete(as, p, redlock__fence_end(&p->fence, p->lock, st,
+                                       &p->fence_number));
+}
+
+/* Start a round of fence draw p: post its read. */
+static void fence_round(redlock__async *as, redlock_pending *p)
+{
+    p->fence_writing = false;
+    p->step.op = redlock__fence_read_post(&p->fence, engine_wake, as,
+                                          &p->step.limit_us);
+    if (p->step.op == NULL)
+        fence_done(as, p, REDLOCK_ENOMEM);
+    else
+        wait_step(as, p);
+}
+
+/* A step of fence draw p is decided or its wait over. Returns true if p
+ * is still the engine's. */
+static bool fence_step_done(redlock__async *as, redlock_pending *p)
+{
+    redlock__op *op = p->step.op;
+    p->step.op = NULL;
+    if (!p->fence_writing) {
+        redlock_status st = redlock__fence_read_finish(&p->fence, op);
+        if (st != REDLOCK_OK) {
+            fence_done(as, p, st);
+            return false;
+        }
+        p->fence_writing = true;
+        p->step.op = redlock__fence_write_post(&p->fence, engine_wake, as,
+                                               &p->step.limit_us);
+        if (p->step.op == NULL) {
+            fence_done(as, p, REDLOCK_ENOMEM);
+            return false;
+        }
+        wait_step(as, p);
+        return true;
+    }
+    redlock_status st = redlock__fence_write_finish(&p->fence, op);
+    /* Lost a race with another draw: another round after a pause, as
+     * redlock_fence_next() does, while the lock is valid. */
+    if (st == REDLOCK_ETAKEN && ++p->fence_round < REDLOCK__FENCE_ROUNDS &&
+        redlock_lock_validity_ms(p->lock) > 0) {
+        p->state = S_TIMER;
+        p->timer_is_deadline = false;
+        if (redlock__heap_set(&as->heap, &p->due,
+                              redlock__clock_now_us() +
+                                  redlock__fence_pause_us()))
+            return true;
+        st = REDLOCK_ENOMEM;
+    }
+    fence_done(as, p, st);
+    return false;
+}
+
 /* The step of p is decided (v) or its wait is over. Returns true if p
  * is still the engine's (see attempt_done()). */
 static bool step_done(redlock__async *as, redlock_pending *p,
@@ -341,6 +411,8 @@ static bool step_done(redlock__async *as, redlock_pending *p,
     case P_RELEASE:
         complete(as, p, redlock__release_finish(p->lock, &p->step, v));
         return false;
+    case P_FENCE:
+        return fence_step_done(as, p);
     }
     return false;
 }
@@ -354,7 +426,9 @@ static void start(redlock__async *as, redlock_pending *p, uint64_t now)
         if (p->kind == P_ACQUIRE) {
             redlock__acquire_abort(p->lock);
             p->lock = NULL;
-        }
+        } else if (p->kind == P_FENCE)
+            (void)redlock__fence_end(&p->fence, p->lock, REDLOCK_ENOMEM,
+                                     &p->fence_number);
         /* An extend's lock is given back, and a release's freed, after
          * the callback, as always; the keys expire by their TTL. */
         deliver(p, REDLOCK_ENOMEM);
@@ -382,6 +456,9 @@ static void start(redlock__async *as, redlock_pending *p, uint64_t now)
             wait_step(as, p);
         break;
     }
+    case P_FENCE:
+        fence_round(as, p);
+        break;
     }
 }
 
@@ -409,7 +486,28 @@ static void stop_pending(redlock__async *as, redlock_pending *p,
     if (p->kind == P_RELEASE)
         return; /* a release is not cancelled; its step goes on */
     if (p->state == S_TIMER) {
-        acquire_failed(as, p, why);
+        if (p->kind == P_FENCE)
+            fence_done(as, p, why);
+        else
+            acquire_failed(as, p, why);
+        return;
+    }
+    if (p->kind == P_FENCE) {
+        /* A round's write already decided stands (a number won is
+         * handed out); anything else ends the draw here. */
+        redlock__verdict fv = op_verdict(p->step.op);
+        if (p->fence_writing && fv != REDLOCK__PENDING) {
+            if (fence_step_done(as, p))
+                stop_pending(as, p, why);
+            return;
+        }
+        redlock__heap_remove(&as->heap, &p->due);
+        if (!p->fence_writing) /* a read's unsent commands may be skipped */
+            atomic_store_explicit(&p->step.op->abandoned, true,
+                                  memory_order_release);
+        redlock__op_unref(p->step.op);
+        p->step.op = NULL;
+        fence_done(as, p, why);
         return;
     }
     /* S_WAIT_OP: an outcome already certain stands (won, or lost for
@@ -446,7 +544,9 @@ static void scan(redlock__async *as, uint64_t now)
                 step_done(as, p, v, now);
         } else if (p->state == S_TIMER && now >= p->due.key) {
             redlock__heap_remove(&as->heap, &p->due);
-            if (p->timer_is_deadline)
+            if (p->kind == P_FENCE)
+                fence_round(as, p);
+            else if (p->timer_is_deadline)
                 acquire_failed(as, p, REDLOCK_ETIMEDOUT);
             else {
                 p->slot_end = 0; /* the next failure starts a new slot */
@@ -621,7 +721,7 @@ static bool dispatch_one(redlock_queue *q)
         return false;
     /* An extended lock is the caller's again from its callback on (not
      * before: until then a second operation on it is refused). */
-    if (p->kind == P_EXTEND)
+    if (p->kind == P_EXTEND || p->kind == P_FENCE)
         atomic_store_explicit(&p->lock->async_busy, false,
                               memory_order_release);
     if (p->cb != NULL)
@@ -982,6 +1082,55 @@ redlock_status redlock_release_async(redlock_queue *q, redlock_lock *lock,
                                      redlock_pending **out)
 {
     return lock_submit(q, lock, P_RELEASE, 0, cb, userdata, out);
+}
+
+redlock_status redlock_fence_next_async(redlock_queue *q, redlock_lock *lock,
+                                        redlock_async_fn cb, void *userdata,
+                                        redlock_pending **out)
+{
+    redlock_status st = submit_args(q, out);
+    if (st != REDLOCK_OK)
+        return st;
+    redlock__fence f;
+    st = redlock__fence_begin(lock, &f);
+    if (st != REDLOCK_OK)
+        return st;
+    uint64_t none;
+    if (lock->m != q->m || !claim(lock)) {
+        st = lock->m != q->m ? REDLOCK_EINVAL : REDLOCK_EMISUSE;
+        (void)redlock__fence_end(&f, lock, st, &none);
+        return st;
+    }
+    redlock_pending *p = pending_new(q, P_FENCE, cb, userdata);
+    if (p == NULL)
+        st = REDLOCK_ENOMEM;
+    else {
+        p->lock = lock;
+        p->fence = f;
+        if (out != NULL)
+            *out = p; /* before the engine may finish it */
+        st = submit(p);
+    }
+    if (st != REDLOCK_OK) {
+        if (out != NULL)
+            *out = NULL;
+        (void)redlock__fence_end(&f, lock, st, &none);
+        atomic_store_explicit(&lock->async_busy, false,
+                              memory_order_release);
+        if (p != NULL) {
+            p->magic = REDLOCK__DEAD_MAGIC;
+            free(p);
+        }
+        return st;
+    }
+    return REDLOCK_OK;
+}
+
+uint64_t redlock_pending_fence(const redlock_pending *p)
+{
+    return p != NULL && p->magic == PENDING_MAGIC && p->kind == P_FENCE
+               ? p->fence_number
+               : 0;
 }
 
 redlock_status redlock_cancel(redlock_pending *p)

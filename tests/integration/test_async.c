@@ -396,6 +396,55 @@ static void test_bad_input(void **state)
     redlock_queue_destroy(q);
 }
 
+/* A fencing number drawn without blocking: above the one drawn before by
+ * the blocking call, and increasing; the lock is busy while it is drawn;
+ * bad input is refused. */
+static uint64_t fence_seen;
+
+static void on_fence(redlock_pending *p, redlock_status st,
+                     redlock_lock *lock, void *userdata)
+{
+    fence_seen = st == REDLOCK_OK ? redlock_pending_fence(p) : 0;
+    on_done(p, st, lock, userdata);
+}
+
+static void test_fence_async(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_queue *q = NULL;
+    assert_int_equal(redlock_queue_create(c->m, NULL, &q), REDLOCK_OK);
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c->m, "fx", 10000, &l), REDLOCK_OK);
+    uint64_t n1 = 0;
+    assert_int_equal(redlock_fence_next(l, &n1), REDLOCK_OK);
+    seen f = {0};
+    assert_int_equal(redlock_fence_next_async(q, l, on_fence, &f, NULL),
+                     REDLOCK_OK);
+    uint64_t busy = 0;
+    assert_int_equal(redlock_fence_next(l, &busy), REDLOCK_EMISUSE);
+    assert_true(run_until(q, &f, 10000));
+    assert_int_equal(f.st, REDLOCK_OK);
+    assert_ptr_equal(f.lock, l);
+    assert_true(fence_seen > n1);
+    uint64_t n2 = fence_seen;
+    seen g = {0};
+    assert_int_equal(redlock_fence_next_async(q, l, on_fence, &g, NULL),
+                     REDLOCK_OK);
+    assert_true(run_until(q, &g, 10000));
+    assert_int_equal(g.st, REDLOCK_OK);
+    assert_true(fence_seen > n2);
+    /* Bad input, refused at once with no callback. */
+    assert_int_equal(redlock_fence_next_async(q, NULL, on_fence, &g, NULL),
+                     REDLOCK_EINVAL);
+    assert_int_equal(redlock_release_keep(l), REDLOCK_OK);
+    assert_int_equal(redlock_fence_next_async(q, l, on_fence, &g, NULL),
+                     REDLOCK_ERELEASED);
+    assert_int_equal(g.calls, 1);
+    assert_int_equal(redlock_pending_fence(NULL), 0);
+    redlock_lock_free(l);
+    redlock_queue_destroy(q);
+}
+
 /* A lock stays the engine's until its extend's callback has run: between
  * the engine finishing the extend and the loop dispatching it, a second
  * operation on the lock is refused (it was accepted when the engine gave
@@ -682,6 +731,7 @@ int main(void)
         WITH_CLUSTER(test_queue_destroy_pending),
         WITH_CLUSTER(test_thread_mode),
         WITH_CLUSTER(test_busy_until_callback),
+        WITH_CLUSTER(test_fence_async),
         WITH_CLUSTER(test_destroy_waits_for_dispatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
