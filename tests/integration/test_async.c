@@ -396,6 +396,53 @@ static void test_bad_input(void **state)
     redlock_queue_destroy(q);
 }
 
+/* Failures and cancels of extend and release: a key replaced behind the
+ * holder makes both fail with ENOTHELD; an extend in flight (two nodes
+ * stopped) is cancelled with ECANCELED and leaves the validity end where
+ * a failed extend would (never later than before). */
+static void test_extend_release_failure_and_cancel(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_queue *q = NULL;
+    assert_int_equal(redlock_queue_create(c->m, NULL, &q), REDLOCK_OK);
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(c->m, "ef", 10000, &l), REDLOCK_OK);
+    assert_true(rl_await_keys(c, 3, 10000));
+    for (size_t i = 0; i < c->n; i++)
+        assert_int_equal(rl_set(c, i, "ef", "someone-else", 10000), 0);
+    seen e = {0}, r = {0};
+    assert_int_equal(redlock_extend_async(q, l, 10000, on_done, &e, NULL),
+                     REDLOCK_OK);
+    assert_true(run_until(q, &e, 10000));
+    assert_int_equal(e.st, REDLOCK_ENOTHELD);
+    assert_int_equal(redlock_release_async(q, l, on_done, &r, NULL),
+                     REDLOCK_OK);
+    assert_true(run_until(q, &r, 10000));
+    assert_int_equal(r.st, REDLOCK_ENOTHELD);
+    char got[64];
+    assert_int_equal(rl_get(c, 0, "ef", got, sizeof(got)), 0);
+    assert_string_equal(got, "someone-else"); /* not ours: kept */
+
+    redlock_lock *m = NULL;
+    assert_int_equal(redlock_acquire(c->m, "eg", 10000, &m), REDLOCK_OK);
+    uint64_t end_before = redlock_lock_validity_end_us(m);
+    assert_int_equal(kill(c->srv[1].pid, SIGSTOP), 0);
+    assert_int_equal(kill(c->srv[2].pid, SIGSTOP), 0);
+    seen x = {0};
+    redlock_pending *h = NULL;
+    assert_int_equal(redlock_extend_async(q, m, 20000, on_done, &x, &h),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_queue_dispatch(q, 0), 0);
+    assert_int_equal(redlock_cancel(h), REDLOCK_OK);
+    assert_true(run_until(q, &x, 10000));
+    assert_int_equal(x.st, REDLOCK_ECANCELED);
+    assert_true(redlock_lock_validity_end_us(m) <= end_before);
+    assert_int_equal(kill(c->srv[1].pid, SIGCONT), 0);
+    assert_int_equal(kill(c->srv[2].pid, SIGCONT), 0);
+    redlock_lock_free(m);
+    redlock_queue_destroy(q);
+}
+
 /* A fencing number drawn without blocking: above the one drawn before by
  * the blocking call, and increasing; the lock is busy while it is drawn;
  * bad input is refused. */
@@ -732,6 +779,7 @@ int main(void)
         WITH_CLUSTER(test_thread_mode),
         WITH_CLUSTER(test_busy_until_callback),
         WITH_CLUSTER(test_fence_async),
+        WITH_CLUSTER(test_extend_release_failure_and_cancel),
         WITH_CLUSTER(test_destroy_waits_for_dispatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
