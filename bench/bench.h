@@ -7,7 +7,8 @@
  * main.c turns flags into a bench_config and drives the run loop: for each
  * node count it gets nodes (nodes.c: spawned redis-servers or the --node
  * list), measures the limits L1 and L2 (nodes.c), runs the selected
- * workloads (workloads.c; the soak in soak.c, W5 in failover.c), and
+ * workloads (workloads.c; the soak in soak.c, W5 in failover.c, W2A in
+ * parallel_async.c), and
  * hands each bench_result to report.c (table,
  * progress line, --json, --csv) and, at the end, to plot.c (--plot).
  * Parsing helpers live in parse.c and the JSON writer and checker in
@@ -87,6 +88,10 @@
 /* Default threads of W2 and of W3. */
 #define BENCH_DEFAULT_W2_THREADS 64u
 #define BENCH_DEFAULT_W3_THREADS 16u
+/* W2A: cycles in flight from its one thread (--async K): the default
+ * when W2A is named in --workloads without --async, and the range. */
+#define BENCH_DEFAULT_ASYNC_K 64u
+#define BENCH_ASYNC_MAX 4096u
 /* Most worker threads one workload may start. */
 #define BENCH_THREADS_MAX 1024u
 /* Default W3 retry policy: the same mean interval as the 10 ms polling
@@ -108,7 +113,9 @@
  * Workloads
  * ------------------------------------------------------------------------ */
 
-/* Workload ids, in the order they run. BENCH_SOAK is --soak. */
+/* Workload ids. The numbers never change (W2A came last and was appended
+ * after W5); the order they run in is bench_wl_order(). BENCH_SOAK is
+ * --soak. */
 typedef enum bench_wl {
     BENCH_W1 = 0, /* serial */
     BENCH_W2,     /* parallel */
@@ -116,19 +123,31 @@ typedef enum bench_wl {
     BENCH_W3P,    /* contended, 10 ms polling client for comparison */
     BENCH_W4,     /* lease */
     BENCH_W5,     /* failover */
+    BENCH_W2A,    /* parallel-async: W2 from one thread, K in flight */
     BENCH_WL_COUNT,
     BENCH_SOAK = BENCH_WL_COUNT
 } bench_wl;
 
 /* Bit of workload w in bench_config.workloads. */
 #define BENCH_WL_BIT(w) (1u << (unsigned)(w))
-/* Every workload. */
+/* Every workload ("--workloads all"). */
 #define BENCH_WL_ALL ((1u << BENCH_WL_COUNT) - 1u)
+/* The default set: every workload but W2A, which runs only when asked
+ * for (--async, or by name), so the default run does not grow. */
+#define BENCH_WL_DEFAULT (BENCH_WL_ALL & ~BENCH_WL_BIT(BENCH_W2A))
 
-/* "W1" ... "W5", "W3P", "SOAK". */
+/* "W1" ... "W5", "W3P", "W2A", "SOAK". */
 const char *bench_wl_id(int wl);
 /* "serial", "parallel", ... */
 const char *bench_wl_name(int wl);
+
+/* The i-th workload in run order (i < BENCH_WL_COUNT): W2A runs right
+ * after W2, so that the two it is compared with see the same machine. */
+int bench_wl_order(int i);
+
+/* 1 if workload wl reports context switches and client CPU per cycle
+ * (W1-W3P and W2A). */
+int bench_wl_per_cycle(int wl);
 
 /* ------------------------------------------------------------------------
  * Configuration (from the flags)
@@ -160,6 +179,8 @@ typedef struct bench_config {
     unsigned workloads;        /* BENCH_WL_BIT set */
     int workloads_given;       /* --workloads was on the command line */
     uint32_t threads;          /* W2 and W3; 0: 64 and 16 */
+    uint32_t async_k;          /* W2A cycles in flight (--async); 0: not
+                                  given (BENCH_DEFAULT_ASYNC_K) */
     uint64_t duration_ms;      /* 0: 5 s (W1-W3), 10 s (W4, W5) */
     uint32_t ttl_ms;           /* W1-W3 */
     uint32_t retry_delay_ms;   /* W3 and the W5 candidates */
@@ -257,7 +278,8 @@ typedef struct bench_result {
     int sweep;              /* 1: a W2 run of the --plot thread sweep */
     size_t nodes;
     int tls;                /* 1: the nodes were rediss:// */
-    uint32_t threads;       /* W4: leases; W5: candidates */
+    uint32_t threads;       /* W4: leases; W5: candidates; W2A: 1 */
+    uint32_t in_flight;     /* W2A: cycles kept in flight (K) */
     double duration_s;      /* measured wall time of the timed part */
     uint64_t cycles;        /* acquire+release cycles (W1-W3), extensions
                                (W4), failovers (W5) */
@@ -270,10 +292,10 @@ typedef struct bench_result {
     double cpu_s;           /* process CPU (user + system) */
     long rss_kb;            /* resident set at the end */
     bench_limits limits;
-    double csw_per_cycle;   /* W1-W3P: process context switches per
-                               cycle */
-    double cpu_us_per_cycle; /* W1-W3P: process CPU per cycle (W1: an
-                                acquire + a release) */
+    double csw_per_cycle;   /* W1-W3P, W2A: process context switches
+                               per cycle */
+    double cpu_us_per_cycle; /* W1-W3P, W2A: process CPU per cycle (W1:
+                                an acquire + a release) */
     double l1q_ratio;       /* W1: acquire p50 / L1q p50; 0: no L1q */
     double l1q_cpu_ratio;   /* W1: cpu_us_per_cycle / L1q's CPU per
                                SET+DEL iteration; 0: no L1q */
@@ -282,8 +304,8 @@ typedef struct bench_result {
     bench_pcts handover_us;
     uint64_t handover_early; /* grants that returned before the release
                                 they follow (counted as 0 us) */
-    double limit_ratio;     /* W1: acquire p50 / L1; W2: cycles/s /
-                               (L2 / 2N); 0: none */
+    double limit_ratio;     /* W1: acquire p50 / L1; W2, W2A: cycles/s
+                               / (L2 / 2N); 0: none */
     uint32_t ttl_ms;
     int has_retry;          /* W3, W3P, W5 */
     uint32_t retry_delay_ms, retry_jitter_ms;
@@ -390,8 +412,8 @@ int bench_parse_u32_list(const char *s, uint32_t min, uint32_t max,
                          uint32_t *out, size_t cap);
 
 /* Parse a comma-separated list of workload ids ("W1,W3", case-insensitive,
- * or "all") into a BENCH_WL_BIT mask. Returns 0, or -1 naming nothing
- * valid. */
+ * or "all": every workload, W2A included) into a BENCH_WL_BIT mask.
+ * Returns 0, or -1 naming nothing valid. */
 int bench_parse_workloads(const char *s, unsigned *mask);
 
 /* ------------------------------------------------------------------------
@@ -465,7 +487,8 @@ int bench_measure_limits(const bench_nodes *nd, const bench_tls *tls,
                          bench_limits *l);
 
 /* ------------------------------------------------------------------------
- * workloads.c: W1..W4; failover.c: W5; soak.c: the soak
+ * workloads.c: W1..W4; failover.c: W5; parallel_async.c: W2A; soak.c:
+ * the soak
  * ------------------------------------------------------------------------ */
 
 /* What a workload run needs from the driver. */
@@ -483,9 +506,10 @@ void bench_request_stop(void);
 /* 1 once a stop was requested. */
 int bench_stop_requested(void);
 
-/* Run workload wl with `threads` workers (W2/W3; ignored otherwise) for
- * duration_ms, filling out (initialised here). Returns 0, or -1 if the
- * workload could not run at all (out->error says why). */
+/* Run workload wl with `threads` workers (W2/W3; for W2A the cycles kept
+ * in flight; ignored otherwise) for duration_ms, filling out (initialised
+ * here). Returns 0, or -1 if the workload could not run at all
+ * (out->error says why). */
 int bench_run_workload(const bench_run *run, int wl, uint32_t threads,
                        uint64_t duration_ms, bench_result *out);
 

@@ -8,7 +8,8 @@
  * The run loop, for each node count of --nodes-count (or once for the
  * --node list): get the nodes (spawned on loopback unless --node was
  * given), measure the limits L1 and L2, run the selected workloads in
- * order, and for --plot the W2 thread sweep, then --soak; stop the
+ * bench_wl_order() (W2A right after W2, the row it is set against), and
+ * for --plot the W2 thread sweep, then --soak; stop the
  * spawned nodes. Each result is written out at once (--json / --csv lines
  * on stdout) and the human table follows at the end, on stdout, or on
  * stderr when stdout carries --json or --csv.
@@ -65,6 +66,7 @@ enum {
     F_NODES_COUNT,
     F_WORKLOADS,
     F_THREADS,
+    F_ASYNC,
     F_DURATION,
     F_TTL,
     F_RETRY_DELAY,
@@ -108,9 +110,13 @@ static const flag flags[] = {
     {"nodes-count", F_NODES_COUNT, "LIST",
      "sweep node counts, spawning for each, e.g. 1,3,5"},
     {"workloads", F_WORKLOADS, "LIST",
-     "workloads to run, e.g. W1,W3 (default all: W1,W2,W3,W3P,W4,W5)"},
+     "workloads to run, e.g. W1,W3 (default W1,W2,W3,W3P,W4,W5; all: "
+     "those and W2A)"},
     {"threads", F_THREADS, "N",
      "threads of W2 and W3/W3P (default 64 for W2, 16 for W3)"},
+    {"async", F_ASYNC, "K",
+     "also run W2A: W2's cycles from ONE thread with K in flight through "
+     "a completion queue, 1..4096 (W2A alone in --workloads: K = 64)"},
     {"duration", F_DURATION, "TIME",
      "time per workload: 5, 1.5, 500ms, 2m, 1m30s (default 5 s; W4, W5 10 s; "
      "also the soak's unless --soak-duration; at most 366 days)"},
@@ -211,8 +217,10 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: redlock-bench [options]\n\n"
             "Benchmark libredlock on N Redis masters: workloads W1 serial, "
-            "W2 parallel,\nW3 contended (W3P: the same with a 10 ms polling "
-            "client), W4 leases,\nW5 failover, each beside the limits L1 "
+            "W2 parallel\n(W2A: the same from one thread with --async K "
+            "operations in flight),\nW3 contended (W3P: the same with a "
+            "10 ms polling client), W4 leases,\nW5 failover, each beside "
+            "the limits L1 "
             "(PING round trip), L1q (inline quorum\nfan-out: SET NX PX to "
             "all nodes from one thread until a quorum said OK) and\nL2 "
             "(pipelined SET capacity), measured in the same run. With no "
@@ -315,13 +323,18 @@ static int parse_flags(int argc, char **argv, bench_config *cfg, cli *c)
         case F_WORKLOADS:
             if (bench_parse_workloads(optarg, &cfg->workloads) != 0)
                 return bad_value(name, optarg,
-                                 "ids from W1,W2,W3,W3P,W4,W5 or all");
+                                 "ids from W1,W2,W2A,W3,W3P,W4,W5 or all");
             cfg->workloads_given = 1;
             break;
         case F_THREADS:
             if (bench_parse_u32(optarg, 1, BENCH_THREADS_MAX, &v) != 0)
                 return bad_value(name, optarg, "1..1024");
             cfg->threads = v;
+            break;
+        case F_ASYNC:
+            if (bench_parse_u32(optarg, 1, BENCH_ASYNC_MAX, &v) != 0)
+                return bad_value(name, optarg, "1..4096");
+            cfg->async_k = v;
             break;
         case F_DURATION:
             if (bench_parse_duration_ms(optarg, &cfg->duration_ms) != 0 ||
@@ -470,6 +483,10 @@ static int parse_flags(int argc, char **argv, bench_config *cfg, cli *c)
         if (c->duration_given && !c->soak_duration_given)
             cfg->soak_ms = cfg->duration_ms;
     }
+    /* --async adds W2A to whatever else runs, whichever flag came
+     * first. */
+    if (cfg->async_k > 0)
+        cfg->workloads |= BENCH_WL_BIT(BENCH_W2A);
     return 0;
 }
 
@@ -611,7 +628,8 @@ static void attach_limits(bench_result *r, const bench_limits *l,
         if (l->inline_cpu_us > 0.0 && r->cpu_us_per_cycle > 0.0)
             r->l1q_cpu_ratio = r->cpu_us_per_cycle / l->inline_cpu_us;
     }
-    if (r->wl == BENCH_W2 && l->have_capacity && l->capacity_ops_s > 0.0)
+    if ((r->wl == BENCH_W2 || r->wl == BENCH_W2A) && l->have_capacity &&
+        l->capacity_ops_s > 0.0)
         r->limit_ratio =
             r->cycles_per_s / (l->capacity_ops_s / (2.0 * (double)r->nodes));
 }
@@ -651,6 +669,7 @@ static int run_node_set(const bench_run *run, results *rs, FILE *human)
                                        : BENCH_DEFAULT_W2_THREADS;
     uint32_t w3_threads = cfg->threads ? cfg->threads
                                        : BENCH_DEFAULT_W3_THREADS;
+    uint32_t async_k = cfg->async_k ? cfg->async_k : BENCH_DEFAULT_ASYNC_K;
     uint64_t short_ms = cfg->duration_ms ? cfg->duration_ms
                                          : BENCH_DEFAULT_DURATION_MS;
     uint64_t long_ms = cfg->duration_ms ? cfg->duration_ms
@@ -668,8 +687,11 @@ static int run_node_set(const bench_run *run, results *rs, FILE *human)
     }
     bench_report_limits(human, &lim);
     fflush(human);
-    for (int wl = 0; wl < BENCH_WL_COUNT && !bench_stop_requested(); wl++) {
-        uint32_t threads = wl == BENCH_W2 ? w2_threads : w3_threads;
+    for (int i = 0; i < BENCH_WL_COUNT && !bench_stop_requested(); i++) {
+        int wl = bench_wl_order(i);
+        uint32_t threads = wl == BENCH_W2    ? w2_threads
+                           : wl == BENCH_W2A ? async_k
+                                             : w3_threads;
         uint64_t ms = (wl == BENCH_W4 || wl == BENCH_W5) ? long_ms
                                                          : short_ms;
         if (!(cfg->workloads & BENCH_WL_BIT(wl)))

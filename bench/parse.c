@@ -17,11 +17,22 @@
 #include <strings.h>
 
 /* Ids and names of the workloads, indexed by bench_wl (SOAK last). */
-static const char *const wl_ids[] = {"W1", "W2", "W3", "W3P",
-                                     "W4", "W5", "SOAK"};
-static const char *const wl_names[] = {"serial", "parallel", "contended",
-                                       "poll-10ms", "lease", "failover",
-                                       "soak"};
+static const char *const wl_ids[] = {"W1", "W2", "W3",  "W3P",
+                                     "W4", "W5", "W2A", "SOAK"};
+static const char *const wl_names[] = {
+    "serial", "parallel", "contended",      "poll-10ms",
+    "lease",  "failover", "parallel-async", "soak"};
+/* The order the workloads run in: W2A beside W2, whose figures it is
+ * set against, rather than after W5 as its number would have it. */
+static const int wl_order[] = {BENCH_W1,  BENCH_W2, BENCH_W2A, BENCH_W3,
+                               BENCH_W3P, BENCH_W4, BENCH_W5};
+
+_Static_assert(sizeof(wl_ids) / sizeof(wl_ids[0]) == BENCH_SOAK + 1,
+               "an id per workload");
+_Static_assert(sizeof(wl_names) / sizeof(wl_names[0]) == BENCH_SOAK + 1,
+               "a name per workload");
+_Static_assert(sizeof(wl_order) / sizeof(wl_order[0]) == BENCH_WL_COUNT,
+               "every workload in the run order");
 
 /* The id of workload wl, "?" if out of range. */
 const char *bench_wl_id(int wl)
@@ -39,13 +50,40 @@ const char *bench_wl_name(int wl)
     return wl_names[wl];
 }
 
+/* The i-th workload to run; -1 if i is out of range. */
+int bench_wl_order(int i)
+{
+    if (i < 0 || i >= BENCH_WL_COUNT)
+        return -1;
+    return wl_order[i];
+}
+
+/* Whether wl has the per-cycle CPU and context-switch figures. Every id
+ * is listed (no default), so a new workload must choose here. */
+int bench_wl_per_cycle(int wl)
+{
+    switch ((bench_wl)wl) {
+    case BENCH_W1:
+    case BENCH_W2:
+    case BENCH_W3:
+    case BENCH_W3P:
+    case BENCH_W2A:
+        return 1;
+    case BENCH_W4:
+    case BENCH_W5:
+    case BENCH_WL_COUNT: /* == BENCH_SOAK */
+        return 0;
+    }
+    return 0;
+}
+
 /* Defaults, as --help documents them. */
 void bench_config_defaults(bench_config *c)
 {
     memset(c, 0, sizeof(*c));
     c->node_counts[0] = BENCH_DEFAULT_NODES;
     c->node_count_n = 1;
-    c->workloads = BENCH_WL_ALL;
+    c->workloads = BENCH_WL_DEFAULT;
     c->ttl_ms = BENCH_DEFAULT_TTL_MS;
     c->retry_delay_ms = BENCH_DEFAULT_RETRY_DELAY_MS;
     c->retry_jitter_ms = BENCH_DEFAULT_RETRY_JITTER_MS;

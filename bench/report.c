@@ -33,6 +33,11 @@
  * the 25.5k cycles/s measured before it. */
 #define GOAL_W2_CPU_US_MAX 15.0
 #define GOAL_W2_CYCLES_MIN 75000.0
+/* Issue 11: one thread with K in flight (W2A) against W2's threads in
+ * the same run: cycles/s at least W2's, client CPU per cycle at most
+ * W2's (ratios, so the machine's speed cancels out). */
+#define GOAL_W2A_RATE_MIN 1.0
+#define GOAL_W2A_CPU_MAX 1.0
 #define GOAL_RSS_PER_LEASE_MAX 1024.0 /* bytes per lease: live bytes
                                          (glibc), else RSS */
 
@@ -237,10 +242,12 @@ int bench_format_json(const bench_result *r, const char *run_id, char *buf,
         bench_json_num(&j, "limit_ratio", r->limit_ratio, 3);
     else
         bench_json_null(&j, "limit_ratio");
-    if (r->wl <= BENCH_W3P) {
+    if (bench_wl_per_cycle(r->wl)) {
         bench_json_num(&j, "context_switches_per_cycle", r->csw_per_cycle, 2);
         bench_json_num(&j, "cpu_us_per_cycle", r->cpu_us_per_cycle, 2);
     }
+    if (r->wl == BENCH_W2A)
+        bench_json_u64(&j, "in_flight", r->in_flight);
     if (r->wl == BENCH_W1) {
         if (r->l1q_ratio > 0.0) {
             bench_json_object_begin(&j, "l1q_ratio");
@@ -337,7 +344,7 @@ static const char csv_header[] =
     "cpu_s_per_1000_leases_per_s,rss_per_lease_b,failovers,"
     "failover_ttl_p50,failover_ttl_max,sweep,error,cpu_us_per_cycle,"
     "l1q_us_p50,l1q_us_p99,l1q_cpu_us_per_iter,l1q_ratio,handover_p50_us,"
-    "handover_p99_us,heap_per_lease_b";
+    "handover_p99_us,heap_per_lease_b,in_flight";
 
 /* A growing CSV row in a caller's buffer. */
 typedef struct csv_row {
@@ -479,7 +486,7 @@ int bench_format_csv(const bench_result *r, const char *run_id, char *buf,
     csv_cell(&c, "%s", err);
     /* Columns added with L1q and the hand-over gap (issue 13), after the
      * old ones so that readers by position keep working. */
-    if (r->wl <= BENCH_W3P)
+    if (bench_wl_per_cycle(r->wl))
         csv_cell(&c, "%.2f", r->cpu_us_per_cycle);
     else
         csv_blank(&c, 1);
@@ -502,6 +509,11 @@ int bench_format_csv(const bench_result *r, const char *run_id, char *buf,
     }
     if (lease && r->heap_per_lease_b >= 0.0)
         csv_cell(&c, "%.0f", r->heap_per_lease_b);
+    else
+        csv_blank(&c, 1);
+    /* Added with W2A (issue 11), last for the same reason. */
+    if (r->wl == BENCH_W2A)
+        csv_cell(&c, "%" PRIu32, r->in_flight);
     else
         csv_blank(&c, 1);
     if (c.overflow)
@@ -611,6 +623,41 @@ static void w3_notes(const bench_result *r, const bench_result *p, char *out,
              r->retry_delay_ms, r->retry_jitter_ms, gap, poll);
 }
 
+/* W2A's notes: its cycles/s and CPU per cycle against W2's row of the
+ * same node count (w2, or NULL if W2 did not run there). */
+static void w2a_notes(const bench_result *r, const bench_result *w2,
+                      char *out, size_t len)
+{
+    int n = snprintf(out, len, "%" PRIu32 " in flight from 1 thread: ",
+                     r->in_flight);
+
+    if (n < 0 || (size_t)n >= len)
+        return;
+    out += n;
+    len -= (size_t)n;
+    if (w2 != NULL && w2->cycles_per_s > 0.0 && w2->cpu_us_per_cycle > 0.0) {
+        double rate = r->cycles_per_s / w2->cycles_per_s;
+        double cpu = r->cpu_us_per_cycle / w2->cpu_us_per_cycle;
+        snprintf(out, len, "%.0f cycles/s = %.2f x W2 (goal >= %.0f: %s), "
+                           "CPU %.1f us/cycle = %.2f x W2 (goal <= %.0f: "
+                           "%s); W2 ran %" PRIu32 " threads; %.1f context "
+                           "switches/cycle (W2 %.1f)",
+                 r->cycles_per_s, rate, GOAL_W2A_RATE_MIN,
+                 verdict(rate >= GOAL_W2A_RATE_MIN), r->cpu_us_per_cycle,
+                 cpu, GOAL_W2A_CPU_MAX,
+                 verdict(r->cpu_us_per_cycle > 0.0 &&
+                         cpu <= GOAL_W2A_CPU_MAX),
+                 w2->threads, r->csw_per_cycle, w2->csw_per_cycle);
+    } else {
+        snprintf(out, len, "%.0f cycles/s, CPU %.1f us/cycle, %.1f context "
+                           "switches/cycle; W2 did not run at N=%zu, so "
+                           "no ratio (goals: >= W2's cycles/s, <= its CPU "
+                           "per cycle)",
+                 r->cycles_per_s, r->cpu_us_per_cycle, r->csw_per_cycle,
+                 r->nodes);
+    }
+}
+
 /* The notes column of one row: the figure beside its limit or goal. */
 static void row_notes(const bench_result *r, const bench_result *all,
                       size_t count, char *out, size_t len)
@@ -643,6 +690,9 @@ static void row_notes(const bench_result *r, const bench_result *all,
                      sysconf(_SC_NPROCESSORS_ONLN), r->csw_per_cycle);
         break;
     }
+    case BENCH_W2A:
+        w2a_notes(r, find_result(all, count, BENCH_W2, r->nodes), out, len);
+        break;
     case BENCH_W3:
         w3_notes(r, find_result(all, count, BENCH_W3P, r->nodes), out,
                  len);
@@ -709,7 +759,7 @@ void bench_report_table(FILE *out, const bench_result *r, size_t n,
     size_t last_nodes = 0;
 
     (void)cfg;
-    fprintf(out, "\n%-5s %-10s %3s %5s %7s %10s %10s %9s %9s %9s %9s "
+    fprintf(out, "\n%-5s %-14s %3s %5s %7s %10s %10s %9s %9s %9s %9s "
                  "%13s %4s %4s  %s\n",
             "WL", "NAME", "N", "THR", "DUR_S", "CYCLES", "CYCLES/S",
             "ACQ_P50", "ACQ_P99", "ACQ_P999", "REL_P50", "FAIL_T/Q/O",
@@ -721,7 +771,7 @@ void bench_report_table(FILE *out, const bench_result *r, size_t n,
         last_nodes = x->nodes;
         snprintf(fails, sizeof(fails), "%" PRIu64 "/%" PRIu64 "/%" PRIu64,
                  x->fail_taken, x->fail_quorum, x->fail_other);
-        fprintf(out, "%-5s %-10s %3zu %5" PRIu32 " %7.2f %10" PRIu64
+        fprintf(out, "%-5s %-14s %3zu %5" PRIu32 " %7.2f %10" PRIu64
                      " %10.1f",
                 bench_wl_id(x->wl), bench_wl_name(x->wl), x->nodes,
                 x->threads, x->duration_s, x->cycles, x->cycles_per_s);

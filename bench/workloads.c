@@ -29,7 +29,8 @@
  *  - W4: L locks with TTL 1000 ms handed to the manager's lease thread,
  *    held for D seconds; CPU (getrusage, the whole process) and extensions
  *    are counted over the hold only.
- *  - W5 (failover.c) and --soak (soak.c) have their own files.
+ *  - W5 (failover.c), W2A (parallel_async.c) and --soak (soak.c) have
+ *    their own files.
  *
  * Time is CLOCK_MONOTONIC for every measurement; the library's clock
  * (redlock_clock_us) is used only to build acquire deadlines.
@@ -758,6 +759,8 @@ int bench_run_workload(const bench_run *run, int wl, uint32_t threads,
         return run_leases(run, duration_ms, out);
     case BENCH_W5:
         return wl_run_failover(run, duration_ms, out);
+    case BENCH_W2A:
+        return wl_run_parallel_async(run, threads, duration_ms, out);
     default:
         snprintf(out->error, sizeof(out->error), "unknown workload");
         return -1;

@@ -1,8 +1,8 @@
 /*
  * workloads_int.h: what the workload files of redlock-bench share
  * (workloads.c: W1-W4 and the dispatch; soak.c: --soak; failover.c: W5
- * and its candidate process). Not part of bench.h: nothing outside these
- * three files needs it.
+ * and its candidate process; parallel_async.c: W2A). Not part of
+ * bench.h: nothing outside these four files needs it.
  *
  * DESIGN
  * workloads.c owns the pieces the others build on: the clocks and process
@@ -160,5 +160,15 @@ void wl_leases_free(lease_set *ls);
 /* Run W5 for duration_ms into r. Returns 0, or -1 (r->error says why). */
 int wl_run_failover(const bench_run *run, uint64_t duration_ms,
                     bench_result *r);
+
+/* ------------------------------------------------------------------------
+ * parallel_async.c
+ * ------------------------------------------------------------------------ */
+
+/* Run W2A for duration_ms into r: W2's cycles from the calling thread
+ * alone, k of them in flight through one completion queue. Returns 0, or
+ * -1 (r->error says why). */
+int wl_run_parallel_async(const bench_run *run, uint32_t k,
+                          uint64_t duration_ms, bench_result *r);
 
 #endif /* REDLOCK_BENCH_WORKLOADS_INT_H */

@@ -7,7 +7,9 @@
  * (present and positive; no thresholds: goals belong in the bench's own
  * output). Also checks that SIGINT stops a run early with status 130 and
  * leaves no redis-server of the bench running, and that the progress
- * line goes to a terminal on stderr while stdout is redirected.
+ * line goes to a terminal on stderr while stdout is redirected, and that
+ * --async K adds W2A (one thread, K cycles in flight) beside W2, with
+ * K = 64 when W2A is named without it, and refuses K outside 1..4096.
  *
  * The bench binary's path comes from CMake (REDLOCK_BENCH_BIN). Runs are
  * kept short (1 s per workload, 2 s for W4 with 200 leases, a 300 ms
@@ -253,6 +255,114 @@ static void test_smoke_workloads(void **state)
     free(out);
 }
 
+/* The line of workload wl in out, copied into line (NUL-terminated);
+ * fails the test if there is none. */
+static void line_of(const char *out, const char *wl, char *line, size_t cap)
+{
+    char needle[32];
+    const char *p, *start, *end;
+
+    snprintf(needle, sizeof(needle), "\"workload\":\"%s\"", wl);
+    p = strstr(out, needle);
+    if (p == NULL)
+        fail_msg("no %s line in: %s", wl, out);
+    start = p;
+    while (start > out && start[-1] != '\n')
+        start--;
+    end = strchr(p, '\n');
+    assert_non_null(end);
+    assert_true((size_t)(end - start) < cap);
+    memcpy(line, start, (size_t)(end - start));
+    line[end - start] = '\0';
+}
+
+/* --async 8 adds W2A (one thread, 8 cycles in flight through a completion
+ * queue) to the given W2: both lines come out, W2A's with cycles, its
+ * latencies and per-cycle figures, threads 1, in_flight 8 and no error
+ * (no rates asserted). */
+static void test_smoke_async(void **state)
+{
+    static const char *const args[] = {"--async", "8", "--workloads", "W2",
+                                       "--spawn", "1", "--duration", "1",
+                                       "--json", NULL};
+    static const char *const ids[] = {"W2", "W2A"};
+    int seen[2] = {0};
+    char *out = malloc(OUT_MAX), *line = malloc(OUT_MAX);
+    bench_proc p;
+    (void)state;
+
+    assert_non_null(out);
+    assert_non_null(line);
+    bench_start(&p, args);
+    assert_int_equal(bench_finish(&p, out, OUT_MAX), 0);
+    line_of(out, "W2A", line, OUT_MAX);
+    expect_positive(line, "cycles");
+    expect_positive(line, "acquire_us.count");
+    expect_positive(line, "release_us.count");
+    expect_positive(line, "cpu_us_per_cycle");
+    expect_positive(line, "context_switches_per_cycle");
+    {
+        char name[32];
+        double v;
+        assert_int_equal(bench_json_string(line, "name", name, sizeof(name)),
+                         0);
+        assert_string_equal(name, "parallel-async");
+        assert_int_equal(bench_json_number(line, "threads", &v), 0);
+        assert_true(v == 1.0);
+        assert_int_equal(bench_json_number(line, "in_flight", &v), 0);
+        assert_true(v == 8.0);
+        /* A cycle is a release that succeeded after its acquire did:
+         * one release sample per cycle, at least as many acquires. (No
+         * failure count is asserted: a slow CI machine may time a command
+         * out.) */
+        assert_int_equal(bench_json_number(line, "acquire_us.count", &v), 0);
+        {
+            double cycles = 0.0, rel = 0.0;
+            assert_int_equal(bench_json_number(line, "cycles", &cycles), 0);
+            assert_int_equal(
+                bench_json_number(line, "release_us.count", &rel), 0);
+            assert_true(v >= cycles);
+            assert_true(rel == cycles);
+        }
+    }
+    /* W2 ran as given (its own 64 threads), beside it. */
+    line_of(out, "W2", line, OUT_MAX);
+    {
+        double v;
+        assert_int_equal(bench_json_number(line, "threads", &v), 0);
+        assert_true(v == 64.0);
+        assert_int_equal(bench_json_is_null(line, "in_flight"), -1);
+    }
+    assert_int_equal(check_lines(out, ids, seen, 2), 2);
+    assert_int_equal(seen[0], 1);
+    assert_int_equal(seen[1], 1);
+    free(line);
+    free(out);
+}
+
+/* W2A named alone, without --async: it runs alone, with K = 64. */
+static void test_smoke_async_default_k(void **state)
+{
+    static const char *const args[] = {"--workloads", "w2a", "--spawn", "1",
+                                       "--duration",  "1",   "--json",
+                                       NULL};
+    static const char *const ids[] = {"W2A"};
+    int seen[1] = {0};
+    char *out = malloc(OUT_MAX);
+    bench_proc p;
+    double v;
+    (void)state;
+
+    assert_non_null(out);
+    bench_start(&p, args);
+    assert_int_equal(bench_finish(&p, out, OUT_MAX), 0);
+    assert_int_equal(bench_json_number(out, "in_flight", &v), 0);
+    assert_true(v == 64.0);
+    assert_int_equal(check_lines(out, ids, seen, 1), 1);
+    assert_int_equal(seen[0], 1);
+    free(out);
+}
+
 /* W4 with 200 leases held for 2 s: none lost. */
 static void test_smoke_leases(void **state)
 {
@@ -473,9 +583,17 @@ static void test_usage_errors(void **state)
     static const char *const bad11[] = {"--soak-duration", "1m30", NULL};
     static const char *const bad12[] = {"no-such-operand", NULL};
     static const char *const bad13[] = {"--bogus", NULL};
+    /* --async K: 1..4096, a plain integer, a value required. */
+    static const char *const bad14[] = {"--async", "0", NULL};
+    static const char *const bad15[] = {"--async", "5000", NULL};
+    static const char *const bad16[] = {"--async", "junk", NULL};
+    static const char *const bad17[] = {"--async", "8x", "--workloads", "W2",
+                                        NULL};
+    static const char *const bad18[] = {"--async", NULL};
     static const char *const help[] = {"--help", NULL};
-    const char *const *bad[] = {bad1, bad2,  bad3,  bad4,  bad5,  bad6, bad7,
-                                bad8, bad9, bad10, bad11, bad12, bad13};
+    const char *const *bad[] = {bad1,  bad2,  bad3,  bad4,  bad5,  bad6,
+                                bad7,  bad8,  bad9,  bad10, bad11, bad12,
+                                bad13, bad14, bad15, bad16, bad17, bad18};
     char out[8192];
     bench_proc p;
     (void)state;
@@ -489,6 +607,8 @@ static void test_usage_errors(void **state)
     assert_int_equal(bench_finish(&p, out, sizeof(out)), 0);
     assert_non_null(strstr(out, "--nodes-count"));
     assert_non_null(strstr(out, "--plot"));
+    assert_non_null(strstr(out, "--async K"));
+    assert_non_null(strstr(out, "W2A"));
 }
 
 /* Run the group. */
@@ -497,6 +617,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_smoke_workloads),
+        cmocka_unit_test(test_smoke_async),
+        cmocka_unit_test(test_smoke_async_default_k),
         cmocka_unit_test(test_smoke_leases),
         cmocka_unit_test(test_smoke_interrupt),
         cmocka_unit_test(test_progress_on_tty_stderr),

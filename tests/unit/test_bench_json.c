@@ -231,6 +231,38 @@ static void test_format_w2(void **state)
     assert_int_equal(bench_json_is_null(line, "error"), -1);
 }
 
+/* W2A line: the spec's fields, the per-cycle figures W2 has, and
+ * in_flight (K), which no other workload carries. */
+static void test_format_w2a(void **state)
+{
+    (void)state;
+    bench_result r;
+    char line[8192];
+    fill_w2(&r);
+    assert_true(bench_format_json(&r, "abcd1234", line, sizeof(line)) > 0);
+    assert_int_equal(bench_json_is_null(line, "in_flight"), -1);
+    r.wl = BENCH_W2A;
+    r.threads = 1;
+    r.in_flight = 64;
+    r.cpu_us_per_cycle = 12.5;
+    r.csw_per_cycle = 1.25;
+    assert_true(bench_format_json(&r, "abcd1234", line, sizeof(line)) > 0);
+    check_spec_fields(line, "W2A");
+    expect_num(line, "threads", 1.0);
+    expect_num(line, "in_flight", 64.0);
+    expect_num(line, "cpu_us_per_cycle", 12.5);
+    expect_num(line, "context_switches_per_cycle", 1.25);
+    expect_num(line, "limit_ratio", 0.37);
+    {
+        char name[32];
+        assert_int_equal(bench_json_string(line, "name", name, sizeof(name)),
+                         0);
+        assert_string_equal(name, "parallel-async");
+    }
+    assert_int_equal(bench_json_is_null(line, "leases"), -1);
+    assert_int_equal(bench_json_is_null(line, "handover_us"), -1);
+}
+
 /* W1 line: the ratios to L1q; W3 line: the hand-over gap. */
 static void test_format_w1_w3(void **state)
 {
@@ -444,6 +476,18 @@ static void test_csv(void **state)
     assert_true(bench_format_csv(&r, "id", row, sizeof(row)) > 0);
     assert_int_equal(commas(row), commas(header));
     assert_int_equal(strncmp(header, "tool,version,run_id,workload", 28), 0);
+    /* W2A: K in the last column (added last, so readers by position keep
+     * working); empty there for the others. */
+    fill_w2(&r);
+    assert_true(bench_format_csv(&r, "id", row, sizeof(row)) > 0);
+    assert_int_equal(row[strlen(row) - 1], ',');
+    r.wl = BENCH_W2A;
+    r.in_flight = 64;
+    assert_true(bench_format_csv(&r, "id", row, sizeof(row)) > 0);
+    assert_int_equal(commas(row), commas(header));
+    assert_non_null(strstr(row, ",W2A,"));
+    assert_string_equal(strrchr(row, ','), ",64");
+    assert_string_equal(strrchr(header, ','), ",in_flight");
 }
 
 /* Run the group. */
@@ -454,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_checker),
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_format_w2),
+        cmocka_unit_test(test_format_w2a),
         cmocka_unit_test(test_format_w1_w3),
         cmocka_unit_test(test_format_w5),
         cmocka_unit_test(test_format_w4),

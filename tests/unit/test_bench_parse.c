@@ -1,7 +1,8 @@
 /*
  * test_bench_parse.c: parsing of redlock-bench's flag values: durations
- * with and without units, integers in a range, comma lists, workload ids,
- * and the configuration defaults.
+ * with and without units, integers in a range (--async K among them),
+ * comma lists, workload ids (their numbers, which W2A did not change, and
+ * the run order), and the configuration defaults.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -158,6 +159,71 @@ static void test_workloads(void **state)
     }
     assert_string_equal(bench_wl_id(BENCH_SOAK), "SOAK");
     assert_string_equal(bench_wl_id(99), "?");
+    /* "all" is every workload, W2A included; W2A is named like the rest
+     * and its bit is its own. */
+    assert_int_equal(bench_parse_workloads("all", &m), 0);
+    assert_true((m & BENCH_WL_BIT(BENCH_W2A)) != 0);
+    assert_int_equal(bench_parse_workloads("w2a,W2", &m), 0);
+    assert_int_equal(m, BENCH_WL_BIT(BENCH_W2A) | BENCH_WL_BIT(BENCH_W2));
+    assert_int_equal(bench_parse_workloads("W2AA", &m), -1);
+}
+
+/* W2A was added without renumbering: the ids before it keep their
+ * numbers (they are in old JSON and CSV consumers' hands), SOAK stays
+ * the count, and every workload runs exactly once, W2A right after W2. */
+static void test_workload_ids(void **state)
+{
+    (void)state;
+    int seen[BENCH_WL_COUNT] = {0};
+    assert_int_equal(BENCH_W1, 0);
+    assert_int_equal(BENCH_W2, 1);
+    assert_int_equal(BENCH_W3, 2);
+    assert_int_equal(BENCH_W3P, 3);
+    assert_int_equal(BENCH_W4, 4);
+    assert_int_equal(BENCH_W5, 5);
+    assert_int_equal(BENCH_W2A, 6);
+    assert_int_equal(BENCH_WL_COUNT, 7);
+    assert_int_equal(BENCH_SOAK, BENCH_WL_COUNT);
+    assert_string_equal(bench_wl_id(BENCH_W5), "W5");
+    assert_string_equal(bench_wl_id(BENCH_W2A), "W2A");
+    assert_string_equal(bench_wl_name(BENCH_W2A), "parallel-async");
+    assert_string_equal(bench_wl_name(BENCH_SOAK), "soak");
+    for (int i = 0; i < BENCH_WL_COUNT; i++) {
+        int wl = bench_wl_order(i);
+        assert_true(wl >= 0 && wl < BENCH_WL_COUNT);
+        seen[wl]++;
+    }
+    for (int w = 0; w < BENCH_WL_COUNT; w++)
+        assert_int_equal(seen[w], 1);
+    assert_int_equal(bench_wl_order(1), BENCH_W2);
+    assert_int_equal(bench_wl_order(2), BENCH_W2A);
+    assert_int_equal(bench_wl_order(-1), -1);
+    assert_int_equal(bench_wl_order(BENCH_WL_COUNT), -1);
+    /* Per-cycle CPU and context switches: W1-W3P and W2A only. */
+    assert_int_equal(bench_wl_per_cycle(BENCH_W2A), 1);
+    assert_int_equal(bench_wl_per_cycle(BENCH_W3P), 1);
+    assert_int_equal(bench_wl_per_cycle(BENCH_W4), 0);
+    assert_int_equal(bench_wl_per_cycle(BENCH_W5), 0);
+    assert_int_equal(bench_wl_per_cycle(BENCH_SOAK), 0);
+}
+
+/* --async K is read by the strict integer parser in 1..4096. */
+static void test_async_k(void **state)
+{
+    (void)state;
+    uint32_t k = 7;
+    assert_int_equal(bench_parse_u32("64", 1, BENCH_ASYNC_MAX, &k), 0);
+    assert_int_equal(k, 64);
+    assert_int_equal(bench_parse_u32("4096", 1, BENCH_ASYNC_MAX, &k), 0);
+    assert_int_equal(k, 4096);
+    k = 7;
+    assert_int_equal(bench_parse_u32("0", 1, BENCH_ASYNC_MAX, &k), -1);
+    assert_int_equal(bench_parse_u32("4097", 1, BENCH_ASYNC_MAX, &k), -1);
+    assert_int_equal(bench_parse_u32("5000", 1, BENCH_ASYNC_MAX, &k), -1);
+    assert_int_equal(bench_parse_u32("junk", 1, BENCH_ASYNC_MAX, &k), -1);
+    assert_int_equal(bench_parse_u32("8x", 1, BENCH_ASYNC_MAX, &k), -1);
+    assert_int_equal(bench_parse_u32("-8", 1, BENCH_ASYNC_MAX, &k), -1);
+    assert_int_equal(k, 7);
 }
 
 /* The defaults the --help text promises. */
@@ -168,7 +234,11 @@ static void test_defaults(void **state)
     bench_config_defaults(&c);
     assert_int_equal(c.node_count_n, 1);
     assert_int_equal(c.node_counts[0], 3);
-    assert_int_equal(c.workloads, BENCH_WL_ALL);
+    /* Every workload but W2A (it runs only when asked for). */
+    assert_int_equal(c.workloads, BENCH_WL_DEFAULT);
+    assert_int_equal(c.workloads & BENCH_WL_BIT(BENCH_W2A), 0);
+    assert_int_equal(c.workloads | BENCH_WL_BIT(BENCH_W2A), BENCH_WL_ALL);
+    assert_int_equal(c.async_k, 0);
     assert_int_equal(c.ttl_ms, 10000);
     assert_int_equal(c.leases, 1000);
     assert_int_equal(c.candidates, 3);
@@ -251,6 +321,8 @@ int main(void)
         cmocka_unit_test(test_u32),
         cmocka_unit_test(test_u32_list),
         cmocka_unit_test(test_workloads),
+        cmocka_unit_test(test_workload_ids),
+        cmocka_unit_test(test_async_k),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_restart_guard),
