@@ -480,6 +480,20 @@ static void test_fence_async(void **state)
     assert_true(run_until(q, &g, 10000));
     assert_int_equal(g.st, REDLOCK_OK);
     assert_true(fence_seen > n2);
+    /* A draw in flight (two nodes stopped: no quorum can answer) is
+     * cancelled: ECANCELED, no number. */
+    assert_int_equal(kill(c->srv[1].pid, SIGSTOP), 0);
+    assert_int_equal(kill(c->srv[2].pid, SIGSTOP), 0);
+    seen k = {0};
+    redlock_pending *h = NULL;
+    assert_int_equal(redlock_fence_next_async(q, l, on_fence, &k, &h),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_cancel(h), REDLOCK_OK);
+    assert_true(run_until(q, &k, 10000));
+    assert_int_equal(k.st, REDLOCK_ECANCELED);
+    assert_int_equal(fence_seen, 0);
+    assert_int_equal(kill(c->srv[1].pid, SIGCONT), 0);
+    assert_int_equal(kill(c->srv[2].pid, SIGCONT), 0);
     /* Bad input, refused at once with no callback. */
     assert_int_equal(redlock_fence_next_async(q, NULL, on_fence, &g, NULL),
                      REDLOCK_EINVAL);
