@@ -1134,6 +1134,28 @@ REDLOCK_API redlock_status redlock_fence_next_async(redlock_queue *q,
                                                    void *userdata,
                                                    redlock_pending **out);
 
+/*
+ * Start acquiring resource (a C string) and, once won, start a lease on
+ * it, as redlock_lease_acquire() does (aopts and lopts may be NULL; lopts'
+ * on_lost runs on the lease callback thread, as for any lease). The lease
+ * starts on the engine's thread without waiting for Redis. On REDLOCK_OK
+ * the callback's lock is the lease's lock and redlock_pending_lease(p)
+ * the lease, owned by the callback from then on: to end it from a loop,
+ * redlock_lease_stop(lease, &lock) (which hands the lock back and does
+ * not wait for Redis) then redlock_release_async(q, lock, ...). If the
+ * lease cannot start, the lock is released and the callback gets the
+ * lease's status with a NULL lock. Returns as redlock_acquire_async(),
+ * and EINVAL for lopts not filled by redlock_lease_options_init().
+ */
+REDLOCK_API redlock_status redlock_lease_acquire_async(
+    redlock_queue *q, const char *resource, uint32_t ttl_ms,
+    const redlock_acquire_opts *aopts, const redlock_lease_options *lopts,
+    redlock_async_fn cb, void *userdata, redlock_pending **out);
+
+/* In the callback of a redlock_lease_acquire_async() that completed with
+ * REDLOCK_OK: the lease (the callback's to stop). NULL otherwise. */
+REDLOCK_API redlock_lease *redlock_pending_lease(const redlock_pending *p);
+
 /* In the callback of a redlock_fence_next_async() that completed with
  * REDLOCK_OK: the fencing number drawn. 0 otherwise, and for other
  * operations. */

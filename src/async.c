@@ -67,6 +67,7 @@
 #include "clock.h"
 #include "fence.h"
 #include "heap.h"
+#include "lease.h"
 #include "internal.h"
 #include "lock.h"
 #include "manager.h"
@@ -117,6 +118,11 @@ struct redlock_pending {
     bool fence_writing;       /* the posted step is the round's write */
     int fence_round;
     uint64_t fence_number;    /* the number drawn (OK), for the callback */
+    bool want_lease;          /* redlock_lease_acquire_async() */
+    redlock_lease_options lopts; /* its lease options (copied) */
+    redlock_lease *lease;     /* the lease started (OK), for the callback */
+    redlock_status lease_error; /* the lease could not start: its status
+                                   (the lock is being released) */
 };
 
 struct redlock_queue {
@@ -295,6 +301,30 @@ static void attempt_start(redlock__async *as, redlock_pending *p,
     wait_step(as, p);
 }
 
+/* Acquire p (of redlock_lease_acquire_async()) won: start its lease
+ * (never waits for Redis). If the lease cannot start, the lock is
+ * released, as redlock_lease_acquire() does, and p completes with the
+ * lease's status once the release is decided. Returns true while p is
+ * still the engine's. */
+static bool lease_start(redlock__async *as, redlock_pending *p)
+{
+    redlock_status st = redlock_lease_start(p->lock, &p->lopts, &p->lease);
+    if (st == REDLOCK_OK) {
+        complete(as, p, REDLOCK_OK);
+        return false;
+    }
+    p->lease = NULL;
+    p->lease_error = st;
+    p->kind = P_RELEASE; /* its lock is freed after the callback */
+    if (redlock__release_post(p->lock, engine_wake, as, &p->step) !=
+        REDLOCK_OK) {
+        complete(as, p, st);
+        return false;
+    }
+    wait_step(as, p);
+    return true;
+}
+
 /* An attempt of acquire p is decided (v) or its wait is over. Returns
  * true if p is still the engine's (waiting for its retry timer); false
  * once it was handed to its queue (then p must not be touched: the
@@ -311,6 +341,8 @@ static bool attempt_done(redlock__async *as, redlock_pending *p,
         redlock__log(as->m, REDLOCK_LOG_DEBUG,
                      "acquired (non-blocking) %zu resource(s)",
                      redlock_lock_resource_count(p->lock));
+        if (p->want_lease)
+            return lease_start(as, p);
         complete(as, p, REDLOCK_OK);
         return false;
     }
@@ -408,9 +440,11 @@ static bool step_done(redlock__async *as, redlock_pending *p,
     case P_EXTEND:
         complete(as, p, redlock__extend_finish(p->lock, &p->step, v));
         return false;
-    case P_RELEASE:
-        complete(as, p, redlock__release_finish(p->lock, &p->step, v));
+    case P_RELEASE: {
+        redlock_status st = redlock__release_finish(p->lock, &p->step, v);
+        complete(as, p, p->lease_error != REDLOCK_OK ? p->lease_error : st);
         return false;
+    }
     case P_FENCE:
         return fence_step_done(as, p);
     }
@@ -725,7 +759,8 @@ static bool dispatch_one(redlock_queue *q)
         atomic_store_explicit(&p->lock->async_busy, false,
                               memory_order_release);
     if (p->cb != NULL)
-        p->cb(p, p->result, p->lock, p->userdata);
+        p->cb(p, p->result,
+              p->lease_error != REDLOCK_OK ? NULL : p->lock, p->userdata);
     if (p->kind == P_RELEASE)
         redlock_lock_free(p->lock);
     p->magic = REDLOCK__DEAD_MAGIC;
@@ -968,15 +1003,23 @@ static redlock_status acquire_submit(redlock_queue *q,
                                      const size_t *lens, size_t count,
                                      uint32_t ttl_ms,
                                      const redlock_acquire_opts *opts,
-                                     redlock_async_fn cb, void *userdata,
-                                     redlock_pending **out)
+                                     const redlock_lease_options *lopts,
+                                     bool want_lease, redlock_async_fn cb,
+                                     void *userdata, redlock_pending **out)
 {
     redlock_status st = submit_args(q, out);
     if (st != REDLOCK_OK)
         return st;
+    if (want_lease && lopts != NULL &&
+        lopts->struct_size != sizeof(*lopts))
+        return REDLOCK_EINVAL; /* not from redlock_lease_options_init() */
     redlock_pending *p = pending_new(q, P_ACQUIRE, cb, userdata);
     if (p == NULL)
         return REDLOCK_ENOMEM;
+    p->want_lease = want_lease;
+    redlock_lease_options_init(&p->lopts);
+    if (want_lease && lopts != NULL)
+        p->lopts = *lopts;
     st = redlock__acquire_begin(q->m, res, lens, count, ttl_ms, opts, false,
                                 NULL, &p->pol, &p->lock);
     if (st == REDLOCK_OK) {
@@ -1008,7 +1051,8 @@ redlock_status redlock_acquire_async(redlock_queue *q, const void *resource,
 {
     const void *res[1] = {resource};
     size_t lens[1] = {resource_len};
-    return acquire_submit(q, res, lens, 1, ttl_ms, opts, cb, userdata, out);
+    return acquire_submit(q, res, lens, 1, ttl_ms, opts, NULL, false, cb,
+                          userdata, out);
 }
 
 redlock_status redlock_acquire_multi_async(
@@ -1016,8 +1060,8 @@ redlock_status redlock_acquire_multi_async(
     size_t count, uint32_t ttl_ms, const redlock_acquire_opts *opts,
     redlock_async_fn cb, void *userdata, redlock_pending **out)
 {
-    return acquire_submit(q, resources, lens, count, ttl_ms, opts, cb,
-                          userdata, out);
+    return acquire_submit(q, resources, lens, count, ttl_ms, opts, NULL,
+                          false, cb, userdata, out);
 }
 
 /* Claim lock for one non-blocking operation: EMISUSE if one is pending. */
@@ -1124,6 +1168,24 @@ redlock_status redlock_fence_next_async(redlock_queue *q, redlock_lock *lock,
         return st;
     }
     return REDLOCK_OK;
+}
+
+redlock_status redlock_lease_acquire_async(
+    redlock_queue *q, const char *resource, uint32_t ttl_ms,
+    const redlock_acquire_opts *aopts, const redlock_lease_options *lopts,
+    redlock_async_fn cb, void *userdata, redlock_pending **out)
+{
+    const void *res[1] = {resource};
+    size_t lens[1] = {resource != NULL ? strlen(resource) : 0};
+    return acquire_submit(q, res, lens, 1, ttl_ms, aopts, lopts, true, cb,
+                          userdata, out);
+}
+
+redlock_lease *redlock_pending_lease(const redlock_pending *p)
+{
+    return p != NULL && p->magic == PENDING_MAGIC && p->want_lease
+               ? p->lease
+               : NULL;
 }
 
 uint64_t redlock_pending_fence(const redlock_pending *p)

@@ -443,6 +443,72 @@ static void test_extend_release_failure_and_cancel(void **state)
     redlock_queue_destroy(q);
 }
 
+/* A lease acquired without blocking: its lease runs (renewals), and is
+ * ended from the loop with lease_stop (lock handed back) and a release;
+ * a lease that cannot start releases its lock and reports why; bad lease
+ * options are refused at once. */
+static redlock_lease *lease_seen;
+
+static void on_lease(redlock_pending *p, redlock_status st,
+                     redlock_lock *lock, void *userdata)
+{
+    lease_seen = redlock_pending_lease(p);
+    on_done(p, st, lock, userdata);
+}
+
+static void test_lease_acquire_async(void **state)
+{
+    rl_cluster *c = *state;
+    redlock_queue *q = NULL;
+    assert_int_equal(redlock_queue_create(c->m, NULL, &q), REDLOCK_OK);
+    seen a = {0};
+    assert_int_equal(redlock_lease_acquire_async(q, "la", 300, NULL, NULL,
+                                                 on_lease, &a, NULL),
+                     REDLOCK_OK);
+    assert_true(run_until(q, &a, 10000));
+    assert_int_equal(a.st, REDLOCK_OK);
+    redlock_lease *lease = lease_seen;
+    assert_non_null(lease);
+    assert_ptr_equal(a.lock, redlock_lease_lock(lease));
+    /* Kept alive past its 300 ms TTL. */
+    assert_int_equal(redlock_lease_wait(lease, 1000), REDLOCK_ETIMEDOUT);
+    assert_true(redlock_lease_renewals(lease) >= 1);
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_lease_stop(lease, &l), REDLOCK_OK);
+    seen r = {0};
+    assert_int_equal(redlock_release_async(q, l, on_done, &r, NULL),
+                     REDLOCK_OK);
+    assert_true(run_until(q, &r, 10000));
+    assert_int_equal(r.st, REDLOCK_OK);
+    assert_true(rl_await_keys(c, 0, 10000));
+
+    /* The lease cannot start (threshold not below the TTL): released. */
+    redlock_lease_options lo;
+    redlock_lease_options_init(&lo);
+    lo.renew_threshold_ms = 5000;
+    seen b = {0};
+    lease_seen = (redlock_lease *)&b;
+    assert_int_equal(redlock_lease_acquire_async(q, "lb", 1000, NULL, &lo,
+                                                 on_lease, &b, NULL),
+                     REDLOCK_OK);
+    assert_true(run_until(q, &b, 10000));
+    assert_int_equal(b.st, REDLOCK_ERANGE);
+    assert_null(b.lock);
+    assert_null(lease_seen);
+    assert_true(rl_await_keys(c, 0, 10000));
+
+    /* Options not from _init(): refused, no callback. */
+    redlock_lease_options bad;
+    memset(&bad, 0, sizeof(bad));
+    seen z = {0};
+    assert_int_equal(redlock_lease_acquire_async(q, "lc", 1000, NULL, &bad,
+                                                 on_lease, &z, NULL),
+                     REDLOCK_EINVAL);
+    assert_int_equal(redlock_queue_pending(q), 0);
+    assert_int_equal(z.calls, 0);
+    redlock_queue_destroy(q);
+}
+
 /* A fencing number drawn without blocking: above the one drawn before by
  * the blocking call, and increasing; the lock is busy while it is drawn;
  * bad input is refused. */
@@ -793,6 +859,7 @@ int main(void)
         WITH_CLUSTER(test_thread_mode),
         WITH_CLUSTER(test_busy_until_callback),
         WITH_CLUSTER(test_fence_async),
+        WITH_CLUSTER(test_lease_acquire_async),
         WITH_CLUSTER(test_extend_release_failure_and_cancel),
         WITH_CLUSTER(test_destroy_waits_for_dispatch),
     };
