@@ -1082,7 +1082,7 @@ static redlock_status lock_submit(redlock_queue *q, redlock_lock *lock,
     if (st != REDLOCK_OK)
         return st;
     st = kind == P_EXTEND ? redlock__extend_check(lock, ttl_ms)
-                          : redlock__release_check(lock);
+                          : redlock__lock_check(lock);
     if (st != REDLOCK_OK)
         return st;
     if (lock->m != q->m)

@@ -96,14 +96,9 @@ static bool max_read(const redlock__op *op, long long *max)
 redlock_status redlock__fence_begin(redlock_lock *lock, redlock__fence *f)
 {
     memset(f, 0, sizeof(*f));
-    if (lock == NULL)
-        return REDLOCK_EINVAL;
-    if (lock->magic != REDLOCK__LOCK_MAGIC)
-        return REDLOCK_EMISUSE;
-    if (atomic_load_explicit(&lock->async_busy, memory_order_acquire))
-        return REDLOCK_EMISUSE; /* a non-blocking call drives it */
-    if (lock->released)
-        return REDLOCK_ERELEASED;
+    redlock_status st = redlock__lock_check(lock); /* the handle */
+    if (st != REDLOCK_OK)
+        return st;
     if (atomic_load_explicit(&lock->m->closing, memory_order_acquire))
         return REDLOCK_ECLOSED;
     /* A holder whose validity ran out must not get a number above the

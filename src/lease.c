@@ -791,15 +791,12 @@ redlock_status redlock__lease_start_mirrored(redlock_lock *lock,
                                              _Atomic uint64_t *mirror,
                                              redlock_lease **out)
 {
-    if (out == NULL || lock == NULL)
+    if (out == NULL)
         return REDLOCK_EINVAL;
     *out = NULL;
-    if (lock->magic != REDLOCK__LOCK_MAGIC)
-        return REDLOCK_EMISUSE;
-    if (atomic_load_explicit(&lock->async_busy, memory_order_acquire))
-        return REDLOCK_EMISUSE; /* a non-blocking call drives it */
-    if (lock->released)
-        return REDLOCK_ERELEASED;
+    redlock_status hst = redlock__lock_check(lock); /* the handle */
+    if (hst != REDLOCK_OK)
+        return hst;
     redlock_lease_options o;
     redlock_lease_options_init(&o);
     if (opts != NULL) {

@@ -924,7 +924,7 @@ void redlock__lock_extended(redlock_lock *lock, uint32_t ttl_ms,
 /* Check a lock handle and a TTL before an extend. */
 redlock_status redlock__extend_check(redlock_lock *lock, uint32_t ttl_ms)
 {
-    redlock_status st = redlock__release_check(lock); /* the handle */
+    redlock_status st = redlock__lock_check(lock); /* the handle */
     if (st != REDLOCK_OK)
         return st;
     st = check_grant_ttl(lock->m, ttl_ms);
@@ -1035,8 +1035,8 @@ redlock_status redlock_extend(redlock_lock *lock, uint32_t ttl_ms)
     return redlock__extend_finish(lock, &step, v);
 }
 
-/* Check a lock handle before a release (and an extend). */
-redlock_status redlock__release_check(const redlock_lock *lock)
+/* Check a lock handle before any operation on it (see lock.h). */
+redlock_status redlock__lock_check(const redlock_lock *lock)
 {
     if (lock == NULL)
         return REDLOCK_EINVAL;
@@ -1107,7 +1107,7 @@ static redlock_status release_keys(redlock_lock *lock)
 /* Release but keep the handle. */
 redlock_status redlock_release_keep(redlock_lock *lock)
 {
-    redlock_status st = redlock__release_check(lock);
+    redlock_status st = redlock__lock_check(lock);
     return st != REDLOCK_OK ? st : release_keys(lock);
 }
 

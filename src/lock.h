@@ -157,9 +157,13 @@ redlock_status redlock__extend_finish(struct redlock_lock *lock,
                                       redlock__step *step,
                                       redlock__verdict v);
 
-/* Release: check the handle; mark it released and post (ECLOSED with
- * nothing posted when the manager is closing); decide. */
-redlock_status redlock__release_check(const struct redlock_lock *lock);
+/* Check a lock handle before any operation on it: EINVAL (NULL),
+ * EMISUSE (not a live lock, or a non-blocking operation drives it),
+ * ERELEASED. */
+redlock_status redlock__lock_check(const struct redlock_lock *lock);
+
+/* Release: mark a checked lock released and post (ECLOSED with nothing
+ * posted when the manager is closing); decide. */
 redlock_status redlock__release_post(struct redlock_lock *lock,
                                      void (*on_done)(void *), void *arg,
                                      redlock__step *step);
