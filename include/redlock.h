@@ -1125,8 +1125,9 @@ REDLOCK_API redlock_status redlock_release_async(redlock_queue *q,
  * Returns REDLOCK_OK, or without any callback: EINVAL (NULL q or lock, a
  * lock of another manager), EMISUSE (bad handle, or an operation on lock
  * pending), ERELEASED, EEXPIRED (its validity ran out), ECLOSED, ENOMEM,
- * EIO. A cancelled draw completes with ECANCELED unless a round's write
- * had already won (then OK with its number).
+ * EIO. A cancelled draw completes with ECANCELED unless its current
+ * round's write was already decided: then that outcome stands (OK with
+ * its number, or the draw's failure).
  */
 REDLOCK_API redlock_status redlock_fence_next_async(redlock_queue *q,
                                                    redlock_lock *lock,
@@ -1168,8 +1169,11 @@ REDLOCK_API uint64_t redlock_pending_fence(const redlock_pending *p);
  *   attempt; one already won completes with REDLOCK_OK (release it);
  * - an extend not yet decided completes with REDLOCK_ECANCELED, and the
  *   lock's validity end is what a failed extend leaves (docs/safety.md
- *   §10); a release is not cancelled (it still completes with its
- *   outcome).
+ *   §10);
+ * - a fence draw completes with REDLOCK_ECANCELED unless its current
+ *   round's write was decided (redlock_fence_next_async());
+ * - a lease acquire is cancelled as an acquire (no lease is started);
+ * - a release is not cancelled (it still completes with its outcome).
  * Returns REDLOCK_OK (asked), EINVAL (NULL) or EMISUSE (not a live
  * handle). Call it only while p is valid: from the thread that dispatches
  * its queue, or from a callback of that queue (with a

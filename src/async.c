@@ -1,7 +1,8 @@
 /*
- * async.c: non-blocking acquire, extend and release for event loops: the
- * manager's async engine and the completion queues (redlock.h,
- * "Non-blocking operations"; docs/api.md, "Event loops").
+ * async.c: non-blocking acquire, extend, release, fence draws and lease
+ * acquires for event loops: the manager's async engine and the
+ * completion queues (redlock.h, "Non-blocking operations"; docs/api.md,
+ * "Event loops"; docs/design.md section 23).
  *
  * DESIGN
  * A submit call checks its arguments on the caller's thread (bad input is
@@ -14,7 +15,8 @@
  * pending operation it owns (an op decided or past its wait, a cancel
  * asked for, a retry timer due) and moves it on. The steps themselves are
  * lock.c's (redlock__attempt_post/_finish, redlock__extend_post/_finish,
- * redlock__release_post/_finish), the very code the blocking calls run,
+ * redlock__release_post/_finish; fence.h's rounds for a fence draw), the
+ * very code the blocking calls run,
  * so every rule of the algorithm stays written once; only the waiting
  * differs: a blocking call waits for its step on its own thread, the
  * engine waits for all of them at once. A failed attempt's undo is posted
@@ -690,8 +692,8 @@ void redlock__async_free(redlock__async *as)
     free(as);
 }
 
-/* Hand p to the engine, starting it if needed. ECLOSED once it stopped;
- * EIO if its thread or fd cannot be made. */
+/* Hand p to the engine, starting its thread if needed. ECLOSED once it
+ * stopped; EIO if the thread cannot be made. */
 static redlock_status engine_submit(redlock__async *as, redlock_pending *p)
 {
     redlock_status st = REDLOCK_OK;
