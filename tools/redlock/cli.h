@@ -353,10 +353,15 @@ int cli_adopt_by_token(const cli_args *a, const char *cmd_name,
  * Returns how many nodes store token under res afterwards, or -1 if the
  * nodes could not be asked; with -v, logs each node that does not (for
  * a release, when releasing is set: only the unreachable ones and those
- * held by another token).
+ * held by another token). seen, if not NULL, receives what each node
+ * said as an acquire's per-node statuses (attempts 1, node_status[i]:
+ * the error of an unreachable node, else REDLOCK_OK), for
+ * cli_nodes_report_config(): a node refusing us (a duplicate, say) is
+ * then reported even when its node event has not reached us yet (a
+ * worker reports the event after it answered the slot).
  */
 int cli_settle(redlock_manager *m, const char *res, const char *token,
-               int releasing);
+               int releasing, redlock_acquire_info *seen);
 
 /*
  * redlock_inspect() of res on every node, as cli_settle() uses it: an

@@ -57,16 +57,19 @@ int cli_cmd_acquire(const cli_args *a)
     if (cli_acquire_wait(m, a, &lock, &rc) == CLI_ACQUIRED) {
         /* The call returned once a quorum granted; let the SET reach
          * the other reachable nodes before this process exits. */
-        int storing =
-            cli_settle(m, a->operands[0], redlock_lock_token(lock), 0);
+        redlock_acquire_info seen;
+        int storing = cli_settle(m, a->operands[0], redlock_lock_token(lock),
+                                 0, &seen);
         size_t nodes =
             storing >= 0 ? (size_t)storing : redlock_lock_nodes_granted(lock);
 
         cli_log("%s is stored on %zu of %zu nodes", a->operands[0], nodes,
                 redlock_manager_node_count(m));
         /* Every node has answered by now: a duplicate or refusing node
-         * that had not when the acquire was decided is known too. */
-        cli_nodes_report_config(m, NULL);
+         * that had not when the acquire was decided is known too (from
+         * its answer to the settle's read, if its node event has not
+         * reached us yet). */
+        cli_nodes_report_config(m, storing >= 0 ? &seen : NULL);
         if (a->json) {
             print_json(m, lock, nodes);
             cli_json_done();

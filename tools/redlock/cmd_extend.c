@@ -74,7 +74,7 @@ int cli_cmd_extend(const cli_args *a)
             cli_log("extended %s again to restore its key on a node",
                     res);
         /* Let the extension reach the other reachable nodes too. */
-        int storing = cli_settle(m, res, a->operands[1], 0);
+        int storing = cli_settle(m, res, a->operands[1], 0, NULL);
         size_t nodes =
             storing >= 0 ? (size_t)storing : redlock_lock_nodes_granted(lock);
 

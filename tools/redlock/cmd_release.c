@@ -26,7 +26,7 @@ int cli_cmd_release(const cli_args *a)
     /* The release returned once a quorum confirmed; let the deletes reach
      * the other reachable nodes before the process exits. */
     if (st != REDLOCK_ECLOSED) {
-        storing = cli_settle(m, res, a->operands[1], 1);
+        storing = cli_settle(m, res, a->operands[1], 1, NULL);
         if (storing > 0)
             cli_log("%s: still stored with this token on %d node(s)", res,
                     storing);

@@ -431,16 +431,24 @@ redlock_node_view *cli_inspect(redlock_manager *m, const char *res)
 
 /* Wait for every reachable node; see cli.h. */
 int cli_settle(redlock_manager *m, const char *res, const char *token,
-               int releasing)
+               int releasing, redlock_acquire_info *seen)
 {
     size_t n = redlock_manager_node_count(m);
     redlock_node_view *views = cli_inspect(m, res);
     int storing = 0;
 
+    if (seen != NULL)
+        memset(seen, 0, sizeof(*seen));
     if (views == NULL)
         return -1;
+    if (seen != NULL)
+        seen->attempts = 1;
     for (size_t i = 0; i < n; i++) {
         const char *node = redlock_manager_node_name(m, i);
+
+        if (seen != NULL && i < REDLOCK_NODES_MAX)
+            seen->node_status[i] =
+                views[i].reachable ? REDLOCK_OK : views[i].error;
 
         if (views[i].reachable && strcmp(views[i].holder, token) == 0)
             storing++;
