@@ -57,7 +57,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -163,18 +162,6 @@ struct redlock__async {
 /* ------------------------------------------------------------------------
  * Engine
  * ------------------------------------------------------------------------ */
-
-/* Start a library thread with every signal blocked (as every thread of
- * the library: signals go to the application's threads). */
-static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(t, NULL, fn, arg);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc;
-}
 
 /* Wake the engine (the op hook, submissions, cancels). Never blocks. */
 static void engine_wake(void *arg)
@@ -608,13 +595,6 @@ static int engine_timeout_ms(redlock__async *as, uint64_t now)
     return (int)((due - now + 999u) / 1000u);
 }
 
-static void drain_fd(int fd)
-{
-    uint64_t v;
-    while (read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v)) {
-    }
-}
-
 static void *engine_main(void *arg)
 {
     redlock__async *as = arg;
@@ -622,7 +602,7 @@ static void *engine_main(void *arg)
     for (;;) {
         /* Drain, then clear the flag (as the lease thread does): a wake
          * after the clear writes the fd again, so none is lost. */
-        drain_fd(as->wake_fd);
+        redlock__eventfd_drain(as->wake_fd);
         (void)atomic_exchange(&as->wake_pending, false);
         pthread_mutex_lock(&as->mu);
         redlock_pending *in = as->in_head;
@@ -701,7 +681,7 @@ static redlock_status engine_submit(redlock__async *as, redlock_pending *p)
     if (as->stopping || as->stopped)
         st = REDLOCK_ECLOSED;
     else if (!as->started) {
-        if (start_thread(&as->thread, engine_main, as) != 0)
+        if (redlock__thread_start(&as->thread, NULL, engine_main, as) != 0)
             st = REDLOCK_EIO;
         else
             as->started = true;
@@ -749,7 +729,7 @@ static bool dispatch_one(redlock_queue *q)
         q->ready_head = p->next;
         if (q->ready_head == NULL) {
             q->ready_tail = NULL;
-            drain_fd(q->efd); /* empty: not readable any more */
+            redlock__eventfd_drain(q->efd); /* empty: not readable any more */
         }
     }
     pthread_mutex_unlock(&q->mu);
@@ -866,7 +846,7 @@ redlock_status redlock_queue_create(redlock_manager *m,
     q->m = m;
     redlock__manager_ref(m);
     if (o.mode == REDLOCK_QUEUE_THREAD) {
-        if (start_thread(&q->thread, queue_main, q) != 0) {
+        if (redlock__thread_start(&q->thread, NULL, queue_main, q) != 0) {
             q->magic = REDLOCK__DEAD_MAGIC;
             redlock__manager_unref(m);
             close(q->efd);

@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <time.h>
 
 #include "clock.h"
@@ -82,4 +83,16 @@ void redlock__sleep_us(uint64_t us)
     ts.tv_nsec = (long)(us % 1000000u) * 1000;
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+/* Start a thread with every signal blocked; see clock.h. */
+int redlock__thread_start(pthread_t *t, const pthread_attr_t *attr,
+                          void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(t, attr, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }

@@ -3,8 +3,9 @@
  * leaf, no I/O beyond reading the clock).
  *
  * Offers redlock__clock_now_us (CLOCK_BOOTTIME, replaceable by unit
- * tests), the CLOCK_MONOTONIC time condition variables wait on, and
- * sleeps.
+ * tests), the CLOCK_MONOTONIC time condition variables wait on, sleeps,
+ * and redlock__thread_start(), the one way the library starts a thread
+ * (with every signal blocked).
  */
 #ifndef REDLOCK_CLOCK_H
 #define REDLOCK_CLOCK_H
@@ -32,5 +33,12 @@ int redlock__cond_wait_us(pthread_cond_t *cond, pthread_mutex_t *mu,
 
 /* Sleep for us microseconds (restarting after signals). */
 void redlock__sleep_us(uint64_t us);
+
+/* pthread_create() with every signal blocked in the new thread (the
+ * library's threads leave process signals to the application's): every
+ * thread the library starts goes through here. attr may be NULL. Returns
+ * 0 or an errno. */
+int redlock__thread_start(pthread_t *t, const pthread_attr_t *attr,
+                          void *(*fn)(void *), void *arg);
 
 #endif /* REDLOCK_CLOCK_H */

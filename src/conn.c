@@ -73,6 +73,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "clock.h"
 #include "classify.h"
 #include "conn.h"
 #include "internal.h"
@@ -309,14 +310,10 @@ static resolve_req *resolve_start(const char *host, int port, char *err,
     }
     pthread_attr_t attr;
     pthread_t th;
-    sigset_t all, old;
     int rc = pthread_attr_init(&attr);
     if (rc == 0) {
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);
-        rc = pthread_create(&th, &attr, resolver_main, r);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        rc = redlock__thread_start(&th, &attr, resolver_main, r);
         pthread_attr_destroy(&attr);
     }
     if (rc != 0) {

@@ -289,11 +289,7 @@ redlock_status redlock_election_start(redlock_manager *m, const char *name,
     redlock__cond_init(&e->cv);
     redlock__manager_ref(m);
     /* Signals go to application threads, not to ours. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&e->thread, NULL, election_main, e);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = redlock__thread_start(&e->thread, NULL, election_main, e);
     if (rc != 0) {
         redlock__manager_unref(m);
         pthread_cond_destroy(&e->cv);

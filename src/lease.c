@@ -568,14 +568,6 @@ static void on_due(redlock__leases *ls, redlock_lease *l, uint64_t now,
     schedule(ls, l);
 }
 
-/* Empty an eventfd. */
-static void drain(int fd)
-{
-    uint64_t v;
-    while (read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v)) {
-    }
-}
-
 /* The lease thread. */
 static void *lease_main(void *arg)
 {
@@ -586,7 +578,7 @@ static void *lease_main(void *arg)
         /* Drain, then clear the flag (see DESIGN): a write drained here
          * was made before the pass below looks; a wake after the clear
          * writes the fd again, so none is lost. */
-        drain(ls->wake_fd);
+        redlock__eventfd_drain(ls->wake_fd);
         void (*hook)(redlock__leases *) = atomic_load_explicit(
             &redlock__lease_pass_hook, memory_order_acquire);
         if (hook != NULL)
@@ -697,22 +689,18 @@ static int ensure_thread(redlock__leases *ls)
 {
     if (ls->started)
         return 0;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = 0;
     if (!ls->cb_started) {
         ls->cb_stopping = false;
-        rc = pthread_create(&ls->cb_thread, NULL, callback_main, ls);
+        rc = redlock__thread_start(&ls->cb_thread, NULL, callback_main, ls);
         if (rc == 0)
             ls->cb_started = true;
     }
     if (rc == 0) {
-        rc = pthread_create(&ls->thread, NULL, lease_main, ls);
+        rc = redlock__thread_start(&ls->thread, NULL, lease_main, ls);
         if (rc == 0)
             ls->started = true;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
 }
 

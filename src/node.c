@@ -1268,9 +1268,7 @@ static void check_timeouts(redlock__node *nd, uint64_t now)
 /* Empty the eventfd counter. */
 static void drain_wake(redlock__node *nd)
 {
-    uint64_t v;
-    while (read(nd->wake_fd, &v, sizeof(v)) == (ssize_t)sizeof(v)) {
-    }
+    redlock__eventfd_drain(nd->wake_fd);
 }
 
 /* The poll events for the connection: all it waits for, except that an
@@ -1486,11 +1484,7 @@ redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
  * go to application threads. */
 int redlock__node_start(redlock__node *nd)
 {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&nd->thread, NULL, worker_main, nd);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = redlock__thread_start(&nd->thread, NULL, worker_main, nd);
     if (rc == 0)
         nd->started = true;
     return rc;

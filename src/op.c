@@ -152,6 +152,14 @@ void redlock__wires_unref(redlock__wires *w)
         free(w);
 }
 
+/* Empty an eventfd's counter; see op.h. */
+void redlock__eventfd_drain(int fd)
+{
+    uint64_t v;
+    while (read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v)) {
+    }
+}
+
 /* ------------------------------------------------------------------------
  * Waiter eventfds
  * ------------------------------------------------------------------------ */

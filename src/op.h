@@ -145,6 +145,9 @@ typedef struct redlock__wakers {
     size_t len;
 } redlock__wakers;
 
+/* Empty a non-blocking eventfd's counter (the library's wake fds). */
+void redlock__eventfd_drain(int fd);
+
 /* Make all REDLOCK__WAKERS eventfds (-1 if they cannot be made) / close
  * them (no wait may be running). */
 int redlock__wakers_init(redlock__wakers *w);
