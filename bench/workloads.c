@@ -239,6 +239,7 @@ void wl_count_failure(worker *w, redlock_status st)
     case REDLOCK_ETLS:
     case REDLOCK_EGUARDED:
     case REDLOCK_ECANCELED:
+    case REDLOCK_ECROSSSLOT:
         w->other++;
         break;
     }

@@ -109,7 +109,10 @@ extern "C" {
     X(EGUARDED, 25,                                                           \
       "node restarted recently: it does not vote until its restart guard "   \
       "has passed")                                                           \
-    X(ECANCELED, 26, "operation was cancelled before it completed")
+    X(ECANCELED, 26, "operation was cancelled before it completed")        \
+    X(ECROSSSLOT, 27,                                                         \
+      "keys are in different hash slots of a cluster node: give them one "   \
+      "hash tag, as in {order42}")
 
 /* Status of every call. 0 is success; the others are listed above. */
 typedef enum redlock_status {

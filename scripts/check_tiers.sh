@@ -21,15 +21,15 @@ set -u
 src=${1:-$(dirname "$0")/../src}
 [ -d "$src" ] || { echo "check_tiers: no directory $src" >&2; exit 2; }
 
-leaves="quorum classify value clock token scripts answer reply uri heap
+leaves="quorum classify value clock token scripts answer reply uri heap hashslot
         options status version"
-transport="conn node op subscribe"
+transport="conn node op subscribe cluster"
 algorithms="lock lease fence election inspect async"
 assembly="manager log scoped wake"
 
 leaf_h="redlock.h internal.h quorum.h classify.h value.h clock.h token.h
-        scripts.h answer.h reply.h uri.h heap.h options.h"
-transport_h="$leaf_h conn.h node.h op.h subscribe.h"
+        scripts.h answer.h reply.h uri.h heap.h options.h hashslot.h"
+transport_h="$leaf_h conn.h node.h op.h subscribe.h cluster.h"
 algorithm_h="$leaf_h op.h manager.h lock.h lease.h async.h fence.h"
 
 bad=0

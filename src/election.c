@@ -263,6 +263,8 @@ redlock_status redlock_election_start(redlock_manager *m, const char *name,
      * documented floor that leaves room for it. */
     if (ttl_ms < 10)
         return REDLOCK_ERANGE;
+    if (!redlock__election_keys_ok(m, name, name_len))
+        return REDLOCK_ECROSSSLOT;
     if (atomic_load_explicit(&m->closing, memory_order_acquire))
         return REDLOCK_ECLOSED;
     redlock_election *e = calloc(1, sizeof(*e));

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "hashslot.h"
 #include "internal.h"
 #include "manager.h"
 #include "op.h"
@@ -164,6 +165,8 @@ redlock_status redlock_election_observe(redlock_manager *m, const char *name,
     size_t name_len = strlen(name);
     if (name_len + 9 > REDLOCK_RESOURCE_MAX)
         return REDLOCK_ERANGE;
+    if (!redlock__election_keys_ok(m, name, name_len))
+        return REDLOCK_ECROSSSLOT;
     if (atomic_load_explicit(&m->closing, memory_order_acquire))
         return REDLOCK_ECLOSED;
     /* "<prefix>election:<name>" and the same with ":fence", in one
@@ -205,4 +208,23 @@ redlock_status redlock_election_observe(redlock_manager *m, const char *name,
     free(rd);
     redlock__manager_unref(m);
     return st;
+}
+
+/* An election's two keys, "<prefix>election:<name>" and the same with
+ * ":fence", are read by one script: on a cluster node they must share a
+ * hash slot (a hash tag in the name or the prefix). */
+bool redlock__election_keys_ok(const redlock_manager *m, const char *name,
+                               size_t name_len)
+{
+    if (!m->has_cluster)
+        return true;
+    char key[REDLOCK_RESOURCE_MAX + 512];
+    size_t len = m->prefix_len + 9 + name_len;
+    if (len + 6 > sizeof(key))
+        return false;
+    memcpy(key, m->prefix, m->prefix_len);
+    memcpy(key + m->prefix_len, "election:", 9);
+    memcpy(key + m->prefix_len + 9, name, name_len);
+    memcpy(key + len, ":fence", 6);
+    return redlock__hash_slot(key, len) == redlock__hash_slot(key, len + 6);
 }

@@ -28,6 +28,7 @@
 
 #include "clock.h"
 #include "internal.h"
+#include "hashslot.h"
 #include "lock.h"
 #include "manager.h"
 #include "op.h"
@@ -597,6 +598,16 @@ redlock_status redlock__acquire_begin(redlock_manager *m,
         if (p->info != NULL)
             p->info->last_status = REDLOCK_ENOMEM;
         return REDLOCK_ENOMEM;
+    }
+    /* A cluster node can run a multi-key script only on one hash slot:
+     * refuse now rather than fail every vote there with CROSSSLOT. */
+    if (m->has_cluster && !redlock__keys_one_slot(
+                              (const char *const *)lock->keys,
+                              lock->key_lens, count)) {
+        redlock__acquire_abort(lock);
+        if (p->info != NULL)
+            p->info->last_status = REDLOCK_ECROSSSLOT;
+        return REDLOCK_ECROSSSLOT;
     }
     /* The call's owner (checked by the policy), else the manager's. */
     const char *owner = p->owner != NULL ? p->owner : m->opts.owner;

@@ -330,6 +330,9 @@ redlock_status redlock_manager_create_ex(const char *const *uris, size_t n,
     m->opts.key_prefix = m->prefix;
     m->n = n;
     m->quorum = redlock__quorum(n);
+    for (size_t i = 0; i < n; i++)
+        if (parsed[i].kind == REDLOCK__URI_CLUSTER)
+            m->has_cluster = true;
     atomic_init(&m->max_ttl_sent_ms, 0);
     for (size_t i = 0; i < n; i++)
         m->dup_of[i] = -1;

@@ -30,6 +30,8 @@ struct redlock_manager {
     atomic_bool closing;     /* set by destroy (release); read anywhere */
     size_t n;
     size_t quorum;
+    bool has_cluster;          /* a node is a Redis Cluster: multi-key
+                                  locks need one hash slot (lock.c) */
     struct redlock__node **nodes;
     redlock_options opts;    /* copy; key_prefix points at prefix below */
     char *prefix;
@@ -180,5 +182,11 @@ void redlock__wakes_free(struct redlock__wakes *w);
 void redlock__wakes_close(struct redlock__wakes *w);
 void redlock__wakes_event(struct redlock_manager *m, size_t idx, int ev,
                           const char *key, size_t len);
+
+/* False when m has a cluster node and the election name's two keys
+ * ("election:<name>" and its ":fence") fall in different hash slots: the
+ * caller then refuses with REDLOCK_ECROSSSLOT (inspect.c). */
+bool redlock__election_keys_ok(const redlock_manager *m, const char *name,
+                               size_t name_len);
 
 #endif /* REDLOCK_MANAGER_H */

@@ -92,6 +92,7 @@
 
 #include "classify.h"
 #include "clock.h"
+#include "cluster.h"
 #include "conn.h"
 #include "internal.h"
 #include "node.h"
@@ -250,8 +251,16 @@ struct redlock__node {
     bool guard_reported;       /* the guard's start was reported */
     redlock__reply_guard reply_guard; /* the reader's limits (reply.h) */
     /* Pub/sub wake-ups: the subscriber connection (subscribe.c), driven
-     * by this worker's loop; never NULL. */
+     * by this worker's loop; never NULL (but for a cluster node). */
     redlock__sub *sub;
+    /* A cluster node (cluster.c) has no worker and no connection of its
+     * own: it routes to its shards' workers. NULL for other nodes. */
+    redlock__cluster *cluster;
+    /* A shard of a cluster node: that node (its router takes MOVED and
+     * ASK replies) and the name events are reported under. */
+    redlock__node *parent;
+    const char *event_name;    /* uri.display, or the cluster's name */
+    bool newcomer;             /* see redlock__node_new_shard() */
 };
 
 /* ------------------------------------------------------------------------
@@ -335,7 +344,11 @@ static void note_event(redlock__node *nd, redlock_status st, const char *msg)
     node_note *n = note_new(nd);
     n->is_event = true;
     n->st = st;
-    snprintf(n->msg, sizeof(n->msg), "%s", msg);
+    if (nd->parent != NULL)
+        snprintf(n->msg, sizeof(n->msg), "shard %s: %s", nd->uri.display,
+                 msg);
+    else
+        snprintf(n->msg, sizeof(n->msg), "%s", msg);
 }
 
 /* A log line. */
@@ -361,7 +374,7 @@ static void emit_notes(redlock__node *nd)
     for (size_t i = 0; i < nd->notes_len; i++) {
         const node_note *n = &nd->notes[i];
         if (n->is_event)
-            redlock__log_node_event(nd->env.log_to, nd->uri.display, n->st,
+            redlock__log_node_event(nd->env.log_to, nd->event_name, n->st,
                                     n->msg);
         else
             redlock__log(nd->env.log_to, n->level, "%s", n->msg);
@@ -539,6 +552,18 @@ static bool send_slot(redlock__node *nd, redlock__slot *s, uint64_t now)
     if (!s->eval_fallback && op->script < REDLOCK__SCRIPT_COUNT &&
         nd->script_eval[op->script])
         s->eval_fallback = 1; /* our digest is not the node's */
+    if (s->asking) {
+        /* An ASK redirect (cluster.c): this command alone may use the
+         * importing slot. Its reply comes first (on_reply). */
+        const char *ask[1] = {"ASKING"};
+        size_t ask_len[1] = {6};
+        if (!redlock__conn_append(nd->conn, 1, ask, ask_len)) {
+            finish(nd, s, REDLOCK__ANS_ERROR, REDLOCK_ENOMEM,
+                   "could not buffer command");
+            return false;
+        }
+        s->ask_owed = 1;
+    }
     if (s->eval_fallback) {
         /* Same arguments, but EVAL with the source instead of EVALSHA. */
         const char *argv[3 + 2 * REDLOCK_MULTI_MAX + 2];
@@ -790,7 +815,14 @@ static void on_run_id(redlock__node *nd, const redisReply *r, uint64_t now)
         !ok || nd->last_run_id[0] == '\0' ? REDLOCK__RUN_ID_NEW
         : strcmp(nd->last_run_id, id) == 0 ? REDLOCK__RUN_ID_SAME
                                            : REDLOCK__RUN_ID_CHANGED;
-    if (seen == REDLOCK__RUN_ID_CHANGED)
+    if (nd->newcomer && nd->last_run_id[0] == '\0') {
+        /* A cluster's master first met after its slot map was known: a
+         * promoted replica may lack our keys. Guarded from now, as a
+         * restart (cluster.c, DESIGN). */
+        seen = REDLOCK__RUN_ID_CHANGED;
+        snprintf(nd->guard_why, sizeof(nd->guard_why),
+                 "a new master of the cluster's slots (failover)");
+    } else if (seen == REDLOCK__RUN_ID_CHANGED)
         snprintf(nd->guard_why, sizeof(nd->guard_why),
                  "run_id changed from %.12s... to %.12s...", nd->last_run_id,
                  id);
@@ -983,11 +1015,29 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
             conn_ready(nd, now);
         return;
     }
+    if (nd->inflight.head != NULL && nd->inflight.head->ask_owed) {
+        /* The reply to the ASKING sent before this slot (send_slot). */
+        nd->inflight.head->ask_owed = 0;
+        freeReplyObject(r);
+        return;
+    }
     redlock__slot *s = list_pop(&nd->inflight);
     if (s == NULL) {
         freeReplyObject(r);
         fail(nd, REDLOCK_EPROTO, "reply without a request", now);
         return;
+    }
+    if (nd->parent != NULL && r->type == REDIS_REPLY_ERROR &&
+        r->str != NULL && !droppable(s)) {
+        /* MOVED or ASK: the cluster's router sends s on (cluster.c). It
+         * leaves this node's load first: the next node counts it. */
+        atomic_fetch_sub_explicit(&nd->load, 1, memory_order_relaxed);
+        if (redlock__cluster_redirect(nd->parent->cluster, s, r->str,
+                                      r->len)) {
+            freeReplyObject(r);
+            return;
+        }
+        atomic_fetch_add_explicit(&nd->load, 1, memory_order_relaxed);
     }
     if (r->type == REDIS_REPLY_ERROR && s->op->kind != REDLOCK__OP_RAW &&
         s->op->kind != REDLOCK__OP_INT &&
@@ -1420,10 +1470,36 @@ static void sub_hook(void *ctx, size_t idx, redlock__sub_event ev,
     nd->env.sub_event(nd->env.ctx, idx, (int)ev, key, len);
 }
 
+/* A cluster node: a name, the env, and its router (cluster.c). */
+static redlock__node *cluster_node_new(const redlock__node_env *env,
+                                       size_t idx, redlock__uri *uri)
+{
+    redlock__node *nd = calloc(1, sizeof(*nd));
+    if (nd == NULL)
+        return NULL;
+    nd->env = *env;
+    nd->idx = idx;
+    nd->wake_fd = -1;
+    nd->uri.display = strdup(uri->display);
+    atomic_init(&nd->dup_of, -1);
+    atomic_init(&nd->restart_us, REDLOCK__RESTART_NONE);
+    atomic_init(&nd->first_write_us, UINT64_MAX);
+    nd->event_name = nd->uri.display;
+    if (nd->uri.display == NULL ||
+        (nd->cluster = redlock__cluster_new(env, idx, uri, nd)) == NULL) {
+        free(nd->uri.display);
+        free(nd);
+        return NULL; /* uri still owns its strings */
+    }
+    return nd;
+}
+
 /* Allocate a node; takes over uri's strings. */
 redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
                                  redlock__uri *uri)
 {
+    if (uri->kind == REDLOCK__URI_CLUSTER)
+        return cluster_node_new(env, idx, uri);
     redlock__node *nd = calloc(1, sizeof(*nd));
     if (nd == NULL)
         return NULL;
@@ -1477,13 +1553,39 @@ redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
     nd->state = CONN_DOWN;
     nd->backoff_ms = env->opts->reconnect_min_ms;
     nd->next_connect_us = 0; /* connect at once */
+    nd->event_name = nd->uri.display;
     return nd;
+}
+
+redlock__node *redlock__node_new_shard(const redlock__node_env *env,
+                                       size_t idx, redlock__uri *uri,
+                                       redlock__node *parent,
+                                       const char *cluster_name,
+                                       bool newcomer,
+                                       uint64_t first_write_us)
+{
+    redlock__node *nd = redlock__node_new(env, idx, uri);
+    if (nd == NULL)
+        return NULL;
+    nd->parent = parent;
+    nd->event_name = cluster_name;
+    nd->newcomer = newcomer;
+    atomic_store_explicit(&nd->first_write_us, first_write_us,
+                          memory_order_relaxed);
+    return nd;
+}
+
+uint64_t redlock__node_first_write_us(const redlock__node *nd)
+{
+    return atomic_load_explicit(&nd->first_write_us, memory_order_relaxed);
 }
 
 /* Start the worker thread with signals blocked, so that process signals
  * go to application threads. */
 int redlock__node_start(redlock__node *nd)
 {
+    if (nd->cluster != NULL)
+        return redlock__cluster_start(nd->cluster);
     int rc = redlock__thread_start(&nd->thread, NULL, worker_main, nd);
     if (rc == 0)
         nd->started = true;
@@ -1493,6 +1595,10 @@ int redlock__node_start(redlock__node *nd)
 /* Queue a slot for the worker (any thread). */
 void redlock__node_submit(redlock__node *nd, redlock__slot *s)
 {
+    if (nd->cluster != NULL) {
+        redlock__cluster_submit(nd->cluster, s);
+        return;
+    }
     bool release = is_release(s);
     const char *refuse = NULL;
     redlock_status st = REDLOCK_OK;
@@ -1526,6 +1632,10 @@ void redlock__node_submit(redlock__node *nd, redlock__slot *s)
 /* Tell the worker to stop and wait for it. */
 void redlock__node_stop(redlock__node *nd, uint64_t shutdown_deadline_us)
 {
+    if (nd != NULL && nd->cluster != NULL) {
+        redlock__cluster_stop(nd->cluster, shutdown_deadline_us);
+        return;
+    }
     if (nd == NULL || !nd->started)
         return;
     pthread_mutex_lock(&nd->queue_mu);
@@ -1548,6 +1658,12 @@ void redlock__node_free(redlock__node *nd)
 {
     if (nd == NULL)
         return;
+    if (nd->cluster != NULL) {
+        redlock__cluster_free(nd->cluster);
+        free(nd->uri.display);
+        free(nd);
+        return;
+    }
     redlock__conn_free(nd->conn);
     redlock__sub_free(nd->sub); /* pub/sub */
     if (nd->wake_fd >= 0)
@@ -1565,6 +1681,8 @@ void redlock__node_free(redlock__node *nd)
 void redlock__node_set_dup(redlock__node *nd, int of)
 {
     atomic_store_explicit(&nd->dup_of, of, memory_order_relaxed);
+    if (nd->cluster != NULL)
+        redlock__cluster_set_dup(nd->cluster, of);
 }
 
 /* The redacted address. */
@@ -1578,6 +1696,8 @@ const char *redlock__node_name(const redlock__node *nd)
  * clearing it. */
 uint64_t redlock__node_guard_left_us(redlock__node *nd, uint64_t now)
 {
+    if (nd->cluster != NULL)
+        return redlock__cluster_guard_left_us(nd->cluster, now);
     uint64_t r = atomic_load_explicit(&nd->restart_us, memory_order_relaxed);
     if (r == REDLOCK__RESTART_NONE)
         return 0;
@@ -1606,6 +1726,10 @@ static bool output_left(redlock__node *nd)
 bool redlock__node_try_send(redlock__node *nd, redlock__slot *s, int *fd,
                             uint64_t *gen)
 {
+    /* A cluster node takes the workers' path (its shards are not in the
+     * caller's poll set; docs/design.md "Cluster nodes"). */
+    if (nd->cluster != NULL)
+        return false;
     if (pthread_mutex_trylock(&nd->io_mu) != 0)
         return false; /* the worker or another caller is at it */
     /* Replies still owed to callers that left (stragglers) are read by
@@ -1696,6 +1820,10 @@ struct redlock__wakers *redlock__node_wakers(const redlock__node *nd)
 void redlock__node_write_counts(const redlock__node *nd, uint64_t *inl,
                                 uint64_t *worker)
 {
+    if (nd->cluster != NULL) {
+        redlock__cluster_write_counts(nd->cluster, inl, worker);
+        return;
+    }
     *inl = atomic_load_explicit(&nd->writes_inline, memory_order_relaxed);
     *worker = atomic_load_explicit(&nd->writes_worker, memory_order_relaxed);
 }
@@ -1704,5 +1832,9 @@ void redlock__node_write_counts(const redlock__node *nd, uint64_t *inl,
 int redlock__node_sub_want(redlock__node *nd, const char *key, size_t len,
                            bool on)
 {
+    /* A cluster node has no subscriber connection: its waiters retry on
+     * their timers (docs/design.md "Cluster nodes"). */
+    if (nd->cluster != NULL || nd->sub == NULL)
+        return 0;
     return (int)redlock__sub_want(nd->sub, key, len, on);
 }

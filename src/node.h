@@ -69,6 +69,24 @@ typedef struct redlock__node_env {
 redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
                                  redlock__uri *uri);
 
+/* The same for a shard master of a cluster node (cluster.c): its events
+ * are reported under the cluster's name (cluster_name, which must outlive
+ * it), prefixed with its own address; its MOVED and ASK replies go back
+ * to parent's router. A newcomer (a master first met after the cluster's
+ * slot map was known: a promoted replica) starts its restart guard at its
+ * first handshake whatever its uptime; first_write_us is when the cluster
+ * node first carried a TTL (UINT64_MAX: never), for the AUTO guard. */
+redlock__node *redlock__node_new_shard(const redlock__node_env *env,
+                                       size_t idx, redlock__uri *uri,
+                                       redlock__node *parent,
+                                       const char *cluster_name,
+                                       bool newcomer,
+                                       uint64_t first_write_us);
+
+/* When a command carrying a TTL was first written to nd (UINT64_MAX:
+ * never). Any thread. */
+uint64_t redlock__node_first_write_us(const redlock__node *nd);
+
 /* Start the worker thread. Returns 0 or an errno. */
 int redlock__node_start(redlock__node *node);
 

@@ -47,6 +47,10 @@ typedef struct redlock__slot {
     uint32_t node;              /* index of the node */
     uint8_t answer;             /* redlock__answer; written under op->mu */
     uint8_t eval_fallback;      /* resent as EVAL after NOSCRIPT */
+    uint8_t asking;             /* cluster: send ASKING before it (an ASK
+                                   redirect; cluster.c) */
+    uint8_t ask_owed;           /* the reply to that ASKING comes first */
+    uint8_t redirects;          /* cluster: MOVED/ASK followed so far */
     redlock_status error;       /* when answer is ERROR */
     void *reply;                /* redisReply* for OP_RAW; owned by the op */
     uint64_t sent_us;           /* when written to the socket */

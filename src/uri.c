@@ -461,7 +461,120 @@ static redlock_status uri_parse_hostport(const char *s, redlock__uri *u,
     return REDLOCK_OK;
 }
 
-/* Parse the part of a redis:// URI after "redis://" into u. */
+/* Parse one "host[:port]" seed of a query (the n bytes at v) into *hp,
+ * default_port when it gives none. what names the parameter in errors. */
+static redlock_status uri_parse_seed(const char *v, size_t n,
+                                     int default_port, const char *what,
+                                     redlock__hostport *hp, uri_err *e)
+{
+    redlock__uri tmp;
+    memset(&tmp, 0, sizeof tmp);
+    char *text = NULL;
+    redlock_status st = uri_pct_decode(v, n, what, 1, &text, e);
+    if (st != REDLOCK_OK)
+        return st;
+    if (text[0] == '\0') {
+        free(text);
+        uri_set_err(e, "empty %s (expected host:port)", what);
+        return REDLOCK_EURI;
+    }
+    st = uri_parse_hostport(text, &tmp, e);
+    int had_port = strchr(text[0] == '[' ? strchr(text, ']') : text, ':') !=
+                   NULL;
+    free(text);
+    if (st == REDLOCK_OK && tmp.db != 0) {
+        uri_set_err(e, "a %s takes no /db", what);
+        st = REDLOCK_EURI;
+    }
+    if (st != REDLOCK_OK) {
+        redlock__uri_clear(&tmp);
+        return st;
+    }
+    hp->host = tmp.host;
+    hp->port = had_port ? tmp.port : default_port;
+    return REDLOCK_OK;
+}
+
+/* Parse the query of a redis:// or rediss:// URI (after '?'): cluster=yes
+ * (or no) and seed=host:port, repeated. */
+static redlock_status uri_parse_redis_query(const char *q, redlock__uri *u,
+                                            uri_err *e)
+{
+    int seen_cluster = 0;
+    const char *p = q;
+    for (;;) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp != NULL ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        if (len == 0) {
+            uri_set_err(e, "empty query parameter (stray '?' or '&')");
+            return REDLOCK_EURI;
+        }
+        if (eq == NULL) {
+            uri_set_err(e, "query parameter without '=' "
+                           "(expected cluster=yes or seed=host:port)");
+            return REDLOCK_EURI;
+        }
+        size_t key_len = (size_t)(eq - p);
+        const char *val = eq + 1;
+        size_t val_len = len - key_len - 1;
+        if (uri_range_is(p, key_len, "cluster")) {
+            if (seen_cluster) {
+                uri_set_err(e, "query parameter cluster given twice");
+                return REDLOCK_EURI;
+            }
+            seen_cluster = 1;
+            if (uri_range_is(val, val_len, "yes"))
+                u->kind = REDLOCK__URI_CLUSTER;
+            else if (!uri_range_is(val, val_len, "no")) {
+                uri_set_err(e, "cluster= takes yes or no");
+                return REDLOCK_EURI;
+            }
+        } else if (uri_range_is(p, key_len, "seed")) {
+            if (u->n_seeds >= REDLOCK__URI_SEEDS_MAX) {
+                uri_set_err(e, "too many seeds (at most %d)",
+                            REDLOCK__URI_SEEDS_MAX);
+                return REDLOCK_EURI;
+            }
+            redlock_status st = uri_parse_seed(
+                val, val_len, URI_DEFAULT_PORT, "seed",
+                &u->seeds[u->n_seeds], e);
+            if (st != REDLOCK_OK)
+                return st;
+            u->n_seeds++;
+        } else {
+            int plain = key_len > 0 && key_len <= URI_ECHO_MAX;
+            for (size_t i = 0; plain && i < key_len; i++) {
+                unsigned char c = (unsigned char)p[i];
+                plain = uri_is_alnum(c) || c == '_' || c == '-';
+            }
+            if (plain)
+                uri_set_err(e, "unknown query parameter \"%.*s\" "
+                               "(expected cluster or seed)",
+                            (int)key_len, p);
+            else
+                uri_set_err(e, "unknown query parameter "
+                               "(expected cluster or seed)");
+            return REDLOCK_EURI;
+        }
+        if (amp == NULL)
+            break;
+        p = amp + 1;
+    }
+    if (u->n_seeds > 0 && u->kind != REDLOCK__URI_CLUSTER) {
+        uri_set_err(e, "seed= is only for a cluster node (add cluster=yes)");
+        return REDLOCK_EURI;
+    }
+    if (u->kind == REDLOCK__URI_CLUSTER && u->db != 0) {
+        uri_set_err(e, "a Redis Cluster has only database 0 (remove /%d)",
+                    u->db);
+        return REDLOCK_EURI;
+    }
+    return REDLOCK_OK;
+}
+
+/* Parse the part of a redis:// URI after "redis://" into u. A query
+ * ('?' after the credentials) may make it a cluster node. */
 static redlock_status uri_parse_redis(const char *rest, redlock__uri *u,
                                       uri_err *e)
 {
@@ -474,7 +587,167 @@ static redlock_status uri_parse_redis(const char *rest, redlock__uri *u,
             return st;
         rest = at + 1;
     }
-    return uri_parse_hostport(rest, u, e);
+    const char *q = strchr(rest, '?');
+    if (q == NULL)
+        return uri_parse_hostport(rest, u, e);
+    char *hp = uri_dup_range(rest, (size_t)(q - rest));
+    if (hp == NULL)
+        return uri_oom(e);
+    st = uri_parse_hostport(hp, u, e);
+    free(hp);
+    if (st != REDLOCK_OK)
+        return st;
+    return uri_parse_redis_query(q + 1, u, e);
+}
+
+/* ------------------------------------------------------------------------
+ * sentinel://[[user]:password@]host[:port]/NAME[?sentinel=host:port]...
+ * ------------------------------------------------------------------------ */
+
+/* Port of a sentinel when the URI gives none. */
+#define URI_SENTINEL_PORT 26379
+/* Longest master name accepted. */
+#define URI_MASTER_NAME_MAX 128
+
+/* Parse the part of a sentinel:// URI after "sentinel://" into u. Values
+ * of sentinel_password are never echoed. */
+static redlock_status uri_parse_sentinel(const char *rest, redlock__uri *u,
+                                         uri_err *e)
+{
+    const char *at = strrchr(rest, '@');
+    redlock_status st;
+    u->kind = REDLOCK__URI_SENTINEL;
+    /* A '@' inside sentinel_password=... would be taken for the end of
+     * the credentials: refuse the form, without echoing it. */
+    if (at != NULL && strchr(rest, '?') != NULL &&
+        strchr(rest, '?') < at) {
+        uri_set_err(e, "'@' in the query: percent-encode it as %%40");
+        return REDLOCK_EURI;
+    }
+    if (at != NULL) {
+        st = uri_parse_userinfo(rest, (size_t)(at - rest), u, e);
+        if (st != REDLOCK_OK)
+            return st;
+        rest = at + 1;
+    }
+    const char *slash = rest[0] == '[' && strchr(rest, ']') != NULL
+                            ? strchr(strchr(rest, ']'), '/')
+                            : strchr(rest, '/');
+    const char *q = strchr(rest, '?');
+    if (slash == NULL || (q != NULL && q < slash)) {
+        uri_set_err(e, "a sentinel node names its master: "
+                       "sentinel://host:port/MASTERNAME");
+        return REDLOCK_EURI;
+    }
+    char *hp = uri_dup_range(rest, (size_t)(slash - rest));
+    if (hp == NULL)
+        return uri_oom(e);
+    st = uri_parse_hostport(hp, u, e);
+    int had_port = strchr(hp[0] == '[' ? strchr(hp, ']') : hp, ':') != NULL;
+    free(hp);
+    if (st != REDLOCK_OK)
+        return st;
+    if (!had_port)
+        u->port = URI_SENTINEL_PORT;
+    const char *name = slash + 1;
+    size_t name_len = q != NULL ? (size_t)(q - name) : strlen(name);
+    if (name_len == 0) {
+        uri_set_err(e, "empty master name after '/' "
+                       "(sentinel://host:port/MASTERNAME)");
+        return REDLOCK_EURI;
+    }
+    if (name_len > URI_MASTER_NAME_MAX) {
+        uri_set_err(e, "master name too long (%zu characters, at most %d)",
+                    name_len, URI_MASTER_NAME_MAX);
+        return REDLOCK_EURI;
+    }
+    for (size_t i = 0; i < name_len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!uri_is_alnum(c) && c != '.' && c != '-' && c != '_') {
+            uri_set_err(e, "bad character in master name (letters, digits, "
+                           "'.', '-' and '_' only)");
+            return REDLOCK_EURI;
+        }
+    }
+    u->master_name = uri_dup_range(name, name_len);
+    if (u->master_name == NULL)
+        return uri_oom(e);
+    if (q == NULL)
+        return REDLOCK_OK;
+    int seen_db = 0, seen_user = 0, seen_pass = 0;
+    const char *p = q + 1;
+    for (;;) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp != NULL ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        if (len == 0) {
+            uri_set_err(e, "empty query parameter (stray '?' or '&')");
+            return REDLOCK_EURI;
+        }
+        if (eq == NULL) {
+            uri_set_err(e, "query parameter without '=' (expected "
+                           "sentinel, sentinel_user, sentinel_password or "
+                           "db)");
+            return REDLOCK_EURI;
+        }
+        size_t key_len = (size_t)(eq - p);
+        const char *val = eq + 1;
+        size_t val_len = len - key_len - 1;
+        if (uri_range_is(p, key_len, "sentinel")) {
+            if (u->n_seeds >= REDLOCK__URI_SEEDS_MAX) {
+                uri_set_err(e, "too many sentinels (at most %d more)",
+                            REDLOCK__URI_SEEDS_MAX);
+                return REDLOCK_EURI;
+            }
+            st = uri_parse_seed(val, val_len, URI_SENTINEL_PORT, "sentinel",
+                                &u->seeds[u->n_seeds], e);
+            if (st != REDLOCK_OK)
+                return st;
+            u->n_seeds++;
+        } else if (uri_range_is(p, key_len, "sentinel_password")) {
+            if (seen_pass++) {
+                uri_set_err(e, "sentinel_password given twice");
+                return REDLOCK_EURI;
+            }
+            if (val_len > 0) {
+                st = uri_pct_decode(val, val_len, "sentinel_password", 0,
+                                    &u->sentinel_password, e);
+                if (st != REDLOCK_OK)
+                    return st;
+            }
+        } else if (uri_range_is(p, key_len, "sentinel_user")) {
+            if (seen_user++) {
+                uri_set_err(e, "sentinel_user given twice");
+                return REDLOCK_EURI;
+            }
+            if (val_len > 0) {
+                st = uri_pct_decode(val, val_len, "sentinel_user", 0,
+                                    &u->sentinel_user, e);
+                if (st != REDLOCK_OK)
+                    return st;
+            }
+        } else if (uri_range_is(p, key_len, "db")) {
+            long value = 0;
+            if (seen_db++) {
+                uri_set_err(e, "query parameter db given twice");
+                return REDLOCK_EURI;
+            }
+            if (!uri_all_digits(val, val_len) || val_len == 0 ||
+                uri_parse_decimal(val, val_len, 0, INT_MAX, &value) != 0) {
+                uri_set_err(e, "bad db (expected 0..%d)", INT_MAX);
+                return REDLOCK_EURI;
+            }
+            u->db = (int)value;
+        } else {
+            uri_set_err(e, "unknown query parameter (expected sentinel, "
+                           "sentinel_user, sentinel_password or db)");
+            return REDLOCK_EURI;
+        }
+        if (amp == NULL)
+            break;
+        p = amp + 1;
+    }
+    return REDLOCK_OK;
 }
 
 /* ------------------------------------------------------------------------
@@ -641,6 +914,27 @@ static redlock_status uri_build_display(redlock__uri *u, uri_err *e)
 
     if (u->db != 0)
         snprintf(db, sizeof db, "/%d", u->db);
+    if (u->kind != REDLOCK__URI_SERVER) {
+        /* "cluster:host:port" or "sentinel:host:port/NAME". */
+        const char *pre = u->kind == REDLOCK__URI_CLUSTER ? "cluster:"
+                                                           : "sentinel:";
+        int v6 = strchr(u->host, ':') != NULL;
+        const char *name = u->master_name != NULL ? u->master_name : "";
+        n = snprintf(NULL, 0, "%s%s%s%s:%d%s%s%s", pre, v6 ? "[" : "",
+                     u->host, v6 ? "]" : "", u->port, name[0] ? "/" : "",
+                     name, db);
+        if (n < 0) {
+            uri_set_err(e, "could not format node name");
+            return REDLOCK_EURI;
+        }
+        u->display = malloc((size_t)n + 1);
+        if (u->display == NULL)
+            return uri_oom(e);
+        snprintf(u->display, (size_t)n + 1, "%s%s%s%s:%d%s%s%s", pre,
+                 v6 ? "[" : "", u->host, v6 ? "]" : "", u->port,
+                 name[0] ? "/" : "", name, db);
+        return REDLOCK_OK;
+    }
     if (u->is_unix)
         n = snprintf(NULL, 0, "unix:%s%s", u->path, db);
     else if (strchr(u->host, ':') != NULL)
@@ -688,7 +982,8 @@ static redlock_status uri_unknown_scheme(const char *text, uri_err *e)
         return REDLOCK_EURI;
     }
     if (sep == NULL) {
-        uri_set_err(e, "missing scheme (expected redis://, rediss:// or unix://)");
+        uri_set_err(e, "missing scheme (expected redis://, rediss://, "
+                       "unix:// or sentinel://)");
         return REDLOCK_EURI;
     }
     len = (size_t)(sep - text);
@@ -700,9 +995,10 @@ static redlock_status uri_unknown_scheme(const char *text, uri_err *e)
     }
     if (plain)
         uri_set_err(e, "unknown scheme \"%.*s\" (expected redis://, "
-                       "rediss:// or unix://)", (int)len, text);
+                       "rediss://, unix:// or sentinel://)", (int)len, text);
     else
-        uri_set_err(e, "unknown scheme (expected redis://, rediss:// or unix://)");
+        uri_set_err(e, "unknown scheme (expected redis://, rediss://, "
+                       "unix:// or sentinel://)");
     return REDLOCK_EURI;
 }
 
@@ -749,6 +1045,8 @@ redlock_status redlock__uri_parse(const char *text, redlock__uri *out,
         /* The same grammar as redis://; the connection uses TLS. */
         tmp.tls = 1;
         st = uri_parse_redis(text + strlen("rediss://"), &tmp, &e);
+    } else if (uri_has_prefix_ci(text, "sentinel://")) {
+        st = uri_parse_sentinel(text + strlen("sentinel://"), &tmp, &e);
     } else {
         st = uri_unknown_scheme(text, &e);
     }
@@ -787,11 +1085,55 @@ void redlock__uri_clear(redlock__uri *u)
         return;
     if (u->password != NULL)
         uri_wipe_free(u->password, strlen(u->password));
+    if (u->sentinel_password != NULL)
+        uri_wipe_free(u->sentinel_password, strlen(u->sentinel_password));
     free(u->host);
     free(u->path);
     free(u->user);
     free(u->display);
+    free(u->master_name);
+    free(u->sentinel_user);
+    for (size_t i = 0; i < u->n_seeds && i < REDLOCK__URI_SEEDS_MAX; i++)
+        free(u->seeds[i].host);
     memset(u, 0, sizeof *u);
+}
+
+/* A server URI for host:port with the given credentials, TLS and db. */
+static redlock_status uri_make_server(const char *host, int port,
+                                      const char *user, const char *password,
+                                      int tls, int db, redlock__uri *out)
+{
+    uri_err e = {NULL, 0};
+    memset(out, 0, sizeof *out);
+    out->tls = tls;
+    out->port = port;
+    out->db = db;
+    out->host = strdup(host);
+    out->user = user != NULL ? strdup(user) : NULL;
+    out->password = password != NULL ? strdup(password) : NULL;
+    if (out->host == NULL || (user != NULL && out->user == NULL) ||
+        (password != NULL && out->password == NULL) ||
+        uri_build_display(out, &e) != REDLOCK_OK) {
+        redlock__uri_clear(out);
+        return REDLOCK_ENOMEM;
+    }
+    return REDLOCK_OK;
+}
+
+redlock_status redlock__uri_member(const redlock__uri *u, const char *host,
+                                   int port, redlock__uri *out)
+{
+    return uri_make_server(host, port, u->user, u->password, u->tls, u->db,
+                           out);
+}
+
+redlock_status redlock__uri_sentinel_at(const redlock__uri *u, size_t i,
+                                        redlock__uri *out)
+{
+    const char *host = i == 0 ? u->host : u->seeds[i - 1].host;
+    int port = i == 0 ? u->port : u->seeds[i - 1].port;
+    return uri_make_server(host, port, u->sentinel_user,
+                           u->sentinel_password, 0, 0, out);
 }
 
 /* Host names compare without case; IP literals compare as addresses, so
@@ -812,6 +1154,17 @@ static bool same_host(const char *a, const char *b)
 bool redlock__uri_same_server(const redlock__uri *a, const redlock__uri *b)
 {
     if (a->is_unix != b->is_unix)
+        return false;
+    /* A sentinel node is its master, whatever sentinel names it: two
+     * naming one master through one sentinel are one node. Against a
+     * server or a cluster it cannot be told here (the master's address is
+     * learnt at run time; the run_id check covers it then). */
+    if ((a->kind == REDLOCK__URI_SENTINEL) !=
+        (b->kind == REDLOCK__URI_SENTINEL))
+        return false;
+    if (a->kind == REDLOCK__URI_SENTINEL &&
+        (a->master_name == NULL || b->master_name == NULL ||
+         strcmp(a->master_name, b->master_name) != 0))
         return false;
     if (a->is_unix)
         return a->path != NULL && b->path != NULL &&

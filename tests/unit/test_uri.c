@@ -197,7 +197,7 @@ static const bad_case bad_cases[] = {
     {"redis:///0", "empty host", NULL},
     {"redis://:s3cretpw@", "empty host", "s3cretpw"},
     {"redis://:s3cretpw@:6379", "empty host", "s3cretpw"},
-    {"redis://host?db=1", "bad character '?' in host", NULL},
+    {"redis://host?db=1", "unknown query parameter \"db\"", NULL},
     {"redis://ho#st", "bad character '#' in host", NULL},
     {"redis://h\xc3\xa9", "bad byte 0xc3 in host", NULL},
     {"redis://::1:6379", "brackets", NULL},
@@ -231,7 +231,7 @@ static const bad_case bad_cases[] = {
     {"redis://host/2147483648", "bad db \"2147483648\"", NULL},
     {"redis://host/99999999999999999999999999", "bad db", NULL},
     {"redis://host/1/2", "bad db", NULL},
-    {"redis://host:6379/0?x=1", "bad db", NULL},
+    {"redis://host:6379/0?x=1", "unknown query parameter \"x\"", NULL},
     {"redis://u:s3cretpw@host/x", "bad db", "s3cretpw"},
     /* credentials */
     {"redis://s3cretpw@host", "credentials", "s3cretpw"},
@@ -329,6 +329,139 @@ static void check_bad(const char *text, const char *expect,
                      REDLOCK_EURI);
     assert_int_equal(strlen(small), sizeof small - 1);
     assert_uri_zeroed(&u, text);
+}
+
+
+/* ------------------------------------------------------------------------
+ * Cluster and sentinel nodes
+ * ------------------------------------------------------------------------ */
+
+/* One cluster or sentinel URI that must parse. seeds: "host:port" of each
+ * further seed or sentinel, joined by ','. */
+typedef struct deploy_case {
+    const char *text;
+    redlock__uri_kind kind;
+    const char *host;
+    int port;
+    const char *seeds;
+    const char *master;
+    const char *password;
+    const char *sentinel_password;
+    int tls;
+    int db;
+    const char *display;
+} deploy_case;
+
+static const deploy_case deploy_cases[] = {
+    {"redis://127.0.0.1:7000?cluster=yes", REDLOCK__URI_CLUSTER, "127.0.0.1",
+     7000, "", NULL, NULL, NULL, 0, 0, "cluster:127.0.0.1:7000"},
+    {"redis://:pw@10.0.0.1:7000?cluster=yes&seed=10.0.0.2:7001&seed=h3",
+     REDLOCK__URI_CLUSTER, "10.0.0.1", 7000, "10.0.0.2:7001,h3:6379", NULL,
+     "pw", NULL, 0, 0, "cluster:10.0.0.1:7000"},
+    {"rediss://c.example:6380?seed=[::1]:7002&cluster=yes",
+     REDLOCK__URI_CLUSTER, "c.example", 6380, "::1:7002", NULL, NULL, NULL,
+     1, 0, "cluster:c.example:6380"},
+    {"redis://h:1?cluster=no", REDLOCK__URI_SERVER, "h", 1, "", NULL, NULL,
+     NULL, 0, 0, "h:1"},
+    /* a '?' inside the password is not a query */
+    {"redis://:p?w@h?cluster=yes", REDLOCK__URI_CLUSTER, "h", 6379, "", NULL,
+     "p?w", NULL, 0, 0, "cluster:h:6379"},
+    {"sentinel://127.0.0.1/mymaster", REDLOCK__URI_SENTINEL, "127.0.0.1",
+     26379, "", "mymaster", NULL, NULL, 0, 0,
+     "sentinel:127.0.0.1:26379/mymaster"},
+    {"sentinel://:data@s1:5000/m-1.x?sentinel=s2:5001&sentinel=s3"
+     "&sentinel_password=se%40cret&db=2",
+     REDLOCK__URI_SENTINEL, "s1", 5000, "s2:5001,s3:26379", "m-1.x", "data",
+     "se@cret", 0, 2, "sentinel:s1:5000/m-1.x/2"},
+};
+
+static void test_cluster_and_sentinel(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof deploy_cases / sizeof deploy_cases[0];
+         i++) {
+        const deploy_case *c = &deploy_cases[i];
+        redlock__uri u;
+        char err[256];
+        redlock_status st = redlock__uri_parse(c->text, &u, err, sizeof err);
+        if (st != REDLOCK_OK)
+            fail_msg("%s: %s", c->text, err);
+        assert_int_equal(u.kind, c->kind);
+        assert_str_or_null(u.host, c->host, c->text, "host");
+        assert_int_equal(u.port, c->port);
+        assert_str_or_null(u.master_name, c->master, c->text, "master");
+        assert_str_or_null(u.password, c->password, c->text, "password");
+        assert_str_or_null(u.sentinel_password, c->sentinel_password,
+                           c->text, "sentinel_password");
+        assert_int_equal(u.tls, c->tls);
+        assert_int_equal(u.db, c->db);
+        assert_str_or_null(u.display, c->display, c->text, "display");
+        char seeds[256] = "";
+        for (size_t k = 0; k < u.n_seeds; k++) {
+            char one[96];
+            snprintf(one, sizeof one, "%s%s:%d", k ? "," : "",
+                     u.seeds[k].host, u.seeds[k].port);
+            strncat(seeds, one, sizeof seeds - strlen(seeds) - 1);
+        }
+        assert_str_or_null(seeds, c->seeds, c->text, "seeds");
+        /* Members carry the data credentials; sentinels their own. */
+        redlock__uri m;
+        assert_int_equal(redlock__uri_member(&u, "10.1.1.1", 7005, &m),
+                         REDLOCK_OK);
+        assert_int_equal(m.kind, REDLOCK__URI_SERVER);
+        assert_str_or_null(m.password, c->password, c->text, "member pw");
+        assert_str_or_null(m.display, c->db ? "10.1.1.1:7005/2"
+                                            : "10.1.1.1:7005",
+                           c->text, "member display");
+        assert_int_equal(m.tls, c->tls);
+        redlock__uri_clear(&m);
+        if (c->kind == REDLOCK__URI_SENTINEL) {
+            assert_int_equal(redlock__uri_sentinel_at(&u, u.n_seeds, &m),
+                             REDLOCK_OK);
+            assert_str_or_null(m.password, c->sentinel_password, c->text,
+                               "sentinel pw");
+            assert_int_equal(m.db, 0);
+            redlock__uri_clear(&m);
+        }
+        redlock__uri_clear(&u);
+    }
+}
+
+static const bad_case deploy_bad[] = {
+    {"redis://h?cluster=maybe", "cluster= takes yes or no", NULL},
+    {"redis://h?seed=a:1", "only for a cluster node", NULL},
+    {"redis://h/3?cluster=yes", "only database 0", NULL},
+    {"redis://h?cluster=yes&cluster=yes", "twice", NULL},
+    {"redis://h?cluster=yes&seed=", "empty seed", NULL},
+    {"redis://h?cluster=yes&seed=a:99999", "bad port", NULL},
+    {"redis://h?cluster=yes&seed=a/2", "takes no /db", NULL},
+    {"redis://h?cluster=yes&bogus=1", "\"bogus\"", NULL},
+    {"redis://h?cluster=yes&", "empty query parameter", NULL},
+    {"redis://h?cluster", "without '='", NULL},
+    {"sentinel://h", "names its master", NULL},
+    {"sentinel://h/", "empty master name", NULL},
+    {"sentinel://h/bad name", "whitespace", NULL},
+    {"sentinel://h/m*", "bad character in master name", NULL},
+    {"sentinel://h/m?sentinel=", "empty sentinel", NULL},
+    {"sentinel://h/m?sentinel_password=s3cr3t&sentinel_password=x", "twice",
+     "s3cr3t"},
+    {"sentinel://h/m?sentinel_password=a@b", "percent-encode", "a@b"},
+    {"sentinel://h/m?zz=s3cr3t", "unknown query parameter", "s3cr3t"},
+    {"sentinel://h/m?db=x", "bad db", NULL},
+    {"sentinel://h:0/m", "bad port", NULL},
+};
+
+static void test_cluster_and_sentinel_bad(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof deploy_bad / sizeof deploy_bad[0]; i++)
+        check_bad(deploy_bad[i].text, deploy_bad[i].expect,
+                  deploy_bad[i].secret);
+    /* 17 seeds: one too many. */
+    char text[512] = "redis://h?cluster=yes";
+    for (int k = 0; k <= REDLOCK__URI_SEEDS_MAX; k++)
+        strcat(text, "&seed=a:1");
+    check_bad(text, "too many seeds", NULL);
 }
 
 /* Every bad URI fails cleanly with a useful, password-free message. */
@@ -626,6 +759,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_same_server),
         cmocka_unit_test(test_tls_flag),
         cmocka_unit_test(test_bad_cases),
+        cmocka_unit_test(test_cluster_and_sentinel),
+        cmocka_unit_test(test_cluster_and_sentinel_bad),
         cmocka_unit_test(test_host_length),
         cmocka_unit_test(test_path_length),
         cmocka_unit_test(test_display_never_has_password),

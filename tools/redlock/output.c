@@ -247,6 +247,7 @@ int cli_exit_for_status(redlock_status st)
     case REDLOCK_EURI:
     case REDLOCK_ENONODES:
     case REDLOCK_ETTLSHORT:
+    case REDLOCK_ECROSSSLOT: /* the resources need one hash tag */
         return CLI_EXIT_USAGE;
     case REDLOCK_ENOQUORUM:
     case REDLOCK_ETIMEDOUT:

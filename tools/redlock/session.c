@@ -498,6 +498,7 @@ static int acquire_retryable(redlock_status st)
     case REDLOCK_ETTLSHORT:
     case REDLOCK_EPENDING:
     case REDLOCK_ECANCELED:
+    case REDLOCK_ECROSSSLOT: /* the same keys will not share a slot later */
         return 0;
     }
     return 0;

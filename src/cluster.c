@@ -1,0 +1,623 @@
+/*
+ * cluster.c: a Redis Cluster as one Redlock node (see cluster.h).
+ *
+ * DESIGN
+ * A cluster node is a router over ordinary node workers, one per shard
+ * master (node.c, each with its own connection, handshake, reconnects,
+ * command timeout and restart guard). Submitting a slot looks up the
+ * master of the key's hash slot in a map of 16384 entries and queues the
+ * slot at that shard's worker, on the submitting thread: routing adds no
+ * thread hand-off. The map is learnt from CLUSTER SLOTS (asked of a shard
+ * when the node starts and again, at most every CLUSTER_REFRESH_MIN_US,
+ * after a MOVED) and, at once, from each MOVED reply. A slot whose key's
+ * master is not known yet goes to the first shard, whose MOVED then says
+ * where it belongs.
+ *
+ * Replies a shard's worker passes here (redlock__cluster_redirect):
+ *   MOVED slot host:port  the map learns it; s goes to that master
+ *                         (a new shard worker if need be).
+ *   ASK slot host:port    s goes to that master once, preceded by ASKING
+ *                         (slot->asking); the map is unchanged.
+ *   anything else         the worker interprets it as usual: TRYAGAIN
+ *                         and CLUSTERDOWN are failed votes (the caller's
+ *                         retry loop is the short retry).
+ * A redirected slot keeps its op's deadline: the target's worker fails it
+ * when that has passed, and its command timeout runs from when it is
+ * written there. At most CLUSTER_REDIRECTS_MAX redirects per slot.
+ *
+ * One vote: the op layer sees one redlock__node; the slot's answer comes
+ * from whichever shard finally answers it.
+ *
+ * Failover is a restart (docs/safety.md, "Cluster and Sentinel nodes"):
+ * a shard master first met after the first map was loaded (a replica
+ * promoted by a failover, reached through MOVED or a refresh) is a
+ * "newcomer": its worker starts its restart guard at its first
+ * handshake, whatever its uptime, since a promoted replica may lack keys
+ * the old master acknowledged. Migrated slots reach masters already
+ * known, whose keys came with them (MIGRATE keeps TTLs): not guarded.
+ *
+ * Rejected: one worker thread driving every shard's connection (the
+ * worker loop is built around one connection; a second copy of it would
+ * be a second transport to keep right); hiredis-cluster (needs hiredis
+ * >= 1.0, not in Debian 12); CLUSTER SHARDS (its reply is a map of
+ * fields per node, larger to parse for the same facts: CLUSTER SLOTS is
+ * still answered by Redis 7).
+ *
+ * Locking: cl->mu guards the map and the shard list. It is taken by
+ * submitting threads (holding nothing else) and by shard workers under
+ * their io_mu (redirects, refresh replies); a thread holding it takes no
+ * other library lock but creates and starts shard workers. Slots are
+ * queued at a shard (its queue_mu) only after cl->mu is dropped.
+ */
+#define _GNU_SOURCE
+#include "cluster.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "clock.h"
+#include "hashslot.h"
+#include "internal.h"
+
+/* Most shard masters one cluster node keeps workers for. */
+#define CLUSTER_SHARDS_MAX 64
+/* Most redirects one slot follows. */
+#define CLUSTER_REDIRECTS_MAX 5
+/* Shortest interval between two CLUSTER SLOTS requests. */
+#define CLUSTER_REFRESH_MIN_US 100000u
+
+typedef struct cl_shard {
+    char host[256];
+    int port;
+    redlock__node *node;
+} cl_shard;
+
+struct redlock__cluster {
+    redlock__node_env env;       /* the manager's */
+    redlock__node_env shard_env; /* what shard workers get: hooks below */
+    size_t idx;
+    redlock__uri uri;            /* the cluster URI (owned) */
+    redlock__node *self;
+    pthread_mutex_t mu;          /* see DESIGN: map, shards, refresh */
+    uint8_t map[REDLOCK__HASH_SLOTS]; /* shard index + 1; 0: unknown */
+    cl_shard shards[CLUSTER_SHARDS_MAX];
+    _Atomic size_t n_shards;     /* written under mu; read without it by
+                                    stop, counts and guard views */
+    bool map_loaded;             /* a CLUSTER SLOTS reply was applied */
+    bool started;
+    bool stopping;
+    int dup_of;                  /* last redlock__cluster_set_dup() */
+    redlock__op *refresh;        /* the last CLUSTER SLOTS op (a ref) */
+    bool refresh_busy;
+    uint64_t refresh_next_us;
+    size_t refresh_from;         /* shard to ask next (rotates on failure) */
+};
+
+/* ------------------------------------------------------------------------
+ * Pure parts
+ * ------------------------------------------------------------------------ */
+
+static bool word_is(const char *s, size_t len, const char *w)
+{
+    return strlen(w) == len && strncasecmp(s, w, len) == 0;
+}
+
+redlock__key_route redlock__cluster_route_of(int argc,
+                                             const char *const *argv,
+                                             const size_t *lens,
+                                             unsigned *slot)
+{
+    if (argc < 2)
+        return REDLOCK__ROUTE_ANY;
+    int first = 0, nkeys = 0;
+    if (word_is(argv[0], lens[0], "EVAL") ||
+        word_is(argv[0], lens[0], "EVALSHA")) {
+        if (argc < 3 || lens[2] == 0 || lens[2] > 4)
+            return REDLOCK__ROUTE_ANY;
+        for (size_t i = 0; i < lens[2]; i++) {
+            if (argv[2][i] < '0' || argv[2][i] > '9')
+                return REDLOCK__ROUTE_ANY;
+            nkeys = nkeys * 10 + (argv[2][i] - '0');
+        }
+        first = 3;
+        if (nkeys > argc - 3)
+            nkeys = argc - 3;
+    } else {
+        static const char *const one_key[] = {"SET",     "GET",   "DEL",
+                                              "PTTL",    "EXISTS", "INCR",
+                                              "PEXPIRE", "UNLINK"};
+        for (size_t i = 0; i < sizeof(one_key) / sizeof(one_key[0]); i++)
+            if (word_is(argv[0], lens[0], one_key[i])) {
+                first = 1;
+                nkeys = 1;
+            }
+    }
+    if (nkeys == 0)
+        return REDLOCK__ROUTE_ANY;
+    unsigned s0 = redlock__hash_slot(argv[first], lens[first]);
+    for (int k = 1; k < nkeys; k++)
+        if (redlock__hash_slot(argv[first + k], lens[first + k]) != s0)
+            return REDLOCK__ROUTE_CROSSSLOT;
+    *slot = s0;
+    return REDLOCK__ROUTE_SLOT;
+}
+
+int redlock__cluster_parse_redirect(const char *text, size_t len,
+                                    unsigned *slot, char *host,
+                                    size_t hostlen, int *port)
+{
+    int kind;
+    size_t i;
+    if (len > 6 && memcmp(text, "MOVED ", 6) == 0) {
+        kind = 1;
+        i = 6;
+    } else if (len > 4 && memcmp(text, "ASK ", 4) == 0) {
+        kind = 2;
+        i = 4;
+    } else {
+        return 0;
+    }
+    unsigned long s = 0;
+    size_t digits = 0;
+    while (i < len && text[i] >= '0' && text[i] <= '9' && digits < 6) {
+        s = s * 10 + (unsigned long)(text[i++] - '0');
+        digits++;
+    }
+    if (digits == 0 || s >= REDLOCK__HASH_SLOTS || i >= len ||
+        text[i] != ' ')
+        return 0;
+    i++;
+    /* host:port; the port follows the last ':' (IPv6 hosts have more). */
+    const char *hp = text + i;
+    size_t hp_len = len - i;
+    const char *colon = NULL;
+    for (size_t k = 0; k < hp_len; k++)
+        if (hp[k] == ':')
+            colon = hp + k;
+    if (colon == NULL || colon == hp)
+        return 0;
+    size_t hlen = (size_t)(colon - hp);
+    const char *h = hp;
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    }
+    if (hlen == 0 || hlen >= hostlen)
+        return 0;
+    long p = 0;
+    size_t plen = hp_len - hlen - (size_t)(h - hp) - 1 -
+                  (h != hp ? 1u : 0u);
+    const char *pp = colon + 1;
+    if (plen == 0 || plen > 5)
+        return 0;
+    for (size_t k = 0; k < plen; k++) {
+        if (pp[k] < '0' || pp[k] > '9')
+            return 0;
+        p = p * 10 + (pp[k] - '0');
+    }
+    if (p < 1 || p > 65535)
+        return 0;
+    for (size_t k = 0; k < hlen; k++)
+        if (h[k] == ' ' || h[k] == '\0')
+            return 0;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *slot = (unsigned)s;
+    *port = (int)p;
+    return kind;
+}
+
+/* ------------------------------------------------------------------------
+ * Shard workers
+ * ------------------------------------------------------------------------ */
+
+/* Hooks of the shard workers: the manager's, but a shard's run_id is not
+ * a voting node's (the duplicate rule compares voting nodes only). */
+static void sh_thread_start(void *ctx)
+{
+    redlock__cluster *cl = ctx;
+    cl->env.thread_start(cl->env.ctx);
+}
+
+static int sh_set_run_id(void *ctx, size_t idx, const char *run_id)
+{
+    (void)ctx;
+    (void)idx;
+    (void)run_id;
+    return -1;
+}
+
+static uint64_t sh_guard_until_us(void *ctx, uint64_t restart_us,
+                                  uint64_t first_write_us, uint32_t *guard_ms)
+{
+    redlock__cluster *cl = ctx;
+    return cl->env.guard_until_us(cl->env.ctx, restart_us, first_write_us,
+                                  guard_ms);
+}
+
+static const char *sh_node_name(void *ctx, size_t idx)
+{
+    redlock__cluster *cl = ctx;
+    return cl->env.node_name(cl->env.ctx, idx);
+}
+
+static void sh_run_id_of(void *ctx, size_t idx, char out[41])
+{
+    redlock__cluster *cl = ctx;
+    cl->env.run_id_of(cl->env.ctx, idx, out);
+}
+
+static void sh_sub_event(void *ctx, size_t idx, int ev, const char *key,
+                         size_t len)
+{
+    (void)ctx;
+    (void)idx;
+    (void)ev;
+    (void)key;
+    (void)len; /* shards never subscribe (redlock__node_sub_want) */
+}
+
+/* The shard index for host:port, making (and, once started, starting) its
+ * worker if it is new. cl->mu held. Returns -1 when no more can be made
+ * or when stopping. */
+static int shard_find_or_add(redlock__cluster *cl, const char *host,
+                             int port)
+{
+    size_t n = atomic_load_explicit(&cl->n_shards, memory_order_relaxed);
+    for (size_t i = 0; i < n; i++)
+        if (cl->shards[i].port == port &&
+            strcasecmp(cl->shards[i].host, host) == 0)
+            return (int)i;
+    if (n >= CLUSTER_SHARDS_MAX || cl->stopping ||
+        strlen(host) >= sizeof(cl->shards[n].host))
+        return -1;
+    redlock__uri u;
+    if (redlock__uri_member(&cl->uri, host, port, &u) != REDLOCK_OK)
+        return -1;
+    bool newcomer = cl->map_loaded;
+    uint64_t first = UINT64_MAX; /* the cluster node's first TTL write */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t f = redlock__node_first_write_us(cl->shards[i].node);
+        if (f < first)
+            first = f;
+    }
+    redlock__node *nd =
+        redlock__node_new_shard(&cl->shard_env, cl->idx, &u, cl->self,
+                                cl->uri.display, newcomer, first);
+    if (nd == NULL) {
+        redlock__uri_clear(&u);
+        return -1;
+    }
+    if (cl->started && redlock__node_start(nd) != 0) {
+        redlock__node_free(nd);
+        return -1;
+    }
+    if (cl->dup_of >= 0)
+        redlock__node_set_dup(nd, cl->dup_of);
+    cl_shard *sh = &cl->shards[n];
+    snprintf(sh->host, sizeof(sh->host), "%s", host);
+    sh->port = port;
+    sh->node = nd;
+    atomic_store_explicit(&cl->n_shards, n + 1, memory_order_release);
+    return (int)n;
+}
+
+/* ------------------------------------------------------------------------
+ * The slot map
+ * ------------------------------------------------------------------------ */
+
+static void refresh_done(void *arg);
+
+/* Ask a shard for CLUSTER SLOTS unless a request is in flight or one was
+ * sent less than CLUSTER_REFRESH_MIN_US ago. cl->mu held; the op is
+ * queued after it is dropped: *post receives it and the shard. */
+static void refresh_want(redlock__cluster *cl, uint64_t now,
+                         redlock__op **post, redlock__node **at)
+{
+    *post = NULL;
+    size_t n = atomic_load_explicit(&cl->n_shards, memory_order_relaxed);
+    if (cl->refresh_busy || cl->stopping || !cl->started || n == 0 ||
+        now < cl->refresh_next_us)
+        return;
+    const char *argv[2] = {"CLUSTER", "SLOTS"};
+    size_t lens[2] = {7, 5};
+    redlock__op *op = redlock__op_new(REDLOCK__OP_RAW, 1, 2, argv, lens,
+                                      REDLOCK__SCRIPT_COUNT);
+    if (op == NULL)
+        return;
+    op->deadline_us = redlock__after_ms(now, cl->env.opts->command_timeout_ms);
+    op->on_done = refresh_done;
+    op->on_done_arg = cl;
+    atomic_fetch_add_explicit(&op->refs, 1, memory_order_relaxed); /* slot */
+    if (cl->refresh != NULL)
+        redlock__op_unref(cl->refresh);
+    cl->refresh = op; /* our reference */
+    cl->refresh_busy = true;
+    cl->refresh_next_us = now + CLUSTER_REFRESH_MIN_US;
+    *post = op;
+    *at = cl->shards[cl->refresh_from % n].node;
+}
+
+static void refresh_post(redlock__op *op, redlock__node *at)
+{
+    if (op != NULL)
+        redlock__node_submit(at, &op->slots[0]);
+}
+
+/* Apply a CLUSTER SLOTS reply: [[start, end, [ip, port, id...],
+ * replicas...]...]. An empty ip means the node asked. cl->mu held. */
+static bool apply_slots(redlock__cluster *cl, const redisReply *r,
+                        const char *asked_host)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+        return false;
+    uint8_t map[REDLOCK__HASH_SLOTS];
+    memset(map, 0, sizeof(map));
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e == NULL || e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
+            e->element[0]->type != REDIS_REPLY_INTEGER ||
+            e->element[1]->type != REDIS_REPLY_INTEGER)
+            return false;
+        long long a = e->element[0]->integer, b = e->element[1]->integer;
+        const redisReply *m = e->element[2];
+        if (a < 0 || b < a || b >= REDLOCK__HASH_SLOTS ||
+            m->type != REDIS_REPLY_ARRAY || m->elements < 2 ||
+            m->element[0]->type != REDIS_REPLY_STRING ||
+            m->element[1]->type != REDIS_REPLY_INTEGER ||
+            m->element[1]->integer < 1 || m->element[1]->integer > 65535)
+            return false;
+        char host[256];
+        if (m->element[0]->len == 0 || m->element[0]->len >= sizeof(host))
+            snprintf(host, sizeof(host), "%s", asked_host);
+        else
+            snprintf(host, sizeof(host), "%.*s", (int)m->element[0]->len,
+                     m->element[0]->str);
+        int sh = shard_find_or_add(cl, host, (int)m->element[1]->integer);
+        if (sh < 0)
+            return false;
+        for (long long s = a; s <= b; s++)
+            map[s] = (uint8_t)(sh + 1);
+    }
+    memcpy(cl->map, map, sizeof(map));
+    cl->map_loaded = true;
+    return true;
+}
+
+/* on_done of a CLUSTER SLOTS op: on the thread that answered it (a shard
+ * worker, under its io_mu). */
+static void refresh_done(void *arg)
+{
+    redlock__cluster *cl = arg;
+    pthread_mutex_lock(&cl->mu);
+    redlock__op *op = cl->refresh;
+    bool ok = false;
+    if (op != NULL) {
+        size_t n = atomic_load_explicit(&cl->n_shards, memory_order_relaxed);
+        const char *asked = n > 0 ? cl->shards[cl->refresh_from % n].host
+                                  : cl->uri.host;
+        pthread_mutex_lock(&op->mu);
+        const redisReply *r = redlock__op_reply_at(op, 0);
+        bool answered = redlock__op_answer_at(op, 0) == REDLOCK__ANS_YES;
+        pthread_mutex_unlock(&op->mu);
+        ok = answered && apply_slots(cl, r, asked);
+    }
+    if (!ok)
+        cl->refresh_from++; /* ask another shard next time */
+    cl->refresh_busy = false;
+    pthread_mutex_unlock(&cl->mu);
+}
+
+/* ------------------------------------------------------------------------
+ * Routing
+ * ------------------------------------------------------------------------ */
+
+/* The shard node for s (cl->mu held): its key's master, or the first
+ * shard when that is not known (its MOVED will say). NULL if none. */
+static redlock__node *shard_for(redlock__cluster *cl, const redlock__slot *s,
+                                bool *cross)
+{
+    const redlock__op *op = s->op;
+    unsigned slot = 0;
+    *cross = false;
+    redlock__key_route rt = redlock__cluster_route_of(
+        op->argc, op->argv, op->argvlen, &slot);
+    if (rt == REDLOCK__ROUTE_CROSSSLOT) {
+        *cross = true;
+        return NULL;
+    }
+    size_t n = atomic_load_explicit(&cl->n_shards, memory_order_relaxed);
+    if (n == 0)
+        return NULL;
+    if (rt == REDLOCK__ROUTE_SLOT && cl->map[slot] != 0)
+        return cl->shards[cl->map[slot] - 1].node;
+    return cl->shards[0].node;
+}
+
+void redlock__cluster_submit(redlock__cluster *cl, redlock__slot *s)
+{
+    bool cross;
+    redlock__op *post;
+    redlock__node *at = NULL;
+    pthread_mutex_lock(&cl->mu);
+    redlock__node *nd = shard_for(cl, s, &cross);
+    refresh_want(cl, redlock__clock_now_us(), &post, &at);
+    pthread_mutex_unlock(&cl->mu);
+    refresh_post(post, at);
+    if (nd != NULL) {
+        redlock__node_submit(nd, s);
+        return;
+    }
+    redlock__op_complete(
+        s, REDLOCK__ANS_ERROR,
+        cross ? REDLOCK_ECROSSSLOT : REDLOCK_ECLOSED, cl->uri.display,
+        cross ? "keys in different hash slots (give them one hash tag, as "
+                "in {order42})"
+              : "cluster node has no shard");
+}
+
+bool redlock__cluster_redirect(redlock__cluster *cl, redlock__slot *s,
+                               const char *text, size_t len)
+{
+    unsigned slot;
+    char host[256];
+    int port;
+    int kind = redlock__cluster_parse_redirect(text, len, &slot, host,
+                                               sizeof(host), &port);
+    if (kind == 0 || s->redirects >= CLUSTER_REDIRECTS_MAX)
+        return false;
+    redlock__op *post;
+    redlock__node *at = NULL;
+    pthread_mutex_lock(&cl->mu);
+    int sh = shard_find_or_add(cl, host, port);
+    if (sh >= 0 && kind == 1) {
+        cl->map[slot] = (uint8_t)(sh + 1);
+        /* The map moved under us: learn the rest of it too. */
+        cl->refresh_next_us = 0;
+    }
+    redlock__node *nd = sh >= 0 ? cl->shards[sh].node : NULL;
+    refresh_want(cl, redlock__clock_now_us(), &post, &at);
+    pthread_mutex_unlock(&cl->mu);
+    refresh_post(post, at);
+    if (nd == NULL)
+        return false;
+    s->redirects++;
+    s->asking = kind == 2;
+    redlock__node_submit(nd, s);
+    return true;
+}
+
+/* ------------------------------------------------------------------------
+ * Life
+ * ------------------------------------------------------------------------ */
+
+redlock__cluster *redlock__cluster_new(const redlock__node_env *env,
+                                       size_t idx, redlock__uri *u,
+                                       redlock__node *self)
+{
+    redlock__cluster *cl = calloc(1, sizeof(*cl));
+    if (cl == NULL)
+        return NULL;
+    if (pthread_mutex_init(&cl->mu, NULL) != 0) {
+        free(cl);
+        return NULL;
+    }
+    cl->env = *env;
+    cl->shard_env = *env;
+    cl->shard_env.ctx = cl;
+    cl->shard_env.thread_start = sh_thread_start;
+    cl->shard_env.set_run_id = sh_set_run_id;
+    cl->shard_env.guard_until_us = sh_guard_until_us;
+    cl->shard_env.node_name = sh_node_name;
+    cl->shard_env.run_id_of = sh_run_id_of;
+    cl->shard_env.sub_event = sh_sub_event;
+    cl->idx = idx;
+    cl->self = self;
+    cl->dup_of = -1;
+    atomic_init(&cl->n_shards, 0);
+    cl->uri = *u;
+    memset(u, 0, sizeof(*u));
+    /* The seeds: workers made now, started by redlock__cluster_start(). */
+    pthread_mutex_lock(&cl->mu);
+    bool ok = shard_find_or_add(cl, cl->uri.host, cl->uri.port) >= 0;
+    for (size_t i = 0; ok && i < cl->uri.n_seeds; i++)
+        ok = shard_find_or_add(cl, cl->uri.seeds[i].host,
+                               cl->uri.seeds[i].port) >= 0;
+    pthread_mutex_unlock(&cl->mu);
+    if (!ok) {
+        redlock__cluster_free(cl);
+        return NULL;
+    }
+    return cl;
+}
+
+int redlock__cluster_start(redlock__cluster *cl)
+{
+    pthread_mutex_lock(&cl->mu);
+    size_t n = atomic_load_explicit(&cl->n_shards, memory_order_relaxed);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = redlock__node_start(cl->shards[i].node);
+    redlock__op *post = NULL;
+    redlock__node *at = NULL;
+    if (rc == 0) {
+        cl->started = true;
+        refresh_want(cl, redlock__clock_now_us(), &post, &at);
+    }
+    pthread_mutex_unlock(&cl->mu);
+    refresh_post(post, at);
+    return rc;
+}
+
+void redlock__cluster_stop(redlock__cluster *cl, uint64_t deadline_us)
+{
+    if (cl == NULL)
+        return;
+    pthread_mutex_lock(&cl->mu);
+    cl->stopping = true; /* no shard is added from now on */
+    size_t n = atomic_load_explicit(&cl->n_shards, memory_order_relaxed);
+    pthread_mutex_unlock(&cl->mu);
+    for (size_t i = 0; i < n; i++)
+        redlock__node_stop(cl->shards[i].node, deadline_us);
+}
+
+void redlock__cluster_free(redlock__cluster *cl)
+{
+    if (cl == NULL)
+        return;
+    size_t n = atomic_load_explicit(&cl->n_shards, memory_order_relaxed);
+    for (size_t i = 0; i < n; i++)
+        redlock__node_free(cl->shards[i].node);
+    if (cl->refresh != NULL)
+        redlock__op_unref(cl->refresh);
+    redlock__uri_clear(&cl->uri);
+    pthread_mutex_destroy(&cl->mu);
+    free(cl);
+}
+
+void redlock__cluster_set_dup(redlock__cluster *cl, int of)
+{
+    pthread_mutex_lock(&cl->mu);
+    cl->dup_of = of;
+    size_t n = atomic_load_explicit(&cl->n_shards, memory_order_relaxed);
+    for (size_t i = 0; i < n; i++)
+        redlock__node_set_dup(cl->shards[i].node, of);
+    pthread_mutex_unlock(&cl->mu);
+}
+
+uint64_t redlock__cluster_guard_left_us(redlock__cluster *cl, uint64_t now)
+{
+    uint64_t most = 0;
+    size_t n = atomic_load_explicit(&cl->n_shards, memory_order_acquire);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t left = redlock__node_guard_left_us(cl->shards[i].node, now);
+        if (left > most)
+            most = left;
+    }
+    return most;
+}
+
+void redlock__cluster_write_counts(redlock__cluster *cl, uint64_t *inl,
+                                   uint64_t *worker)
+{
+    *inl = 0;
+    *worker = 0;
+    size_t n = atomic_load_explicit(&cl->n_shards, memory_order_acquire);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a, b;
+        redlock__node_write_counts(cl->shards[i].node, &a, &b);
+        *inl += a;
+        *worker += b;
+    }
+}
+
+size_t redlock__cluster_shards(redlock__cluster *cl)
+{
+    return atomic_load_explicit(&cl->n_shards, memory_order_acquire);
+}
