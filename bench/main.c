@@ -104,7 +104,9 @@ static const flag flags[] = {
     {"node", F_NODE, "URI",
      "use this Redis master (repeat for each node) instead of spawning "
      "local ones; redis://[[user]:password@]host[:port][/db], the same "
-     "with rediss:// for TLS, or unix:///path"},
+     "with rediss:// for TLS, unix:///path, a Redis Cluster "
+     "(redis://host:port?cluster=yes[&seed=host:port]...) or a Sentinel "
+     "master (sentinel://host:port/NAME[?sentinel=host:port]...)"},
     {"spawn", F_SPAWN, "N",
      "spawn N local redis-servers on loopback (default 3)"},
     {"nodes-count", F_NODES_COUNT, "LIST",

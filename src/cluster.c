@@ -80,7 +80,6 @@ typedef struct cl_shard {
 
 struct redlock__cluster {
     redlock__node_env env;       /* the manager's */
-    redlock__node_env shard_env; /* what shard workers get: hooks below */
     size_t idx;
     redlock__uri uri;            /* the cluster URI (owned) */
     redlock__node *self;
@@ -217,52 +216,6 @@ int redlock__cluster_parse_redirect(const char *text, size_t len,
  * Shard workers
  * ------------------------------------------------------------------------ */
 
-/* Hooks of the shard workers: the manager's, but a shard's run_id is not
- * a voting node's (the duplicate rule compares voting nodes only). */
-static void sh_thread_start(void *ctx)
-{
-    redlock__cluster *cl = ctx;
-    cl->env.thread_start(cl->env.ctx);
-}
-
-static int sh_set_run_id(void *ctx, size_t idx, const char *run_id)
-{
-    (void)ctx;
-    (void)idx;
-    (void)run_id;
-    return -1;
-}
-
-static uint64_t sh_guard_until_us(void *ctx, uint64_t restart_us,
-                                  uint64_t first_write_us, uint32_t *guard_ms)
-{
-    redlock__cluster *cl = ctx;
-    return cl->env.guard_until_us(cl->env.ctx, restart_us, first_write_us,
-                                  guard_ms);
-}
-
-static const char *sh_node_name(void *ctx, size_t idx)
-{
-    redlock__cluster *cl = ctx;
-    return cl->env.node_name(cl->env.ctx, idx);
-}
-
-static void sh_run_id_of(void *ctx, size_t idx, char out[41])
-{
-    redlock__cluster *cl = ctx;
-    cl->env.run_id_of(cl->env.ctx, idx, out);
-}
-
-static void sh_sub_event(void *ctx, size_t idx, int ev, const char *key,
-                         size_t len)
-{
-    (void)ctx;
-    (void)idx;
-    (void)ev;
-    (void)key;
-    (void)len; /* shards never subscribe (redlock__node_sub_want) */
-}
-
 /* The shard index for host:port, making (and, once started, starting) its
  * worker if it is new. cl->mu held. Returns -1 when no more can be made
  * or when stopping. */
@@ -288,8 +241,8 @@ static int shard_find_or_add(redlock__cluster *cl, const char *host,
             first = f;
     }
     redlock__node *nd =
-        redlock__node_new_shard(&cl->shard_env, cl->idx, &u, cl->self,
-                                cl->uri.display, newcomer, first);
+        redlock__node_new_member(&cl->env, cl->idx, &u, cl->self, "shard",
+                                 newcomer, first);
     if (nd == NULL) {
         redlock__uri_clear(&u);
         return -1;
@@ -327,14 +280,12 @@ static void refresh_want(redlock__cluster *cl, uint64_t now,
         return;
     const char *argv[2] = {"CLUSTER", "SLOTS"};
     size_t lens[2] = {7, 5};
-    redlock__op *op = redlock__op_new(REDLOCK__OP_RAW, 1, 2, argv, lens,
-                                      REDLOCK__SCRIPT_COUNT);
+    redlock__op *op = redlock__op_new_single(
+        2, argv, lens,
+        redlock__after_ms(now, cl->env.opts->command_timeout_ms),
+        refresh_done, cl);
     if (op == NULL)
         return;
-    op->deadline_us = redlock__after_ms(now, cl->env.opts->command_timeout_ms);
-    op->on_done = refresh_done;
-    op->on_done_arg = cl;
-    atomic_fetch_add_explicit(&op->refs, 1, memory_order_relaxed); /* slot */
     if (cl->refresh != NULL)
         redlock__op_unref(cl->refresh);
     cl->refresh = op; /* our reference */
@@ -509,14 +460,6 @@ redlock__cluster *redlock__cluster_new(const redlock__node_env *env,
         return NULL;
     }
     cl->env = *env;
-    cl->shard_env = *env;
-    cl->shard_env.ctx = cl;
-    cl->shard_env.thread_start = sh_thread_start;
-    cl->shard_env.set_run_id = sh_set_run_id;
-    cl->shard_env.guard_until_us = sh_guard_until_us;
-    cl->shard_env.node_name = sh_node_name;
-    cl->shard_env.run_id_of = sh_run_id_of;
-    cl->shard_env.sub_event = sh_sub_event;
     cl->idx = idx;
     cl->self = self;
     cl->dup_of = -1;

@@ -93,6 +93,7 @@
 #include "classify.h"
 #include "clock.h"
 #include "cluster.h"
+#include "sentinel.h"
 #include "conn.h"
 #include "internal.h"
 #include "node.h"
@@ -259,8 +260,13 @@ struct redlock__node {
     /* A shard of a cluster node: that node (its router takes MOVED and
      * ASK replies) and the name events are reported under. */
     redlock__node *parent;
-    const char *event_name;    /* uri.display, or the cluster's name */
-    bool newcomer;             /* see redlock__node_new_shard() */
+    const char *event_name;    /* uri.display, or the parent's name */
+    const char *role;          /* a member's: "shard", "master" or
+                                  "sentinel" (static), for its events */
+    bool newcomer;             /* see redlock__node_new_member() */
+    /* A Sentinel-managed master (sentinel.c): routes to the current
+     * master's worker. NULL for other nodes. */
+    redlock__sentinel *sentinel;
 };
 
 /* ------------------------------------------------------------------------
@@ -345,8 +351,8 @@ static void note_event(redlock__node *nd, redlock_status st, const char *msg)
     n->is_event = true;
     n->st = st;
     if (nd->parent != NULL)
-        snprintf(n->msg, sizeof(n->msg), "shard %s: %s", nd->uri.display,
-                 msg);
+        snprintf(n->msg, sizeof(n->msg), "%s %s: %s", nd->role,
+                 nd->uri.display, msg);
     else
         snprintf(n->msg, sizeof(n->msg), "%s", msg);
 }
@@ -1027,8 +1033,11 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
         fail(nd, REDLOCK_EPROTO, "reply without a request", now);
         return;
     }
-    if (nd->parent != NULL && r->type == REDIS_REPLY_ERROR &&
-        r->str != NULL && !droppable(s)) {
+    if (nd->parent != NULL && nd->parent->sentinel != NULL &&
+        r->type == REDIS_REPLY_ERROR && r->str != NULL)
+        redlock__sentinel_on_error(nd->parent->sentinel, r->str, r->len);
+    if (nd->parent != NULL && nd->parent->cluster != NULL &&
+        r->type == REDIS_REPLY_ERROR && r->str != NULL && !droppable(s)) {
         /* MOVED or ASK: the cluster's router sends s on (cluster.c). It
          * leaves this node's load first: the next node counts it. */
         atomic_fetch_sub_explicit(&nd->load, 1, memory_order_relaxed);
@@ -1470,9 +1479,10 @@ static void sub_hook(void *ctx, size_t idx, redlock__sub_event ev,
     nd->env.sub_event(nd->env.ctx, idx, (int)ev, key, len);
 }
 
-/* A cluster node: a name, the env, and its router (cluster.c). */
-static redlock__node *cluster_node_new(const redlock__node_env *env,
-                                       size_t idx, redlock__uri *uri)
+/* A cluster or sentinel node: a name, the env, and its router
+ * (cluster.c, sentinel.c). */
+static redlock__node *router_node_new(const redlock__node_env *env,
+                                      size_t idx, redlock__uri *uri)
 {
     redlock__node *nd = calloc(1, sizeof(*nd));
     if (nd == NULL)
@@ -1485,8 +1495,13 @@ static redlock__node *cluster_node_new(const redlock__node_env *env,
     atomic_init(&nd->restart_us, REDLOCK__RESTART_NONE);
     atomic_init(&nd->first_write_us, UINT64_MAX);
     nd->event_name = nd->uri.display;
-    if (nd->uri.display == NULL ||
-        (nd->cluster = redlock__cluster_new(env, idx, uri, nd)) == NULL) {
+    bool ok = nd->uri.display != NULL;
+    if (ok && uri->kind == REDLOCK__URI_CLUSTER)
+        ok = (nd->cluster = redlock__cluster_new(env, idx, uri, nd)) != NULL;
+    else if (ok)
+        ok = (nd->sentinel = redlock__sentinel_new(env, idx, uri, nd)) !=
+             NULL;
+    if (!ok) {
         free(nd->uri.display);
         free(nd);
         return NULL; /* uri still owns its strings */
@@ -1498,8 +1513,8 @@ static redlock__node *cluster_node_new(const redlock__node_env *env,
 redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
                                  redlock__uri *uri)
 {
-    if (uri->kind == REDLOCK__URI_CLUSTER)
-        return cluster_node_new(env, idx, uri);
+    if (uri->kind != REDLOCK__URI_SERVER)
+        return router_node_new(env, idx, uri);
     redlock__node *nd = calloc(1, sizeof(*nd));
     if (nd == NULL)
         return NULL;
@@ -1557,18 +1572,42 @@ redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
     return nd;
 }
 
-redlock__node *redlock__node_new_shard(const redlock__node_env *env,
-                                       size_t idx, redlock__uri *uri,
-                                       redlock__node *parent,
-                                       const char *cluster_name,
-                                       bool newcomer,
-                                       uint64_t first_write_us)
+/* Hooks of a member's worker where they differ from the manager's: a
+ * member's run_id is not a voting node's (the duplicate rule compares
+ * voting nodes), and members never subscribe. */
+static int member_set_run_id(void *ctx, size_t idx, const char *run_id)
 {
-    redlock__node *nd = redlock__node_new(env, idx, uri);
+    (void)ctx;
+    (void)idx;
+    (void)run_id;
+    return -1;
+}
+
+static void member_sub_event(void *ctx, size_t idx, int ev, const char *key,
+                             size_t len)
+{
+    (void)ctx;
+    (void)idx;
+    (void)ev;
+    (void)key;
+    (void)len;
+}
+
+redlock__node *redlock__node_new_member(const redlock__node_env *env,
+                                        size_t idx, redlock__uri *uri,
+                                        redlock__node *parent,
+                                        const char *role, bool newcomer,
+                                        uint64_t first_write_us)
+{
+    redlock__node_env e = *env;
+    e.set_run_id = member_set_run_id;
+    e.sub_event = member_sub_event;
+    redlock__node *nd = redlock__node_new(&e, idx, uri);
     if (nd == NULL)
         return NULL;
     nd->parent = parent;
-    nd->event_name = cluster_name;
+    nd->role = role;
+    nd->event_name = parent->uri.display;
     nd->newcomer = newcomer;
     atomic_store_explicit(&nd->first_write_us, first_write_us,
                           memory_order_relaxed);
@@ -1586,6 +1625,8 @@ int redlock__node_start(redlock__node *nd)
 {
     if (nd->cluster != NULL)
         return redlock__cluster_start(nd->cluster);
+    if (nd->sentinel != NULL)
+        return redlock__sentinel_start(nd->sentinel);
     int rc = redlock__thread_start(&nd->thread, NULL, worker_main, nd);
     if (rc == 0)
         nd->started = true;
@@ -1597,6 +1638,10 @@ void redlock__node_submit(redlock__node *nd, redlock__slot *s)
 {
     if (nd->cluster != NULL) {
         redlock__cluster_submit(nd->cluster, s);
+        return;
+    }
+    if (nd->sentinel != NULL) {
+        redlock__sentinel_submit(nd->sentinel, s);
         return;
     }
     bool release = is_release(s);
@@ -1636,6 +1681,10 @@ void redlock__node_stop(redlock__node *nd, uint64_t shutdown_deadline_us)
         redlock__cluster_stop(nd->cluster, shutdown_deadline_us);
         return;
     }
+    if (nd != NULL && nd->sentinel != NULL) {
+        redlock__sentinel_stop(nd->sentinel, shutdown_deadline_us);
+        return;
+    }
     if (nd == NULL || !nd->started)
         return;
     pthread_mutex_lock(&nd->queue_mu);
@@ -1658,8 +1707,9 @@ void redlock__node_free(redlock__node *nd)
 {
     if (nd == NULL)
         return;
-    if (nd->cluster != NULL) {
+    if (nd->cluster != NULL || nd->sentinel != NULL) {
         redlock__cluster_free(nd->cluster);
+        redlock__sentinel_free(nd->sentinel);
         free(nd->uri.display);
         free(nd);
         return;
@@ -1683,6 +1733,8 @@ void redlock__node_set_dup(redlock__node *nd, int of)
     atomic_store_explicit(&nd->dup_of, of, memory_order_relaxed);
     if (nd->cluster != NULL)
         redlock__cluster_set_dup(nd->cluster, of);
+    if (nd->sentinel != NULL)
+        redlock__sentinel_set_dup(nd->sentinel, of);
 }
 
 /* The redacted address. */
@@ -1698,6 +1750,8 @@ uint64_t redlock__node_guard_left_us(redlock__node *nd, uint64_t now)
 {
     if (nd->cluster != NULL)
         return redlock__cluster_guard_left_us(nd->cluster, now);
+    if (nd->sentinel != NULL)
+        return redlock__sentinel_guard_left_us(nd->sentinel, now);
     uint64_t r = atomic_load_explicit(&nd->restart_us, memory_order_relaxed);
     if (r == REDLOCK__RESTART_NONE)
         return 0;
@@ -1728,7 +1782,7 @@ bool redlock__node_try_send(redlock__node *nd, redlock__slot *s, int *fd,
 {
     /* A cluster node takes the workers' path (its shards are not in the
      * caller's poll set; docs/design.md "Cluster nodes"). */
-    if (nd->cluster != NULL)
+    if (nd->cluster != NULL || nd->sentinel != NULL)
         return false;
     if (pthread_mutex_trylock(&nd->io_mu) != 0)
         return false; /* the worker or another caller is at it */
@@ -1824,6 +1878,10 @@ void redlock__node_write_counts(const redlock__node *nd, uint64_t *inl,
         redlock__cluster_write_counts(nd->cluster, inl, worker);
         return;
     }
+    if (nd->sentinel != NULL) {
+        redlock__sentinel_write_counts(nd->sentinel, inl, worker);
+        return;
+    }
     *inl = atomic_load_explicit(&nd->writes_inline, memory_order_relaxed);
     *worker = atomic_load_explicit(&nd->writes_worker, memory_order_relaxed);
 }
@@ -1834,7 +1892,7 @@ int redlock__node_sub_want(redlock__node *nd, const char *key, size_t len,
 {
     /* A cluster node has no subscriber connection: its waiters retry on
      * their timers (docs/design.md "Cluster nodes"). */
-    if (nd->cluster != NULL || nd->sub == NULL)
+    if (nd->sub == NULL) /* a cluster or sentinel node */
         return 0;
     return (int)redlock__sub_want(nd->sub, key, len, on);
 }

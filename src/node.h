@@ -69,19 +69,20 @@ typedef struct redlock__node_env {
 redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
                                  redlock__uri *uri);
 
-/* The same for a shard master of a cluster node (cluster.c): its events
- * are reported under the cluster's name (cluster_name, which must outlive
- * it), prefixed with its own address; its MOVED and ASK replies go back
- * to parent's router. A newcomer (a master first met after the cluster's
- * slot map was known: a promoted replica) starts its restart guard at its
- * first handshake whatever its uptime; first_write_us is when the cluster
- * node first carried a TTL (UINT64_MAX: never), for the AUTO guard. */
-redlock__node *redlock__node_new_shard(const redlock__node_env *env,
-                                       size_t idx, redlock__uri *uri,
-                                       redlock__node *parent,
-                                       const char *cluster_name,
-                                       bool newcomer,
-                                       uint64_t first_write_us);
+/* A member worker of a cluster or sentinel node parent (cluster.c,
+ * sentinel.c): a shard master, a Sentinel-managed master, or a sentinel.
+ * Its events are reported under parent's name, prefixed with role
+ * (static) and its own address; its run_id is not a voting node's; it
+ * never subscribes. A shard's MOVED and ASK replies go back to parent's
+ * router. A newcomer (a master first met after a failover could have
+ * happened: a promoted replica) starts its restart guard at its first
+ * handshake whatever its uptime; first_write_us is when parent first
+ * carried a TTL (UINT64_MAX: never), for the AUTO guard. */
+redlock__node *redlock__node_new_member(const redlock__node_env *env,
+                                        size_t idx, redlock__uri *uri,
+                                        redlock__node *parent,
+                                        const char *role, bool newcomer,
+                                        uint64_t first_write_us);
 
 /* When a command carrying a TTL was first written to nd (UINT64_MAX:
  * never). Any thread. */

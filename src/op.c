@@ -118,6 +118,21 @@ redlock__op *redlock__op_new(redlock__op_kind kind, size_t n, int argc,
     return op;
 }
 
+redlock__op *redlock__op_new_single(int argc, const char *const *argv,
+                                    const size_t *lens, uint64_t deadline_us,
+                                    void (*on_done)(void *), void *arg)
+{
+    redlock__op *op = redlock__op_new(REDLOCK__OP_RAW, 1, argc, argv, lens,
+                                      REDLOCK__SCRIPT_COUNT);
+    if (op == NULL)
+        return NULL;
+    op->deadline_us = deadline_us;
+    op->on_done = on_done;
+    op->on_done_arg = arg;
+    atomic_fetch_add_explicit(&op->refs, 1, memory_order_relaxed);
+    return op;
+}
+
 /* Drop a reference; the last one frees the op and any kept replies. */
 void redlock__op_unref(redlock__op *op)
 {

@@ -165,6 +165,14 @@ redlock__op *redlock__op_new(redlock__op_kind kind, size_t n, int argc,
                              const char *const *argv, const size_t *argvlen,
                              redlock__script_id script);
 
+/* A RAW op for one member node (cluster.c, sentinel.c): argc arguments,
+ * deadline_us, and on_done(arg) once answered. It holds two references:
+ * the caller's and its slot's, to hand to redlock__node_submit(nd,
+ * &op->slots[0]). NULL on OOM. */
+redlock__op *redlock__op_new_single(int argc, const char *const *argv,
+                                    const size_t *lens, uint64_t deadline_us,
+                                    void (*on_done)(void *), void *arg);
+
 /* Drop one reference; frees the op (and kept replies) at zero. */
 void redlock__op_unref(redlock__op *op);
 
