@@ -21,6 +21,7 @@ PACKAGES=(
     libcmocka-dev   # tests only
     redis-server    # tests, example and bench start their own servers
     redis-tools     # redis-cli, redis-benchmark
+    redis-sentinel  # tests start Sentinel groups (tests/support/sentinel_spawn.c)
     spin            # tests only: the Promela model (ctest -L model)
     clang           # scripts/fuzz.sh: the libFuzzer harnesses
     libclang-rt-14-dev # libFuzzer and sanitizer runtimes for clang 14

@@ -29,6 +29,15 @@
  * "ready". Rejected: probing with `redis-cli --tls` (a fork per probe,
  * and rs_command() would still need a TLS client), and a plain port beside
  * the TLS one (then the server is not the TLS-only one the tests mean).
+ *
+ * Extra arguments and config files (rs_options.extra_args, config_text)
+ * let the cluster and Sentinel fixtures (cluster_spawn.c,
+ * sentinel_spawn.c) reuse this launcher, its registry and its readiness
+ * probe (a sentinel answers PING and INFO server too) instead of a second
+ * fork/exec path. Both are copied into rs_server so rs_restart() starts
+ * the same command line. Rejected: a raw argv replacing ours (every
+ * caller would have to repeat --bind, --dir, --logfile and keep them in
+ * step with the probe).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -87,7 +96,7 @@
 /* Bytes of the log printed when a server fails to start. */
 #define RS_LOG_TAIL_BYTES 2048
 /* Entries of a redis-server command line (build_args), NULL included. */
-#define RS_ARGS_MAX 48
+#define RS_ARGS_MAX (48 + RS_EXTRA_MAX)
 /* Prefix of the temp directories we create (and only ever remove). */
 #define RS_DIR_PREFIX "redlock-rs-"
 
@@ -867,13 +876,17 @@ static int probe_ready(const rs_server *s, pid_t pid, char *why,
  * command line for s, using bufs for the formatted values. A TLS server
  * gets --port 0 and its port as --tls-port. */
 static void build_args(const rs_server *s, const char **args, char *portbuf,
-                       size_t portlen, char *logbuf, size_t loglen)
+                       size_t portlen, char *logbuf, size_t loglen,
+                       char *cfgbuf, size_t cfglen)
 {
     int i = 0;
 
     snprintf(portbuf, portlen, "%d", s->port);
     snprintf(logbuf, loglen, "%s/redis.log", s->dir);
+    snprintf(cfgbuf, cfglen, "%s/redis.conf", s->dir);
     args[i++] = s->redis_server;
+    if (s->has_config)
+        args[i++] = cfgbuf; /* a config file must come first */
     args[i++] = "--bind";
     args[i++] = "127.0.0.1";
     args[i++] = "--port";
@@ -915,6 +928,8 @@ static void build_args(const rs_server *s, const char **args, char *portbuf,
         args[i++] = "--requirepass";
         args[i++] = s->password;
     }
+    for (size_t k = 0; k < s->extra_argc; k++)
+        args[i++] = s->extra_args[k];
     args[i] = NULL;
 }
 
@@ -980,6 +995,7 @@ static int launch(rs_server *s)
     const char *args[RS_ARGS_MAX];
     char portbuf[16];
     char logbuf[PATH_MAX];
+    char cfgbuf[PATH_MAX];
     char why[256];
     int pipefd[2];
     int maxfd, err, status, ready;
@@ -988,7 +1004,8 @@ static int launch(rs_server *s)
     pid_t parent = getpid(), pid;
     long long deadline;
 
-    build_args(s, args, portbuf, sizeof(portbuf), logbuf, sizeof(logbuf));
+    build_args(s, args, portbuf, sizeof(portbuf), logbuf, sizeof(logbuf),
+               cfgbuf, sizeof(cfgbuf));
     open_max = sysconf(_SC_OPEN_MAX);
     maxfd = (open_max > 0 && open_max < 65536) ? (int)open_max : 65536;
 
@@ -1152,6 +1169,58 @@ static int set_tls(rs_server *s, const rs_options *o)
     return 0;
 }
 
+/* Copy o's extra arguments into s. Returns 0 or -1 (message printed). */
+static int set_extra_args(rs_server *s, const rs_options *o)
+{
+    if (o->extra_argc > RS_EXTRA_MAX) {
+        fprintf(stderr, "redis_spawn: %zu extra arguments (at most %d)\n",
+                o->extra_argc, RS_EXTRA_MAX);
+        return -1;
+    }
+    if (o->extra_argc > 0 && o->extra_args == NULL) {
+        fprintf(stderr, "redis_spawn: extra_argc without extra_args\n");
+        return -1;
+    }
+    for (size_t k = 0; k < o->extra_argc; k++) {
+        if (o->extra_args[k] == NULL ||
+            copy_str(s->extra_args[k], RS_EXTRA_LEN, o->extra_args[k]) != 0) {
+            fprintf(stderr, "redis_spawn: extra argument %zu missing or "
+                            "longer than %d bytes\n", k, RS_EXTRA_LEN - 1);
+            return -1;
+        }
+    }
+    s->extra_argc = o->extra_argc;
+    return 0;
+}
+
+/* Write text and the port, bind and dir lines to s->dir/redis.conf,
+ * readable and writable by us only (it may hold passwords). Returns 0 or
+ * -1 (message printed). */
+static int write_config(const rs_server *s, const char *text)
+{
+    char path[PATH_MAX];
+    FILE *f;
+    int fd, bad;
+
+    if (snprintf(path, sizeof(path), "%s/redis.conf", s->dir) >=
+        (int)sizeof(path))
+        return -1;
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+        fprintf(stderr, "redis_spawn: cannot create %s: %s\n", path,
+                strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    bad = fprintf(f, "%s\nport %d\nbind 127.0.0.1\ndir \"%s\"\n", text,
+                  s->port, s->dir) < 0;
+    bad |= fclose(f) != 0;
+    if (bad)
+        fprintf(stderr, "redis_spawn: cannot write %s\n", path);
+    return bad ? -1 : 0;
+}
+
 /* Start one server with options o (may be NULL): a new temp dir and a free
  * port per attempt, retrying on a new port if the start fails. */
 int rs_start_ex(rs_server *s, const rs_options *o)
@@ -1188,6 +1257,11 @@ int rs_start_ex(rs_server *s, const rs_options *o)
         memset(s, 0, sizeof(*s));
         return -1;
     }
+    if (o != NULL && set_extra_args(s, o) != 0) {
+        memset(s, 0, sizeof(*s));
+        return -1;
+    }
+    s->has_config = (o != NULL && o->config_text != NULL) ? 1 : 0;
     attempts = (o != NULL && o->port > 0) ? 1 : RS_START_ATTEMPTS;
 
     for (int i = 0; i < attempts; i++) {
@@ -1203,6 +1277,11 @@ int rs_start_ex(rs_server *s, const rs_options *o)
         }
         if (make_temp_dir(s->dir, sizeof(s->dir)) != 0)
             break;
+        if (s->has_config && write_config(s, o->config_text) != 0) {
+            remove_dir(s->dir);
+            s->dir[0] = '\0';
+            break;
+        }
         rc = launch(s);
         if (rc == RS_LAUNCH_OK)
             return 0;
@@ -1425,6 +1504,20 @@ long long rs_info_count(const rs_server *s, const char *section,
     }
     freeReplyObject(r);
     return n;
+}
+
+/* A free loopback port now, or -1. */
+int rs_free_port(void)
+{
+    return find_free_port();
+}
+
+/* command_reply() for callers outside this file. */
+struct redisReply *rs_command_reply(const rs_server *s, int argc,
+                                    const char **argv, char *err,
+                                    size_t errlen)
+{
+    return command_reply(s, argc, argv, err, errlen);
 }
 
 /* Point uris[i] at s[i].uri. */

@@ -25,6 +25,10 @@ extern "C" {
 
 /* Room for one TLS file path in rs_server. */
 #define RS_TLS_PATH 320
+/* Extra command-line arguments an rs_server keeps (rs_options.extra_args),
+ * and the room for each. */
+#define RS_EXTRA_MAX 16
+#define RS_EXTRA_LEN 160
 
 /* One spawned server. Treat the fields as read-only. */
 typedef struct rs_server {
@@ -47,6 +51,11 @@ typedef struct rs_server {
     char tls_client_cert_file[RS_TLS_PATH]; /* what the fixture presents
                                                when tls_auth_clients */
     char tls_client_key_file[RS_TLS_PATH];
+    char extra_args[RS_EXTRA_MAX][RS_EXTRA_LEN]; /* see rs_options; kept
+                                                    for rs_restart() */
+    size_t extra_argc;
+    int has_config;      /* started with <dir>/redis.conf as its first
+                            argument (rs_options.config_text) */
 } rs_server;
 
 /* Options for rs_start_ex(). Zero-initialised means defaults. */
@@ -77,6 +86,18 @@ typedef struct rs_options {
                                 with a certificate for another host
                                 (tls_certs' wrong_host_cert); 0 (default):
                                 the name must match 127.0.0.1 */
+    /* Extra redis-server arguments, appended after the fixture's own (so
+     * they win over them), e.g. { "--cluster-enabled", "yes" } or
+     * { "--replicaof", "127.0.0.1 6379" }. Copied (at most RS_EXTRA_MAX
+     * entries of RS_EXTRA_LEN - 1 bytes); NULL / 0: none. */
+    const char *const *extra_args;
+    size_t extra_argc;
+    /* Non-NULL: written, followed by "port P", "bind 127.0.0.1" and
+     * "dir DIR" lines, to DIR/redis.conf in the server's own temp
+     * directory, which becomes the first argument. redis-sentinel needs
+     * such a file and rewrites it (so it stays writable); rs_restart()
+     * starts from the file as the server left it. */
+    const char *config_text;
 } rs_options;
 
 /* Start one server with default options; returns 0 on success, -1 on
@@ -128,6 +149,18 @@ long long rs_dbsize(const rs_server *s);
  * the command failed. */
 long long rs_info_count(const rs_server *s, const char *section,
                         const char *prefix);
+
+/* A free loopback port now (another process may take it before it is
+ * bound), or -1. For callers that must know a port before starting. */
+int rs_free_port(void);
+
+/* rs_command() returning the parsed hiredis reply (free it with
+ * freeReplyObject()), or NULL with the reason in err. For callers that
+ * need nested arrays (CLUSTER SLOTS, SENTINEL MASTER). */
+struct redisReply;
+struct redisReply *rs_command_reply(const rs_server *s, int argc,
+                                    const char **argv, char *err,
+                                    size_t errlen);
 
 /* Fill uris[i] with pointers to s[i].uri, for redlock_manager_create(). */
 void rs_uris(rs_server *s, size_t n, const char **uris);
