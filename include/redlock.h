@@ -610,6 +610,9 @@ REDLOCK_API redlock_status redlock_acquire_ex(redlock_manager *m,
  * of them or none (if any is taken there). lens may be NULL when every
  * resource is a NUL-terminated string. Duplicates are rejected with
  * REDLOCK_EINVAL. The lock's extend and release act on all resources.
+ * When a node is a Redis Cluster, all keys must hash to one slot (give
+ * them one hash tag, as in "{order42}:a" and "{order42}:b"); others are
+ * refused at once with REDLOCK_ECROSSSLOT, nothing sent.
  * Otherwise as redlock_acquire_ex().
  */
 REDLOCK_API redlock_status redlock_acquire_multi(
@@ -1218,7 +1221,9 @@ typedef struct redlock_election_callbacks {
  * and no thread is left: EINVAL (NULL argument, empty name), EMISUSE,
  * ERANGE (ttl_ms 0, below 10 or above REDLOCK_TTL_MAX_MS, or the name too
  * long), ETTLSHORT (ttl_ms does not exceed its drift allowance), ECLOSED,
- * ENOMEM, EIO (thread).
+ * ENOMEM, EIO (thread), ECROSSSLOT (a node is a Redis Cluster and the
+ * election's keys "election:<name>" and "election:<name>:fence" fall in
+ * different hash slots: give the name a hash tag, as in "{jobs}").
  * Thread-safety: any thread. The election must be destroyed before the
  * manager.
  */
@@ -1349,7 +1354,9 @@ typedef struct redlock_leader_view {
  *
  * Returns REDLOCK_OK (held or not); REDLOCK_ENOQUORUM if fewer than a
  * quorum of nodes answered (out is then zeroed, ttl_ms -2); EINVAL (NULL
- * argument, empty name), ERANGE (name too long), EMISUSE, ECLOSED, ENOMEM.
+ * argument, empty name), ERANGE (name too long), EMISUSE, ECLOSED, ENOMEM;
+ * ECROSSSLOT when a node is a Redis Cluster and the election's two keys
+ * fall in different hash slots (give the name a hash tag: "{jobs}").
  * Thread-safety: any thread.
  */
 REDLOCK_API redlock_status redlock_election_observe(redlock_manager *m,

@@ -23,13 +23,13 @@ src=${1:-$(dirname "$0")/../src}
 
 leaves="quorum classify value clock token scripts answer reply uri heap hashslot
         options status version"
-transport="conn node op subscribe cluster"
+transport="conn node op subscribe cluster sentinel"
 algorithms="lock lease fence election inspect async"
 assembly="manager log scoped wake"
 
 leaf_h="redlock.h internal.h quorum.h classify.h value.h clock.h token.h
         scripts.h answer.h reply.h uri.h heap.h options.h hashslot.h"
-transport_h="$leaf_h conn.h node.h op.h subscribe.h cluster.h"
+transport_h="$leaf_h conn.h node.h op.h subscribe.h cluster.h sentinel.h"
 algorithm_h="$leaf_h op.h manager.h lock.h lease.h async.h fence.h"
 
 bad=0

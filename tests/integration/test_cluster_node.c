@@ -1,0 +1,438 @@
+/*
+ * test_cluster_node.c: a Redis Cluster as one Redlock node
+ * (redis://H:P?cluster=yes&seed=..., src/cluster.c), against real
+ * clusters made with redis-cli --cluster create (tests/support/
+ * cluster_spawn.h). Checked here:
+ *   - acquire, extend and release of resources in every shard: each key
+ *     is on its slot's master, and a release deletes it (TTLs are long, so
+ *     expiry cannot pass for a release);
+ *   - a multi-resource lock with one hash tag works (both keys on one
+ *     master); without one it is refused at once with REDLOCK_ECROSSSLOT
+ *     and leaves nothing behind; election names follow the same rule;
+ *   - slot migration under load (SETSLOT MIGRATING/IMPORTING, MIGRATE,
+ *     SETSLOT NODE): acquires in the moving slot keep succeeding through
+ *     ASK (ASKING reaches the target) and MOVED (the source answers it),
+ *     with no double grant;
+ *   - CLUSTER FAILOVER while a lock is held, the new master lacking its
+ *     key (as asynchronous replication may leave it): with the restart
+ *     guard, a rival manager gets no grant while the holder's validity
+ *     lasts; with the guard off, the overlap is visible.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cluster_spawn.h"
+#include "rl_test.h"
+
+/* A manager on the given node URIs with test options; guard_ms is the
+ * restart guard (REDLOCK_RESTART_GUARD_AUTO for the default). */
+static redlock_manager *manager_on(const char *const *uris, size_t n,
+                                   uint32_t guard_ms)
+{
+    redlock_options o;
+    rl_test_options(&o, NULL);
+    o.restart_guard_ms = guard_ms;
+    redlock_manager *m = NULL;
+    char err[256] = "";
+    redlock_status st =
+        redlock_manager_create_ex(uris, n, &o, &m, err, sizeof(err));
+    if (st != REDLOCK_OK)
+        fail_msg("manager_create: %s: %s", redlock_strerror(st), err);
+    return m;
+}
+
+/* What rc_total_keys() must reach. */
+typedef struct keys_wait {
+    rc_cluster *c;
+    long long want;
+} keys_wait;
+
+static bool keys_are(void *arg)
+{
+    keys_wait *w = arg;
+    return rc_total_keys(w->c) == w->want;
+}
+
+static bool await_cluster_keys(rc_cluster *c, long long want, int ms)
+{
+    keys_wait w = {c, want};
+    return rl_await(keys_are, &w, ms);
+}
+
+/* A single attempt at res. */
+static redlock_status try_once(redlock_manager *m, const char *res,
+                               uint32_t ttl_ms, redlock_acquire_info *info,
+                               redlock_lock **out)
+{
+    redlock_acquire_opts ao;
+    redlock_acquire_opts_init(&ao);
+    ao.retry_count = 0;
+    ao.info = info;
+    return redlock_acquire_ex(m, res, strlen(res), ttl_ms, &ao, out);
+}
+
+/* Acquire, extend and release in every shard. */
+static void test_acquire_extend_release_across_slots(void **state)
+{
+    (void)state;
+    rc_cluster c;
+    assert_int_equal(rc_start(&c, 3, 0), 0);
+    const char *uris[1] = {c.uri};
+    redlock_manager *m = manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    enum { N = 48 };
+    redlock_lock *locks[N];
+    bool shard_seen[RC_MAX_SERVERS] = {false};
+    for (int i = 0; i < N; i++) {
+        char res[32];
+        snprintf(res, sizeof(res), "cl-res-%d", i);
+        assert_int_equal(redlock_acquire(m, res, 30000,
+                                         &locks[i]),
+                         REDLOCK_OK);
+        /* The key is on its slot's master, with our token. */
+        int master = rc_master_of_slot(&c, rc_keyslot(&c, res));
+        assert_true(master >= 0);
+        shard_seen[master] = true;
+        char val[128];
+        assert_int_equal(rc_get(&c, res, val, sizeof(val)), 0);
+        assert_non_null(strstr(val, redlock_lock_token(locks[i])));
+    }
+    for (size_t i = 0; i < c.n_masters; i++)
+        assert_true(shard_seen[i]); /* every shard was used */
+    assert_true(await_cluster_keys(&c, N, 5000));
+    /* Extend: the TTL on the master moves up to the new one. */
+    for (int i = 0; i < N; i++)
+        assert_int_equal(redlock_extend(locks[i], 60000), REDLOCK_OK);
+    long long pttl = rc_pttl(&c, "cl-res-7");
+    assert_true(pttl > 30000 && pttl <= 60000);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(redlock_release(locks[i]), REDLOCK_OK);
+    /* Deleted by the releases (TTLs are 60 s). */
+    assert_true(await_cluster_keys(&c, 0, 5000));
+    redlock_manager_destroy(m);
+    rc_stop(&c);
+}
+
+/* Hash-tagged multi-resource locks work; others are refused at once. */
+static void test_multi_key_needs_hash_tag(void **state)
+{
+    (void)state;
+    rc_cluster c;
+    assert_int_equal(rc_start(&c, 3, 0), 0);
+    rs_server plain;
+    assert_int_equal(rs_start(&plain), 0);
+    const char *uris[2] = {plain.uri, c.uri};
+    /* Two nodes: a plain server and the cluster (both must grant). */
+    redlock_manager *m = manager_on(uris, 2, REDLOCK_RESTART_GUARD_AUTO);
+
+    const char *tagged[2] = {"{order42}:items", "{order42}:payment"};
+    redlock_lock *lk = NULL;
+    assert_int_equal(
+        redlock_acquire_multi(m, (const void *const *)tagged, NULL, 2, 30000,
+                              NULL, &lk),
+        REDLOCK_OK);
+    char v1[128], v2[128];
+    assert_int_equal(rc_get(&c, tagged[0], v1, sizeof(v1)), 0);
+    assert_int_equal(rc_get(&c, tagged[1], v2, sizeof(v2)), 0);
+    assert_string_not_equal(v1, "(nil)");
+    assert_string_equal(v1, v2);
+    assert_int_equal(rc_master_of_slot(&c, rc_keyslot(&c, tagged[0])),
+                     rc_master_of_slot(&c, rc_keyslot(&c, tagged[1])));
+    assert_int_equal(redlock_release(lk), REDLOCK_OK);
+    assert_true(await_cluster_keys(&c, 0, 5000));
+
+    /* Different slots: refused before anything is sent. */
+    const char *apart[2] = {"items", "payment"};
+    assert_int_not_equal(rc_keyslot(&c, apart[0]),
+                         rc_keyslot(&c, apart[1]));
+    redlock_acquire_info info;
+    redlock_acquire_opts ao;
+    redlock_acquire_opts_init(&ao);
+    ao.info = &info;
+    lk = NULL;
+    assert_int_equal(
+        redlock_acquire_multi(m, (const void *const *)apart, NULL, 2, 30000,
+                              &ao, &lk),
+        REDLOCK_ECROSSSLOT);
+    assert_null(lk);
+    assert_int_equal(info.last_status, REDLOCK_ECROSSSLOT);
+    assert_int_equal(rs_dbsize(&plain), 0); /* not even the plain node */
+    assert_int_equal(rc_total_keys(&c), 0);
+    assert_non_null(strstr(redlock_strerror(REDLOCK_ECROSSSLOT),
+                           "hash tag"));
+
+    /* Elections: "election:NAME" and its ":fence" must share a slot. */
+    redlock_election *e = NULL;
+    redlock_election_callbacks cb;
+    memset(&cb, 0, sizeof(cb));
+    assert_int_equal(redlock_election_start(m, "jobs", 3000, &cb, NULL, &e),
+                     REDLOCK_ECROSSSLOT);
+    assert_null(e);
+    redlock_leader_view lv;
+    assert_int_equal(redlock_election_observe(m, "jobs", &lv),
+                     REDLOCK_ECROSSSLOT);
+    assert_int_equal(redlock_election_observe(m, "{jobs}", &lv),
+                     REDLOCK_OK);
+    assert_int_equal(lv.held, 0);
+    redlock_manager_destroy(m);
+    rs_stop(&plain);
+    rc_stop(&c);
+}
+
+/* Load for the migration test: each thread locks its own resources of
+ * the moving slot (and one elsewhere) over and over. A grant while the
+ * same resource is held by this process is a double grant. */
+enum { MIG_THREADS = 4, MIG_RES = 4 };
+typedef struct mig_load {
+    redlock_manager *m;
+    int id;
+    atomic_bool *stop;
+    atomic_int held[MIG_RES];
+    long ok, failed;
+    redlock_status last_fail;
+    long double_grants;
+} mig_load;
+
+static void *mig_thread(void *arg)
+{
+    mig_load *l = arg;
+    redlock_acquire_opts ao;
+    redlock_acquire_opts_init(&ao);
+    ao.retry_count = 20;
+    ao.retry_delay_ms = 20;
+    unsigned k = 0;
+    while (!atomic_load(l->stop)) {
+        int r = (int)(k++ % MIG_RES);
+        char res[48];
+        snprintf(res, sizeof(res), "{mig}:t%d:r%d", l->id, r);
+        redlock_lock *lk = NULL;
+        redlock_status st =
+            redlock_acquire_ex(l->m, res, strlen(res), 10000, &ao, &lk);
+        if (st != REDLOCK_OK) {
+            l->failed++;
+            l->last_fail = st;
+            continue;
+        }
+        if (atomic_fetch_add(&l->held[r], 1) != 0)
+            l->double_grants++;
+        l->ok++;
+        atomic_fetch_sub(&l->held[r], 1);
+        if (redlock_release(lk) != REDLOCK_OK) {
+            l->failed++;
+            l->last_fail = REDLOCK_EIO;
+        }
+    }
+    return NULL;
+}
+
+/* What await_ok waits for: the load made n more grants. */
+typedef struct progress {
+    mig_load *loads;
+    long from;
+} progress;
+
+static long total_ok(mig_load *loads)
+{
+    long t = 0;
+    for (int i = 0; i < MIG_THREADS; i++)
+        t += __atomic_load_n(&loads[i].ok, __ATOMIC_RELAXED);
+    return t;
+}
+
+static bool progressed(void *arg)
+{
+    progress *p = arg;
+    return total_ok(p->loads) >= p->from + 50;
+}
+
+static void await_progress(mig_load *loads)
+{
+    progress p = {loads, total_ok(loads)};
+    assert_true(rl_await(progressed, &p, 20000));
+}
+
+/* A slot moves while acquires run in it: ASK, then MOVED, never a failed
+ * or double grant. */
+static void test_slot_migration_under_load(void **state)
+{
+    (void)state;
+    rc_cluster c;
+    assert_int_equal(rc_start(&c, 3, 0), 0);
+    const char *uris[1] = {c.uri};
+    redlock_manager *m = manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    int slot = rc_keyslot(&c, "{mig}");
+    int from = rc_master_of_slot(&c, slot);
+    assert_true(from >= 0);
+    size_t to = ((size_t)from + 1) % c.n_masters;
+
+    atomic_bool stop = false;
+    mig_load loads[MIG_THREADS];
+    pthread_t th[MIG_THREADS];
+    memset(loads, 0, sizeof(loads));
+    for (int i = 0; i < MIG_THREADS; i++) {
+        loads[i].m = m;
+        loads[i].id = i;
+        loads[i].stop = &stop;
+        assert_int_equal(pthread_create(&th[i], NULL, mig_thread, &loads[i]),
+                         0);
+    }
+    await_progress(loads);
+    long long asking0 = rs_info_count(&c.srv[to], "commandstats",
+                                      "cmdstat_asking:calls=");
+    long long moved0 = rs_info_count(&c.srv[from], "errorstats",
+                                     "errorstat_MOVED:count=");
+    /* MIGRATING/IMPORTING: new keys of the slot are made on the target
+     * through ASK; the keys still on the source are moved over. */
+    assert_int_equal(rc_migrate_begin(&c, slot, (size_t)from, to), 0);
+    await_progress(loads);
+    assert_true(rc_migrate_keys(&c, slot, (size_t)from, to) >= 0);
+    await_progress(loads);
+    assert_true(rc_migrate_keys(&c, slot, (size_t)from, to) >= 0);
+    assert_int_equal(rc_migrate_end(&c, slot, (size_t)from, to), 0);
+    /* Now the source answers MOVED; the router learns the new owner. */
+    await_progress(loads);
+    await_progress(loads);
+    atomic_store(&stop, true);
+    long ok = 0, failed = 0, doubles = 0;
+    redlock_status last = REDLOCK_OK;
+    for (int i = 0; i < MIG_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        ok += loads[i].ok;
+        failed += loads[i].failed;
+        doubles += loads[i].double_grants;
+        if (loads[i].failed)
+            last = loads[i].last_fail;
+    }
+    print_message("migration: %ld grants, %ld failed (last %s)\n", ok,
+                  failed, redlock_strerror(last));
+    assert_int_equal(doubles, 0);
+    assert_int_equal(failed, 0);
+    /* Both redirects were taken. */
+    assert_true(rs_info_count(&c.srv[to], "commandstats",
+                              "cmdstat_asking:calls=") > asking0);
+    assert_true(rs_info_count(&c.srv[from], "errorstats",
+                              "errorstat_MOVED:count=") > moved0);
+    assert_int_equal(rc_master_of_slot(&c, slot), (int)to);
+    /* Every release deleted its key, wherever it lived. */
+    assert_true(await_cluster_keys(&c, 0, 5000));
+    redlock_manager_destroy(m);
+    rc_stop(&c);
+}
+
+/* The replica whose master is srv[master], or -1. */
+static int replica_of(rc_cluster *c, int master)
+{
+    char want[32];
+    snprintf(want, sizeof(want), "master_port:%d", c->srv[master].port);
+    for (size_t i = c->n_masters; i < c->n; i++) {
+        char out[4096];
+        const char *argv[2] = {"INFO", "replication"};
+        if (rc_command(c, i, out, sizeof(out), 2, argv) == 0 &&
+            strstr(out, want) != NULL)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* Hold a lock, fail its shard over, and lose its key on the new master;
+ * return whether a rival manager got a grant while the holder's validity
+ * lasted, and whether it saw EGUARDED. */
+static void failover_run(uint32_t guard_ms, bool *overlap, bool *guarded)
+{
+    rc_cluster c;
+    assert_int_equal(rc_start(&c, 3, 1), 0);
+    const char *uris[1] = {c.uri};
+    redlock_manager *holder = manager_on(uris, 1, guard_ms);
+    redlock_manager *rival = manager_on(uris, 1, guard_ms);
+    const char *res = "fo-res";
+    int slot = rc_keyslot(&c, res);
+    int master = rc_master_of_slot(&c, slot);
+    int replica = replica_of(&c, master);
+    assert_true(master >= 0 && replica >= 0);
+    /* Both managers have met the old master (and learnt the map) before
+     * the failover. */
+    redlock_acquire_info info;
+    redlock_lock *lk = NULL;
+    for (int i = 0; i < 2; i++) {
+        redlock_manager *mm = i == 0 ? holder : rival;
+        for (int k = 0; k < 8; k++) {
+            char warm[32];
+            snprintf(warm, sizeof(warm), "fo-warm-%d-%d", i, k);
+            redlock_status st = try_once(mm, warm, 20000, &info, &lk);
+            if (st != REDLOCK_OK)
+                fail_msg("warm-up %s: %s: %s", warm, redlock_strerror(st),
+                         info.detail);
+            assert_int_equal(redlock_release(lk), REDLOCK_OK);
+        }
+    }
+    /* The holder's lock. */
+    assert_int_equal(try_once(holder, res, 10000, &info, &lk), REDLOCK_OK);
+    uint64_t valid_until =
+        rl_now_us() + (uint64_t)redlock_lock_validity_ms(lk) * 1000u;
+    /* Wait until the replica has the key, then fail over. */
+    assert_int_equal(rc_failover(&c, (size_t)replica), 0);
+    /* Asynchronous replication may lose an acknowledged write: make it so
+     * on the new master. */
+    char out[128];
+    const char *del[2] = {"DEL", res};
+    assert_int_equal(rc_command(&c, (size_t)replica, out, sizeof(out), 2,
+                                del),
+                     0);
+    *overlap = false;
+    *guarded = false;
+    while (rl_now_us() + 200000 < valid_until) {
+        redlock_lock *r = NULL;
+        redlock_status st = try_once(rival, res, 2000, &info, &r);
+        if (st == REDLOCK_OK) {
+            *overlap = rl_now_us() < valid_until;
+            redlock_release(r);
+            break;
+        }
+        if (info.node_status[0] == REDLOCK_EGUARDED)
+            *guarded = true;
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL); /* the rival's retry pace, not a wait */
+    }
+    redlock_release(lk);
+    redlock_manager_destroy(rival);
+    redlock_manager_destroy(holder);
+    rc_stop(&c);
+}
+
+/* CLUSTER FAILOVER is a restart: the guard keeps the lock exclusive. */
+static void test_failover_guard(void **state)
+{
+    (void)state;
+    bool overlap, guarded;
+    failover_run(REDLOCK_RESTART_GUARD_AUTO, &overlap, &guarded);
+    print_message("guard on: overlap %d, EGUARDED seen %d\n", overlap,
+                  guarded);
+    assert_false(overlap);
+    assert_true(guarded);
+    /* The same with the guard off: the rival is granted the lock the
+     * holder still believes it holds. */
+    failover_run(0, &overlap, &guarded);
+    print_message("guard off: overlap %d\n", overlap);
+    assert_true(overlap);
+    assert_false(guarded);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_acquire_extend_release_across_slots),
+        cmocka_unit_test(test_multi_key_needs_hash_tag),
+        cmocka_unit_test(test_slot_migration_under_load),
+        cmocka_unit_test(test_failover_guard),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
