@@ -91,7 +91,9 @@ struct redlock__cluster {
     bool map_loaded;             /* a CLUSTER SLOTS reply was applied */
     bool started;
     bool stopping;
-    int dup_of;                  /* last redlock__cluster_set_dup() */
+    atomic_int dup_of;           /* last redlock__cluster_set_dup():
+                                    lock-free (called under the manager's
+                                    dup_mu, a leaf) */
     redlock__op *refresh;        /* the last CLUSTER SLOTS op (a ref) */
     bool refresh_busy;
     uint64_t refresh_next_us;
@@ -251,13 +253,14 @@ static int shard_find_or_add(redlock__cluster *cl, const char *host,
         redlock__node_free(nd);
         return -1;
     }
-    if (cl->dup_of >= 0)
-        redlock__node_set_dup(nd, cl->dup_of);
     cl_shard *sh = &cl->shards[n];
     snprintf(sh->host, sizeof(sh->host), "%s", host);
     sh->port = port;
     sh->node = nd;
-    atomic_store_explicit(&cl->n_shards, n + 1, memory_order_release);
+    atomic_store(&cl->n_shards, n + 1);
+    /* After publishing (seq_cst both here and in set_dup): either set_dup
+     * sees this shard, or this sees its value. */
+    redlock__node_set_dup(nd, atomic_load(&cl->dup_of));
     return (int)n;
 }
 
@@ -462,7 +465,7 @@ redlock__cluster *redlock__cluster_new(const redlock__node_env *env,
     cl->env = *env;
     cl->idx = idx;
     cl->self = self;
-    cl->dup_of = -1;
+    atomic_init(&cl->dup_of, -1);
     atomic_init(&cl->n_shards, 0);
     cl->uri = *u;
     memset(u, 0, sizeof(*u));
@@ -526,12 +529,10 @@ void redlock__cluster_free(redlock__cluster *cl)
 
 void redlock__cluster_set_dup(redlock__cluster *cl, int of)
 {
-    pthread_mutex_lock(&cl->mu);
-    cl->dup_of = of;
-    size_t n = atomic_load_explicit(&cl->n_shards, memory_order_relaxed);
+    atomic_store(&cl->dup_of, of);
+    size_t n = atomic_load(&cl->n_shards);
     for (size_t i = 0; i < n; i++)
         redlock__node_set_dup(cl->shards[i].node, of);
-    pthread_mutex_unlock(&cl->mu);
 }
 
 uint64_t redlock__cluster_guard_left_us(redlock__cluster *cl, uint64_t now)

@@ -25,6 +25,14 @@
  *      idle node (the fast path: trylock to write, lock to read replies).
  *      Never taken under ls->mu (the lease thread's ops take the
  *      workers' path), never with another node's io_mu.
+ *   2a. redlock__cluster.mu (cluster.c) and redlock__sentinel.mu
+ *      (sentinel.c): a cluster node's slot map and shard list, a sentinel
+ *      node's masters and asking state. Taken by submitting threads
+ *      holding nothing else, and by a member's worker under its io_mu
+ *      (a MOVED or ASK redirect, READONLY, the on_done of a CLUSTER SLOTS,
+ *      SENTINEL or ROLE question). Under it a thread makes and starts
+ *      member workers and may take an op's mu (4) to read that question's
+ *      reply; it queues slots at members (3) only after dropping it.
  *   3. redlock__node.queue_mu (node.c): a node's request queue. Taken
  *      under io_mu (the worker splices the queue; a caller checks it is
  *      empty; anyone waking the worker), and under ls->mu only when the

@@ -76,7 +76,8 @@ struct redlock__sentinel {
     int port;
     redlock__slot *wait_head, *wait_tail; /* slots before any master */
     bool started, stopping;
-    int dup_of;
+    atomic_int dup_of;            /* lock-free: set under the manager's
+                                     dup_mu (a leaf) */
     redlock__op *ask;             /* the last question (our reference) */
     size_t ask_at;                /* the sentinel it went to */
     bool ask_busy;
@@ -219,12 +220,12 @@ static redlock__node *switch_master(redlock__sentinel *sn, const char *host,
         snprintf(sn->why, sizeof(sn->why), "could not start a worker");
         return NULL;
     }
-    if (sn->dup_of >= 0)
-        redlock__node_set_dup(nd, sn->dup_of);
     snprintf(sn->host, sizeof(sn->host), "%s", host);
     sn->port = port;
     sn->masters[n] = nd;
-    atomic_store_explicit(&sn->n_masters, n + 1, memory_order_release);
+    atomic_store(&sn->n_masters, n + 1);
+    /* After publishing: set_dup sees this master or this sees its value. */
+    redlock__node_set_dup(nd, atomic_load(&sn->dup_of));
     const char *argv[1] = {"ROLE"};
     size_t lens[1] = {4};
     redlock__op *op = redlock__op_new_single(
@@ -386,7 +387,7 @@ redlock__sentinel *redlock__sentinel_new(const redlock__node_env *env,
     sn->env = *env;
     sn->idx = idx;
     sn->self = self;
-    sn->dup_of = -1;
+    atomic_init(&sn->dup_of, -1);
     atomic_init(&sn->n_masters, 0);
     sn->uri = *u;
     memset(u, 0, sizeof(*u));
@@ -462,12 +463,10 @@ void redlock__sentinel_free(redlock__sentinel *sn)
 
 void redlock__sentinel_set_dup(redlock__sentinel *sn, int of)
 {
-    pthread_mutex_lock(&sn->mu);
-    sn->dup_of = of;
-    size_t n = atomic_load_explicit(&sn->n_masters, memory_order_relaxed);
+    atomic_store(&sn->dup_of, of);
+    size_t n = atomic_load(&sn->n_masters);
     for (size_t i = 0; i < n; i++)
         redlock__node_set_dup(sn->masters[i], of);
-    pthread_mutex_unlock(&sn->mu);
 }
 
 uint64_t redlock__sentinel_guard_left_us(redlock__sentinel *sn,
