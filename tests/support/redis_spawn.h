@@ -88,8 +88,9 @@ typedef struct rs_options {
                                 the name must match 127.0.0.1 */
     /* Extra redis-server arguments, appended after the fixture's own (so
      * they win over them), e.g. { "--cluster-enabled", "yes" } or
-     * { "--replicaof", "127.0.0.1 6379" }. Copied (at most RS_EXTRA_MAX
-     * entries of RS_EXTRA_LEN - 1 bytes); NULL / 0: none. */
+     * { "--replicaof", "127.0.0.1", "6379" } (one entry per word:
+     * redis-server quotes each entry as one value). Copied (at most
+     * RS_EXTRA_MAX entries of RS_EXTRA_LEN - 1 bytes); NULL / 0: none. */
     const char *const *extra_args;
     size_t extra_argc;
     /* Non-NULL: written, followed by "port P", "bind 127.0.0.1" and
