@@ -67,6 +67,15 @@ endif()
 if(REDLOCK_REDIS_SERVER)
     list(APPEND REDLOCK_TEST_ENVIRONMENT "REDIS_SERVER=${REDLOCK_REDIS_SERVER}")
 endif()
+# Likewise $REDIS_CLI and $REDIS_SENTINEL for the cluster and Sentinel
+# fixtures.
+if(REDLOCK_REDIS_CLI)
+    list(APPEND REDLOCK_TEST_ENVIRONMENT "REDIS_CLI=${REDLOCK_REDIS_CLI}")
+endif()
+if(REDLOCK_REDIS_SENTINEL)
+    list(APPEND REDLOCK_TEST_ENVIRONMENT
+         "REDIS_SENTINEL=${REDLOCK_REDIS_SENTINEL}")
+endif()
 
 # redlock_add_test(NAME <name> SOURCES <file>... [LABELS <label>...]
 #                  [TIMEOUT <seconds>])

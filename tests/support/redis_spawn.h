@@ -12,6 +12,10 @@
  * connections (readiness, rs_command and friends) speak TLS too, verifying
  * the server against tls_ca_file and the address 127.0.0.1.
  * tests/support/tls_certs.h makes the files.
+ *
+ * Extra arguments and a config file (rs_options.extra_args, config_text)
+ * serve the cluster and Sentinel fixtures (cluster_spawn.h,
+ * sentinel_spawn.h), which start every process through rs_start_ex().
  */
 #ifndef REDLOCK_REDIS_SPAWN_H
 #define REDLOCK_REDIS_SPAWN_H

@@ -52,8 +52,12 @@
 #define RSN_FAILOVER_TIMEOUT_MS 20000
 /* Pause between polls of a condition. */
 #define RSN_POLL_MS 20
-/* A replica's last INFO (as a sentinel reports it) must be this fresh. */
-#define RSN_INFO_FRESH_MS 5000
+/* A replica's last INFO (as a sentinel reports it) must be this fresh.
+ * Sentinel INFOs a replica once when it finds it, then every 10 s, and
+ * promotes only one INFO'd within the last 30 s; a never-INFO'd one
+ * shows the time since the epoch. 20 s means "INFO'd, and promotable for
+ * a while yet" without waiting for the next 10 s round. */
+#define RSN_INFO_FRESH_MS 20000
 /* Room for a sentinel's config text. */
 #define RSN_CONFIG_MAX 1024
 
