@@ -260,11 +260,12 @@ static void ask_done(void *arg)
     const redisReply *r = redlock__op_reply_at(op, 0);
     if (ans == REDLOCK__ANS_YES)
         named = redlock__sentinel_parse_addr(r, host, sizeof(host), &port);
-    if (!named)
+    if (!named && ans != REDLOCK__ANS_YES)
+        snprintf(sn->why, sizeof(sn->why), "sentinel %s", op->first_error);
+    else if (!named)
         snprintf(sn->why, sizeof(sn->why), "sentinel %s: %s",
                  redlock__node_name(sn->sentinels[sn->ask_at]),
-                 ans != REDLOCK__ANS_YES ? op->first_error
-                 : r != NULL && r->type == REDIS_REPLY_NIL
+                 r != NULL && r->type == REDIS_REPLY_NIL
                      ? "does not know the master name"
                      : "answered no address");
     pthread_mutex_unlock(&op->mu);

@@ -1,0 +1,309 @@
+/*
+ * test_sentinel_node.c: a Sentinel-managed master as one Redlock node
+ * (sentinel://H:P/NAME?sentinel=..., src/sentinel.c), against real groups
+ * of redis-server and redis-sentinel (tests/support/sentinel_spawn.h),
+ * and a Redlock whose three nodes are a plain server, a cluster and a
+ * Sentinel group. Checked here:
+ *   - acquire, extend and release reach the master the sentinels name,
+ *     also when the first sentinel of the URI is down;
+ *   - a sentinel password that differs from the data password; a wrong
+ *     one fails the node's votes with a message naming the sentinel;
+ *   - SENTINEL FAILOVER while a lock is held, the new master lacking its
+ *     key: with the restart guard a rival manager gets no grant while the
+ *     holder's validity lasts; with the guard off, the overlap is visible;
+ *   - mixed nodes: every kind holds the key; with the plain server
+ *     stopped, the other two still make a quorum.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "cluster_spawn.h"
+#include "rl_test.h"
+#include "sentinel_spawn.h"
+
+static redlock_manager *manager_on(const char *const *uris, size_t n,
+                                   uint32_t guard_ms)
+{
+    redlock_options o;
+    rl_test_options(&o, NULL);
+    o.restart_guard_ms = guard_ms;
+    redlock_manager *m = NULL;
+    char err[256] = "";
+    redlock_status st =
+        redlock_manager_create_ex(uris, n, &o, &m, err, sizeof(err));
+    if (st != REDLOCK_OK)
+        fail_msg("manager_create: %s: %s", redlock_strerror(st), err);
+    return m;
+}
+
+static redlock_status try_once(redlock_manager *m, const char *res,
+                               uint32_t ttl_ms, redlock_acquire_info *info,
+                               redlock_lock **out)
+{
+    redlock_acquire_opts ao;
+    redlock_acquire_opts_init(&ao);
+    ao.retry_count = 0;
+    ao.info = info;
+    return redlock_acquire_ex(m, res, strlen(res), ttl_ms, &ao, out);
+}
+
+/* What await_dbsize waits for. */
+typedef struct db_wait {
+    rs_server *s;
+    long long want;
+} db_wait;
+
+static bool dbsize_is(void *arg)
+{
+    db_wait *w = arg;
+    return rs_dbsize(w->s) == w->want;
+}
+
+static bool await_dbsize(rs_server *s, long long want, int ms)
+{
+    db_wait w = {s, want};
+    return rl_await(dbsize_is, &w, ms);
+}
+
+/* The group's URI with a sentinel given first that is down. */
+static void test_acquire_extend_release(void **state)
+{
+    (void)state;
+    rsn_group g;
+    assert_int_equal(rsn_start(&g, "locks", 3, 1), 0);
+    int mi = rsn_master_index(&g);
+    assert_true(mi >= 0);
+    /* A dead sentinel first: the node asks the next one. */
+    char uri[1200];
+    rs_server dead;
+    assert_int_equal(rs_start(&dead), 0);
+    int dead_port = dead.port;
+    rs_stop(&dead);
+    int n = snprintf(uri, sizeof(uri), "sentinel://127.0.0.1:%d/locks",
+                     dead_port);
+    for (size_t i = 0; i < g.n_sentinels; i++)
+        n += snprintf(uri + n, sizeof(uri) - (size_t)n,
+                      "%csentinel=127.0.0.1:%d", i == 0 ? '?' : '&',
+                      g.sentinel[i].port);
+    const char *uris[1] = {uri};
+    redlock_manager *m = manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    redlock_lock *lk = NULL;
+    redlock_acquire_info info;
+    redlock_acquire_opts ao;
+    redlock_acquire_opts_init(&ao);
+    ao.info = &info;
+    redlock_status st = redlock_acquire_ex(m, "sn-res", 6, 30000, &ao, &lk);
+    if (st != REDLOCK_OK)
+        fail_msg("acquire on %s: %s: %s", uri, redlock_strerror(st),
+                 info.detail);
+    char out[128];
+    const char *get[2] = {"GET", "sn-res"};
+    assert_int_equal(rs_command(&g.data[mi], out, sizeof(out), 2, get), 0);
+    assert_non_null(strstr(out, redlock_lock_token(lk)));
+    assert_int_equal(redlock_extend(lk, 60000), REDLOCK_OK);
+    const char *pttl[2] = {"PTTL", "sn-res"};
+    assert_int_equal(rs_command(&g.data[mi], out, sizeof(out), 2, pttl), 0);
+    assert_true(atoll(out) > 30000);
+    assert_int_equal(redlock_release(lk), REDLOCK_OK);
+    assert_true(await_dbsize(&g.data[mi], 0, 5000)); /* deleted, not expired */
+    redlock_manager_destroy(m);
+    rsn_stop(&g);
+}
+
+/* The sentinels' password is not the data servers'. */
+static void test_separate_passwords(void **state)
+{
+    (void)state;
+    rsn_group g;
+    rsn_options o = {"data-pw", "sentinel-pw"};
+    assert_int_equal(rsn_start_ex(&g, "pw", 3, 1, &o), 0);
+    char uri[1200];
+    /* sentinel://:data-pw@127.0.0.1:S1/pw?...&sentinel_password=... */
+    snprintf(uri, sizeof(uri), "sentinel://:data-pw@%s&sentinel_password=%s",
+             g.uri + strlen("sentinel://"), "sentinel-pw");
+    const char *uris[1] = {uri};
+    redlock_manager *m = manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    redlock_lock *lk = NULL;
+    redlock_acquire_info info;
+    redlock_acquire_opts ao;
+    redlock_acquire_opts_init(&ao);
+    ao.info = &info;
+    redlock_status st = redlock_acquire_ex(m, "pw-res", 6, 30000, &ao, &lk);
+    if (st != REDLOCK_OK)
+        fail_msg("acquire: %s: %s", redlock_strerror(st), info.detail);
+    assert_int_equal(redlock_release(lk), REDLOCK_OK);
+    redlock_manager_destroy(m);
+
+    /* A wrong sentinel password: no master can be found; the answer
+     * says which sentinel refused. */
+    snprintf(uri, sizeof(uri), "sentinel://:data-pw@%s&sentinel_password=%s",
+             g.uri + strlen("sentinel://"), "wrong");
+    m = manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    ao.retry_count = 0;
+    st = redlock_acquire_ex(m, "pw-res", 6, 30000, &ao, &lk);
+    assert_int_not_equal(st, REDLOCK_OK);
+    print_message("wrong sentinel password: %s: %s\n", redlock_strerror(st),
+                  info.detail);
+    assert_non_null(strstr(info.detail, "sentinel"));
+    redlock_manager_destroy(m);
+    rsn_stop(&g);
+}
+
+/* Hold a lock, fail the group over, lose the key on the new master; say
+ * whether a rival got a grant within the holder's validity, and whether
+ * it saw EGUARDED. */
+static void failover_run(uint32_t guard_ms, bool *overlap, bool *guarded)
+{
+    rsn_group g;
+    assert_int_equal(rsn_start(&g, "fo", 3, 1), 0);
+    const char *uris[1] = {g.uri};
+    redlock_manager *holder = manager_on(uris, 1, guard_ms);
+    redlock_manager *rival = manager_on(uris, 1, guard_ms);
+    redlock_acquire_info info;
+    redlock_lock *lk = NULL;
+    /* Both have met the first master. */
+    for (int i = 0; i < 2; i++) {
+        redlock_manager *mm = i == 0 ? holder : rival;
+        char warm[32];
+        snprintf(warm, sizeof(warm), "warm-%d", i);
+        redlock_status st = try_once(mm, warm, 10000, &info, &lk);
+        if (st != REDLOCK_OK)
+            fail_msg("warm-up: %s: %s", redlock_strerror(st), info.detail);
+        assert_int_equal(redlock_release(lk), REDLOCK_OK);
+    }
+    const char *res = "fo-res";
+    assert_int_equal(try_once(holder, res, 10000, &info, &lk), REDLOCK_OK);
+    uint64_t valid_until =
+        rl_now_us() + (uint64_t)redlock_lock_validity_ms(lk) * 1000u;
+    assert_int_equal(rsn_failover(&g), 0);
+    int mi = rsn_master_index(&g);
+    assert_true(mi >= 0);
+    /* Asynchronous replication may lose an acknowledged write. */
+    char out[64];
+    const char *del[2] = {"DEL", res};
+    assert_int_equal(rs_command(&g.data[mi], out, sizeof(out), 2, del), 0);
+    *overlap = false;
+    *guarded = false;
+    while (rl_now_us() + 200000 < valid_until) {
+        redlock_lock *r = NULL;
+        redlock_status st = try_once(rival, res, 2000, &info, &r);
+        if (st == REDLOCK_OK) {
+            *overlap = rl_now_us() < valid_until;
+            redlock_release(r);
+            break;
+        }
+        if (info.node_status[0] == REDLOCK_EGUARDED)
+            *guarded = true;
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL); /* the rival's retry pace, not a wait */
+    }
+    redlock_release(lk);
+    redlock_manager_destroy(rival);
+    redlock_manager_destroy(holder);
+    rsn_stop(&g);
+}
+
+static void test_failover_guard(void **state)
+{
+    (void)state;
+    bool overlap, guarded;
+    failover_run(REDLOCK_RESTART_GUARD_AUTO, &overlap, &guarded);
+    print_message("guard on: overlap %d, EGUARDED seen %d\n", overlap,
+                  guarded);
+    assert_false(overlap);
+    assert_true(guarded);
+    failover_run(0, &overlap, &guarded);
+    print_message("guard off: overlap %d\n", overlap);
+    assert_true(overlap);
+    assert_false(guarded);
+}
+
+/* What await_cluster_key waits for. */
+typedef struct ckey_wait {
+    rc_cluster *c;
+    const char *key;
+} ckey_wait;
+
+static bool cluster_has_key(void *arg)
+{
+    ckey_wait *w = arg;
+    char v[128];
+    return rc_get(w->c, w->key, v, sizeof(v)) == 0 &&
+           strcmp(v, "(nil)") != 0;
+}
+
+static bool await_cluster_key(rc_cluster *c, const char *key, int ms)
+{
+    ckey_wait w = {c, key};
+    return rl_await(cluster_has_key, &w, ms);
+}
+
+/* A plain server, a cluster and a Sentinel group as one Redlock. */
+static void test_mixed_three_kinds(void **state)
+{
+    (void)state;
+    rs_server plain;
+    assert_int_equal(rs_start(&plain), 0);
+    rc_cluster c;
+    assert_int_equal(rc_start(&c, 3, 0), 0);
+    rsn_group g;
+    assert_int_equal(rsn_start(&g, "mix", 3, 1), 0);
+    const char *uris[3] = {plain.uri, c.uri, g.uri};
+    redlock_manager *m = manager_on(uris, 3, REDLOCK_RESTART_GUARD_AUTO);
+    redlock_lock *lk = NULL;
+    redlock_acquire_info info;
+    redlock_acquire_opts ao;
+    redlock_acquire_opts_init(&ao);
+    ao.info = &info;
+    assert_int_equal(redlock_acquire_ex(m, "mix-res", 7, 30000, &ao, &lk),
+                     REDLOCK_OK);
+    /* Decided on a quorum: a node still answering is EPENDING. */
+    for (int i = 0; i < 3; i++)
+        assert_true(info.node_status[i] == REDLOCK_OK ||
+                    info.node_status[i] == REDLOCK_EPENDING);
+    int mi = rsn_master_index(&g);
+    assert_true(mi >= 0);
+    assert_true(await_dbsize(&plain, 1, 5000));
+    assert_true(await_dbsize(&g.data[mi], 1, 5000));
+    assert_true(await_cluster_key(&c, "mix-res", 5000));
+    char v[128];
+    assert_int_equal(rc_get(&c, "mix-res", v, sizeof(v)), 0);
+    assert_non_null(strstr(v, redlock_lock_token(lk)));
+    assert_int_equal(redlock_extend(lk, 30000), REDLOCK_OK);
+    assert_int_equal(redlock_release(lk), REDLOCK_OK);
+    assert_true(await_dbsize(&plain, 0, 5000));
+    assert_true(await_dbsize(&g.data[mi], 0, 5000));
+    /* The plain server stops: the cluster and the group are a quorum. */
+    assert_int_equal(rs_pause(&plain), 0);
+    lk = NULL;
+    assert_int_equal(redlock_acquire_ex(m, "mix-2", 5, 30000, &ao, &lk),
+                     REDLOCK_OK);
+    assert_int_equal(redlock_lock_nodes_granted(lk), 2);
+    assert_int_not_equal(info.node_status[0], REDLOCK_OK);
+    assert_int_equal(redlock_release(lk), REDLOCK_OK);
+    assert_int_equal(rs_resume(&plain), 0);
+    redlock_manager_destroy(m);
+    rsn_stop(&g);
+    rc_stop(&c);
+    rs_stop(&plain);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_acquire_extend_release),
+        cmocka_unit_test(test_separate_passwords),
+        cmocka_unit_test(test_failover_guard),
+        cmocka_unit_test(test_mixed_three_kinds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
