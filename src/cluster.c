@@ -76,6 +76,7 @@ typedef struct cl_shard {
     char host[256];
     int port;
     redlock__node *node;
+    bool owner;    /* has served slots (in a map or a MOVED) */
 } cl_shard;
 
 struct redlock__cluster {
@@ -268,6 +269,29 @@ static int shard_find_or_add(redlock__cluster *cl, const char *host,
  * The slot map
  * ------------------------------------------------------------------------ */
 
+/* Shard sh serves slots from now on (cl->mu held). One that never served
+ * any, met after the first map (a replica given as a seed, promoted by a
+ * failover), is guarded as a restarted master from now: it may lack
+ * keys its old master acknowledged. Shards made after the first map are
+ * newcomers already (guarded from their first handshake). */
+static void shard_serves(redlock__cluster *cl, int sh, uint64_t now)
+{
+    cl_shard *s = &cl->shards[sh];
+    if (s->owner)
+        return;
+    s->owner = true;
+    if (!cl->map_loaded)
+        return; /* the first map: the masters we start with */
+    uint64_t first = UINT64_MAX;
+    size_t n = atomic_load_explicit(&cl->n_shards, memory_order_relaxed);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t f = redlock__node_first_write_us(cl->shards[i].node);
+        if (f < first)
+            first = f;
+    }
+    redlock__node_guard_from_now(s->node, now, first);
+}
+
 static void refresh_done(void *arg);
 
 /* Ask a shard for CLUSTER SLOTS unless a request is in flight or one was
@@ -339,6 +363,10 @@ static bool apply_slots(redlock__cluster *cl, const redisReply *r,
         for (long long s = a; s <= b; s++)
             map[s] = (uint8_t)(sh + 1);
     }
+    uint64_t now = redlock__clock_now_us();
+    for (size_t s = 0; s < REDLOCK__HASH_SLOTS; s++)
+        if (map[s] != 0 && map[s] != cl->map[s])
+            shard_serves(cl, map[s] - 1, now);
     memcpy(cl->map, map, sizeof(map));
     cl->map_loaded = true;
     return true;
@@ -431,6 +459,7 @@ bool redlock__cluster_redirect(redlock__cluster *cl, redlock__slot *s,
     pthread_mutex_lock(&cl->mu);
     int sh = shard_find_or_add(cl, host, port);
     if (sh >= 0 && kind == 1) {
+        shard_serves(cl, sh, redlock__clock_now_us());
         cl->map[slot] = (uint8_t)(sh + 1);
         /* The map moved under us: learn the rest of it too. */
         cl->refresh_next_us = 0;

@@ -264,6 +264,8 @@ struct redlock__node {
     const char *role;          /* a member's: "shard", "master" or
                                   "sentinel" (static), for its events */
     bool newcomer;             /* see redlock__node_new_member() */
+    atomic_bool promoted;      /* guarded by redlock__node_guard_from_now()
+                                  (the guard's message says so) */
     /* A Sentinel-managed master (sentinel.c): routes to the current
      * master's worker. NULL for other nodes. */
     redlock__sentinel *sentinel;
@@ -498,8 +500,10 @@ static bool guard_active(redlock__node *nd, uint64_t now, uint64_t *until,
         guard_ms);
     if (now < *until)
         return true;
-    atomic_store_explicit(&nd->restart_us, REDLOCK__RESTART_NONE,
-                          memory_order_relaxed);
+    /* Cleared only if no one restarted the guard meanwhile
+     * (redlock__node_guard_from_now(), any thread). */
+    atomic_compare_exchange_strong(&nd->restart_us, &r,
+                                   REDLOCK__RESTART_NONE);
     return false;
 }
 
@@ -514,7 +518,10 @@ static void guard_message(const redlock__node *nd, uint64_t now,
     snprintf(msg, len,
              "restart guard: %s, guard %.1f s%s: no acquires or extends "
              "for %.1f s more (releases still go)",
-             nd->guard_why, (double)guard_ms / 1000.0,
+             atomic_load_explicit(&nd->promoted, memory_order_relaxed)
+                 ? "became a master of the cluster's slots (a failover)"
+                 : nd->guard_why,
+             (double)guard_ms / 1000.0,
              is_auto ? " (auto: largest TTL sent)" : "",
              (double)(left / 1000u) / 1000.0);
 }
@@ -1612,6 +1619,17 @@ redlock__node *redlock__node_new_member(const redlock__node_env *env,
     atomic_store_explicit(&nd->first_write_us, first_write_us,
                           memory_order_relaxed);
     return nd;
+}
+
+void redlock__node_guard_from_now(redlock__node *nd, uint64_t now,
+                                  uint64_t first_write_us)
+{
+    uint64_t none = UINT64_MAX;
+    if (first_write_us != UINT64_MAX)
+        atomic_compare_exchange_strong(&nd->first_write_us, &none,
+                                       first_write_us);
+    atomic_store(&nd->promoted, true);
+    atomic_store(&nd->restart_us, now);
 }
 
 uint64_t redlock__node_first_write_us(const redlock__node *nd)

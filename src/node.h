@@ -84,6 +84,14 @@ redlock__node *redlock__node_new_member(const redlock__node_env *env,
                                         const char *role, bool newcomer,
                                         uint64_t first_write_us);
 
+/* Start nd's restart guard now, as if it had restarted (any thread): a
+ * cluster member that serves slots for the first time after the map was
+ * known (a replica given as a seed, promoted by a failover). first_write_us
+ * (UINT64_MAX: none) stands for nd's first TTL write if it has none, for
+ * the AUTO guard. */
+void redlock__node_guard_from_now(redlock__node *nd, uint64_t now,
+                                  uint64_t first_write_us);
+
 /* When a command carrying a TTL was first written to nd (UINT64_MAX:
  * never). Any thread. */
 uint64_t redlock__node_first_write_us(const redlock__node *nd);

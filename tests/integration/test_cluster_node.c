@@ -346,18 +346,26 @@ static int replica_of(rc_cluster *c, int master)
 /* Hold a lock, fail its shard over, and lose its key on the new master;
  * return whether a rival manager got a grant while the holder's validity
  * lasted, and whether it saw EGUARDED. */
-static void failover_run(uint32_t guard_ms, bool *overlap, bool *guarded)
+static void failover_run(uint32_t guard_ms, bool replica_seed,
+                         bool *overlap, bool *guarded)
 {
     rc_cluster c;
     assert_int_equal(rc_start(&c, 3, 1), 0);
-    const char *uris[1] = {c.uri};
-    redlock_manager *holder = manager_on(uris, 1, guard_ms);
-    redlock_manager *rival = manager_on(uris, 1, guard_ms);
     const char *res = "fo-res";
     int slot = rc_keyslot(&c, res);
     int master = rc_master_of_slot(&c, slot);
     int replica = replica_of(&c, master);
     assert_true(master >= 0 && replica >= 0);
+    /* With replica_seed the replica is a seed too (a common way to list
+     * a cluster): its worker exists, connected, before it is promoted. */
+    char uri[1200];
+    snprintf(uri, sizeof(uri), "%s", c.uri);
+    if (replica_seed)
+        snprintf(uri + strlen(uri), sizeof(uri) - strlen(uri),
+                 "&seed=127.0.0.1:%d", c.srv[replica].port);
+    const char *uris[1] = {uri};
+    redlock_manager *holder = manager_on(uris, 1, guard_ms);
+    redlock_manager *rival = manager_on(uris, 1, guard_ms);
     /* Both managers have met the old master (and learnt the map) before
      * the failover. */
     redlock_acquire_info info;
@@ -413,14 +421,21 @@ static void test_failover_guard(void **state)
 {
     (void)state;
     bool overlap, guarded;
-    failover_run(REDLOCK_RESTART_GUARD_AUTO, &overlap, &guarded);
+    failover_run(REDLOCK_RESTART_GUARD_AUTO, false, &overlap, &guarded);
     print_message("guard on: overlap %d, EGUARDED seen %d\n", overlap,
                   guarded);
     assert_false(overlap);
     assert_true(guarded);
+    /* The promoted replica was a seed, known before the failover: it is
+     * guarded when it first serves slots. */
+    failover_run(REDLOCK_RESTART_GUARD_AUTO, true, &overlap, &guarded);
+    print_message("guard on, replica as seed: overlap %d, EGUARDED seen "
+                  "%d\n", overlap, guarded);
+    assert_false(overlap);
+    assert_true(guarded);
     /* The same with the guard off: the rival is granted the lock the
      * holder still believes it holds. */
-    failover_run(0, &overlap, &guarded);
+    failover_run(0, false, &overlap, &guarded);
     print_message("guard off: overlap %d\n", overlap);
     assert_true(overlap);
     assert_false(guarded);
