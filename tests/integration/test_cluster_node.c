@@ -224,7 +224,7 @@ static void *mig_thread(void *arg)
         }
         if (atomic_fetch_add(&l->held[r], 1) != 0)
             l->double_grants++;
-        l->ok++;
+        __atomic_add_fetch(&l->ok, 1, __ATOMIC_RELAXED);
         atomic_fetch_sub(&l->held[r], 1);
         if (redlock_release(lk) != REDLOCK_OK) {
             l->failed++;
