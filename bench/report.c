@@ -876,12 +876,24 @@ void bench_report_limits(FILE *out, const bench_limits *l)
                 l->inline_us_p50, l->inline_us_p99, l->inline_cpu_us);
     else
         fprintf(out, "; L1q not measured");
-    if (l->have_capacity)
+    if (l->have_capacity && l->cluster_nodes > 0)
+        fprintf(out, "; L2 SET capacity %.0f/s (first master of each "
+                     "cluster only: one shard; no W2/L2 ratio)\n",
+                l->capacity_ops_s);
+    else if (l->have_capacity)
         fprintf(out, "; L2 SET capacity %.0f/s, L2/(2N) = %.0f cycles/s\n",
                 l->capacity_ops_s,
                 l->capacity_ops_s / (2.0 * (double)l->nodes));
     else
         fprintf(out, "; L2 not measured\n");
+    if (l->not_measured[0] != '\0')
+        fprintf(out, "limits N=%zu: not measured for these nodes: %s\n",
+                l->nodes, l->not_measured);
+    else if (l->cluster_nodes > 0 || l->sentinel_nodes > 0)
+        fprintf(out, "limits N=%zu: %zu cluster node(s) measured on their "
+                     "first seed with keys of its slots, %zu Sentinel "
+                     "node(s) on the master named at setup\n",
+                l->nodes, l->cluster_nodes, l->sentinel_nodes);
 }
 
 /* ------------------------------------------------------------------------
