@@ -237,6 +237,12 @@ int bench_format_json(const bench_result *r, const char *run_id, char *buf,
         bench_json_null(&j, "l1q_us_p99");
         bench_json_null(&j, "l1q_cpu_us_per_iter");
     }
+    /* Issue 17: how many nodes were clusters (limits on one shard) or
+     * Sentinel masters, and why nothing was measured, if so. */
+    bench_json_u64(&j, "cluster_nodes", l->cluster_nodes);
+    bench_json_u64(&j, "sentinel_nodes", l->sentinel_nodes);
+    if (l->not_measured[0] != '\0')
+        bench_json_str(&j, "not_measured", l->not_measured);
     bench_json_object_end(&j);
     if (r->limit_ratio > 0.0)
         bench_json_num(&j, "limit_ratio", r->limit_ratio, 3);
