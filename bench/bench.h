@@ -502,6 +502,10 @@ int bench_nodes_spawn(bench_nodes *nd, size_t n, const rs_options *o);
  * running). */
 int bench_nodes_spawn_cluster(bench_nodes *nd, size_t n, size_t shards);
 
+/* 1 if any node of nd is a Redis Cluster (?cluster=yes), by the
+ * library's own URI parser (limit_target.c). */
+int bench_nodes_any_cluster(const bench_nodes *nd);
+
 /* Use the given URIs (borrowed). Returns 0, or -1 if there are too many. */
 int bench_nodes_use(bench_nodes *nd, const char *const *uris, size_t n);
 

@@ -254,6 +254,20 @@ static int head_in(const slotset *s, const char *prefix, const char *run_id,
            slot_has(s, redlock__hash_slot(head, (size_t)n));
 }
 
+int bench_nodes_any_cluster(const bench_nodes *nd)
+{
+    int any = 0;
+
+    for (size_t i = 0; i < nd->n && !any; i++) {
+        redlock__uri u;
+        if (redlock__uri_parse(nd->uris[i], &u, NULL, 0) == REDLOCK_OK) {
+            any = u.kind == REDLOCK__URI_CLUSTER;
+            redlock__uri_clear(&u);
+        }
+    }
+    return any;
+}
+
 int bench_limit_targets(bench_nodes *nd, const bench_link *lk,
                         const char *prefix, const char *run_id,
                         bench_limits *l, char *why, size_t whylen)

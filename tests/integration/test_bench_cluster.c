@@ -8,9 +8,11 @@
  * (limits.cluster_nodes 1, L1, L1q and L2 present) and no W2/L2 ratio
  * (L2 covers one shard only, so the bench must not print one); the
  * cluster's servers, seen as the bench's children while it runs, are gone
- * after a normal exit and after SIGINT (status 130); the combinations the
+ * after a normal exit and after SIGINT (status 130); W5 elects and fails
+ * over on a cluster node (its election name is one hash tag); the
+ * combinations the
  * bench refuses exit 64 with nothing on stdout. Kept short for a 2-core
- * machine (1 s of W2 with 4 threads; about 15 s in all, most of it
+ * machine (1 s of W2 with 4 threads, 2 s of W5; about 15 s in all, most of it
  * spent creating clusters). Rejected: adding these cases to
  * test_bench_smoke.c (its single-node runs stay fast and independent of
  * redis-cli), and checking figures against thresholds (goals belong in the
@@ -243,6 +245,30 @@ static void test_cluster_w2(void **state)
     free(r.out);
 }
 
+/* W5 on a cluster node: the election name must be one hash tag there;
+ * at least one failover, no error. */
+static void test_cluster_w5(void **state)
+{
+    static const char *const args[] = {
+        "--spawn-cluster", "3", "--spawn", "1", "--workloads", "W5",
+        "--duration", "2", "--election-ttl", "300ms", "--json", NULL};
+    const char *val;
+    size_t len;
+    double v;
+    run r;
+    (void)state;
+
+    start(&r, args);
+    assert_int_equal(pump(&r, 0), 0);
+    if (strchr(r.out, '\n') != NULL)
+        *strchr(r.out, '\n') = '\0'; /* the one W5 line */
+    assert_int_equal(bench_json_check(r.out, NULL, 0), 0);
+    assert_int_equal(bench_json_number(r.out, "failovers", &v), 0);
+    assert_true(v >= 1.0);
+    assert_int_not_equal(bench_json_find(r.out, "error", &val, &len), 0);
+    free(r.out);
+}
+
 /* SIGINT once the cluster's servers run: status 130, servers gone. */
 static void test_cluster_interrupt(void **state)
 {
@@ -301,6 +327,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cluster_usage),
         cmocka_unit_test(test_cluster_w2),
+        cmocka_unit_test(test_cluster_w5),
         cmocka_unit_test(test_cluster_interrupt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
