@@ -895,11 +895,14 @@ void bench_report_limits(FILE *out, const bench_limits *l)
     if (l->not_measured[0] != '\0')
         fprintf(out, "limits N=%zu: not measured for these nodes: %s\n",
                 l->nodes, l->not_measured);
-    else if (l->cluster_nodes > 0 || l->sentinel_nodes > 0)
+    if (l->not_measured[0] == '\0' && l->cluster_nodes > 0)
         fprintf(out, "limits N=%zu: %zu cluster node(s) measured on their "
-                     "first seed with keys of its slots, %zu Sentinel "
-                     "node(s) on the master named at setup\n",
-                l->nodes, l->cluster_nodes, l->sentinel_nodes);
+                     "first seed, with keys of its slots\n",
+                l->nodes, l->cluster_nodes);
+    if (l->not_measured[0] == '\0' && l->sentinel_nodes > 0)
+        fprintf(out, "limits N=%zu: %zu Sentinel node(s) measured on the "
+                     "master their sentinels named at setup\n",
+                l->nodes, l->sentinel_nodes);
 }
 
 /* ------------------------------------------------------------------------
