@@ -330,14 +330,77 @@ const char *bc_errstr(const bconn *b)
 
 /* bc_connect() and bc_connect_raw(): raw selects our own socket for
  * plain nodes too. */
+/* Connect to the server a names (for a cluster URI: its first seed; the
+ * caller resolves Sentinel masters itself). */
+static bconn *bc_open_parsed(const redlock__uri *a, const bench_link *lk,
+                             int raw)
+{
+    bconn *b;
+    redisReply *r;
+    struct timeval tv = {NODE_TIMEOUT_MS / 1000,
+                         (NODE_TIMEOUT_MS % 1000) * 1000};
+
+    b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return NULL;
+    b->fd = -1;
+    snprintf(b->display, sizeof(b->display), "%s", a->display);
+    if (a->tls) {
+        if (lk->ctx == NULL || bc_tls_open(b, lk, a) != 0)
+            goto fail;
+    } else if (raw) {
+        if (bc_sock_open(b, a) != 0)
+            goto fail;
+    } else {
+        if (a->is_unix)
+            b->c = redisConnectUnixWithTimeout(a->path, tv);
+        else
+            b->c = redisConnectWithTimeout(a->host, a->port, tv);
+        if (b->c == NULL || b->c->err) {
+            fprintf(stderr, "redlock-bench: connect %s: %s\n", a->display,
+                    b->c != NULL ? b->c->errstr : "out of memory");
+            goto fail;
+        }
+        redisSetTimeout(b->c, tv);
+    }
+    if (a->password != NULL) {
+        const char *auth[3] = {"AUTH", a->user != NULL ? a->user : a->password,
+                               a->password};
+        r = bc_command(b, a->user != NULL ? 3 : 2, auth);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            fprintf(stderr, "redlock-bench: %s: AUTH refused\n", a->display);
+            if (r != NULL)
+                freeReplyObject(r);
+            goto fail;
+        }
+        freeReplyObject(r);
+    }
+    if (a->db != 0) {
+        char dbbuf[16];
+        const char *sel[2] = {"SELECT", dbbuf};
+        snprintf(dbbuf, sizeof(dbbuf), "%d", a->db);
+        r = bc_command(b, 2, sel);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            fprintf(stderr, "redlock-bench: %s: SELECT refused\n",
+                    a->display);
+            if (r != NULL)
+                freeReplyObject(r);
+            goto fail;
+        }
+        freeReplyObject(r);
+    }
+    return b;
+
+fail:
+    bc_free(b);
+    return NULL;
+}
+
 static bconn *bc_open(const char *uri, const bench_link *lk, int raw)
 {
     redlock__uri a;
     bconn *b;
-    redisReply *r;
     char why[200];
-    struct timeval tv = {NODE_TIMEOUT_MS / 1000,
-                         (NODE_TIMEOUT_MS % 1000) * 1000};
 
     /* The library's own parser (src/uri.c, compiled into the bench), so
      * the limits connect exactly where the manager does. */
@@ -346,65 +409,16 @@ static bconn *bc_open(const char *uri, const bench_link *lk, int raw)
                 why);
         return NULL;
     }
-    b = calloc(1, sizeof(*b));
-    if (b == NULL) {
-        redlock__uri_clear(&a);
-        return NULL;
-    }
-    b->fd = -1;
-    snprintf(b->display, sizeof(b->display), "%s", a.display);
-    if (a.tls) {
-        if (lk->ctx == NULL || bc_tls_open(b, lk, &a) != 0)
-            goto fail;
-    } else if (raw) {
-        if (bc_sock_open(b, &a) != 0)
-            goto fail;
-    } else {
-        if (a.is_unix)
-            b->c = redisConnectUnixWithTimeout(a.path, tv);
-        else
-            b->c = redisConnectWithTimeout(a.host, a.port, tv);
-        if (b->c == NULL || b->c->err) {
-            fprintf(stderr, "redlock-bench: connect %s: %s\n", a.display,
-                    b->c != NULL ? b->c->errstr : "out of memory");
-            goto fail;
-        }
-        redisSetTimeout(b->c, tv);
-    }
-    if (a.password != NULL) {
-        const char *auth[3] = {"AUTH", a.user != NULL ? a.user : a.password,
-                               a.password};
-        r = bc_command(b, a.user != NULL ? 3 : 2, auth);
-        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            fprintf(stderr, "redlock-bench: %s: AUTH refused\n", a.display);
-            if (r != NULL)
-                freeReplyObject(r);
-            goto fail;
-        }
-        freeReplyObject(r);
-    }
-    if (a.db != 0) {
-        char dbbuf[16];
-        const char *sel[2] = {"SELECT", dbbuf};
-        snprintf(dbbuf, sizeof(dbbuf), "%d", a.db);
-        r = bc_command(b, 2, sel);
-        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            fprintf(stderr, "redlock-bench: %s: SELECT refused\n",
-                    a.display);
-            if (r != NULL)
-                freeReplyObject(r);
-            goto fail;
-        }
-        freeReplyObject(r);
-    }
+    b = bc_open_parsed(&a, lk, raw);
     redlock__uri_clear(&a);
     return b;
-
-fail:
-    bc_free(b);
-    redlock__uri_clear(&a);
-    return NULL;
 }
+
+bconn *bc_connect_uri(const redlock__uri *a, const bench_link *lk)
+{
+    return bc_open_parsed(a, lk, 0);
+}
+
 
 bconn *bc_connect(const char *uri, const bench_link *lk)
 {

@@ -46,6 +46,11 @@ SSL_CTX *bench_link_ctx_new(const bench_tls *tls);
  * SELECT. Returns a connection, or NULL with a message on stderr. */
 bconn *bc_connect(const char *uri, const bench_link *lk);
 
+/* The same from a parsed URI (a cluster URI connects to its first seed;
+ * a sentinel:// URI is not resolved: give redlock__uri_sentinel_at()'s or
+ * redlock__uri_member()'s result). */
+bconn *bc_connect_uri(const redlock__uri *a, const bench_link *lk);
+
 /* The same with our own socket for plain nodes too (fd and rd always
  * set, c NULL). */
 bconn *bc_connect_raw(const char *uri, const bench_link *lk);

@@ -176,6 +176,8 @@ typedef struct bench_config {
     size_t node_uri_count;
     uint32_t node_counts[BENCH_SWEEP_MAX]; /* --spawn / --nodes-count */
     size_t node_count_n;
+    uint32_t cluster_shards;   /* --spawn-cluster: masters per spawned
+                                  node (each a Redis Cluster); 0: plain */
     unsigned workloads;        /* BENCH_WL_BIT set */
     int workloads_given;       /* --workloads was on the command line */
     uint32_t threads;          /* W2 and W3; 0: 64 and 16 */
@@ -238,6 +240,13 @@ typedef struct bench_limits {
                                iteration: SET round and DEL round, so it
                                compares with a W1 acquire + release */
     uint64_t inline_iters;  /* measured iterations */
+    /* Cluster and Sentinel nodes (limit_target.c): how many of the nodes
+     * are Redis Clusters (their L1 and L2 are those of the seed master
+     * alone, one shard of each) or Sentinel masters (measured on the
+     * master the sentinels named at setup). */
+    size_t cluster_nodes;
+    size_t sentinel_nodes;
+    char not_measured[160]; /* why the limits were not measured, or "" */
 } bench_limits;
 
 /* One soak throughput window (BENCH_SOAK_WINDOW_MS long, the last one
@@ -454,18 +463,48 @@ void bench_progress_clear(FILE *out);
 
 #include "redis_spawn.h"
 
-/* The nodes of one run: spawned servers or borrowed URIs. */
+#include "cluster_spawn.h"
+
+/* Longest URI of a limit client (limit_target.c). */
+#define BENCH_LIMIT_URI_MAX 1024
+/* Most masters of one --spawn-cluster node (RC_MAX_SERVERS). */
+#define BENCH_SHARDS_MAX RC_MAX_SERVERS
+/* Most redis-servers --spawn-cluster starts for one node set (nodes x
+ * shards), well under redis_spawn's registry of 128. */
+#define BENCH_CLUSTER_SERVERS_MAX 45
+
+/* The nodes of one run: spawned servers, spawned clusters or borrowed
+ * URIs. */
 typedef struct bench_nodes {
     size_t n;
     int spawned;                       /* 1: srv[] are ours to stop */
     rs_server srv[BENCH_NODES_MAX];
-    const char *uris[BENCH_NODES_MAX]; /* point into srv[] or argv */
+    rc_cluster *clusters;              /* --spawn-cluster: n clusters
+                                          (heap), ours to stop; else NULL */
+    const char *uris[BENCH_NODES_MAX]; /* point into srv[], clusters[] or
+                                          argv */
+    /* Filled by bench_limit_targets() (limit_target.c): where the limit
+     * clients of node i connect (the server itself, a cluster's seed, a
+     * Sentinel master as resolved once), and the hash tag part of every
+     * limit key (":{rlbN}" when some node is a cluster, else ""). */
+    char limit_uri[BENCH_NODES_MAX][BENCH_LIMIT_URI_MAX];
+    char limit_tag[32];
 } bench_nodes;
 
 /* Start n local redis-servers, with options o (NULL: plain; TLS options
  * make them TLS-only, with rediss:// URIs). Returns 0, or -1 (with a
  * message on stderr and nothing left running). */
 int bench_nodes_spawn(bench_nodes *nd, size_t n, const rs_options *o);
+
+/* Start n local Redis Clusters of `shards` masters each (no replicas;
+ * tests/support/cluster_spawn.h), one Redlock node per cluster, with
+ * cluster URIs. Returns 0, or -1 (message on stderr, nothing left
+ * running). */
+int bench_nodes_spawn_cluster(bench_nodes *nd, size_t n, size_t shards);
+
+/* 1 if any node of nd is a Redis Cluster (?cluster=yes), by the
+ * library's own URI parser (limit_target.c). */
+int bench_nodes_any_cluster(const bench_nodes *nd);
 
 /* Use the given URIs (borrowed). Returns 0, or -1 if there are too many. */
 int bench_nodes_use(bench_nodes *nd, const char *const *uris, size_t n);
@@ -476,13 +515,17 @@ void bench_nodes_stop(bench_nodes *nd);
 /* Measure L1 (serial PING p50 per node, and a quorum PING fan-out through
  * worker threads), L1q (the inline quorum fan-out, limit_inline.c) and L2
  * (pipelined SET capacity over all nodes at once) into l. Keys written by
- * L2 are "<prefix><run_id>:l2:<n>" with a 10 s expiry, by L1q
- * "<prefix><run_id>:l1q:<i>" (deleted again at once, PX 10000 in case the
- * DEL is lost). rediss:// nodes are measured over TLS with tls's CA and
+ * L2 are "<prefix><run_id><tag>:l2:<n>" with a 10 s expiry, by L1q
+ * "<prefix><run_id><tag>:l1q:<i>" (deleted again at once, PX 10000 in case
+ * the DEL is lost); <tag> is nd->limit_tag, "" unless a node is a Redis
+ * Cluster (limit_target.c). Fills nd->limit_uri first. rediss:// nodes are measured over TLS with tls's CA and
  * client certificate, so the limits include what TLS costs. Returns 0, or
- * -1 if a node could not be reached (with a message on stderr); L1q
- * failing alone leaves have_inline 0 and does not fail the call. */
-int bench_measure_limits(const bench_nodes *nd, const bench_tls *tls,
+ * -1 if a node could not be reached (with a message on stderr); when the
+ * limits cannot be measured for this kind of node set (no key tag served
+ * by every cluster's seed, a seed that is a replica, no sentinel
+ * answering) returns 0 with nothing measured and the reason in
+ * l->not_measured. L1q failing alone leaves have_inline 0 and does not fail the call. */
+int bench_measure_limits(bench_nodes *nd, const bench_tls *tls,
                          const char *prefix, const char *run_id,
                          bench_limits *l);
 

@@ -275,7 +275,12 @@ int wl_run_failover(const bench_run *run, uint64_t duration_ms,
     x->rfd = fds[0];
     x->wfd = fds[1];
     fcntl(x->rfd, F_SETFL, fcntl(x->rfd, F_GETFL) | O_NONBLOCK);
-    snprintf(x->name, sizeof(x->name), "%s:w5", run->run_id);
+    /* On cluster nodes the election's keys must share one hash slot (the
+     * library refuses names whose keys span slots, REDLOCK_ECROSSSLOT):
+     * the name is then one hash tag. Plain nodes keep "<run-id>:w5". */
+    snprintf(x->name, sizeof(x->name),
+             bench_nodes_any_cluster(run->nodes) ? "{%s:w5}" : "%s:w5",
+             run->run_id);
     w5_argv(x);
     for (uint32_t i = 0; i < cfg->candidates; i++) {
         if (w5_spawn(x) < 0) {

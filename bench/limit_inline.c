@@ -73,6 +73,7 @@ typedef struct iq {
     bench_tally tally;
     uint64_t quorum_at; /* when the quorum said OK this round; 0: not yet */
     int counting;       /* 1: this round's replies go to the tally */
+    const char *tag;    /* the nodes' limit_tag (limit_target.c) */
 } iq;
 
 /* Thread CPU time (user + system) in seconds. */
@@ -233,13 +234,14 @@ static int iq_round(iq *q, const char *cmd, size_t len, int counting)
 
 /* Format "SET key tok NX PX 10000" or "DEL key" (del set) for iteration i
  * into *cmd (free with redisFreeCommand). Returns the length or -1. */
-static int iq_format(const char *prefix, const char *run_id, uint64_t i,
-                     int del, char **cmd)
+static int iq_format(const char *prefix, const char *run_id,
+                     const char *tag, uint64_t i, int del, char **cmd)
 {
     char key[BENCH_PREFIX_MAX + 64], tok[48];
     const char *argv[6] = {"SET", key, tok, "NX", "PX", "10000"};
 
-    snprintf(key, sizeof(key), "%s%s:l1q:%" PRIu64, prefix, run_id, i);
+    snprintf(key, sizeof(key), "%s%s%s:l1q:%" PRIu64, prefix, run_id, tag,
+             i);
     snprintf(tok, sizeof(tok), "%s%016" PRIx64, run_id, i);
     if (del) {
         argv[0] = "DEL";
@@ -257,7 +259,7 @@ static int iq_iteration(iq *q, const char *prefix, const char *run_id,
     uint64_t t0;
     int len, rc;
 
-    len = iq_format(prefix, run_id, i, 0, &cmd);
+    len = iq_format(prefix, run_id, q->tag, i, 0, &cmd);
     if (len < 0)
         return -1;
     t0 = bench_mono_ns();
@@ -266,7 +268,7 @@ static int iq_iteration(iq *q, const char *prefix, const char *run_id,
     if (rc != 0)
         return -1;
     *ns = q->quorum_at - t0;
-    len = iq_format(prefix, run_id, i, 1, &cmd);
+    len = iq_format(prefix, run_id, q->tag, i, 1, &cmd);
     if (len < 0)
         return -1;
     rc = iq_round(q, cmd, (size_t)len, 0);
@@ -278,10 +280,11 @@ static int iq_iteration(iq *q, const char *prefix, const char *run_id,
 static int iq_connect(iq *q, const bench_nodes *nd, const bench_link *lk)
 {
     q->n = nd->n;
+    q->tag = nd->limit_tag;
     for (size_t i = 0; i < nd->n; i++) {
         iq_node *x = &q->node[i];
         int fl;
-        x->c = bc_connect_raw(nd->uris[i], lk);
+        x->c = bc_connect_raw(nd->limit_uri[i], lk);
         if (x->c == NULL)
             return -1;
         fl = fcntl(x->c->fd, F_GETFL);

@@ -63,6 +63,7 @@ enum {
     F_VERSION = 'V',
     F_NODE = 256,
     F_SPAWN,
+    F_SPAWN_CLUSTER,
     F_NODES_COUNT,
     F_WORKLOADS,
     F_THREADS,
@@ -109,6 +110,11 @@ static const flag flags[] = {
      "master (sentinel://host:port/NAME[?sentinel=host:port]...)"},
     {"spawn", F_SPAWN, "N",
      "spawn N local redis-servers on loopback (default 3)"},
+    {"spawn-cluster", F_SPAWN_CLUSTER, "SHARDS",
+     "make each spawned node a local Redis Cluster of SHARDS masters, "
+     "3..9, no replicas (one Redlock vote per cluster, keys on their "
+     "slot's master); L1 and L2 are then those of each cluster's first "
+     "master (one shard); not with --node, --tls or --soak"},
     {"nodes-count", F_NODES_COUNT, "LIST",
      "sweep node counts, spawning for each, e.g. 1,3,5"},
     {"workloads", F_WORKLOADS, "LIST",
@@ -313,6 +319,15 @@ static int parse_flags(int argc, char **argv, bench_config *cfg, cli *c)
             cfg->node_count_n = 1;
             c->spawn_given = 1;
             break;
+        case F_SPAWN_CLUSTER:
+            if (bench_parse_u32(optarg, RC_MIN_MASTERS, BENCH_SHARDS_MAX,
+                                &v) != 0)
+                return bad_value(name, optarg,
+                                 "3..9 masters per cluster (3 is the "
+                                 "fewest redis-cli --cluster create "
+                                 "accepts)");
+            cfg->cluster_shards = v;
+            break;
         case F_NODES_COUNT: {
             int n = bench_parse_u32_list(optarg, 1, BENCH_NODES_MAX,
                                          cfg->node_counts, BENCH_SWEEP_MAX);
@@ -479,6 +494,31 @@ static int parse_flags(int argc, char **argv, bench_config *cfg, cli *c)
                         "--tls-key\n");
         return EXIT_USAGE;
     }
+    if (cfg->cluster_shards > 0 &&
+        (cfg->node_uri_count > 0 || cfg->tls.spawn || cfg->soak)) {
+        fprintf(stderr, "redlock-bench: --spawn-cluster spawns plain-TCP "
+                        "clusters: it cannot be combined with %s\n",
+                cfg->node_uri_count > 0 ? "--node (give your cluster as "
+                                          "--node 'redis://H:P?cluster=yes"
+                                          "&seed=H:P')"
+                : cfg->tls.spawn        ? "--tls"
+                                        : "--soak (its faults target "
+                                          "single servers)");
+        return EXIT_USAGE;
+    }
+    for (size_t i = 0; cfg->cluster_shards > 0 && i < cfg->node_count_n;
+         i++) {
+        if ((uint64_t)cfg->node_counts[i] * cfg->cluster_shards >
+            BENCH_CLUSTER_SERVERS_MAX) {
+            fprintf(stderr, "redlock-bench: --spawn-cluster %" PRIu32
+                            " with %" PRIu32 " nodes would start %" PRIu64
+                            " redis-servers; at most %d\n",
+                    cfg->cluster_shards, cfg->node_counts[i],
+                    (uint64_t)cfg->node_counts[i] * cfg->cluster_shards,
+                    BENCH_CLUSTER_SERVERS_MAX);
+            return EXIT_USAGE;
+        }
+    }
     if (cfg->soak) {
         if (!cfg->workloads_given)
             cfg->workloads = 0;
@@ -630,8 +670,10 @@ static void attach_limits(bench_result *r, const bench_limits *l,
         if (l->inline_cpu_us > 0.0 && r->cpu_us_per_cycle > 0.0)
             r->l1q_cpu_ratio = r->cpu_us_per_cycle / l->inline_cpu_us;
     }
+    /* Not for cluster nodes: their L2 covers one shard of each, while
+     * W2's keys spread over every shard (limit_target.c). */
     if ((r->wl == BENCH_W2 || r->wl == BENCH_W2A) && l->have_capacity &&
-        l->capacity_ops_s > 0.0)
+        l->capacity_ops_s > 0.0 && l->cluster_nodes == 0)
         r->limit_ratio =
             r->cycles_per_s / (l->capacity_ops_s / (2.0 * (double)r->nodes));
 }
@@ -880,7 +922,9 @@ int main(int argc, char **argv)
 
     fprintf(human, "redlock-bench %s: run %s, key prefix \"%s\", %s%s\n",
             redlock_version(), run_id, cfg.key_prefix,
-            cfg.node_uri_count > 0 ? "given nodes" : "spawned local nodes",
+            cfg.node_uri_count > 0 ? "given nodes"
+            : cfg.cluster_shards > 0 ? "spawned local Redis Clusters"
+                                     : "spawned local nodes",
             cfg.tls.spawn ? " (TLS-only, CA made for this run)" : "");
     fflush(human);
     if (cfg.csv) {
@@ -894,6 +938,13 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sets && !bench_stop_requested(); i++) {
         if (cfg.node_uri_count > 0) {
             bench_nodes_use(&nodes, cfg.node_uris, cfg.node_uri_count);
+        } else if (cfg.cluster_shards > 0) {
+            if (bench_nodes_spawn_cluster(&nodes, cfg.node_counts[i],
+                                          cfg.cluster_shards) != 0) {
+                if (!bench_stop_requested())
+                    failed = 1;
+                break;
+            }
         } else if (bench_nodes_spawn(&nodes, cfg.node_counts[i],
                                      cfg.tls.spawn ? &spawn_opts : NULL) !=
                    0) {

@@ -48,6 +48,7 @@
 #include "bench.h"
 #include "bconn.h"
 #include "limit_inline.h"
+#include "limit_target.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -103,6 +104,43 @@ int bench_nodes_spawn(bench_nodes *nd, size_t n, const rs_options *o)
     return 0;
 }
 
+/* Start n clusters of `shards` masters each. rc_start() starts its
+ * servers from this thread (PR_SET_PDEATHSIG follows the thread that
+ * forked, and this is the main thread) and registers them with
+ * redis_spawn's atexit net, like bench_nodes_spawn(). A stop asked for
+ * while the clusters start (SIGINT) is honoured after the current
+ * rc_start() returns: everything started is stopped and -1 returned. */
+int bench_nodes_spawn_cluster(bench_nodes *nd, size_t n, size_t shards)
+{
+    memset(nd, 0, sizeof(*nd));
+    if (n == 0 || n > BENCH_NODES_MAX || shards < RC_MIN_MASTERS ||
+        shards > BENCH_SHARDS_MAX) {
+        fprintf(stderr, "redlock-bench: cannot spawn %zu clusters of %zu "
+                        "shards\n", n, shards);
+        return -1;
+    }
+    nd->clusters = calloc(n, sizeof(*nd->clusters));
+    if (nd->clusters == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (bench_stop_requested() ||
+            rc_start(&nd->clusters[i], shards, 0) != 0) {
+            for (size_t k = 0; k <= i; k++)
+                rc_stop(&nd->clusters[k]); /* safe on a zeroed cluster */
+            free(nd->clusters);
+            nd->clusters = NULL;
+            if (!bench_stop_requested())
+                fprintf(stderr, "redlock-bench: could not start %zu Redis "
+                                "Clusters of %zu masters\n", n, shards);
+            return -1;
+        }
+        nd->uris[i] = nd->clusters[i].uri;
+    }
+    nd->n = n;
+    nd->spawned = 1;
+    return 0;
+}
+
 /* Borrow the given URIs. */
 int bench_nodes_use(bench_nodes *nd, const char *const *uris, size_t n)
 {
@@ -118,8 +156,14 @@ int bench_nodes_use(bench_nodes *nd, const char *const *uris, size_t n)
 /* Stop what we started; a second call does nothing. */
 void bench_nodes_stop(bench_nodes *nd)
 {
-    if (nd->spawned)
+    if (nd->spawned && nd->clusters != NULL) {
+        for (size_t i = 0; i < nd->n; i++)
+            rc_stop(&nd->clusters[i]);
+        free(nd->clusters);
+        nd->clusters = NULL;
+    } else if (nd->spawned) {
         rs_stop_many(nd->srv, nd->n);
+    }
     nd->spawned = 0;
 }
 
@@ -262,7 +306,7 @@ static int measure_fanout(const bench_nodes *nd, const bench_link *lk,
         fan_worker *w = &f->w[i];
         w->f = f;
         w->efd = -1;
-        w->c = bc_connect(nd->uris[i], lk);
+        w->c = bc_connect(nd->limit_uri[i], lk);
         if (w->c != NULL)
             w->efd = eventfd(0, EFD_CLOEXEC);
         if (w->c == NULL || w->efd < 0 ||
@@ -331,6 +375,7 @@ typedef struct l2_client {
     const bench_link *lk;
     const char *prefix;
     const char *run_id;
+    const char *tag;  /* the nodes' limit_tag */
     uint64_t measure_from_ns, end_ns;
     uint64_t ops;     /* SETs answered within the measured window */
     int failed;
@@ -351,8 +396,8 @@ static char *l2_batch(const l2_client *cl, size_t conn, size_t *len)
         char key[BENCH_PREFIX_MAX + 64];
         char *cmd = NULL, *grown;
         int n;
-        snprintf(key, sizeof(key), "%s%s:l2:%zu", cl->prefix, cl->run_id,
-                 conn * L2_PIPELINE + k);
+        snprintf(key, sizeof(key), "%s%s%s:l2:%zu", cl->prefix, cl->run_id,
+                 cl->tag, conn * L2_PIPELINE + k);
         n = redisFormatCommand(&cmd, "SET %s xxx PX 10000", key);
         if (n <= 0) {
             free(batch);
@@ -446,7 +491,8 @@ static int measure_capacity(const bench_nodes *nd, const bench_link *lk,
 
     for (size_t i = 0; i < nd->n; i++) {
         memset(&cl[i], 0, sizeof(cl[i]));
-        cl[i].uri = nd->uris[i];
+        cl[i].uri = nd->limit_uri[i];
+        cl[i].tag = nd->limit_tag;
         cl[i].lk = lk;
         cl[i].prefix = prefix;
         cl[i].run_id = run_id;
@@ -475,8 +521,9 @@ static int measure_limits(const bench_nodes *nd, const bench_link *lk,
                           const char *prefix, const char *run_id,
                           bench_limits *l);
 
-/* L1, the fan-out figure, then L2. */
-int bench_measure_limits(const bench_nodes *nd, const bench_tls *tls,
+/* Where the limit clients go (limit_target.c), L1, the fan-out figure,
+ * then L2. */
+int bench_measure_limits(bench_nodes *nd, const bench_tls *tls,
                          const char *prefix, const char *run_id,
                          bench_limits *l)
 {
@@ -486,14 +533,28 @@ int bench_measure_limits(const bench_nodes *nd, const bench_tls *tls,
 
     memset(l, 0, sizeof(*l));
     l->nodes = nd->n;
-    for (size_t i = 0; i < nd->n; i++)
-        any_tls |= strncasecmp(nd->uris[i], "rediss://", 9) == 0;
+    for (size_t i = 0; i < nd->n; i++) {
+        redlock__uri u;
+        /* a.tls, not the scheme: a sentinel:// node may use TLS to its
+         * data servers. A bad URI fails later, in limit_target.c. */
+        if (redlock__uri_parse(nd->uris[i], &u, NULL, 0) == REDLOCK_OK) {
+            any_tls |= u.tls;
+            redlock__uri_clear(&u);
+        }
+    }
     if (any_tls) {
         lk.ctx = bench_link_ctx_new(lk.tls);
         if (lk.ctx == NULL)
             return -1;
     }
-    rc = measure_limits(nd, &lk, prefix, run_id, l);
+    rc = bench_limit_targets(nd, &lk, prefix, run_id, l, l->not_measured,
+                             sizeof(l->not_measured));
+    if (rc > 0) {
+        rc = 0; /* not measurable here: said so, nothing measured */
+    } else if (rc == 0) {
+        l->not_measured[0] = '\0';
+        rc = measure_limits(nd, &lk, prefix, run_id, l);
+    }
     if (lk.ctx != NULL)
         SSL_CTX_free(lk.ctx);
     return rc;
@@ -506,7 +567,8 @@ static int measure_limits(const bench_nodes *nd, const bench_link *lk,
 {
     l->have_ping = 1;
     for (size_t i = 0; i < nd->n; i++) {
-        if (measure_ping(nd->uris[i], lk, &l->ping_us_p50_node[i]) != 0) {
+        if (measure_ping(nd->limit_uri[i], lk, &l->ping_us_p50_node[i]) !=
+            0) {
             l->have_ping = 0;
             break;
         }

@@ -237,6 +237,12 @@ int bench_format_json(const bench_result *r, const char *run_id, char *buf,
         bench_json_null(&j, "l1q_us_p99");
         bench_json_null(&j, "l1q_cpu_us_per_iter");
     }
+    /* Issue 17: how many nodes were clusters (limits on one shard) or
+     * Sentinel masters, and why nothing was measured, if so. */
+    bench_json_u64(&j, "cluster_nodes", l->cluster_nodes);
+    bench_json_u64(&j, "sentinel_nodes", l->sentinel_nodes);
+    if (l->not_measured[0] != '\0')
+        bench_json_str(&j, "not_measured", l->not_measured);
     bench_json_object_end(&j);
     if (r->limit_ratio > 0.0)
         bench_json_num(&j, "limit_ratio", r->limit_ratio, 3);
@@ -876,12 +882,27 @@ void bench_report_limits(FILE *out, const bench_limits *l)
                 l->inline_us_p50, l->inline_us_p99, l->inline_cpu_us);
     else
         fprintf(out, "; L1q not measured");
-    if (l->have_capacity)
+    if (l->have_capacity && l->cluster_nodes > 0)
+        fprintf(out, "; L2 SET capacity %.0f/s (first master of each "
+                     "cluster only: one shard; no W2/L2 ratio)\n",
+                l->capacity_ops_s);
+    else if (l->have_capacity)
         fprintf(out, "; L2 SET capacity %.0f/s, L2/(2N) = %.0f cycles/s\n",
                 l->capacity_ops_s,
                 l->capacity_ops_s / (2.0 * (double)l->nodes));
     else
         fprintf(out, "; L2 not measured\n");
+    if (l->not_measured[0] != '\0')
+        fprintf(out, "limits N=%zu: not measured for these nodes: %s\n",
+                l->nodes, l->not_measured);
+    if (l->not_measured[0] == '\0' && l->cluster_nodes > 0)
+        fprintf(out, "limits N=%zu: %zu cluster node(s) measured on their "
+                     "first seed, with keys of its slots\n",
+                l->nodes, l->cluster_nodes);
+    if (l->not_measured[0] == '\0' && l->sentinel_nodes > 0)
+        fprintf(out, "limits N=%zu: %zu Sentinel node(s) measured on the "
+                     "master their sentinels named at setup\n",
+                l->nodes, l->sentinel_nodes);
 }
 
 /* ------------------------------------------------------------------------
