@@ -331,7 +331,7 @@ static void refresh_post(redlock__op *op, redlock__node *at)
 /* Apply a CLUSTER SLOTS reply: [[start, end, [ip, port, id...],
  * replicas...]...]. An empty ip means the node asked. cl->mu held. */
 static bool apply_slots(redlock__cluster *cl, const redisReply *r,
-                        const char *asked_host)
+                        const char *asked_host, char ident[41])
 {
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
         return false;
@@ -357,6 +357,14 @@ static bool apply_slots(redlock__cluster *cl, const redisReply *r,
         else
             snprintf(host, sizeof(host), "%.*s", (int)m->element[0]->len,
                      m->element[0]->str);
+        /* The cluster's identity for the duplicate rule: the smallest
+         * master node id (every view of one cluster has the same). */
+        if (m->elements >= 3 && m->element[2]->type == REDIS_REPLY_STRING &&
+            m->element[2]->len == 40 &&
+            (ident[0] == '\0' || memcmp(m->element[2]->str, ident, 40) < 0)) {
+            memcpy(ident, m->element[2]->str, 40);
+            ident[40] = '\0';
+        }
         int sh = shard_find_or_add(cl, host, (int)m->element[1]->integer);
         if (sh < 0)
             return false;
@@ -380,6 +388,7 @@ static void refresh_done(void *arg)
     pthread_mutex_lock(&cl->mu);
     redlock__op *op = cl->refresh;
     bool ok = false;
+    char ident[41] = "";
     if (op != NULL) {
         size_t n = atomic_load_explicit(&cl->n_shards, memory_order_relaxed);
         const char *asked = n > 0 ? cl->shards[cl->refresh_from % n].host
@@ -388,12 +397,16 @@ static void refresh_done(void *arg)
         const redisReply *r = redlock__op_reply_at(op, 0);
         bool answered = redlock__op_answer_at(op, 0) == REDLOCK__ANS_YES;
         pthread_mutex_unlock(&op->mu);
-        ok = answered && apply_slots(cl, r, asked);
+        ok = answered && apply_slots(cl, r, asked, ident);
     }
     if (!ok)
         cl->refresh_from++; /* ask another shard next time */
     cl->refresh_busy = false;
     pthread_mutex_unlock(&cl->mu);
+    /* The same cluster given as two nodes votes once (the manager's
+     * duplicate rule; outside cl->mu: dup_mu is a leaf). */
+    if (ok && ident[0] != '\0')
+        cl->env.set_run_id(cl->env.ctx, cl->idx, ident);
 }
 
 /* ------------------------------------------------------------------------

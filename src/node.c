@@ -862,6 +862,10 @@ static void on_run_id(redlock__node *nd, const redisReply *r, uint64_t now)
                          : "no run_id or uptime_in_seconds line");
     }
     nd->env.set_run_id(nd->env.ctx, nd->idx, id);
+    /* A Sentinel master's run_id stands for its node in the duplicate
+     * rule (sentinel.c). */
+    if (nd->parent != NULL && nd->parent->sentinel != NULL && ok)
+        redlock__sentinel_master_run_id(nd->parent->sentinel, nd, id);
 }
 
 /* Queue one handshake command of the given kind (a redlock__hs_cmd: it

@@ -370,6 +370,19 @@ void redlock__sentinel_on_error(redlock__sentinel *sn, const char *text,
     post(q, at);
 }
 
+void redlock__sentinel_master_run_id(redlock__sentinel *sn,
+                                     const redlock__node *member,
+                                     const char *run_id)
+{
+    pthread_mutex_lock(&sn->mu);
+    bool cur = member == current(sn);
+    pthread_mutex_unlock(&sn->mu);
+    /* Outside sn->mu: the manager's dup_mu is a leaf, and its set_dup
+     * hook comes back to redlock__sentinel_set_dup() (lock-free). */
+    if (cur)
+        sn->env.set_run_id(sn->env.ctx, sn->idx, run_id);
+}
+
 /* ------------------------------------------------------------------------
  * Life
  * ------------------------------------------------------------------------ */

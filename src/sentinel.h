@@ -48,6 +48,15 @@ void redlock__sentinel_submit(redlock__sentinel *sn, redlock__slot *s);
 void redlock__sentinel_on_error(redlock__sentinel *sn, const char *text,
                                 size_t len);
 
+/* A member worker read run_id in its handshake (on its worker, io_mu
+ * held): when it is the current master, that run_id is the node's
+ * identity in the manager's duplicate rule, so the same master given as
+ * two nodes (two sentinel URIs, or a sentinel URI and its master's own
+ * address) votes once. */
+void redlock__sentinel_master_run_id(redlock__sentinel *sn,
+                                     const redlock__node *member,
+                                     const char *run_id);
+
 /* Stop every worker (releases are flushed until the deadline); free. */
 void redlock__sentinel_stop(redlock__sentinel *sn, uint64_t deadline_us);
 void redlock__sentinel_free(redlock__sentinel *sn);

@@ -13,6 +13,7 @@
  *     SETSLOT NODE): acquires in the moving slot keep succeeding through
  *     ASK (ASKING reaches the target) and MOVED (the source answers it),
  *     with no double grant;
+ *   - one cluster given as two nodes (different seeds) votes once;
  *   - CLUSTER FAILOVER while a lock is held, the new master lacking its
  *     key (as asynchronous replication may leave it): with the restart
  *     guard, a rival manager gets no grant while the holder's validity
@@ -441,6 +442,50 @@ static void test_failover_guard(void **state)
     assert_false(guarded);
 }
 
+/* Until some node of m answers acquires with REDLOCK_EDUPNODE. */
+typedef struct dup_wait {
+    redlock_manager *m;
+    size_t n;
+    int dup_node;
+} dup_wait;
+
+static bool dup_seen(void *arg)
+{
+    dup_wait *w = arg;
+    redlock_acquire_info info;
+    redlock_lock *lk = NULL;
+    if (try_once(w->m, "dup-probe", 1000, &info, &lk) == REDLOCK_OK)
+        redlock_release(lk);
+    for (size_t i = 0; i < w->n; i++)
+        if (info.node_status[i] == REDLOCK_EDUPNODE)
+            w->dup_node = (int)i;
+    return w->dup_node >= 0;
+}
+
+/* One cluster given twice, through different seeds, votes once. */
+static void test_same_cluster_twice(void **state)
+{
+    (void)state;
+    rc_cluster c;
+    assert_int_equal(rc_start(&c, 3, 0), 0);
+    char other[128];
+    snprintf(other, sizeof(other), "redis://127.0.0.1:%d?cluster=yes",
+             c.srv[2].port);
+    const char *uris[2] = {c.uri, other};
+    redlock_manager *m = manager_on(uris, 2, REDLOCK_RESTART_GUARD_AUTO);
+    dup_wait w = {m, 2, -1};
+    assert_true(rl_await(dup_seen, &w, 10000));
+    /* Two nodes, one of them a duplicate: no quorum of 2, and the
+     * configuration error is the answer. */
+    redlock_acquire_info info;
+    redlock_lock *lk = NULL;
+    assert_int_equal(try_once(m, "dup-res", 1000, &info, &lk),
+                     REDLOCK_EDUPNODE);
+    assert_int_equal(info.node_status[w.dup_node], REDLOCK_EDUPNODE);
+    redlock_manager_destroy(m);
+    rc_stop(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_multi_key_needs_hash_tag),
         cmocka_unit_test(test_slot_migration_under_load),
         cmocka_unit_test(test_failover_guard),
+        cmocka_unit_test(test_same_cluster_twice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,8 @@
  *   - SENTINEL FAILOVER while a lock is held, the new master lacking its
  *     key: with the restart guard a rival manager gets no grant while the
  *     holder's validity lasts; with the guard off, the overlap is visible;
+ *   - one master given as two nodes (two sentinel URIs, or a sentinel URI
+ *     and the master's address) votes once;
  *   - mixed nodes: every kind holds the key; with the plain server
  *     stopped, the other two still make a quorum.
  */
@@ -227,6 +229,54 @@ static void test_failover_guard(void **state)
     assert_false(guarded);
 }
 
+/* Until some node of m answers acquires with REDLOCK_EDUPNODE. */
+typedef struct dup_wait {
+    redlock_manager *m;
+    size_t n;
+    int dup_node;
+} dup_wait;
+
+static bool dup_seen(void *arg)
+{
+    dup_wait *w = arg;
+    redlock_acquire_info info;
+    redlock_lock *lk = NULL;
+    if (try_once(w->m, "dup-probe", 1000, &info, &lk) == REDLOCK_OK)
+        redlock_release(lk);
+    for (size_t i = 0; i < w->n; i++)
+        if (info.node_status[i] == REDLOCK_EDUPNODE)
+            w->dup_node = (int)i;
+    return w->dup_node >= 0;
+}
+
+/* One master given as two nodes votes once: two sentinel URIs starting
+ * at different sentinels, and a sentinel URI with its master's own
+ * address. */
+static void test_same_master_twice(void **state)
+{
+    (void)state;
+    rsn_group g;
+    assert_int_equal(rsn_start(&g, "twice", 3, 1), 0);
+    int mi = rsn_master_index(&g);
+    assert_true(mi >= 0);
+    char other[256];
+    snprintf(other, sizeof(other), "sentinel://127.0.0.1:%d/twice",
+             g.sentinel[1].port);
+    for (int k = 0; k < 2; k++) {
+        const char *uris[2] = {g.uri, k == 0 ? other : g.data[mi].uri};
+        redlock_manager *m = manager_on(uris, 2, REDLOCK_RESTART_GUARD_AUTO);
+        dup_wait w = {m, 2, -1};
+        assert_true(rl_await(dup_seen, &w, 10000));
+        redlock_acquire_info info;
+        redlock_lock *lk = NULL;
+        assert_int_equal(try_once(m, "dup-res", 1000, &info, &lk),
+                         REDLOCK_EDUPNODE); /* no quorum of 2; says why */
+        assert_int_equal(info.node_status[w.dup_node], REDLOCK_EDUPNODE);
+        redlock_manager_destroy(m);
+    }
+    rsn_stop(&g);
+}
+
 /* What await_cluster_key waits for. */
 typedef struct ckey_wait {
     rc_cluster *c;
@@ -303,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_acquire_extend_release),
         cmocka_unit_test(test_separate_passwords),
         cmocka_unit_test(test_failover_guard),
+        cmocka_unit_test(test_same_master_twice),
         cmocka_unit_test(test_mixed_three_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
