@@ -7,9 +7,11 @@
  * command timeout and restart guard). Submitting a slot looks up the
  * master of the key's hash slot in a map of 16384 entries and queues the
  * slot at that shard's worker, on the submitting thread: routing adds no
- * thread hand-off. The map is learnt from CLUSTER SLOTS (asked of a shard
- * when the node starts and again, at most every CLUSTER_REFRESH_MIN_US,
- * after a MOVED) and, at once, from each MOVED reply. A slot whose key's
+ * thread hand-off. The map is learnt from CLUSTER SHARDS (Redis 7; a shard
+ * that refuses it, an older Redis or an ACL, makes the node ask CLUSTER
+ * SLOTS from then on), asked of a shard when the node starts and again,
+ * at most every CLUSTER_REFRESH_MIN_US, after a MOVED; and, at once, from
+ * each MOVED reply. A slot whose key's
  * master is not known yet goes to the first shard, whose MOVED then says
  * where it belongs.
  *
@@ -39,9 +41,8 @@
  * Rejected: one worker thread driving every shard's connection (the
  * worker loop is built around one connection; a second copy of it would
  * be a second transport to keep right); hiredis-cluster (needs hiredis
- * >= 1.0, not in Debian 12); CLUSTER SHARDS (its reply is a map of
- * fields per node, larger to parse for the same facts: CLUSTER SLOTS is
- * still answered by Redis 7).
+ * >= 1.0, not in Debian 12); CLUSTER SLOTS alone (deprecated since 7.0,
+ * and it cannot say which port is the TLS one).
  *
  * Locking: cl->mu guards the map and the shard list. It is taken by
  * submitting threads (holding nothing else) and by shard workers under
@@ -97,6 +98,8 @@ struct redlock__cluster {
                                     dup_mu, a leaf) */
     redlock__op *refresh;        /* the last CLUSTER SLOTS op (a ref) */
     bool refresh_busy;
+    bool use_slots;              /* a shard refused CLUSTER SHARDS (Redis
+                                    before 7.0): ask CLUSTER SLOTS */
     uint64_t refresh_next_us;
     size_t refresh_from;         /* shard to ask next (rotates on failure) */
 };
@@ -305,8 +308,9 @@ static void refresh_want(redlock__cluster *cl, uint64_t now,
     if (cl->refresh_busy || cl->stopping || !cl->started || n == 0 ||
         now < cl->refresh_next_us)
         return;
-    const char *argv[2] = {"CLUSTER", "SLOTS"};
-    size_t lens[2] = {7, 5};
+    /* CLUSTER SHARDS (Redis 7), or CLUSTER SLOTS where it is unknown. */
+    const char *argv[2] = {"CLUSTER", cl->use_slots ? "SLOTS" : "SHARDS"};
+    size_t lens[2] = {7, cl->use_slots ? 5u : 6u};
     redlock__op *op = redlock__op_new_single(
         2, argv, lens,
         redlock__after_ms(now, cl->env.opts->command_timeout_ms),
@@ -326,6 +330,18 @@ static void refresh_post(redlock__op *op, redlock__node *at)
 {
     if (op != NULL)
         redlock__node_submit(at, &op->slots[0]);
+}
+
+/* Make map the slot map (cl->mu held): shards serving slots for the first
+ * time after the first map are guarded (shard_serves). */
+static void map_install(redlock__cluster *cl, const uint8_t *map)
+{
+    uint64_t now = redlock__clock_now_us();
+    for (size_t s = 0; s < REDLOCK__HASH_SLOTS; s++)
+        if (map[s] != 0 && map[s] != cl->map[s])
+            shard_serves(cl, map[s] - 1, now);
+    memcpy(cl->map, map, REDLOCK__HASH_SLOTS);
+    cl->map_loaded = true;
 }
 
 /* Apply a CLUSTER SLOTS reply: [[start, end, [ip, port, id...],
@@ -371,23 +387,101 @@ static bool apply_slots(redlock__cluster *cl, const redisReply *r,
         for (long long s = a; s <= b; s++)
             map[s] = (uint8_t)(sh + 1);
     }
-    uint64_t now = redlock__clock_now_us();
-    for (size_t s = 0; s < REDLOCK__HASH_SLOTS; s++)
-        if (map[s] != 0 && map[s] != cl->map[s])
-            shard_serves(cl, map[s] - 1, now);
-    memcpy(cl->map, map, sizeof(map));
-    cl->map_loaded = true;
+    map_install(cl, map);
     return true;
 }
 
-/* on_done of a CLUSTER SLOTS op: on the thread that answered it (a shard
- * worker, under its io_mu). */
+/* The value after key in a flat key/value array reply (CLUSTER SHARDS),
+ * or NULL. */
+static const redisReply *kv_get(const redisReply *r, const char *key)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    size_t klen = strlen(key);
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *k = r->element[i];
+        if ((k->type == REDIS_REPLY_STRING || k->type == REDIS_REPLY_STATUS) &&
+            k->len == klen && memcmp(k->str, key, klen) == 0)
+            return r->element[i + 1];
+    }
+    return NULL;
+}
+
+static bool kv_is(const redisReply *v, const char *want)
+{
+    return v != NULL &&
+           (v->type == REDIS_REPLY_STRING || v->type == REDIS_REPLY_STATUS) &&
+           v->len == strlen(want) && memcmp(v->str, want, v->len) == 0;
+}
+
+/* Apply a CLUSTER SHARDS reply: per shard, "slots" [start, end, ...] and
+ * "nodes" [[id, port, ip, endpoint, role, health...]...]; the master's
+ * "tls-port" for a rediss:// cluster. cl->mu held. */
+static bool apply_shards(redlock__cluster *cl, const redisReply *r,
+                         const char *asked_host, char ident[41])
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+        return false;
+    uint8_t map[REDLOCK__HASH_SLOTS];
+    memset(map, 0, sizeof(map));
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *slots = kv_get(r->element[i], "slots");
+        const redisReply *nodes = kv_get(r->element[i], "nodes");
+        if (slots == NULL || nodes == NULL ||
+            slots->type != REDIS_REPLY_ARRAY ||
+            nodes->type != REDIS_REPLY_ARRAY || slots->elements % 2 != 0)
+            return false;
+        if (slots->elements == 0)
+            continue; /* a shard without slots (a new, empty master) */
+        const redisReply *master = NULL;
+        for (size_t k = 0; k < nodes->elements && master == NULL; k++)
+            if (kv_is(kv_get(nodes->element[k], "role"), "master"))
+                master = nodes->element[k];
+        if (master == NULL)
+            return false; /* slots without a master: try again later */
+        const redisReply *port =
+            kv_get(master, cl->uri.tls ? "tls-port" : "port");
+        const redisReply *ip = kv_get(master, "ip");
+        const redisReply *id = kv_get(master, "id");
+        if (port == NULL || port->type != REDIS_REPLY_INTEGER ||
+            port->integer < 1 || port->integer > 65535 || ip == NULL ||
+            ip->type != REDIS_REPLY_STRING)
+            return false;
+        char host[256];
+        if (ip->len == 0 || ip->len >= sizeof(host))
+            snprintf(host, sizeof(host), "%s", asked_host);
+        else
+            snprintf(host, sizeof(host), "%.*s", (int)ip->len, ip->str);
+        if (id != NULL && id->type == REDIS_REPLY_STRING && id->len == 40 &&
+            (ident[0] == '\0' || memcmp(id->str, ident, 40) < 0)) {
+            memcpy(ident, id->str, 40);
+            ident[40] = '\0';
+        }
+        int sh = shard_find_or_add(cl, host, (int)port->integer);
+        if (sh < 0)
+            return false;
+        for (size_t k = 0; k < slots->elements; k += 2) {
+            const redisReply *a = slots->element[k], *b = slots->element[k + 1];
+            if (a->type != REDIS_REPLY_INTEGER ||
+                b->type != REDIS_REPLY_INTEGER || a->integer < 0 ||
+                b->integer < a->integer || b->integer >= REDLOCK__HASH_SLOTS)
+                return false;
+            for (long long x = a->integer; x <= b->integer; x++)
+                map[x] = (uint8_t)(sh + 1);
+        }
+    }
+    map_install(cl, map);
+    return true;
+}
+
+/* on_done of a CLUSTER SHARDS or SLOTS op: on the thread that answered
+ * it (a shard worker, under its io_mu). */
 static void refresh_done(void *arg)
 {
     redlock__cluster *cl = arg;
     pthread_mutex_lock(&cl->mu);
     redlock__op *op = cl->refresh;
-    bool ok = false;
+    bool ok = false, fallback = false;
     char ident[41] = "";
     if (op != NULL) {
         size_t n = atomic_load_explicit(&cl->n_shards, memory_order_relaxed);
@@ -397,10 +491,19 @@ static void refresh_done(void *arg)
         const redisReply *r = redlock__op_reply_at(op, 0);
         bool answered = redlock__op_answer_at(op, 0) == REDLOCK__ANS_YES;
         pthread_mutex_unlock(&op->mu);
-        ok = answered && apply_slots(cl, r, asked, ident);
+        if (answered)
+            ok = cl->use_slots ? apply_slots(cl, r, asked, ident)
+                               : apply_shards(cl, r, asked, ident);
+        else if (!cl->use_slots && r != NULL && r->type == REDIS_REPLY_ERROR)
+            /* No CLUSTER SHARDS here (Redis before 7.0): SLOTS, now. */
+            fallback = true;
     }
-    if (!ok)
+    if (fallback) {
+        cl->use_slots = true;
+        cl->refresh_next_us = 0;
+    } else if (!ok) {
         cl->refresh_from++; /* ask another shard next time */
+    }
     cl->refresh_busy = false;
     pthread_mutex_unlock(&cl->mu);
     /* The same cluster given as two nodes votes once (the manager's

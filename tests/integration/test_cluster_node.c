@@ -6,6 +6,8 @@
  *   - acquire, extend and release of resources in every shard: each key
  *     is on its slot's master, and a release deletes it (TTLs are long, so
  *     expiry cannot pass for a release);
+ *   - the slot map comes from CLUSTER SHARDS, or CLUSTER SLOTS where that
+ *     is refused; with it in, keys go to their master without MOVED;
  *   - a multi-resource lock with one hash tag works (both keys on one
  *     master); without one it is refused at once with REDLOCK_ECROSSSLOT
  *     and leaves nothing behind; election names follow the same rule;
@@ -121,6 +123,86 @@ static void test_acquire_extend_release_across_slots(void **state)
     assert_true(await_cluster_keys(&c, 0, 5000));
     redlock_manager_destroy(m);
     rc_stop(&c);
+}
+
+/* Calls of a subcommand on every master ("cmdstat_cluster|shards"). */
+static long long calls_on_masters(rc_cluster *c, const char *stat)
+{
+    long long t = 0;
+    for (size_t i = 0; i < c->n_masters; i++) {
+        long long v = rs_info_count(&c->srv[i], "commandstats", stat);
+        if (v > 0)
+            t += v;
+    }
+    return t;
+}
+
+/* The map comes from CLUSTER SHARDS; where that is refused (an ACL here,
+ * as on a server before Redis 7), from CLUSTER SLOTS. */
+static void test_map_from_shards_or_slots(void **state)
+{
+    (void)state;
+    for (int deny = 0; deny < 2; deny++) {
+        rc_cluster c;
+        assert_int_equal(rc_start(&c, 3, 0), 0);
+        if (deny)
+            for (size_t i = 0; i < c.n; i++) {
+                char out[256];
+                const char *acl[4] = {"ACL", "SETUSER", "default",
+                                      "-cluster|shards"};
+                assert_int_equal(rc_command(&c, i, out, sizeof(out), 4, acl),
+                                 0);
+                assert_string_equal(out, "OK");
+            }
+        /* The fixture asks too: count only what the manager adds. */
+        long long shards0 =
+            calls_on_masters(&c, "cmdstat_cluster|shards:calls=");
+        long long slots0 =
+            calls_on_masters(&c, "cmdstat_cluster|slots:calls=");
+        const char *uris[1] = {c.uri};
+        redlock_manager *m = manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+        /* Keys in every shard: the first ones may take a MOVED until the
+         * map is in. */
+        for (int i = 0; i < 24; i++) {
+            char res[32];
+            snprintf(res, sizeof(res), "map-%d", i);
+            redlock_lock *lk = NULL;
+            assert_int_equal(redlock_acquire(m, res, 30000, &lk), REDLOCK_OK);
+            assert_int_equal(redlock_release(lk), REDLOCK_OK);
+        }
+        long long shards =
+            calls_on_masters(&c, "cmdstat_cluster|shards:calls=") - shards0;
+        long long slots =
+            calls_on_masters(&c, "cmdstat_cluster|slots:calls=") - slots0;
+        print_message("%s: CLUSTER SHARDS %lld, CLUSTER SLOTS %lld calls\n",
+                      deny ? "SHARDS denied" : "default", shards, slots);
+        if (deny) {
+            assert_true(slots > 0);
+        } else {
+            assert_true(shards > 0);
+            assert_int_equal(slots, 0);
+        }
+        /* Once the map is in, routing needs no redirect: 24 fresh keys
+         * cost no MOVED. */
+        long long moved0 = 0;
+        for (size_t i = 0; i < c.n_masters; i++)
+            moved0 += rs_info_count(&c.srv[i], "errorstats",
+                                    "errorstat_MOVED:count=");
+        for (int i = 0; i < 24; i++) {
+            char res[32];
+            snprintf(res, sizeof(res), "map2-%d", i);
+            redlock_lock *lk = NULL;
+            assert_int_equal(redlock_acquire(m, res, 30000, &lk), REDLOCK_OK);
+            assert_int_equal(redlock_release(lk), REDLOCK_OK);
+        }
+        long long moved1 = 0;
+        for (size_t i = 0; i < c.n_masters; i++)
+            moved1 += rs_info_count(&c.srv[i], "errorstats",
+                                    "errorstat_MOVED:count=");
+        assert_int_equal(moved1, moved0);
+        redlock_manager_destroy(m);
+        rc_stop(&c);
+    }
 }
 
 /* Hash-tagged multi-resource locks work; others are refused at once. */
@@ -491,6 +573,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_acquire_extend_release_across_slots),
         cmocka_unit_test(test_multi_key_needs_hash_tag),
+        cmocka_unit_test(test_map_from_shards_or_slots),
         cmocka_unit_test(test_slot_migration_under_load),
         cmocka_unit_test(test_failover_guard),
         cmocka_unit_test(test_same_cluster_twice),
