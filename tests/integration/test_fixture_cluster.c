@@ -4,7 +4,8 @@
  * with 1 replica each shared by the tests in order: it starts healthy
  * with every slot served, a key goes to the master of its slot, a slot
  * with a key in it moves (ASK while half moved, MOVED after), a replica
- * is promoted, and stopping leaves no process and no directory behind.
+ * is promoted (with its master running, then with its master paused),
+ * and stopping leaves no process and no directory behind.
  *
  * DESIGN: one cluster for the group, not one per test: creating one
  * costs seconds (redis-cli waits for the nodes to join), and the checks
@@ -237,6 +238,45 @@ static void test_failover(void **state)
     assert_int_equal(rc_failover(&cl, replica), -1);
 }
 
+/* A replica whose master is paused (SIGSTOP) is promoted too, and the
+ * master rejoins as a replica once resumed. */
+static void test_failover_paused_master(void **state)
+{
+    static const char *repl[] = { "INFO", "replication" };
+    char out[4096];
+    int master = -1, replica = -1, slot = -1;
+    long long deadline;
+    (void)state;
+
+    for (size_t r = 3; r < cl.n && master < 0; r++) {
+        if (rc_is_master(&cl, r) != 0)
+            continue;
+        cmd(r, out, sizeof(out), 2, repl);
+        for (size_t m = 0; m < 3; m++) {
+            if (info_number(out, "master_port:") == cl.srv[m].port &&
+                rc_is_master(&cl, m) == 1) {
+                master = (int)m;
+                replica = (int)r;
+            }
+        }
+    }
+    assert_true(master >= 0);
+    for (int s = 0; s < 16384 && slot < 0; s += 97) {
+        if (rc_master_of_slot(&cl, s) == master)
+            slot = s;
+    }
+    assert_true(slot >= 0);
+
+    assert_int_equal(rs_pause(&cl.srv[master]), 0);
+    assert_int_equal(rc_failover(&cl, (size_t)replica), 0);
+    assert_int_equal(rc_master_of_slot(&cl, slot), replica);
+    assert_int_equal(rs_resume(&cl.srv[master]), 0);
+    deadline = mono_ms() + 10000;
+    while (rc_is_master(&cl, (size_t)master) != 0 && mono_ms() < deadline)
+        nap();
+    assert_int_equal(rc_is_master(&cl, (size_t)master), 0);
+}
+
 /* rc_stop leaves no process of ours and no directory behind. */
 static void test_stop_leaves_nothing(void **state)
 {
@@ -270,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_set_on_master),
         cmocka_unit_test(test_migrate_slot),
         cmocka_unit_test(test_failover),
+        cmocka_unit_test(test_failover_paused_master),
         cmocka_unit_test(test_stop_leaves_nothing),
     };
     return cmocka_run_group_tests_name("fixture_cluster", tests, group_setup,

@@ -1,7 +1,8 @@
 /*
  * test_spawn.c: checks of the redis-server fixture (tests/support) itself:
  * distinct ports, commands, DBSIZE, pause/resume, kill/restart on the same
- * port with AOF reload, password protection and directory cleanup.
+ * port with AOF reload, password protection and directory cleanup, extra
+ * arguments and a config file (kept across a restart).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -295,6 +296,48 @@ static void test_bad_binary(void **state)
     assert_string_equal(st->srv[0].dir, "");
 }
 
+/* Extra arguments and a config file reach the server, and survive
+ * rs_restart(); too many extra arguments are refused. */
+static void test_extra_args_and_config(void **state)
+{
+    spawn_state *st = *state;
+    static const char *const extra[] = { "--maxmemory", "12345678" };
+    const char *mm[] = { "CONFIG", "GET", "maxmemory" };
+    const char *pol[] = { "CONFIG", "GET", "maxmemory-policy" };
+    const char *many[RS_EXTRA_MAX + 1];
+    char out[256], path[512];
+    rs_options o = { 0 };
+    struct stat sb;
+
+    o.extra_args = extra;
+    o.extra_argc = 2;
+    o.config_text = "maxmemory-policy allkeys-lru";
+    assert_int_equal(rs_start_ex(&st->srv[0], &o), 0);
+    assert_int_equal(st->srv[0].has_config, 1);
+    snprintf(path, sizeof(path), "%s/redis.conf", st->srv[0].dir);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(rs_command(&st->srv[0], out, sizeof(out), 3, mm), 0);
+    assert_string_equal(out, "maxmemory\n12345678");
+    assert_int_equal(rs_command(&st->srv[0], out, sizeof(out), 3, pol), 0);
+    assert_string_equal(out, "maxmemory-policy\nallkeys-lru");
+
+    rs_kill(&st->srv[0], 1);
+    assert_int_equal(rs_restart(&st->srv[0]), 0);
+    assert_int_equal(rs_command(&st->srv[0], out, sizeof(out), 3, mm), 0);
+    assert_string_equal(out, "maxmemory\n12345678");
+    assert_int_equal(rs_command(&st->srv[0], out, sizeof(out), 3, pol), 0);
+    assert_string_equal(out, "maxmemory-policy\nallkeys-lru");
+
+    for (size_t i = 0; i <= RS_EXTRA_MAX; i++)
+        many[i] = "--appendonly";
+    o.extra_args = many;
+    o.extra_argc = RS_EXTRA_MAX + 1;
+    o.config_text = NULL;
+    assert_int_equal(rs_start_ex(&st->srv[1], &o), -1);
+    assert_int_equal(st->srv[1].pid, 0);
+}
+
 /* Run the fixture checks. */
 int main(void)
 {
@@ -308,6 +351,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_removes_dir, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_binary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_extra_args_and_config, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("spawn", tests, NULL, NULL);
 }

@@ -99,7 +99,8 @@ static void sleep_ms(long ms)
 static redisReply *node_reply(rc_cluster *c, size_t i, int argc,
                               const char **argv, char *err, size_t errlen)
 {
-    if (i >= c->n || c->srv[i].pid <= 0) {
+    if (i >= c->n || c->srv[i].pid <= 0 || c->srv[i].paused) {
+        /* paused: it would only time out; polls skip it instead */
         snprintf(err, errlen, "server %zu is not running", i);
         return NULL;
     }
@@ -504,6 +505,8 @@ int rc_start(rc_cluster *c, size_t masters, size_t replicas_per_master)
         "--cluster-enabled", "yes",
         "--cluster-config-file", "nodes.conf",
         "--cluster-node-timeout", "1000",
+        /* no 5 s wait for more replicas before a diskless full sync */
+        "--repl-diskless-sync-delay", "0",
     };
     rs_options o;
     const char *tmp = getenv("TMPDIR");
@@ -902,11 +905,11 @@ static int failover_done(rc_cluster *c, void *arg)
 
 int rc_failover(rc_cluster *c, size_t replica)
 {
-    static const char *argv[] = { "CLUSTER", "FAILOVER" };
+    static const char *argv[] = { "CLUSTER", "FAILOVER", "FORCE" };
     unsigned char slots[RC_SLOTS];
     short view[RC_SLOTS];
     rc_failover_arg a;
-    int master_port, old, n_slots = 0;
+    int master_port, old, live, n_slots = 0;
 
     if (c == NULL || replica >= c->n ||
         replication_of(c, replica, &master_port, NULL) != 0) {
@@ -915,7 +918,7 @@ int rc_failover(rc_cluster *c, size_t replica)
         return -1;
     }
     old = index_of_port(c, master_port);
-    if (old < 0 || slot_view(c, (size_t)old, view) != 0) {
+    if (old < 0 || slot_view(c, replica, view) != 0) {
         fprintf(stderr, "cluster_spawn: rc_failover: cannot read the slots "
                         "of the master on port %d\n", master_port);
         return -1;
@@ -929,7 +932,10 @@ int rc_failover(rc_cluster *c, size_t replica)
                         "serves no slot\n", master_port);
         return -1;
     }
-    if (node_ok(c, replica, 2, argv, "CLUSTER FAILOVER") != 0)
+    /* A stopped or paused master cannot take part: FORCE skips the
+     * handshake with it (the other masters still vote). */
+    live = c->srv[old].pid > 0 && !c->srv[old].paused;
+    if (node_ok(c, replica, live ? 2 : 3, argv, "CLUSTER FAILOVER") != 0)
         return -1;
     a.replica = replica;
     a.slots = slots;

@@ -99,9 +99,11 @@ long long rc_migrate_keys(rc_cluster *c, int slot, size_t from, size_t to);
 int rc_migrate_end(rc_cluster *c, int slot, size_t from, size_t to);
 int rc_migrate_slot(rc_cluster *c, int slot, size_t from, size_t to);
 
-/* CLUSTER FAILOVER on srv[replica] (a replica now), then await (15 s)
- * that it says role:master and that every master's view gives it all the
- * slots of its old master. Returns 0 or -1 (message on stderr). */
+/* CLUSTER FAILOVER on srv[replica] (a replica now; FORCE when its
+ * master is stopped or paused), then await (15 s) that it says
+ * role:master and that every running master's view gives it all the
+ * slots of its old master. Returns 0 or -1 (message on stderr). Servers
+ * paused with rs_pause() are skipped by every poll of this fixture. */
 int rc_failover(rc_cluster *c, size_t replica);
 
 #ifdef __cplusplus

@@ -294,12 +294,16 @@ static int sentinels_ready(rsn_group *g, void *arg)
 /* Start the master and the replicas. 0 or -1. */
 static int start_data(rsn_group *g, size_t replicas)
 {
-    const char *args[6];
+    const char *args[8];
     char master_port[16];
     rs_options o;
     size_t argc = 0;
 
     memset(&o, 0, sizeof(o));
+    /* A master waits 5 s (the default) for more replicas before a
+     * diskless full sync; every data server may become a master. */
+    args[argc++] = "--repl-diskless-sync-delay";
+    args[argc++] = "0";
     if (g->data_password[0] != '\0') {
         o.password = g->data_password;
         args[argc++] = "--masterauth"; /* a master may become a replica */
