@@ -61,8 +61,11 @@
 #define RC_CREATE_TIMEOUT_MS 30000
 /* How long every master may take to see a slot's new owner. */
 #define RC_MIGRATE_TIMEOUT_MS 10000
-/* How long a manual failover may take to be seen everywhere. */
-#define RC_FAILOVER_TIMEOUT_MS 15000
+/* How long a manual failover may take to be seen everywhere, and after
+ * how long CLUSTER FAILOVER is sent again if the replica is still one
+ * (Redis drops a manual failover that is not done in 5 s). */
+#define RC_FAILOVER_TIMEOUT_MS 20000
+#define RC_FAILOVER_RETRY_MS 6000
 /* Pause between polls of a condition. */
 #define RC_POLL_MS 20
 /* Keys asked for (and migrated) per GETKEYSINSLOT round. */
@@ -236,7 +239,8 @@ static int slot_view(rc_cluster *c, size_t i, short *owner)
 }
 
 /* Poll cond(c, arg) every RC_POLL_MS until it returns 1 or timeout_ms
- * passed. Returns 0 if it held, -1 (message naming what) if not. */
+ * passed. Returns 0 if it held, -1 (message naming what, unless NULL) if
+ * not. */
 static int await_cond(rc_cluster *c, int (*cond)(rc_cluster *, void *),
                       void *arg, int timeout_ms, const char *what)
 {
@@ -246,8 +250,9 @@ static int await_cond(rc_cluster *c, int (*cond)(rc_cluster *, void *),
         if (cond(c, arg) == 1)
             return 0;
         if (now_ms() >= deadline) {
-            fprintf(stderr, "cluster_spawn: %s not reached within %d ms\n",
-                    what, timeout_ms);
+            if (what != NULL)
+                fprintf(stderr, "cluster_spawn: %s not reached within %d "
+                                "ms\n", what, timeout_ms);
             return -1;
         }
         sleep_ms(RC_POLL_MS);
@@ -910,6 +915,7 @@ int rc_failover(rc_cluster *c, size_t replica)
     short view[RC_SLOTS];
     rc_failover_arg a;
     int master_port, old, live, n_slots = 0;
+    long long deadline;
 
     if (c == NULL || replica >= c->n ||
         replication_of(c, replica, &master_port, NULL) != 0) {
@@ -935,11 +941,26 @@ int rc_failover(rc_cluster *c, size_t replica)
     /* A stopped or paused master cannot take part: FORCE skips the
      * handshake with it (the other masters still vote). */
     live = c->srv[old].pid > 0 && !c->srv[old].paused;
-    if (node_ok(c, replica, live ? 2 : 3, argv, "CLUSTER FAILOVER") != 0)
-        return -1;
     a.replica = replica;
     a.slots = slots;
-    return await_cond(c, failover_done, &a, RC_FAILOVER_TIMEOUT_MS,
-                      "the promoted replica serving its old master's "
-                      "slots in every master's view");
+    deadline = now_ms() + RC_FAILOVER_TIMEOUT_MS;
+    for (;;) {
+        long long left = deadline - now_ms();
+
+        /* Sent again only while it is still a replica: a late election
+         * may have won meanwhile. */
+        if (replication_of(c, replica, NULL, NULL) == 0 &&
+            node_ok(c, replica, live ? 2 : 3, argv, "CLUSTER FAILOVER") != 0)
+            return -1;
+        if (left <= RC_FAILOVER_RETRY_MS)
+            return await_cond(c, failover_done, &a, (int)left,
+                              "the promoted replica serving its old "
+                              "master's slots in every master's view");
+        if (await_cond(c, failover_done, &a, RC_FAILOVER_RETRY_MS,
+                       NULL) == 0)
+            return 0;
+        fprintf(stderr, "cluster_spawn: rc_failover: not done after %d ms; "
+                        "sending CLUSTER FAILOVER again\n",
+                RC_FAILOVER_RETRY_MS);
+    }
 }

@@ -100,7 +100,8 @@ int rc_migrate_end(rc_cluster *c, int slot, size_t from, size_t to);
 int rc_migrate_slot(rc_cluster *c, int slot, size_t from, size_t to);
 
 /* CLUSTER FAILOVER on srv[replica] (a replica now; FORCE when its
- * master is stopped or paused), then await (15 s) that it says
+ * master is stopped or paused; sent again every 6 s while it is still
+ * a replica), then await (20 s in all) that it says
  * role:master and that every running master's view gives it all the
  * slots of its old master. Returns 0 or -1 (message on stderr). Servers
  * paused with rs_pause() are skipped by every poll of this fixture. */

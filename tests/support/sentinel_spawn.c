@@ -48,8 +48,11 @@
 
 /* How long the group may take to be ready after its processes answer. */
 #define RSN_READY_TIMEOUT_MS 20000
-/* How long a failover may take to be seen by every sentinel. */
+/* How long a failover may take to be seen by every sentinel, and after
+ * how long rsn_failover() checks whether it was given up (sentinel gives
+ * one up after failover-timeout, 5 s here). */
 #define RSN_FAILOVER_TIMEOUT_MS 20000
+#define RSN_FAILOVER_RETRY_MS 7000
 /* Pause between polls of a condition. */
 #define RSN_POLL_MS 20
 /* A replica's last INFO (as a sentinel reports it) must be this fresh.
@@ -199,7 +202,7 @@ static int data_index(const rsn_group *g, int port)
 }
 
 /* Poll cond(g, arg) every RSN_POLL_MS until it returns 1 or timeout_ms
- * passed. 0 if it held, else -1 (message naming what). */
+ * passed. 0 if it held, else -1 (message naming what, unless NULL). */
 static int await_cond(rsn_group *g, int (*cond)(rsn_group *, void *),
                       void *arg, int timeout_ms, const char *what)
 {
@@ -209,8 +212,9 @@ static int await_cond(rsn_group *g, int (*cond)(rsn_group *, void *),
         if (cond(g, arg) == 1)
             return 0;
         if (now_ms() >= deadline) {
-            fprintf(stderr, "sentinel_spawn: %s not reached within %d ms\n",
-                    what, timeout_ms);
+            if (what != NULL)
+                fprintf(stderr, "sentinel_spawn: %s not reached within %d "
+                                "ms\n", what, timeout_ms);
             return -1;
         }
         sleep_ms(RSN_POLL_MS);
@@ -510,42 +514,88 @@ static int failover_seen(rsn_group *g, void *arg)
     return idx >= 0 && data_role(&g->data[idx], NULL) == 1;
 }
 
+/* Send SENTINEL FAILOVER to sentinel[i] until it accepts (OK, or INPROG:
+ * one is running) or the deadline passes; NOGOODSLAVE (no replica it may
+ * promote yet) is retried. 0 or -1 (message printed). */
+static int send_failover(rsn_group *g, size_t i, long long deadline)
+{
+    const char *argv[] = { "SENTINEL", "FAILOVER", g->name };
+
+    for (;;) {
+        char out[256];
+
+        if (rs_command(&g->sentinel[i], out, sizeof(out), 3, argv) == 0 &&
+            (strcmp(out, "OK") == 0 || strncmp(out, "INPROG", 6) == 0))
+            return 0;
+        if (now_ms() >= deadline) {
+            fprintf(stderr, "sentinel_spawn: SENTINEL FAILOVER %s on port "
+                            "%d: %s\n", g->name, g->sentinel[i].port, out);
+            return -1;
+        }
+        sleep_ms(RSN_POLL_MS);
+    }
+}
+
+/* 1 if sentinel s still names old_port as the master and runs no
+ * failover for it (so the one it accepted was given up). */
+static int failover_given_up(rsn_group *g, const rs_server *s, int old_port)
+{
+    const char *argv[] = { "SENTINEL", "MASTER", g->name };
+    char err[256];
+    redisReply *r;
+    const char *flags;
+    int gave_up;
+
+    if (sentinel_master_port(g, s) != old_port)
+        return 0;
+    r = rs_command_reply(s, 3, argv, err, sizeof(err));
+    if (r == NULL)
+        return 0;
+    flags = kv_get(r, "flags");
+    gave_up = flags != NULL && strstr(flags, "failover_in_progress") == NULL;
+    freeReplyObject(r);
+    return gave_up;
+}
+
 int rsn_failover(rsn_group *g)
 {
-    const char *argv[] = { "SENTINEL", "FAILOVER", NULL };
-    long long deadline = now_ms() + RSN_FAILOVER_TIMEOUT_MS, left;
+    long long deadline = now_ms() + RSN_FAILOVER_TIMEOUT_MS;
+    size_t used = 0;
     int old, old_port;
 
     if (g == NULL || g->n_sentinels == 0)
         return -1;
-    argv[2] = g->name;
     old = rsn_master_index(g);
     if (old < 0) {
         fprintf(stderr, "sentinel_spawn: rsn_failover: no sentinel names a "
                         "master of ours\n");
         return -1;
     }
-    for (;;) {
-        char out[256] = "no running sentinel";
-        int rc = -1;
-
-        for (size_t i = 0; i < g->n_sentinels && rc != 0; i++) {
-            if (g->sentinel[i].pid > 0 && !g->sentinel[i].paused)
-                rc = rs_command(&g->sentinel[i], out, sizeof(out), 3, argv);
-        }
-        if (rc == 0 && (strcmp(out, "OK") == 0 ||
-                        strncmp(out, "INPROG", 6) == 0))
-            break;
-        if (now_ms() >= deadline) {
-            fprintf(stderr, "sentinel_spawn: SENTINEL FAILOVER %s: %s\n",
-                    g->name, out);
-            return -1;
-        }
-        sleep_ms(RSN_POLL_MS); /* NOGOODSLAVE: no fresh replica yet */
-    }
     old_port = g->data[old].port;
-    left = deadline - now_ms();
-    return await_cond(g, failover_seen, &old_port, left > 0 ? (int)left : 0,
-                      "every sentinel naming the new master, which says "
-                      "role:master");
+    while (used < g->n_sentinels &&
+           (g->sentinel[used].pid <= 0 || g->sentinel[used].paused))
+        used++;
+    if (used == g->n_sentinels || send_failover(g, used, deadline) != 0)
+        return -1;
+    /* Sent again only to the same sentinel, and only once it has given
+     * the first one up: any other sentinel may not have heard of the new
+     * master yet, and would fail the group back over to the old one. */
+    for (;;) {
+        long long left = deadline - now_ms();
+
+        if (left <= RSN_FAILOVER_RETRY_MS)
+            return await_cond(g, failover_seen, &old_port,
+                              left > 0 ? (int)left : 0,
+                              "every sentinel naming the new master, which "
+                              "says role:master");
+        if (await_cond(g, failover_seen, &old_port, RSN_FAILOVER_RETRY_MS,
+                       NULL) == 0)
+            return 0;
+        if (failover_given_up(g, &g->sentinel[used], old_port)) {
+            fprintf(stderr, "sentinel_spawn: rsn_failover: the failover was "
+                            "given up; sending SENTINEL FAILOVER again\n");
+            if (send_failover(g, used, deadline) != 0)
+                return -1;
+        }
+    }
 }

@@ -76,7 +76,8 @@ int rsn_master_index(rsn_group *g);
 int rsn_is_master(rsn_group *g, size_t i);
 
 /* SENTINEL FAILOVER on a sentinel (retried while the sentinels have no
- * replica they may promote yet), then await (20 s) that every running
+ * replica they may promote yet, and sent again to that sentinel if it
+ * gives the failover up), then await (20 s in all) that every running
  * sentinel names the same, different data server and that it says
  * role:master. Returns 0 (rsn_master_index() then names the new
  * master), or -1 (message on stderr). */
