@@ -908,6 +908,25 @@ static int failover_done(rc_cluster *c, void *arg)
     return 1;
 }
 
+/* After a failover timed out: print each running server's role and whom
+ * it gives the first slot of the old master, for the test's log. */
+static void report_failover(rc_cluster *c, const rc_failover_arg *a)
+{
+    short view[RC_SLOTS];
+    int slot = 0;
+
+    while (slot < RC_SLOTS && !a->slots[slot])
+        slot++;
+    for (size_t i = 0; i < c->n && slot < RC_SLOTS; i++) {
+        int role = replication_of(c, i, NULL, NULL);
+        int owner = slot_view(c, i, view) == 0 ? view[slot] : -2;
+        fprintf(stderr, "cluster_spawn:   server %zu (port %d): %s, slot %d "
+                        "served by server %d\n", i, c->srv[i].port,
+                role == 1 ? "master" : role == 0 ? "replica" : "no answer",
+                slot, owner);
+    }
+}
+
 int rc_failover(rc_cluster *c, size_t replica)
 {
     static const char *argv[] = { "CLUSTER", "FAILOVER", "FORCE" };
@@ -952,10 +971,14 @@ int rc_failover(rc_cluster *c, size_t replica)
         if (replication_of(c, replica, NULL, NULL) == 0 &&
             node_ok(c, replica, live ? 2 : 3, argv, "CLUSTER FAILOVER") != 0)
             return -1;
-        if (left <= RC_FAILOVER_RETRY_MS)
-            return await_cond(c, failover_done, &a, (int)left,
-                              "the promoted replica serving its old "
-                              "master's slots in every master's view");
+        if (left <= RC_FAILOVER_RETRY_MS) {
+            if (await_cond(c, failover_done, &a, (int)left,
+                           "the promoted replica serving its old "
+                           "master's slots in every master's view") == 0)
+                return 0;
+            report_failover(c, &a);
+            return -1;
+        }
         if (await_cond(c, failover_done, &a, RC_FAILOVER_RETRY_MS,
                        NULL) == 0)
             return 0;
