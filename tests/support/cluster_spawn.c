@@ -35,6 +35,12 @@
  *    would lose the nesting.
  *  - Roles are read from INFO replication each time they matter, never
  *    cached: a failover swaps them.
+ *  - Before a failover (and at the end of a migration, and in "ready")
+ *    every node must give every node the same config epoch: masters
+ *    refuse their vote to a replica whose view of its master's epoch is
+ *    older than theirs (after SETSLOT NODE bumped it, say), and the
+ *    manual failover then times out after 5 s. rc_failover also sends
+ *    CLUSTER FAILOVER again every 6 s while the replica is still one.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -259,6 +265,68 @@ static int await_cond(rc_cluster *c, int (*cond)(rc_cluster *, void *),
     }
 }
 
+/* srv[i]'s view of every node's config epoch (CLUSTER NODES), by index
+ * into srv[]; -1 for a node it does not list. Returns 0 or -1. */
+static int epoch_view(rc_cluster *c, size_t i, long long *epoch)
+{
+    static const char *argv[] = { "CLUSTER", "NODES" };
+    char err[256];
+    redisReply *r = node_reply(c, i, 2, argv, err, sizeof(err));
+
+    for (size_t k = 0; k < c->n; k++)
+        epoch[k] = -1;
+    if (r == NULL)
+        return -1;
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return -1;
+    }
+    /* "<id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> ..." */
+    for (const char *line = r->str; line != NULL && *line != '\0';) {
+        const char *colon = strchr(line, ':');
+        const char *nl = strchr(line, '\n');
+        const char *f = line;
+        int idx = -1;
+
+        if (colon != NULL && (nl == NULL || colon < nl))
+            idx = index_of_port(c, strtol(colon + 1, NULL, 10));
+        for (int field = 0; field < 6 && f != NULL; field++) {
+            f = strchr(f, ' ');
+            if (f != NULL)
+                f++;
+        }
+        if (idx >= 0 && f != NULL && (nl == NULL || f < nl))
+            epoch[idx] = strtoll(f, NULL, 10);
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+/* 1 when every running server gives every node the same config epoch.
+ * A master refuses its vote to a replica whose view of its own master's
+ * epoch is older than the master's (CLUSTER FAILOVER then times out), so
+ * failovers and migrations wait for this. */
+static int epochs_agree(rc_cluster *c, void *arg)
+{
+    long long ref[RC_MAX_SERVERS], view[RC_MAX_SERVERS];
+    int have_ref = 0;
+
+    (void)arg;
+    for (size_t i = 0; i < c->n; i++) {
+        long long *v = have_ref ? view : ref;
+
+        if (c->srv[i].pid <= 0 || c->srv[i].paused)
+            continue;
+        if (epoch_view(c, i, v) != 0)
+            return 0;
+        if (have_ref && memcmp(ref, view, c->n * sizeof(ref[0])) != 0)
+            return 0;
+        have_ref = 1;
+    }
+    return have_ref;
+}
+
 /* ------------------------------------------------------------------------
  * Health: the condition rc_start() awaits
  * ------------------------------------------------------------------------ */
@@ -319,7 +387,7 @@ static int cluster_healthy(rc_cluster *c, void *arg)
         if (!state_ok(c, i))
             return 0;
     }
-    return views_agree(c);
+    return views_agree(c) && epochs_agree(c, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -863,8 +931,13 @@ int rc_migrate_end(rc_cluster *c, int slot, size_t from, size_t to)
     }
     a.slot = slot;
     a.owner = (int)to;
-    return await_cond(c, slot_owned_by, &a, RC_MIGRATE_TIMEOUT_MS,
-                      "every master naming the new owner of the slot");
+    if (await_cond(c, slot_owned_by, &a, RC_MIGRATE_TIMEOUT_MS,
+                   "every master naming the new owner of the slot") != 0)
+        return -1;
+    /* SETSLOT NODE bumps the target's config epoch; a failover right
+     * after must not meet views that still have the old one. */
+    return await_cond(c, epochs_agree, NULL, RC_MIGRATE_TIMEOUT_MS,
+                      "every node agreeing on every config epoch");
 }
 
 int rc_migrate_slot(rc_cluster *c, int slot, size_t from, size_t to)
@@ -960,6 +1033,9 @@ int rc_failover(rc_cluster *c, size_t replica)
     /* A stopped or paused master cannot take part: FORCE skips the
      * handshake with it (the other masters still vote). */
     live = c->srv[old].pid > 0 && !c->srv[old].paused;
+    if (await_cond(c, epochs_agree, NULL, RC_MIGRATE_TIMEOUT_MS,
+                   "every node agreeing on every config epoch") != 0)
+        return -1;
     a.replica = replica;
     a.slots = slots;
     deadline = now_ms() + RC_FAILOVER_TIMEOUT_MS;
