@@ -14,7 +14,8 @@
  *    --cluster-port (a second free port to find, for the same race).
  *  - The cluster is made by `redis-cli --cluster create`, the tool people
  *    use, run with fork + execvp (no shell) and its output captured in a
- *    file of our own temp dir, printed when it fails. With one host, it
+ *    file of srv[0]'s temp dir (removed with it, also by redis_spawn's
+ *    atexit net), printed when it fails. With one host, it
  *    makes the first `masters` addresses the masters, in order; rc_start
  *    checks that rather than trusting it. Rejected: CLUSTER MEET and
  *    ADDSLOTSRANGE by hand (the same end state, more code to get wrong;
@@ -512,19 +513,6 @@ static int create_cluster(rc_cluster *c, size_t replicas_per_master)
     return run_tool(args, out, RC_CREATE_TIMEOUT_MS);
 }
 
-/* Remove our temp dir and the one file we put in it. */
-static void remove_own_dir(rc_cluster *c)
-{
-    char path[512];
-
-    if (c->dir[0] == '\0')
-        return;
-    snprintf(path, sizeof(path), "%s/cluster-create.out", c->dir);
-    unlink(path);
-    rmdir(c->dir);
-    c->dir[0] = '\0';
-}
-
 /* Start srv[i] with options o on a port the cluster bus can follow
  * (<= RC_MAX_PORT). 0 or -1 (message printed). */
 static int start_node(rc_cluster *c, size_t i, rs_options *o)
@@ -582,7 +570,6 @@ int rc_start(rc_cluster *c, size_t masters, size_t replicas_per_master)
         "--repl-diskless-sync-delay", "0",
     };
     rs_options o;
-    const char *tmp = getenv("TMPDIR");
 
     if (c == NULL)
         return -1;
@@ -598,14 +585,6 @@ int rc_start(rc_cluster *c, size_t masters, size_t replicas_per_master)
     c->n_masters = masters;
     c->n_replicas = masters * replicas_per_master;
     c->n = c->n_masters + c->n_replicas;
-    snprintf(c->dir, sizeof(c->dir), "%s/redlock-rc-XXXXXX",
-             (tmp != NULL && tmp[0] != '\0') ? tmp : "/tmp");
-    if (mkdtemp(c->dir) == NULL) {
-        fprintf(stderr, "cluster_spawn: mkdtemp(%s): %s\n", c->dir,
-                strerror(errno));
-        c->dir[0] = '\0';
-        return -1;
-    }
     memset(&o, 0, sizeof(o));
     o.extra_args = cluster_args;
     o.extra_argc = sizeof(cluster_args) / sizeof(cluster_args[0]);
@@ -613,6 +592,10 @@ int rc_start(rc_cluster *c, size_t masters, size_t replicas_per_master)
         if (start_node(c, i, &o) != 0)
             goto fail;
     }
+    /* redis-cli's output goes into srv[0]'s dir, which rs_stop() and
+     * redis_spawn's atexit net remove (an own dir would outlive a test
+     * that exits without rc_stop). */
+    snprintf(c->dir, sizeof(c->dir), "%s", c->srv[0].dir);
     if (create_cluster(c, replicas_per_master) != 0)
         goto fail;
     if (await_cond(c, cluster_healthy, NULL, RC_READY_TIMEOUT_MS,
@@ -635,7 +618,7 @@ void rc_stop(rc_cluster *c)
     if (c == NULL)
         return;
     rs_stop_many(c->srv, RC_MAX_SERVERS);
-    remove_own_dir(c);
+    c->dir[0] = '\0';
 }
 
 int rc_command(rc_cluster *c, size_t i, char *out, size_t outlen, int argc,

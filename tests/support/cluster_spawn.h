@@ -40,7 +40,8 @@ typedef struct rc_cluster {
     rs_server srv[RC_MAX_SERVERS];
     char uri[1024];     /* "redis://127.0.0.1:P0?cluster=yes&seed=
                            127.0.0.1:P1&seed=..." (the other masters) */
-    char dir[256];      /* temp dir with redis-cli's output */
+    char dir[256];      /* where redis-cli's output is: srv[0]'s temp
+                           dir (removed with it) */
 } rc_cluster;
 
 /* Start masters (>= RC_MIN_MASTERS) with replicas_per_master replicas
