@@ -1487,6 +1487,12 @@ static void sub_hook(void *ctx, size_t idx, redlock__sub_event ev,
                      const char *key, size_t len)
 {
     redlock__node *nd = ctx;
+    if (nd->parent != NULL && nd->parent->sentinel != NULL) {
+        /* A sentinel's +switch-master (sentinel.c). */
+        if (ev == REDLOCK__SUB_MESSAGE)
+            redlock__sentinel_switched(nd->parent->sentinel);
+        return;
+    }
     nd->env.sub_event(nd->env.ctx, idx, (int)ev, key, len);
 }
 
@@ -1520,12 +1526,12 @@ static redlock__node *router_node_new(const redlock__node_env *env,
     return nd;
 }
 
-/* Allocate a node; takes over uri's strings. */
-redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
-                                 redlock__uri *uri)
+/* A node on one server; its subscriber's channels start with sub_prefix
+ * (static). */
+static redlock__node *server_node_new(const redlock__node_env *env,
+                                      size_t idx, redlock__uri *uri,
+                                      const char *sub_prefix)
 {
-    if (uri->kind != REDLOCK__URI_SERVER)
-        return router_node_new(env, idx, uri);
     redlock__node *nd = calloc(1, sizeof(*nd));
     if (nd == NULL)
         return NULL;
@@ -1558,8 +1564,8 @@ redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
     }
     /* pub/sub: the subscriber connection (subscribe.c). */
     nd->sub = redlock__sub_new(&nd->uri, env->tls, env->opts, env->log_to,
-                               nd->uri.display, idx, nd->wake_fd, sub_hook,
-                               nd);
+                               nd->uri.display, idx, nd->wake_fd, sub_prefix,
+                               sub_hook, nd);
     if (nd->sub == NULL) {
         redlock__conn_free(nd->conn);
         pthread_mutex_destroy(&nd->io_mu);
@@ -1581,6 +1587,15 @@ redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
     nd->next_connect_us = 0; /* connect at once */
     nd->event_name = nd->uri.display;
     return nd;
+}
+
+/* Allocate a node; takes over uri's strings. */
+redlock__node *redlock__node_new(const redlock__node_env *env, size_t idx,
+                                 redlock__uri *uri)
+{
+    if (uri->kind != REDLOCK__URI_SERVER)
+        return router_node_new(env, idx, uri);
+    return server_node_new(env, idx, uri, REDLOCK__WAKE_CHANNEL_PREFIX);
 }
 
 /* Hooks of a member's worker where they differ from the manager's: a
@@ -1613,7 +1628,10 @@ redlock__node *redlock__node_new_member(const redlock__node_env *env,
     redlock__node_env e = *env;
     e.set_run_id = member_set_run_id;
     e.sub_event = member_sub_event;
-    redlock__node *nd = redlock__node_new(&e, idx, uri);
+    /* A sentinel's subscriber listens to Sentinel's own channels. */
+    bool sentinel = strcmp(role, "sentinel") == 0;
+    redlock__node *nd = server_node_new(
+        &e, idx, uri, sentinel ? "" : REDLOCK__WAKE_CHANNEL_PREFIX);
     if (nd == NULL)
         return NULL;
     nd->parent = parent;

@@ -13,14 +13,16 @@
  * command timeout); an error or a nil answer moves on to the next
  * sentinel at once, so one dead sentinel costs one command timeout. A
  * new address is confirmed with ROLE on it; a server that says it is not
- * a master makes the node ask again. While the node is in use the
- * sentinels are asked again at most every SENTINEL_POLL_MS, and at once
- * when the master answers READONLY (it was demoted): that is how a
- * failover is followed. Rejected for now: a subscriber connection to a
- * sentinel for +switch-master (sooner by up to SENTINEL_POLL_MS on an
- * idle node, but a second pub/sub client next to subscribe.c's; the
- * restart guard makes the new master useless for a TTL anyway, so the
- * poll's delay costs no availability).
+ * a master makes the node ask again. A failover is followed three ways:
+ * every sentinel member's subscriber connection (subscribe.c, with no
+ * channel prefix) listens to +switch-master, and a message makes the
+ * node ask again at once, used or not; while the node is in use the
+ * sentinels are asked again at most every SENTINEL_POLL_MS (a sentinel
+ * whose subscription was lost, or an ACL without SUBSCRIBE); and at once
+ * when the master answers READONLY (it was demoted). The message's text
+ * is not used: the answer to the question is the one source of the
+ * address. Rejected: a pub/sub client of its own here (subscribe.c
+ * already reconnects, re-subscribes and is driven by the member's worker).
  *
  * Before any sentinel has answered, slots wait in a list here; they are
  * sent to the master once one is named, or fail when every sentinel was
@@ -370,6 +372,17 @@ void redlock__sentinel_on_error(redlock__sentinel *sn, const char *text,
     post(q, at);
 }
 
+void redlock__sentinel_switched(redlock__sentinel *sn)
+{
+    redlock__op *q;
+    redlock__node *at = NULL;
+    pthread_mutex_lock(&sn->mu);
+    sn->ask_next_us = 0;
+    ask_want(sn, redlock__clock_now_us(), &q, &at);
+    pthread_mutex_unlock(&sn->mu);
+    post(q, at);
+}
+
 void redlock__sentinel_master_run_id(redlock__sentinel *sn,
                                      const redlock__node *member,
                                      const char *run_id)
@@ -437,6 +450,12 @@ int redlock__sentinel_start(redlock__sentinel *sn)
     }
     pthread_mutex_unlock(&sn->mu);
     post(q, at);
+    /* Every sentinel tells of a failover on +switch-master: follow it at
+     * once, used or not (a sentinel that refuses the subscription leaves
+     * the poll and READONLY). */
+    for (size_t i = 0; rc == 0 && i < sn->n_sentinels; i++)
+        (void)redlock__node_sub_want(sn->sentinels[i], "+switch-master", 14,
+                                     true);
     return rc;
 }
 

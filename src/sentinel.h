@@ -48,6 +48,10 @@ void redlock__sentinel_submit(redlock__sentinel *sn, redlock__slot *s);
 void redlock__sentinel_on_error(redlock__sentinel *sn, const char *text,
                                 size_t len);
 
+/* A sentinel published +switch-master (on that sentinel member's worker,
+ * no lock held): ask the sentinels which server is the master now. */
+void redlock__sentinel_switched(redlock__sentinel *sn);
+
 /* A member worker read run_id in its handshake (on its worker, io_mu
  * held): when it is the current master, that run_id is the node's
  * identity in the manager's duplicate rule, so the same master given as

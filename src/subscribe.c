@@ -71,8 +71,6 @@
 #include "token.h"
 #include "uri.h"
 
-#define PREFIX REDLOCK__WAKE_CHANNEL_PREFIX
-#define PREFIX_LEN (sizeof(PREFIX) - 1)
 
 typedef enum wire_state {
     W_NONE = 0,
@@ -104,6 +102,8 @@ struct redlock__sub {
     size_t idx;
     redlock__sub_hook hook;
     void *ctx;
+    const char *prefix;  /* of every channel name (static) */
+    size_t prefix_len;
 
     /* Under mu: shared with redlock__sub_want(). */
     pthread_mutex_t mu;
@@ -244,7 +244,8 @@ redlock__sub *redlock__sub_new(const redlock__uri *u, redlock__tls *tls,
                                const redlock_options *opts,
                                struct redlock_manager *log_to,
                                const char *display, size_t idx, int wake_fd,
-                               redlock__sub_hook hook, void *ctx)
+                               const char *prefix, redlock__sub_hook hook,
+                               void *ctx)
 {
     redlock__sub *s = calloc(1, sizeof(*s));
     if (s == NULL)
@@ -267,6 +268,8 @@ redlock__sub *redlock__sub_new(const redlock__uri *u, redlock__tls *tls,
     s->wake_fd = wake_fd;
     s->hook = hook;
     s->ctx = ctx;
+    s->prefix = prefix;
+    s->prefix_len = strlen(prefix);
     s->state = S_DOWN;
     s->backoff_ms = opts->reconnect_min_ms;
     return s;
@@ -341,12 +344,12 @@ void redlock__sub_close(redlock__sub *s)
 static bool append_chan(redlock__sub *s, const char *cmd, const chan *c)
 {
     char stackbuf[256];
-    size_t total = PREFIX_LEN + c->len;
+    size_t total = s->prefix_len + c->len;
     char *ch = total <= sizeof(stackbuf) ? stackbuf : malloc(total);
     if (ch == NULL)
         return false;
-    memcpy(ch, PREFIX, PREFIX_LEN);
-    memcpy(ch + PREFIX_LEN, c->key, c->len);
+    memcpy(ch, s->prefix, s->prefix_len);
+    memcpy(ch + s->prefix_len, c->key, c->len);
     const char *argv[2] = {cmd, ch};
     size_t lens[2] = {strlen(cmd), total};
     bool ok = redlock__conn_append(s->conn, 2, argv, lens);
@@ -437,13 +440,14 @@ static bool any_wanted(redlock__sub *s)
  * ------------------------------------------------------------------------ */
 
 /* The key of a channel name of ours, or NULL. */
-static const char *chan_key(const redisReply *e, size_t *len)
+static const char *chan_key(const redlock__sub *s, const redisReply *e,
+                            size_t *len)
 {
-    if (e->type != REDIS_REPLY_STRING || e->len < PREFIX_LEN ||
-        memcmp(e->str, PREFIX, PREFIX_LEN) != 0)
+    if (e->type != REDIS_REPLY_STRING || e->len < s->prefix_len ||
+        memcmp(e->str, s->prefix, s->prefix_len) != 0)
         return NULL;
-    *len = e->len - PREFIX_LEN;
-    return e->str + PREFIX_LEN;
+    *len = e->len - s->prefix_len;
+    return e->str + s->prefix_len;
 }
 
 /* Handle one reply; false if the connection must close (why says
@@ -468,7 +472,7 @@ static bool on_reply(redlock__sub *s, const redisReply *r, char *why,
     }
     const redisReply *kind = r->element[0];
     size_t len = 0;
-    const char *key = chan_key(r->element[1], &len);
+    const char *key = chan_key(s, r->element[1], &len);
     if (key == NULL)
         return true; /* not one of ours */
     if (kind->len == 7 && memcmp(kind->str, "message", 7) == 0) {

@@ -5,8 +5,8 @@
  * One per node, owned by that node's worker (node.c drives it from its
  * loop: the fd joins the worker's poll set), opened lazily when the first
  * waiter wants a channel. Any thread asks for a key's wake channel
- * (REDLOCK__WAKE_CHANNEL_PREFIX + key, scripts.h) with
- * redlock__sub_want(); the worker SUBSCRIBEs, UNSUBSCRIBEs when the key is
+ * (REDLOCK__WAKE_CHANNEL_PREFIX + key, scripts.h; a sentinel node's
+ * sentinels: "+switch-master", prefix "") with redlock__sub_want(); the worker SUBSCRIBEs, UNSUBSCRIBEs when the key is
  * no longer wanted, and reports what the node says through a hook:
  * a message, a confirmed subscription, or the loss of the connection (all
  * subscriptions unconfirmed). Only node.c includes this header.
@@ -53,13 +53,14 @@ typedef enum redlock__sub_state {
 
 /* The subscriber of node idx (display: its redacted name). u, tls, opts
  * and display must outlive it; wake_fd is the worker's eventfd, written
- * when a request needs the worker (until redlock__sub_stop()). NULL when
- * out of memory. */
+ * when a request needs the worker (until redlock__sub_stop()). Every
+ * channel is prefix (static) + key. NULL when out of memory. */
 redlock__sub *redlock__sub_new(const redlock__uri *u, redlock__tls *tls,
                                const redlock_options *opts,
                                struct redlock_manager *log_to,
                                const char *display, size_t idx, int wake_fd,
-                               redlock__sub_hook hook, void *ctx);
+                               const char *prefix, redlock__sub_hook hook,
+                               void *ctx);
 
 /* Free (closes the connection if open); NULL is ignored. */
 void redlock__sub_free(redlock__sub *s);

@@ -11,12 +11,14 @@
  *   - SENTINEL FAILOVER while a lock is held, the new master lacking its
  *     key: with the restart guard a rival manager gets no grant while the
  *     holder's validity lasts; with the guard off, the overlap is visible;
+ *   - an idle node follows a failover (+switch-master), no traffic needed;
  *   - one master given as two nodes (two sentinel URIs, or a sentinel URI
  *     and the master's address) votes once;
  *   - mixed nodes: every kind holds the key; with the plain server
  *     stopped, the other two still make a quorum.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -277,6 +279,70 @@ static void test_same_master_twice(void **state)
     rsn_stop(&g);
 }
 
+/* Node events seen, for test_idle_node_follows_switch. */
+typedef struct seen_events {
+    pthread_mutex_t mu;
+    char want[96];
+    bool seen;
+} seen_events;
+
+static void on_event(const char *node, redlock_status st, const char *msg,
+                     void *userdata)
+{
+    (void)node;
+    seen_events *e = userdata;
+    pthread_mutex_lock(&e->mu);
+    if (st == REDLOCK_OK && e->want[0] != '\0' && strstr(msg, e->want))
+        e->seen = true;
+    pthread_mutex_unlock(&e->mu);
+}
+
+static bool event_seen(void *arg)
+{
+    seen_events *e = arg;
+    pthread_mutex_lock(&e->mu);
+    bool yes = e->seen;
+    pthread_mutex_unlock(&e->mu);
+    return yes;
+}
+
+/* An idle node follows a failover: the sentinels' +switch-master makes it
+ * connect to the new master with no command sent (the poll alone needs
+ * traffic). */
+static void test_idle_node_follows_switch(void **state)
+{
+    (void)state;
+    rsn_group g;
+    assert_int_equal(rsn_start(&g, "idle", 3, 1), 0);
+    seen_events ev;
+    memset(&ev, 0, sizeof(ev));
+    pthread_mutex_init(&ev.mu, NULL);
+    redlock_options o;
+    rl_test_options(&o, NULL);
+    o.node_error_fn = on_event;
+    o.node_error_userdata = &ev;
+    const char *uris[1] = {g.uri};
+    redlock_manager *m = NULL;
+    assert_int_equal(redlock_manager_create(uris, 1, &o, &m), REDLOCK_OK);
+    redlock_acquire_info info;
+    redlock_lock *lk = NULL;
+    assert_int_equal(try_once(m, "idle-warm", 5000, &info, &lk), REDLOCK_OK);
+    assert_int_equal(redlock_release(lk), REDLOCK_OK);
+    int before = rsn_master_index(&g);
+    assert_int_equal(rsn_failover(&g), 0);
+    int after = rsn_master_index(&g);
+    assert_true(after >= 0 && after != before);
+    pthread_mutex_lock(&ev.mu);
+    snprintf(ev.want, sizeof(ev.want), "master 127.0.0.1:%d: connected",
+             g.data[after].port);
+    pthread_mutex_unlock(&ev.mu);
+    /* No command from here on. */
+    assert_true(rl_await(event_seen, &ev, 10000));
+    redlock_manager_destroy(m);
+    pthread_mutex_destroy(&ev.mu);
+    rsn_stop(&g);
+}
+
 /* What await_cluster_key waits for. */
 typedef struct ckey_wait {
     rc_cluster *c;
@@ -354,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_separate_passwords),
         cmocka_unit_test(test_failover_guard),
         cmocka_unit_test(test_same_master_twice),
+        cmocka_unit_test(test_idle_node_follows_switch),
         cmocka_unit_test(test_mixed_three_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
