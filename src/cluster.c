@@ -98,6 +98,7 @@ struct redlock__cluster {
                                     dup_mu, a leaf) */
     redlock__op *refresh;        /* the last CLUSTER SLOTS op (a ref) */
     bool refresh_busy;
+    size_t refresh_at;           /* the shard the question went to */
     bool use_slots;              /* a shard refused CLUSTER SHARDS (Redis
                                     before 7.0): ask CLUSTER SLOTS */
     uint64_t refresh_next_us;
@@ -185,7 +186,7 @@ int redlock__cluster_parse_redirect(const char *text, size_t len,
     for (size_t k = 0; k < hp_len; k++)
         if (hp[k] == ':')
             colon = hp + k;
-    if (colon == NULL || colon == hp)
+    if (colon == NULL)
         return 0;
     size_t hlen = (size_t)(colon - hp);
     const char *h = hp;
@@ -193,7 +194,7 @@ int redlock__cluster_parse_redirect(const char *text, size_t len,
         h++;
         hlen -= 2;
     }
-    if (hlen == 0 || hlen >= hostlen)
+    if (hlen >= hostlen) /* 0: ":port", the host that replied */
         return 0;
     long p = 0;
     size_t plen = hp_len - hlen - (size_t)(h - hp) - 1 -
@@ -263,8 +264,16 @@ static int shard_find_or_add(redlock__cluster *cl, const char *host,
     sh->node = nd;
     atomic_store(&cl->n_shards, n + 1);
     /* After publishing (seq_cst both here and in set_dup): either set_dup
-     * sees this shard, or this sees its value. */
-    redlock__node_set_dup(nd, atomic_load(&cl->dup_of));
+     * sees this shard, or this sees its value; repeated until the value
+     * read back is the one stored, so a concurrent set_dup's store is not
+     * overwritten by an older one. */
+    for (int of = atomic_load(&cl->dup_of);;) {
+        redlock__node_set_dup(nd, of);
+        int again = atomic_load(&cl->dup_of);
+        if (again == of)
+            break;
+        of = again;
+    }
     return (int)n;
 }
 
@@ -323,7 +332,8 @@ static void refresh_want(redlock__cluster *cl, uint64_t now,
     cl->refresh_busy = true;
     cl->refresh_next_us = now + CLUSTER_REFRESH_MIN_US;
     *post = op;
-    *at = cl->shards[cl->refresh_from % n].node;
+    cl->refresh_at = cl->refresh_from % n;
+    *at = cl->shards[cl->refresh_at].node;
 }
 
 static void refresh_post(redlock__op *op, redlock__node *at)
@@ -337,6 +347,17 @@ static void refresh_post(redlock__op *op, redlock__node *at)
 static void map_install(redlock__cluster *cl, const uint8_t *map)
 {
     uint64_t now = redlock__clock_now_us();
+    /* A shard that serves no slot now (demoted by a failover, or all its
+     * slots moved away) is one no longer: serving again later (a
+     * failback to a server that missed writes) is guarded again. */
+    bool serves[CLUSTER_SHARDS_MAX] = {false};
+    for (size_t s = 0; s < REDLOCK__HASH_SLOTS; s++)
+        if (map[s] != 0)
+            serves[map[s] - 1] = true;
+    size_t n = atomic_load_explicit(&cl->n_shards, memory_order_relaxed);
+    for (size_t i = 0; i < n; i++)
+        if (!serves[i])
+            cl->shards[i].owner = false;
     for (size_t s = 0; s < REDLOCK__HASH_SLOTS; s++)
         if (map[s] != 0 && map[s] != cl->map[s])
             shard_serves(cl, map[s] - 1, now);
@@ -484,9 +505,7 @@ static void refresh_done(void *arg)
     bool ok = false, fallback = false;
     char ident[41] = "";
     if (op != NULL) {
-        size_t n = atomic_load_explicit(&cl->n_shards, memory_order_relaxed);
-        const char *asked = n > 0 ? cl->shards[cl->refresh_from % n].host
-                                  : cl->uri.host;
+        const char *asked = cl->shards[cl->refresh_at].host;
         pthread_mutex_lock(&op->mu);
         const redisReply *r = redlock__op_reply_at(op, 0);
         bool answered = redlock__op_answer_at(op, 0) == REDLOCK__ANS_YES;
@@ -561,7 +580,8 @@ void redlock__cluster_submit(redlock__cluster *cl, redlock__slot *s)
 }
 
 bool redlock__cluster_redirect(redlock__cluster *cl, redlock__slot *s,
-                               const char *text, size_t len)
+                               const char *text, size_t len,
+                               const char *from_host)
 {
     unsigned slot;
     char host[256];
@@ -570,6 +590,8 @@ bool redlock__cluster_redirect(redlock__cluster *cl, redlock__slot *s,
                                                sizeof(host), &port);
     if (kind == 0 || s->redirects >= CLUSTER_REDIRECTS_MAX)
         return false;
+    if (host[0] == '\0') /* "MOVED 3999 :6380": the same host */
+        snprintf(host, sizeof(host), "%s", from_host);
     redlock__op *post;
     redlock__node *at = NULL;
     pthread_mutex_lock(&cl->mu);

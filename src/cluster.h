@@ -39,7 +39,8 @@ redlock__key_route redlock__cluster_route_of(int argc,
 /* The target of a MOVED or ASK error reply ("MOVED 3999 host:port"):
  * returns 1 for MOVED, 2 for ASK, 0 for any other reply text, and fills
  * *slot, host (NUL-terminated, at most hostlen - 1 bytes, brackets of an
- * IPv6 address removed) and *port. Pure. */
+ * IPv6 address removed; "" for ":port", which means the host that
+ * replied) and *port. Pure. */
 int redlock__cluster_parse_redirect(const char *text, size_t len,
                                     unsigned *slot, char *host,
                                     size_t hostlen, int *port);
@@ -64,11 +65,13 @@ void redlock__cluster_submit(redlock__cluster *cl, redlock__slot *s);
  * already taken off that shard's in-flight list. MOVED: the map learns
  * the slot's master and s goes there (a map refresh is asked for); ASK: s
  * goes to the target once, after ASKING, and the map is unchanged.
+ * from_host is the replying shard's host (for "MOVED 3999 :6380").
  * Returns true if s was handed on (the caller then only counts it out of
  * its load), false to let the caller interpret the reply as usual (any
  * other error; or too many redirects). */
 bool redlock__cluster_redirect(redlock__cluster *cl, redlock__slot *s,
-                               const char *text, size_t len);
+                               const char *text, size_t len,
+                               const char *from_host);
 
 /* Stop every shard worker (releases are flushed until the deadline) and
  * free the router. */

@@ -602,11 +602,12 @@ static bool send_slot(redlock__node *nd, redlock__slot *s, uint64_t now)
                "could not buffer command");
         return false;
     }
-    if (guard_applies(s) &&
-        atomic_load_explicit(&nd->first_write_us, memory_order_relaxed) ==
-            UINT64_MAX)
-        atomic_store_explicit(&nd->first_write_us, now,
-                              memory_order_relaxed);
+    if (guard_applies(s)) {
+        /* Only the first: a CAS, as redlock__node_guard_from_now() may
+         * give an earlier one meanwhile. */
+        uint64_t none = UINT64_MAX;
+        atomic_compare_exchange_strong(&nd->first_write_us, &none, now);
+    }
     s->sent_us = now;
     list_push(&nd->inflight, s);
     atomic_fetch_add_explicit(tl_worker == nd ? &nd->writes_worker
@@ -844,12 +845,13 @@ static void on_run_id(redlock__node *nd, const redisReply *r, uint64_t now)
                  (unsigned long long)uptime);
     if (ok) /* else keep the last one, to compare with the next */
         memcpy(nd->last_run_id, id, sizeof(id));
-    uint64_t prev =
-        atomic_load_explicit(&nd->restart_us, memory_order_relaxed);
-    atomic_store_explicit(&nd->restart_us,
-                          redlock__restart_at_us(now, prev, seen, uptime_ok,
-                                                 uptime),
-                          memory_order_relaxed);
+    /* A compare-and-swap: redlock__node_guard_from_now() (another
+     * thread) may start the guard meanwhile, and must not be undone. */
+    uint64_t prev = atomic_load(&nd->restart_us);
+    while (!atomic_compare_exchange_weak(
+        &nd->restart_us, &prev,
+        redlock__restart_at_us(now, prev, seen, uptime_ok, uptime)))
+        ;
     if ((!ok || !uptime_ok) && !nd->run_id_warned) {
         nd->run_id_warned = true;
         note_log(nd, REDLOCK_LOG_WARN,
@@ -1053,7 +1055,7 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
          * leaves this node's load first: the next node counts it. */
         atomic_fetch_sub_explicit(&nd->load, 1, memory_order_relaxed);
         if (redlock__cluster_redirect(nd->parent->cluster, s, r->str,
-                                      r->len)) {
+                                      r->len, nd->uri.host)) {
             freeReplyObject(r);
             return;
         }

@@ -195,6 +195,11 @@ static redlock__node *switch_master(redlock__sentinel *sn, const char *host,
 {
     *role_op = NULL;
     size_t n = atomic_load_explicit(&sn->n_masters, memory_order_relaxed);
+    if (sn->stopping) {
+        /* No worker may start once stop has counted the masters. */
+        snprintf(sn->why, sizeof(sn->why), "manager is shutting down");
+        return NULL;
+    }
     if (n >= SENTINEL_MASTERS_MAX) {
         snprintf(sn->why, sizeof(sn->why),
                  "the master moved more than %d times: not followed",
@@ -226,8 +231,15 @@ static redlock__node *switch_master(redlock__sentinel *sn, const char *host,
     sn->port = port;
     sn->masters[n] = nd;
     atomic_store(&sn->n_masters, n + 1);
-    /* After publishing: set_dup sees this master or this sees its value. */
-    redlock__node_set_dup(nd, atomic_load(&sn->dup_of));
+    /* After publishing: set_dup sees this master or this sees its value
+     * (repeated until stable, as in cluster.c). */
+    for (int of = atomic_load(&sn->dup_of);;) {
+        redlock__node_set_dup(nd, of);
+        int again = atomic_load(&sn->dup_of);
+        if (again == of)
+            break;
+        of = again;
+    }
     const char *argv[1] = {"ROLE"};
     size_t lens[1] = {4};
     redlock__op *op = redlock__op_new_single(
@@ -311,6 +323,12 @@ static void role_done(void *arg)
     pthread_mutex_lock(&sn->mu);
     redlock__op *op = sn->role;
     pthread_mutex_lock(&op->mu);
+    if (redlock__op_answer_at(op, 0) == REDLOCK__ANS_NONE) {
+        /* A newer ROLE question replaced this one: it will answer. */
+        pthread_mutex_unlock(&op->mu);
+        pthread_mutex_unlock(&sn->mu);
+        return;
+    }
     const redisReply *r = redlock__op_reply_at(op, 0);
     bool master = redlock__op_answer_at(op, 0) == REDLOCK__ANS_YES &&
                   r != NULL && r->type == REDIS_REPLY_ARRAY &&
@@ -464,16 +482,17 @@ void redlock__sentinel_stop(redlock__sentinel *sn, uint64_t deadline_us)
     if (sn == NULL)
         return;
     pthread_mutex_lock(&sn->mu);
-    sn->stopping = true;
+    sn->stopping = true; /* switch_master starts no worker from now */
     redlock__slot *waiting = take_waiting(sn);
     size_t n = atomic_load_explicit(&sn->n_masters, memory_order_relaxed);
     pthread_mutex_unlock(&sn->mu);
     hand_on(waiting, NULL, REDLOCK_ECLOSED, sn->uri.display,
             "manager is shutting down");
-    for (size_t i = 0; i < n; i++)
-        redlock__node_stop(sn->masters[i], deadline_us);
+    /* The sentinels first: no question is answered after this. */
     for (size_t i = 0; i < sn->n_sentinels; i++)
         redlock__node_stop(sn->sentinels[i], deadline_us);
+    for (size_t i = 0; i < n; i++)
+        redlock__node_stop(sn->masters[i], deadline_us);
 }
 
 void redlock__sentinel_free(redlock__sentinel *sn)

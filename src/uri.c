@@ -479,8 +479,10 @@ static redlock_status uri_parse_seed(const char *v, size_t n,
         return REDLOCK_EURI;
     }
     st = uri_parse_hostport(text, &tmp, e);
-    int had_port = strchr(text[0] == '[' ? strchr(text, ']') : text, ':') !=
-                   NULL;
+    /* Only once parsed: then a '[' has its ']'. */
+    int had_port =
+        st == REDLOCK_OK &&
+        strchr(text[0] == '[' ? strchr(text, ']') : text, ':') != NULL;
     free(text);
     if (st == REDLOCK_OK && tmp.db != 0) {
         uri_set_err(e, "a %s takes no /db", what);
@@ -643,7 +645,9 @@ static redlock_status uri_parse_sentinel(const char *rest, redlock__uri *u,
     if (hp == NULL)
         return uri_oom(e);
     st = uri_parse_hostport(hp, u, e);
-    int had_port = strchr(hp[0] == '[' ? strchr(hp, ']') : hp, ':') != NULL;
+    /* Only once parsed: then a '[' has its ']'. */
+    int had_port = st == REDLOCK_OK &&
+                   strchr(hp[0] == '[' ? strchr(hp, ']') : hp, ':') != NULL;
     free(hp);
     if (st != REDLOCK_OK)
         return st;

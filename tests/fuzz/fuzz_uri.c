@@ -39,7 +39,14 @@ static void expected_display(const redlock__uri *u, char *buf, size_t len)
     char db[16] = "";
     if (u->db != 0)
         snprintf(db, sizeof(db), "/%d", u->db);
-    if (u->is_unix)
+    if (u->kind != REDLOCK__URI_SERVER) {
+        bool v6 = strchr(u->host, ':') != NULL;
+        const char *name = u->master_name != NULL ? u->master_name : "";
+        snprintf(buf, len, "%s%s%s%s:%d%s%s%s",
+                 u->kind == REDLOCK__URI_CLUSTER ? "cluster:" : "sentinel:",
+                 v6 ? "[" : "", u->host, v6 ? "]" : "", u->port,
+                 name[0] ? "/" : "", name, db);
+    } else if (u->is_unix)
         snprintf(buf, len, "unix:%s%s", u->path, db);
     else if (strchr(u->host, ':') != NULL)
         snprintf(buf, len, "[%s]:%d%s", u->host, u->port, db);
@@ -59,6 +66,19 @@ static void check_ok(const redlock__uri *u)
         CHECK(u->host != NULL && u->path == NULL);
         CHECK(u->port >= 1 && u->port <= 65535);
     }
+    /* Cluster and sentinel nodes: their seeds are valid host:ports, a
+     * sentinel node names its master, a cluster has db 0. */
+    CHECK(u->kind == REDLOCK__URI_SERVER || u->kind == REDLOCK__URI_CLUSTER ||
+          u->kind == REDLOCK__URI_SENTINEL);
+    CHECK(u->n_seeds <= REDLOCK__URI_SEEDS_MAX);
+    CHECK(u->n_seeds == 0 || u->kind != REDLOCK__URI_SERVER);
+    for (size_t i = 0; i < u->n_seeds; i++)
+        CHECK(u->seeds[i].host != NULL && u->seeds[i].port >= 1 &&
+              u->seeds[i].port <= 65535);
+    CHECK((u->kind == REDLOCK__URI_SENTINEL) == (u->master_name != NULL));
+    CHECK(u->kind != REDLOCK__URI_CLUSTER || u->db == 0);
+    CHECK(u->kind == REDLOCK__URI_SENTINEL ||
+          (u->sentinel_password == NULL && u->sentinel_user == NULL));
     /* The host and path are bounded by the parser (255 and 107 bytes). */
     char want[512];
     expected_display(u, want, sizeof(want));

@@ -15,6 +15,8 @@
  *     SETSLOT NODE): acquires in the moving slot keep succeeding through
  *     ASK (ASKING reaches the target) and MOVED (the source answers it),
  *     with no double grant;
+ *   - a failback to a master that served the slots before, but not since,
+ *     is guarded too;
  *   - one cluster given as two nodes (different seeds) votes once;
  *   - CLUSTER FAILOVER while a lock is held, the new master lacking its
  *     key (as asynchronous replication may leave it): with the restart
@@ -524,6 +526,82 @@ static void test_failover_guard(void **state)
     assert_false(guarded);
 }
 
+/* What await_usable waits for: m grants res (and releases it). */
+typedef struct usable_wait {
+    redlock_manager *m;
+    const char *res;
+} usable_wait;
+
+static bool grants(void *arg)
+{
+    usable_wait *w = arg;
+    redlock_acquire_info info;
+    redlock_lock *lk = NULL;
+    if (try_once(w->m, w->res, 1000, &info, &lk) != REDLOCK_OK)
+        return false;
+    redlock_release(lk);
+    return true;
+}
+
+/* Fail over A -> B, use B once its guard passed, then fail back B -> A
+ * with the key lost on A: A served slots before, but not since, so it is
+ * guarded again (found by review: it was not). */
+static void test_failback_guard(void **state)
+{
+    (void)state;
+    rc_cluster c;
+    assert_int_equal(rc_start(&c, 3, 1), 0);
+    const char *res = "fb-res";
+    int a = rc_master_of_slot(&c, rc_keyslot(&c, res));
+    int b = replica_of(&c, a);
+    assert_true(a >= 0 && b >= 0);
+    const char *uris[1] = {c.uri};
+    redlock_manager *holder = manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    redlock_manager *rival = manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    redlock_acquire_info info;
+    redlock_lock *lk = NULL;
+    /* Short TTLs: the AUTO guard is the largest TTL sent (4 s). */
+    for (int i = 0; i < 2; i++) {
+        redlock_manager *mm = i == 0 ? holder : rival;
+        for (int k = 0; k < 8; k++) {
+            char warm[32];
+            snprintf(warm, sizeof(warm), "fb-warm-%d-%d", i, k);
+            assert_int_equal(try_once(mm, warm, 4000, &info, &lk),
+                             REDLOCK_OK);
+            assert_int_equal(redlock_release(lk), REDLOCK_OK);
+        }
+    }
+    assert_int_equal(rc_failover(&c, (size_t)b), 0);
+    usable_wait wh = {holder, res}, wr = {rival, res};
+    assert_true(rl_await(grants, &wh, 30000)); /* B, after its guard */
+    assert_true(rl_await(grants, &wr, 30000));
+    /* The holder's lock, on B; then back to A, which lacks the key. */
+    assert_int_equal(try_once(holder, res, 4000, &info, &lk), REDLOCK_OK);
+    uint64_t valid_until =
+        rl_now_us() + (uint64_t)redlock_lock_validity_ms(lk) * 1000u;
+    assert_int_equal(rc_failover(&c, (size_t)a), 0);
+    char out[128];
+    const char *del[2] = {"DEL", res};
+    assert_int_equal(rc_command(&c, (size_t)a, out, sizeof(out), 2, del), 0);
+    bool overlap = false;
+    while (rl_now_us() + 200000 < valid_until) {
+        redlock_lock *r = NULL;
+        if (try_once(rival, res, 2000, &info, &r) == REDLOCK_OK) {
+            overlap = rl_now_us() < valid_until;
+            redlock_release(r);
+            break;
+        }
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL); /* the rival's retry pace, not a wait */
+    }
+    print_message("failback: overlap %d\n", overlap);
+    assert_false(overlap);
+    redlock_release(lk);
+    redlock_manager_destroy(rival);
+    redlock_manager_destroy(holder);
+    rc_stop(&c);
+}
+
 /* Until some node of m answers acquires with REDLOCK_EDUPNODE. */
 typedef struct dup_wait {
     redlock_manager *m;
@@ -576,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_map_from_shards_or_slots),
         cmocka_unit_test(test_slot_migration_under_load),
         cmocka_unit_test(test_failover_guard),
+        cmocka_unit_test(test_failback_guard),
         cmocka_unit_test(test_same_cluster_twice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

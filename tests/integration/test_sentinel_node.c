@@ -14,6 +14,7 @@
  *   - an idle node follows a failover (+switch-master), no traffic needed;
  *   - one master given as two nodes (two sentinel URIs, or a sentinel URI
  *     and the master's address) votes once;
+ *   - destroy while a sentinel's answer arrives leaves no thread behind;
  *   - mixed nodes: every kind holds the key; with the plain server
  *     stopped, the other two still make a quorum.
  */
@@ -343,6 +344,27 @@ static void test_idle_node_follows_switch(void **state)
     rsn_stop(&g);
 }
 
+/* Destroy right after create, while a sentinel's answer may arrive: no
+ * master worker may be started once stop has begun (found by review: one
+ * was, and was freed while running; TSan saw it within 300 rounds). */
+static void test_destroy_while_asking(void **state)
+{
+    (void)state;
+    rsn_group g;
+    assert_int_equal(rsn_start(&g, "stop", 1, 0), 0);
+    const char *uris[1] = {g.uri};
+    int threads = rl_count_threads();
+    for (int i = 0; i < 300; i++) {
+        redlock_manager *m = manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+        /* 0 to 2 ms: before, during and after the first answer. */
+        struct timespec ts = {0, (long)(i % 40) * 50 * 1000};
+        nanosleep(&ts, NULL);
+        redlock_manager_destroy(m);
+    }
+    assert_true(rl_await_threads(threads, 5000) <= threads);
+    rsn_stop(&g);
+}
+
 /* What await_cluster_key waits for. */
 typedef struct ckey_wait {
     rc_cluster *c;
@@ -421,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_failover_guard),
         cmocka_unit_test(test_same_master_twice),
         cmocka_unit_test(test_idle_node_follows_switch),
+        cmocka_unit_test(test_destroy_while_asking),
         cmocka_unit_test(test_mixed_three_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -92,7 +92,7 @@ static void test_parse_redirect(void **state)
         {"MOVED 1 h", 0, 0, NULL, 0},            /* no port */
         {"MOVED 1 h:0", 0, 0, NULL, 0},
         {"MOVED 1 h:65536", 0, 0, NULL, 0},
-        {"MOVED 1 :80", 0, 0, NULL, 0},
+        {"MOVED 1 :80", 1, 1, "", 80}, /* the host that replied */
         {"MOVED 1", 0, 0, NULL, 0},
         {"TRYAGAIN Multiple keys request during rehashing of slot", 0, 0,
          NULL, 0},

@@ -449,6 +449,11 @@ static const bad_case deploy_bad[] = {
     {"sentinel://h/m?zz=s3cr3t", "unknown query parameter", "s3cr3t"},
     {"sentinel://h/m?db=x", "bad db", NULL},
     {"sentinel://h:0/m", "bad port", NULL},
+    /* an unclosed '[' (these crashed once: found by review and fuzzing) */
+    {"redis://127.0.0.1:7000?cluster=yes&seed=%5B::1", "']'", NULL},
+    {"redis://127.0.0.1:7000?cluster=yes&seed=[::1", "']'", NULL},
+    {"sentinel://[::1/mymaster", "']'", NULL},
+    {"sentinel://h:1/m?sentinel=%5B::1", "']'", NULL},
 };
 
 static void test_cluster_and_sentinel_bad(void **state)
