@@ -16,7 +16,8 @@
  *     and the master's address) votes once;
  *   - destroy while a sentinel's answer arrives leaves no thread behind;
  *   - mixed nodes: every kind holds the key; with the plain server
- *     stopped, the other two still make a quorum.
+ *     stopped, the other two still make a quorum; the CLI takes the three
+ *     kinds in REDLOCK_NODES and --node.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -27,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -385,6 +388,44 @@ static bool await_cluster_key(rc_cluster *c, const char *key, int ms)
     return rl_await(cluster_has_key, &w, ms);
 }
 
+#ifndef REDLOCK_CLI_PATH
+#error "REDLOCK_CLI_PATH must name the redlock binary (see CMakeLists.txt)"
+#endif
+
+/* Run the CLI with argv (NULL-terminated, argv[0] ignored) and the
+ * environment's REDLOCK_NODES; its stdout (first line) into out. Returns
+ * its exit status, -1 on error. */
+static int run_cli(const char *const *argv, char *out, size_t len)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execv(REDLOCK_CLI_PATH, (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < len && (r = read(fds[0], out + got, len - 1 - got)) > 0)
+        got += (size_t)r;
+    out[got] = '\0';
+    char *nl = strchr(out, '\n');
+    if (nl != NULL)
+        *nl = '\0';
+    close(fds[0]);
+    int st = 0;
+    if (waitpid(pid, &st, 0) != pid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 /* A plain server, a cluster and a Sentinel group as one Redlock. */
 static void test_mixed_three_kinds(void **state)
 {
@@ -430,6 +471,28 @@ static void test_mixed_three_kinds(void **state)
     assert_int_equal(redlock_release(lk), REDLOCK_OK);
     assert_int_equal(rs_resume(&plain), 0);
     redlock_manager_destroy(m);
+
+    /* The CLI takes the three kinds in REDLOCK_NODES and in --node. */
+    char nodes[2304];
+    snprintf(nodes, sizeof(nodes), "%s,%s,%s", plain.uri, c.uri, g.uri);
+    assert_int_equal(setenv("REDLOCK_NODES", nodes, 1), 0);
+    char token[128];
+    const char *acq[] = {"redlock", "acquire", "mix-cli", "--ttl", "30",
+                         NULL};
+    assert_int_equal(run_cli(acq, token, sizeof(token)), 0);
+    assert_int_equal(strlen(token), REDLOCK_TOKEN_LEN);
+    assert_true(await_dbsize(&plain, 1, 5000));
+    assert_true(await_dbsize(&g.data[mi], 1, 5000));
+    assert_true(await_cluster_key(&c, "mix-cli", 5000));
+    unsetenv("REDLOCK_NODES");
+    const char *rel[] = {"redlock", "release", "mix-cli", token,
+                         "--node",  plain.uri, "--node", c.uri,
+                         "--node",  g.uri,     NULL};
+    char out[256];
+    assert_int_equal(run_cli(rel, out, sizeof(out)), 0);
+    assert_true(await_dbsize(&plain, 0, 5000));
+    assert_true(await_dbsize(&g.data[mi], 0, 5000));
+    assert_int_equal(rc_total_keys(&c), 0);
     rsn_stop(&g);
     rc_stop(&c);
     rs_stop(&plain);
