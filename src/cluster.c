@@ -365,6 +365,27 @@ static void map_install(redlock__cluster *cl, const uint8_t *map)
     cl->map_loaded = true;
 }
 
+/* A master named in a map reply (cl->mu held): its shard index (made if
+ * new; -1 if none can be), ip "" meaning the host asked. Keeps in ident
+ * the smallest master node id seen: the cluster's identity for the
+ * duplicate rule (every view of one cluster has the same). */
+static int master_seen(redlock__cluster *cl, const redisReply *ip, int port,
+                       const redisReply *id, const char *asked_host,
+                       char ident[41])
+{
+    char host[256];
+    if (ip->len == 0 || ip->len >= sizeof(host))
+        snprintf(host, sizeof(host), "%s", asked_host);
+    else
+        snprintf(host, sizeof(host), "%.*s", (int)ip->len, ip->str);
+    if (id != NULL && id->type == REDIS_REPLY_STRING && id->len == 40 &&
+        (ident[0] == '\0' || memcmp(id->str, ident, 40) < 0)) {
+        memcpy(ident, id->str, 40);
+        ident[40] = '\0';
+    }
+    return shard_find_or_add(cl, host, port);
+}
+
 /* Apply a CLUSTER SLOTS reply: [[start, end, [ip, port, id...],
  * replicas...]...]. An empty ip means the node asked. cl->mu held. */
 static bool apply_slots(redlock__cluster *cl, const redisReply *r,
@@ -388,21 +409,10 @@ static bool apply_slots(redlock__cluster *cl, const redisReply *r,
             m->element[1]->type != REDIS_REPLY_INTEGER ||
             m->element[1]->integer < 1 || m->element[1]->integer > 65535)
             return false;
-        char host[256];
-        if (m->element[0]->len == 0 || m->element[0]->len >= sizeof(host))
-            snprintf(host, sizeof(host), "%s", asked_host);
-        else
-            snprintf(host, sizeof(host), "%.*s", (int)m->element[0]->len,
-                     m->element[0]->str);
-        /* The cluster's identity for the duplicate rule: the smallest
-         * master node id (every view of one cluster has the same). */
-        if (m->elements >= 3 && m->element[2]->type == REDIS_REPLY_STRING &&
-            m->element[2]->len == 40 &&
-            (ident[0] == '\0' || memcmp(m->element[2]->str, ident, 40) < 0)) {
-            memcpy(ident, m->element[2]->str, 40);
-            ident[40] = '\0';
-        }
-        int sh = shard_find_or_add(cl, host, (int)m->element[1]->integer);
+        int sh = master_seen(cl, m->element[0],
+                             (int)m->element[1]->integer,
+                             m->elements >= 3 ? m->element[2] : NULL,
+                             asked_host, ident);
         if (sh < 0)
             return false;
         for (long long s = a; s <= b; s++)
@@ -468,17 +478,8 @@ static bool apply_shards(redlock__cluster *cl, const redisReply *r,
             port->integer < 1 || port->integer > 65535 || ip == NULL ||
             ip->type != REDIS_REPLY_STRING)
             return false;
-        char host[256];
-        if (ip->len == 0 || ip->len >= sizeof(host))
-            snprintf(host, sizeof(host), "%s", asked_host);
-        else
-            snprintf(host, sizeof(host), "%.*s", (int)ip->len, ip->str);
-        if (id != NULL && id->type == REDIS_REPLY_STRING && id->len == 40 &&
-            (ident[0] == '\0' || memcmp(id->str, ident, 40) < 0)) {
-            memcpy(ident, id->str, 40);
-            ident[40] = '\0';
-        }
-        int sh = shard_find_or_add(cl, host, (int)port->integer);
+        int sh = master_seen(cl, ip, (int)port->integer, id, asked_host,
+                             ident);
         if (sh < 0)
             return false;
         for (size_t k = 0; k < slots->elements; k += 2) {

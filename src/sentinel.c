@@ -379,15 +379,8 @@ void redlock__sentinel_submit(redlock__sentinel *sn, redlock__slot *s)
 void redlock__sentinel_on_error(redlock__sentinel *sn, const char *text,
                                 size_t len)
 {
-    if (!(len >= 8 && memcmp(text, "READONLY", 8) == 0))
-        return;
-    redlock__op *q;
-    redlock__node *at = NULL;
-    pthread_mutex_lock(&sn->mu);
-    sn->ask_next_us = 0;
-    ask_want(sn, redlock__clock_now_us(), &q, &at);
-    pthread_mutex_unlock(&sn->mu);
-    post(q, at);
+    if (len >= 8 && memcmp(text, "READONLY", 8) == 0)
+        redlock__sentinel_switched(sn); /* demoted: ask who is master */
 }
 
 void redlock__sentinel_switched(redlock__sentinel *sn)

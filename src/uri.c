@@ -258,6 +258,22 @@ fail:
     return REDLOCK_EURI;
 }
 
+/* A query parameter that may be given once: percent-decode the val_len
+ * bytes at val into *dst (left NULL when empty); *seen counts it. The
+ * value is never echoed. */
+static redlock_status uri_take_once(const char *val, size_t val_len,
+                                    const char *name, int *seen, char **dst,
+                                    uri_err *e)
+{
+    if ((*seen)++) {
+        uri_set_err(e, "query parameter %s given twice", name);
+        return REDLOCK_EURI;
+    }
+    if (val_len == 0)
+        return REDLOCK_OK;
+    return uri_pct_decode(val, val_len, name, 0, dst, e);
+}
+
 /* ------------------------------------------------------------------------
  * redis://[[user]:password@]host[:port][/db]
  * ------------------------------------------------------------------------ */
@@ -709,27 +725,15 @@ static redlock_status uri_parse_sentinel(const char *rest, redlock__uri *u,
                 return st;
             u->n_seeds++;
         } else if (uri_range_is(p, key_len, "sentinel_password")) {
-            if (seen_pass++) {
-                uri_set_err(e, "sentinel_password given twice");
-                return REDLOCK_EURI;
-            }
-            if (val_len > 0) {
-                st = uri_pct_decode(val, val_len, "sentinel_password", 0,
-                                    &u->sentinel_password, e);
-                if (st != REDLOCK_OK)
-                    return st;
-            }
+            st = uri_take_once(val, val_len, "sentinel_password",
+                               &seen_pass, &u->sentinel_password, e);
+            if (st != REDLOCK_OK)
+                return st;
         } else if (uri_range_is(p, key_len, "sentinel_user")) {
-            if (seen_user++) {
-                uri_set_err(e, "sentinel_user given twice");
-                return REDLOCK_EURI;
-            }
-            if (val_len > 0) {
-                st = uri_pct_decode(val, val_len, "sentinel_user", 0,
-                                    &u->sentinel_user, e);
-                if (st != REDLOCK_OK)
-                    return st;
-            }
+            st = uri_take_once(val, val_len, "sentinel_user", &seen_user,
+                               &u->sentinel_user, e);
+            if (st != REDLOCK_OK)
+                return st;
         } else if (uri_range_is(p, key_len, "db")) {
             long value = 0;
             if (seen_db++) {
@@ -826,28 +830,15 @@ static redlock_status uri_parse_query(const char *q, redlock__uri *u,
                 return REDLOCK_EURI;
             u->db = (int)value;
         } else if (uri_range_is(p, key_len, "password")) {
-            if (seen_password) {
-                uri_set_err(e, "query parameter password given twice");
-                return REDLOCK_EURI;
-            }
-            seen_password = 1;
-            if (val_len > 0) {
-                st = uri_pct_decode(val, val_len, "password", 0,
-                                    &u->password, e);
-                if (st != REDLOCK_OK)
-                    return st;
-            }
+            st = uri_take_once(val, val_len, "password", &seen_password,
+                               &u->password, e);
+            if (st != REDLOCK_OK)
+                return st;
         } else if (uri_range_is(p, key_len, "user")) {
-            if (seen_user) {
-                uri_set_err(e, "query parameter user given twice");
-                return REDLOCK_EURI;
-            }
-            seen_user = 1;
-            if (val_len > 0) {
-                st = uri_pct_decode(val, val_len, "user", 0, &u->user, e);
-                if (st != REDLOCK_OK)
-                    return st;
-            }
+            st = uri_take_once(val, val_len, "user", &seen_user, &u->user,
+                               e);
+            if (st != REDLOCK_OK)
+                return st;
         } else {
             size_t i;
             int plain = key_len > 0 && key_len <= URI_ECHO_MAX;

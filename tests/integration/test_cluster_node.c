@@ -39,23 +39,6 @@
 #include "cluster_spawn.h"
 #include "rl_test.h"
 
-/* A manager on the given node URIs with test options; guard_ms is the
- * restart guard (REDLOCK_RESTART_GUARD_AUTO for the default). */
-static redlock_manager *manager_on(const char *const *uris, size_t n,
-                                   uint32_t guard_ms)
-{
-    redlock_options o;
-    rl_test_options(&o, NULL);
-    o.restart_guard_ms = guard_ms;
-    redlock_manager *m = NULL;
-    char err[256] = "";
-    redlock_status st =
-        redlock_manager_create_ex(uris, n, &o, &m, err, sizeof(err));
-    if (st != REDLOCK_OK)
-        fail_msg("manager_create: %s: %s", redlock_strerror(st), err);
-    return m;
-}
-
 /* What rc_total_keys() must reach. */
 typedef struct keys_wait {
     rc_cluster *c;
@@ -74,18 +57,6 @@ static bool await_cluster_keys(rc_cluster *c, long long want, int ms)
     return rl_await(keys_are, &w, ms);
 }
 
-/* A single attempt at res. */
-static redlock_status try_once(redlock_manager *m, const char *res,
-                               uint32_t ttl_ms, redlock_acquire_info *info,
-                               redlock_lock **out)
-{
-    redlock_acquire_opts ao;
-    redlock_acquire_opts_init(&ao);
-    ao.retry_count = 0;
-    ao.info = info;
-    return redlock_acquire_ex(m, res, strlen(res), ttl_ms, &ao, out);
-}
-
 /* Acquire, extend and release in every shard. */
 static void test_acquire_extend_release_across_slots(void **state)
 {
@@ -93,7 +64,7 @@ static void test_acquire_extend_release_across_slots(void **state)
     rc_cluster c;
     assert_int_equal(rc_start(&c, 3, 0), 0);
     const char *uris[1] = {c.uri};
-    redlock_manager *m = manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    redlock_manager *m = rl_manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
     enum { N = 48 };
     redlock_lock *locks[N];
     bool shard_seen[RC_MAX_SERVERS] = {false};
@@ -162,7 +133,7 @@ static void test_map_from_shards_or_slots(void **state)
         long long slots0 =
             calls_on_masters(&c, "cmdstat_cluster|slots:calls=");
         const char *uris[1] = {c.uri};
-        redlock_manager *m = manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+        redlock_manager *m = rl_manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
         /* Keys in every shard: the first ones may take a MOVED until the
          * map is in. */
         for (int i = 0; i < 24; i++) {
@@ -217,7 +188,7 @@ static void test_multi_key_needs_hash_tag(void **state)
     assert_int_equal(rs_start(&plain), 0);
     const char *uris[2] = {plain.uri, c.uri};
     /* Two nodes: a plain server and the cluster (both must grant). */
-    redlock_manager *m = manager_on(uris, 2, REDLOCK_RESTART_GUARD_AUTO);
+    redlock_manager *m = rl_manager_on(uris, 2, REDLOCK_RESTART_GUARD_AUTO);
 
     const char *tagged[2] = {"{order42}:items", "{order42}:payment"};
     redlock_lock *lk = NULL;
@@ -353,7 +324,7 @@ static void test_slot_migration_under_load(void **state)
     rc_cluster c;
     assert_int_equal(rc_start(&c, 3, 0), 0);
     const char *uris[1] = {c.uri};
-    redlock_manager *m = manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    redlock_manager *m = rl_manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
     int slot = rc_keyslot(&c, "{mig}");
     int from = rc_master_of_slot(&c, slot);
     assert_true(from >= 0);
@@ -449,8 +420,8 @@ static void failover_run(uint32_t guard_ms, bool replica_seed,
         snprintf(uri + strlen(uri), sizeof(uri) - strlen(uri),
                  "&seed=127.0.0.1:%d", c.srv[replica].port);
     const char *uris[1] = {uri};
-    redlock_manager *holder = manager_on(uris, 1, guard_ms);
-    redlock_manager *rival = manager_on(uris, 1, guard_ms);
+    redlock_manager *holder = rl_manager_on(uris, 1, guard_ms);
+    redlock_manager *rival = rl_manager_on(uris, 1, guard_ms);
     /* Both managers have met the old master (and learnt the map) before
      * the failover. */
     redlock_acquire_info info;
@@ -460,7 +431,7 @@ static void failover_run(uint32_t guard_ms, bool replica_seed,
         for (int k = 0; k < 8; k++) {
             char warm[32];
             snprintf(warm, sizeof(warm), "fo-warm-%d-%d", i, k);
-            redlock_status st = try_once(mm, warm, 20000, &info, &lk);
+            redlock_status st = rl_try_once(mm, warm, 20000, &info, &lk);
             if (st != REDLOCK_OK)
                 fail_msg("warm-up %s: %s: %s", warm, redlock_strerror(st),
                          info.detail);
@@ -468,7 +439,7 @@ static void failover_run(uint32_t guard_ms, bool replica_seed,
         }
     }
     /* The holder's lock. */
-    assert_int_equal(try_once(holder, res, 10000, &info, &lk), REDLOCK_OK);
+    assert_int_equal(rl_try_once(holder, res, 10000, &info, &lk), REDLOCK_OK);
     uint64_t valid_until =
         rl_now_us() + (uint64_t)redlock_lock_validity_ms(lk) * 1000u;
     /* Wait until the replica has the key, then fail over. */
@@ -484,7 +455,7 @@ static void failover_run(uint32_t guard_ms, bool replica_seed,
     *guarded = false;
     while (rl_now_us() + 200000 < valid_until) {
         redlock_lock *r = NULL;
-        redlock_status st = try_once(rival, res, 2000, &info, &r);
+        redlock_status st = rl_try_once(rival, res, 2000, &info, &r);
         if (st == REDLOCK_OK) {
             *overlap = rl_now_us() < valid_until;
             redlock_release(r);
@@ -537,7 +508,7 @@ static bool grants(void *arg)
     usable_wait *w = arg;
     redlock_acquire_info info;
     redlock_lock *lk = NULL;
-    if (try_once(w->m, w->res, 1000, &info, &lk) != REDLOCK_OK)
+    if (rl_try_once(w->m, w->res, 1000, &info, &lk) != REDLOCK_OK)
         return false;
     redlock_release(lk);
     return true;
@@ -556,8 +527,8 @@ static void test_failback_guard(void **state)
     int b = replica_of(&c, a);
     assert_true(a >= 0 && b >= 0);
     const char *uris[1] = {c.uri};
-    redlock_manager *holder = manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
-    redlock_manager *rival = manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    redlock_manager *holder = rl_manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    redlock_manager *rival = rl_manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
     redlock_acquire_info info;
     redlock_lock *lk = NULL;
     /* Short TTLs: the AUTO guard is the largest TTL sent (4 s). */
@@ -566,7 +537,7 @@ static void test_failback_guard(void **state)
         for (int k = 0; k < 8; k++) {
             char warm[32];
             snprintf(warm, sizeof(warm), "fb-warm-%d-%d", i, k);
-            assert_int_equal(try_once(mm, warm, 4000, &info, &lk),
+            assert_int_equal(rl_try_once(mm, warm, 4000, &info, &lk),
                              REDLOCK_OK);
             assert_int_equal(redlock_release(lk), REDLOCK_OK);
         }
@@ -576,7 +547,7 @@ static void test_failback_guard(void **state)
     assert_true(rl_await(grants, &wh, 30000)); /* B, after its guard */
     assert_true(rl_await(grants, &wr, 30000));
     /* The holder's lock, on B; then back to A, which lacks the key. */
-    assert_int_equal(try_once(holder, res, 4000, &info, &lk), REDLOCK_OK);
+    assert_int_equal(rl_try_once(holder, res, 4000, &info, &lk), REDLOCK_OK);
     uint64_t valid_until =
         rl_now_us() + (uint64_t)redlock_lock_validity_ms(lk) * 1000u;
     assert_int_equal(rc_failover(&c, (size_t)a), 0);
@@ -586,7 +557,7 @@ static void test_failback_guard(void **state)
     bool overlap = false;
     while (rl_now_us() + 200000 < valid_until) {
         redlock_lock *r = NULL;
-        if (try_once(rival, res, 2000, &info, &r) == REDLOCK_OK) {
+        if (rl_try_once(rival, res, 2000, &info, &r) == REDLOCK_OK) {
             overlap = rl_now_us() < valid_until;
             redlock_release(r);
             break;
@@ -602,25 +573,6 @@ static void test_failback_guard(void **state)
     rc_stop(&c);
 }
 
-/* Until some node of m answers acquires with REDLOCK_EDUPNODE. */
-typedef struct dup_wait {
-    redlock_manager *m;
-    size_t n;
-    int dup_node;
-} dup_wait;
-
-static bool dup_seen(void *arg)
-{
-    dup_wait *w = arg;
-    redlock_acquire_info info;
-    redlock_lock *lk = NULL;
-    if (try_once(w->m, "dup-probe", 1000, &info, &lk) == REDLOCK_OK)
-        redlock_release(lk);
-    for (size_t i = 0; i < w->n; i++)
-        if (info.node_status[i] == REDLOCK_EDUPNODE)
-            w->dup_node = (int)i;
-    return w->dup_node >= 0;
-}
 
 /* One cluster given twice, through different seeds, votes once. */
 static void test_same_cluster_twice(void **state)
@@ -632,16 +584,16 @@ static void test_same_cluster_twice(void **state)
     snprintf(other, sizeof(other), "redis://127.0.0.1:%d?cluster=yes",
              c.srv[2].port);
     const char *uris[2] = {c.uri, other};
-    redlock_manager *m = manager_on(uris, 2, REDLOCK_RESTART_GUARD_AUTO);
-    dup_wait w = {m, 2, -1};
-    assert_true(rl_await(dup_seen, &w, 10000));
+    redlock_manager *m = rl_manager_on(uris, 2, REDLOCK_RESTART_GUARD_AUTO);
+    int dup = rl_await_dup(m, 2, 10000);
+    assert_true(dup >= 0);
     /* Two nodes, one of them a duplicate: no quorum of 2, and the
      * configuration error is the answer. */
     redlock_acquire_info info;
     redlock_lock *lk = NULL;
-    assert_int_equal(try_once(m, "dup-res", 1000, &info, &lk),
+    assert_int_equal(rl_try_once(m, "dup-res", 1000, &info, &lk),
                      REDLOCK_EDUPNODE);
-    assert_int_equal(info.node_status[w.dup_node], REDLOCK_EDUPNODE);
+    assert_int_equal(info.node_status[dup], REDLOCK_EDUPNODE);
     redlock_manager_destroy(m);
     rc_stop(&c);
 }

@@ -66,17 +66,6 @@ static void restart_empty(rl_cluster *c, size_t i)
     assert_int_equal(rs_restart(&c->srv[i]), 0);
 }
 
-/* One attempt at resource with ttl_ms; the node statuses in *info. */
-static redlock_status try_once(redlock_manager *m, const char *res,
-                               uint32_t ttl_ms, redlock_acquire_info *info,
-                               redlock_lock **out)
-{
-    redlock_acquire_opts ao;
-    redlock_acquire_opts_init(&ao);
-    ao.retry_count = 0;
-    ao.info = info;
-    return redlock_acquire_ex(m, res, strlen(res), ttl_ms, &ao, out);
-}
 
 /* AUTO: fresh nodes vote at once; a node restarted after the first lock
  * is guarded for the largest TTL sent, then votes again. */
@@ -89,7 +78,7 @@ static void test_auto_guards_restarted_node(void **state)
     redlock_lock *a = NULL;
     /* Fresh nodes (uptime about 0 s) are usable: nothing of ours was
      * sent before they started. */
-    assert_int_equal(try_once(c.m, "rg-a", 1000, &info, &a), REDLOCK_OK);
+    assert_int_equal(rl_try_once(c.m, "rg-a", 1000, &info, &a), REDLOCK_OK);
     assert_true(rl_await_keys(&c, 3, 5000)); /* on every node */
     /* The largest TTL sent so far comes from an extension: 5 s. */
     assert_int_equal(redlock_extend(a, 5000), REDLOCK_OK);
@@ -107,7 +96,7 @@ static void test_auto_guards_restarted_node(void **state)
     /* Acquires skip it: granted by the other two (node 0 answers
      * EGUARDED, or had not when the quorum decided), no key on node 0. */
     redlock_lock *b = NULL;
-    assert_int_equal(try_once(c.m, "rg-b", 1000, &info, &b), REDLOCK_OK);
+    assert_int_equal(rl_try_once(c.m, "rg-b", 1000, &info, &b), REDLOCK_OK);
     assert_true(info.node_status[0] == REDLOCK_EGUARDED ||
                 info.node_status[0] == REDLOCK_EPENDING);
     /* Extensions too. */
@@ -131,7 +120,7 @@ static void test_auto_guards_restarted_node(void **state)
      * answers say why (a lost attempt waits for them). */
     restart_empty(&c, 1);
     assert_true(await_status(&c.ev, 1, REDLOCK_EGUARDED, 10000));
-    assert_int_equal(try_once(c.m, "rg-c", 1000, &info, &b),
+    assert_int_equal(rl_try_once(c.m, "rg-c", 1000, &info, &b),
                      REDLOCK_ENOQUORUM);
     assert_int_equal(info.node_status[0], REDLOCK_EGUARDED);
     assert_int_equal(info.node_status[1], REDLOCK_EGUARDED);
@@ -146,7 +135,7 @@ static void test_auto_guards_restarted_node(void **state)
     assert_true(await_status(&c.ev, 1, REDLOCK_OK, 15000));
     /* A longer TTL now (20 s) does not start an ended guard again. */
     redlock_lock *d = NULL;
-    assert_int_equal(try_once(c.m, "rg-d", 20000, &info, &d), REDLOCK_OK);
+    assert_int_equal(rl_try_once(c.m, "rg-d", 20000, &info, &d), REDLOCK_OK);
     assert_true(rl_await_keys(&c, 3, 5000)); /* node 0 and 1 grant */
     assert_int_equal(redlock_release(d), REDLOCK_OK);
     rl_cluster_stop(&c);
@@ -193,7 +182,7 @@ static void test_explicit_guard_fresh_nodes(void **state)
 
     redlock_acquire_info info;
     redlock_lock *b = NULL;
-    assert_int_equal(try_once(g, "rg-f", 1000, &info, &b),
+    assert_int_equal(rl_try_once(g, "rg-f", 1000, &info, &b),
                      REDLOCK_ENOQUORUM);
     assert_null(b);
     /* Lost once two refused; the third may not have answered yet. */
@@ -228,11 +217,11 @@ static void test_guard_off(void **state)
     assert_int_equal(rl_cluster_start(&c, 3, set_guard), 0);
     redlock_lock *a = NULL;
     redlock_acquire_info info;
-    assert_int_equal(try_once(c.m, "rg-g", 5000, &info, &a), REDLOCK_OK);
+    assert_int_equal(rl_try_once(c.m, "rg-g", 5000, &info, &a), REDLOCK_OK);
     assert_int_equal(redlock_release(a), REDLOCK_OK);
     restart_empty(&c, 0);
     assert_true(await_status(&c.ev, 0, REDLOCK_OK, 10000));
-    assert_int_equal(try_once(c.m, "rg-h", 5000, &info, &a), REDLOCK_OK);
+    assert_int_equal(rl_try_once(c.m, "rg-h", 5000, &info, &a), REDLOCK_OK);
     assert_true(rl_await_keys(&c, 3, 5000)); /* node 0 granted too */
     assert_int_equal(redlock_release(a), REDLOCK_OK);
     rl_cluster_stop(&c);

@@ -38,32 +38,6 @@
 #include "rl_test.h"
 #include "sentinel_spawn.h"
 
-static redlock_manager *manager_on(const char *const *uris, size_t n,
-                                   uint32_t guard_ms)
-{
-    redlock_options o;
-    rl_test_options(&o, NULL);
-    o.restart_guard_ms = guard_ms;
-    redlock_manager *m = NULL;
-    char err[256] = "";
-    redlock_status st =
-        redlock_manager_create_ex(uris, n, &o, &m, err, sizeof(err));
-    if (st != REDLOCK_OK)
-        fail_msg("manager_create: %s: %s", redlock_strerror(st), err);
-    return m;
-}
-
-static redlock_status try_once(redlock_manager *m, const char *res,
-                               uint32_t ttl_ms, redlock_acquire_info *info,
-                               redlock_lock **out)
-{
-    redlock_acquire_opts ao;
-    redlock_acquire_opts_init(&ao);
-    ao.retry_count = 0;
-    ao.info = info;
-    return redlock_acquire_ex(m, res, strlen(res), ttl_ms, &ao, out);
-}
-
 /* What await_dbsize waits for. */
 typedef struct db_wait {
     rs_server *s;
@@ -82,7 +56,8 @@ static bool await_dbsize(rs_server *s, long long want, int ms)
     return rl_await(dbsize_is, &w, ms);
 }
 
-/* The group's URI with a sentinel given first that is down. */
+/* Acquire, extend and release through the sentinels, the first of
+ * which is down. */
 static void test_acquire_extend_release(void **state)
 {
     (void)state;
@@ -103,7 +78,7 @@ static void test_acquire_extend_release(void **state)
                       "%csentinel=127.0.0.1:%d", i == 0 ? '?' : '&',
                       g.sentinel[i].port);
     const char *uris[1] = {uri};
-    redlock_manager *m = manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    redlock_manager *m = rl_manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
     redlock_lock *lk = NULL;
     redlock_acquire_info info;
     redlock_acquire_opts ao;
@@ -139,7 +114,7 @@ static void test_separate_passwords(void **state)
     snprintf(uri, sizeof(uri), "sentinel://:data-pw@%s&sentinel_password=%s",
              g.uri + strlen("sentinel://"), "sentinel-pw");
     const char *uris[1] = {uri};
-    redlock_manager *m = manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    redlock_manager *m = rl_manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
     redlock_lock *lk = NULL;
     redlock_acquire_info info;
     redlock_acquire_opts ao;
@@ -155,7 +130,7 @@ static void test_separate_passwords(void **state)
      * says which sentinel refused. */
     snprintf(uri, sizeof(uri), "sentinel://:data-pw@%s&sentinel_password=%s",
              g.uri + strlen("sentinel://"), "wrong");
-    m = manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    m = rl_manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
     ao.retry_count = 0;
     st = redlock_acquire_ex(m, "pw-res", 6, 30000, &ao, &lk);
     assert_int_not_equal(st, REDLOCK_OK);
@@ -174,8 +149,8 @@ static void failover_run(uint32_t guard_ms, bool *overlap, bool *guarded)
     rsn_group g;
     assert_int_equal(rsn_start(&g, "fo", 3, 1), 0);
     const char *uris[1] = {g.uri};
-    redlock_manager *holder = manager_on(uris, 1, guard_ms);
-    redlock_manager *rival = manager_on(uris, 1, guard_ms);
+    redlock_manager *holder = rl_manager_on(uris, 1, guard_ms);
+    redlock_manager *rival = rl_manager_on(uris, 1, guard_ms);
     redlock_acquire_info info;
     redlock_lock *lk = NULL;
     /* Both have met the first master. */
@@ -183,13 +158,13 @@ static void failover_run(uint32_t guard_ms, bool *overlap, bool *guarded)
         redlock_manager *mm = i == 0 ? holder : rival;
         char warm[32];
         snprintf(warm, sizeof(warm), "warm-%d", i);
-        redlock_status st = try_once(mm, warm, 10000, &info, &lk);
+        redlock_status st = rl_try_once(mm, warm, 10000, &info, &lk);
         if (st != REDLOCK_OK)
             fail_msg("warm-up: %s: %s", redlock_strerror(st), info.detail);
         assert_int_equal(redlock_release(lk), REDLOCK_OK);
     }
     const char *res = "fo-res";
-    assert_int_equal(try_once(holder, res, 10000, &info, &lk), REDLOCK_OK);
+    assert_int_equal(rl_try_once(holder, res, 10000, &info, &lk), REDLOCK_OK);
     uint64_t valid_until =
         rl_now_us() + (uint64_t)redlock_lock_validity_ms(lk) * 1000u;
     assert_int_equal(rsn_failover(&g), 0);
@@ -203,7 +178,7 @@ static void failover_run(uint32_t guard_ms, bool *overlap, bool *guarded)
     *guarded = false;
     while (rl_now_us() + 200000 < valid_until) {
         redlock_lock *r = NULL;
-        redlock_status st = try_once(rival, res, 2000, &info, &r);
+        redlock_status st = rl_try_once(rival, res, 2000, &info, &r);
         if (st == REDLOCK_OK) {
             *overlap = rl_now_us() < valid_until;
             redlock_release(r);
@@ -235,25 +210,6 @@ static void test_failover_guard(void **state)
     assert_false(guarded);
 }
 
-/* Until some node of m answers acquires with REDLOCK_EDUPNODE. */
-typedef struct dup_wait {
-    redlock_manager *m;
-    size_t n;
-    int dup_node;
-} dup_wait;
-
-static bool dup_seen(void *arg)
-{
-    dup_wait *w = arg;
-    redlock_acquire_info info;
-    redlock_lock *lk = NULL;
-    if (try_once(w->m, "dup-probe", 1000, &info, &lk) == REDLOCK_OK)
-        redlock_release(lk);
-    for (size_t i = 0; i < w->n; i++)
-        if (info.node_status[i] == REDLOCK_EDUPNODE)
-            w->dup_node = (int)i;
-    return w->dup_node >= 0;
-}
 
 /* One master given as two nodes votes once: two sentinel URIs starting
  * at different sentinels, and a sentinel URI with its master's own
@@ -270,14 +226,14 @@ static void test_same_master_twice(void **state)
              g.sentinel[1].port);
     for (int k = 0; k < 2; k++) {
         const char *uris[2] = {g.uri, k == 0 ? other : g.data[mi].uri};
-        redlock_manager *m = manager_on(uris, 2, REDLOCK_RESTART_GUARD_AUTO);
-        dup_wait w = {m, 2, -1};
-        assert_true(rl_await(dup_seen, &w, 10000));
+        redlock_manager *m = rl_manager_on(uris, 2, REDLOCK_RESTART_GUARD_AUTO);
+        int dup = rl_await_dup(m, 2, 10000);
+        assert_true(dup >= 0);
         redlock_acquire_info info;
         redlock_lock *lk = NULL;
-        assert_int_equal(try_once(m, "dup-res", 1000, &info, &lk),
+        assert_int_equal(rl_try_once(m, "dup-res", 1000, &info, &lk),
                          REDLOCK_EDUPNODE); /* no quorum of 2; says why */
-        assert_int_equal(info.node_status[w.dup_node], REDLOCK_EDUPNODE);
+        assert_int_equal(info.node_status[dup], REDLOCK_EDUPNODE);
         redlock_manager_destroy(m);
     }
     rsn_stop(&g);
@@ -330,7 +286,7 @@ static void test_idle_node_follows_switch(void **state)
     assert_int_equal(redlock_manager_create(uris, 1, &o, &m), REDLOCK_OK);
     redlock_acquire_info info;
     redlock_lock *lk = NULL;
-    assert_int_equal(try_once(m, "idle-warm", 5000, &info, &lk), REDLOCK_OK);
+    assert_int_equal(rl_try_once(m, "idle-warm", 5000, &info, &lk), REDLOCK_OK);
     assert_int_equal(redlock_release(lk), REDLOCK_OK);
     int before = rsn_master_index(&g);
     assert_int_equal(rsn_failover(&g), 0);
@@ -358,7 +314,7 @@ static void test_destroy_while_asking(void **state)
     const char *uris[1] = {g.uri};
     int threads = rl_count_threads();
     for (int i = 0; i < 300; i++) {
-        redlock_manager *m = manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+        redlock_manager *m = rl_manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
         /* 0 to 2 ms: before, during and after the first answer. */
         struct timespec ts = {0, (long)(i % 40) * 50 * 1000};
         nanosleep(&ts, NULL);
@@ -437,7 +393,7 @@ static void test_mixed_three_kinds(void **state)
     rsn_group g;
     assert_int_equal(rsn_start(&g, "mix", 3, 1), 0);
     const char *uris[3] = {plain.uri, c.uri, g.uri};
-    redlock_manager *m = manager_on(uris, 3, REDLOCK_RESTART_GUARD_AUTO);
+    redlock_manager *m = rl_manager_on(uris, 3, REDLOCK_RESTART_GUARD_AUTO);
     redlock_lock *lk = NULL;
     redlock_acquire_info info;
     redlock_acquire_opts ao;

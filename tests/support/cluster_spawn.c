@@ -89,22 +89,6 @@
  * Small helpers
  * ------------------------------------------------------------------------ */
 
-/* Milliseconds on the monotonic clock. */
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Sleep for ms milliseconds (restarting after signals). */
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
-
 /* Run argv on srv[i]; returns the reply or NULL (reason in err). */
 static redisReply *node_reply(rc_cluster *c, size_t i, int argc,
                               const char **argv, char *err, size_t errlen)
@@ -139,29 +123,6 @@ static int node_ok(rc_cluster *c, size_t i, int argc, const char **argv,
     return rc;
 }
 
-/* The value of "field:" in an INFO text into out (up to the line end).
- * Returns 0 or -1 if the field is missing. */
-static int info_field(const char *text, const char *field, char *out,
-                      size_t len)
-{
-    size_t k = strlen(field);
-
-    for (const char *line = text; line != NULL && *line != '\0';) {
-        if (strncmp(line, field, k) == 0) {
-            size_t n = strcspn(line + k, "\r\n");
-            if (n >= len)
-                n = len - 1;
-            memcpy(out, line + k, n);
-            out[n] = '\0';
-            return 0;
-        }
-        line = strchr(line, '\n');
-        if (line != NULL)
-            line++;
-    }
-    return -1;
-}
-
 /* INFO replication of srv[i]: role (1 master, 0 replica), and for a
  * replica its master's port and whether the link is up. Returns the
  * role or -1. */
@@ -180,13 +141,13 @@ static int replication_of(rc_cluster *c, size_t i, int *master_port,
     if (r == NULL)
         return -1;
     if (r->type == REDIS_REPLY_STRING &&
-        info_field(r->str, "role:", val, sizeof(val)) == 0) {
+        rs_info_field(r->str, "role:", val, sizeof(val)) == 0) {
         role = strcmp(val, "master") == 0 ? 1 : 0;
         if (role == 0 && master_port != NULL &&
-            info_field(r->str, "master_port:", val, sizeof(val)) == 0)
+            rs_info_field(r->str, "master_port:", val, sizeof(val)) == 0)
             *master_port = (int)strtol(val, NULL, 10);
         if (role == 0 && link_up != NULL &&
-            info_field(r->str, "master_link_status:", val,
+            rs_info_field(r->str, "master_link_status:", val,
                        sizeof(val)) == 0)
             *link_up = strcmp(val, "up") == 0;
     }
@@ -251,18 +212,18 @@ static int slot_view(rc_cluster *c, size_t i, short *owner)
 static int await_cond(rc_cluster *c, int (*cond)(rc_cluster *, void *),
                       void *arg, int timeout_ms, const char *what)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = rs_now_ms() + timeout_ms;
 
     for (;;) {
         if (cond(c, arg) == 1)
             return 0;
-        if (now_ms() >= deadline) {
+        if (rs_now_ms() >= deadline) {
             if (what != NULL)
                 fprintf(stderr, "cluster_spawn: %s not reached within %d "
                                 "ms\n", what, timeout_ms);
             return -1;
         }
-        sleep_ms(RC_POLL_MS);
+        rs_sleep_ms(RC_POLL_MS);
     }
 }
 
@@ -343,7 +304,7 @@ static int state_ok(rc_cluster *c, size_t i)
     if (r == NULL)
         return 0;
     if (r->type == REDIS_REPLY_STRING &&
-        info_field(r->str, "cluster_state:", val, sizeof(val)) == 0)
+        rs_info_field(r->str, "cluster_state:", val, sizeof(val)) == 0)
         ok = strcmp(val, "ok") == 0;
     freeReplyObject(r);
     return ok;
@@ -439,7 +400,7 @@ static void tool_child(const char **args, int outfd, pid_t parent)
  * printed). */
 static int run_tool(const char **args, const char *path, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = rs_now_ms() + timeout_ms;
     pid_t parent = getpid(), pid;
     int outfd, status = 0;
 
@@ -467,7 +428,7 @@ static int run_tool(const char **args, const char *path, int timeout_ms)
             fprintf(stderr, "cluster_spawn: waitpid: %s\n", strerror(errno));
             return -1;
         }
-        if (now_ms() >= deadline) {
+        if (rs_now_ms() >= deadline) {
             fprintf(stderr, "cluster_spawn: %s still running after %d ms; "
                             "killing it\n", args[0], timeout_ms);
             kill(pid, SIGKILL);
@@ -476,7 +437,7 @@ static int run_tool(const char **args, const char *path, int timeout_ms)
             print_output(path);
             return -1;
         }
-        sleep_ms(RC_POLL_MS);
+        rs_sleep_ms(RC_POLL_MS);
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 0;
@@ -1021,9 +982,9 @@ int rc_failover(rc_cluster *c, size_t replica)
         return -1;
     a.replica = replica;
     a.slots = slots;
-    deadline = now_ms() + RC_FAILOVER_TIMEOUT_MS;
+    deadline = rs_now_ms() + RC_FAILOVER_TIMEOUT_MS;
     for (;;) {
-        long long left = deadline - now_ms();
+        long long left = deadline - rs_now_ms();
 
         /* Sent again only while it is still a replica: a late election
          * may have won meanwhile. */

@@ -122,16 +122,16 @@ static pid_t rs_registry_owner; /* process that registered the handler */
  * Small helpers
  * ------------------------------------------------------------------------ */
 
-/* Milliseconds on the monotonic clock. */
-static long long now_ms(void)
+/* Milliseconds on the monotonic clock (redis_spawn.h). */
+long long rs_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Sleep for ms milliseconds (restarting after signals). */
-static void sleep_ms(long ms)
+/* Sleep for ms milliseconds, restarting after signals (redis_spawn.h). */
+void rs_sleep_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
     while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
@@ -1031,11 +1031,11 @@ static int launch(rs_server *s)
     /* The pipe closes on a successful exec, or carries the errno. Wait for
      * either with the readiness deadline, so a child stuck before exec
      * cannot hang the caller. */
-    deadline = now_ms() + RS_READY_TIMEOUT_MS;
+    deadline = rs_now_ms() + RS_READY_TIMEOUT_MS;
     n = -1;
     for (;;) {
         struct pollfd pfd = { pipefd[0], POLLIN, 0 };
-        long long left = deadline - now_ms();
+        long long left = deadline - rs_now_ms();
         int pr = poll(&pfd, 1, left > 0 ? (int)left : 0);
         if (pr > 0) {
             n = read(pipefd[0], &err, sizeof(err));
@@ -1096,7 +1096,7 @@ static int launch(rs_server *s)
             print_log_tail(s);
             return RS_LAUNCH_RETRY;
         }
-        if (now_ms() >= deadline) {
+        if (rs_now_ms() >= deadline) {
             fprintf(stderr, "redis_spawn: redis-server on port %d not ready "
                             "after %d ms%s%s\n", s->port, RS_READY_TIMEOUT_MS,
                     why[0] != '\0' ? "; last probe: " : "", why);
@@ -1104,7 +1104,7 @@ static int launch(rs_server *s)
             print_log_tail(s);
             return RS_LAUNCH_FATAL;
         }
-        sleep_ms(RS_POLL_MS);
+        rs_sleep_ms(RS_POLL_MS);
     }
 }
 
@@ -1387,7 +1387,7 @@ static char proc_state(pid_t pid)
  * stopped state, with a deadline. Returns 0 or -1. */
 static int wait_stopped(pid_t pid, int stopped)
 {
-    long long deadline = now_ms() + RS_STATE_TIMEOUT_MS;
+    long long deadline = rs_now_ms() + RS_STATE_TIMEOUT_MS;
 
     for (;;) {
         char st = proc_state(pid);
@@ -1395,9 +1395,9 @@ static int wait_stopped(pid_t pid, int stopped)
             return -1;
         if ((st == 'T' || st == 't') == (stopped != 0))
             return 0;
-        if (now_ms() >= deadline)
+        if (rs_now_ms() >= deadline)
             return -1;
-        sleep_ms(1);
+        rs_sleep_ms(1);
     }
 }
 
@@ -1525,4 +1525,26 @@ void rs_uris(rs_server *s, size_t n, const char **uris)
 {
     for (size_t i = 0; i < n; i++)
         uris[i] = s[i].uri;
+}
+
+/* The value of "field:" in an INFO text (redis_spawn.h). */
+int rs_info_field(const char *text, const char *field, char *out,
+                      size_t len)
+{
+    size_t k = strlen(field);
+
+    for (const char *line = text; line != NULL && *line != '\0';) {
+        if (strncmp(line, field, k) == 0) {
+            size_t n = strcspn(line + k, "\r\n");
+            if (n >= len)
+                n = len - 1;
+            memcpy(out, line + k, n);
+            out[n] = '\0';
+            return 0;
+        }
+        line = strchr(line, '\n');
+        if (line != NULL)
+            line++;
+    }
+    return -1;
 }

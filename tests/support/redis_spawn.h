@@ -167,6 +167,17 @@ struct redisReply *rs_command_reply(const rs_server *s, int argc,
                                     const char **argv, char *err,
                                     size_t errlen);
 
+/* The value of "field:" (field includes the colon, as "role:") in an
+ * INFO reply's text into out, up to the line end. Returns 0, or -1 if the
+ * field is missing. */
+int rs_info_field(const char *text, const char *field, char *out,
+                  size_t len);
+
+/* Milliseconds on the monotonic clock, and a sleep of ms milliseconds
+ * (restarted after signals), for the fixtures' polls with deadlines. */
+long long rs_now_ms(void);
+void rs_sleep_ms(long ms);
+
 /* Fill uris[i] with pointers to s[i].uri, for redlock_manager_create(). */
 void rs_uris(rs_server *s, size_t n, const char **uris);
 

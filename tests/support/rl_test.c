@@ -321,3 +321,59 @@ long long rl_pttl(rl_cluster *c, size_t i, const char *key)
         return -3;
     return strtoll(out, NULL, 10);
 }
+
+redlock_manager *rl_manager_on(const char *const *uris, size_t n,
+                               uint32_t guard_ms)
+{
+    redlock_options o;
+    rl_test_options(&o, NULL);
+    o.restart_guard_ms = guard_ms;
+    redlock_manager *m = NULL;
+    char err[256] = "";
+    redlock_status st =
+        redlock_manager_create_ex(uris, n, &o, &m, err, sizeof(err));
+    if (st != REDLOCK_OK) {
+        fprintf(stderr, "manager_create: %s: %s\n", redlock_strerror(st),
+                err);
+        return NULL;
+    }
+    return m;
+}
+
+redlock_status rl_try_once(redlock_manager *m, const char *res,
+                           uint32_t ttl_ms, redlock_acquire_info *info,
+                           redlock_lock **out)
+{
+    redlock_acquire_opts ao;
+    redlock_acquire_opts_init(&ao);
+    ao.retry_count = 0;
+    ao.info = info;
+    return redlock_acquire_ex(m, res, strlen(res), ttl_ms, &ao, out);
+}
+
+/* What rl_await_dup polls. */
+typedef struct dup_wait {
+    redlock_manager *m;
+    size_t n;
+    int dup_node;
+} dup_wait;
+
+static bool dup_seen(void *arg)
+{
+    dup_wait *w = arg;
+    redlock_acquire_info info;
+    redlock_lock *lk = NULL;
+    if (rl_try_once(w->m, "dup-probe", 1000, &info, &lk) == REDLOCK_OK)
+        redlock_release(lk);
+    for (size_t i = 0; i < w->n && i < REDLOCK_NODES_MAX; i++)
+        if (info.node_status[i] == REDLOCK_EDUPNODE)
+            w->dup_node = (int)i;
+    return w->dup_node >= 0;
+}
+
+int rl_await_dup(redlock_manager *m, size_t n, int timeout_ms)
+{
+    dup_wait w = {m, n, -1};
+    rl_await(dup_seen, &w, timeout_ms);
+    return w.dup_node;
+}

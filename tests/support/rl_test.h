@@ -52,6 +52,22 @@ int rl_cluster_start(rl_cluster *c, size_t n,
  * to ev (may be NULL). */
 redlock_manager *rl_manager_new(rl_cluster *c, rl_events *ev);
 
+/* A manager on the given node URIs (any kind: plain, cluster, sentinel)
+ * with rl_test_options() and restart_guard_ms = guard_ms; NULL (with the
+ * reason on stderr) if create failed. */
+redlock_manager *rl_manager_on(const char *const *uris, size_t n,
+                               uint32_t guard_ms);
+
+/* One acquire attempt (no retry) at the NUL-terminated resource, with
+ * its per-node answers in *info. */
+redlock_status rl_try_once(redlock_manager *m, const char *res,
+                           uint32_t ttl_ms, redlock_acquire_info *info,
+                           redlock_lock **out);
+
+/* Try acquires on m (n nodes) until one node answers REDLOCK_EDUPNODE or
+ * timeout_ms passed; returns that node's index, or -1. */
+int rl_await_dup(redlock_manager *m, size_t n, int timeout_ms);
+
 /* Destroy the manager (if any) and stop every server. */
 void rl_cluster_stop(rl_cluster *c);
 

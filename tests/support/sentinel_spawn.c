@@ -68,22 +68,6 @@
  * Small helpers
  * ------------------------------------------------------------------------ */
 
-/* Milliseconds on the monotonic clock. */
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Sleep for ms milliseconds (restarting after signals). */
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
-
 /* 1 if s is non-empty, fits in len bytes, and holds only letters,
  * digits and extra. */
 static int plain_word(const char *s, size_t len, const char *extra)
@@ -97,28 +81,6 @@ static int plain_word(const char *s, size_t len, const char *extra)
             return 0;
     }
     return n > 0 && n < len;
-}
-
-/* The value of "field:" in an INFO text into out, or -1 if missing. */
-static int info_field(const char *text, const char *field, char *out,
-                      size_t len)
-{
-    size_t k = strlen(field);
-
-    for (const char *line = text; line != NULL && *line != '\0';) {
-        if (strncmp(line, field, k) == 0) {
-            size_t n = strcspn(line + k, "\r\n");
-            if (n >= len)
-                n = len - 1;
-            memcpy(out, line + k, n);
-            out[n] = '\0';
-            return 0;
-        }
-        line = strchr(line, '\n');
-        if (line != NULL)
-            line++;
-    }
-    return -1;
 }
 
 /* In a flat field/value array reply (SENTINEL MASTER), the value of
@@ -160,10 +122,10 @@ static int data_role(const rs_server *s, int *link_up)
     if (r == NULL)
         return -1;
     if (r->type == REDIS_REPLY_STRING &&
-        info_field(r->str, "role:", val, sizeof(val)) == 0) {
+        rs_info_field(r->str, "role:", val, sizeof(val)) == 0) {
         role = strcmp(val, "master") == 0 ? 1 : 0;
         if (role == 0 && link_up != NULL &&
-            info_field(r->str, "master_link_status:", val,
+            rs_info_field(r->str, "master_link_status:", val,
                        sizeof(val)) == 0)
             *link_up = strcmp(val, "up") == 0;
     }
@@ -206,18 +168,18 @@ static int data_index(const rsn_group *g, int port)
 static int await_cond(rsn_group *g, int (*cond)(rsn_group *, void *),
                       void *arg, int timeout_ms, const char *what)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = rs_now_ms() + timeout_ms;
 
     for (;;) {
         if (cond(g, arg) == 1)
             return 0;
-        if (now_ms() >= deadline) {
+        if (rs_now_ms() >= deadline) {
             if (what != NULL)
                 fprintf(stderr, "sentinel_spawn: %s not reached within %d "
                                 "ms\n", what, timeout_ms);
             return -1;
         }
-        sleep_ms(RSN_POLL_MS);
+        rs_sleep_ms(RSN_POLL_MS);
     }
 }
 
@@ -527,12 +489,12 @@ static int send_failover(rsn_group *g, size_t i, long long deadline)
         if (rs_command(&g->sentinel[i], out, sizeof(out), 3, argv) == 0 &&
             (strcmp(out, "OK") == 0 || strncmp(out, "INPROG", 6) == 0))
             return 0;
-        if (now_ms() >= deadline) {
+        if (rs_now_ms() >= deadline) {
             fprintf(stderr, "sentinel_spawn: SENTINEL FAILOVER %s on port "
                             "%d: %s\n", g->name, g->sentinel[i].port, out);
             return -1;
         }
-        sleep_ms(RSN_POLL_MS);
+        rs_sleep_ms(RSN_POLL_MS);
     }
 }
 
@@ -559,7 +521,7 @@ static int failover_given_up(rsn_group *g, const rs_server *s, int old_port)
 
 int rsn_failover(rsn_group *g)
 {
-    long long deadline = now_ms() + RSN_FAILOVER_TIMEOUT_MS;
+    long long deadline = rs_now_ms() + RSN_FAILOVER_TIMEOUT_MS;
     size_t used = 0;
     int old, old_port;
 
@@ -581,7 +543,7 @@ int rsn_failover(rsn_group *g)
      * the first one up: any other sentinel may not have heard of the new
      * master yet, and would fail the group back over to the old one. */
     for (;;) {
-        long long left = deadline - now_ms();
+        long long left = deadline - rs_now_ms();
 
         if (left <= RSN_FAILOVER_RETRY_MS)
             return await_cond(g, failover_seen, &old_port,
