@@ -14,7 +14,11 @@
  *   - a CA that did not sign the servers: the node's vote fails with
  *     REDLOCK_ETLS ("certificate verify failed") and nothing is written;
  *   - mutual TLS (servers asking for a client certificate): a manager
- *     without one fails with REDLOCK_ETLS, one with ours locks.
+ *     without one fails with REDLOCK_ETLS, one with ours locks;
+ *   - redirects over TLS, with replicas replicating over TLS: a lock's
+ *     slot migrated (its extension follows MOVED to the new master's TLS
+ *     port), and a replica promoted by CLUSTER FAILOVER (reached by a
+ *     fresh lock in its slots).
  *
  * DESIGN
  *  - One CA (tls_certs) for the whole file, made in the group setup: a
@@ -369,12 +373,111 @@ static void test_mutual_tls_cluster(void **state)
     rc_stop(&c);
 }
 
+/* A resource name whose slot master `want` serves, into res. */
+static void resource_on(rc_cluster *c, int want, const char *prefix,
+                        char *res, size_t len)
+{
+    for (int i = 0; i < 10000; i++) {
+        snprintf(res, len, "%s-%d", prefix, i);
+        if (rc_master_of_slot(c, rc_keyslot(c, res)) == want)
+            return;
+    }
+    fail_msg("no resource found on server %d", want);
+}
+
+/* Assert that res's key is on server `on` with l's token. */
+static void assert_key_on(rc_cluster *c, const char *res, int on,
+                          redlock_lock *l)
+{
+    char val[128];
+    assert_int_equal(rc_master_of_slot(c, rc_keyslot(c, res)), on);
+    assert_int_equal(rc_get(c, res, val, sizeof(val)), 0);
+    assert_non_null(strstr(val, redlock_lock_token(l)));
+}
+
+/* Redirects over TLS: a slot migrated with a lock held (the extension
+ * follows MOVED to the new master's TLS port), and a replica promoted
+ * by CLUSTER FAILOVER (replication over TLS; a fresh lock in its slots
+ * reaches it through MOVED or the refreshed map). The restart guard is
+ * off: the promoted replica is guarded otherwise (test_cluster_node
+ * checks that part), and this test is about reaching it. */
+static void test_redirects_over_tls(void **state)
+{
+    (void)state;
+    rc_cluster c;
+    rc_options o;
+    memset(&o, 0, sizeof(o));
+    o.tls_cert_file = certs.server_cert;
+    o.tls_key_file = certs.server_key;
+    o.tls_ca_file = certs.ca_file;
+    assert_int_equal(rc_start_ex(&c, 3, 1, &o), 0);
+    assert_tls_only(&c);
+    redlock_options ro;
+    rl_test_options(&ro, NULL);
+    ro.connect_timeout_ms = 3000;
+    ro.tls_ca_file = certs.ca_file;
+    ro.restart_guard_ms = 0;
+    const char *uris[1] = {c.uri};
+    redlock_manager *m = NULL;
+    char err[256] = "";
+    assert_int_equal(redlock_manager_create_ex(uris, 1, &ro, &m, err,
+                                               sizeof(err)),
+                     REDLOCK_OK);
+
+    /* Migration: the lock's slot moves from master 0 to master 1. */
+    char res[48];
+    resource_on(&c, 0, "tlsmv", res, sizeof(res));
+    int slot = rc_keyslot(&c, res);
+    redlock_lock *l = NULL;
+    assert_int_equal(redlock_acquire(m, res, 30000, &l), REDLOCK_OK);
+    assert_key_on(&c, res, 0, l);
+    long long moved0 =
+        sum_on_masters(&c, "errorstats", "errorstat_MOVED:count=");
+    assert_int_equal(rc_migrate_slot(&c, slot, 0, 1), 0);
+    assert_key_on(&c, res, 1, l);
+    assert_int_equal(redlock_extend(l, 60000), REDLOCK_OK);
+    long long pttl = rc_pttl(&c, res);
+    assert_true(pttl > 30000 && pttl <= 60000);
+    /* Master 0 sent the extension on: it answered MOVED over TLS. */
+    assert_true(sum_on_masters(&c, "errorstats", "errorstat_MOVED:count=") >
+                moved0);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    assert_true(await_cluster_keys(&c, 0, 5000));
+
+    /* Failover: the replica of master 2 takes over its slots. */
+    size_t replica = c.n;
+    for (size_t i = c.n_masters; i < c.n; i++) {
+        char rep[1024];
+        const char *argv[2] = {"INFO", "replication"};
+        char want[32];
+        assert_int_equal(rc_command(&c, i, rep, sizeof(rep), 2, argv), 0);
+        snprintf(want, sizeof(want), "master_port:%d", c.srv[2].port);
+        if (strstr(rep, want) != NULL)
+            replica = i;
+    }
+    assert_true(replica < c.n);
+    resource_on(&c, 2, "tlsfo", res, sizeof(res));
+    /* The manager knows master 2 before the failover. */
+    assert_int_equal(redlock_acquire(m, res, 30000, &l), REDLOCK_OK);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    assert_int_equal(rc_failover(&c, replica), 0);
+    assert_int_equal(rc_is_master(&c, replica), 1);
+    assert_int_equal(redlock_acquire(m, res, 30000, &l), REDLOCK_OK);
+    assert_key_on(&c, res, (int)replica, l);
+    assert_int_equal(redlock_release(l), REDLOCK_OK);
+    /* On the promoted replica too (rc_total_keys counts masters now). */
+    assert_true(await_cluster_keys(&c, 0, 5000));
+    redlock_manager_destroy(m);
+    rc_stop(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lock_cycle_over_tls_cluster),
         cmocka_unit_test(test_wrong_ca),
         cmocka_unit_test(test_mutual_tls_cluster),
+        cmocka_unit_test(test_redirects_over_tls),
     };
     return cmocka_run_group_tests(tests, setup_certs, remove_certs);
 }
