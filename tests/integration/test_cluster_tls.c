@@ -49,6 +49,8 @@
 
 #include <cmocka.h>
 
+#include <hiredis/hiredis.h>
+
 #include "cluster_spawn.h"
 #include "rl_test.h"
 #include "tls_certs.h"
@@ -162,6 +164,56 @@ static void assert_tls_only(rc_cluster *c)
     }
 }
 
+/* The value after key in a flat key/value array (CLUSTER SHARDS), or
+ * NULL. */
+static const redisReply *field(const redisReply *r, const char *key)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        if (r->element[i]->type == REDIS_REPLY_STRING &&
+            strcmp(r->element[i]->str, key) == 0)
+            return r->element[i + 1];
+    return NULL;
+}
+
+/* The premise of the tls-port path: srv[0]'s CLUSTER SHARDS gives every
+ * master its TLS port as "tls-port", and no plaintext "port" (Redis 7.0
+ * leaves it out when it is 0; a port 0 would do as well). */
+static void assert_shards_tls_port(rc_cluster *c)
+{
+    const char *argv[2] = {"CLUSTER", "SHARDS"};
+    char err[256];
+    redisReply *r = rs_command_reply(&c->srv[0], 2, argv, err, sizeof(err));
+    if (r == NULL)
+        fail_msg("CLUSTER SHARDS: %s", err);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    size_t masters = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *nodes = field(r->element[i], "nodes");
+        assert_non_null(nodes);
+        for (size_t k = 0; k < nodes->elements; k++) {
+            const redisReply *nd = nodes->element[k];
+            const redisReply *role = field(nd, "role");
+            if (role == NULL || strcmp(role->str, "master") != 0)
+                continue;
+            const redisReply *tls_port = field(nd, "tls-port");
+            const redisReply *port = field(nd, "port");
+            assert_non_null(tls_port);
+            assert_int_equal(tls_port->type, REDIS_REPLY_INTEGER);
+            bool ours = false;
+            for (size_t j = 0; j < c->n; j++)
+                ours = ours || c->srv[j].port == tls_port->integer;
+            assert_true(ours);
+            if (port != NULL)
+                assert_int_equal(port->integer, 0);
+            masters++;
+        }
+    }
+    assert_int_equal(masters, c->n_masters);
+    freeReplyObject(r);
+}
+
 /* A manager on the cluster with test options, trusting ca_file, with a
  * client certificate if cert is not NULL; events into ev (may be NULL). */
 static redlock_status make_manager(rc_cluster *c, const char *ca_file,
@@ -251,6 +303,7 @@ static void test_lock_cycle_over_tls_cluster(void **state)
     rc_cluster c;
     start_tls_cluster(&c, 0);
     assert_tls_only(&c);
+    assert_shards_tls_port(&c);
     /* The fixture asks too: count only what the manager adds. */
     long long shards0 = sum_on_masters(&c, "commandstats",
                                        "cmdstat_cluster|shards:calls=");
