@@ -42,6 +42,19 @@
  *    older than theirs (after SETSLOT NODE bumped it, say), and the
  *    manual failover then times out after 5 s. rc_failover also sends
  *    CLUSTER FAILOVER again every 6 s while the replica is still one.
+ *  - TLS (rc_start_ex): TLS-only servers (redis_spawn's --port 0
+ *    --tls-port P), with --tls-cluster and --tls-replication, so not one
+ *    byte of the cluster travels in the clear and a client that reached
+ *    it without TLS would have had nowhere to connect. The bus port is
+ *    then the TLS port + 10000 (start_node's limit applies unchanged),
+ *    and Redis 7.0 reports the TLS port in CLUSTER SLOTS and NODES to a
+ *    TLS client (and only "tls-port", no "port", in CLUSTER SHARDS), so
+ *    the readiness checks that match ports read the same numbers as for
+ *    a plain cluster. redis-cli gets --tls --cacert (and --cert/--key
+ *    when the servers ask for client certificates), taken from srv[0]'s
+ *    copies of the paths. Rejected: a cluster with both a plaintext and
+ *    a TLS port (a test could pass on the plaintext port by mistake),
+ *    and a separate TLS fixture file (the same cluster logic twice).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -451,14 +464,26 @@ static int run_tool(const char **args, const char *path, int timeout_ms)
 /* Run redis-cli --cluster create over every server. 0 or -1. */
 static int create_cluster(rc_cluster *c, size_t replicas_per_master)
 {
-    const char *args[RC_MAX_SERVERS + 8];
+    const char *args[RC_MAX_SERVERS + 16];
     char addr[RC_MAX_SERVERS][32], reps[16], out[512];
     const char *cli = getenv("REDIS_CLI");
+    const rs_server *s0 = &c->srv[0];
     size_t k = 0;
 
     if (cli == NULL || cli[0] == '\0')
         cli = "redis-cli";
     args[k++] = cli;
+    if (s0->tls) {
+        args[k++] = "--tls";
+        args[k++] = "--cacert";
+        args[k++] = s0->tls_ca_file;
+        if (s0->tls_auth_clients) {
+            args[k++] = "--cert";
+            args[k++] = s0->tls_client_cert_file;
+            args[k++] = "--key";
+            args[k++] = s0->tls_client_key_file;
+        }
+    }
     args[k++] = "--cluster";
     args[k++] = "create";
     for (size_t i = 0; i < c->n; i++) {
@@ -502,7 +527,8 @@ static int build_uri(rc_cluster *c)
 {
     size_t pos;
     int n = snprintf(c->uri, sizeof(c->uri),
-                     "redis://127.0.0.1:%d?cluster=yes", c->srv[0].port);
+                     "%s://127.0.0.1:%d?cluster=yes",
+                     c->tls ? "rediss" : "redis", c->srv[0].port);
 
     if (n < 0 || (size_t)n >= sizeof(c->uri))
         return -1;
@@ -523,6 +549,12 @@ static int build_uri(rc_cluster *c)
 
 int rc_start(rc_cluster *c, size_t masters, size_t replicas_per_master)
 {
+    return rc_start_ex(c, masters, replicas_per_master, NULL);
+}
+
+int rc_start_ex(rc_cluster *c, size_t masters, size_t replicas_per_master,
+                const rc_options *opt)
+{
     static const char *const cluster_args[] = {
         "--cluster-enabled", "yes",
         "--cluster-config-file", "nodes.conf",
@@ -530,6 +562,16 @@ int rc_start(rc_cluster *c, size_t masters, size_t replicas_per_master)
         /* no 5 s wait for more replicas before a diskless full sync */
         "--repl-diskless-sync-delay", "0",
     };
+    /* A TLS cluster's bus and replication are TLS too. */
+    static const char *const tls_args[] = {
+        "--tls-cluster", "yes",
+        "--tls-replication", "yes",
+    };
+    const size_t n_cluster = sizeof(cluster_args) / sizeof(cluster_args[0]);
+    const size_t n_tls = sizeof(tls_args) / sizeof(tls_args[0]);
+    const char *args[sizeof(cluster_args) / sizeof(cluster_args[0]) +
+                     sizeof(tls_args) / sizeof(tls_args[0])];
+    int tls = opt != NULL && opt->tls_cert_file != NULL;
     rs_options o;
 
     if (c == NULL)
@@ -546,9 +588,21 @@ int rc_start(rc_cluster *c, size_t masters, size_t replicas_per_master)
     c->n_masters = masters;
     c->n_replicas = masters * replicas_per_master;
     c->n = c->n_masters + c->n_replicas;
+    c->tls = tls;
     memset(&o, 0, sizeof(o));
-    o.extra_args = cluster_args;
-    o.extra_argc = sizeof(cluster_args) / sizeof(cluster_args[0]);
+    memcpy(args, cluster_args, sizeof(cluster_args));
+    if (tls)
+        memcpy(args + n_cluster, tls_args, sizeof(tls_args));
+    o.extra_args = args;
+    o.extra_argc = n_cluster + (tls ? n_tls : 0);
+    if (tls) {
+        o.tls_cert_file = opt->tls_cert_file;
+        o.tls_key_file = opt->tls_key_file;
+        o.tls_ca_file = opt->tls_ca_file;
+        o.tls_auth_clients = opt->tls_auth_clients;
+        o.tls_client_cert_file = opt->tls_client_cert_file;
+        o.tls_client_key_file = opt->tls_client_key_file;
+    }
     for (size_t i = 0; i < c->n; i++) {
         if (start_node(c, i, &o) != 0)
             goto fail;

@@ -12,7 +12,12 @@
  *
  * Indexes: srv[0 .. n_masters) were started as masters, srv[n_masters ..
  * n) as replicas. After rc_failover() roles change: ask rc_is_master().
- * Plain TCP only (no TLS, no password).
+ *
+ * TLS (rc_start_ex with rc_options.tls_cert_file): every server is
+ * TLS-only (--port 0 --tls-port P), its cluster bus (on P + 10000) and
+ * replication run over TLS too (--tls-cluster yes, --tls-replication
+ * yes), and c->uri is rediss://. The fixture's own connections and
+ * redis-cli speak TLS, verifying against tls_ca_file. No password.
  */
 #ifndef REDLOCK_CLUSTER_SPAWN_H
 #define REDLOCK_CLUSTER_SPAWN_H
@@ -39,7 +44,9 @@ typedef struct rc_cluster {
     size_t n;           /* n_masters + n_replicas */
     rs_server srv[RC_MAX_SERVERS];
     char uri[1024];     /* "redis://127.0.0.1:P0?cluster=yes&seed=
-                           127.0.0.1:P1&seed=..." (the other masters) */
+                           127.0.0.1:P1&seed=..." (the other masters);
+                           rediss:// for a TLS cluster */
+    int tls;            /* started TLS-only (rc_options.tls_cert_file) */
     char dir[256];      /* where redis-cli's output is: srv[0]'s temp
                            dir (removed with it) */
 } rc_cluster;
@@ -48,6 +55,30 @@ typedef struct rc_cluster {
  * each, create the cluster and await it healthy (15 s). Returns 0, or -1
  * with a message on stderr and nothing left running. */
 int rc_start(rc_cluster *c, size_t masters, size_t replicas_per_master);
+
+/* Options for rc_start_ex(). Zero-initialised: rc_start()'s plain TCP
+ * cluster. */
+typedef struct rc_options {
+    /* TLS. tls_cert_file non-NULL makes every server TLS-only, cluster
+     * bus and replication included (see the top of this file); the key
+     * and CA file are then required. The same certificate serves every
+     * server, also as the client certificate of the bus (tls_certs'
+     * server_cert has clientAuth). Paths are copied by redis_spawn. */
+    const char *tls_cert_file;
+    const char *tls_key_file;
+    const char *tls_ca_file;
+    int tls_auth_clients;  /* 1: clients must present a certificate
+                              signed by tls_ca_file (redis-cli and the
+                              fixture present tls_client_cert_file);
+                              0 (default): none asked */
+    const char *tls_client_cert_file; /* when tls_auth_clients; NULL: the
+                                         servers' certificate and key */
+    const char *tls_client_key_file;
+} rc_options;
+
+/* rc_start() with options (o may be NULL: rc_start()). */
+int rc_start_ex(rc_cluster *c, size_t masters, size_t replicas_per_master,
+                const rc_options *o);
 
 /* Stop every server (safe on a zeroed or stopped cluster). */
 void rc_stop(rc_cluster *c);
