@@ -580,6 +580,22 @@ void redlock__cluster_submit(redlock__cluster *cl, redlock__slot *s)
               : "cluster node has no shard");
 }
 
+bool redlock__cluster_try_send(redlock__cluster *cl, redlock__slot *s,
+                               int *fd, uint64_t *gen, redlock__node **via)
+{
+    bool cross;
+    redlock__op *post;
+    redlock__node *at = NULL;
+    pthread_mutex_lock(&cl->mu);
+    redlock__node *nd = shard_for(cl, s, &cross);
+    refresh_want(cl, redlock__clock_now_us(), &post, &at);
+    pthread_mutex_unlock(&cl->mu);
+    refresh_post(post, at);
+    /* No shard (or keys across slots): redlock__cluster_submit() says
+     * why. */
+    return nd != NULL && redlock__node_try_send(nd, s, fd, gen, via);
+}
+
 bool redlock__cluster_redirect(redlock__cluster *cl, redlock__slot *s,
                                const char *text, size_t len,
                                const char *from_host)

@@ -61,6 +61,11 @@ int redlock__cluster_start(redlock__cluster *cl);
  * keys are in different slots fails at once with REDLOCK_ECROSSSLOT. */
 void redlock__cluster_submit(redlock__cluster *cl, redlock__slot *s);
 
+/* The fast path (node.h, redlock__node_try_send): write s on the calling
+ * thread to its key's shard if that shard is idle; *via is the shard. */
+bool redlock__cluster_try_send(redlock__cluster *cl, redlock__slot *s,
+                               int *fd, uint64_t *gen, redlock__node **via);
+
 /* A shard's worker (or a caller reading it) got an error reply r for s,
  * already taken off that shard's in-flight list. MOVED: the map learns
  * the slot's master and s goes there (a map refresh is asked for); ASK: s

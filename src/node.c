@@ -1820,12 +1820,15 @@ static bool output_left(redlock__node *nd)
 
 /* Write s on the calling thread if the node is idle. */
 bool redlock__node_try_send(redlock__node *nd, redlock__slot *s, int *fd,
-                            uint64_t *gen)
+                            uint64_t *gen, redlock__node **via)
 {
-    /* A cluster node takes the workers' path (its shards are not in the
-     * caller's poll set; docs/design.md "Cluster nodes"). */
-    if (nd->cluster != NULL || nd->sentinel != NULL)
-        return false;
+    /* A cluster node writes to its key's shard, if that one is idle; a
+     * sentinel node to its current master (docs/design.md section 24). */
+    if (nd->cluster != NULL)
+        return redlock__cluster_try_send(nd->cluster, s, fd, gen, via);
+    if (nd->sentinel != NULL)
+        return redlock__sentinel_try_send(nd->sentinel, s, fd, gen, via);
+    *via = nd;
     if (pthread_mutex_trylock(&nd->io_mu) != 0)
         return false; /* the worker or another caller is at it */
     /* Replies still owed to callers that left (stragglers) are read by

@@ -139,8 +139,10 @@ void redlock__node_set_dup(redlock__node *node, int of);
  * (written, or answered at once when the node refuses it: a duplicate, a
  * restart guard, a cancelled or expired slot) and return true with the
  * connection's fd and generation, to poll and to hand to
- * redlock__node_read(). Otherwise false: submit s with
- * redlock__node_submit(). Never blocks (a trylock).
+ * redlock__node_read(), and *via, the node whose connection that is: nd,
+ * or for a cluster node the shard master of s's key (cluster.c), which
+ * the caller then reads and leaves instead. Otherwise false: submit s
+ * with redlock__node_submit(). Never blocks (a trylock).
  *
  * redlock__node_read: read every reply that has arrived on nd and answer
  * the slots they belong to (any op's: replies are matched in order).
@@ -154,7 +156,7 @@ void redlock__node_set_dup(redlock__node *node, int of);
  * worker, which is woken if its poll was not already watching for
  * replies: one hand-off, only for stragglers. */
 bool redlock__node_try_send(redlock__node *nd, redlock__slot *s, int *fd,
-                            uint64_t *gen);
+                            uint64_t *gen, redlock__node **via);
 bool redlock__node_read(redlock__node *nd, uint64_t gen);
 void redlock__node_leave(redlock__node *nd);
 

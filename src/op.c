@@ -505,8 +505,9 @@ void redlock__op_submit_some(struct redlock__node *const *nodes,
         redlock__slot *s = &op->slots[i];
         int fd;
         uint64_t gen;
-        if (inl && redlock__node_try_send(nodes[i], s, &fd, &gen)) {
-            s->inl = nodes[i];
+        struct redlock__node *via;
+        if (inl && redlock__node_try_send(nodes[i], s, &fd, &gen, &via)) {
+            s->inl = via; /* nodes[i], or the cluster shard written */
             s->inl_fd = fd;
             s->inl_gen = gen;
             op->inline_slots++;

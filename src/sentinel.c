@@ -376,6 +376,19 @@ void redlock__sentinel_submit(redlock__sentinel *sn, redlock__slot *s)
                              sn->uri.display, refuse);
 }
 
+bool redlock__sentinel_try_send(redlock__sentinel *sn, redlock__slot *s,
+                                int *fd, uint64_t *gen, redlock__node **via)
+{
+    redlock__op *q;
+    redlock__node *at = NULL;
+    pthread_mutex_lock(&sn->mu);
+    redlock__node *nd = current(sn);
+    ask_want(sn, redlock__clock_now_us(), &q, &at); /* the poll on use */
+    pthread_mutex_unlock(&sn->mu);
+    post(q, at);
+    return nd != NULL && redlock__node_try_send(nd, s, fd, gen, via);
+}
+
 void redlock__sentinel_on_error(redlock__sentinel *sn, const char *text,
                                 size_t len)
 {

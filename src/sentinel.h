@@ -43,6 +43,12 @@ int redlock__sentinel_start(redlock__sentinel *sn);
  * reason. */
 void redlock__sentinel_submit(redlock__sentinel *sn, redlock__slot *s);
 
+/* The fast path (node.h, redlock__node_try_send): write s on the calling
+ * thread to the current master if it is idle; *via is that master. False
+ * before any master is known (s then waits in the router). */
+bool redlock__sentinel_try_send(redlock__sentinel *sn, redlock__slot *s,
+                                int *fd, uint64_t *gen, redlock__node **via);
+
 /* The master's worker got error reply text for a slot: READONLY (it was
  * demoted) asks the sentinels again at once. Never takes the slot. */
 void redlock__sentinel_on_error(redlock__sentinel *sn, const char *text,

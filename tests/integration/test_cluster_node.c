@@ -6,6 +6,7 @@
  *   - acquire, extend and release of resources in every shard: each key
  *     is on its slot's master, and a release deletes it (TTLs are long, so
  *     expiry cannot pass for a release);
+ *   - the fast path writes to the key's shard on the calling thread;
  *   - the slot map comes from CLUSTER SHARDS, or CLUSTER SLOTS where that
  *     is refused; with it in, keys go to their master without MOVED;
  *   - a multi-resource lock with one hash tag works (both keys on one
@@ -37,6 +38,8 @@
 #include <cmocka.h>
 
 #include "cluster_spawn.h"
+#include "manager.h"
+#include "node.h"
 #include "rl_test.h"
 
 /* What rc_total_keys() must reach. */
@@ -176,6 +179,47 @@ static void test_map_from_shards_or_slots(void **state)
         redlock_manager_destroy(m);
         rc_stop(&c);
     }
+}
+
+/* The fast path reaches a cluster node's shards: an uncontended acquire
+ * and release on an idle node are written by the calling thread, to the
+ * key's master, with no worker hand-off (node.h, redlock__node_try_send). */
+static void test_fast_path_to_shards(void **state)
+{
+    (void)state;
+    rc_cluster c;
+    assert_int_equal(rc_start(&c, 3, 0), 0);
+    const char *uris[1] = {c.uri};
+    redlock_manager *m = rl_manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    /* Warm-up: connections made and the map in (a MOVED or the map
+     * question go through the workers). */
+    for (int i = 0; i < 24; i++) {
+        char res[32];
+        snprintf(res, sizeof(res), "fpw-%d", i);
+        redlock_lock *lk = NULL;
+        assert_int_equal(redlock_acquire(m, res, 30000, &lk), REDLOCK_OK);
+        assert_int_equal(redlock_release(lk), REDLOCK_OK);
+    }
+    assert_true(await_cluster_keys(&c, 0, 5000));
+    /* A cycle may take the workers' path when a worker is mid-pass on a
+     * loaded machine (the fast path only tries the lock): try a few, one
+     * must be written inline entirely. */
+    bool inline_cycle = false;
+    for (int k = 0; k < 20 && !inline_cycle; k++) {
+        uint64_t inl0, wrk0, inl1, wrk1;
+        redlock__node_write_counts(m->nodes[0], &inl0, &wrk0);
+        char res[32];
+        snprintf(res, sizeof(res), "fp-%d", k);
+        redlock_lock *lk = NULL;
+        assert_int_equal(redlock_acquire(m, res, 30000, &lk), REDLOCK_OK);
+        assert_int_equal(redlock_release(lk), REDLOCK_OK);
+        assert_true(await_cluster_keys(&c, 0, 5000));
+        redlock__node_write_counts(m->nodes[0], &inl1, &wrk1);
+        inline_cycle = inl1 - inl0 == 2 && wrk1 == wrk0;
+    }
+    assert_true(inline_cycle);
+    redlock_manager_destroy(m);
+    rc_stop(&c);
 }
 
 /* Hash-tagged multi-resource locks work; others are refused at once. */
@@ -604,6 +648,7 @@ int main(void)
         cmocka_unit_test(test_acquire_extend_release_across_slots),
         cmocka_unit_test(test_multi_key_needs_hash_tag),
         cmocka_unit_test(test_map_from_shards_or_slots),
+        cmocka_unit_test(test_fast_path_to_shards),
         cmocka_unit_test(test_slot_migration_under_load),
         cmocka_unit_test(test_failover_guard),
         cmocka_unit_test(test_failback_guard),
