@@ -65,8 +65,8 @@ static void contended_run(fh_run *r, fh_node_kind kind, const char *name)
 {
     static const char *const plain[RESOURCES] = {"fr-0", "fr-1", "fr-2",
                                                  "fr-3"};
-    static const char *const tagged[RESOURCES] = {"{fr}-0", "{fr}-1",
-                                                  "{fr}-2", "{fr}-3"};
+    static const char *const tagged[RESOURCES] = {"{fr}-0", "{fr}-1", "{fr}-2",
+                                                  "{fr}-3"};
     const bool cluster = kind == FH_NODE_CLUSTER;
     const char *const *keys = cluster ? tagged : plain;
     fh_config cfg;
@@ -102,10 +102,9 @@ static void contended_run(fh_run *r, fh_node_kind kind, const char *name)
                "guard_msgs=%llu",
                cluster ? "cluster" : "sentinel",
                ((double)fi.promoted_us - (double)r->start_us) / 1000.0,
-               ((double)fi.done_us - (double)r->start_us) / 1000.0,
-               fi.deleted, fh_grants_in(r, "before"),
-               fh_grants_in(r, "switch"), fh_grants_in(r, "guard"),
-               fh_grants_in(r, "after"),
+               ((double)fi.done_us - (double)r->start_us) / 1000.0, fi.deleted,
+               fh_grants_in(r, "before"), fh_grants_in(r, "switch"),
+               fh_grants_in(r, "guard"), fh_grants_in(r, "after"),
                (unsigned long long)r->total.guarded,
                (unsigned long long)r->total.watch_hits);
     assert_int_equal(r->faults, 1);
@@ -189,8 +188,8 @@ int main(void)
                                         fh_teardown),
         cmocka_unit_test_setup_teardown(test_control_sentinel_off, fh_setup,
                                         fh_teardown),
-        cmocka_unit_test_setup_teardown(test_control_sentinel_auto,
-                                        fh_setup, fh_teardown),
+        cmocka_unit_test_setup_teardown(test_control_sentinel_auto, fh_setup,
+                                        fh_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
