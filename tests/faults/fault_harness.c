@@ -14,6 +14,18 @@
  * Times in the logs are taken conservatively for the checker: granted_at
  * after the acquire call returned, release before the release call began,
  * validity_end from the lock itself after the call.
+ *
+ * Cluster and Sentinel nodes (cfg.node_kind) are started by their
+ * fixtures into heap blocks (an rc_cluster holds 9 servers: in fh_run it
+ * would grow every scenario's run), before the fork, so each client
+ * process sees the same URIs. fh_failover() deletes the "lost" keys from
+ * the fixture's own poll, as soon as the replica says role:master,
+ * rather than after the fixture returned: the fixture then still awaits
+ * every master's view or every sentinel, which may take longer than a
+ * guard of one TTL, and a key deleted that late could be a lock granted
+ * legitimately after the guard (a "key changed" fault, not a failover).
+ * Rejected: a harness-only failover (SENTINEL/CLUSTER FAILOVER sent here
+ * and polled here): it would copy the fixtures' retries and waits.
  */
 #define _GNU_SOURCE
 #include "fault_harness.h"
@@ -105,6 +117,7 @@ void fh_config_init(fh_config *cfg, const char *name)
     cfg->threads = 4;
     cfg->lease_threads = 1;
     cfg->resources = 4;
+    cfg->resource_prefix = "fr-";
     cfg->ttl_ms = 1000;
     cfg->hold_min_ms = 5;
     cfg->hold_max_ms = 40;
@@ -319,6 +332,15 @@ static void count_acquire(worker *w, redlock_status st,
         c->st->acq_other++;
         break;
     }
+    if (st != REDLOCK_OK) {
+        for (size_t k = 0; k < c->r->cfg.nodes && k < REDLOCK_NODES_MAX;
+             k++) {
+            if (info->node_status[k] == REDLOCK_EGUARDED) {
+                c->st->guarded++;
+                break;
+            }
+        }
+    }
     if (st != REDLOCK_OK && info->detail[0] != '\0') {
         snprintf(c->st->last_detail, sizeof(c->st->last_detail), "%s",
                  info->detail);
@@ -501,7 +523,7 @@ static void *worker_main(void *arg)
 
     fh_sleep_until(r->start_us);
     while (fh_now() < r->end_us) {
-        snprintf(res, sizeof(res), "fr-%u",
+        snprintf(res, sizeof(res), "%s%u", r->cfg.resource_prefix,
                  (unsigned)rand_r(&w->seed) % (unsigned)r->cfg.resources);
         w->seq++;
         if (w->lease)
@@ -921,27 +943,101 @@ static void remove_log_dir(const char *dir)
     nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Start r->cfg.nodes nodes of r->cfg.node_kind and fill r->uris.
+ * Returns 0 or -1 (what started is stopped by fh_cleanup()). */
+static int start_nodes(fh_run *r)
+{
+    const fh_config *cfg = &r->cfg;
+    rs_options so;
+
+    switch (cfg->node_kind) {
+    case FH_NODE_SERVER:
+        memset(&so, 0, sizeof(so));
+        so.appendonly = cfg->appendonly;
+        for (size_t i = 0; i < cfg->nodes; i++) {
+            if (rs_start_ex(&r->srv[i], &so) != 0)
+                return -1;
+            r->uris[i] = r->srv[i].uri;
+        }
+        return 0;
+    case FH_NODE_CLUSTER:
+        for (size_t i = 0; i < cfg->nodes; i++) {
+            r->cluster[i] = calloc(1, sizeof(*r->cluster[i]));
+            if (r->cluster[i] == NULL)
+                return -1;
+            if (rc_start(r->cluster[i], 3, 1) != 0) {
+                free(r->cluster[i]);
+                r->cluster[i] = NULL;
+                return -1;
+            }
+            r->uris[i] = r->cluster[i]->uri;
+        }
+        return 0;
+    case FH_NODE_SENTINEL:
+        for (size_t i = 0; i < cfg->nodes; i++) {
+            char name[32];
+            r->group[i] = calloc(1, sizeof(*r->group[i]));
+            if (r->group[i] == NULL)
+                return -1;
+            snprintf(name, sizeof(name), "fh-group-%zu", i);
+            if (rsn_start(r->group[i], name, 3, 1) != 0) {
+                free(r->group[i]);
+                r->group[i] = NULL;
+                return -1;
+            }
+            r->uris[i] = r->group[i]->uri;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+/* Stop the nodes start_nodes() started (only our PIDs: the fixtures'). */
+static void stop_nodes(fh_run *r)
+{
+    for (size_t i = 0; i < FH_MAX_NODES; i++)
+        rs_stop(&r->srv[i]);
+    for (size_t i = 0; i < FH_MAX_GROUPS; i++) {
+        if (r->cluster[i] != NULL) {
+            rc_stop(r->cluster[i]);
+            free(r->cluster[i]);
+            r->cluster[i] = NULL;
+        }
+        if (r->group[i] != NULL) {
+            rsn_stop(r->group[i]);
+            free(r->group[i]);
+            r->group[i] = NULL;
+        }
+    }
+}
+
+/* The name of a node kind, for messages. */
+static const char *kind_name(fh_node_kind k)
+{
+    return k == FH_NODE_CLUSTER    ? "cluster"
+           : k == FH_NODE_SENTINEL ? "sentinel group"
+                                   : "server";
+}
+
 /* Start servers and clients. */
 int fh_start(fh_run *r, const fh_config *cfg)
 {
     memset(r, 0, sizeof(*r));
     r->cfg = *cfg;
     r->started = true;
-    if (cfg->nodes == 0 || cfg->nodes > FH_MAX_NODES || cfg->procs <= 0 ||
+    if (cfg->nodes == 0 || cfg->nodes > FH_MAX_NODES ||
+        (cfg->node_kind != FH_NODE_SERVER &&
+         (cfg->nodes > FH_MAX_GROUPS || cfg->appendonly)) ||
+        cfg->node_kind > FH_NODE_SENTINEL || cfg->procs <= 0 ||
         cfg->procs > FH_MAX_PROCS || cfg->threads <= 0 ||
-        cfg->threads > FH_MAX_THREADS || cfg->resources <= 0) {
+        cfg->threads > FH_MAX_THREADS || cfg->resources <= 0 ||
+        cfg->resource_prefix == NULL || strlen(cfg->resource_prefix) > 16) {
         fprintf(stderr, "fault harness: bad configuration\n");
         return -1;
     }
-    rs_options so;
-    memset(&so, 0, sizeof(so));
-    so.appendonly = cfg->appendonly;
-    for (size_t i = 0; i < cfg->nodes; i++) {
-        if (rs_start_ex(&r->srv[i], &so) != 0) {
-            fh_cleanup(r);
-            return -1;
-        }
-        r->uris[i] = r->srv[i].uri;
+    if (start_nodes(r) != 0) {
+        fh_cleanup(r);
+        return -1;
     }
     if (make_log_dir(r->dir, sizeof(r->dir)) != 0) {
         fh_cleanup(r);
@@ -972,9 +1068,10 @@ int fh_start(fh_run *r, const fh_config *cfg)
             client_main(r, i);
         r->pids[i] = pid;
     }
-    printf("[%s] %zu nodes%s, %d client processes x %d threads (%d with "
-           "leases), %d resources, ttl %u ms, run %u ms, logs in %s\n",
-           cfg->name, cfg->nodes, cfg->appendonly ? " (AOF always)" : "",
+    printf("[%s] %zu nodes (%s)%s, %d client processes x %d threads (%d "
+           "with leases), %d resources, ttl %u ms, run %u ms, logs in %s\n",
+           cfg->name, cfg->nodes, kind_name(cfg->node_kind),
+           cfg->appendonly ? " (AOF always)" : "",
            cfg->procs, cfg->threads, cfg->lease_threads, cfg->resources,
            cfg->ttl_ms, cfg->run_ms, r->dir);
     fflush(stdout);
@@ -1034,6 +1131,7 @@ static void sum_stats(fh_run *r)
         t->acquires += s->acquires;
         t->grants += s->grants;
         t->taken += s->taken;
+        t->guarded += s->guarded;
         t->noquorum += s->noquorum;
         t->timedout += s->timedout;
         t->acq_other += s->acq_other;
@@ -1156,6 +1254,9 @@ void fh_summary(const fh_run *r, const char *fmt, ...)
            (unsigned long long)t->lease_lost_expired,
            (unsigned long long)t->lease_lost_notheld,
            (unsigned long long)t->lease_silent, t->slow_what[0] != '\0' ? t->slow_what : "-");
+    if (t->guarded != 0)
+        printf("[%s] %llu failed acquires met EGUARDED (restart guard)\n",
+               r->cfg.name, (unsigned long long)t->guarded);
     for (size_t k = 0; k < FH_STATUS_MAX; k++) {
         if (t->extend_st[k] != 0)
             printf("[%s] extend failed %llu times with %s\n", r->cfg.name,
@@ -1453,6 +1554,256 @@ done:
     return rc;
 }
 
+/* ------------------------------------------------------------------------
+ * Failover inside a cluster or Sentinel node
+ * ------------------------------------------------------------------------ */
+
+/* The keys fh_failover() deletes on the promoted master, and what it did. */
+typedef struct lose_keys {
+    const char *const *keys;
+    size_t n;
+    size_t deleted;
+    int port;          /* the promoted master */
+    uint64_t at_us;    /* when it was seen promoted */
+} lose_keys;
+
+/* DEL each key on s, one command each (keys of several cluster slots
+ * cannot share one DEL). */
+static void lose_on(const rs_server *s, lose_keys *lk)
+{
+    lk->at_us = fh_now();
+    lk->port = s->port;
+    for (size_t i = 0; i < lk->n; i++) {
+        const char *argv[2] = {"DEL", lk->keys[i]};
+        char out[256];
+        if (rs_command(s, out, sizeof(out), 2, argv) == 0 &&
+            strcmp(out, "1") == 0)
+            lk->deleted++;
+    }
+}
+
+static void cluster_promoted(rc_cluster *c, size_t idx, void *arg)
+{
+    lose_on(&c->srv[idx], arg);
+}
+
+static void group_promoted(rsn_group *g, size_t idx, void *arg)
+{
+    lose_on(&g->data[idx], arg);
+}
+
+/* See fault_harness.h. */
+int fh_failover(fh_run *r, size_t node, const char *resource,
+                const char *const *keys, size_t nkeys, fh_failover_info *out)
+{
+    lose_keys lk;
+    fh_failover_info fi;
+    int rc = -1;
+
+    memset(&lk, 0, sizeof(lk));
+    memset(&fi, 0, sizeof(fi));
+    lk.keys = keys;
+    lk.n = nkeys;
+    if (node >= r->cfg.nodes)
+        return -1;
+    if (r->cfg.node_kind == FH_NODE_CLUSTER && r->cluster[node] != NULL) {
+        rc_cluster *c = r->cluster[node];
+        int master = rc_master_of_slot(c, rc_keyslot(c, resource));
+        int replica = master >= 0 ? rc_replica_of(c, (size_t)master) : -1;
+        if (replica < 0) {
+            fprintf(stderr, "[%s] failover: no master/replica for %s\n",
+                    r->cfg.name, resource);
+            return -1;
+        }
+        fi.from_port = c->srv[master].port;
+        rc = rc_failover_ex(c, (size_t)replica, cluster_promoted, &lk);
+    } else if (r->cfg.node_kind == FH_NODE_SENTINEL &&
+               r->group[node] != NULL) {
+        rsn_group *g = r->group[node];
+        int master = rsn_master_index(g);
+        if (master < 0) {
+            fprintf(stderr, "[%s] failover: no master named\n", r->cfg.name);
+            return -1;
+        }
+        fi.from_port = g->data[master].port;
+        rc = rsn_failover_ex(g, group_promoted, &lk);
+    } else {
+        fprintf(stderr, "[%s] failover: node %zu is no cluster or group\n",
+                r->cfg.name, node);
+        return -1;
+    }
+    fi.done_us = fh_now();
+    if (rc != 0 || lk.at_us == 0) {
+        fprintf(stderr, "[%s] failover in node %zu failed\n", r->cfg.name,
+                node);
+        return -1;
+    }
+    fi.to_port = lk.port;
+    fi.deleted = lk.deleted;
+    fi.promoted_us = lk.at_us;
+    fh_fault(r, "failover in node %zu (%s): master %d -> %d, promoted at "
+                "+%.0f ms, %zu of %zu keys deleted on it then; failover "
+                "complete at +%.0f ms",
+             node, kind_name(r->cfg.node_kind), fi.from_port, fi.to_port,
+             since_start_ms(r, fi.promoted_us), fi.deleted, nkeys,
+             since_start_ms(r, fi.done_us));
+    if (out != NULL)
+        *out = fi;
+    return 0;
+}
+
+/* The replica of node 0 that holds `resource`'s key when it replicated:
+ * the cluster shard's replica, or the group's replica. */
+static const rs_server *control_replica(fh_run *r, const char *resource)
+{
+    if (r->cfg.node_kind == FH_NODE_CLUSTER) {
+        rc_cluster *c = r->cluster[0];
+        int master = rc_master_of_slot(c, rc_keyslot(c, resource));
+        int replica = master >= 0 ? rc_replica_of(c, (size_t)master) : -1;
+        return replica >= 0 ? &c->srv[replica] : NULL;
+    }
+    rsn_group *g = r->group[0];
+    int master = rsn_master_index(g);
+    for (size_t i = 0; master >= 0 && i < g->n_data; i++)
+        if ((int)i != master)
+            return &g->data[i];
+    return NULL;
+}
+
+/* See fault_harness.h. */
+int fh_failover_control(fh_run *r, fh_node_kind kind, uint32_t guard_ms,
+                        fh_control *out)
+{
+    redlock_manager *a = NULL, *b = NULL;
+    redlock_lock *la = NULL, *lb = NULL;
+    redlock_options o;
+    redlock_acquire_opts ao;
+    redlock_acquire_info info;
+    char err[256];
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    memset(r, 0, sizeof(*r));
+    r->started = true;
+    if (kind != FH_NODE_CLUSTER && kind != FH_NODE_SENTINEL)
+        return -1;
+    bool off = guard_ms == 0;
+    fh_config_init(&r->cfg,
+                   kind == FH_NODE_CLUSTER
+                       ? (off ? "failover_control_cluster_off"
+                              : "failover_control_cluster")
+                       : (off ? "failover_control_sentinel_off"
+                              : "failover_control_sentinel"));
+    r->cfg.nodes = 1;
+    r->cfg.node_kind = kind;
+    r->cfg.procs = 0;
+    r->cfg.restart_guard_ms = guard_ms;
+    if (start_nodes(r) != 0)
+        return -1;
+    r->start_us = fh_now(); /* fh_fault()'s times count from here */
+    control_options(&o);
+    o.restart_guard_ms = guard_ms;
+    if (redlock_manager_create_ex(r->uris, 1, &o, &a, err, sizeof(err)) !=
+            REDLOCK_OK ||
+        redlock_manager_create_ex(r->uris, 1, &o, &b, err, sizeof(err)) !=
+            REDLOCK_OK) {
+        fprintf(stderr, "[%s] manager: %s\n", r->cfg.name, err);
+        goto done;
+    }
+    /* Retries cover the managers' connections (and a cluster node's
+     * map) coming up. */
+    redlock_acquire_opts_init(&ao);
+    ao.retry_count = 40;
+    ao.retry_delay_ms = 50;
+    ao.retry_jitter_ms = 10;
+    ao.info = &info;
+
+    /* B meets the master that will be replaced: it takes the lock once
+     * (its largest TTL sent, the AUTO guard, becomes 30 s) and releases
+     * it. */
+    redlock_status st = redlock_acquire_ex(b, "ctl", 3, 30000, &ao, &lb);
+    if (st != REDLOCK_OK) {
+        fprintf(stderr, "[%s] B's first lock: %s: %s\n", r->cfg.name,
+                redlock_status_name(st), info.detail);
+        goto done;
+    }
+    redlock_release(lb);
+    lb = NULL;
+
+    /* A takes the lock; the replica has its key. */
+    uint64_t a_start = fh_now();
+    out->a_status = redlock_acquire_ex(a, "ctl", 3, 30000, &ao, &la);
+    uint64_t a_granted = fh_now();
+    const rs_server *rep = control_replica(r, "ctl");
+    bool replicated = false;
+    for (uint64_t until = fh_now() + 5000000u;
+         rep != NULL && !replicated && fh_now() < until; sleep_us(2000))
+        replicated = rs_dbsize(rep) == 1;
+    if (out->a_status != REDLOCK_OK || !replicated) {
+        fprintf(stderr, "[%s] A: %s, or its key not on the replica\n",
+                r->cfg.name, redlock_status_name(out->a_status));
+        goto done;
+    }
+    uint64_t a_vend = redlock_lock_validity_end_us(la);
+
+    /* The failover, and the key lost on the new master. */
+    static const char *const lost[1] = {"ctl"};
+    fh_failover_info fi;
+    if (fh_failover(r, 0, "ctl", lost, 1, &fi) != 0)
+        goto done;
+    out->deleted = fi.deleted;
+
+    /* B tries: its retries cover learning of the new master (a MOVED,
+     * +switch-master or a re-ask); each attempt is decided by what the
+     * new master holds and whether it may vote. */
+    ao.retry_count = 60;
+    uint64_t b_start = fh_now();
+    out->b_status = redlock_acquire_ex(b, "ctl", 3, 30000, &ao, &lb);
+    uint64_t b_granted = fh_now();
+    out->b_attempts = info.attempts;
+    out->b_guarded = info.node_status[0] == REDLOCK_EGUARDED;
+    uint64_t b_vend = 0, b_rel = 0;
+    if (out->b_status == REDLOCK_OK) {
+        out->b_nodes_granted = redlock_lock_nodes_granted(lb);
+        b_vend = redlock_lock_validity_end_us(lb);
+        fh_sleep_ms(100); /* B holds it a while, as A still does */
+        b_rel = fh_now();
+        redlock_release(lb);
+        lb = NULL;
+    }
+    printf("[%s] B (guard %s): %s after %u attempts in %.0f ms (node "
+           "status %s; detail %s)\n",
+           r->cfg.name, off ? "off" : "auto",
+           redlock_status_name(out->b_status), info.attempts,
+           (double)(b_granted - b_start) / 1000.0,
+           redlock_status_name(info.node_status[0]),
+           info.detail[0] != '\0' ? info.detail : "-");
+    uint64_t a_rel = fh_now();
+    redlock_release(la);
+    la = NULL;
+
+    mc_log_free(&r->log);
+    if (control_line(&r->log, "A", a_start, a_granted, a_vend, a_rel) != 0 ||
+        control_line(&r->log, "B", b_start,
+                     out->b_status == REDLOCK_OK ? b_granted : 0, b_vend,
+                     b_rel) != 0)
+        goto done;
+    printf("[%s] checker: ", r->cfg.name);
+    mc_check(&r->log, &out->rep, stdout, FH_DETAILS);
+    mc_report_print(&out->rep, stdout);
+    r->rep = out->rep;
+    rc = 0;
+done:
+    if (lb != NULL)
+        redlock_lock_free(lb);
+    if (la != NULL)
+        redlock_lock_free(la);
+    redlock_manager_destroy(b);
+    redlock_manager_destroy(a);
+    fflush(stdout);
+    return rc;
+}
+
 /* Holds granted in [from_us, to_us]. */
 size_t fh_grants_between(const fh_run *r, uint64_t from_us, uint64_t to_us)
 {
@@ -1493,8 +1844,7 @@ void fh_cleanup(fh_run *r)
             r->pids[i] = 0;
         }
     }
-    for (size_t i = 0; i < FH_MAX_NODES; i++)
-        rs_stop(&r->srv[i]);
+    stop_nodes(r);
     mc_log_free(&r->log);
     if (r->stats != NULL) {
         munmap(r->stats, sizeof(fh_stats) * (size_t)r->cfg.procs);

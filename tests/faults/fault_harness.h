@@ -26,6 +26,12 @@
  *
  * Only PIDs started here (clients) or by redis_spawn (servers) are ever
  * signalled. Every wait has a deadline.
+ *
+ * A Redlock node is a plain redis-server by default; cfg.node_kind makes
+ * each a whole Redis Cluster (cluster_spawn: 3 masters, 1 replica each)
+ * or a Sentinel-managed master (sentinel_spawn: master, 1 replica, 3
+ * sentinels), at most FH_MAX_GROUPS of them, so that a scenario can fail
+ * over inside a node (fh_failover()).
  */
 #ifndef REDLOCK_FAULT_HARNESS_H
 #define REDLOCK_FAULT_HARNESS_H
@@ -36,26 +42,45 @@
 #include <sys/types.h>
 
 #include "checker.h"
+#include "cluster_spawn.h"
 #include "redis_spawn.h"
+#include "sentinel_spawn.h"
 #include "redlock.h"
 
 #define FH_MAX_NODES 7
 #define FH_MAX_PROCS 4
 #define FH_MAX_THREADS 8
 #define FH_MAX_WINDOWS 16
+/* Cluster or Sentinel nodes a run may have (each is 5-6 servers). */
+#define FH_MAX_GROUPS 3
 /* Statuses counted one by one (larger ones share the last slot). */
 #define FH_STATUS_MAX 24
+
+/* What each Redlock node of a run is. */
+typedef enum fh_node_kind {
+    FH_NODE_SERVER = 0,  /* one redis-server (redis://) */
+    FH_NODE_CLUSTER = 1, /* a Redis Cluster of 3 masters with 1 replica
+                            each (redis://...?cluster=yes&seed=...) */
+    FH_NODE_SENTINEL = 2 /* a master with 1 replica watched by 3
+                            sentinels (sentinel://.../NAME?sentinel=...) */
+} fh_node_kind;
 
 /* What a scenario runs. Fill with fh_config_init(), then change fields. */
 typedef struct fh_config {
     const char *name;            /* scenario name for the summary line */
-    size_t nodes;                /* redis-servers; 5 */
+    size_t nodes;                /* Redlock nodes; 5 (at most
+                                    FH_MAX_GROUPS unless node_kind is
+                                    FH_NODE_SERVER) */
+    fh_node_kind node_kind;      /* what each node is; FH_NODE_SERVER */
     int appendonly;              /* start them with appendfsync always */
     int procs;                   /* client processes; 2 */
     int threads;                 /* worker threads per process; 4 */
     int lease_threads;           /* of those, how many hold with leases
                                     (the others with plain locks); 1 */
     int resources;               /* shared resource names fr-0 ...; 4 */
+    const char *resource_prefix; /* their prefix; "fr-" (a cluster
+                                    scenario may give a hash tag, "{fr}-",
+                                    to put them all on one shard) */
     uint32_t ttl_ms;             /* TTL of every lock and lease; 1000 */
     uint32_t hold_min_ms;        /* plain hold, uniform in [min, max]; */
     uint32_t hold_max_ms;        /*   5 .. 40 */
@@ -84,6 +109,8 @@ typedef struct fh_stats {
     uint64_t acquires;         /* acquire calls */
     uint64_t grants;           /* ... that returned OK */
     uint64_t taken;            /* ETAKEN */
+    uint64_t guarded;          /* failed acquires in which some node said
+                                  EGUARDED (restart guard) last */
     uint64_t noquorum;         /* ENOQUORUM */
     uint64_t timedout;         /* ETIMEDOUT */
     uint64_t acq_other;        /* any other failure */
@@ -137,7 +164,9 @@ typedef struct fh_window_t {
 /* One scenario run. */
 typedef struct fh_run {
     fh_config cfg;
-    rs_server srv[FH_MAX_NODES];
+    rs_server srv[FH_MAX_NODES]; /* FH_NODE_SERVER nodes */
+    rc_cluster *cluster[FH_MAX_GROUPS]; /* FH_NODE_CLUSTER nodes */
+    rsn_group *group[FH_MAX_GROUPS];    /* FH_NODE_SENTINEL nodes */
     const char *uris[FH_MAX_NODES];
     char dir[256];               /* hold logs: dir/client-N.log */
     pid_t pids[FH_MAX_PROCS];    /* 0 once reaped */
@@ -284,6 +313,11 @@ typedef struct fh_control {
     redlock_status a_status;   /* A's acquire */
     redlock_status b_status;   /* B's acquire, after the restarts */
     size_t b_nodes_granted;    /* nodes that said yes to B, if granted */
+    bool b_guarded;            /* fh_failover_control(): B's last attempt
+                                  met EGUARDED */
+    uint32_t b_attempts;       /* B's attempts */
+    size_t deleted;            /* fh_failover_control(): keys deleted on
+                                  the promoted master */
     mc_report rep;             /* the checker over A's and B's holds */
 } fh_control;
 
@@ -325,6 +359,48 @@ typedef enum fh_contender {
  */
 int fh_rolling_control(fh_run *r, uint32_t a_guard_ms, fh_contender who,
                        uint32_t b_guard_ms, fh_control *out);
+
+/* What fh_failover() did. Times on redlock_clock_us(). */
+typedef struct fh_failover_info {
+    int from_port;           /* the master before */
+    int to_port;             /* the promoted replica */
+    size_t deleted;          /* keys deleted on it (DEL replied 1) */
+    uint64_t promoted_us;    /* when the promotion was seen and the keys
+                                deleted (within a fixture poll of it) */
+    uint64_t done_us;        /* when the fixture saw the failover
+                                complete (every master's view / every
+                                sentinel names the new master) */
+} fh_failover_info;
+
+/*
+ * Fail over inside Redlock node `node` (FH_NODE_CLUSTER: the shard that
+ * serves `resource`'s slot, by CLUSTER FAILOVER on its replica;
+ * FH_NODE_SENTINEL: the group, by SENTINEL FAILOVER; resource unused), and
+ * as soon as the replica says role:master, DEL each of keys[0 .. nkeys)
+ * on it, one by one: the writes asynchronous replication lost (keys of
+ * other shards answer MOVED and are left alone). Counts one fault
+ * (fh_fault()) and fills *out (may be NULL). Returns 0, or -1 with a
+ * message on stderr.
+ */
+int fh_failover(fh_run *r, size_t node, const char *resource,
+                const char *const *keys, size_t nkeys, fh_failover_info *out);
+
+/*
+ * The deterministic failover control, like fh_restart_control() for a
+ * failover inside one node of kind (FH_NODE_CLUSTER or FH_NODE_SENTINEL):
+ * managers A and B (restart guard guard_ms) are created; B takes and
+ * releases "ctl" (TTL 30 s) once, so it has met the old master (and, with
+ * AUTO, its guard is 30 s); A takes "ctl" (TTL 30 s) and, once the
+ * replica holds A's key, the node fails over and the key is deleted on
+ * the promoted master (fh_failover()); then B tries "ctl" (retries for
+ * about 2 s, while it learns of the new master). Both holds are checked.
+ * With guard_ms 0, B must get it and the checker find 1 overlap; with
+ * AUTO, B must be refused (out->b_guarded: some node said EGUARDED) and
+ * the checker find none. Returns 0 (results in *out), or -1 if something
+ * could not be set up. fh_cleanup() stops the node.
+ */
+int fh_failover_control(fh_run *r, fh_node_kind kind, uint32_t guard_ms,
+                        fh_control *out);
 
 /* Stop everything fh_start() started (clients by PID, servers), free the
  * log, and remove the log directory unless $REDLOCK_FAULT_KEEP_LOGS is

@@ -953,6 +953,10 @@ int rc_migrate_slot(rc_cluster *c, int slot, size_t from, size_t to)
 
 /* Argument of failover_done(). */
 typedef struct rc_failover_arg {
+    rc_promoted_fn on_promoted; /* called once when the replica first
+                                   says role:master; may be NULL */
+    void *on_promoted_arg;
+    int promoted_told;
     size_t replica;          /* the promoted server */
     unsigned char *slots;    /* RC_SLOTS flags: the old master's slots */
 } rc_failover_arg;
@@ -961,11 +965,15 @@ typedef struct rc_failover_arg {
  * every slot of its old master. */
 static int failover_done(rc_cluster *c, void *arg)
 {
-    const rc_failover_arg *a = arg;
+    rc_failover_arg *a = arg;
     short view[RC_SLOTS];
 
     if (replication_of(c, a->replica, NULL, NULL) != 1)
         return 0;
+    if (a->on_promoted != NULL && !a->promoted_told) {
+        a->promoted_told = 1;
+        a->on_promoted(c, a->replica, a->on_promoted_arg);
+    }
     for (size_t i = 0; i < c->n; i++) {
         if (c->srv[i].pid <= 0 || replication_of(c, i, NULL, NULL) != 1)
             continue;
@@ -999,6 +1007,26 @@ static void report_failover(rc_cluster *c, const rc_failover_arg *a)
 }
 
 int rc_failover(rc_cluster *c, size_t replica)
+{
+    return rc_failover_ex(c, replica, NULL, NULL);
+}
+
+int rc_replica_of(rc_cluster *c, size_t master)
+{
+    if (c == NULL || master >= c->n)
+        return -1;
+    for (size_t i = 0; i < c->n; i++) {
+        int port;
+        if (i != master && c->srv[i].pid > 0 &&
+            replication_of(c, i, &port, NULL) == 0 &&
+            port == c->srv[master].port)
+            return (int)i;
+    }
+    return -1;
+}
+
+int rc_failover_ex(rc_cluster *c, size_t replica, rc_promoted_fn on_promoted,
+                   void *arg)
 {
     static const char *argv[] = { "CLUSTER", "FAILOVER", "FORCE" };
     unsigned char slots[RC_SLOTS];
@@ -1036,6 +1064,9 @@ int rc_failover(rc_cluster *c, size_t replica)
         return -1;
     a.replica = replica;
     a.slots = slots;
+    a.on_promoted = on_promoted;
+    a.on_promoted_arg = arg;
+    a.promoted_told = 0;
     deadline = rs_now_ms() + RC_FAILOVER_TIMEOUT_MS;
     for (;;) {
         long long left = deadline - rs_now_ms();

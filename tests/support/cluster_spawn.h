@@ -139,6 +139,21 @@ int rc_migrate_slot(rc_cluster *c, int slot, size_t from, size_t to);
  * paused with rs_pause() are skipped by every poll of this fixture. */
 int rc_failover(rc_cluster *c, size_t replica);
 
+/* Called by rc_failover_ex() from its polling, once, as soon as the
+ * replica says role:master (before the other masters' views are awaited;
+ * within a poll, RC_POLL_MS, of the promotion). */
+typedef void (*rc_promoted_fn)(rc_cluster *c, size_t promoted, void *arg);
+
+/* rc_failover() calling on_promoted (may be NULL) at the promotion: a
+ * test acts on the new master before clients find it (e.g. deletes keys
+ * to model writes that asynchronous replication lost). */
+int rc_failover_ex(rc_cluster *c, size_t replica, rc_promoted_fn on_promoted,
+                   void *arg);
+
+/* Index of a running replica of srv[master] (by INFO replication's
+ * master_port), or -1. */
+int rc_replica_of(rc_cluster *c, size_t master);
+
 #ifdef __cplusplus
 }
 #endif

@@ -455,11 +455,33 @@ int rsn_is_master(rsn_group *g, size_t i)
     return data_role(&g->data[i], NULL);
 }
 
+/* Argument of failover_seen(). */
+typedef struct rsn_failover_arg {
+    int old_port;               /* the master before the failover */
+    rsn_promoted_fn on_promoted; /* called once when another data server
+                                   first says role:master; may be NULL */
+    void *on_promoted_arg;
+    int promoted_told;
+} rsn_failover_arg;
+
 /* 1 when every running sentinel names the same data server, not the old
- * master (arg: its port, an int), and that server says role:master. */
+ * master (arg: an rsn_failover_arg), and that server says role:master;
+ * first tells on_promoted of a promoted data server. */
 static int failover_seen(rsn_group *g, void *arg)
 {
-    int old_port = *(const int *)arg, port = -1, idx;
+    rsn_failover_arg *a = arg;
+    int old_port = a->old_port, port = -1, idx;
+
+    if (a->on_promoted != NULL && !a->promoted_told) {
+        for (size_t i = 0; i < g->n_data; i++) {
+            if (g->data[i].pid <= 0 || g->data[i].port == old_port ||
+                data_role(&g->data[i], NULL) != 1)
+                continue;
+            a->promoted_told = 1;
+            a->on_promoted(g, i, a->on_promoted_arg);
+            break;
+        }
+    }
 
     for (size_t i = 0; i < g->n_sentinels; i++) {
         int p;
@@ -521,9 +543,15 @@ static int failover_given_up(rsn_group *g, const rs_server *s, int old_port)
 
 int rsn_failover(rsn_group *g)
 {
+    return rsn_failover_ex(g, NULL, NULL);
+}
+
+int rsn_failover_ex(rsn_group *g, rsn_promoted_fn on_promoted, void *arg)
+{
     long long deadline = rs_now_ms() + RSN_FAILOVER_TIMEOUT_MS;
     size_t used = 0;
     int old, old_port;
+    rsn_failover_arg a;
 
     if (g == NULL || g->n_sentinels == 0)
         return -1;
@@ -534,6 +562,10 @@ int rsn_failover(rsn_group *g)
         return -1;
     }
     old_port = g->data[old].port;
+    a.old_port = old_port;
+    a.on_promoted = on_promoted;
+    a.on_promoted_arg = arg;
+    a.promoted_told = 0;
     while (used < g->n_sentinels &&
            (g->sentinel[used].pid <= 0 || g->sentinel[used].paused))
         used++;
@@ -546,11 +578,11 @@ int rsn_failover(rsn_group *g)
         long long left = deadline - rs_now_ms();
 
         if (left <= RSN_FAILOVER_RETRY_MS)
-            return await_cond(g, failover_seen, &old_port,
+            return await_cond(g, failover_seen, &a,
                               left > 0 ? (int)left : 0,
                               "every sentinel naming the new master, which "
                               "says role:master");
-        if (await_cond(g, failover_seen, &old_port, RSN_FAILOVER_RETRY_MS,
+        if (await_cond(g, failover_seen, &a, RSN_FAILOVER_RETRY_MS,
                        NULL) == 0)
             return 0;
         if (failover_given_up(g, &g->sentinel[used], old_port)) {

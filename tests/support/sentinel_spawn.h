@@ -83,6 +83,17 @@ int rsn_is_master(rsn_group *g, size_t i);
  * master), or -1 (message on stderr). */
 int rsn_failover(rsn_group *g);
 
+/* Called by rsn_failover_ex() from its polling, once, as soon as a data
+ * server other than the old master says role:master (the sentinels'
+ * REPLICAOF NO ONE took effect), before the sentinels are awaited: within
+ * a poll, RSN_POLL_MS, of the promotion. */
+typedef void (*rsn_promoted_fn)(rsn_group *g, size_t promoted, void *arg);
+
+/* rsn_failover() calling on_promoted (may be NULL) at the promotion: a
+ * test acts on the new master before clients are told of it (e.g.
+ * deletes keys to model writes that asynchronous replication lost). */
+int rsn_failover_ex(rsn_group *g, rsn_promoted_fn on_promoted, void *arg);
+
 #ifdef __cplusplus
 }
 #endif
