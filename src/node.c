@@ -834,8 +834,10 @@ static void on_run_id(redlock__node *nd, const redisReply *r, uint64_t now)
          * promoted replica may lack our keys. Guarded from now, as a
          * restart (cluster.c, DESIGN). */
         seen = REDLOCK__RUN_ID_CHANGED;
-        snprintf(nd->guard_why, sizeof(nd->guard_why),
-                 "a new master of the cluster's slots (failover)");
+        snprintf(nd->guard_why, sizeof(nd->guard_why), "%s",
+                 nd->parent != NULL && nd->parent->sentinel != NULL
+                     ? "a new master named by the sentinels (failover)"
+                     : "a new master of the cluster's slots (failover)");
     } else if (seen == REDLOCK__RUN_ID_CHANGED)
         snprintf(nd->guard_why, sizeof(nd->guard_why),
                  "run_id changed from %.12s... to %.12s...", nd->last_run_id,
