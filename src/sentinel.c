@@ -88,6 +88,8 @@ struct redlock__sentinel {
     size_t ask_tries;             /* sentinels asked in vain this round */
     redlock__op *role;            /* the last ROLE check (our reference) */
     char why[200];                /* why the last round failed */
+    bool round_failed;            /* the last round named no master (set
+                                     until a question is sent again) */
 };
 
 bool redlock__sentinel_parse_addr(const void *reply, char *host,
@@ -151,6 +153,7 @@ static void ask_want(redlock__sentinel *sn, uint64_t now, redlock__op **post,
         redlock__op_unref(sn->ask);
     sn->ask = op;
     sn->ask_busy = true;
+    sn->round_failed = false;
     sn->ask_at = sn->ask_from % sn->n_sentinels;
     sn->ask_next_us = redlock__after_ms(now, SENTINEL_POLL_MS);
     *post = op;
@@ -293,16 +296,20 @@ static void ask_done(void *arg)
         else
             to = switch_master(sn, host, port, now, &role_op);
         waiting = take_waiting(sn);
-        if (to == NULL)
+        if (to == NULL) {
             snprintf(why, sizeof(why), "%s", sn->why);
+            sn->round_failed = current(sn) == NULL; /* fail fast too */
+        }
     } else {
         sn->ask_from++;
         if (++sn->ask_tries < sn->n_sentinels) {
             sn->ask_next_us = 0; /* the next sentinel, now */
             ask_want(sn, now, &next, &next_at);
         } else {
-            /* Every sentinel was asked in vain: fail what waits. */
+            /* Every sentinel was asked in vain: fail what waits, and
+             * what comes until the next round (submit). */
             sn->ask_tries = 0;
+            sn->round_failed = true;
             sn->ask_next_us = redlock__after_ms(now, SENTINEL_RETRY_MS);
             waiting = take_waiting(sn);
             snprintf(why, sizeof(why), "no sentinel named a master: %.160s",
@@ -352,11 +359,24 @@ void redlock__sentinel_submit(redlock__sentinel *sn, redlock__slot *s)
     redlock__op *q;
     redlock__node *at = NULL;
     const char *refuse = NULL;
+    redlock_status refuse_st = REDLOCK_ECLOSED;
+    char why[240];
     pthread_mutex_lock(&sn->mu);
     redlock__node *nd = current(sn);
+    ask_want(sn, redlock__clock_now_us(), &q, &at);
     if (nd == NULL) {
         if (sn->stopping) {
             refuse = "manager is shutting down";
+        } else if (sn->round_failed) {
+            /* No master known, the last round failed, and the next is
+             * not due yet (SENTINEL_RETRY_MS): fail at once, as a plain
+             * node that is down does, rather than wait for a question
+             * nothing would send (found under TSan: such a slot waited
+             * until its caller gave up, with no reason given). */
+            snprintf(why, sizeof(why), "no sentinel named a master: %.160s",
+                     sn->why);
+            refuse = why;
+            refuse_st = REDLOCK_EIO;
         } else {
             s->next = NULL;
             if (sn->wait_tail != NULL)
@@ -366,13 +386,12 @@ void redlock__sentinel_submit(redlock__sentinel *sn, redlock__slot *s)
             sn->wait_tail = s;
         }
     }
-    ask_want(sn, redlock__clock_now_us(), &q, &at);
     pthread_mutex_unlock(&sn->mu);
     post(q, at);
     if (nd != NULL)
         redlock__node_submit(nd, s);
     else if (refuse != NULL)
-        redlock__op_complete(s, REDLOCK__ANS_ERROR, REDLOCK_ECLOSED,
+        redlock__op_complete(s, REDLOCK__ANS_ERROR, refuse_st,
                              sn->uri.display, refuse);
 }
 
