@@ -829,19 +829,24 @@ static void on_run_id(redlock__node *nd, const redisReply *r, uint64_t now)
         !ok || nd->last_run_id[0] == '\0' ? REDLOCK__RUN_ID_NEW
         : strcmp(nd->last_run_id, id) == 0 ? REDLOCK__RUN_ID_SAME
                                            : REDLOCK__RUN_ID_CHANGED;
-    if (nd->newcomer && nd->last_run_id[0] == '\0') {
-        /* A cluster's master first met after its slot map was known: a
-         * promoted replica may lack our keys. Guarded from now, as a
-         * restart (cluster.c, DESIGN). */
+    if ((nd->newcomer || atomic_load(&nd->promoted)) &&
+        nd->last_run_id[0] == '\0') {
+        /* A cluster's master first met after its slot map was known, or
+         * a member promoted before its first handshake: a promoted
+         * replica may lack our keys. Guarded from now, as a restart
+         * (cluster.c, DESIGN); without this, a first handshake's uptime
+         * rule would replace the promotion's guard with an older start. */
         seen = REDLOCK__RUN_ID_CHANGED;
         snprintf(nd->guard_why, sizeof(nd->guard_why), "%s",
                  nd->parent != NULL && nd->parent->sentinel != NULL
                      ? "a new master named by the sentinels (failover)"
                      : "a new master of the cluster's slots (failover)");
-    } else if (seen == REDLOCK__RUN_ID_CHANGED)
+    } else if (seen == REDLOCK__RUN_ID_CHANGED) {
         snprintf(nd->guard_why, sizeof(nd->guard_why),
                  "run_id changed from %.12s... to %.12s...", nd->last_run_id,
                  id);
+        atomic_store(&nd->promoted, false); /* this restart's message */
+    }
     else if (seen == REDLOCK__RUN_ID_NEW && uptime_ok)
         snprintf(nd->guard_why, sizeof(nd->guard_why), "uptime %llu s",
                  (unsigned long long)uptime);
