@@ -20,9 +20,12 @@
  *                         (a new shard worker if need be).
  *   ASK slot host:port    s goes to that master once, preceded by ASKING
  *                         (slot->asking); the map is unchanged.
- *   anything else         the worker interprets it as usual: TRYAGAIN
- *                         and CLUSTERDOWN are failed votes (the caller's
- *                         retry loop is the short retry).
+ *   TRYAGAIN              (keys of one command split by a migration in
+ *                         progress) the shard's worker sends s again
+ *                         after NODE_TRYAGAIN_US, first in its line
+ *                         (node.c), within the deadline.
+ *   anything else         the worker interprets it as usual:
+ *                         CLUSTERDOWN is a failed vote.
  * A redirected slot keeps its op's deadline: the target's worker fails it
  * when that has passed, and its command timeout runs from when it is
  * written there. At most CLUSTER_REDIRECTS_MAX redirects per slot.

@@ -36,9 +36,11 @@
  * of the reading role between callers (a wake-up per hand-off, which is
  * what the worker already costs under load).
  *
- * Lists a slot moves through (all but `queue` are the worker's alone):
+ * Lists a slot moves through (all but `queue` are the worker's alone, or
+ * a caller's reading inline under io_mu):
  *   queue     submitted by any thread, under queue_mu
- *   pending   accepted, waiting for the connection to become ready
+ *   pending   accepted, waiting for the connection to become ready (or,
+ *             first in line, a cluster TRYAGAIN's short wait)
  *   inflight  written to the socket, waiting for a reply
  *
  * Connection states: DOWN (waiting out a reconnect backoff), CONNECTING
@@ -127,6 +129,11 @@
 /* Most handshake commands: AUTH, SELECT, INFO and one SCRIPT LOAD per
  * script, with room to spare. */
 #define HANDSHAKE_MAX 12
+/* A cluster shard's TRYAGAIN (keys of one command split by a slot
+ * migration in progress) is answered by sending the command again after
+ * this long, within its deadline, at most CLUSTER_REDIRECTS_MAX times
+ * with its other redirects (cluster.c). */
+#define NODE_TRYAGAIN_US 20000u
 /* Most commands in flight that a calling thread adopts when it writes to
  * a node inline (replies owed to callers that left; see
  * redlock__node_try_send). Past it the worker takes over. */
@@ -730,6 +737,15 @@ static void pump_pending(redlock__node *nd, uint64_t now)
     while (nd->state == CONN_READY &&
            nd->inflight.len < NODE_INFLIGHT_MAX &&
            (s = list_pop(&nd->pending)) != NULL) {
+        if (s->not_before_us > now && !droppable(s)) {
+            /* A TRYAGAIN's short wait: it stays first (FIFO). */
+            s->next = nd->pending.head;
+            nd->pending.head = s;
+            if (nd->pending.tail == NULL)
+                nd->pending.tail = s;
+            nd->pending.len++;
+            break;
+        }
         if (droppable(s))
             drop(nd, s);
         else if (!is_release(s) && expired(s, now))
@@ -1057,6 +1073,29 @@ static void on_reply(redlock__node *nd, redisReply *r, uint64_t now)
         r->type == REDIS_REPLY_ERROR && r->str != NULL)
         redlock__sentinel_on_error(nd->parent->sentinel, r->str, r->len);
     if (nd->parent != NULL && nd->parent->cluster != NULL &&
+        r->type == REDIS_REPLY_ERROR && r->str != NULL && r->len >= 8 &&
+        memcmp(r->str, "TRYAGAIN", 8) == 0 && !droppable(s) &&
+        s->redirects < 5 &&
+        now + NODE_TRYAGAIN_US < (is_release(s) ? s->op->keep_until_us
+                                  : s->op->deadline_us != 0
+                                      ? s->op->deadline_us
+                                      : UINT64_MAX)) {
+        /* A short retry, first in line again (pump_pending() holds it
+         * until not_before_us; the worker's poll wakes for it). A caller
+         * reading inline wakes the worker to send it. */
+        freeReplyObject(r);
+        s->redirects++;
+        s->not_before_us = now + NODE_TRYAGAIN_US;
+        s->next = nd->pending.head;
+        nd->pending.head = s;
+        if (nd->pending.tail == NULL)
+            nd->pending.tail = s;
+        nd->pending.len++;
+        if (tl_worker != nd)
+            wake_worker(nd);
+        return;
+    }
+    if (nd->parent != NULL && nd->parent->cluster != NULL &&
         r->type == REDIS_REPLY_ERROR && r->str != NULL && !droppable(s)) {
         /* MOVED or ASK: the cluster's router sends s on (cluster.c). It
          * leaves this node's load first: the next node counts it. */
@@ -1296,6 +1335,9 @@ static int poll_timeout_ms(const redlock__node *nd, uint64_t now)
     }
     if (nd->pending.head != NULL && nd->pending_scan_us < due)
         due = nd->pending_scan_us;
+    if (nd->pending.head != NULL && nd->pending.head->not_before_us > now &&
+        nd->pending.head->not_before_us < due)
+        due = nd->pending.head->not_before_us; /* a TRYAGAIN's resend */
     if (nd->stop_seen && nd->stop_deadline_us < due)
         due = nd->stop_deadline_us;
     if (nd->guard_reported) { /* wake to report the guard's end */

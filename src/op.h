@@ -50,7 +50,9 @@ typedef struct redlock__slot {
     uint8_t asking;             /* cluster: send ASKING before it (an ASK
                                    redirect; cluster.c) */
     uint8_t ask_owed;           /* the reply to that ASKING comes first */
-    uint8_t redirects;          /* cluster: MOVED/ASK followed so far */
+    uint8_t redirects;          /* cluster: MOVED/ASK/TRYAGAIN followed */
+    uint64_t not_before_us;     /* cluster TRYAGAIN: not sent again
+                                   before (node.c); 0: none */
     redlock_status error;       /* when answer is ERROR */
     void *reply;                /* redisReply* for OP_RAW; owned by the op */
     uint64_t sent_us;           /* when written to the socket */

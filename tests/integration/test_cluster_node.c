@@ -19,6 +19,8 @@
  *   - a failback to a master that served the slots before, but not since,
  *     is guarded too;
  *   - one cluster given as two nodes (different seeds) votes once;
+ *   - TRYAGAIN (keys split by a migration) is sent again after a short
+ *     wait, a bounded number of times;
  *   - CLUSTER FAILOVER while a lock is held, the new master lacking its
  *     key (as asynchronous replication may leave it): with the restart
  *     guard, a rival manager gets no grant while the holder's validity
@@ -428,6 +430,53 @@ static void test_slot_migration_under_load(void **state)
     rc_stop(&c);
 }
 
+/* A multi-key command whose keys a migration has split gets TRYAGAIN;
+ * the shard's worker sends it again after a short wait, within the
+ * deadline, a bounded number of times (the source counts each). */
+static void test_tryagain_short_retry(void **state)
+{
+    (void)state;
+    rc_cluster c;
+    assert_int_equal(rc_start(&c, 3, 0), 0);
+    const char *uris[1] = {c.uri};
+    redlock_manager *m = rl_manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    const char *keys[2] = {"{ta}:a", "{ta}:b"};
+    redlock_lock *lk = NULL;
+    assert_int_equal(redlock_acquire_multi(m, (const void *const *)keys,
+                                           NULL, 2, 30000, NULL, &lk),
+                     REDLOCK_OK);
+    int slot = rc_keyslot(&c, "{ta}");
+    int from = rc_master_of_slot(&c, slot);
+    size_t to = ((size_t)from + 1) % c.n_masters;
+    /* Half-migrated: the slot MIGRATING/IMPORTING, one key moved. */
+    assert_int_equal(rc_migrate_begin(&c, slot, (size_t)from, to), 0);
+    char out[256], port[16];
+    snprintf(port, sizeof(port), "%d", c.srv[to].port);
+    const char *mig[6] = {"MIGRATE", "127.0.0.1", port, keys[0], "0",
+                          "5000"};
+    assert_int_equal(rc_command(&c, (size_t)from, out, sizeof(out), 6, mig),
+                     0);
+    assert_string_equal(out, "OK");
+    long long before = rs_info_count(&c.srv[from], "errorstats",
+                                     "errorstat_TRYAGAIN:count=");
+    /* The extend cannot succeed there while the keys are split: one
+     * TRYAGAIN, then five short retries, then a failed vote. */
+    redlock_status st = redlock_extend(lk, 30000);
+    long long after = rs_info_count(&c.srv[from], "errorstats",
+                                    "errorstat_TRYAGAIN:count=");
+    print_message("extend on split keys: %s, TRYAGAIN answered %lld times\n",
+                  redlock_strerror(st), after - before);
+    assert_int_not_equal(st, REDLOCK_OK);
+    assert_int_equal(after - before, 6);
+    /* The migration ends: the same lock extends and releases again. */
+    assert_true(rc_migrate_keys(&c, slot, (size_t)from, to) >= 0);
+    assert_int_equal(rc_migrate_end(&c, slot, (size_t)from, to), 0);
+    assert_int_equal(redlock_release(lk), REDLOCK_OK);
+    assert_true(await_cluster_keys(&c, 0, 5000));
+    redlock_manager_destroy(m);
+    rc_stop(&c);
+}
+
 /* The replica whose master is srv[master], or -1. */
 static int replica_of(rc_cluster *c, int master)
 {
@@ -650,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_map_from_shards_or_slots),
         cmocka_unit_test(test_fast_path_to_shards),
         cmocka_unit_test(test_slot_migration_under_load),
+        cmocka_unit_test(test_tryagain_short_retry),
         cmocka_unit_test(test_failover_guard),
         cmocka_unit_test(test_failback_guard),
         cmocka_unit_test(test_same_cluster_twice),
