@@ -738,7 +738,9 @@ static void test_destroy_pending(void **state)
     assert_int_equal(late.calls, 0);
     redlock_queue_destroy(q);
     assert_true(rl_await_threads(threads0, 10000));
-    assert_int_equal(rl_count_fds(), fds0);
+    /* Awaited: CI (normal build, under load) once read one fd more at
+     * once, the fixture's own manager's; 8 quiet runs never did. */
+    assert_int_equal(rl_await_fds(fds0, 10000), fds0);
 }
 
 /* Destroying a queue with operations pending runs every callback once

@@ -312,6 +312,18 @@ int rl_await_threads(int want, int timeout_ms)
     return n;
 }
 
+int rl_await_fds(int want, int timeout_ms)
+{
+    uint64_t end = rl_now_us() + (uint64_t)timeout_ms * 1000u;
+    int n = rl_count_fds();
+    while (n != want && rl_now_us() < end) {
+        struct timespec ts = {0, 1000000}; /* 1 ms */
+        nanosleep(&ts, NULL);
+        n = rl_count_fds();
+    }
+    return n;
+}
+
 /* PTTL of key on server i (-3 when the server cannot be asked). */
 long long rl_pttl(rl_cluster *c, size_t i, const char *key)
 {

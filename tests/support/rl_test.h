@@ -129,6 +129,12 @@ int rl_count_threads(void);
  * left behind" is awaited, not read once. */
 int rl_await_threads(int want, int timeout_ms);
 
+/* Wait until the process has exactly want open fds or timeout_ms passed;
+ * returns the last count. Another manager of the test (the fixture's)
+ * may be reconnecting at the moment of a single read, so "nothing left
+ * open" is awaited: a leak never settles back. */
+int rl_await_fds(int want, int timeout_ms);
+
 /* Microseconds on the library's clock. */
 uint64_t rl_now_us(void);
 
