@@ -409,7 +409,10 @@ void cli_nodes_hook(redlock_options *o);
 
 /* Print node failures as the library reports them (on), or only record
  * them (off, the default). Commands turn it on while they wait for a
- * lock (acquire and exec with --wait) or campaign (elect). Any thread. */
+ * lock (acquire and exec with --wait) or campaign (elect). Turning it on
+ * first prints the nodes already recorded as down (rate-limited), so a
+ * failure reported between an attempt's report and the start of the
+ * wait is not lost. Any thread. */
 void cli_nodes_live(int on);
 
 /* Print a line for each node whose status in info's last attempt is an

@@ -15,7 +15,9 @@
  * redlock_acquire_info.node_status. The callback only records the
  * latest reason and message per node (under a mutex), and prints it too
  * while "live" reporting is on (a command waiting for a lock, or an
- * election); the main thread prints a failed attempt's nodes, and elect
+ * election; turning it on prints the nodes already down, since the
+ * library will not report them again); the main thread prints a failed
+ * attempt's nodes, and elect
  * the nodes still down, through the same rate limit. Rejected: printing
  * every callback (a flapping node would flood the journal) and printing
  * only with -v (the reason the tool exists: a wrong password used to
@@ -165,6 +167,17 @@ void cli_nodes_hook(redlock_options *o)
 void cli_nodes_live(int on)
 {
     pthread_mutex_lock(&g.mu);
+    if (on && !g.live) {
+        /* A node may have failed after the last attempt's report (which
+         * saw it still pending) and before now: say so here, or no one
+         * will (the library reports each change once). */
+        uint64_t now = redlock_clock_us();
+
+        for (size_t i = 0; i < g.node_count; i++)
+            if (g.nodes[i].st != REDLOCK_OK)
+                report_node(g.nodes[i].name, g.nodes[i].st, g.nodes[i].msg,
+                            now);
+    }
     g.live = on;
     pthread_mutex_unlock(&g.mu);
 }
