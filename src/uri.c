@@ -20,8 +20,10 @@
  * Invariants:
  *   - Error messages never contain bytes of the userinfo or of a unix query
  *     value. Ports and dbs are echoed only when they are all digits (then
- *     they are out of range), unix query keys only when the query has no
- *     password parameter at all, and the socket path never.
+ *     they are out of range), query keys only when the query has no
+ *     password parameter at all, and the socket path never. One walk
+ *     (uri_query_next) and one refusal (uri_unknown_param) serve the
+ *     queries of all three forms.
  *   - Every buffer that held password bytes is wiped with sodium_memzero()
  *     before it is freed.
  *   - On failure *out is all zero bytes and nothing stays allocated.
@@ -256,6 +258,107 @@ static redlock_status uri_pct_decode(const char *s, size_t n,
 fail:
     uri_wipe_free(buf, n + 1);
     return REDLOCK_EURI;
+}
+
+/* One key=value parameter of a query: byte ranges of the caller's
+ * string. */
+typedef struct uri_param {
+    const char *key;
+    size_t key_len;
+    const char *val;
+    size_t val_len;
+} uri_param;
+
+/*
+ * The one walk over a query's '&'-separated key=value parameters, for
+ * all three URI forms: take the parameter at *p into *out and move *p
+ * past it, to NULL after the last. expected lists the form's keys, for
+ * errors ("cluster or seed").
+ */
+static redlock_status uri_query_next(const char **p, const char *expected,
+                                     uri_param *out, uri_err *e)
+{
+    const char *amp = strchr(*p, '&');
+    size_t len = amp != NULL ? (size_t)(amp - *p) : strlen(*p);
+    const char *eq = memchr(*p, '=', len);
+
+    if (len == 0) {
+        uri_set_err(e, "empty query parameter (stray '?' or '&')");
+        return REDLOCK_EURI;
+    }
+    if (eq == NULL) {
+        uri_set_err(e, "query parameter without '=' (expected %s)",
+                    expected);
+        return REDLOCK_EURI;
+    }
+    out->key = *p;
+    out->key_len = (size_t)(eq - *p);
+    out->val = eq + 1;
+    out->val_len = len - out->key_len - 1;
+    *p = amp != NULL ? amp + 1 : NULL;
+    return REDLOCK_OK;
+}
+
+/* 1 if the parameter's key is word. */
+static int uri_param_is(const uri_param *pa, const char *word)
+{
+    return uri_range_is(pa->key, pa->key_len, word);
+}
+
+/* Refuse a parameter whose key the form does not know. The key is
+ * echoed only when it is short and plain and the query has no password
+ * parameter at all (an unescaped '&' inside a password would make part
+ * of it look like a key). */
+static redlock_status uri_unknown_param(const uri_param *pa, const char *q,
+                                        const char *expected, uri_err *e)
+{
+    int plain = strstr(q, "password") == NULL && pa->key_len > 0 &&
+                pa->key_len <= URI_ECHO_MAX;
+
+    for (size_t i = 0; plain && i < pa->key_len; i++) {
+        unsigned char c = (unsigned char)pa->key[i];
+
+        plain = uri_is_alnum(c) || c == '_' || c == '-';
+    }
+    if (plain)
+        uri_set_err(e, "unknown query parameter \"%.*s\" (expected %s)",
+                    (int)pa->key_len, pa->key, expected);
+    else
+        uri_set_err(e, "unknown query parameter (expected %s)", expected);
+    return REDLOCK_EURI;
+}
+
+/* The db=N parameter (sentinel and unix forms), at most once: percent-
+ * decoded, then 0..INT_MAX; echoed only when all digits. */
+static redlock_status uri_param_db(const uri_param *pa, int *seen,
+                                   redlock__uri *u, uri_err *e)
+{
+    char *text = NULL;
+    long value = 0;
+    int ok;
+    redlock_status st;
+
+    if ((*seen)++) {
+        uri_set_err(e, "query parameter db given twice");
+        return REDLOCK_EURI;
+    }
+    st = uri_pct_decode(pa->val, pa->val_len, "db", 1, &text, e);
+    if (st != REDLOCK_OK)
+        return st;
+    ok = uri_parse_decimal(text, strlen(text), 0, INT_MAX, &value) == 0;
+    if (!ok && uri_all_digits(text, strlen(text)))
+        uri_set_err(e, "bad db \"%.*s%s\" (expected 0..%d)",
+                    (int)(strlen(text) < URI_ECHO_MAX ? strlen(text)
+                                                      : URI_ECHO_MAX),
+                    text, strlen(text) > URI_ECHO_MAX ? "..." : "", INT_MAX);
+    else if (!ok)
+        uri_set_err(e, "bad db: not a decimal number (expected 0..%d)",
+                    INT_MAX);
+    free(text);
+    if (!ok)
+        return REDLOCK_EURI;
+    u->db = (int)value;
+    return REDLOCK_OK;
 }
 
 /* A query parameter that may be given once: percent-decode the val_len
@@ -518,66 +621,41 @@ static redlock_status uri_parse_seed(const char *v, size_t n,
 static redlock_status uri_parse_redis_query(const char *q, redlock__uri *u,
                                             uri_err *e)
 {
+    static const char expected[] = "cluster or seed";
     int seen_cluster = 0;
     const char *p = q;
-    for (;;) {
-        const char *amp = strchr(p, '&');
-        size_t len = amp != NULL ? (size_t)(amp - p) : strlen(p);
-        const char *eq = memchr(p, '=', len);
-        if (len == 0) {
-            uri_set_err(e, "empty query parameter (stray '?' or '&')");
-            return REDLOCK_EURI;
-        }
-        if (eq == NULL) {
-            uri_set_err(e, "query parameter without '=' "
-                           "(expected cluster=yes or seed=host:port)");
-            return REDLOCK_EURI;
-        }
-        size_t key_len = (size_t)(eq - p);
-        const char *val = eq + 1;
-        size_t val_len = len - key_len - 1;
-        if (uri_range_is(p, key_len, "cluster")) {
-            if (seen_cluster) {
+    uri_param pa;
+
+    while (p != NULL) {
+        redlock_status st = uri_query_next(&p, expected, &pa, e);
+
+        if (st != REDLOCK_OK)
+            return st;
+        if (uri_param_is(&pa, "cluster")) {
+            if (seen_cluster++) {
                 uri_set_err(e, "query parameter cluster given twice");
                 return REDLOCK_EURI;
             }
-            seen_cluster = 1;
-            if (uri_range_is(val, val_len, "yes"))
+            if (uri_range_is(pa.val, pa.val_len, "yes"))
                 u->kind = REDLOCK__URI_CLUSTER;
-            else if (!uri_range_is(val, val_len, "no")) {
+            else if (!uri_range_is(pa.val, pa.val_len, "no")) {
                 uri_set_err(e, "cluster= takes yes or no");
                 return REDLOCK_EURI;
             }
-        } else if (uri_range_is(p, key_len, "seed")) {
+        } else if (uri_param_is(&pa, "seed")) {
             if (u->n_seeds >= REDLOCK__URI_SEEDS_MAX) {
                 uri_set_err(e, "too many seeds (at most %d)",
                             REDLOCK__URI_SEEDS_MAX);
                 return REDLOCK_EURI;
             }
-            redlock_status st = uri_parse_seed(
-                val, val_len, URI_DEFAULT_PORT, "seed",
-                &u->seeds[u->n_seeds], e);
+            st = uri_parse_seed(pa.val, pa.val_len, URI_DEFAULT_PORT, "seed",
+                                &u->seeds[u->n_seeds], e);
             if (st != REDLOCK_OK)
                 return st;
             u->n_seeds++;
         } else {
-            int plain = key_len > 0 && key_len <= URI_ECHO_MAX;
-            for (size_t i = 0; plain && i < key_len; i++) {
-                unsigned char c = (unsigned char)p[i];
-                plain = uri_is_alnum(c) || c == '_' || c == '-';
-            }
-            if (plain)
-                uri_set_err(e, "unknown query parameter \"%.*s\" "
-                               "(expected cluster or seed)",
-                            (int)key_len, p);
-            else
-                uri_set_err(e, "unknown query parameter "
-                               "(expected cluster or seed)");
-            return REDLOCK_EURI;
+            return uri_unknown_param(&pa, q, expected, e);
         }
-        if (amp == NULL)
-            break;
-        p = amp + 1;
     }
     if (u->n_seeds > 0 && u->kind != REDLOCK__URI_CLUSTER) {
         uri_set_err(e, "seed= is only for a cluster node (add cluster=yes)");
@@ -694,66 +772,39 @@ static redlock_status uri_parse_sentinel(const char *rest, redlock__uri *u,
         return uri_oom(e);
     if (q == NULL)
         return REDLOCK_OK;
+    static const char expected[] =
+        "sentinel, sentinel_user, sentinel_password or db";
     int seen_db = 0, seen_user = 0, seen_pass = 0;
     const char *p = q + 1;
-    for (;;) {
-        const char *amp = strchr(p, '&');
-        size_t len = amp != NULL ? (size_t)(amp - p) : strlen(p);
-        const char *eq = memchr(p, '=', len);
-        if (len == 0) {
-            uri_set_err(e, "empty query parameter (stray '?' or '&')");
-            return REDLOCK_EURI;
-        }
-        if (eq == NULL) {
-            uri_set_err(e, "query parameter without '=' (expected "
-                           "sentinel, sentinel_user, sentinel_password or "
-                           "db)");
-            return REDLOCK_EURI;
-        }
-        size_t key_len = (size_t)(eq - p);
-        const char *val = eq + 1;
-        size_t val_len = len - key_len - 1;
-        if (uri_range_is(p, key_len, "sentinel")) {
+    uri_param pa;
+
+    while (p != NULL) {
+        st = uri_query_next(&p, expected, &pa, e);
+        if (st != REDLOCK_OK)
+            return st;
+        if (uri_param_is(&pa, "sentinel")) {
             if (u->n_seeds >= REDLOCK__URI_SEEDS_MAX) {
                 uri_set_err(e, "too many sentinels (at most %d more)",
                             REDLOCK__URI_SEEDS_MAX);
                 return REDLOCK_EURI;
             }
-            st = uri_parse_seed(val, val_len, URI_SENTINEL_PORT, "sentinel",
-                                &u->seeds[u->n_seeds], e);
-            if (st != REDLOCK_OK)
-                return st;
-            u->n_seeds++;
-        } else if (uri_range_is(p, key_len, "sentinel_password")) {
-            st = uri_take_once(val, val_len, "sentinel_password",
+            st = uri_parse_seed(pa.val, pa.val_len, URI_SENTINEL_PORT,
+                                "sentinel", &u->seeds[u->n_seeds], e);
+            if (st == REDLOCK_OK)
+                u->n_seeds++;
+        } else if (uri_param_is(&pa, "sentinel_password")) {
+            st = uri_take_once(pa.val, pa.val_len, "sentinel_password",
                                &seen_pass, &u->sentinel_password, e);
-            if (st != REDLOCK_OK)
-                return st;
-        } else if (uri_range_is(p, key_len, "sentinel_user")) {
-            st = uri_take_once(val, val_len, "sentinel_user", &seen_user,
-                               &u->sentinel_user, e);
-            if (st != REDLOCK_OK)
-                return st;
-        } else if (uri_range_is(p, key_len, "db")) {
-            long value = 0;
-            if (seen_db++) {
-                uri_set_err(e, "query parameter db given twice");
-                return REDLOCK_EURI;
-            }
-            if (!uri_all_digits(val, val_len) || val_len == 0 ||
-                uri_parse_decimal(val, val_len, 0, INT_MAX, &value) != 0) {
-                uri_set_err(e, "bad db (expected 0..%d)", INT_MAX);
-                return REDLOCK_EURI;
-            }
-            u->db = (int)value;
+        } else if (uri_param_is(&pa, "sentinel_user")) {
+            st = uri_take_once(pa.val, pa.val_len, "sentinel_user",
+                               &seen_user, &u->sentinel_user, e);
+        } else if (uri_param_is(&pa, "db")) {
+            st = uri_param_db(&pa, &seen_db, u, e);
         } else {
-            uri_set_err(e, "unknown query parameter (expected sentinel, "
-                           "sentinel_user, sentinel_password or db)");
-            return REDLOCK_EURI;
+            return uri_unknown_param(&pa, q + 1, expected, e);
         }
-        if (amp == NULL)
-            break;
-        p = amp + 1;
+        if (st != REDLOCK_OK)
+            return st;
     }
     return REDLOCK_OK;
 }
@@ -772,95 +823,30 @@ static redlock_status uri_parse_sentinel(const char *rest, redlock__uri *u,
 static redlock_status uri_parse_query(const char *q, redlock__uri *u,
                                       uri_err *e)
 {
-    int may_echo = strstr(q, "password") == NULL;
+    static const char expected[] = "db, password or user";
     int seen_db = 0;
     int seen_password = 0;
     int seen_user = 0;
     const char *p = q;
+    uri_param pa;
     redlock_status st;
 
-    for (;;) {
-        const char *amp = strchr(p, '&');
-        size_t len = amp != NULL ? (size_t)(amp - p) : strlen(p);
-        const char *eq = memchr(p, '=', len);
-        const char *val;
-        size_t key_len;
-        size_t val_len;
-
-        if (len == 0) {
-            uri_set_err(e, "empty query parameter (stray '?' or '&')");
-            return REDLOCK_EURI;
-        }
-        if (eq == NULL) {
-            uri_set_err(e, "query parameter without '=' "
-                           "(expected db=N, password=P or user=U)");
-            return REDLOCK_EURI;
-        }
-        key_len = (size_t)(eq - p);
-        val = eq + 1;
-        val_len = len - key_len - 1;
-
-        if (uri_range_is(p, key_len, "db")) {
-            char *text = NULL;
-            long value = 0;
-            int ok;
-
-            if (seen_db) {
-                uri_set_err(e, "query parameter db given twice");
-                return REDLOCK_EURI;
-            }
-            seen_db = 1;
-            st = uri_pct_decode(val, val_len, "db", 1, &text, e);
-            if (st != REDLOCK_OK)
-                return st;
-            ok = uri_parse_decimal(text, strlen(text), 0, INT_MAX,
-                                   &value) == 0;
-            if (!ok && uri_all_digits(text, strlen(text)))
-                uri_set_err(e, "bad db \"%.*s%s\" (expected 0..%d)",
-                            (int)(strlen(text) < URI_ECHO_MAX
-                                      ? strlen(text)
-                                      : URI_ECHO_MAX),
-                            text, strlen(text) > URI_ECHO_MAX ? "..." : "",
-                            INT_MAX);
-            else if (!ok)
-                uri_set_err(e, "bad db: not a decimal number "
-                               "(expected 0..%d)", INT_MAX);
-            free(text);
-            if (!ok)
-                return REDLOCK_EURI;
-            u->db = (int)value;
-        } else if (uri_range_is(p, key_len, "password")) {
-            st = uri_take_once(val, val_len, "password", &seen_password,
-                               &u->password, e);
-            if (st != REDLOCK_OK)
-                return st;
-        } else if (uri_range_is(p, key_len, "user")) {
-            st = uri_take_once(val, val_len, "user", &seen_user, &u->user,
-                               e);
-            if (st != REDLOCK_OK)
-                return st;
-        } else {
-            size_t i;
-            int plain = key_len > 0 && key_len <= URI_ECHO_MAX;
-
-            for (i = 0; plain && i < key_len; i++) {
-                unsigned char c = (unsigned char)p[i];
-
-                plain = uri_is_alnum(c) || c == '_' || c == '-';
-            }
-            if (may_echo && plain)
-                uri_set_err(e, "unknown query parameter \"%.*s\" "
-                               "(expected db, password or user)",
-                            (int)key_len, p);
-            else
-                uri_set_err(e, "unknown query parameter "
-                               "(expected db, password or user)");
-            return REDLOCK_EURI;
-        }
-
-        if (amp == NULL)
-            break;
-        p = amp + 1;
+    while (p != NULL) {
+        st = uri_query_next(&p, expected, &pa, e);
+        if (st != REDLOCK_OK)
+            return st;
+        if (uri_param_is(&pa, "db"))
+            st = uri_param_db(&pa, &seen_db, u, e);
+        else if (uri_param_is(&pa, "password"))
+            st = uri_take_once(pa.val, pa.val_len, "password",
+                               &seen_password, &u->password, e);
+        else if (uri_param_is(&pa, "user"))
+            st = uri_take_once(pa.val, pa.val_len, "user", &seen_user,
+                               &u->user, e);
+        else
+            return uri_unknown_param(&pa, q, expected, e);
+        if (st != REDLOCK_OK)
+            return st;
     }
     return REDLOCK_OK;
 }

@@ -373,6 +373,9 @@ static const deploy_case deploy_cases[] = {
      "&sentinel_password=se%40cret&db=2",
      REDLOCK__URI_SENTINEL, "s1", 5000, "s2:5001,s3:26379", "m-1.x", "data",
      "se@cret", 0, 2, "sentinel:s1:5000/m-1.x/2"},
+    /* db is percent-decoded, as in the unix form */
+    {"sentinel://s1/m?db=%32", REDLOCK__URI_SENTINEL, "s1", 26379, "", "m",
+     NULL, NULL, 0, 2, "sentinel:s1:26379/m/2"},
 };
 
 static void test_cluster_and_sentinel(void **state)
@@ -448,6 +451,16 @@ static const bad_case deploy_bad[] = {
     {"sentinel://h/m?sentinel_password=a@b", "percent-encode", "a@b"},
     {"sentinel://h/m?zz=s3cr3t", "unknown query parameter", "s3cr3t"},
     {"sentinel://h/m?db=x", "bad db", NULL},
+    {"sentinel://h/m?db=", "bad db", NULL},
+    {"sentinel://h/m?db=1&db=2", "db given twice", NULL},
+    {"sentinel://h/m?db=2147483648", "bad db \"2147483648\"", NULL},
+    /* the three query forms share one walk and one refusal */
+    {"sentinel://h/m?zz=1", "unknown query parameter \"zz\"", NULL},
+    {"sentinel://h/m?sentinel_password=s3cr3t&zz=1", "unknown query", "zz"},
+    {"sentinel://h/m?sentinel", "without '='", NULL},
+    {"sentinel://h/m?&db=1", "empty query parameter", NULL},
+    {"redis://h?cluster=yes&password=s3cr3t&zz=1", "unknown query",
+     "s3cr3t"},
     {"sentinel://h:0/m", "bad port", NULL},
     /* an unclosed '[' (these crashed once: found by review and fuzzing) */
     {"redis://127.0.0.1:7000?cluster=yes&seed=%5B::1", "']'", NULL},
