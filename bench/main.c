@@ -107,7 +107,8 @@ static const flag flags[] = {
      "local ones; redis://[[user]:password@]host[:port][/db], the same "
      "with rediss:// for TLS, unix:///path, a Redis Cluster "
      "(redis://host:port?cluster=yes[&seed=host:port]...) or a Sentinel "
-     "master (sentinel://host:port/NAME[?sentinel=host:port]...)"},
+     "master (sentinel://host:port/NAME[?sentinel=host:port]..., "
+     "sentinels:// for TLS)"},
     {"spawn", F_SPAWN, "N",
      "spawn N local redis-servers on loopback (default 3)"},
     {"spawn-cluster", F_SPAWN_CLUSTER, "SHARDS",

@@ -535,8 +535,9 @@ int bench_measure_limits(bench_nodes *nd, const bench_tls *tls,
     l->nodes = nd->n;
     for (size_t i = 0; i < nd->n; i++) {
         redlock__uri u;
-        /* a.tls, not the scheme: a sentinel:// node may use TLS to its
-         * data servers. A bad URI fails later, in limit_target.c. */
+        /* u.tls, not the scheme: rediss://, a TLS cluster and
+         * sentinels:// all set it. A bad URI fails later, in
+         * limit_target.c. */
         if (redlock__uri_parse(nd->uris[i], &u, NULL, 0) == REDLOCK_OK) {
             any_tls |= u.tls;
             redlock__uri_clear(&u);

@@ -697,7 +697,7 @@ static redlock_status uri_parse_redis(const char *rest, redlock__uri *u,
 }
 
 /* ------------------------------------------------------------------------
- * sentinel://[[user]:password@]host[:port]/NAME[?sentinel=host:port]...
+ * sentinel[s]://[[user]:password@]host[:port]/NAME[?sentinel=host:port]...
  * ------------------------------------------------------------------------ */
 
 /* Port of a sentinel when the URI gives none. */
@@ -964,7 +964,7 @@ static redlock_status uri_unknown_scheme(const char *text, uri_err *e)
     }
     if (sep == NULL) {
         uri_set_err(e, "missing scheme (expected redis://, rediss://, "
-                       "unix:// or sentinel://)");
+                       "unix://, sentinel:// or sentinels://)");
         return REDLOCK_EURI;
     }
     len = (size_t)(sep - text);
@@ -976,10 +976,11 @@ static redlock_status uri_unknown_scheme(const char *text, uri_err *e)
     }
     if (plain)
         uri_set_err(e, "unknown scheme \"%.*s\" (expected redis://, "
-                       "rediss://, unix:// or sentinel://)", (int)len, text);
+                       "rediss://, unix://, sentinel:// or sentinels://)",
+                    (int)len, text);
     else
         uri_set_err(e, "unknown scheme (expected redis://, rediss://, "
-                       "unix:// or sentinel://)");
+                       "unix://, sentinel:// or sentinels://)");
     return REDLOCK_EURI;
 }
 
@@ -1028,6 +1029,11 @@ redlock_status redlock__uri_parse(const char *text, redlock__uri *out,
         st = uri_parse_redis(text + strlen("rediss://"), &tmp, &e);
     } else if (uri_has_prefix_ci(text, "sentinel://")) {
         st = uri_parse_sentinel(text + strlen("sentinel://"), &tmp, &e);
+    } else if (uri_has_prefix_ci(text, "sentinels://")) {
+        /* The same grammar as sentinel://; every connection (sentinels,
+         * their subscribers and the master) uses TLS. */
+        tmp.tls = 1;
+        st = uri_parse_sentinel(text + strlen("sentinels://"), &tmp, &e);
     } else {
         st = uri_unknown_scheme(text, &e);
     }
@@ -1114,7 +1120,7 @@ redlock_status redlock__uri_sentinel_at(const redlock__uri *u, size_t i,
     const char *host = i == 0 ? u->host : u->seeds[i - 1].host;
     int port = i == 0 ? u->port : u->seeds[i - 1].port;
     return uri_make_server(host, port, u->sentinel_user,
-                           u->sentinel_password, 0, 0, out);
+                           u->sentinel_password, u->tls, 0, out);
 }
 
 /* Host names compare without case; IP literals compare as addresses, so

@@ -12,6 +12,8 @@
  *   sentinel://[[user]:password@]host[:port]/MASTERNAME
  *       [?sentinel=host:port]...[&sentinel_user=U][&sentinel_password=P]
  *       [&db=N]
+ *   sentinels://...   (the same, every connection over TLS: the
+ *                      sentinels, their subscribers and the master)
  * A host may be a name, an IPv4 address or an IPv6 address in brackets.
  * user and password are percent-decoded. This file is pure logic: no I/O.
  */
@@ -98,7 +100,7 @@ redlock_status redlock__uri_member(const redlock__uri *u, const char *host,
                                    int port, redlock__uri *out);
 
 /* The same for sentinel number i of u (0: host:port, then the seeds):
- * the sentinel credentials, db 0, no TLS. */
+ * the sentinel credentials, db 0, TLS as u (sentinels://). */
 redlock_status redlock__uri_sentinel_at(const redlock__uri *u, size_t i,
                                         redlock__uri *out);
 

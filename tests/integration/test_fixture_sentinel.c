@@ -139,7 +139,8 @@ static void test_group_failover(void **state)
 static void test_passwords(void **state)
 {
     rsn_group *g = *state;
-    rsn_options o = { "data-pw.1", "sentinel-pw.2" };
+    rsn_options o = {.data_password = "data-pw.1",
+                     .sentinel_password = "sentinel-pw.2"};
     const char *ping[] = { "PING" };
     char out[512];
     rs_server probe;
@@ -176,7 +177,7 @@ static void test_passwords(void **state)
 static void test_bad_args(void **state)
 {
     rsn_group *g = *state;
-    rsn_options o = { "has space", NULL };
+    rsn_options o = {.data_password = "has space"};
 
     assert_int_equal(rsn_start(g, "two words", 3, 1), -1);
     assert_int_equal(rsn_start(g, "", 3, 1), -1);

@@ -38,24 +38,6 @@
 #include "rl_test.h"
 #include "sentinel_spawn.h"
 
-/* What await_dbsize waits for. */
-typedef struct db_wait {
-    rs_server *s;
-    long long want;
-} db_wait;
-
-static bool dbsize_is(void *arg)
-{
-    db_wait *w = arg;
-    return rs_dbsize(w->s) == w->want;
-}
-
-static bool await_dbsize(rs_server *s, long long want, int ms)
-{
-    db_wait w = {s, want};
-    return rl_await(dbsize_is, &w, ms);
-}
-
 /* Acquire, extend and release through the sentinels, the first of
  * which is down. */
 static void test_acquire_extend_release(void **state)
@@ -97,7 +79,7 @@ static void test_acquire_extend_release(void **state)
     assert_int_equal(rs_command(&g.data[mi], out, sizeof(out), 2, pttl), 0);
     assert_true(atoll(out) > 30000);
     assert_int_equal(redlock_release(lk), REDLOCK_OK);
-    assert_true(await_dbsize(&g.data[mi], 0, 5000)); /* deleted, not expired */
+    assert_true(rl_await_dbsize(&g.data[mi], 0, 5000)); /* deleted, not expired */
     redlock_manager_destroy(m);
     rsn_stop(&g);
 }
@@ -107,7 +89,8 @@ static void test_separate_passwords(void **state)
 {
     (void)state;
     rsn_group g;
-    rsn_options o = {"data-pw", "sentinel-pw"};
+    rsn_options o = {.data_password = "data-pw",
+                     .sentinel_password = "sentinel-pw"};
     assert_int_equal(rsn_start_ex(&g, "pw", 3, 1, &o), 0);
     char uri[1200];
     /* sentinel://:data-pw@127.0.0.1:S1/pw?...&sentinel_password=... */
@@ -413,16 +396,16 @@ static void test_mixed_three_kinds(void **state)
                     info.node_status[i] == REDLOCK_EPENDING);
     int mi = rsn_master_index(&g);
     assert_true(mi >= 0);
-    assert_true(await_dbsize(&plain, 1, 5000));
-    assert_true(await_dbsize(&g.data[mi], 1, 5000));
+    assert_true(rl_await_dbsize(&plain, 1, 5000));
+    assert_true(rl_await_dbsize(&g.data[mi], 1, 5000));
     assert_true(await_cluster_key(&c, "mix-res", 5000));
     char v[128];
     assert_int_equal(rc_get(&c, "mix-res", v, sizeof(v)), 0);
     assert_non_null(strstr(v, redlock_lock_token(lk)));
     assert_int_equal(redlock_extend(lk, 30000), REDLOCK_OK);
     assert_int_equal(redlock_release(lk), REDLOCK_OK);
-    assert_true(await_dbsize(&plain, 0, 5000));
-    assert_true(await_dbsize(&g.data[mi], 0, 5000));
+    assert_true(rl_await_dbsize(&plain, 0, 5000));
+    assert_true(rl_await_dbsize(&g.data[mi], 0, 5000));
     /* The plain server stops: the cluster and the group are a quorum. */
     assert_int_equal(rs_pause(&plain), 0);
     lk = NULL;
@@ -443,8 +426,8 @@ static void test_mixed_three_kinds(void **state)
                          NULL};
     assert_int_equal(run_cli(acq, token, sizeof(token)), 0);
     assert_int_equal(strlen(token), REDLOCK_TOKEN_LEN);
-    assert_true(await_dbsize(&plain, 1, 5000));
-    assert_true(await_dbsize(&g.data[mi], 1, 5000));
+    assert_true(rl_await_dbsize(&plain, 1, 5000));
+    assert_true(rl_await_dbsize(&g.data[mi], 1, 5000));
     assert_true(await_cluster_key(&c, "mix-cli", 5000));
     unsetenv("REDLOCK_NODES");
     const char *rel[] = {"redlock", "release", "mix-cli", token,
@@ -452,8 +435,8 @@ static void test_mixed_three_kinds(void **state)
                          "--node",  g.uri,     NULL};
     char out[256];
     assert_int_equal(run_cli(rel, out, sizeof(out)), 0);
-    assert_true(await_dbsize(&plain, 0, 5000));
-    assert_true(await_dbsize(&g.data[mi], 0, 5000));
+    assert_true(rl_await_dbsize(&plain, 0, 5000));
+    assert_true(rl_await_dbsize(&g.data[mi], 0, 5000));
     assert_int_equal(rc_total_keys(&c), 0);
     rsn_stop(&g);
     rc_stop(&c);

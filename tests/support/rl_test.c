@@ -250,6 +250,25 @@ bool rl_await_keys(rl_cluster *c, long long want, int timeout_ms)
     return rl_await(keys_equal, &k, timeout_ms);
 }
 
+/* Argument of dbsize_equal(). */
+typedef struct dbsize_wait {
+    const rs_server *s;
+    long long want;
+} dbsize_wait;
+
+/* Condition: the server holds exactly `want` keys. */
+static bool dbsize_equal(void *arg)
+{
+    dbsize_wait *w = arg;
+    return rs_dbsize(w->s) == w->want;
+}
+
+bool rl_await_dbsize(const rs_server *s, long long want, int timeout_ms)
+{
+    dbsize_wait w = {s, want};
+    return rl_await(dbsize_equal, &w, timeout_ms);
+}
+
 /* Count the entries of a /proc directory. */
 static int count_dir(const char *path)
 {

@@ -100,6 +100,10 @@ long long rl_pttl(rl_cluster *c, size_t i, const char *key);
  * timeout_ms passed. Returns whether they do. */
 bool rl_await_keys(rl_cluster *c, long long want, int timeout_ms);
 
+/* Wait until server s holds exactly `want` keys (DBSIZE); false after
+ * timeout_ms. */
+bool rl_await_dbsize(const rs_server *s, long long want, int timeout_ms);
+
 /* Keys the servers have expired so far (INFO stats expired_keys summed;
  * -1 on error). A key removed by DEL does not count, so a test can tell a
  * release from a TTL running out: read it before the release, await the

@@ -30,6 +30,11 @@
  *    replica it has not INFO'd yet, and SENTINEL FAILOVER would answer
  *    NOGOODSLAVE. rsn_failover() still retries on NOGOODSLAVE until its
  *    deadline, for replicas whose INFO went stale meanwhile.
+ *  - TLS (rsn_options.tls_*): every process TLS-only through
+ *    rs_options' TLS fields (so the fixture's own links speak TLS too),
+ *    plus tls-replication on the servers and in the sentinels' config:
+ *    with it a sentinel reaches the servers and the other sentinels over
+ *    TLS and announces its tls-port in its hellos.
  *  - The quorum is a majority of the sentinels (2 of 3, as the brief
  *    for these fixtures asks), not a fixed 2, so one sentinel still works.
  */
@@ -258,14 +263,32 @@ static int sentinels_ready(rsn_group *g, void *arg)
  * ------------------------------------------------------------------------ */
 
 /* Start the master and the replicas. 0 or -1. */
-static int start_data(rsn_group *g, size_t replicas)
+/* The TLS part of rs_options for a data server or sentinel of g (none
+ * unless opt asks for TLS). */
+static void tls_options(const rsn_options *opt, rs_options *o)
 {
-    const char *args[8];
+    if (opt == NULL || opt->tls_cert_file == NULL)
+        return;
+    o->tls_cert_file = opt->tls_cert_file;
+    o->tls_key_file = opt->tls_key_file;
+    o->tls_ca_file = opt->tls_ca_file;
+}
+
+static int start_data(rsn_group *g, size_t replicas, const rsn_options *opt)
+{
+    const char *args[10];
     char master_port[16];
     rs_options o;
     size_t argc = 0;
 
     memset(&o, 0, sizeof(o));
+    tls_options(opt, &o);
+    if (g->tls) {
+        /* A replica's link to its master, and after a failover the old
+         * master's to the new one. */
+        args[argc++] = "--tls-replication";
+        args[argc++] = "yes";
+    }
     /* A master waits 5 s (the default) for more replicas before a
      * diskless full sync; every data server may become a master. */
     args[argc++] = "--repl-diskless-sync-delay";
@@ -294,7 +317,8 @@ static int start_data(rsn_group *g, size_t replicas)
 }
 
 /* Start the sentinels. 0 or -1. */
-static int start_sentinels(rsn_group *g, size_t sentinels)
+static int start_sentinels(rsn_group *g, size_t sentinels,
+                           const rsn_options *opt)
 {
     const char *bin = getenv("REDIS_SENTINEL");
     char config[RSN_CONFIG_MAX];
@@ -311,6 +335,11 @@ static int start_sentinels(rsn_group *g, size_t sentinels)
         n += snprintf(config + n, sizeof(config) - (size_t)n,
                       "sentinel auth-pass %s %s\n", g->name,
                       g->data_password);
+    /* Sentinel's links to the servers and to the other sentinels use
+     * TLS with tls-replication (and it then announces its tls-port). */
+    if (n > 0 && (size_t)n < sizeof(config) && g->tls)
+        n += snprintf(config + n, sizeof(config) - (size_t)n,
+                      "tls-replication yes\n");
     if (n > 0 && (size_t)n < sizeof(config) &&
         g->sentinel_password[0] != '\0')
         n += snprintf(config + n, sizeof(config) - (size_t)n,
@@ -320,6 +349,7 @@ static int start_sentinels(rsn_group *g, size_t sentinels)
         return -1;
     }
     memset(&o, 0, sizeof(o));
+    tls_options(opt, &o);
     o.redis_server = (bin != NULL && bin[0] != '\0') ? bin : "redis-sentinel";
     o.config_text = config;
     if (g->sentinel_password[0] != '\0')
@@ -336,8 +366,9 @@ static int start_sentinels(rsn_group *g, size_t sentinels)
 static int build_uri(rsn_group *g)
 {
     size_t pos;
-    int n = snprintf(g->uri, sizeof(g->uri), "sentinel://127.0.0.1:%d/%s",
-                     g->sentinel[0].port, g->name);
+    int n = snprintf(g->uri, sizeof(g->uri), "%s://127.0.0.1:%d/%s",
+                     g->tls ? "sentinels" : "sentinel", g->sentinel[0].port,
+                     g->name);
 
     if (n < 0 || (size_t)n >= sizeof(g->uri))
         return -1;
@@ -386,6 +417,13 @@ static int set_args(rsn_group *g, const char *name, size_t sentinels,
     if (o != NULL && o->sentinel_password != NULL)
         snprintf(g->sentinel_password, sizeof(g->sentinel_password), "%s",
                  o->sentinel_password);
+    if (o != NULL && o->tls_cert_file != NULL &&
+        (o->tls_key_file == NULL || o->tls_ca_file == NULL)) {
+        fprintf(stderr, "sentinel_spawn: TLS needs a certificate, its key "
+                        "and a CA file\n");
+        return -1;
+    }
+    g->tls = o != NULL && o->tls_cert_file != NULL;
     g->quorum = (int)(sentinels / 2 + 1);
     return 0;
 }
@@ -408,10 +446,10 @@ int rsn_start_ex(rsn_group *g, const char *name, size_t sentinels,
     memset(g, 0, sizeof(*g));
     if (set_args(g, name, sentinels, replicas, o) != 0)
         return -1;
-    if (start_data(g, replicas) != 0 ||
+    if (start_data(g, replicas, o) != 0 ||
         await_cond(g, replication_up, NULL, RSN_READY_TIMEOUT_MS,
                    "replication links up") != 0 ||
-        start_sentinels(g, sentinels) != 0 ||
+        start_sentinels(g, sentinels, o) != 0 ||
         await_cond(g, sentinels_ready, NULL, RSN_READY_TIMEOUT_MS,
                    "every sentinel knowing the master, its replicas and "
                    "the other sentinels") != 0)

@@ -37,6 +37,14 @@ typedef struct rsn_options {
                                       -._~ only (it goes into config
                                       files unquoted). */
     const char *sentinel_password; /* NULL: none. The same characters. */
+    /* TLS. tls_cert_file non-NULL makes every data server and sentinel
+     * TLS-only (port 0, tls-port P; all three files then required),
+     * with replication and the sentinels' links to the servers and to
+     * each other over TLS too (tls-replication yes). No client
+     * certificate is asked for. The group's URI is then sentinels://. */
+    const char *tls_cert_file;
+    const char *tls_key_file;
+    const char *tls_ca_file;
 } rsn_options;
 
 /* One group. Treat the fields as read-only. */
@@ -49,9 +57,11 @@ typedef struct rsn_group {
     int quorum;             /* the monitor's quorum (a majority) */
     char data_password[64];     /* "" if none */
     char sentinel_password[64]; /* "" if none */
+    int tls;                /* started TLS-only (rsn_options.tls_*) */
     char uri[1024];         /* "sentinel://127.0.0.1:S1/NAME?sentinel=
                                127.0.0.1:S2&sentinel=..." (no
-                               credentials: tests add their own) */
+                               credentials: tests add their own);
+                               sentinels:// when tls */
 } rsn_group;
 
 /* rsn_start_ex() without passwords. */

@@ -56,6 +56,11 @@ static void test_inject(void **state)
         {"rediss://user@h", "pw", "rediss://user:pw@h"},
         {"rediss://:own@h", "pw", "rediss://:own@h"},
         {"rediss://h", "a b@c", "rediss://:a%20b%40c@h"},
+        {"sentinel://s:1/m?db=2", "pw", "sentinel://:pw@s:1/m?db=2"},
+        {"sentinels://u@s/m", "pw", "sentinels://u:pw@s/m"},
+        {"sentinel://:own@s/m", "pw", "sentinel://:own@s/m"},
+        {"sentinel://s/m?sentinel_password=sp", "pw",
+         "sentinel://:pw@s/m?sentinel_password=sp"},
         {"http://h", "pw", "http://h"},
         {"redis://h", "", "redis://h"},
     };
@@ -88,6 +93,8 @@ static void test_round_trip_through_parser(void **state)
         "unix:///tmp/r.sock?db=3",
         "rediss://10.0.0.1:6380/4",
         "rediss://user@host",
+        "sentinels://s1:26380/mm?sentinel=s2&sentinel_password=sp",
+        "sentinel://s1/mm?db=1",
     };
     (void)state;
     for (size_t i = 0; i < sizeof(passwords) / sizeof(passwords[0]); i++) {
@@ -103,7 +110,13 @@ static void test_round_trip_through_parser(void **state)
             assert_string_equal(u.password, passwords[i]);
             if (j == 1 || j == 5)
                 assert_string_equal(u.user, "user");
-            assert_int_equal(u.tls, j >= 4);
+            assert_int_equal(u.tls, j >= 4 && j <= 6);
+            if (j >= 6) {
+                assert_int_equal(u.kind, REDLOCK__URI_SENTINEL);
+                assert_string_equal(u.master_name, "mm");
+                if (j == 6)
+                    assert_string_equal(u.sentinel_password, "sp");
+            }
             redlock__uri_clear(&u);
             cli_password_free_uri(got);
         }

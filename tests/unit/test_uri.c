@@ -373,6 +373,9 @@ static const deploy_case deploy_cases[] = {
      "&sentinel_password=se%40cret&db=2",
      REDLOCK__URI_SENTINEL, "s1", 5000, "s2:5001,s3:26379", "m-1.x", "data",
      "se@cret", 0, 2, "sentinel:s1:5000/m-1.x/2"},
+    /* sentinels://: the same over TLS, sentinels and master alike */
+    {"sentinels://:pw@s1:5000/m?sentinel=s2", REDLOCK__URI_SENTINEL, "s1",
+     5000, "s2:26379", "m", "pw", NULL, 1, 0, "sentinel:s1:5000/m"},
     /* db is percent-decoded, as in the unix form */
     {"sentinel://s1/m?db=%32", REDLOCK__URI_SENTINEL, "s1", 26379, "", "m",
      NULL, NULL, 0, 2, "sentinel:s1:26379/m/2"},
@@ -424,6 +427,7 @@ static void test_cluster_and_sentinel(void **state)
             assert_str_or_null(m.password, c->sentinel_password, c->text,
                                "sentinel pw");
             assert_int_equal(m.db, 0);
+            assert_int_equal(m.tls, c->tls);
             redlock__uri_clear(&m);
         }
         redlock__uri_clear(&u);
@@ -462,6 +466,8 @@ static const bad_case deploy_bad[] = {
     {"redis://h?cluster=yes&password=s3cr3t&zz=1", "unknown query",
      "s3cr3t"},
     {"sentinel://h:0/m", "bad port", NULL},
+    {"sentinels://h", "names its master", NULL},
+    {"sentinelz://h/m", "sentinels://", NULL},
     /* an unclosed '[' (these crashed once: found by review and fuzzing) */
     {"redis://127.0.0.1:7000?cluster=yes&seed=%5B::1", "']'", NULL},
     {"redis://127.0.0.1:7000?cluster=yes&seed=[::1", "']'", NULL},

@@ -43,7 +43,8 @@ const cli_flag cli_flags[] = {
      "a Redis node (redis://[[user]:password@]host[:port][/db], the same "
      "with rediss:// for TLS, or unix:///path[?db=N]; a Redis Cluster: "
      "redis://host:port?cluster=yes[&seed=host:port]...; a Sentinel "
-     "master: sentinel://host:port/NAME[?sentinel=host:port]...); repeat "
+     "master: sentinel://host:port/NAME[?sentinel=host:port]..., "
+     "sentinels:// for TLS); repeat "
      "once per node (default: $REDLOCK_NODES)"},
     {CLI_F_PASSWORD_FILE, "password-file", 0, "FILE", CLI_NODES,
      "read the node password from the first line of FILE and use it for "

@@ -6,7 +6,8 @@
  * shows it): it comes from the environment or a file and is merged into
  * the URIs in memory, right before they are handed to
  * redlock_manager_create_ex(). The rules mirror the library's parser
- * (src/uri.c): in redis:// and rediss:// URIs the credentials end at the
+ * (src/uri.c): in redis://, rediss:// and sentinel[s]:// URIs (where
+ * they are the data servers') the credentials end at the
  * LAST '@', and a password is present when the text between the first ':'
  * of the credentials and that '@' is not empty; in unix:// URIs it is the
  * "password" query parameter. Every buffer that held the password is
@@ -216,6 +217,10 @@ char *cli_password_inject(const char *uri, const char *password)
     static const char redis_scheme[] = "redis://";
     static const char rediss_scheme[] = "rediss://";
     static const char unix_scheme[] = "unix://";
+    /* The userinfo of a sentinel URI is the data servers' (the
+     * sentinels' own password is a query parameter, left alone). */
+    static const char sentinel_scheme[] = "sentinel://";
+    static const char sentinels_scheme[] = "sentinels://";
 
     if (uri == NULL)
         return NULL;
@@ -227,5 +232,10 @@ char *cli_password_inject(const char *uri, const char *password)
         return pw_inject_redis(uri, sizeof(rediss_scheme) - 1, password);
     if (strncasecmp(uri, unix_scheme, sizeof(unix_scheme) - 1) == 0)
         return pw_inject_unix(uri, password);
+    if (strncasecmp(uri, sentinel_scheme, sizeof(sentinel_scheme) - 1) == 0)
+        return pw_inject_redis(uri, sizeof(sentinel_scheme) - 1, password);
+    if (strncasecmp(uri, sentinels_scheme, sizeof(sentinels_scheme) - 1) ==
+        0)
+        return pw_inject_redis(uri, sizeof(sentinels_scheme) - 1, password);
     return strdup(uri);
 }

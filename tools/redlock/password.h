@@ -15,6 +15,9 @@
  *   redis://user@host           -> redis://user:PW@host
  *   redis://user:@host          -> redis://user:PW@host
  *   rediss://host:1             -> rediss://:PW@host:1 (as redis://)
+ *   sentinel://s:1/m?db=2       -> sentinel://:PW@s:1/m?db=2 (the data
+ *                                  servers' password; sentinels:// too;
+ *                                  sentinel_password is left alone)
  *   unix:///s.sock              -> unix:///s.sock?password=PW
  *   unix:///s.sock?db=1         -> unix:///s.sock?db=1&password=PW
  *   unix:///s.sock?password=&db=1 -> unix:///s.sock?db=1&password=PW
