@@ -69,7 +69,9 @@ static void fast_timeout(redlock_options *o)
     o->retry_jitter_ms = 10;
 }
 
-/* A lease keeps a 300 ms lock alive for 10 s. */
+/* A lease keeps a lock whose TTL is a tenth of the hold alive: 1 s for
+ * 10 s. (300 ms with 200 ms to renew in was once too tight under the
+ * sanitizers on a loaded machine; what is tested is the same.) */
 static void test_lease_keeps_short_lock(void **state)
 {
     (void)state;
@@ -81,12 +83,12 @@ static void test_lease_keeps_short_lock(void **state)
     redlock_lease_options_init(&lo);
     lo.on_lost = record_lost;
     lo.userdata = &r;
-    /* Renew with two thirds of the TTL left (not the default third), so a
+    /* Renew with 700 ms of the TTL left (not the default third), so a
      * loaded CI machine running sanitizers and other tests in parallel
-     * has 200 ms, not 100 ms, to get each extension through. */
-    lo.renew_threshold_ms = 200;
+     * has 700 ms to get each extension through. */
+    lo.renew_threshold_ms = 700;
     redlock_lease *lease = NULL;
-    assert_int_equal(redlock_lease_acquire(c.m, "long-job", 300, NULL, &lo,
+    assert_int_equal(redlock_lease_acquire(c.m, "long-job", 1000, NULL, &lo,
                                            &lease),
                      REDLOCK_OK);
     /* Wait out 10 s on the loss signal itself: it must not fire. */
@@ -97,7 +99,9 @@ static void test_lease_keeps_short_lock(void **state)
     assert_int_equal(held, REDLOCK_ETIMEDOUT);
     assert_int_equal(redlock_lease_lost(lease), 0);
     assert_int_equal(redlock_lease_status(lease), REDLOCK_OK);
-    assert_true(redlock_lease_renewals(lease) >= 20);
+    /* Not a rate: fewer than 9 extensions in 10 s and a 1 s TTL would
+     * have expired on the servers. */
+    assert_true(redlock_lease_renewals(lease) >= 9);
     assert_int_equal(r.calls, 0);
     /* Someone else cannot get it meanwhile. */
     redlock_lock *other = NULL;
