@@ -9,9 +9,15 @@
  * slot at that shard's worker, on the submitting thread: routing adds no
  * thread hand-off. The map is learnt from CLUSTER SHARDS (Redis 7; a shard
  * that refuses it, an older Redis or an ACL, makes the node ask CLUSTER
- * SLOTS from then on), asked of a shard when the node starts and again,
- * at most every CLUSTER_REFRESH_MIN_US, after a MOVED; and, at once, from
- * each MOVED reply. A slot whose key's
+ * SLOTS from then on), asked of a shard when the node starts; again,
+ * CLUSTER_REFRESH_MIN_US after the last request, after a MOVED or a
+ * failed request (then of the next shard); and CLUSTER_REFRESH_EVERY_US
+ * after the last request while the node is used, to see a failover that
+ * no MOVED announced (a master that died). Each MOVED reply also teaches
+ * its slot at once. Rejected: asking on every submit once the minimum
+ * interval passed (ten CLUSTER SHARDS a second per node under load, each
+ * taking shard 0's connection off the inline fast path while it ran).
+ * A slot whose key's
  * master is not known yet goes to the first shard, whose MOVED then says
  * where it belongs.
  *
@@ -73,8 +79,12 @@
 #define CLUSTER_SHARDS_MAX 64
 /* Most redirects one slot follows. */
 #define CLUSTER_REDIRECTS_MAX 5
-/* Shortest interval between two CLUSTER SLOTS requests. */
+/* Shortest interval between two slot-map requests (after a MOVED, or a
+ * request that failed). */
 #define CLUSTER_REFRESH_MIN_US 100000u
+/* Interval between two slot-map requests while the node is used and
+ * nothing asked for one sooner. */
+#define CLUSTER_REFRESH_EVERY_US 1000000u
 
 typedef struct cl_shard {
     char host[256];
@@ -104,7 +114,10 @@ struct redlock__cluster {
     size_t refresh_at;           /* the shard the question went to */
     bool use_slots;              /* a shard refused CLUSTER SHARDS (Redis
                                     before 7.0): ask CLUSTER SLOTS */
-    uint64_t refresh_next_us;
+    uint64_t refresh_next_us;    /* no request before this */
+    uint64_t refresh_sent_us;    /* when the last request was sent */
+    bool refresh_moved;          /* a MOVED came after the last request
+                                    was sent: ask again soon */
     size_t refresh_from;         /* shard to ask next (rotates on failure) */
 };
 
@@ -309,8 +322,8 @@ static void shard_serves(redlock__cluster *cl, int sh, uint64_t now)
 
 static void refresh_done(void *arg);
 
-/* Ask a shard for CLUSTER SLOTS unless a request is in flight or one was
- * sent less than CLUSTER_REFRESH_MIN_US ago. cl->mu held; the op is
+/* Ask a shard for the slot map unless a request is in flight or it is
+ * not due yet (refresh_next_us; see DESIGN). cl->mu held; the op is
  * queued after it is dropped: *post receives it and the shard. */
 static void refresh_want(redlock__cluster *cl, uint64_t now,
                          redlock__op **post, redlock__node **at)
@@ -333,7 +346,8 @@ static void refresh_want(redlock__cluster *cl, uint64_t now,
         redlock__op_unref(cl->refresh);
     cl->refresh = op; /* our reference */
     cl->refresh_busy = true;
-    cl->refresh_next_us = now + CLUSTER_REFRESH_MIN_US;
+    cl->refresh_sent_us = now;
+    cl->refresh_moved = false; /* this request covers the MOVEDs so far */
     *post = op;
     cl->refresh_at = cl->refresh_from % n;
     *at = cl->shards[cl->refresh_at].node;
@@ -524,8 +538,12 @@ static void refresh_done(void *arg)
     if (fallback) {
         cl->use_slots = true;
         cl->refresh_next_us = 0;
-    } else if (!ok) {
-        cl->refresh_from++; /* ask another shard next time */
+    } else if (!ok || cl->refresh_moved) {
+        if (!ok)
+            cl->refresh_from++; /* ask another shard next time */
+        cl->refresh_next_us = cl->refresh_sent_us + CLUSTER_REFRESH_MIN_US;
+    } else {
+        cl->refresh_next_us = cl->refresh_sent_us + CLUSTER_REFRESH_EVERY_US;
     }
     cl->refresh_busy = false;
     pthread_mutex_unlock(&cl->mu);
@@ -619,8 +637,11 @@ bool redlock__cluster_redirect(redlock__cluster *cl, redlock__slot *s,
     if (sh >= 0 && kind == 1) {
         shard_serves(cl, sh, redlock__clock_now_us());
         cl->map[slot] = (uint8_t)(sh + 1);
-        /* The map moved under us: learn the rest of it too. */
-        cl->refresh_next_us = 0;
+        /* The map moved under us: learn the rest of it too, within
+         * CLUSTER_REFRESH_MIN_US of the last request. */
+        cl->refresh_moved = true;
+        if (cl->refresh_next_us > cl->refresh_sent_us + CLUSTER_REFRESH_MIN_US)
+            cl->refresh_next_us = cl->refresh_sent_us + CLUSTER_REFRESH_MIN_US;
     }
     redlock__node *nd = sh >= 0 ? cl->shards[sh].node : NULL;
     refresh_want(cl, redlock__clock_now_us(), &post, &at);

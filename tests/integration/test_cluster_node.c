@@ -9,6 +9,8 @@
  *   - the fast path writes to the key's shard on the calling thread;
  *   - the slot map comes from CLUSTER SHARDS, or CLUSTER SLOTS where that
  *     is refused; with it in, keys go to their master without MOVED;
+ *     while used, it is asked for about once a second, not on every
+ *     submit;
  *   - a multi-resource lock with one hash tag works (both keys on one
  *     master); without one it is refused at once with REDLOCK_ECROSSSLOT
  *     and leaves nothing behind; election names follow the same rule;
@@ -181,6 +183,41 @@ static void test_map_from_shards_or_slots(void **state)
         redlock_manager_destroy(m);
         rc_stop(&c);
     }
+}
+
+/* While the node is used, the map is asked for once a second (a master
+ * that died sends no MOVED), not on every submit once 100 ms passed:
+ * that was ten CLUSTER SHARDS a second per node, each keeping a shard's
+ * connection off the fast path while it ran. An upper bound: a slow
+ * machine makes fewer cycles, never more requests. */
+static void test_map_refresh_cadence(void **state)
+{
+    (void)state;
+    rc_cluster c;
+    assert_int_equal(rc_start(&c, 3, 0), 0);
+    const char *uris[1] = {c.uri};
+    redlock_manager *m = rl_manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    redlock_lock *lk = NULL;
+    assert_int_equal(redlock_acquire(m, "cad-warm", 30000, &lk), REDLOCK_OK);
+    assert_int_equal(redlock_release(lk), REDLOCK_OK);
+    long long before = calls_on_masters(&c, "cmdstat_cluster|shards:calls=");
+    uint64_t t0 = rl_now_us();
+    long cycles = 0;
+    while (rl_now_us() - t0 < 3000000u) {
+        char res[32];
+        snprintf(res, sizeof(res), "cad-%ld", cycles++ % 64);
+        assert_int_equal(redlock_acquire(m, res, 30000, &lk), REDLOCK_OK);
+        assert_int_equal(redlock_release(lk), REDLOCK_OK);
+    }
+    double secs = (double)(rl_now_us() - t0) / 1e6;
+    long long asked =
+        calls_on_masters(&c, "cmdstat_cluster|shards:calls=") - before;
+    print_message("%ld cycles in %.1f s: CLUSTER SHARDS asked %lld times\n",
+                  cycles, secs, asked);
+    assert_true(asked >= 1);                      /* it is asked */
+    assert_true((double)asked <= secs / 1.0 + 2); /* about once a second */
+    redlock_manager_destroy(m);
+    rc_stop(&c);
 }
 
 /* The fast path reaches a cluster node's shards: an uncontended acquire
@@ -697,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_acquire_extend_release_across_slots),
         cmocka_unit_test(test_multi_key_needs_hash_tag),
         cmocka_unit_test(test_map_from_shards_or_slots),
+        cmocka_unit_test(test_map_refresh_cadence),
         cmocka_unit_test(test_fast_path_to_shards),
         cmocka_unit_test(test_slot_migration_under_load),
         cmocka_unit_test(test_tryagain_short_retry),
