@@ -767,7 +767,8 @@ typedef struct redlock_node_view {
                                           reachable 1: the node answered
                                           but is in its restart guard
                                           (votes in no acquire or
-                                          extend) */
+                                          extend; on a cluster node,
+                                          the resource's shard is) */
     char owner[REDLOCK_OWNER_MAX + 1]; /* the owner: what follows the
                                           first space of the stored value,
                                           truncated to REDLOCK_OWNER_MAX;

@@ -755,6 +755,22 @@ uint64_t redlock__cluster_guard_left_us(redlock__cluster *cl, uint64_t now)
     return most;
 }
 
+uint64_t redlock__cluster_guard_left_key_us(redlock__cluster *cl,
+                                            const char *key, size_t len,
+                                            uint64_t now)
+{
+    unsigned slot = redlock__hash_slot(key, len);
+    pthread_mutex_lock(&cl->mu);
+    uint8_t sh = cl->map[slot];
+    /* Shards are never removed before the cluster is freed: the node
+     * stays valid once cl->mu is dropped. */
+    redlock__node *nd = sh != 0 ? cl->shards[sh - 1].node : NULL;
+    pthread_mutex_unlock(&cl->mu);
+    if (nd == NULL)
+        return redlock__cluster_guard_left_us(cl, now);
+    return redlock__node_guard_left_us(nd, now);
+}
+
 void redlock__cluster_write_counts(redlock__cluster *cl, uint64_t *inl,
                                    uint64_t *worker)
 {

@@ -89,6 +89,12 @@ void redlock__cluster_set_dup(redlock__cluster *cl, int of);
 /* The longest restart guard left among the shards at now (0: none). */
 uint64_t redlock__cluster_guard_left_us(redlock__cluster *cl, uint64_t now);
 
+/* The restart guard left at now of the shard that serves key's slot (the
+ * longest of any shard while that slot's master is not known yet). */
+uint64_t redlock__cluster_guard_left_key_us(redlock__cluster *cl,
+                                            const char *key, size_t len,
+                                            uint64_t now);
+
 /* Commands written by the shards' callers and workers, summed. */
 void redlock__cluster_write_counts(redlock__cluster *cl, uint64_t *inl,
                                    uint64_t *worker);

@@ -78,9 +78,10 @@ redlock_status redlock_inspect(redlock_manager *m, const void *resource,
     size_t lens[4] = {4, strlen(inspect_lua), 1, keylen};
     redlock__op *op = redlock__op_new(REDLOCK__OP_RAW, m->n, 4, argv, lens,
                                       REDLOCK__SCRIPT_COUNT);
-    free(key);
-    if (op == NULL)
+    if (op == NULL) {
+        free(key);
         return REDLOCK_ENOMEM;
+    }
     uint64_t limit = redlock__clock_now_us() +
                      (uint64_t)m->opts.command_timeout_ms * 1000u;
     op->deadline_us = limit;
@@ -93,12 +94,15 @@ redlock_status redlock_inspect(redlock_manager *m, const void *resource,
         fill_view(op, i, &views[i]);
     pthread_mutex_unlock(&op->mu);
     /* A node in its restart guard answers reads, but does not vote: say
-     * so next to what it answered. */
+     * so next to what it answered. On a cluster node, the guard of the
+     * shard that holds the key: another shard's failover does not stop
+     * this resource's votes. */
     uint64_t now = redlock__clock_now_us();
     for (size_t i = 0; i < m->n; i++)
         if (views[i].reachable &&
-            redlock__manager_guard_left_us(m, i, now) > 0)
+            redlock__manager_guard_left_key_us(m, i, key, keylen, now) > 0)
             views[i].error = REDLOCK_EGUARDED;
+    free(key);
     atomic_store_explicit(&op->abandoned, true, memory_order_release);
     redlock__op_unref(op);
     redlock__manager_unref(m);

@@ -67,10 +67,11 @@ bool redlock__on_worker_of(const struct redlock_manager *m)
     return callback_thread_of == m;
 }
 
-uint64_t redlock__manager_guard_left_us(struct redlock_manager *m, size_t i,
-                                        uint64_t now)
+uint64_t redlock__manager_guard_left_key_us(struct redlock_manager *m,
+                                            size_t i, const char *key,
+                                            size_t len, uint64_t now)
 {
-    return redlock__node_guard_left_us(m->nodes[i], now);
+    return redlock__node_guard_left_key_us(m->nodes[i], key, len, now);
 }
 
 /* ------------------------------------------------------------------------

@@ -100,11 +100,13 @@ bool redlock__on_worker_of(const struct redlock_manager *m);
 /* Mark the calling thread as one of m's internal threads. */
 void redlock__mark_callback_thread(const struct redlock_manager *m);
 
-/* Microseconds left at now of node i's restart guard (0: not guarded),
- * for redlock_inspect(): the algorithms reach node state only through
- * the manager, never through node.h. Any thread. */
-uint64_t redlock__manager_guard_left_us(struct redlock_manager *m, size_t i,
-                                        uint64_t now);
+/* Microseconds left at now of the restart guard (0: not guarded) of the
+ * server of node i that holds key (on a cluster node, key's shard), for
+ * redlock_inspect(): the algorithms reach node state only through the
+ * manager, never through node.h. Any thread. */
+uint64_t redlock__manager_guard_left_key_us(struct redlock_manager *m,
+                                            size_t i, const char *key,
+                                            size_t len, uint64_t now);
 
 /* ------------------------------------------------------------------------
  * Pub/sub wake-ups for waiters (wake.c; docs/design.md, "How waiters are

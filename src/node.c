@@ -1853,6 +1853,14 @@ uint64_t redlock__node_guard_left_us(redlock__node *nd, uint64_t now)
     return until > now ? until - now : 0;
 }
 
+uint64_t redlock__node_guard_left_key_us(redlock__node *nd, const char *key,
+                                         size_t len, uint64_t now)
+{
+    if (nd->cluster != NULL)
+        return redlock__cluster_guard_left_key_us(nd->cluster, key, len, now);
+    return redlock__node_guard_left_us(nd, now);
+}
+
 /* ------------------------------------------------------------------------
  * The fast path: inline I/O by a calling thread (see DESIGN)
  * ------------------------------------------------------------------------ */

@@ -117,6 +117,11 @@ const char *redlock__node_name(const redlock__node *node);
  * acquires and extends are not sent to it meanwhile. Any thread. */
 uint64_t redlock__node_guard_left_us(redlock__node *node, uint64_t now);
 
+/* The same for the server that holds key: on a cluster node, the guard of
+ * key's shard, not the longest of all shards; otherwise as above. */
+uint64_t redlock__node_guard_left_key_us(redlock__node *node, const char *key,
+                                         size_t len, uint64_t now);
+
 /* Want (on) or no longer want key's wake channel on node's subscriber
  * connection (subscribe.h, redlock__sub_want()). Any thread; never
  * blocks. Returns a redlock__sub_state: 0 refused, 1 pending (a

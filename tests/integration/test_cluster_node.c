@@ -529,9 +529,20 @@ static int replica_of(rc_cluster *c, int master)
     return -1;
 }
 
+/* Whether redlock_inspect() on m (one node) says res's server is in its
+ * restart guard. */
+static bool inspect_guarded(redlock_manager *m, const char *res)
+{
+    redlock_node_view v[1];
+    assert_int_equal(redlock_inspect(m, res, strlen(res), v, 1), REDLOCK_OK);
+    return v[0].reachable == 1 && v[0].error == REDLOCK_EGUARDED;
+}
+
 /* Hold a lock, fail its shard over, and lose its key on the new master;
  * return whether a rival manager got a grant while the holder's validity
- * lasted, and whether it saw EGUARDED. */
+ * lasted, and whether it saw EGUARDED. While it does, redlock_inspect()
+ * says the resource's node is guarded, but not for a resource of a shard
+ * that did not fail over. */
 static void failover_run(uint32_t guard_ms, bool replica_seed,
                          bool *overlap, bool *guarded)
 {
@@ -542,6 +553,14 @@ static void failover_run(uint32_t guard_ms, bool replica_seed,
     int master = rc_master_of_slot(&c, slot);
     int replica = replica_of(&c, master);
     assert_true(master >= 0 && replica >= 0);
+    char other[32] = "";
+    for (int i = 0; other[0] == '\0' && i < 1000; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "fo-other-%d", i);
+        if (rc_master_of_slot(&c, rc_keyslot(&c, name)) != master)
+            snprintf(other, sizeof(other), "%s", name);
+    }
+    assert_true(other[0] != '\0');
     /* With replica_seed the replica is a seed too (a common way to list
      * a cluster): its worker exists, connected, before it is promoted. */
     char uri[1200];
@@ -591,8 +610,14 @@ static void failover_run(uint32_t guard_ms, bool replica_seed,
             redlock_release(r);
             break;
         }
-        if (info.node_status[0] == REDLOCK_EGUARDED)
+        if (info.node_status[0] == REDLOCK_EGUARDED && !*guarded) {
             *guarded = true;
+            /* Per shard: [the longest guard of any shard once showed
+             * for every resource]. The guard lasts the TTL (10 s) from
+             * the failover; both reads come well within it. */
+            assert_true(inspect_guarded(rival, res));
+            assert_false(inspect_guarded(rival, other));
+        }
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL); /* the rival's retry pace, not a wait */
     }
