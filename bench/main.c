@@ -643,7 +643,7 @@ static void emit(const bench_config *cfg, const bench_result *r,
     free(line);
 }
 
-/* 1 if any node of nd is rediss://. */
+/* 1 if any node of nd is rediss:// or sentinels://. */
 static int nodes_tls(const bench_nodes *nd)
 {
     for (size_t i = 0; i < nd->n; i++)

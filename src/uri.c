@@ -18,9 +18,10 @@
  * "ss@host" and put half a password into the error message.)
  *
  * Invariants:
- *   - Error messages never contain bytes of the userinfo or of a unix query
- *     value. Ports and dbs are echoed only when they are all digits (then
- *     they are out of range), query keys only when the query has no
+ *   - Error messages never contain bytes of the userinfo or of a query
+ *     password value (unix password, sentinel_password). Ports and dbs
+ *     are echoed only when they are all digits (then they are out of
+ *     range), query keys and db= values only when the query has no
  *     password parameter at all, and the socket path never. One walk
  *     (uri_query_next) and one refusal (uri_unknown_param) serve the
  *     queries of all three forms.
@@ -272,10 +273,10 @@ typedef struct uri_param {
 /*
  * The one walk over a query's '&'-separated key=value parameters, for
  * all three URI forms: take the parameter at *p into *out and move *p
- * past it, to NULL after the last. expected lists the form's keys, for
- * errors ("cluster or seed").
+ * past it, to NULL after the last. forms shows the form's parameters,
+ * for errors ("cluster=yes or seed=host:port").
  */
-static redlock_status uri_query_next(const char **p, const char *expected,
+static redlock_status uri_query_next(const char **p, const char *forms,
                                      uri_param *out, uri_err *e)
 {
     const char *amp = strchr(*p, '&');
@@ -287,8 +288,7 @@ static redlock_status uri_query_next(const char **p, const char *expected,
         return REDLOCK_EURI;
     }
     if (eq == NULL) {
-        uri_set_err(e, "query parameter without '=' (expected %s)",
-                    expected);
+        uri_set_err(e, "query parameter without '=' (expected %s)", forms);
         return REDLOCK_EURI;
     }
     out->key = *p;
@@ -328,10 +328,12 @@ static redlock_status uri_unknown_param(const uri_param *pa, const char *q,
     return REDLOCK_EURI;
 }
 
-/* The db=N parameter (sentinel and unix forms), at most once: percent-
- * decoded, then 0..INT_MAX; echoed only when all digits. */
-static redlock_status uri_param_db(const uri_param *pa, int *seen,
-                                   redlock__uri *u, uri_err *e)
+/* The db=N parameter (sentinel and unix forms) of query q, at most once:
+ * percent-decoded, then 0..INT_MAX; echoed only when all digits and the
+ * query has no password parameter (with an unescaped '&' in a password,
+ * "db=<digits>" may be the password's tail). */
+static redlock_status uri_param_db(const uri_param *pa, const char *q,
+                                   int *seen, redlock__uri *u, uri_err *e)
 {
     char *text = NULL;
     long value = 0;
@@ -346,7 +348,8 @@ static redlock_status uri_param_db(const uri_param *pa, int *seen,
     if (st != REDLOCK_OK)
         return st;
     ok = uri_parse_decimal(text, strlen(text), 0, INT_MAX, &value) == 0;
-    if (!ok && uri_all_digits(text, strlen(text)))
+    if (!ok && uri_all_digits(text, strlen(text)) &&
+        strstr(q, "password") == NULL)
         uri_set_err(e, "bad db \"%.*s%s\" (expected 0..%d)",
                     (int)(strlen(text) < URI_ECHO_MAX ? strlen(text)
                                                       : URI_ECHO_MAX),
@@ -622,12 +625,13 @@ static redlock_status uri_parse_redis_query(const char *q, redlock__uri *u,
                                             uri_err *e)
 {
     static const char expected[] = "cluster or seed";
+    static const char forms[] = "cluster=yes or seed=host:port";
     int seen_cluster = 0;
     const char *p = q;
     uri_param pa;
 
     while (p != NULL) {
-        redlock_status st = uri_query_next(&p, expected, &pa, e);
+        redlock_status st = uri_query_next(&p, forms, &pa, e);
 
         if (st != REDLOCK_OK)
             return st;
@@ -774,12 +778,14 @@ static redlock_status uri_parse_sentinel(const char *rest, redlock__uri *u,
         return REDLOCK_OK;
     static const char expected[] =
         "sentinel, sentinel_user, sentinel_password or db";
+    static const char forms[] = "sentinel=host:port, sentinel_user=U, "
+                                "sentinel_password=P or db=N";
     int seen_db = 0, seen_user = 0, seen_pass = 0;
     const char *p = q + 1;
     uri_param pa;
 
     while (p != NULL) {
-        st = uri_query_next(&p, expected, &pa, e);
+        st = uri_query_next(&p, forms, &pa, e);
         if (st != REDLOCK_OK)
             return st;
         if (uri_param_is(&pa, "sentinel")) {
@@ -799,7 +805,7 @@ static redlock_status uri_parse_sentinel(const char *rest, redlock__uri *u,
             st = uri_take_once(pa.val, pa.val_len, "sentinel_user",
                                &seen_user, &u->sentinel_user, e);
         } else if (uri_param_is(&pa, "db")) {
-            st = uri_param_db(&pa, &seen_db, u, e);
+            st = uri_param_db(&pa, q + 1, &seen_db, u, e);
         } else {
             return uri_unknown_param(&pa, q + 1, expected, e);
         }
@@ -824,6 +830,7 @@ static redlock_status uri_parse_query(const char *q, redlock__uri *u,
                                       uri_err *e)
 {
     static const char expected[] = "db, password or user";
+    static const char forms[] = "db=N, password=P or user=U";
     int seen_db = 0;
     int seen_password = 0;
     int seen_user = 0;
@@ -832,11 +839,11 @@ static redlock_status uri_parse_query(const char *q, redlock__uri *u,
     redlock_status st;
 
     while (p != NULL) {
-        st = uri_query_next(&p, expected, &pa, e);
+        st = uri_query_next(&p, forms, &pa, e);
         if (st != REDLOCK_OK)
             return st;
         if (uri_param_is(&pa, "db"))
-            st = uri_param_db(&pa, &seen_db, u, e);
+            st = uri_param_db(&pa, q, &seen_db, u, e);
         else if (uri_param_is(&pa, "password"))
             st = uri_take_once(pa.val, pa.val_len, "password",
                                &seen_password, &u->password, e);

@@ -61,6 +61,10 @@ static void test_inject(void **state)
         {"sentinel://:own@s/m", "pw", "sentinel://:own@s/m"},
         {"sentinel://s/m?sentinel_password=sp", "pw",
          "sentinel://:pw@s/m?sentinel_password=sp"},
+        /* a '@' in the query is no credentials' end (the parser refuses
+         * the URI; our password must not go into its query) */
+        {"sentinel://h/m?sentinel_user=ops@corp", "pw",
+         "sentinel://h/m?sentinel_user=ops@corp"},
         {"http://h", "pw", "http://h"},
         {"redis://h", "", "redis://h"},
     };

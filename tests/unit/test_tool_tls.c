@@ -138,6 +138,9 @@ static void test_uri_is_tls(void **state)
     assert_true(tool_uri_is_tls("rediss://h:1"));
     assert_true(tool_uri_is_tls("REDISS://h"));
     assert_true(tool_uri_is_tls("ReDiSs://:pw@h"));
+    assert_true(tool_uri_is_tls("sentinels://s:26379/m"));
+    assert_true(tool_uri_is_tls("SENTINELS://s/m"));
+    assert_false(tool_uri_is_tls("sentinel://s/m"));
     assert_false(tool_uri_is_tls("redis://h"));
     assert_false(tool_uri_is_tls("unix:///s"));
     assert_false(tool_uri_is_tls("rediss:/h"));

@@ -458,6 +458,10 @@ static const bad_case deploy_bad[] = {
     {"sentinel://h/m?db=", "bad db", NULL},
     {"sentinel://h/m?db=1&db=2", "db given twice", NULL},
     {"sentinel://h/m?db=2147483648", "bad db \"2147483648\"", NULL},
+    /* an unescaped '&' in the sentinel password: its tail looks like a
+     * db and is not echoed (found by review) */
+    {"sentinel://h/m?sentinel_password=s3cr&db=12345678901", "bad db",
+     "12345678901"},
     /* the three query forms share one walk and one refusal */
     {"sentinel://h/m?zz=1", "unknown query parameter \"zz\"", NULL},
     {"sentinel://h/m?sentinel_password=s3cr3t&zz=1", "unknown query", "zz"},

@@ -106,7 +106,8 @@ int tool_tls_any(const tool_tls *t)
 
 int tool_uri_is_tls(const char *uri)
 {
-    return uri != NULL && strncasecmp(uri, "rediss://", 9) == 0;
+    return uri != NULL && (strncasecmp(uri, "rediss://", 9) == 0 ||
+                           strncasecmp(uri, "sentinels://", 12) == 0);
 }
 
 /* Check that path can be read (a file) or listed (a directory); writes

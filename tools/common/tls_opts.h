@@ -64,7 +64,8 @@ int tool_tls_resolve(const tool_tls_flags *f, const char *env_ca,
 /* 1 if t sets anything (a CA, a certificate, or insecure). Pure. */
 int tool_tls_any(const tool_tls *t);
 
-/* 1 if uri's scheme is rediss:// (ASCII case ignored). Pure. */
+/* 1 if uri's scheme is rediss:// or sentinels:// (ASCII case ignored):
+ * a node reached over TLS. Pure. */
 int tool_uri_is_tls(const char *uri);
 
 /*

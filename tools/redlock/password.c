@@ -155,6 +155,20 @@ static char *pw_inject_redis(const char *uri, size_t scheme_len,
     return pw_finish(&b);
 }
 
+/* sentinel[s]:// form: as redis://, but a '@' in the query (after a '?')
+ * is not the end of credentials; the parser refuses such a URI, so it is
+ * copied unchanged rather than given our password inside its query. */
+static char *pw_inject_sentinel(const char *uri, size_t scheme_len,
+                                const char *password)
+{
+    const char *q = strchr(uri + scheme_len, '?');
+    const char *at = strrchr(uri + scheme_len, '@');
+
+    if (q != NULL && at != NULL && q < at)
+        return strdup(uri);
+    return pw_inject_redis(uri, scheme_len, password);
+}
+
 /* 1 if the n bytes of a query parameter at p are "password=" followed by
  * a non-empty value, 2 if the value is empty, 0 if it is another key. */
 static int pw_query_password(const char *p, size_t n)
@@ -233,9 +247,11 @@ char *cli_password_inject(const char *uri, const char *password)
     if (strncasecmp(uri, unix_scheme, sizeof(unix_scheme) - 1) == 0)
         return pw_inject_unix(uri, password);
     if (strncasecmp(uri, sentinel_scheme, sizeof(sentinel_scheme) - 1) == 0)
-        return pw_inject_redis(uri, sizeof(sentinel_scheme) - 1, password);
+        return pw_inject_sentinel(uri, sizeof(sentinel_scheme) - 1,
+                                  password);
     if (strncasecmp(uri, sentinels_scheme, sizeof(sentinels_scheme) - 1) ==
         0)
-        return pw_inject_redis(uri, sizeof(sentinels_scheme) - 1, password);
+        return pw_inject_sentinel(uri, sizeof(sentinels_scheme) - 1,
+                                  password);
     return strdup(uri);
 }

@@ -224,8 +224,8 @@ static int session_tls(const cli_args *a, const char *const *uris, size_t n,
     if (t.insecure)
         fprintf(stderr, "redlock: %s\n", TOOL_TLS_INSECURE_WARNING);
     if (tool_tls_any(&t) && !any_tls)
-        cli_notice("TLS settings given (%s) but no node is rediss://: "
-                   "nothing is encrypted",
+        cli_notice("TLS settings given (%s) but no node is rediss:// or "
+                   "sentinels://: nothing is encrypted",
                    t.insecure ? "--tls-insecure"
                    : t.ca != NULL ? t.ca_from : t.cert_from);
     return 0;
