@@ -10,8 +10,10 @@
  * thread hand-off. The map is learnt from CLUSTER SHARDS (Redis 7; a shard
  * that refuses it, an older Redis or an ACL, makes the node ask CLUSTER
  * SLOTS from then on), asked of a shard when the node starts; again,
- * CLUSTER_REFRESH_MIN_US after the last request, after a MOVED or a
- * failed request (then of the next shard); and CLUSTER_REFRESH_EVERY_US
+ * CLUSTER_REFRESH_MIN_US after the last request, after a MOVED, a
+ * shard's connection failing (its master may have died: the map names
+ * the promoted replica once the cluster has failed over) or a failed
+ * request (then of the next shard); and CLUSTER_REFRESH_EVERY_US
  * after the last request while the node is used, to see a failover that
  * no MOVED announced (a master that died). Each MOVED reply also teaches
  * its slot at once. Rejected: asking on every submit once the minimum
@@ -116,8 +118,9 @@ struct redlock__cluster {
                                     before 7.0): ask CLUSTER SLOTS */
     uint64_t refresh_next_us;    /* no request before this */
     uint64_t refresh_sent_us;    /* when the last request was sent */
-    bool refresh_moved;          /* a MOVED came after the last request
-                                    was sent: ask again soon */
+    bool refresh_soon;           /* a MOVED came, or a shard's connection
+                                    failed, after the last request was
+                                    sent: ask again soon */
     size_t refresh_from;         /* shard to ask next (rotates on failure) */
 };
 
@@ -347,7 +350,7 @@ static void refresh_want(redlock__cluster *cl, uint64_t now,
     cl->refresh = op; /* our reference */
     cl->refresh_busy = true;
     cl->refresh_sent_us = now;
-    cl->refresh_moved = false; /* this request covers the MOVEDs so far */
+    cl->refresh_soon = false; /* this request covers the MOVEDs so far */
     *post = op;
     cl->refresh_at = cl->refresh_from % n;
     *at = cl->shards[cl->refresh_at].node;
@@ -357,6 +360,15 @@ static void refresh_post(redlock__op *op, redlock__node *at)
 {
     if (op != NULL)
         redlock__node_submit(at, &op->slots[0]);
+}
+
+/* Ask for the map again within CLUSTER_REFRESH_MIN_US of the last
+ * request (cl->mu held). */
+static void refresh_hurry(redlock__cluster *cl)
+{
+    cl->refresh_soon = true;
+    if (cl->refresh_next_us > cl->refresh_sent_us + CLUSTER_REFRESH_MIN_US)
+        cl->refresh_next_us = cl->refresh_sent_us + CLUSTER_REFRESH_MIN_US;
 }
 
 /* Make map the slot map (cl->mu held): shards serving slots for the first
@@ -538,7 +550,7 @@ static void refresh_done(void *arg)
     if (fallback) {
         cl->use_slots = true;
         cl->refresh_next_us = 0;
-    } else if (!ok || cl->refresh_moved) {
+    } else if (!ok || cl->refresh_soon) {
         if (!ok)
             cl->refresh_from++; /* ask another shard next time */
         cl->refresh_next_us = cl->refresh_sent_us + CLUSTER_REFRESH_MIN_US;
@@ -639,9 +651,7 @@ bool redlock__cluster_redirect(redlock__cluster *cl, redlock__slot *s,
         cl->map[slot] = (uint8_t)(sh + 1);
         /* The map moved under us: learn the rest of it too, within
          * CLUSTER_REFRESH_MIN_US of the last request. */
-        cl->refresh_moved = true;
-        if (cl->refresh_next_us > cl->refresh_sent_us + CLUSTER_REFRESH_MIN_US)
-            cl->refresh_next_us = cl->refresh_sent_us + CLUSTER_REFRESH_MIN_US;
+        refresh_hurry(cl);
     }
     redlock__node *nd = sh >= 0 ? cl->shards[sh].node : NULL;
     refresh_want(cl, redlock__clock_now_us(), &post, &at);
@@ -753,6 +763,13 @@ uint64_t redlock__cluster_guard_left_us(redlock__cluster *cl, uint64_t now)
             most = left;
     }
     return most;
+}
+
+void redlock__cluster_shard_failed(redlock__cluster *cl)
+{
+    pthread_mutex_lock(&cl->mu);
+    refresh_hurry(cl);
+    pthread_mutex_unlock(&cl->mu);
 }
 
 uint64_t redlock__cluster_guard_left_key_us(redlock__cluster *cl,

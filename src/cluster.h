@@ -89,6 +89,10 @@ void redlock__cluster_set_dup(redlock__cluster *cl, int of);
 /* The longest restart guard left among the shards at now (0: none). */
 uint64_t redlock__cluster_guard_left_us(redlock__cluster *cl, uint64_t now);
 
+/* A shard's connection failed (its worker, under its io_mu, or a caller
+ * reading it inline): ask for the map again soon, on the next submit. */
+void redlock__cluster_shard_failed(redlock__cluster *cl);
+
 /* The restart guard left at now of the shard that serves key's slot (the
  * longest of any shard while that slot's master is not known yet). */
 uint64_t redlock__cluster_guard_left_key_us(redlock__cluster *cl,

@@ -28,8 +28,9 @@
  *   2a. redlock__cluster.mu (cluster.c) and redlock__sentinel.mu
  *      (sentinel.c): a cluster node's slot map and shard list, a sentinel
  *      node's masters and asking state. Taken by submitting threads
- *      holding nothing else, and by a member's worker under its io_mu
- *      (a MOVED or ASK redirect, READONLY, the on_done of a CLUSTER SLOTS,
+ *      holding nothing else, and by a member's worker (or a caller reading
+ *      it inline) under its io_mu (a MOVED or ASK redirect, READONLY, a
+ *      shard's connection failing, the on_done of a CLUSTER SLOTS,
  *      SENTINEL or ROLE question). Under it a thread makes and starts
  *      member workers and may take an op's mu (4) to read that question's
  *      reply; it queues slots at members (3) only after dropping it.

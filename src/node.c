@@ -685,6 +685,10 @@ static void conn_fail(redlock__node *nd, redlock_status st, const char *why,
     }
     nd->pending = keep;
     nd->pending_scan_us = 0; /* scan the kept releases next pass */
+    /* A cluster shard's master may have died: its slots' new master is
+     * learnt from the map (no MOVED comes from a dead server). */
+    if (nd->parent != NULL && nd->parent->cluster != NULL)
+        redlock__cluster_shard_failed(nd->parent->cluster);
 
     uint32_t max = nd->env.opts->reconnect_max_ms;
     uint32_t delay = nd->backoff_ms;

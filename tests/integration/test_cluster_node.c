@@ -23,6 +23,8 @@
  *   - one cluster given as two nodes (different seeds) votes once;
  *   - TRYAGAIN (keys split by a migration) is sent again after a short
  *     wait, a bounded number of times;
+ *   - a shard master killed: once the cluster promotes its replica, the
+ *     node locks on it again (no MOVED comes from a dead server);
  *   - CLUSTER FAILOVER while a lock is held, the new master lacking its
  *     key (as asynchronous replication may leave it): with the restart
  *     guard, a rival manager gets no grant while the holder's validity
@@ -627,6 +629,70 @@ static void failover_run(uint32_t guard_ms, bool replica_seed,
     rc_stop(&c);
 }
 
+/* What await_role_master waits for. */
+typedef struct role_wait {
+    rc_cluster *c;
+    size_t i;
+} role_wait;
+
+static bool says_master(void *arg)
+{
+    role_wait *w = arg;
+    char out[4096];
+    const char *argv[2] = {"INFO", "replication"};
+    return rc_command(w->c, w->i, out, sizeof(out), 2, argv) == 0 &&
+           strstr(out, "role:master") != NULL;
+}
+
+/* A shard master that dies sends no MOVED: once the cluster has promoted
+ * its replica, the node learns the new master from the map (asked again
+ * soon after the dead shard's connection failed) and locks there again,
+ * after the promoted master's guard. No timing is asserted: how soon is
+ * the bench's business. */
+static void test_dead_master_replaced(void **state)
+{
+    (void)state;
+    rc_cluster c;
+    assert_int_equal(rc_start(&c, 3, 1), 0);
+    const char *res = "dead-res";
+    int master = rc_master_of_slot(&c, rc_keyslot(&c, res));
+    int replica = replica_of(&c, master);
+    assert_true(master >= 0 && replica >= 0);
+    const char *uris[1] = {c.uri};
+    redlock_manager *m = rl_manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    redlock_acquire_info info;
+    redlock_lock *lk = NULL;
+    assert_int_equal(rl_try_once(m, res, 2000, &info, &lk), REDLOCK_OK);
+    assert_int_equal(redlock_release(lk), REDLOCK_OK);
+    rs_kill(&c.srv[master], 0);
+    /* The cluster fails over by itself (cluster-node-timeout 1 s). */
+    role_wait w = {&c, (size_t)replica};
+    assert_true(rl_await(says_master, &w, 30000));
+    redlock_status st = REDLOCK_ENOQUORUM;
+    uint64_t promoted = rl_now_us();
+    uint64_t until = promoted + 30000000u;
+    while (rl_now_us() < until) {
+        st = rl_try_once(m, res, 2000, &info, &lk);
+        if (st == REDLOCK_OK)
+            break;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL); /* a client's retry pace, not a wait */
+    }
+    if (st != REDLOCK_OK)
+        fail_msg("no grant after the failover: %s: %s", redlock_strerror(st),
+                 info.detail);
+    print_message("granted %.1f s after the promotion was seen (guard: the "
+                  "2 s TTL)\n", (double)(rl_now_us() - promoted) / 1e6);
+    char out[128];
+    const char *get[2] = {"GET", res};
+    assert_int_equal(rc_command(&c, (size_t)replica, out, sizeof(out), 2, get),
+                     0);
+    assert_non_null(strstr(out, redlock_lock_token(lk)));
+    assert_int_equal(redlock_release(lk), REDLOCK_OK);
+    redlock_manager_destroy(m);
+    rc_stop(&c);
+}
+
 /* CLUSTER FAILOVER is a restart: the guard keeps the lock exclusive. */
 static void test_failover_guard(void **state)
 {
@@ -764,6 +830,7 @@ int main(void)
         cmocka_unit_test(test_slot_migration_under_load),
         cmocka_unit_test(test_tryagain_short_retry),
         cmocka_unit_test(test_failover_guard),
+        cmocka_unit_test(test_dead_master_replaced),
         cmocka_unit_test(test_failback_guard),
         cmocka_unit_test(test_same_cluster_twice),
     };
