@@ -105,13 +105,13 @@ struct redlock__cluster {
     cl_shard shards[CLUSTER_SHARDS_MAX];
     _Atomic size_t n_shards;     /* written under mu; read without it by
                                     stop, counts and guard views */
-    bool map_loaded;             /* a CLUSTER SLOTS reply was applied */
+    bool map_loaded;             /* a slot map (SHARDS or SLOTS) was applied */
     bool started;
     bool stopping;
     atomic_int dup_of;           /* last redlock__cluster_set_dup():
                                     lock-free (called under the manager's
                                     dup_mu, a leaf) */
-    redlock__op *refresh;        /* the last CLUSTER SLOTS op (a ref) */
+    redlock__op *refresh;        /* the last map request (a ref) */
     bool refresh_busy;
     size_t refresh_at;           /* the shard the question went to */
     bool use_slots;              /* a shard refused CLUSTER SHARDS (Redis
