@@ -25,6 +25,9 @@
  *     wait, a bounded number of times;
  *   - a shard master killed: once the cluster promotes its replica, the
  *     node locks on it again (no MOVED comes from a dead server);
+ *   - a master with no replica killed: the cluster is down, its live
+ *     masters answer CLUSTERDOWN, a failed vote (no grant, no wait,
+ *     nothing written);
  *   - CLUSTER FAILOVER while a lock is held, the new master lacking its
  *     key (as asynchronous replication may leave it): with the restart
  *     guard, a rival manager gets no grant while the holder's validity
@@ -693,6 +696,61 @@ static void test_dead_master_replaced(void **state)
     rc_stop(&c);
 }
 
+/* What await_cluster_fail waits for. */
+static bool cluster_state_fail(void *arg)
+{
+    role_wait *w = arg;
+    char out[4096];
+    const char *argv[2] = {"CLUSTER", "INFO"};
+    return rc_command(w->c, w->i, out, sizeof(out), 2, argv) == 0 &&
+           strstr(out, "cluster_state:fail") != NULL;
+}
+
+/* A cluster that lost a master with no replica is down (full coverage
+ * required, the default): its live masters answer CLUSTERDOWN, which is
+ * a failed vote: no grant, no hang, nothing written. */
+static void test_clusterdown_is_failed_vote(void **state)
+{
+    (void)state;
+    rc_cluster c;
+    assert_int_equal(rc_start(&c, 3, 0), 0);
+    const char *uris[1] = {c.uri};
+    redlock_manager *m = rl_manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
+    /* A resource on a master that stays up. */
+    char res[32] = "";
+    int victim = 0;
+    for (int i = 0; res[0] == '\0' && i < 1000; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "down-%d", i);
+        int owner = rc_master_of_slot(&c, rc_keyslot(&c, name));
+        if (owner >= 0 && owner != victim)
+            snprintf(res, sizeof(res), "%s", name);
+    }
+    assert_true(res[0] != '\0');
+    int owner = rc_master_of_slot(&c, rc_keyslot(&c, res));
+    redlock_acquire_info info;
+    redlock_lock *lk = NULL;
+    assert_int_equal(rl_try_once(m, res, 5000, &info, &lk), REDLOCK_OK);
+    assert_int_equal(redlock_release(lk), REDLOCK_OK);
+    assert_true(await_cluster_keys(&c, 0, 5000));
+    rs_kill(&c.srv[victim], 0);
+    role_wait w = {&c, (size_t)owner};
+    assert_true(rl_await(cluster_state_fail, &w, 30000));
+    uint64_t t0 = rl_now_us();
+    redlock_status st = rl_try_once(m, res, 5000, &info, &lk);
+    print_message("acquire on a down cluster: %s (%s) in %.0f ms\n",
+                  redlock_strerror(st), info.detail,
+                  (double)(rl_now_us() - t0) / 1000.0);
+    assert_int_not_equal(st, REDLOCK_OK);
+    assert_null(lk);
+    assert_int_not_equal(info.node_status[0], REDLOCK_OK);
+    assert_int_not_equal(info.node_status[0], REDLOCK_ETAKEN);
+    assert_non_null(strstr(info.detail, "CLUSTERDOWN"));
+    assert_int_equal(rs_dbsize(&c.srv[owner]), 0);
+    redlock_manager_destroy(m);
+    rc_stop(&c);
+}
+
 /* CLUSTER FAILOVER is a restart: the guard keeps the lock exclusive. */
 static void test_failover_guard(void **state)
 {
@@ -831,6 +889,7 @@ int main(void)
         cmocka_unit_test(test_tryagain_short_retry),
         cmocka_unit_test(test_failover_guard),
         cmocka_unit_test(test_dead_master_replaced),
+        cmocka_unit_test(test_clusterdown_is_failed_vote),
         cmocka_unit_test(test_failback_guard),
         cmocka_unit_test(test_same_cluster_twice),
     };
