@@ -415,6 +415,17 @@ static int master_seen(redlock__cluster *cl, const redisReply *ip, int port,
     return shard_find_or_add(cl, host, port);
 }
 
+/* Give slots a..b to shard sh in map; false if a..b is not a range of
+ * hash slots (the reply is then refused whole). */
+static bool map_range(uint8_t *map, long long a, long long b, int sh)
+{
+    if (a < 0 || b < a || b >= REDLOCK__HASH_SLOTS)
+        return false;
+    for (long long s = a; s <= b; s++)
+        map[s] = (uint8_t)(sh + 1);
+    return true;
+}
+
 /* Apply a CLUSTER SLOTS reply: [[start, end, [ip, port, id...],
  * replicas...]...]. An empty ip means the node asked. cl->mu held. */
 static bool apply_slots(redlock__cluster *cl, const redisReply *r,
@@ -432,8 +443,7 @@ static bool apply_slots(redlock__cluster *cl, const redisReply *r,
             return false;
         long long a = e->element[0]->integer, b = e->element[1]->integer;
         const redisReply *m = e->element[2];
-        if (a < 0 || b < a || b >= REDLOCK__HASH_SLOTS ||
-            m->type != REDIS_REPLY_ARRAY || m->elements < 2 ||
+        if (m->type != REDIS_REPLY_ARRAY || m->elements < 2 ||
             m->element[0]->type != REDIS_REPLY_STRING ||
             m->element[1]->type != REDIS_REPLY_INTEGER ||
             m->element[1]->integer < 1 || m->element[1]->integer > 65535)
@@ -442,10 +452,8 @@ static bool apply_slots(redlock__cluster *cl, const redisReply *r,
                              (int)m->element[1]->integer,
                              m->elements >= 3 ? m->element[2] : NULL,
                              asked_host, ident);
-        if (sh < 0)
+        if (sh < 0 || !map_range(map, a, b, sh))
             return false;
-        for (long long s = a; s <= b; s++)
-            map[s] = (uint8_t)(sh + 1);
     }
     map_install(cl, map);
     return true;
@@ -514,11 +522,9 @@ static bool apply_shards(redlock__cluster *cl, const redisReply *r,
         for (size_t k = 0; k < slots->elements; k += 2) {
             const redisReply *a = slots->element[k], *b = slots->element[k + 1];
             if (a->type != REDIS_REPLY_INTEGER ||
-                b->type != REDIS_REPLY_INTEGER || a->integer < 0 ||
-                b->integer < a->integer || b->integer >= REDLOCK__HASH_SLOTS)
+                b->type != REDIS_REPLY_INTEGER ||
+                !map_range(map, a->integer, b->integer, sh))
                 return false;
-            for (long long x = a->integer; x <= b->integer; x++)
-                map[x] = (uint8_t)(sh + 1);
         }
     }
     map_install(cl, map);

@@ -1337,6 +1337,43 @@ static int control_line(mc_log *log, const char *holder, uint64_t start,
     return 0;
 }
 
+/* B's side of a control once its acquire returned: if granted, note its
+ * nodes and validity end, hold it 100 ms (as A still does) and release
+ * it, setting *vend and *rel; *lb is then NULL. */
+static void control_b_hold(redlock_lock **lb, fh_control *out,
+                           uint64_t *vend, uint64_t *rel)
+{
+    if (out->b_status != REDLOCK_OK)
+        return;
+    out->b_nodes_granted = redlock_lock_nodes_granted(*lb);
+    *vend = redlock_lock_validity_end_us(*lb);
+    fh_sleep_ms(100);
+    *rel = fh_now();
+    redlock_release(*lb);
+    *lb = NULL;
+}
+
+/* The checker over A's and B's holds of a control (B's grant counts only
+ * if out->b_status is OK): its report into out->rep and r->rep, printed.
+ * 0, or -1 if a log line was refused. */
+static int control_check(fh_run *r, fh_control *out, uint64_t a_start,
+                         uint64_t a_granted, uint64_t a_vend, uint64_t a_rel,
+                         uint64_t b_start, uint64_t b_granted,
+                         uint64_t b_vend, uint64_t b_rel)
+{
+    mc_log_free(&r->log);
+    if (control_line(&r->log, "A", a_start, a_granted, a_vend, a_rel) != 0 ||
+        control_line(&r->log, "B", b_start,
+                     out->b_status == REDLOCK_OK ? b_granted : 0, b_vend,
+                     b_rel) != 0)
+        return -1;
+    printf("[%s] checker: ", r->cfg.name);
+    mc_check(&r->log, &out->rep, stdout, FH_DETAILS);
+    mc_report_print(&out->rep, stdout);
+    r->rep = out->rep;
+    return 0;
+}
+
 /* See fault_harness.h. */
 int fh_restart_control(fh_run *r, int appendonly, fh_control *out)
 {
@@ -1400,14 +1437,7 @@ int fh_restart_control(fh_run *r, int appendonly, fh_control *out)
     out->b_status = redlock_acquire_ex(b, "ctl", 3, 30000, &ao, &lb);
     uint64_t b_granted = fh_now();
     uint64_t b_vend = 0, b_rel = 0;
-    if (out->b_status == REDLOCK_OK) {
-        out->b_nodes_granted = redlock_lock_nodes_granted(lb);
-        b_vend = redlock_lock_validity_end_us(lb);
-        fh_sleep_ms(100); /* B holds it a while, as A still does */
-        b_rel = fh_now();
-        redlock_release(lb);
-        lb = NULL;
-    }
+    control_b_hold(&lb, out, &b_vend, &b_rel);
     printf("[%s] B: %s after %u attempts (last yes/no/error %u/%u/%u)\n",
            r->cfg.name, redlock_status_name(out->b_status), info.attempts,
            info.last.yes, info.last.no, info.last.error);
@@ -1415,17 +1445,9 @@ int fh_restart_control(fh_run *r, int appendonly, fh_control *out)
     redlock_release(la);
     la = NULL;
 
-    /* The checker over both holds. */
-    mc_log_free(&r->log);
-    if (control_line(&r->log, "A", a_start, a_granted, a_vend, a_rel) != 0 ||
-        control_line(&r->log, "B", b_start,
-                     out->b_status == REDLOCK_OK ? b_granted : 0, b_vend,
-                     b_rel) != 0)
+    if (control_check(r, out, a_start, a_granted, a_vend, a_rel, b_start,
+                      b_granted, b_vend, b_rel) != 0)
         goto done;
-    printf("[%s] checker: ", r->cfg.name);
-    mc_check(&r->log, &out->rep, stdout, FH_DETAILS);
-    mc_report_print(&out->rep, stdout);
-    r->rep = out->rep;
     rc = 0;
 done:
     if (lb != NULL)
@@ -1507,14 +1529,7 @@ int fh_rolling_control(fh_run *r, uint32_t a_guard_ms, fh_contender who,
     out->b_status = redlock_acquire_ex(b, "ctl", 3, 30000, &ao, &lb);
     uint64_t b_granted = fh_now();
     uint64_t b_vend = 0, b_rel = 0;
-    if (out->b_status == REDLOCK_OK) {
-        out->b_nodes_granted = redlock_lock_nodes_granted(lb);
-        b_vend = redlock_lock_validity_end_us(lb);
-        fh_sleep_ms(100); /* B holds it a while, as A still does */
-        b_rel = fh_now();
-        redlock_release(lb);
-        lb = NULL;
-    }
+    control_b_hold(&lb, out, &b_vend, &b_rel);
     printf("[%s] B (%s manager, guard %s): %s after %u attempts (last "
            "yes/no/error %u/%u/%u; node statuses %s %s %s)\n",
            r->cfg.name, who == FH_B_SAME_MANAGER ? "A's" : "a new",
@@ -1530,17 +1545,9 @@ int fh_rolling_control(fh_run *r, uint32_t a_guard_ms, fh_contender who,
     redlock_release(la);
     la = NULL;
 
-    /* The checker over both holds. */
-    mc_log_free(&r->log);
-    if (control_line(&r->log, "A", a_start, a_granted, a_vend, a_rel) != 0 ||
-        control_line(&r->log, "B", b_start,
-                     out->b_status == REDLOCK_OK ? b_granted : 0, b_vend,
-                     b_rel) != 0)
+    if (control_check(r, out, a_start, a_granted, a_vend, a_rel, b_start,
+                      b_granted, b_vend, b_rel) != 0)
         goto done;
-    printf("[%s] checker: ", r->cfg.name);
-    mc_check(&r->log, &out->rep, stdout, FH_DETAILS);
-    mc_report_print(&out->rep, stdout);
-    r->rep = out->rep;
     rc = 0;
 done:
     if (lb != NULL)
@@ -1763,14 +1770,7 @@ int fh_failover_control(fh_run *r, fh_node_kind kind, uint32_t guard_ms,
     out->b_attempts = info.attempts;
     out->b_guarded = info.node_status[0] == REDLOCK_EGUARDED;
     uint64_t b_vend = 0, b_rel = 0;
-    if (out->b_status == REDLOCK_OK) {
-        out->b_nodes_granted = redlock_lock_nodes_granted(lb);
-        b_vend = redlock_lock_validity_end_us(lb);
-        fh_sleep_ms(100); /* B holds it a while, as A still does */
-        b_rel = fh_now();
-        redlock_release(lb);
-        lb = NULL;
-    }
+    control_b_hold(&lb, out, &b_vend, &b_rel);
     printf("[%s] B (guard %s): %s after %u attempts in %.0f ms (node "
            "status %s; detail %s)\n",
            r->cfg.name, off ? "off" : "auto",
@@ -1782,16 +1782,9 @@ int fh_failover_control(fh_run *r, fh_node_kind kind, uint32_t guard_ms,
     redlock_release(la);
     la = NULL;
 
-    mc_log_free(&r->log);
-    if (control_line(&r->log, "A", a_start, a_granted, a_vend, a_rel) != 0 ||
-        control_line(&r->log, "B", b_start,
-                     out->b_status == REDLOCK_OK ? b_granted : 0, b_vend,
-                     b_rel) != 0)
+    if (control_check(r, out, a_start, a_granted, a_vend, a_rel, b_start,
+                      b_granted, b_vend, b_rel) != 0)
         goto done;
-    printf("[%s] checker: ", r->cfg.name);
-    mc_check(&r->log, &out->rep, stdout, FH_DETAILS);
-    mc_report_print(&out->rep, stdout);
-    r->rep = out->rep;
     rc = 0;
 done:
     if (lb != NULL)

@@ -51,24 +51,6 @@
 #include "node.h"
 #include "rl_test.h"
 
-/* What rc_total_keys() must reach. */
-typedef struct keys_wait {
-    rc_cluster *c;
-    long long want;
-} keys_wait;
-
-static bool keys_are(void *arg)
-{
-    keys_wait *w = arg;
-    return rc_total_keys(w->c) == w->want;
-}
-
-static bool await_cluster_keys(rc_cluster *c, long long want, int ms)
-{
-    keys_wait w = {c, want};
-    return rl_await(keys_are, &w, ms);
-}
-
 /* Acquire, extend and release in every shard. */
 static void test_acquire_extend_release_across_slots(void **state)
 {
@@ -96,7 +78,7 @@ static void test_acquire_extend_release_across_slots(void **state)
     }
     for (size_t i = 0; i < c.n_masters; i++)
         assert_true(shard_seen[i]); /* every shard was used */
-    assert_true(await_cluster_keys(&c, N, 5000));
+    assert_int_equal(0, rc_await_total_keys(&c, N, 5000));
     /* Extend: the TTL on the master moves up to the new one. */
     for (int i = 0; i < N; i++)
         assert_int_equal(redlock_extend(locks[i], 60000), REDLOCK_OK);
@@ -105,7 +87,7 @@ static void test_acquire_extend_release_across_slots(void **state)
     for (int i = 0; i < N; i++)
         assert_int_equal(redlock_release(locks[i]), REDLOCK_OK);
     /* Deleted by the releases (TTLs are 60 s). */
-    assert_true(await_cluster_keys(&c, 0, 5000));
+    assert_int_equal(0, rc_await_total_keys(&c, 0, 5000));
     redlock_manager_destroy(m);
     rc_stop(&c);
 }
@@ -113,12 +95,8 @@ static void test_acquire_extend_release_across_slots(void **state)
 /* Calls of a subcommand on every master ("cmdstat_cluster|shards"). */
 static long long calls_on_masters(rc_cluster *c, const char *stat)
 {
-    long long t = 0;
-    for (size_t i = 0; i < c->n_masters; i++) {
-        long long v = rs_info_count(&c->srv[i], "commandstats", stat);
-        if (v > 0)
-            t += v;
-    }
+    long long t = rc_info_sum(c, "commandstats", stat);
+    assert_true(t >= 0);
     return t;
 }
 
@@ -244,7 +222,7 @@ static void test_fast_path_to_shards(void **state)
         assert_int_equal(redlock_acquire(m, res, 30000, &lk), REDLOCK_OK);
         assert_int_equal(redlock_release(lk), REDLOCK_OK);
     }
-    assert_true(await_cluster_keys(&c, 0, 5000));
+    assert_int_equal(0, rc_await_total_keys(&c, 0, 5000));
     /* A cycle may take the workers' path when a worker is mid-pass on a
      * loaded machine (the fast path only tries the lock): try a few, one
      * must be written inline entirely. */
@@ -257,7 +235,7 @@ static void test_fast_path_to_shards(void **state)
         redlock_lock *lk = NULL;
         assert_int_equal(redlock_acquire(m, res, 30000, &lk), REDLOCK_OK);
         assert_int_equal(redlock_release(lk), REDLOCK_OK);
-        assert_true(await_cluster_keys(&c, 0, 5000));
+        assert_int_equal(0, rc_await_total_keys(&c, 0, 5000));
         redlock__node_write_counts(m->nodes[0], &inl1, &wrk1);
         inline_cycle = inl1 - inl0 == 2 && wrk1 == wrk0;
     }
@@ -292,7 +270,7 @@ static void test_multi_key_needs_hash_tag(void **state)
     assert_int_equal(rc_master_of_slot(&c, rc_keyslot(&c, tagged[0])),
                      rc_master_of_slot(&c, rc_keyslot(&c, tagged[1])));
     assert_int_equal(redlock_release(lk), REDLOCK_OK);
-    assert_true(await_cluster_keys(&c, 0, 5000));
+    assert_int_equal(0, rc_await_total_keys(&c, 0, 5000));
 
     /* Different slots: refused before anything is sent. */
     const char *apart[2] = {"items", "payment"};
@@ -467,7 +445,7 @@ static void test_slot_migration_under_load(void **state)
                               "errorstat_MOVED:count=") > moved0);
     assert_int_equal(rc_master_of_slot(&c, slot), (int)to);
     /* Every release deleted its key, wherever it lived. */
-    assert_true(await_cluster_keys(&c, 0, 5000));
+    assert_int_equal(0, rc_await_total_keys(&c, 0, 5000));
     redlock_manager_destroy(m);
     rc_stop(&c);
 }
@@ -514,7 +492,7 @@ static void test_tryagain_short_retry(void **state)
     assert_true(rc_migrate_keys(&c, slot, (size_t)from, to) >= 0);
     assert_int_equal(rc_migrate_end(&c, slot, (size_t)from, to), 0);
     assert_int_equal(redlock_release(lk), REDLOCK_OK);
-    assert_true(await_cluster_keys(&c, 0, 5000));
+    assert_int_equal(0, rc_await_total_keys(&c, 0, 5000));
     redlock_manager_destroy(m);
     rc_stop(&c);
 }
@@ -522,16 +500,21 @@ static void test_tryagain_short_retry(void **state)
 /* The replica whose master is srv[master], or -1. */
 static int replica_of(rc_cluster *c, int master)
 {
-    char want[32];
-    snprintf(want, sizeof(want), "master_port:%d", c->srv[master].port);
-    for (size_t i = c->n_masters; i < c->n; i++) {
-        char out[4096];
-        const char *argv[2] = {"INFO", "replication"};
-        if (rc_command(c, i, out, sizeof(out), 2, argv) == 0 &&
-            strstr(out, want) != NULL)
-            return (int)i;
+    return master < 0 ? -1 : rc_replica_of(c, (size_t)master);
+}
+
+/* A resource named prefix-<i> whose slot srv[master] does not serve, into
+ * out; fails the test if none of 1000 is. */
+static void resource_off(rc_cluster *c, int master, const char *prefix,
+                         char *out, size_t len)
+{
+    for (int i = 0; i < 1000; i++) {
+        snprintf(out, len, "%s-%d", prefix, i);
+        int owner = rc_master_of_slot(c, rc_keyslot(c, out));
+        if (owner >= 0 && owner != master)
+            return;
     }
-    return -1;
+    fail_msg("no resource %s-* off srv[%d]", prefix, master);
 }
 
 /* Whether redlock_inspect() on m (one node) says res's server is in its
@@ -558,14 +541,8 @@ static void failover_run(uint32_t guard_ms, bool replica_seed,
     int master = rc_master_of_slot(&c, slot);
     int replica = replica_of(&c, master);
     assert_true(master >= 0 && replica >= 0);
-    char other[32] = "";
-    for (int i = 0; other[0] == '\0' && i < 1000; i++) {
-        char name[32];
-        snprintf(name, sizeof(name), "fo-other-%d", i);
-        if (rc_master_of_slot(&c, rc_keyslot(&c, name)) != master)
-            snprintf(other, sizeof(other), "%s", name);
-    }
-    assert_true(other[0] != '\0');
+    char other[32];
+    resource_off(&c, master, "fo-other", other, sizeof(other));
     /* With replica_seed the replica is a seed too (a common way to list
      * a cluster): its worker exists, connected, before it is promoted. */
     char uri[1200];
@@ -632,19 +609,17 @@ static void failover_run(uint32_t guard_ms, bool replica_seed,
     rc_stop(&c);
 }
 
-/* What await_role_master waits for. */
+/* Server i of cluster c, for the await predicates below. */
 typedef struct role_wait {
     rc_cluster *c;
     size_t i;
 } role_wait;
 
+/* Condition: server i says role:master. */
 static bool says_master(void *arg)
 {
     role_wait *w = arg;
-    char out[4096];
-    const char *argv[2] = {"INFO", "replication"};
-    return rc_command(w->c, w->i, out, sizeof(out), 2, argv) == 0 &&
-           strstr(out, "role:master") != NULL;
+    return rc_is_master(w->c, w->i) == 1;
 }
 
 /* A shard master that dies sends no MOVED: once the cluster has promoted
@@ -696,7 +671,7 @@ static void test_dead_master_replaced(void **state)
     rc_stop(&c);
 }
 
-/* What await_cluster_fail waits for. */
+/* Condition: server i says cluster_state:fail. */
 static bool cluster_state_fail(void *arg)
 {
     role_wait *w = arg;
@@ -717,22 +692,15 @@ static void test_clusterdown_is_failed_vote(void **state)
     const char *uris[1] = {c.uri};
     redlock_manager *m = rl_manager_on(uris, 1, REDLOCK_RESTART_GUARD_AUTO);
     /* A resource on a master that stays up. */
-    char res[32] = "";
+    char res[32];
     int victim = 0;
-    for (int i = 0; res[0] == '\0' && i < 1000; i++) {
-        char name[32];
-        snprintf(name, sizeof(name), "down-%d", i);
-        int owner = rc_master_of_slot(&c, rc_keyslot(&c, name));
-        if (owner >= 0 && owner != victim)
-            snprintf(res, sizeof(res), "%s", name);
-    }
-    assert_true(res[0] != '\0');
+    resource_off(&c, victim, "down", res, sizeof(res));
     int owner = rc_master_of_slot(&c, rc_keyslot(&c, res));
     redlock_acquire_info info;
     redlock_lock *lk = NULL;
     assert_int_equal(rl_try_once(m, res, 5000, &info, &lk), REDLOCK_OK);
     assert_int_equal(redlock_release(lk), REDLOCK_OK);
-    assert_true(await_cluster_keys(&c, 0, 5000));
+    assert_int_equal(0, rc_await_total_keys(&c, 0, 5000));
     rs_kill(&c.srv[victim], 0);
     role_wait w = {&c, (size_t)owner};
     assert_true(rl_await(cluster_state_fail, &w, 30000));

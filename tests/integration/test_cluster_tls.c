@@ -239,34 +239,12 @@ static redlock_status make_manager(rc_cluster *c, const char *ca_file,
     return st;
 }
 
-/* What rc_total_keys() must reach. */
-typedef struct keys_wait {
-    rc_cluster *c;
-    long long want;
-} keys_wait;
-
-static bool keys_are(void *arg)
-{
-    keys_wait *w = arg;
-    return rc_total_keys(w->c) == w->want;
-}
-
-static bool await_cluster_keys(rc_cluster *c, long long want, int ms)
-{
-    keys_wait w = {c, want};
-    return rl_await(keys_are, &w, ms);
-}
-
 /* A counter of INFO summed over the masters (0 where Redis omits it). */
 static long long sum_on_masters(rc_cluster *c, const char *section,
                                 const char *prefix)
 {
-    long long t = 0;
-    for (size_t i = 0; i < c->n_masters; i++) {
-        long long v = rs_info_count(&c->srv[i], section, prefix);
-        assert_true(v >= 0);
-        t += v;
-    }
+    long long t = rc_info_sum(c, section, prefix);
+    assert_true(t >= 0);
     return t;
 }
 
@@ -312,7 +290,7 @@ static void test_lock_cycle_over_tls_cluster(void **state)
                      REDLOCK_OK);
     redlock_lock *locks[N_RES];
     acquire_all(&c, m, "tlscl", locks);
-    assert_true(await_cluster_keys(&c, N_RES, 5000));
+    assert_int_equal(0, rc_await_total_keys(&c, N_RES, 5000));
     /* Extend: the TTLs on the masters move up to the new one. */
     for (int i = 0; i < N_RES; i++)
         assert_int_equal(redlock_extend(locks[i], 60000), REDLOCK_OK);
@@ -325,7 +303,7 @@ static void test_lock_cycle_over_tls_cluster(void **state)
     for (int i = 0; i < N_RES; i++)
         assert_int_equal(redlock_release(locks[i]), REDLOCK_OK);
     /* Deleted by the releases (TTLs are 60 s). */
-    assert_true(await_cluster_keys(&c, 0, 5000));
+    assert_int_equal(0, rc_await_total_keys(&c, 0, 5000));
 
     /* The map came from CLUSTER SHARDS (the masters there have a
      * tls-port and no port) and routes by itself: fresh keys in every
@@ -344,7 +322,7 @@ static void test_lock_cycle_over_tls_cluster(void **state)
     print_message("CLUSTER SHARDS calls %lld; MOVED after the map: %lld\n",
                   shards, moved);
     assert_int_equal(moved, 0);
-    assert_true(await_cluster_keys(&c, 0, 5000));
+    assert_int_equal(0, rc_await_total_keys(&c, 0, 5000));
     redlock_manager_destroy(m);
     rc_stop(&c);
 }
@@ -417,10 +395,10 @@ static void test_mutual_tls_cluster(void **state)
                      REDLOCK_OK);
     redlock_lock *locks[N_RES];
     acquire_all(&c, m, "tlscl-m", locks);
-    assert_true(await_cluster_keys(&c, N_RES, 5000));
+    assert_int_equal(0, rc_await_total_keys(&c, N_RES, 5000));
     for (int i = 0; i < N_RES; i++)
         assert_int_equal(redlock_release(locks[i]), REDLOCK_OK);
-    assert_true(await_cluster_keys(&c, 0, 5000));
+    assert_int_equal(0, rc_await_total_keys(&c, 0, 5000));
     redlock_manager_destroy(m);
     pthread_mutex_destroy(&ev.mu);
     rc_stop(&c);
@@ -495,7 +473,7 @@ static void test_redirects_over_tls(void **state)
     assert_true(sum_on_masters(&c, "errorstats", "errorstat_MOVED:count=") >
                 moved0);
     assert_int_equal(redlock_release(l), REDLOCK_OK);
-    assert_true(await_cluster_keys(&c, 0, 5000));
+    assert_int_equal(0, rc_await_total_keys(&c, 0, 5000));
 
     /* Failover: the replica of master 2 takes over its slots. */
     size_t replica = c.n;
@@ -519,7 +497,7 @@ static void test_redirects_over_tls(void **state)
     assert_key_on(&c, res, (int)replica, l);
     assert_int_equal(redlock_release(l), REDLOCK_OK);
     /* On the promoted replica too (rc_total_keys counts masters now). */
-    assert_true(await_cluster_keys(&c, 0, 5000));
+    assert_int_equal(0, rc_await_total_keys(&c, 0, 5000));
     redlock_manager_destroy(m);
     rc_stop(&c);
 }

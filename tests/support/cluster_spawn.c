@@ -732,6 +732,29 @@ long long rc_total_keys(rc_cluster *c)
     return total;
 }
 
+/* Condition of rc_await_total_keys(): arg points to the count wanted. */
+static int total_keys_is(rc_cluster *c, void *arg)
+{
+    return rc_total_keys(c) == *(const long long *)arg;
+}
+
+int rc_await_total_keys(rc_cluster *c, long long want, int timeout_ms)
+{
+    return await_cond(c, total_keys_is, &want, timeout_ms, NULL);
+}
+
+long long rc_info_sum(rc_cluster *c, const char *section, const char *prefix)
+{
+    long long t = 0;
+    for (size_t i = 0; i < c->n_masters; i++) {
+        long long v = rs_info_count(&c->srv[i], section, prefix);
+        if (v < 0)
+            return -1;
+        t += v;
+    }
+    return t;
+}
+
 /* Index of the master of key's slot, or -1 (message printed). */
 static int master_of_key(rc_cluster *c, const char *key)
 {

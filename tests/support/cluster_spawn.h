@@ -104,6 +104,13 @@ int rc_master_of_slot(rc_cluster *c, int slot);
 /* DBSIZE summed over the servers that are masters now, or -1. */
 long long rc_total_keys(rc_cluster *c);
 
+/* Wait until rc_total_keys() is want, up to timeout_ms. 0, or -1. */
+int rc_await_total_keys(rc_cluster *c, long long want, int timeout_ms);
+
+/* rs_info_count(section, prefix) summed over the masters the cluster was
+ * started with (srv[0 .. n_masters)), or -1 if one could not be asked. */
+long long rc_info_sum(rc_cluster *c, const char *section, const char *prefix);
+
 /* GET key on the master of its slot into out ("(nil)" if missing).
  * 0 or -1. */
 int rc_get(rc_cluster *c, const char *key, char *out, size_t len);
